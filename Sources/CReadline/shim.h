@@ -1,0 +1,15 @@
+#include <stdio.h>
+#include <readline/readline.h>
+#include <readline/history.h>
+
+/* Swift 6 treats C globals as unsafe shared state; vtysh touches readline's globals only from
+   its one thread, through these accessors. */
+static inline void vtysh_rl_setup(const char *name, rl_completion_func_t *completer) {
+    rl_readline_name = name;
+    rl_catch_signals = 0;
+    rl_catch_sigwinch = 0;
+    rl_attempted_completion_function = completer;
+}
+static inline int vtysh_rl_point(void) { return rl_point; }
+static inline const char *vtysh_rl_line_buffer(void) { return rl_line_buffer; }
+static inline void vtysh_rl_completion_over(void) { rl_attempted_completion_over = 1; }

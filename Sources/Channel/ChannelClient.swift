@@ -1,0 +1,206 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A client end of the command channel: a non-blocking Unix socket where every wait has a
+/// deadline, so the caller can never block forever on a daemon that stopped answering.
+///
+/// ```swift
+/// let client = try ChannelClient(path: SocketPath.resolve(nil))
+/// let end = try client.request(.exec, "show version", timeout: 5) { chunk in print(chunk) }
+/// ```
+public final class ChannelClient {
+    public let path: String
+    private let fd: Int32
+    private var decoder = FrameDecoder(maxPayload: ChannelLimits.maxReplyPayload)
+    private var nextID: UInt32 = 1
+    /// When readable, waits end with `ClientError.interrupted` (vtysh's SIGINT self-pipe).
+    public var interruptFD: Int32 = -1
+
+    public init(path: String) throws(ClientError) {
+        self.path = path
+        guard path.utf8.count <= SocketPath.maxLength else {
+            throw .cannotConnect(path: path, reason: "path longer than \(SocketPath.maxLength) bytes")
+        }
+        #if canImport(Glibc)
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        #else
+        let fd = socket(AF_UNIX, SOCK_STREAM, 0)
+        #endif
+        guard fd >= 0 else { throw .cannotConnect(path: path, reason: ChannelClient.errorText(errno)) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in path.utf8.enumerated() { raw[index] = byte }
+            raw[path.utf8.count] = 0
+        }
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        if result != 0 {
+            let code = errno
+            close(fd)
+            var reason = ChannelClient.errorText(code)
+            if code == ENOENT || code == ECONNREFUSED { reason += " (is vrrpd running?)" }
+            throw .cannotConnect(path: path, reason: reason)
+        }
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        self.fd = fd
+    }
+
+    deinit { close(fd) }
+
+    /// Allocates the id of the next request.
+    public func makeID() -> UInt32 {
+        defer { nextID = nextID == UInt32.max ? 1 : nextID + 1 }
+        return nextID
+    }
+
+    /// Sends a frame, waiting at most until `deadline` for the socket to accept it.
+    public func send(_ frame: Frame, deadline: Deadline) throws(ClientError) {
+        let bytes = frame.encoded
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes[offset...].withUnsafeBytes { raw in
+                Glibc.send(fd, raw.baseAddress, raw.count, Int32(MSG_NOSIGNAL))
+            }
+            if n > 0 {
+                offset += n
+                continue
+            }
+            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+                try wait(for: Int16(POLLOUT), until: deadline)
+                continue
+            }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 && (errno == EPIPE || errno == ECONNRESET) { throw .closed }
+            throw .io("send", ChannelClient.errorText(errno))
+        }
+    }
+
+    /// Receives the next frame, waiting at most until `deadline`.
+    public func receive(deadline: Deadline) throws(ClientError) -> Frame {
+        while true {
+            do {
+                if let frame = try decoder.next() {
+                    if frame.type == .error {
+                        throw ClientError.daemonError(frame.text ?? "(unreadable error)")
+                    }
+                    return frame
+                }
+            } catch let error as ProtocolError {
+                throw .protocolError(error)
+            } catch let error as ClientError {
+                throw error
+            } catch {
+                throw .io("decode", "\(error)")
+            }
+            var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n > 0 {
+                decoder.append(chunk[0..<n])
+                continue
+            }
+            if n == 0 { throw .closed }
+            if errno == EAGAIN || errno == EWOULDBLOCK {
+                try wait(for: Int16(POLLIN), until: deadline)
+                continue
+            }
+            if errno == EINTR { continue }
+            if errno == ECONNRESET { throw .closed }
+            throw .io("recv", ChannelClient.errorText(errno))
+        }
+    }
+
+    /// Sends one request and collects its reply: `onData` gets each DATA chunk, the END is
+    /// returned. Frames of earlier, abandoned requests are skipped.
+    public func request(
+        _ type: FrameType, _ text: String, timeout: Double, onData: ([UInt8]) -> Void
+    ) throws(ClientError) -> EndOfReply {
+        let id = makeID()
+        let deadline = Deadline(secondsFromNow: timeout)
+        try send(Frame(type, id: id, text: text), deadline: deadline)
+        return try awaitReply(id: id, deadline: deadline, onData: onData)
+    }
+
+    /// Collects the reply of request `id`.
+    public func awaitReply(id: UInt32, deadline: Deadline, onData: ([UInt8]) -> Void) throws(ClientError) -> EndOfReply {
+        while true {
+            let frame = try receive(deadline: deadline)
+            guard frame.id == id else { continue }
+            switch frame.type {
+            case .data:
+                onData(frame.payload)
+            case .end:
+                do {
+                    return try EndOfReply(payload: frame.payload)
+                } catch {
+                    throw .protocolError(error)
+                }
+            default:
+                throw .protocolError(.unexpected(frame.type))
+            }
+        }
+    }
+
+    private func wait(for events: Int16, until deadline: Deadline) throws(ClientError) {
+        while true {
+            let remaining = deadline.remainingMilliseconds
+            if remaining <= 0 { throw .timedOut }
+            var fds = [pollfd(fd: fd, events: events, revents: 0)]
+            if interruptFD >= 0 { fds.append(pollfd(fd: interruptFD, events: Int16(POLLIN), revents: 0)) }
+            let n = poll(&fds, nfds_t(fds.count), Int32(min(remaining, Int(Int32.max))))
+            if n < 0 {
+                if errno == EINTR {
+                    if interruptFD >= 0 { continue }
+                    throw .interrupted
+                }
+                throw .io("poll", ChannelClient.errorText(errno))
+            }
+            if fds.count > 1 && fds[1].revents != 0 { throw .interrupted }
+            if fds[0].revents != 0 { return }
+        }
+    }
+
+    static func errorText(_ code: Int32) -> String { String(cString: strerror(code)) }
+}
+
+/// Why a channel request did not complete.
+public enum ClientError: Error, Equatable, Sendable {
+    case cannotConnect(path: String, reason: String)
+    case timedOut
+    case interrupted
+    case closed
+    case protocolError(ProtocolError)
+    case daemonError(String)
+    case io(String, String)
+}
+
+/// A point in time on the monotonic clock.
+public struct Deadline: Sendable, Comparable {
+    public let nanoseconds: UInt64
+
+    public init(nanoseconds: UInt64) { self.nanoseconds = nanoseconds }
+
+    public init(secondsFromNow seconds: Double) {
+        nanoseconds = Deadline.now.nanoseconds + UInt64(max(0, seconds) * 1e9)
+    }
+
+    public static var now: Deadline {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Deadline(nanoseconds: UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec))
+    }
+
+    public var remainingMilliseconds: Int {
+        let now = Deadline.now.nanoseconds
+        guard nanoseconds > now else { return 0 }
+        return Int((nanoseconds - now + 999_999) / 1_000_000)
+    }
+
+    public static func < (lhs: Deadline, rhs: Deadline) -> Bool { lhs.nanoseconds < rhs.nanoseconds }
+}

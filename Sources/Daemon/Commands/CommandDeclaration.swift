@@ -1,0 +1,112 @@
+import CLI
+import Channel
+import NIOCore
+
+/// One command, declared once: its syntax and per-token help (which drive matching, `?` and
+/// TAB), the modes it exists in, how its `no` form is derived, what it does, and, for
+/// configuration commands, how to print it in `show running-config`.
+public struct CommandDeclaration {
+    public let syntax: String
+    public let help: [String]
+    public let modes: [Mode]
+    public let noForm: NoForm
+    /// Set for commands that enter a configuration sub-mode (`interface IFNAME`); their
+    /// running-config lines open a block holding the sub-mode's lines.
+    public let submode: Mode?
+    public let run: (CommandContext, Arguments) -> CommandOutcome
+    /// The argument sets to print for this command; the context is the sub-mode block's key
+    /// (an interface name) or nil at the top level.
+    public let show: ((RunningConfig, String?) -> [Arguments])?
+
+    public init(
+        _ syntax: String, help: [String], modes: [Mode], no noForm: NoForm = .none, submode: Mode? = nil,
+        show: ((RunningConfig, String?) -> [Arguments])? = nil,
+        run: @escaping (CommandContext, Arguments) -> CommandOutcome
+    ) {
+        self.syntax = syntax
+        self.help = help
+        self.modes = modes
+        self.noForm = noForm
+        self.submode = submode
+        self.run = run
+        self.show = show
+    }
+}
+
+/// What a command handler returns.
+public enum CommandOutcome {
+    /// Finished; the output is in the context.
+    case done(Status)
+    /// Waiting for work off the control-plane thread (disk, a KDF, later the HAL). If the
+    /// command's deadline passes first, the reply is a timeout naming `waitingFor()`.
+    case pending(EventLoopFuture<Status>, waitingFor: () -> String)
+    /// Asks the client for one line of input (a password), then continues with `then`.
+    case input(prompt: String, hidden: Bool, then: (CommandContext, String) -> CommandOutcome)
+}
+
+/// Everything a running command can reach: its session, the configuration it edits, the
+/// control plane's services, and its output.
+public final class CommandContext {
+    public let plane: ControlPlane
+    public let session: Session
+    /// The configuration the command edits: the live one, or a candidate being built by a
+    /// reload.
+    public let workspace: ConfigWorkspace
+    /// The command line as typed (without an output filter).
+    public let line: String
+    /// True while a configuration file is being applied (startup, reload, `copy`).
+    public let loading: Bool
+    public private(set) var output = ""
+    var filter: OutputFilter?
+    /// Set by `exit` in the top mode: the daemon closes the connection after the reply.
+    public var endsSession = false
+
+    init(plane: ControlPlane, session: Session, workspace: ConfigWorkspace, line: String, loading: Bool) {
+        self.plane = plane
+        self.session = session
+        self.workspace = workspace
+        self.line = line
+        self.loading = loading
+    }
+
+    public var loop: EventLoop { plane.loop }
+
+    /// The configuration being edited.
+    public var config: RunningConfig {
+        get { workspace.config }
+        _modify { yield &workspace.config }
+    }
+
+    /// Appends a line (a newline is added).
+    public func print(_ text: String) {
+        output += text
+        output += "\n"
+    }
+
+    /// Appends text as is.
+    public func write(_ text: String) { output += text }
+
+    /// Prints `% message` and returns an error outcome.
+    public func fail(_ message: String, status: Status = .error) -> CommandOutcome {
+        print("% " + message)
+        return .done(status)
+    }
+
+    /// Takes the accumulated output, passed through the output filter if there is one.
+    func takeOutput(final: Bool) -> String {
+        var text = output
+        output = ""
+        if var f = filter {
+            text = f.feed(text)
+            if final { text += f.finish() }
+            filter = f
+        }
+        return text
+    }
+}
+
+/// A configuration being edited: the live running configuration, or a candidate.
+public final class ConfigWorkspace {
+    public var config: RunningConfig
+    public init(_ config: RunningConfig = RunningConfig()) { self.config = config }
+}

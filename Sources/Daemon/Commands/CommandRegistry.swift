@@ -1,0 +1,59 @@
+import CLI
+
+/// All declared commands, compiled into the grammar, plus the running-config renderer that
+/// walks the same declarations.
+final class CommandRegistry {
+    let grammar = Grammar<Int>()
+    private(set) var declarations: [CommandDeclaration] = []
+    private var syntaxes: [Syntax] = []
+
+    init(_ declarations: [CommandDeclaration]) throws(SyntaxError) {
+        for declaration in declarations {
+            let index = self.declarations.count
+            if declaration.syntax == "do LINE" {
+                try grammar.addSubcommand(
+                    "do", help: declaration.help, modes: declaration.modes, target: Modes.enable, action: index)
+                syntaxes.append(try Syntax("do", help: [declaration.help[0]]))
+            } else {
+                syntaxes.append(
+                    try grammar.add(
+                        declaration.syntax, help: declaration.help, modes: declaration.modes, no: declaration.noForm,
+                        action: index))
+            }
+            self.declarations.append(declaration)
+        }
+    }
+
+    /// The configuration as `show running-config` prints and `write file` saves it (without the
+    /// "Building configuration..." banner): top-level lines in declaration order, sub-mode blocks
+    /// closed by `exit`, sections separated by `!`, and `end`.
+    func render(_ config: RunningConfig) -> String {
+        var out = "!\n"
+        var lastWasBlock = false
+        for (index, declaration) in declarations.enumerated() {
+            guard declaration.modes.contains(Modes.config), let show = declaration.show else { continue }
+            for args in show(config, nil) {
+                guard let line = syntaxes[index].render(args) else { continue }
+                if let submode = declaration.submode {
+                    if !lastWasBlock { out += "!\n" }
+                    out += line + "\n"
+                    let key = args.string("ifname")
+                    for (subIndex, sub) in declarations.enumerated() where sub.modes.contains(submode) {
+                        guard let subShow = sub.show else { continue }
+                        for subArgs in subShow(config, key) {
+                            if let subLine = syntaxes[subIndex].render(subArgs) { out += " " + subLine + "\n" }
+                        }
+                    }
+                    out += "exit\n!\n"
+                    lastWasBlock = true
+                } else {
+                    if lastWasBlock { lastWasBlock = false }
+                    out += line + "\n"
+                }
+            }
+        }
+        if !out.hasSuffix("!\n") { out += "!\n" }
+        out += "end\n"
+        return out
+    }
+}

@@ -1,0 +1,134 @@
+import CLI
+import Channel
+import NIOCore
+
+/// Saving, loading and showing the configuration: `write`, `copy`, `show running-config`,
+/// `show startup-config`.
+enum ConfigFileCommands {
+    static var declarations: [CommandDeclaration] {
+        [
+        CommandDeclaration(
+            "write [<file|memory>]",
+            help: [
+                "Write running configuration to memory, network, or terminal",
+                "Write configuration to the startup-config file", "Write configuration to the startup-config file",
+            ],
+            modes: [Modes.enable]
+        ) { ctx, _ in
+            save(ctx)
+        },
+        CommandDeclaration(
+            "copy running-config startup-config",
+            help: ["Copy from one file to another", "Copy from the current running configuration",
+                   "Copy to the startup configuration"],
+            modes: [Modes.enable]
+        ) { ctx, _ in
+            save(ctx)
+        },
+        CommandDeclaration(
+            "copy startup-config running-config",
+            help: ["Copy from one file to another", "Copy from the startup configuration",
+                   "Merge into the running configuration"],
+            modes: [Modes.enable]
+        ) { ctx, _ in
+            merge(ctx, path: ctx.plane.options.configPath)
+        },
+        CommandDeclaration(
+            "copy FILE running-config",
+            help: ["Copy from one file to another", "Path of a configuration file (e.g. /etc/vrrpd/site.conf)",
+                   "Merge into the running configuration"],
+            modes: [Modes.enable]
+        ) { ctx, args in
+            let path = args.string("file")!
+            guard path.contains("/") else {
+                return ctx.fail("Give the file as a path, e.g. ./\(path) or /etc/vrrpd/\(path)")
+            }
+            return merge(ctx, path: path)
+        },
+        CommandDeclaration(
+            "write terminal", help: ["Write running configuration to memory, network, or terminal", "Write to terminal"],
+            modes: [Modes.enable]
+        ) { ctx, _ in
+            showRunning(ctx)
+        },
+        CommandDeclaration(
+            "show running-config", help: [Help.show, "Current operating configuration"], modes: [Modes.enable]
+        ) { ctx, _ in
+            showRunning(ctx)
+        },
+        CommandDeclaration(
+            "show startup-config", help: [Help.show, "Contents of startup configuration"], modes: [Modes.enable]
+        ) { ctx, _ in
+            let path = ctx.plane.options.configPath
+            let read = ctx.plane.store.read(on: ctx.loop, pool: ctx.plane.pool)
+            let result = read.assumeIsolated().map { text -> Status in
+                guard let text else {
+                    ctx.print("% No startup configuration: \(path) does not exist (use write file)")
+                    return .warning
+                }
+                ctx.write(text)
+                return .success
+            }.recover { error in
+                ctx.print("% \(error)")
+                return .error
+            }.nonisolated()
+            return .pending(result, waitingFor: { "reading \(path)" })
+        },
+    ]
+    }
+
+    static func showRunning(_ ctx: CommandContext) -> CommandOutcome {
+        ctx.print("Building configuration...")
+        ctx.print("")
+        ctx.print("Current configuration:")
+        ctx.write(ctx.plane.renderConfig(ctx.config))
+        return .done(.success)
+    }
+
+    /// `write file`: the running configuration, saved atomically and durably.
+    static func save(_ ctx: CommandContext) -> CommandOutcome {
+        let plane = ctx.plane
+        let text = "! vrrpd \(plane.options.version) configuration, saved \(LogSink.timestamp())\n"
+            + plane.renderConfig(ctx.config)
+        ctx.print("Building configuration...")
+        let path = plane.options.configPath
+        let started = MonotonicClock.nanoseconds
+        let saved = plane.store.save(text, requester: ctx.session.name, on: ctx.loop)
+        let result = saved.assumeIsolated().map { () -> Status in
+            plane.logger.info(
+                "configuration saved", metadata: ["path": "\(path)", "by": "\(ctx.session.name)",
+                "ms": "\((MonotonicClock.nanoseconds - started) / 1_000_000)"])
+            ctx.print("Configuration saved to \(path)")
+            ctx.print("[OK]")
+            return .success
+        }.recover { error in
+            plane.logger.error("configuration not saved", metadata: ["path": "\(path)", "error": "\(error)"])
+            ctx.print("% Configuration NOT saved (\(path) is unchanged): \(error)")
+            return .error
+        }.nonisolated()
+        let store = plane.store
+        return .pending(result, waitingFor: { store.activity })
+    }
+
+    /// `copy FILE running-config`: applies a file on top of the running configuration.
+    static func merge(_ ctx: CommandContext, path: String) -> CommandOutcome {
+        let plane = ctx.plane
+        let read = plane.pool.runIfActive(eventLoop: ctx.loop) { try StartupConfigStore.readFile(path) }
+        let result = read.assumeIsolated().flatMap { text -> EventLoopFuture<Status> in
+            guard let text else {
+                ctx.print("% \(path) does not exist")
+                return ctx.loop.makeSucceededFuture(.error)
+            }
+            return ConfigLoader.apply(text, source: path, plane: plane, workspace: ctx.workspace)
+                .assumeIsolated().map { report -> Status in
+                    for error in report.errors { ctx.print("% " + error) }
+                    ctx.print("\(report.summary) applied from \(path)")
+                    return report.errors.isEmpty ? .success : .warning
+                }.nonisolated()
+        }.recover { error in
+            ctx.print("% \(error)")
+            return .error
+        }.nonisolated()
+        return .pending(result, waitingFor: { "applying \(path)" })
+    }
+}

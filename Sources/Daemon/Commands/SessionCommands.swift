@@ -1,0 +1,86 @@
+import CLI
+import Channel
+import NIOCore
+
+/// Moving between modes: `enable`, `disable`, `configure terminal`, `exit`, `end`, `do`.
+enum SessionCommands {
+    /// Pause after a wrong enable secret, to make guessing slow.
+    static let failedSecretDelay = TimeAmount.seconds(1)
+
+    static var declarations: [CommandDeclaration] {
+        [
+        CommandDeclaration("enable", help: ["Turn on privileged mode command"], modes: Modes.exec) { ctx, _ in
+            guard ctx.session.mode == Modes.view else { return .done(.success) }
+            guard let secret = ctx.config.enableSecret else {
+                ctx.session.mode = Modes.enable
+                return .done(.success)
+            }
+            return .input(prompt: "Password: ", hidden: true) { ctx, password in
+                checkSecret(ctx, password: password, secret: secret)
+            }
+        },
+        CommandDeclaration("disable", help: ["Turn off privileged mode command"], modes: [Modes.enable]) { ctx, _ in
+            ctx.session.mode = Modes.view
+            return .done(.success)
+        },
+        CommandDeclaration(
+            "configure terminal", help: ["Configuration from vty interface", "Configuration terminal"],
+            modes: [Modes.enable]
+        ) { ctx, _ in
+            ctx.session.mode = Modes.config
+            return .done(.success)
+        },
+        CommandDeclaration("exit", help: ["Exit current mode and down to previous mode"], modes: Modes.all) { ctx, _ in
+            exit(ctx)
+        },
+        CommandDeclaration("quit", help: ["Exit current mode and down to previous mode"], modes: Modes.all) { ctx, _ in
+            exit(ctx)
+        },
+        CommandDeclaration("end", help: ["End current mode and change to enable mode"], modes: Modes.configModes) {
+            ctx, _ in
+            ctx.session.mode = Modes.enable
+            ctx.session.interface = nil
+            return .done(.success)
+        },
+        // Handled by the grammar as a subcommand: the rest of the line is an enable-mode command.
+        CommandDeclaration(
+            "do LINE", help: ["To run exec commands in config mode", "Exec command"], modes: Modes.configModes
+        ) { ctx, _ in
+            .done(.success)
+        },
+    ]
+    }
+
+    static func exit(_ ctx: CommandContext) -> CommandOutcome {
+        switch ctx.session.mode {
+        case Modes.configInterface:
+            ctx.session.mode = Modes.config
+            ctx.session.interface = nil
+        case Modes.config:
+            ctx.session.mode = Modes.enable
+        default:
+            ctx.endsSession = true
+        }
+        return .done(.success)
+    }
+
+    /// Verifies the enable secret off the control-plane thread (scrypt takes tens of ms).
+    static func checkSecret(_ ctx: CommandContext, password: String, secret: String) -> CommandOutcome {
+        let loop = ctx.loop
+        let verified = ctx.plane.pool.runIfActive(eventLoop: loop) {
+            EnableSecret.verify(password, against: secret)
+        }
+        let result = verified.assumeIsolated().flatMap { ok -> EventLoopFuture<Status> in
+            if ok {
+                ctx.session.mode = Modes.enable
+                return loop.makeSucceededFuture(.success)
+            }
+            ctx.plane.logger.notice("wrong enable secret", metadata: ["session": "\(ctx.session.id)"])
+            return loop.assumeIsolated().scheduleTask(in: failedSecretDelay) {
+                ctx.print("% Access denied")
+                return Status.error
+            }.futureResult
+        }.nonisolated()
+        return .pending(result, waitingFor: { "the enable secret check" })
+    }
+}

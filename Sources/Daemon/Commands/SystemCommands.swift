@@ -1,0 +1,118 @@
+import CLI
+import Channel
+import Glibc
+import NIOCore
+
+/// Global system settings and status: `hostname`, `enable secret`, `show version`, `show users`.
+enum SystemCommands {
+    static var declarations: [CommandDeclaration] {
+        [
+        CommandDeclaration(
+            "hostname WORD$name", help: ["Set system's network name", "This system's network name"],
+            modes: [Modes.config], no: .optionalValues,
+            show: { config, _ in [Arguments(["name": .word(config.hostname)])] }
+        ) { ctx, args in
+            guard !args.negated else {
+                ctx.config.hostname = RunningConfig.defaultHostname
+                return .done(.success)
+            }
+            let name = args.string("name")!
+            guard isValidHostname(name) else {
+                return ctx.fail(
+                    "Invalid hostname \"\(name)\": use up to 63 letters, digits and hyphens, starting with a letter")
+            }
+            ctx.config.hostname = name
+            return .done(.success)
+        },
+        CommandDeclaration(
+            "enable secret [<0|9>$type] PASSWORD$secret",
+            help: [
+                "Modify enable password parameters", "Assign the privileged level secret",
+                "Specifies an UNENCRYPTED password will follow", "Specifies a SCRYPT-hashed secret will follow",
+                "The secret (or, after 9, its hash)",
+            ],
+            modes: [Modes.config], no: .optionalValues,
+            show: { config, _ in
+                config.enableSecret.map { [Arguments(["type": .keyword("9"), "secret": .word($0)])] } ?? []
+            }
+        ) { ctx, args in
+            guard !args.negated else {
+                ctx.config.enableSecret = nil
+                return .done(.success)
+            }
+            let secret = args.string("secret")!
+            if args.string("type") == "9" {
+                guard EnableSecret.isWellFormed(secret) else {
+                    return ctx.fail("Invalid type 9 secret: expected $9$ followed by a 14-character salt, $ and a 43-character hash")
+                }
+                ctx.config.enableSecret = secret
+                return .done(.success)
+            }
+            guard secret.count >= 1, secret.count <= 127 else {
+                return ctx.fail("The secret must be 1 to 127 characters long")
+            }
+            let hashed = ctx.plane.pool.runIfActive(eventLoop: ctx.loop) { try EnableSecret.hash(secret) }
+            let result = hashed.assumeIsolated().map { hash -> Status in
+                ctx.config.enableSecret = hash
+                return .success
+            }.recover { error in
+                ctx.print("% Cannot hash the secret: \(error)")
+                return .error
+            }.nonisolated()
+            return .pending(result, waitingFor: { "the enable secret key derivation" })
+        },
+        CommandDeclaration(
+            "show version", help: [Help.show, "vrrpd version, uptime and status"], modes: Modes.exec
+        ) { ctx, _ in
+            let plane = ctx.plane
+            let stats = plane.statistics
+            ctx.print("vrrpd \(plane.options.version), command channel protocol \(Frame.version)")
+            ctx.print("Hostname: \(plane.live.config.hostname)")
+            ctx.print("Uptime: \(formatUptime(MonotonicClock.nanoseconds - plane.startedAt))")
+            ctx.print("PID: \(getpid())")
+            ctx.print("Socket: \(plane.options.socketPath)")
+            ctx.print("Startup config: \(plane.options.configPath) (\(plane.configStatus))")
+            ctx.print("Command deadline: \(formatSeconds(Double(plane.options.commandTimeout.nanoseconds) / 1e9))")
+            ctx.print(
+                "Sessions: \(plane.sessions.count) active, \(stats.sessionsOpened) since start, \(stats.sessionsRefused) refused")
+            ctx.print(
+                "Commands: \(stats.commands) run, \(stats.commandTimeouts) timed out; protocol errors: \(stats.protocolErrors)")
+            return .done(.success)
+        },
+        CommandDeclaration(
+            "show users", help: [Help.show, "Sessions connected to vrrpd"], modes: Modes.exec
+        ) { ctx, _ in
+            ctx.print("    Id  Mode        Idle      Commands  Client")
+            let now = MonotonicClock.nanoseconds
+            for session in ctx.plane.sessions.values.sorted(by: { $0.id < $1.id }) {
+                let marker = session === ctx.session ? "*" : " "
+                let idle = formatUptime(now - session.lastActivity, short: true)
+                ctx.print(
+                    "\(marker) \(pad(String(session.id), 4, left: true))  \(pad(session.mode.name, 10))  \(pad(idle, 8))  "
+                        + "\(pad(String(session.commandCount), 8, left: true))  \(session.client)")
+            }
+            return .done(.success)
+        },
+    ]
+    }
+
+    static func isValidHostname(_ name: String) -> Bool {
+        guard (1...63).contains(name.count), name.first!.isLetter, name.last != "-" else { return false }
+        return name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }
+    }
+}
+
+func pad(_ text: String, _ width: Int, left: Bool = false) -> String {
+    let padding = String(repeating: " ", count: max(0, width - text.count))
+    return left ? padding + text : text + padding
+}
+
+func formatUptime(_ nanoseconds: UInt64, short: Bool = false) -> String {
+    let total = Int(nanoseconds / 1_000_000_000)
+    let days = total / 86400
+    let clock = "\(pad2(total / 3600 % 24)):\(pad2(total / 60 % 60)):\(pad2(total % 60))"
+    if short { return days > 0 ? "\(days)d\(pad2(total / 3600 % 24))h" : clock }
+    return "\(days) days, \(clock)"
+}
+
+private func pad2(_ n: Int) -> String { n < 10 ? "0\(n)" : String(n) }

@@ -1,0 +1,183 @@
+import CLI
+import Channel
+import Logging
+import NIOCore
+import NIOPosix
+
+/// The control plane: the running configuration, every session, and the command dispatcher.
+///
+/// Everything here runs on one event loop (`loop`), so no state needs a lock. Anything that can
+/// take time (disk, key derivation, later the HAL) runs elsewhere and comes back as a future
+/// with a deadline; the loop itself never blocks, so one stuck subsystem or client cannot delay
+/// another session's `show`.
+public final class ControlPlane {
+    public struct Options: Sendable {
+        public var socketPath: String
+        public var configPath: String
+        public var commandTimeout: TimeAmount = .seconds(5)
+        public var version = DaemonVersion.string
+
+        public init(socketPath: String, configPath: String) {
+            self.socketPath = socketPath
+            self.configPath = configPath
+        }
+    }
+
+    public struct Statistics {
+        public var sessionsOpened = 0
+        public var commands = 0
+        public var commandTimeouts = 0
+        public var protocolErrors = 0
+        public var sessionsRefused = 0
+    }
+
+    public let loop: EventLoop
+    public let options: Options
+    public let logger: Logger
+    public let live = ConfigWorkspace()
+    public let store: StartupConfigStore
+    /// Threads for blocking work that is not a save: file reads, key derivation.
+    public let pool: NIOThreadPool
+    let registry: CommandRegistry
+    public internal(set) var sessions: [Int: Session] = [:]
+    private var nextSessionID = 1
+    public let startedAt = MonotonicClock.nanoseconds
+    public var statistics = Statistics()
+    /// A one-line summary of the last startup-config load or reload, for `show version`.
+    public var configStatus = "not loaded"
+    /// Rate limit for per-client problems (garbage frames, timeouts) in the log.
+    let clientLogLimiter = LogRateLimiter(burst: 20, intervalSeconds: 10)
+
+    public init(loop: EventLoop, options: Options, logger: Logger) throws {
+        self.loop = loop
+        self.options = options
+        self.logger = logger
+        store = StartupConfigStore(path: options.configPath)
+        pool = NIOThreadPool(numberOfThreads: 2)
+        pool.start()
+        do {
+            registry = try CommandRegistry(Commands.all)
+        } catch {
+            throw DaemonError("internal error in the command declarations: \(error)")
+        }
+    }
+
+    public func shutdown() {
+        store.shutdown()
+        try? pool.syncShutdownGracefully()
+    }
+
+    // MARK: Sessions
+
+    func openSession(client: String) -> Session? {
+        guard sessions.count < ChannelLimits.maxSessions else {
+            statistics.sessionsRefused += 1
+            return nil
+        }
+        let session = Session(id: nextSessionID, mode: Modes.view, client: client)
+        nextSessionID += 1
+        sessions[session.id] = session
+        statistics.sessionsOpened += 1
+        return session
+    }
+
+    func closeSession(_ session: Session) {
+        sessions[session.id] = nil
+    }
+
+    /// The prompt for a session's current mode.
+    public func prompt(for session: Session) -> String {
+        Modes.prompt(session.mode, hostname: live.config.hostname)
+    }
+
+    // MARK: Commands
+
+    /// Runs one line in a session. The output accumulates in the returned context.
+    func execute(_ rawLine: String, session: Session, workspace: ConfigWorkspace, loading: Bool)
+        -> (CommandContext, CommandOutcome)
+    {
+        let (commandText, filterText) = OutputFilter.split(rawLine)
+        let context = CommandContext(
+            plane: self, session: session, workspace: workspace, line: commandText, loading: loading)
+        session.lastActivity = MonotonicClock.nanoseconds
+        let first = commandText.first { $0 != " " && $0 != "\t" }
+        if first == "!" || first == "#" { return (context, .done(.success)) }
+        if let filterText {
+            do {
+                context.filter = try OutputFilter(parsing: filterText)
+            } catch {
+                context.print(error.message)
+                return (context, .done(.error))
+            }
+        }
+        var result = registry.grammar.match(commandText, mode: session.mode)
+        // A line that is not a command of a configuration sub-mode is tried in the enclosing
+        // mode, which then becomes the session's mode (as in IOS, and FRR's config reader).
+        if case .failure(let error) = result, session.mode == Modes.configInterface {
+            let parentResult = registry.grammar.match(commandText, mode: Modes.config)
+            switch parentResult {
+            case .command:
+                session.mode = Modes.config
+                session.interface = nil
+                result = parentResult
+            case .failure(let parentError) where parentError.column > error.column:
+                result = parentResult
+            default:
+                break
+            }
+        }
+        switch result {
+        case .empty:
+            return (context, .done(.success))
+        case .failure(let error):
+            context.print(error.message)
+            switch error.kind {
+            case .unknown: return (context, .done(.unknown))
+            case .ambiguous: return (context, .done(.ambiguous))
+            case .incomplete: return (context, .done(.incomplete))
+            }
+        case .command(let index, let arguments, _):
+            session.commandCount += 1
+            statistics.commands += 1
+            return (context, registry.declarations[index].run(context, arguments))
+        }
+    }
+
+    /// `?`: the possible next words, as `word<TAB>help` lines.
+    func describe(_ line: String, session: Session) -> (Status, String) {
+        let result: HelpResult
+        if let filterText = OutputFilter.split(line).filter {
+            result = OutputFilter.grammar.help(String(filterText.drop { $0 == " " }), mode: OutputFilter.mode)
+        } else {
+            result = registry.grammar.help(line, mode: session.mode)
+        }
+        switch result {
+        case .options(let items):
+            return (.success, items.map { "\($0.word)\t\($0.help)\n" }.joined())
+        case .failure(let error):
+            return (error.kind == .ambiguous ? .ambiguous : .unknown, error.message + "\n")
+        }
+    }
+
+    /// TAB: the words the last word can complete to, one per line.
+    func complete(_ line: String, session: Session) -> String {
+        let words: [String]
+        if let filterText = OutputFilter.split(line).filter {
+            words = OutputFilter.grammar.complete(String(filterText.drop { $0 == " " }), mode: OutputFilter.mode)
+        } else {
+            words = registry.grammar.complete(line, mode: session.mode) { [live] kind in
+                kind == .interfaceName ? live.config.sortedInterfaceNames : []
+            }
+        }
+        return words.map { $0 + "\n" }.joined()
+    }
+
+    /// The running configuration as text (what `write file` saves).
+    public func renderConfig(_ config: RunningConfig) -> String {
+        registry.render(config)
+    }
+}
+
+public enum DaemonVersion {
+    public static let string = "0.1.0"
+}

@@ -1,0 +1,220 @@
+import CLI
+import Channel
+import Dispatch
+import Glibc
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+/// Runs vrrpd: takes the socket, applies the startup configuration, serves sessions, and handles
+/// SIGTERM/SIGINT (clean shutdown) and SIGHUP (reload) until told to stop.
+public final class DaemonRuntime: Sendable {
+    public struct Settings: Sendable {
+        public var socketPath: String
+        public var configPath: String
+        public var pidFile: String?
+        public var commandTimeout: Double
+
+        public init(socketPath: String, configPath: String, pidFile: String?, commandTimeout: Double) {
+            self.socketPath = socketPath
+            self.configPath = configPath
+            self.pidFile = pidFile
+            self.commandTimeout = commandTimeout
+        }
+    }
+
+    private let settings: Settings
+    private let logger: Logger
+    private let group: MultiThreadedEventLoopGroup
+    private let stopped: EventLoopPromise<Void>
+    private let planeBox = NIOLockedValueBox<NIOLoopBound<ControlPlane>?>(nil)
+
+    public init(settings: Settings, logger: Logger) {
+        self.settings = settings
+        self.logger = logger
+        // One thread: the control plane is a single serial executor.
+        group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        stopped = group.next().makePromise()
+    }
+
+    /// Starts serving; `ready` is called once the socket accepts connections (or with the error
+    /// that prevented it). Returns after a clean shutdown.
+    public func run(ready: (Result<Void, Error>) -> Void) throws {
+        let listener: SocketListener
+        let plane: NIOLoopBound<ControlPlane>
+        do {
+            listener = try SocketListener(path: settings.socketPath, logger: logger)
+        } catch {
+            ready(.failure(error))
+            try? group.syncShutdownGracefully()
+            throw error
+        }
+        do {
+            plane = try startControlPlane()
+            try listener.bind(group: group, plane: plane)
+            try writePidFile()
+        } catch {
+            listener.shutdown()
+            ready(.failure(error))
+            try? group.syncShutdownGracefully()
+            throw error
+        }
+        planeBox.withLockedValue { $0 = plane }
+        let signals = installSignalHandlers()
+        logger.info(
+            "vrrpd \(DaemonVersion.string) ready", metadata: ["socket": "\(settings.socketPath)", "pid": "\(getpid())"])
+        ready(.success(()))
+
+        try? stopped.futureResult.wait()
+
+        logger.info("shutting down")
+        signals.forEach { $0.cancel() }
+        listener.shutdown()
+        if let pidFile = settings.pidFile { unlink(pidFile) }
+        try? group.next().submit { plane.value.shutdown() }.wait()
+        try? group.syncShutdownGracefully()
+        logger.info("stopped")
+    }
+
+    /// Asks the daemon to stop (what SIGTERM does).
+    public func stop() {
+        stopped.succeed(())
+    }
+
+    private func startControlPlane() throws -> NIOLoopBound<ControlPlane> {
+        let loop = group.next()
+        let settings = self.settings
+        let logger = self.logger
+        let plane = try loop.submit {
+            var options = ControlPlane.Options(socketPath: settings.socketPath, configPath: settings.configPath)
+            options.commandTimeout = .nanoseconds(Int64(settings.commandTimeout * 1e9))
+            return NIOLoopBound(try ControlPlane(loop: loop, options: options, logger: logger), eventLoop: loop)
+        }.wait()
+        // Apply the startup configuration before the socket opens, so the first client already
+        // sees it.
+        try loop.flatSubmit {
+            plane.value.loadStartupConfig()
+        }.wait()
+        return plane
+    }
+
+    private func writePidFile() throws {
+        guard let path = settings.pidFile else { return }
+        let temporary = path + ".tmp"
+        let text = Array("\(getpid())\n".utf8)
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw DaemonError("cannot write pid file \(path): \(String(cString: strerror(errno)))") }
+        _ = write(fd, text, text.count)
+        close(fd)
+        guard rename(temporary, path) == 0 else {
+            throw DaemonError("cannot write pid file \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    private func installSignalHandlers() -> [DispatchSourceSignal] {
+        let queue = DispatchQueue(label: "vrrpd.signals")
+        var sources: [DispatchSourceSignal] = []
+        signal(SIGPIPE, SIG_IGN)
+        for number in [SIGTERM, SIGINT, SIGHUP] {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
+            source.setEventHandler { [self] in
+                switch number {
+                case SIGHUP:
+                    logger.notice("SIGHUP: reloading \(settings.configPath)")
+                    guard let plane = planeBox.withLockedValue({ $0 }) else { return }
+                    plane.eventLoop.execute { plane.value.reload() }
+                default:
+                    logger.notice("\(number == SIGTERM ? "SIGTERM" : "SIGINT"): stopping")
+                    stop()
+                }
+            }
+            source.resume()
+            sources.append(source)
+        }
+        return sources
+    }
+}
+
+extension ControlPlane {
+    /// Applies the startup configuration to the live configuration; a bad line is logged as
+    /// `file:line: message` and the rest still applies.
+    func loadStartupConfig() -> EventLoopFuture<Void> {
+        let path = options.configPath
+        let text: String?
+        do {
+            text = try StartupConfigStore.readFile(path)
+        } catch {
+            logger.error("cannot read startup configuration: \(error)")
+            configStatus = "unreadable: \(error)"
+            return loop.makeSucceededVoidFuture()
+        }
+        guard let text else {
+            logger.notice("no startup configuration at \(path); starting with defaults")
+            configStatus = "not found; defaults in use"
+            return loop.makeSucceededVoidFuture()
+        }
+        return ConfigLoader.apply(text, source: path, plane: self, workspace: live).assumeIsolated().map { report in
+            for error in report.errors { self.logger.error("\(error)") }
+            self.configStatus = "loaded: " + report.summary
+            self.logger.info("startup configuration applied: \(report.summary)", metadata: ["path": "\(path)"])
+        }.nonisolated()
+    }
+
+    /// SIGHUP: re-reads the startup configuration and, if every line is valid, replaces the
+    /// running configuration with it, logging each difference. Otherwise logs why not and keeps
+    /// the running configuration as it is.
+    func reload() {
+        let path = options.configPath
+        let text: String?
+        do {
+            text = try StartupConfigStore.readFile(path)
+        } catch {
+            logger.error("reload not applied: \(error)")
+            return
+        }
+        guard let text else {
+            logger.error("reload not applied: \(path) does not exist; running configuration unchanged")
+            return
+        }
+        let candidate = ConfigWorkspace()
+        ConfigLoader.apply(text, source: path, plane: self, workspace: candidate).assumeIsolated().whenSuccess { report in
+            guard report.errors.isEmpty else {
+                self.logger.error(
+                    "reload not applied: \(report.errors.count) error(s) in \(path); running configuration unchanged")
+                for error in report.errors { self.logger.error("\(error)") }
+                return
+            }
+            let before = ControlPlane.qualifiedLines(self.renderConfig(self.live.config))
+            let after = ControlPlane.qualifiedLines(self.renderConfig(candidate.config))
+            let removed = before.filter { !after.contains($0) }
+            let added = after.filter { !before.contains($0) }
+            self.live.config = candidate.config
+            self.configStatus = "reloaded: " + report.summary
+            self.logger.notice("reload applied: \(added.count) line(s) added, \(removed.count) removed")
+            for line in removed { self.logger.info("reload: - \(line)") }
+            for line in added { self.logger.info("reload: + \(line)") }
+        }
+    }
+
+    /// Configuration lines with their block (`interface eth1: shutdown`), for diffs.
+    static func qualifiedLines(_ text: String) -> [String] {
+        var block: String?
+        var out: [String] = []
+        for line in text.split(separator: "\n") {
+            if line == "!" || line == "end" || line.hasPrefix("! ") { continue }
+            if line == "exit" {
+                block = nil
+                continue
+            }
+            if line.hasPrefix(" ") {
+                out.append("\(block ?? ""): \(String(line).trimmed)")
+            } else {
+                out.append(String(line))
+                block = String(line)
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,345 @@
+import CLI
+import Channel
+import Logging
+import NIOCore
+
+/// One client connection: decodes frames, runs its session's requests one at a time under the
+/// command deadline, and streams the replies back.
+///
+/// Defences, each limited to this connection: a frame over the size limit, garbage, invalid
+/// UTF-8 or too many requests sent ahead get an ERROR frame and the connection is closed; a
+/// frame started and not finished within `partialFrameTimeoutSeconds` closes it; a client that
+/// stops reading its replies for `stalledWriterTimeoutSeconds` is closed. None of them can
+/// delay another session: nothing here blocks the loop.
+final class Connection: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let plane: ControlPlane
+    private var session: Session?
+    private var decoder = FrameDecoder(maxPayload: ChannelLimits.maxRequestPayload)
+    private var queue: [Frame] = []
+    private var inflight: Inflight?
+    private var partialFrameTimer: Scheduled<Void>?
+    private var stallTimer: Scheduled<Void>?
+    private var context: ChannelHandlerContext?
+    private var needsFlush = false
+    private var closing = false
+
+    /// The request whose reply is pending (waiting for a future).
+    private final class Inflight {
+        let id: UInt32
+        let line: String
+        let context: CommandContext
+        let started = MonotonicClock.nanoseconds
+        let waitingFor: () -> String
+        var deadline: Scheduled<Void>?
+
+        init(id: UInt32, line: String, context: CommandContext, waitingFor: @escaping () -> String) {
+            self.id = id
+            self.line = line
+            self.context = context
+            self.waitingFor = waitingFor
+        }
+    }
+
+    init(plane: ControlPlane) {
+        self.plane = plane
+    }
+
+    // MARK: Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        guard let session = plane.openSession(client: "unidentified client") else {
+            plane.logger.warning("refusing connection: \(ChannelLimits.maxSessions) sessions already open")
+            protocolFailure(id: 0, "too many sessions (\(ChannelLimits.maxSessions)); try again later", log: false)
+            return
+        }
+        self.session = session
+        plane.logger.debug("session opened", metadata: ["session": "\(session.id)"])
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        partialFrameTimer?.cancel()
+        stallTimer?.cancel()
+        inflight?.deadline?.cancel()
+        inflight = nil
+        queue.removeAll()
+        if let session {
+            plane.closeSession(session)
+            plane.logger.debug("session closed", metadata: ["session": "\(session.id)"])
+        }
+        self.context = nil
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !closing, session != nil else { return }
+        let buffer = unwrapInboundIn(data)
+        decoder.append(buffer.readableBytesView)
+        do {
+            while let frame = try decoder.next() {
+                try accept(frame)
+                if closing { return }
+            }
+        } catch let error as ProtocolError {
+            protocolFailure(id: 0, error.description)
+            return
+        } catch {
+            protocolFailure(id: 0, "\(error)")
+            return
+        }
+        watchPartialFrame()
+        pump()
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        flushIfNeeded()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            stallTimer?.cancel()
+            stallTimer = nil
+            pump()
+            flushIfNeeded()
+        } else if stallTimer == nil {
+            let seconds = ChannelLimits.stalledWriterTimeoutSeconds
+            stallTimer = context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(Int64(seconds))) { [self] in
+                logClientProblem("client has not read its replies for \(seconds) s; closing")
+                close()
+            }
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        logClientProblem("connection error: \(error)")
+        close()
+    }
+
+    // MARK: Requests
+
+    /// Takes one decoded frame: cancellations act at once, everything else is queued in order.
+    private func accept(_ frame: Frame) throws {
+        guard frame.type.isRequest else { throw ProtocolError.unexpected(frame.type) }
+        if frame.type == .cancel {
+            cancel(frame.id)
+            return
+        }
+        guard queue.count < ChannelLimits.maxPipelinedRequests else {
+            throw ProtocolError.malformed("more than \(ChannelLimits.maxPipelinedRequests) requests sent ahead of their replies")
+        }
+        guard frame.text != nil else {
+            throw ProtocolError.malformed("\(frame.type) payload is not valid UTF-8 text (or contains NUL)")
+        }
+        queue.append(frame)
+    }
+
+    /// Runs queued requests until one has to wait or the client stops reading.
+    private func pump() {
+        while inflight == nil, !closing, let context, context.channel.isWritable, !queue.isEmpty {
+            handle(queue.removeFirst())
+        }
+        flushIfNeeded()
+    }
+
+    private func handle(_ frame: Frame) {
+        guard let session else { return }
+        let text = frame.text ?? ""
+        switch frame.type {
+        case .hello:
+            for line in text.split(separator: "\n") {
+                let parts = line.split(separator: "=", maxSplits: 1)
+                if parts.count == 2, parts[0] == "client" { session.client = String(parts[1].prefix(64)) }
+            }
+            let welcome = [
+                "daemon=vrrpd", "version=\(plane.options.version)", "protocol=\(Frame.version)",
+                "hostname=\(plane.live.config.hostname)", "prompt=\(plane.prompt(for: session))",
+                "session=\(session.id)", "max-request=\(ChannelLimits.maxRequestPayload)",
+            ].joined(separator: "\n")
+            send(Frame(.welcome, id: frame.id, text: welcome))
+        case .exec:
+            guard !text.contains("\n"), !text.contains("\r") else {
+                reply(frame.id, output: "% A command is one line; send each line as its own request\n", status: .error)
+                return
+            }
+            session.pendingInput = nil
+            session.pendingInputContext = nil
+            let (commandContext, outcome) = plane.execute(text, session: session, workspace: plane.live, loading: false)
+            finish(frame.id, line: text, context: commandContext, outcome: outcome)
+        case .input:
+            guard let continuation = session.pendingInput, let commandContext = session.pendingInputContext else {
+                reply(frame.id, output: "% No input was asked for\n", status: .error)
+                return
+            }
+            session.pendingInput = nil
+            session.pendingInputContext = nil
+            finish(frame.id, line: commandContext.line, context: commandContext, outcome: continuation(commandContext, text))
+        case .describe:
+            let (status, output) = plane.describe(text, session: session)
+            reply(frame.id, output: output, status: status)
+        case .complete:
+            reply(frame.id, output: plane.complete(text, session: session), status: .success)
+        case .cancel, .welcome, .data, .end, .error:
+            break
+        }
+    }
+
+    /// Sends the reply of a finished command, or arms its deadline if it has to wait.
+    private func finish(_ id: UInt32, line: String, context commandContext: CommandContext, outcome: CommandOutcome) {
+        switch outcome {
+        case .done(let status):
+            complete(id, commandContext, status)
+        case .input(let prompt, let hidden, let then):
+            session?.pendingInput = then
+            session?.pendingInputContext = commandContext
+            sendOutput(id, commandContext.takeOutput(final: true))
+            send(Frame(.end, id: id, payload: EndOfReply(status: .inputRequired, prompt: prompt, hideInput: hidden).payload))
+        case .pending(let future, let waitingFor):
+            let pending = Inflight(id: id, line: line, context: commandContext, waitingFor: waitingFor)
+            inflight = pending
+            let timeout = plane.options.commandTimeout
+            pending.deadline = plane.loop.assumeIsolated().scheduleTask(in: timeout) { [self] in
+                timedOut(pending)
+            }
+            future.hop(to: plane.loop).assumeIsolated().whenComplete { [self] result in
+                guard inflight === pending else { return }  // timed out or cancelled already
+                pending.deadline?.cancel()
+                inflight = nil
+                switch result {
+                case .success(let status):
+                    complete(id, commandContext, status)
+                case .failure(let error):
+                    commandContext.print("% \(error)")
+                    complete(id, commandContext, .error)
+                }
+                pump()
+            }
+        }
+    }
+
+    private func complete(_ id: UInt32, _ commandContext: CommandContext, _ status: Status) {
+        guard let session, !closing else { return }
+        sendOutput(id, commandContext.takeOutput(final: true))
+        let end = EndOfReply(
+            status: status, prompt: plane.prompt(for: session), sessionClosed: commandContext.endsSession)
+        send(Frame(.end, id: id, payload: end.payload))
+        if commandContext.endsSession {
+            flushIfNeeded()
+            close()
+        }
+    }
+
+    private func timedOut(_ pending: Inflight) {
+        guard inflight === pending else { return }
+        inflight = nil
+        plane.statistics.commandTimeouts += 1
+        let waited = formatSeconds(Double(MonotonicClock.nanoseconds - pending.started) / 1e9)
+        let what = pending.waitingFor()
+        pending.context.print("% Timed out after \(waited): \"\(pending.line)\" is waiting for \(what)")
+        if let session {
+            plane.logger.warning(
+                "command timed out", metadata: ["session": "\(session.id)", "command": "\(pending.line)",
+                "waited": "\(waited)", "waiting-for": "\(what)"])
+        }
+        complete(pending.id, pending.context, .timeout)
+        pump()
+    }
+
+    private func cancel(_ id: UInt32) {
+        if let pending = inflight, pending.id == id {
+            pending.deadline?.cancel()
+            inflight = nil
+            pending.context.print("% Interrupted while waiting for \(pending.waitingFor())")
+            complete(id, pending.context, .cancelled)
+            pump()
+        } else if let index = queue.firstIndex(where: { $0.id == id }) {
+            queue.remove(at: index)
+            reply(id, output: "% Interrupted\n", status: .cancelled)
+        } else if session?.pendingInput != nil {
+            session?.pendingInput = nil
+            session?.pendingInputContext = nil
+        }
+    }
+
+    // MARK: Output
+
+    private func reply(_ id: UInt32, output: String, status: Status) {
+        guard let session else { return }
+        sendOutput(id, output)
+        send(Frame(.end, id: id, payload: EndOfReply(status: status, prompt: plane.prompt(for: session)).payload))
+    }
+
+    /// Streams output as DATA frames of at most `replyChunk` bytes.
+    private func sendOutput(_ id: UInt32, _ text: String) {
+        guard !text.isEmpty else { return }
+        let bytes = Array(text.utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let end = min(offset + ChannelLimits.replyChunk, bytes.count)
+            send(Frame(.data, id: id, payload: Array(bytes[offset..<end])))
+            offset = end
+        }
+    }
+
+    private func send(_ frame: Frame) {
+        guard let context, !closing else { return }
+        var buffer = context.channel.allocator.buffer(capacity: Frame.headerSize + frame.payload.count)
+        buffer.writeBytes(frame.encoded)
+        context.write(wrapOutboundOut(buffer), promise: nil)
+        needsFlush = true
+    }
+
+    private func flushIfNeeded() {
+        guard needsFlush, let context else { return }
+        needsFlush = false
+        context.flush()
+    }
+
+    // MARK: Misbehaving clients
+
+    /// A frame that started must finish within the limit, however slowly its bytes trickle in.
+    private func watchPartialFrame() {
+        if decoder.hasPartialFrame {
+            guard partialFrameTimer == nil, let context else { return }
+            let seconds = ChannelLimits.partialFrameTimeoutSeconds
+            partialFrameTimer = context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(Int64(seconds))) {
+                [self] in
+                protocolFailure(id: 0, "incomplete frame: \(decoder.bufferedByteCount) bytes, then nothing for \(seconds) s")
+            }
+        } else {
+            partialFrameTimer?.cancel()
+            partialFrameTimer = nil
+        }
+    }
+
+    private func protocolFailure(id: UInt32, _ message: String, log: Bool = true) {
+        guard !closing else { return }
+        plane.statistics.protocolErrors += log ? 1 : 0
+        if log { logClientProblem("protocol error: \(message); closing connection") }
+        send(Frame(.error, id: id, text: "% " + message))
+        flushIfNeeded()
+        close()
+    }
+
+    private func logClientProblem(_ message: String) {
+        guard let dropped = plane.clientLogLimiter.admit() else { return }
+        var metadata: Logger.Metadata = ["session": "\(session?.id ?? 0)", "client": "\(session?.client ?? "?")"]
+        if dropped > 0 { metadata["suppressed"] = "\(dropped)" }
+        plane.logger.warning("\(message)", metadata: metadata)
+    }
+
+    private func close() {
+        guard !closing, let context else { return }
+        closing = true
+        partialFrameTimer?.cancel()
+        stallTimer?.cancel()
+        context.close(promise: nil)
+    }
+}

@@ -1,0 +1,102 @@
+import Channel
+import Glibc
+import Logging
+import NIOCore
+import NIOPosix
+
+/// The command socket: one vrrpd per path (a lock file beside it), stale sockets replaced,
+/// mode 0660.
+final class SocketListener {
+    let path: String
+    private let lockFD: Int32
+    private(set) var channel: Channel?
+
+    /// Takes the socket path for this process. Fails with a clear message if another vrrpd is
+    /// serving it.
+    init(path: String, logger: Logger) throws {
+        guard path.utf8.count <= SocketPath.maxLength else {
+            throw DaemonError("socket path \(path) is longer than \(SocketPath.maxLength) bytes")
+        }
+        self.path = path
+        let directory = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
+        if !directory.isEmpty { try SocketListener.makeDirectory(directory) }
+
+        let lockPath = path + ".lock"
+        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw DaemonError("cannot open lock file \(lockPath): \(String(cString: strerror(errno)))") }
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            var holder = ""
+            var buffer = [UInt8](repeating: 0, count: 32)
+            let n = read(fd, &buffer, buffer.count)
+            if n > 0 { holder = " (pid \(String(decoding: buffer[0..<n], as: UTF8.self).trimmed))" }
+            Glibc.close(fd)
+            throw DaemonError("another vrrpd is already running on \(path)\(holder); stop it or use --socket")
+        }
+        // The lock file names its holder for the message above.
+        _ = ftruncate(fd, 0)
+        let pid = Array("\(getpid())\n".utf8)
+        _ = pwrite(fd, pid, pid.count, 0)
+        lockFD = fd
+
+        // We hold the lock, so any socket file here is stale; but a live server started by
+        // something that ignores the lock must not be stolen from.
+        var st = stat()
+        if lstat(path, &st) == 0 {
+            if SocketListener.isAnswering(path) {
+                Glibc.close(fd)
+                throw DaemonError("a server is already answering on \(path); refusing to replace it")
+            }
+            guard unlink(path) == 0 else {
+                Glibc.close(fd)
+                throw DaemonError("cannot remove stale socket \(path): \(String(cString: strerror(errno)))")
+            }
+            logger.notice("removed stale socket \(path)")
+        }
+    }
+
+    func bind(group: EventLoopGroup, plane bound: NIOLoopBound<ControlPlane>) throws {
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 128)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(Connection(plane: bound.value))
+                }
+            }
+            .childChannelOption(.maxMessagesPerRead, value: 4)
+            .childChannelOption(
+                .writeBufferWaterMark, value: .init(low: 64 * 1024, high: 256 * 1024))
+        let previous = umask(0o117)  // the socket is created 0660
+        defer { umask(previous) }
+        do {
+            channel = try bootstrap.bind(unixDomainSocketPath: path).wait()
+        } catch {
+            throw DaemonError("cannot listen on \(path): \(error)")
+        }
+        chmod(path, 0o660)
+    }
+
+    /// Stops accepting, removes the socket file and the lock.
+    func shutdown(removeFiles: Bool = true) {
+        try? channel?.close().wait()
+        channel = nil
+        if removeFiles {
+            unlink(path)
+            unlink(path + ".lock")
+        }
+        Glibc.close(lockFD)
+    }
+
+    static func isAnswering(_ path: String) -> Bool {
+        (try? ChannelClient(path: path)) != nil
+    }
+
+    static func makeDirectory(_ directory: String) throws {
+        var st = stat()
+        if stat(directory, &st) == 0 { return }
+        let parent = String(directory[..<(directory.lastIndex(of: "/") ?? directory.startIndex)])
+        if !parent.isEmpty { try makeDirectory(parent) }
+        if mkdir(directory, 0o755) != 0 && errno != EEXIST {
+            throw DaemonError("cannot create directory \(directory): \(String(cString: strerror(errno)))")
+        }
+    }
+}

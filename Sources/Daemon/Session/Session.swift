@@ -1,0 +1,30 @@
+import CLI
+
+/// One client's session: its mode, its configuration context and who it is.
+///
+/// Every connection has its own; nothing here is shared, so one client's `configure terminal`
+/// never changes another's prompt.
+public final class Session {
+    public let id: Int
+    public var mode: Mode
+    /// The interface being configured in `config-if` mode.
+    public var interface: String?
+    /// What the client said it is (`vtysh pid 4711`), or the peer credentials.
+    public var client: String
+    public let connectedAt: UInt64
+    public var lastActivity: UInt64
+    public var commandCount = 0
+    /// Set while the session waits for input (a password) for a command.
+    var pendingInput: ((CommandContext, String) -> CommandOutcome)?
+    var pendingInputContext: CommandContext?
+
+    public init(id: Int, mode: Mode, client: String) {
+        self.id = id
+        self.mode = mode
+        self.client = client
+        connectedAt = MonotonicClock.nanoseconds
+        lastActivity = connectedAt
+    }
+
+    public var name: String { "session \(id) (\(client))" }
+}

@@ -1,0 +1,163 @@
+import Glibc
+import Logging
+import NIOConcurrencyHelpers
+
+/// Where vrrpd's log lines go: stderr in the foreground, a file or syslog when detached.
+public enum LogDestination: Sendable {
+    case standardError
+    case file(String)
+    case syslog
+}
+
+/// A swift-log handler writing one line per message:
+/// `2026-11-26T15:26:52.123Z vrrpd[4711] info [channel] message key=value`.
+public struct LineLogHandler: LogHandler {
+    public var logLevel: Logger.Level
+    public var metadata: Logger.Metadata = [:]
+    private let label: String
+    private let sink: LogSink
+
+    public init(label: String, level: Logger.Level, sink: LogSink) {
+        self.label = label
+        self.logLevel = level
+        self.sink = sink
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        var merged = metadata
+        if let explicit = event.metadata { merged.merge(explicit) { $1 } }
+        var text = "[\(label)] \(event.message)"
+        if let error = event.error { text += " error=\(error)" }
+        if !merged.isEmpty {
+            text += " " + merged.keys.sorted().map { "\($0)=\(merged[$0]!)" }.joined(separator: " ")
+        }
+        sink.write(level: event.level, text: text)
+    }
+}
+
+/// The shared writer behind every logger; serialises lines from all threads.
+public final class LogSink: Sendable {
+    private let destination: LogDestination
+    private let fd: Int32
+    private let lock = NIOLock()
+
+    public init(_ destination: LogDestination) throws {
+        self.destination = destination
+        switch destination {
+        case .standardError:
+            fd = STDERR_FILENO
+        case .file(let path):
+            let opened = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
+            guard opened >= 0 else {
+                throw DaemonError("cannot open log file \(path): \(String(cString: strerror(errno)))")
+            }
+            fd = opened
+        case .syslog:
+            fd = -1
+            openlog("vrrpd", LOG_PID | LOG_NDELAY, LOG_DAEMON)
+        }
+    }
+
+    func write(level: Logger.Level, text: String) {
+        if case .syslog = destination {
+            let priority: Int32
+            switch level {
+            case .trace, .debug: priority = LOG_DEBUG
+            case .info: priority = LOG_INFO
+            case .notice: priority = LOG_NOTICE
+            case .warning: priority = LOG_WARNING
+            case .error: priority = LOG_ERR
+            case .critical: priority = LOG_CRIT
+            }
+            text.withCString { message in
+                withVaList([message]) { vsyslog(priority, "%s", $0) }
+            }
+            return
+        }
+        let line = "\(LogSink.timestamp()) vrrpd[\(getpid())] \(level) \(text)\n"
+        lock.withLock {
+            var bytes = Array(line.utf8)
+            var offset = 0
+            while offset < bytes.count {
+                let n = bytes.withUnsafeMutableBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
+                if n <= 0 {
+                    if n < 0 && errno == EINTR { continue }
+                    break  // a full disk or closed stderr must not take the daemon down
+                }
+                offset += n
+            }
+            bytes.removeAll()
+        }
+    }
+
+    static func timestamp() -> String {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        var tm = tm()
+        var seconds = ts.tv_sec
+        gmtime_r(&seconds, &tm)
+        func pad(_ n: Int32, _ width: Int) -> String {
+            let s = String(n)
+            return String(repeating: "0", count: max(0, width - s.count)) + s
+        }
+        return "\(tm.tm_year + 1900)-\(pad(tm.tm_mon + 1, 2))-\(pad(tm.tm_mday, 2))T\(pad(tm.tm_hour, 2)):"
+            + "\(pad(tm.tm_min, 2)):\(pad(tm.tm_sec, 2)).\(pad(Int32(ts.tv_nsec / 1_000_000), 3))Z"
+    }
+}
+
+/// Lets through at most `burst` messages per `interval` and then counts what it drops, so that a
+/// client sending garbage in a loop cannot fill the disk with log lines.
+public final class LogRateLimiter: Sendable {
+    private struct State {
+        var windowStart: UInt64 = 0
+        var sent = 0
+        var suppressed = 0
+    }
+
+    private let burst: Int
+    private let intervalNanos: UInt64
+    private let state = NIOLockedValueBox(State())
+
+    public init(burst: Int, intervalSeconds: Double) {
+        self.burst = burst
+        self.intervalNanos = UInt64(intervalSeconds * 1e9)
+    }
+
+    /// Returns nil when the message must be dropped; otherwise the number of messages dropped
+    /// since the last one let through (to be mentioned in the line).
+    public func admit(now: UInt64 = MonotonicClock.nanoseconds) -> Int? {
+        state.withLockedValue { s in
+            if now - s.windowStart >= intervalNanos {
+                s.windowStart = now
+                s.sent = 0
+            }
+            guard s.sent < burst else {
+                s.suppressed += 1
+                return nil
+            }
+            s.sent += 1
+            let dropped = s.suppressed
+            s.suppressed = 0
+            return dropped
+        }
+    }
+}
+
+public enum MonotonicClock {
+    public static var nanoseconds: UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+}
+
+/// An error with a message for the user; printed as is.
+public struct DaemonError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,131 @@
+import ArgumentParser
+import Channel
+import Daemon
+import Glibc
+import Logging
+
+@main
+struct VrrpdCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vrrpd",
+        abstract: "The simulated L3 switch's control plane: VRRP, NAT and the switch configuration.",
+        discussion: """
+            vrrpd runs in the foreground and logs to stderr unless -d is given. vtysh talks to it over \
+            a Unix socket; both find the same socket by default (\(SocketPath.environmentVariable) overrides it).
+            Signals: SIGTERM/SIGINT stop it cleanly; SIGHUP re-reads the configuration file and \
+            applies the difference (or logs why not).
+            """,
+        version: "vrrpd \(DaemonVersion.string)"
+    )
+
+    @Flag(name: .customShort("d"), help: "Detach: run in the background (new session, pid file, log to --log-file or syslog).")
+    var detach = false
+
+    @Option(
+        name: [.customShort("f"), .customLong("config")],
+        help: ArgumentHelp(
+            "Startup configuration file, applied at start and saved by 'write file'.",
+            discussion: "Default: $VRRPD_CONFIG, else /etc/vrrpd/vrrpd.conf for root, else ~/.config/vrrpd/vrrpd.conf.",
+            valueName: "CONFIG"))
+    var config: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "Path of the command socket.",
+            discussion: "Default: $\(SocketPath.environmentVariable), else /run/vrrpd/vrrpd.vty for root, else $XDG_RUNTIME_DIR/vrrpd/vrrpd.vty or /tmp/vrrpd-UID/vrrpd.vty.",
+            valueName: "PATH"))
+    var socket: String?
+
+    @Option(
+        name: .customLong("pid-file"),
+        help: ArgumentHelp("Write the daemon's pid here (default with -d: vrrpd.pid beside the socket).", valueName: "PATH"))
+    var pidFile: String?
+
+    @Option(name: .customLong("log-level"), help: "Least severe messages logged: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: LogLevelArgument = .info
+
+    @Option(
+        name: .customLong("log-file"),
+        help: ArgumentHelp("Log to this file instead of stderr (or, with -d, instead of syslog).", valueName: "PATH"))
+    var logFile: String?
+
+    @Option(
+        name: .customLong("command-timeout"),
+        help: ArgumentHelp("Deadline for one command, in seconds; a command still waiting then answers with a timeout.", valueName: "SECONDS"))
+    var commandTimeout: Double = 5
+
+    func validate() throws {
+        guard commandTimeout > 0, commandTimeout <= 3600 else {
+            throw ValidationError("--command-timeout must be between 0 and 3600 seconds")
+        }
+        if let socket, socket.utf8.count > SocketPath.maxLength {
+            throw ValidationError("--socket path is longer than \(SocketPath.maxLength) bytes")
+        }
+    }
+
+    func run() throws {
+        let socketPath = absolute(SocketPath.resolve(socket))
+        let configPath = absolute(config ?? Self.defaultConfigPath)
+        var pidPath = pidFile.map(absolute)
+        if detach && pidPath == nil {
+            pidPath = String(socketPath[..<(socketPath.lastIndex(of: "/") ?? socketPath.startIndex)]) + "/vrrpd.pid"
+        }
+        let logPath = logFile.map(absolute)
+
+        var readiness: Detacher?
+        if detach { readiness = try Detacher.detach() }
+
+        let destination: LogDestination = logPath.map { .file($0) } ?? (detach ? .syslog : .standardError)
+        let sink: LogSink
+        do {
+            sink = try LogSink(destination)
+        } catch {
+            readiness?.fail("\(error)")
+            throw error
+        }
+        let level = logLevel.level
+        LoggingSystem.bootstrap { label in LineLogHandler(label: label, level: level, sink: sink) }
+        let logger = Logger(label: "vrrpd")
+        if detach { Detacher.redirectStandardStreams() }
+
+        let runtime = DaemonRuntime(
+            settings: .init(socketPath: socketPath, configPath: configPath, pidFile: pidPath, commandTimeout: commandTimeout),
+            logger: logger)
+        do {
+            try runtime.run { result in
+                switch result {
+                case .success: readiness?.ready()
+                case .failure(let error): readiness?.fail("\(error)")
+                }
+            }
+        } catch {
+            if !detach { printError("vrrpd: \(error)") }
+            throw ExitCode(1)
+        }
+    }
+
+    static var defaultConfigPath: String {
+        if let path = getenv("VRRPD_CONFIG").map({ String(cString: $0) }), !path.isEmpty { return path }
+        if getuid() == 0 { return "/etc/vrrpd/vrrpd.conf" }
+        let home = getenv("HOME").map { String(cString: $0) } ?? "/tmp"
+        return home + "/.config/vrrpd/vrrpd.conf"
+    }
+
+    func absolute(_ path: String) -> String {
+        if path.hasPrefix("/") { return path }
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX))
+        guard getcwd(&buffer, buffer.count) != nil else { return path }
+        let cwd = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return cwd + "/" + path
+    }
+}
+
+enum LogLevelArgument: String, ExpressibleByArgument, CaseIterable {
+    case trace, debug, info, notice, warning, error, critical
+    var level: Logger.Level { Logger.Level(rawValue: rawValue)! }
+}
+
+func printError(_ message: String) {
+    let line = Array((message + "\n").utf8)
+    _ = write(STDERR_FILENO, line, line.count)
+}

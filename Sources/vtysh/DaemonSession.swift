@@ -1,0 +1,137 @@
+import Channel
+import Glibc
+
+/// vtysh's end of one session with vrrpd: runs lines, asks for `?` help and TAB completions,
+/// answers password prompts, and never waits longer than the timeout for anything.
+final class DaemonSession {
+    let client: ChannelClient
+    let timeout: Double
+    private(set) var prompt = "> "
+    private(set) var closed = false
+
+    /// How a line ended, from vtysh's point of view.
+    enum Outcome {
+        case finished(Status)
+        /// The daemon did not answer in time (the reply, if it ever comes, is discarded).
+        case noAnswer
+        /// Ctrl-C, and the daemon confirmed.
+        case interrupted
+    }
+
+    /// Sends HELLO and reads WELCOME (which carries the first prompt).
+    static func connect(socket: String, timeout: Double) throws(ClientError) -> DaemonSession {
+        let session = try DaemonSession(unconnected: socket, timeout: timeout)
+        let id = session.client.makeID()
+        let deadline = Deadline(secondsFromNow: timeout)
+        try session.client.send(Frame(.hello, id: id, text: "client=vtysh pid \(getpid())"), deadline: deadline)
+        while true {
+            let frame = try session.client.receive(deadline: deadline)
+            guard frame.id == id, frame.type == .welcome else { continue }
+            for line in (frame.text ?? "").split(separator: "\n") where line.hasPrefix("prompt=") {
+                session.prompt = String(line.dropFirst("prompt=".count))
+            }
+            return session
+        }
+    }
+
+    private init(unconnected socket: String, timeout: Double) throws(ClientError) {
+        client = try ChannelClient(path: socket)
+        self.timeout = timeout
+    }
+
+    /// Runs one line; reply text goes to stdout as it arrives.
+    func run(_ line: String, askSecret: (String) -> String?) throws(ClientError) -> Outcome {
+        var id = client.makeID()
+        var deadline = Deadline(secondsFromNow: timeout)
+        var frameType = FrameType.exec
+        var payload = line
+        while true {
+            try client.send(Frame(frameType, id: id, text: payload), deadline: deadline)
+            let end: EndOfReply
+            do {
+                end = try client.awaitReply(id: id, deadline: deadline) { Output.write($0) }
+            } catch .timedOut {
+                return .noAnswer
+            } catch .interrupted {
+                return try interrupt(id)
+            }
+            if end.sessionClosed { closed = true }
+            guard end.status == .inputRequired else {
+                prompt = end.prompt
+                return .finished(end.status)
+            }
+            // The daemon asks for a secret (enable): answer with an INPUT frame.
+            guard let secret = askSecret(end.prompt) else {
+                // Tell the daemon to drop the prompt so the session is not left waiting.
+                try client.send(Frame(.cancel, id: id), deadline: Deadline(secondsFromNow: timeout))
+                return .finished(.error)
+            }
+            id = client.makeID()
+            deadline = Deadline(secondsFromNow: timeout)
+            frameType = .input
+            payload = secret
+        }
+    }
+
+    /// Ctrl-C during a command: ask the daemon to abandon it and wait briefly for the END.
+    private func interrupt(_ id: UInt32) throws(ClientError) -> Outcome {
+        let deadline = Deadline(secondsFromNow: min(timeout, 2))
+        try client.send(Frame(.cancel, id: id), deadline: deadline)
+        let saved = client.interruptFD
+        client.interruptFD = -1
+        defer { client.interruptFD = saved }
+        do {
+            let end = try client.awaitReply(id: id, deadline: deadline) { Output.write($0) }
+            prompt = end.prompt
+            return .interrupted
+        } catch .timedOut {
+            return .noAnswer
+        }
+    }
+
+    /// `?`: the daemon's help for the words after the line, as (word, help) pairs, or the error
+    /// text when the line so far does not match.
+    func describe(_ line: String) throws(ClientError) -> (items: [(String, String)], error: String?) {
+        var text: [UInt8] = []
+        let end = try client.request(.describe, line, timeout: timeout) { text += $0 }
+        let output = String(decoding: text, as: UTF8.self)
+        if end.status != .success { return ([], output) }
+        let items = output.split(separator: "\n").map { row -> (String, String) in
+            let parts = row.split(separator: "\t", maxSplits: 1, omittingEmptySubsequences: false)
+            return (String(parts[0]), parts.count > 1 ? String(parts[1]) : "")
+        }
+        return (items, nil)
+    }
+
+    /// TAB: the words the last word of `line` can complete to.
+    func complete(_ line: String) throws(ClientError) -> [String] {
+        var text: [UInt8] = []
+        _ = try client.request(.complete, line, timeout: timeout) { text += $0 }
+        return String(decoding: text, as: UTF8.self).split(separator: "\n").map(String.init)
+    }
+
+    /// Formats `?` output the way FRR and IOS do: words in a column, help beside them.
+    static func formatHelp(_ items: [(String, String)]) -> String {
+        let width = max(12, (items.map { $0.0.count }.max() ?? 0) + 2)
+        return items.map { word, help in
+            "  " + word + String(repeating: " ", count: width - word.count) + help + "\n"
+        }.joined()
+    }
+}
+
+/// Unbuffered writes to stdout and stderr (replies are streamed as they arrive).
+enum Output {
+    static func write(_ bytes: [UInt8]) { writeAll(STDOUT_FILENO, bytes) }
+    static func print(_ text: String) { writeAll(STDOUT_FILENO, Array((text + "\n").utf8)) }
+    static func error(_ text: String) { writeAll(STDERR_FILENO, Array((text + "\n").utf8)) }
+
+    static func writeAll(_ fd: Int32, _ bytes: [UInt8]) {
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { return }
+            offset += n
+        }
+    }
+}
