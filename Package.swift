@@ -53,8 +53,14 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             // A statically linked Swift runtime cuts process start-up from ~5 ms to ~1 ms, and
-            // vtysh is started once per command by scripts.
-            linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xlinker", "-l_FoundationCollections", "-Xlinker", "-l_FoundationCShims", "-Xlinker", "-lswiftSynchronization"])]
+            // vtysh is started once per command by scripts. Release builds only: the test bundle
+            // links this target's code and must use the shared runtime.
+            linkerSettings: [
+                .unsafeFlags(
+                    ["-static-stdlib", "-Xlinker", "-l_FoundationCollections", "-Xlinker", "-l_FoundationCShims",
+                     "-Xlinker", "-lswiftSynchronization"],
+                    .when(configuration: .release))
+            ]
         ),
         .testTarget(name: "CLITests", dependencies: ["CLI"]),
         .testTarget(name: "ChannelTests", dependencies: ["Channel"]),

@@ -4,12 +4,15 @@
 /// completion, so the three can never disagree.
 ///
 /// ```swift
-/// let grammar = Grammar<String>()
+/// let grammar = Grammar()
 /// try grammar.add("show version", help: ["Show running system information", "Version"],
-///                 modes: [enable], action: "version")
+///                 modes: [enable], action: 0)
 /// if case .command(let action, _, _) = grammar.match("sh ver", mode: enable) { ... }
 /// ```
-public final class Grammar<Action> {
+public final class Grammar {
+    /// What a command maps to: an index into the caller's own table of declarations.
+    public typealias Action = Int
+
     public static var negateHelp: String { "Negate a command or set its defaults" }
 
     final class Node {
@@ -210,13 +213,13 @@ public final class Grammar<Action> {
     // MARK: - Matching
 
     /// Matches a whole line in `mode`.
-    public func match(_ line: String, mode: Mode) -> MatchResult<Action> {
+    public func match(_ line: String, mode: Mode) -> MatchResult {
         let words = LineWords(line)
         guard !words.words.isEmpty else { return .empty }
         guard let root = roots[mode] else { return .failure(.init(kind: .unknown, column: 0, line: line)) }
         let walked = walk(words, count: words.words.count, root: root)
         if let dead = walked.deadAt {
-            return .failure(.init(kind: .unknown, column: words.words[dead].column, line: line))
+            return .failure(.init(kind: .unknown, column: words.column(of: dead), line: line))
         }
         let complete = best(walked.states.filter { $0.node.terminal != nil })
         if complete.count == 1 {
@@ -228,18 +231,18 @@ public final class Grammar<Action> {
         }
         if complete.count > 1 {
             let at = divergence(complete) ?? 0
-            return .failure(.init(kind: .ambiguous, column: words.words[min(at, words.words.count - 1)].column, line: line))
+            return .failure(.init(kind: .ambiguous, column: words.column(of: min(at, words.words.count - 1)), line: line))
         }
         let alive = best(walked.states)
         if alive.count > 1, let at = divergence(alive), at < words.words.count {
-            return .failure(.init(kind: .ambiguous, column: words.words[at].column, line: line))
+            return .failure(.init(kind: .ambiguous, column: words.column(of: at), line: line))
         }
         return .failure(.init(kind: .incomplete, column: words.endColumn, line: line))
     }
 
-    private func delegate(words: LineWords, start: Int, target: Mode, state: State) -> MatchResult<Action> {
+    private func delegate(words: LineWords, start: Int, target: Mode, state: State) -> MatchResult {
         let inner = String(words.rest(from: start))
-        let offset = words.words[start].column
+        let offset = words.column(of: start)
         switch match(inner, mode: target) {
         case .command(let action, let args, _):
             return .command(action, args, mode: target)
@@ -272,7 +275,7 @@ public final class Grammar<Action> {
         let partial: Substring? = words.endsWithSpace ? nil : words.words.last?.text
         let walked = walk(words, count: typed, root: root)
         if let dead = walked.deadAt {
-            return .failure(.init(kind: .unknown, column: words.words[dead].column, line: line))
+            return .failure(.init(kind: .unknown, column: words.column(of: dead), line: line))
         }
         let states = best(walked.states)
         if let sub = states.first(where: { $0.subcommandStart != nil }), states.count == 1,
@@ -282,7 +285,10 @@ public final class Grammar<Action> {
             return help(inner, mode: target)
         }
         if states.count > 1, let at = divergence(states), at < typed {
-            return .failure(.init(kind: .ambiguous, column: words.words[at].column, line: line))
+            return .failure(.init(kind: .ambiguous, column: words.column(of: at), line: line))
+        }
+        if let (inner, target) = subcommandLine(states, words: words, typed: typed) {
+            return help(inner, mode: target)
         }
         var items: [HelpItem] = []
         var seen = Set<String>()
@@ -327,6 +333,9 @@ public final class Grammar<Action> {
             let inner = String(line[words.words[start].text.startIndex...])
             return complete(inner, mode: target, values: values)
         }
+        if let (inner, target) = subcommandLine(states, words: words, typed: typed) {
+            return complete(inner, mode: target, values: values)
+        }
         var out = Set<String>()
         for state in states where !state.finished {
             for child in state.node.children {
@@ -345,15 +354,26 @@ public final class Grammar<Action> {
         return out.sorted()
     }
 
+    /// When the words typed so far end right before a subcommand (`do` and nothing, or `do` and
+    /// a partial word), the text of the inner command typed so far and its mode.
+    private func subcommandLine(_ states: [State], words: LineWords, typed: Int) -> (String, Mode)? {
+        guard states.count == 1, !states[0].finished,
+            let sub = states[0].node.children.first(where: { if case .subcommand = $0.spec.kind { true } else { false } }),
+            case .subcommand(let target) = sub.spec.kind
+        else { return nil }
+        let inner = typed < words.words.count ? String(words.line[words.words[typed].text.startIndex...]) : ""
+        return (inner, target)
+    }
+
     /// The modes that have commands.
     public var modes: [Mode] { Array(roots.keys) }
 }
 
 /// The outcome of matching a line.
-public enum MatchResult<Action> {
+public enum MatchResult: Sendable {
     /// `mode` is set when the command was reached through a subcommand (`do`) and must run as
     /// a command of that mode.
-    case command(Action, Arguments, mode: Mode?)
+    case command(Int, Arguments, mode: Mode?)
     case empty
     case failure(MatchError)
 }

@@ -1,10 +1,11 @@
-/// A command line split into words, each remembering its column so that error markers can point
-/// at it and `LINE` tokens can take the rest of the line verbatim.
+/// A command line split into words, each remembering where it starts so that error markers can
+/// point at it and `LINE` tokens can take the rest of the line verbatim.
+///
+/// Splitting works on UTF-8 bytes (space and tab are ASCII, so this is exact); columns in
+/// characters are computed only when an error marker needs one.
 public struct LineWords: Sendable {
     public struct Word: Sendable {
         public var text: Substring
-        /// Column (in characters) of the word's first character.
-        public var column: Int
     }
 
     public let line: String
@@ -15,27 +16,29 @@ public struct LineWords: Sendable {
     public init(_ line: String) {
         self.line = line
         var words: [Word] = []
-        var column = 0
+        let utf8 = line.utf8
         var start: String.Index?
-        var startColumn = 0
-        var index = line.startIndex
-        while index < line.endIndex {
-            let c = line[index]
-            if c == " " || c == "\t" {
+        var index = utf8.startIndex
+        while index < utf8.endIndex {
+            let byte = utf8[index]
+            if byte == 0x20 || byte == 0x09 {
                 if let s = start {
-                    words.append(Word(text: line[s..<index], column: startColumn))
+                    words.append(Word(text: line[s..<index]))
                     start = nil
                 }
             } else if start == nil {
                 start = index
-                startColumn = column
             }
-            column += 1
-            index = line.index(after: index)
+            index = utf8.index(after: index)
         }
-        if let s = start { words.append(Word(text: line[s...], column: startColumn)) }
+        if let s = start { words.append(Word(text: line[s...])) }
         self.words = words
         endsWithSpace = start == nil
+    }
+
+    /// Column (in characters) where word `index` starts.
+    public func column(of index: Int) -> Int {
+        line.distance(from: line.startIndex, to: words[index].text.startIndex)
     }
 
     /// The line from word `index` to the end, trailing whitespace removed.
@@ -49,6 +52,6 @@ public struct LineWords: Sendable {
     /// The column just after the last word (where a missing word would go).
     public var endColumn: Int {
         guard let last = words.last else { return 0 }
-        return last.column + last.text.count + 1
+        return line.distance(from: line.startIndex, to: last.text.endIndex) + 1
     }
 }

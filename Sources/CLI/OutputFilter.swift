@@ -26,8 +26,8 @@ public struct OutputFilter {
     }
 
     /// The grammar of one filter stage, for `?` and TAB after a `|`.
-    nonisolated(unsafe) public static let grammar: Grammar<Int> = {
-        let grammar = Grammar<Int>()
+    nonisolated(unsafe) public static let grammar: Grammar = {
+        let grammar = Grammar()
         let mode = OutputFilter.mode
         try! grammar.add("include REGEX...", help: ["Show only lines that match", "Regular expression"], modes: [mode], action: 0)
         try! grammar.add("exclude REGEX...", help: ["Hide lines that match", "Regular expression"], modes: [mode], action: 1)

@@ -96,12 +96,11 @@ public struct TokenSpec: Sendable {
     func match(_ word: Substring) -> (MatchLevel, Value)? {
         switch kind {
         case .keyword(let keyword):
-            if word.count == keyword.count {
-                return word.elementsEqual(keyword) || word.lowercased() == keyword
-                    ? (.exactKeyword, .keyword(keyword)) : nil
+            switch TokenSpec.compareKeyword(word, keyword) {
+            case .exact: return (.exactKeyword, .keyword(keyword))
+            case .prefix: return (.partialKeyword, .keyword(keyword))
+            case .none: return nil
             }
-            guard word.count < keyword.count else { return nil }
-            return keyword.hasPrefix(word.lowercased()) ? (.partialKeyword, .keyword(keyword)) : nil
         case .range(let lo, let hi):
             guard let n = TokenSpec.parseDecimal(word), n >= lo, n <= hi else { return nil }
             return (.specificValue, .int(n))
@@ -127,7 +126,7 @@ public struct TokenSpec: Sendable {
     /// Whether a partly typed word could still become a match (used by completion and `?`).
     func couldMatch(prefix: Substring) -> Bool {
         switch kind {
-        case .keyword(let keyword): return keyword.hasPrefix(prefix.lowercased())
+        case .keyword(let keyword): return TokenSpec.compareKeyword(prefix, keyword) != .none
         case .range(let lo, let hi):
             guard !prefix.isEmpty else { return true }
             guard let typed = TokenSpec.parseDecimal(prefix), typed >= 0 else { return prefix == "-" && lo < 0 }
@@ -151,6 +150,25 @@ public struct TokenSpec: Sendable {
             return prefix.allSatisfy { $0.isLetter || $0.isNumber || $0 == "." || $0 == "/" }
         case .word, .line, .subcommand:
             return true
+        }
+    }
+
+    enum KeywordMatch { case exact, prefix, none }
+
+    /// Compares a typed word with a (lower-case) keyword, ignoring the case of the typed word,
+    /// on UTF-8 bytes: this runs for every word of every line against every candidate keyword.
+    static func compareKeyword(_ word: Substring, _ keyword: String) -> KeywordMatch {
+        var typed = word.utf8.makeIterator()
+        var declared = keyword.utf8.makeIterator()
+        while true {
+            switch (typed.next(), declared.next()) {
+            case (nil, nil): return .exact
+            case (nil, _): return .prefix
+            case (_, nil): return .none
+            case (let a?, let b?):
+                let lowered = a >= 0x41 && a <= 0x5a ? a | 0x20 : a
+                if lowered != b { return .none }
+            }
         }
     }
 

@@ -38,7 +38,8 @@ struct ScriptRunner {
                 case .finished(let status):
                     if status.isFailure {
                         failed.append(number)
-                        Output.error("% vtysh: \(location(number)) \"\(line)\" failed (\(status))")
+                        let shown = line.drop { $0 == " " || $0 == "\t" }
+                        Output.error("% vtysh: \(location(number)) \"\(shown)\" failed (\(status))")
                         if stopOnFailure { return ExitStatus.commandFailed }
                     }
                 case .noAnswer:

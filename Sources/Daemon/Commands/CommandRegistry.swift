@@ -3,7 +3,7 @@ import CLI
 /// All declared commands, compiled into the grammar, plus the running-config renderer that
 /// walks the same declarations.
 final class CommandRegistry {
-    let grammar = Grammar<Int>()
+    let grammar = Grammar()
     private(set) var declarations: [CommandDeclaration] = []
     private var syntaxes: [Syntax] = []
 

@@ -55,9 +55,9 @@ final class ConfigLoader {
             index += 1
             guard line.contains(where: { $0 != " " && $0 != "\t" }) else { continue }
             report.lines += 1
-            let text = String(line)
-            let first = text.first { $0 != " " && $0 != "\t" }
-            if first == "!" || first == "#" { continue }
+            // Indentation only shows structure; the line runs as if typed without it.
+            let text = String(line.drop { $0 == " " || $0 == "\t" })
+            if text.hasPrefix("!") || text.hasPrefix("#") { continue }
             report.commands += 1
             let lineNumber = index
             let (context, outcome) = plane.execute(text, session: session, workspace: workspace, loading: true)
@@ -102,8 +102,8 @@ final class ConfigLoader {
 extension String {
     var trimmed: String {
         var s = Substring(self)
-        while let c = s.first, c == " " || c == "\t" { s = s.dropFirst() }
-        while let c = s.last, c == " " || c == "\t" { s = s.dropLast() }
+        while let c = s.first, c == " " || c == "\t" || c == "\n" || c == "\r" { s = s.dropFirst() }
+        while let c = s.last, c == " " || c == "\t" || c == "\n" || c == "\r" { s = s.dropLast() }
         return String(s)
     }
 }

@@ -1,0 +1,255 @@
+import CLI
+import Channel
+import Logging
+import NIOCore
+import NIOPosix
+import Testing
+
+@testable import Daemon
+
+/// A control plane on its own event loop, driven line by line as a session would.
+final class PlaneHarness: @unchecked Sendable {
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    let dir: TemporaryDirectory
+    let plane: NIOLoopBound<ControlPlane>
+    let session: NIOLoopBound<Session>
+
+    init() throws {
+        dir = try TemporaryDirectory()
+        let loop = group.next()
+        let options = ControlPlane.Options(socketPath: dir.file("vty"), configPath: dir.file("vrrpd.conf"))
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let built = logger
+        (plane, session) = try loop.submit {
+            let plane = try ControlPlane(loop: loop, options: options, logger: built)
+            let session = plane.openSession(client: "test")!
+            return (NIOLoopBound(plane, eventLoop: loop), NIOLoopBound(session, eventLoop: loop))
+        }.wait()
+    }
+
+    deinit {
+        let plane = self.plane
+        try? group.next().submit { plane.value.shutdown() }.wait()
+        try? group.syncShutdownGracefully()
+    }
+
+    /// Runs one line in the harness session; returns the status and output.
+    @discardableResult
+    func run(_ line: String) throws -> (Status, String) {
+        let plane = self.plane
+        let session = self.session
+        let loop = group.next()
+        return try loop.flatSubmit { () -> EventLoopFuture<ResultBox> in
+            let (context, outcome) = plane.value.execute(
+                line, session: session.value, workspace: plane.value.live, loading: false)
+            switch outcome {
+            case .done(let status):
+                return loop.makeSucceededFuture(ResultBox(status: status, output: context.takeOutput(final: true)))
+            case .pending(let future, _):
+                return future.hop(to: loop).assumeIsolated().map { status in
+                    ResultBox(status: status, output: context.takeOutput(final: true))
+                }.nonisolated()
+            case .input(_, _, let then):
+                // Tests answer prompts with the line after a '|' marker, e.g. "enable ⟂secret".
+                _ = then
+                return loop.makeSucceededFuture(ResultBox(status: .inputRequired, output: context.takeOutput(final: true)))
+            }
+        }.wait().pair
+    }
+
+    /// Runs lines; every one must succeed.
+    func configure(_ lines: [String]) throws {
+        for line in lines {
+            let (status, output) = try run(line)
+            #expect(!status.isFailure, "\(line): \(output)")
+        }
+    }
+
+    var mode: String {
+        let session = self.session
+        return (try? group.next().submit { session.value.mode.name }.wait()) ?? "?"
+    }
+
+    var runningConfig: String {
+        let plane = self.plane
+        return (try? group.next().submit { plane.value.renderConfig(plane.value.live.config) }.wait()) ?? ""
+    }
+
+    /// Applies a configuration text to a fresh workspace and renders it.
+    func loadIntoFresh(_ text: String) throws -> (String, [String]) {
+        let plane = self.plane
+        let loop = group.next()
+        return try loop.flatSubmit { () -> EventLoopFuture<LoadBox> in
+            let workspace = ConfigWorkspace()
+            return ConfigLoader.apply(text, source: "test.conf", plane: plane.value, workspace: workspace)
+                .assumeIsolated().map { report in LoadBox(rendered: plane.value.renderConfig(workspace.config), errors: report.errors) }.nonisolated()
+        }.wait().pair
+    }
+}
+
+struct ResultBox: Sendable {
+    var status: Status
+    var output: String
+    var pair: (Status, String) { (status, output) }
+}
+
+struct LoadBox: Sendable {
+    var rendered: String
+    var errors: [String]
+    var pair: (String, [String]) { (rendered, errors) }
+}
+
+@Suite struct ControlPlaneTests {
+    @Test func modesAndPrompts() throws {
+        let h = try PlaneHarness()
+        #expect(h.mode == "view")
+        #expect(try h.run("configure terminal").0 == .unknown)  // not in view mode
+        try h.configure(["enable", "conf t"])
+        #expect(h.mode == "config")
+        try h.configure(["interface eth1"])
+        #expect(h.mode == "config-if")
+        try h.configure(["exit"])
+        #expect(h.mode == "config")
+        try h.configure(["interface eth2", "end"])
+        #expect(h.mode == "enable")
+        try h.configure(["disable"])
+        #expect(h.mode == "view")
+    }
+
+    @Test func globalLineInInterfaceModeFallsBackToConfig() throws {
+        let h = try PlaneHarness()
+        try h.configure(["enable", "conf t", "interface eth1", "hostname core1"])
+        #expect(h.mode == "config")
+        #expect(h.runningConfig.contains("hostname core1"))
+        // And a line unknown in both modes keeps the session where it was.
+        try h.configure(["interface eth1"])
+        #expect(try h.run("bogus line").0 == .unknown)
+        #expect(h.mode == "config-if")
+    }
+
+    @Test func doRunsExecCommands() throws {
+        let h = try PlaneHarness()
+        try h.configure(["enable", "conf t", "hostname dotest"])
+        let (status, output) = try h.run("do show running-config | include hostname")
+        #expect(status == .success)
+        #expect(output == "hostname dotest\n")
+        #expect(h.mode == "config")
+    }
+
+    @Test func outputFilterErrors() throws {
+        let h = try PlaneHarness()
+        try h.configure(["enable"])
+        let (status, output) = try h.run("show running-config | include [unclosed")
+        #expect(status == .error)
+        #expect(output.contains("Invalid regular expression"))
+    }
+
+    @Test func hostnameValidation() throws {
+        let h = try PlaneHarness()
+        try h.configure(["enable", "conf t"])
+        let (status, output) = try h.run("hostname -bad")
+        #expect(status == .error)
+        #expect(output.hasPrefix("% Invalid hostname"))
+        #expect(h.runningConfig.contains("hostname switch"))
+        try h.configure(["hostname ok-1", "no hostname"])
+        #expect(h.runningConfig.contains("hostname switch"))
+    }
+
+    @Test func interfaceAddresses() throws {
+        let h = try PlaneHarness()
+        try h.configure(["enable", "conf t", "interface vlan10", "ip address 10.0.0.1/24", "ip address 10.0.1.1/24 secondary"])
+        #expect(try h.run("ip address 10.0.0.0/24").1.contains("network address"))
+        #expect(try h.run("ip address 10.0.0.255/24").1.contains("broadcast address"))
+        #expect(try h.run("no ip address 10.0.0.1/24").1.contains("secondary addresses"))
+        #expect(h.runningConfig.contains(" ip address 10.0.0.1/24\n ip address 10.0.1.1/24 secondary\n"))
+        try h.configure(["no ip address"])
+        #expect(!h.runningConfig.contains("ip address"))
+    }
+
+    @Test func enableSecretIsStoredHashed() throws {
+        let h = try PlaneHarness()
+        try h.configure(["enable", "conf t", "enable secret Sup3r-secret"])
+        let config = h.runningConfig
+        #expect(!config.contains("Sup3r-secret"))
+        let line = try #require(config.split(separator: "\n").first { $0.hasPrefix("enable secret 9 $9$") })
+        let stored = String(line.dropFirst("enable secret 9 ".count))
+        #expect(EnableSecret.verify("Sup3r-secret", against: stored))
+        #expect(try h.run("enable secret 9 $9$nonsense").0 == .error)
+        // With a secret set, enable from view mode asks for it.
+        try h.configure(["end", "disable"])
+        #expect(try h.run("enable").0 == .inputRequired)
+    }
+
+    /// Every configuration line the daemon prints loads back to the same configuration.
+    @Test func runningConfigRoundTrips() throws {
+        let h = try PlaneHarness()
+        try h.configure([
+            "enable", "configure terminal", "hostname edge-7", "enable secret 9 $9$2MJBozw/9R3UsU$2lFhcKvpghcyw8deP25GOfyZaagyUOGBymkryvOdfo6",
+            "interface eth10", "description downlink to rack 10", "shutdown", "exit",
+            "interface eth2", "ip address 192.0.2.1/24", "ip address 198.51.100.1/24 secondary", "exit",
+            "interface vlan100", "description svi", "end",
+        ])
+        let rendered = h.runningConfig
+        #expect(rendered.contains("interface eth2\n ip address 192.0.2.1/24\n ip address 198.51.100.1/24 secondary\nexit\n!\ninterface eth10\n"))
+        let (reloaded, errors) = try h.loadIntoFresh(rendered)
+        #expect(errors.isEmpty)
+        #expect(reloaded == rendered)
+    }
+
+    @Test func loaderReportsFileAndLineAndGoesOn() throws {
+        let h = try PlaneHarness()
+        let text = """
+            hostname good
+            ! a comment
+            bogus command here
+            interface eth1
+             description first
+             vrrp 300 ip 1.2.3.4
+            exit
+            hostname
+            """
+        let (rendered, errors) = try h.loadIntoFresh(text)
+        #expect(errors.count == 3)
+        #expect(errors[0].hasPrefix("test.conf:3: Unknown command: bogus command here"))
+        #expect(errors[1].hasPrefix("test.conf:6: "))
+        #expect(errors[2].hasPrefix("test.conf:8: Incomplete command"))
+        #expect(rendered.contains("hostname good"))
+        #expect(rendered.contains(" description first"))
+    }
+
+    @Test func writeFileAndShowStartup() throws {
+        let h = try PlaneHarness()
+        try h.configure(["enable", "conf t", "hostname saved", "end"])
+        let (status, output) = try h.run("write file")
+        #expect(status == .success)
+        #expect(output.hasSuffix("[OK]\n"))
+        let (_, startup) = try h.run("show startup-config")
+        #expect(startup.contains("hostname saved"))
+        #expect(h.dir.contents("vrrpd.conf")?.contains("hostname saved") == true)
+    }
+
+    @Test func writeFailureIsReportedAndOldFileKept() throws {
+        let h = try PlaneHarness()
+        try h.configure(["enable", "conf t", "hostname first", "end", "write memory"])
+        try h.configure(["test fault config-write fail rename enospc", "conf t", "hostname second", "end"])
+        let (status, output) = try h.run("copy running-config startup-config")
+        #expect(status == .error)
+        #expect(output.contains("NOT saved"))
+        #expect(output.contains("No space left on device"))
+        #expect(h.dir.contents("vrrpd.conf")?.contains("hostname first") == true)
+        try h.configure(["test fault config-write clear", "write"])
+        #expect(h.dir.contents("vrrpd.conf")?.contains("hostname second") == true)
+    }
+
+    @Test func copyFileMergesIntoRunning() throws {
+        let h = try PlaneHarness()
+        try h.dir.write("extra.conf", "interface eth5\n description merged\nexit\nnot a command\n")
+        try h.configure(["enable"])
+        let (status, output) = try h.run("copy \(h.dir.file("extra.conf")) running-config")
+        #expect(status == .warning)
+        #expect(output.contains("extra.conf:4: Unknown command: not a command"))
+        #expect(h.runningConfig.contains(" description merged"))
+        #expect(try h.run("copy extra.conf running-config").1.contains("as a path"))
+    }
+}

@@ -1,0 +1,136 @@
+import Channel
+import Foundation
+import Glibc
+import Testing
+
+/// Misbehaving clients and a stuck daemon: nothing hangs, nothing spreads to other sessions.
+@Suite struct ChannelRobustnessTests {
+    /// Each kind of bad input gets an ERROR frame and a closed connection.
+    @Test(arguments: [
+        ("garbage", Array("GET / HTTP/1.1\r\nHost: x\r\n\r\n".utf8)),
+        ("oversized", Array(Frame(.exec, id: 1, payload: []).encoded[0..<8]) + [0, 1, 0, 0]),
+        ("bad version", [0x76, 0x79, 7, 2, 0, 0, 0, 1, 0, 0, 0, 0]),
+        ("invalid UTF-8", Frame(.exec, id: 1, payload: [0x73, 0x68, 0xff, 0xfe]).encoded),
+        ("reply type from client", Frame(.data, id: 1, payload: []).encoded),
+    ] as [(String, [UInt8])])
+    func badInputGetsErrorAndClose(name: String, bytes: [UInt8]) throws {
+        let daemon = try DaemonProcess()
+        let raw = try RawSocket(path: daemon.socket)
+        raw.send(bytes)
+        let frames = RawSocket.frames(raw.readUntilClosed())
+        #expect(frames.count == 1, "\(name)")
+        #expect(frames.first?.type == .error, "\(name)")
+        #expect(frames.first?.text?.hasPrefix("% ") == true, "\(name)")
+        // The daemon still serves everyone else.
+        #expect(try daemon.vtysh(["-c", "show version"]).status == 0)
+    }
+
+    @Test func halfFrameThenSilenceIsClosedWithoutDelayingOthers() throws {
+        let daemon = try DaemonProcess()
+        let raw = try RawSocket(path: daemon.socket)
+        raw.send(Array(Frame(.exec, id: 1, text: "show version").encoded.prefix(15)))
+        // Meanwhile another client is served at once.
+        let other = try daemon.vtysh(["-c", "show version"])
+        #expect(other.status == 0)
+        #expect(other.seconds < 2)
+        let started = Date()
+        let frames = RawSocket.frames(raw.readUntilClosed())
+        let waited = Date().timeIntervalSince(started)
+        #expect(frames.first?.type == .error)
+        #expect(frames.first?.text?.contains("incomplete frame") == true)
+        #expect(waited > 3 && waited < 8)
+    }
+
+    @Test func garbageFloodIsLoggedAtABoundedRate() throws {
+        let daemon = try DaemonProcess()
+        for _ in 0..<200 {
+            let raw = try RawSocket(path: daemon.socket)
+            raw.send(Array("garbage".utf8))
+            _ = raw.readUntilClosed()
+        }
+        #expect(try daemon.vtysh(["-c", "show version"]).stdout.contains("protocol errors: 200"))
+        let lines = daemon.log.split(separator: "\n").filter { $0.contains("protocol error") }
+        #expect(lines.count <= 25)
+        #expect(lines.count >= 1)
+    }
+
+    @Test func pipelinedRequestsAreAnsweredInOrder() throws {
+        let daemon = try DaemonProcess()
+        let raw = try RawSocket(path: daemon.socket)
+        var bytes: [UInt8] = []
+        for id in 1...50 { Frame(.exec, id: UInt32(id), text: id % 2 == 0 ? "show version" : "bogus").encode(into: &bytes) }
+        Frame(.exec, id: 51, text: "exit").encode(into: &bytes)
+        raw.send(bytes)
+        let ends = RawSocket.frames(raw.readUntilClosed()).filter { $0.type == .end }
+        #expect(ends.map(\.id) == (1...51).map { UInt32($0) })
+        let statuses = try ends.map { try EndOfReply(payload: $0.payload).status }
+        #expect(statuses.prefix(4) == [.unknown, .success, .unknown, .success])
+    }
+
+    /// The FRR failure this project exists to avoid: a stopped daemon must not hang vtysh.
+    @Test func stoppedDaemonTimesOutVtysh() throws {
+        let daemon = try DaemonProcess()
+        kill(daemon.pid, SIGSTOP)
+        defer { kill(daemon.pid, SIGCONT) }
+        let result = try daemon.vtysh(["--timeout", "1", "-c", "show version"])
+        #expect(result.status == 3)
+        #expect(result.seconds < 2.0)
+        #expect(result.stderr.contains("did not answer"))
+        kill(daemon.pid, SIGCONT)
+        #expect(try daemon.vtysh(["-c", "show version"]).status == 0)
+    }
+
+    /// A command waiting on a slow subsystem answers with a timeout naming what it waits for,
+    /// and every other session keeps being served meanwhile.
+    @Test func slowSaveTimesOutAndOthersAreServed() throws {
+        let daemon = try DaemonProcess(arguments: ["--command-timeout", "1"])
+        #expect(try daemon.vtysh(["-c", "enable", "-c", "test fault config-write delay 4000"]).status == 0)
+        let group = DispatchGroup()
+        nonisolated(unsafe) var slow: VtyshResult?
+        group.enter()
+        DispatchQueue.global().async {
+            slow = try? daemon.vtysh(["-c", "enable", "-c", "write file"])
+            group.leave()
+        }
+        usleep(200_000)
+        let fast = try daemon.vtysh(["-c", "show version"])
+        #expect(fast.status == 0)
+        #expect(fast.seconds < 0.9)
+        group.wait()
+        let result = try #require(slow)
+        #expect(result.status == 1)
+        #expect(result.seconds < 2.5)
+        #expect(result.stdout.contains("% Timed out after 1.0 s: \"write file\" is waiting for startup-config writer: fsync"))
+        #expect(daemon.log.contains("command timed out"))
+        // The save still completes in the background; the file is whole.
+        usleep(4_000_000)
+        #expect(try daemon.vtysh(["-c", "enable", "-c", "test fault config-write clear", "-c", "write"]).status == 0)
+        #expect(daemon.scratch.read("vrrpd.conf")?.hasSuffix("end\n") == true)
+    }
+
+    @Test func concurrentWritersAreSerialised() throws {
+        let daemon = try DaemonProcess()
+        let statuses = UnsafeMutableBufferPointer<Int32>.allocate(capacity: 6)
+        defer { statuses.deallocate() }
+        nonisolated(unsafe) let shared = statuses
+        DispatchQueue.concurrentPerform(iterations: 6) { n in
+            let r = try? daemon.vtysh(["-c", "enable", "-c", "conf t", "-c", "hostname writer\(n)", "-c", "end", "-c", "write"])
+            shared[n] = r?.status ?? -1
+        }
+        #expect(statuses.allSatisfy { $0 == 0 })
+        let text = try #require(daemon.scratch.read("vrrpd.conf"))
+        #expect(text.hasSuffix("end\n"))
+        #expect(text.contains("hostname writer"))
+    }
+
+    @Test func manySimultaneousSessions() throws {
+        let daemon = try DaemonProcess()
+        let clients = try (0..<100).map { _ in try ChannelClient(path: daemon.socket) }
+        for (index, client) in clients.enumerated() {
+            let end = try client.request(.exec, index % 2 == 0 ? "enable" : "show users", timeout: 5) { _ in }
+            #expect(end.status == .success)
+        }
+        let users = try daemon.vtysh(["-c", "show users"])
+        #expect(users.stdout.split(separator: "\n").count >= 101)
+    }
+}

@@ -1,0 +1,125 @@
+import Channel
+import Foundation
+import Glibc
+import Testing
+
+/// vrrpd as a process: start-up, the socket, signals, reload, detaching.
+@Suite struct DaemonLifecycleTests {
+    @Test func socketModeAndCleanShutdown() throws {
+        let daemon = try DaemonProcess()
+        var st = stat()
+        #expect(lstat(daemon.socket, &st) == 0)
+        #expect(st.st_mode & 0o777 == 0o660)
+        #expect(try daemon.stop(SIGTERM) == 0)
+        #expect(!FileManager.default.fileExists(atPath: daemon.socket))
+        #expect(daemon.log.contains("SIGTERM: stopping"))
+    }
+
+    @Test func pidFileWrittenAndRemoved() throws {
+        let scratch = try Scratch()
+        let daemon = try DaemonProcess(scratch: scratch, arguments: ["--pid-file", scratch.file("vrrpd.pid")])
+        #expect(scratch.read("vrrpd.pid") == "\(daemon.pid)\n")
+        #expect(try daemon.stop(SIGINT) == 0)
+        #expect(!scratch.exists("vrrpd.pid"))
+        #expect(!scratch.exists("vrrpd.vty"))
+    }
+
+    @Test func secondDaemonRefusesAndStaleSocketIsReplaced() throws {
+        let scratch = try Scratch()
+        let first = try DaemonProcess(scratch: scratch)
+        let second = try Vtysh.vrrpd(["--socket", first.socket, "-f", scratch.file("other.conf")])
+        #expect(second.status != 0)
+        #expect(second.stderr.contains("another vrrpd is already running on \(first.socket) (pid \(first.pid))"))
+        // The first one still serves.
+        #expect(try first.vtysh(["-c", "show version"]).status == 0)
+
+        // A daemon killed hard leaves its socket file behind; the next one replaces it.
+        try first.stop(SIGKILL)
+        #expect(FileManager.default.fileExists(atPath: first.socket))
+        let third = try DaemonProcess(scratch: scratch)
+        #expect(third.log.contains("removed stale socket"))
+        #expect(try third.vtysh(["-c", "show version"]).status == 0)
+    }
+
+    @Test func badStartupLinesAreReportedAndTheRestApplies() throws {
+        let daemon = try DaemonProcess(config: """
+            hostname good-part
+            interface eth1
+             description ok
+             frobnicate
+            exit
+            hostname
+            interface eth2
+             shutdown
+            exit
+            """)
+        #expect(daemon.log.contains("vrrpd.conf:4: Unknown command: frobnicate"))
+        #expect(daemon.log.contains("vrrpd.conf:6: Incomplete command: hostname"))
+        let show = try daemon.vtysh(["-c", "enable", "-c", "show running-config"])
+        #expect(show.stdout.contains("hostname good-part"))
+        #expect(show.stdout.contains("interface eth2\n shutdown\nexit"))
+        let version = try daemon.vtysh(["-c", "show version"])
+        #expect(version.stdout.contains("2 errors"))
+    }
+
+    @Test func sighupAppliesTheDifference() throws {
+        let daemon = try DaemonProcess(config: "hostname before\ninterface eth1\n description old\nexit\n")
+        try daemon.scratch.write("vrrpd.conf", "hostname after\ninterface eth1\n description new\nexit\ninterface eth9\nexit\n")
+        kill(daemon.pid, SIGHUP)
+        #expect(daemon.waitForLog("reload applied"))
+        #expect(daemon.log.contains("reload: - hostname before"))
+        #expect(daemon.log.contains("reload: + interface eth1: description new"))
+        let show = try daemon.vtysh(["-c", "enable", "-c", "show running-config"])
+        #expect(show.stdout.contains("hostname after"))
+        #expect(show.stdout.contains("interface eth9"))
+        #expect(!show.stdout.contains("description old"))
+    }
+
+    @Test func sighupWithErrorsChangesNothing() throws {
+        let daemon = try DaemonProcess(config: "hostname stable\n")
+        try daemon.scratch.write("vrrpd.conf", "hostname changed\nthis is not a command\n")
+        kill(daemon.pid, SIGHUP)
+        #expect(daemon.waitForLog("reload not applied"))
+        #expect(daemon.log.contains("vrrpd.conf:2: Unknown command: this is not a command"))
+        let show = try daemon.vtysh(["-c", "enable", "-c", "show running-config"])
+        #expect(show.stdout.contains("hostname stable"))
+    }
+
+    @Test func detachWritesPidFileAndReturnsWhenReady() throws {
+        let scratch = try Scratch()
+        let socket = scratch.file("d.vty")
+        let starter = try Vtysh.vrrpd(["-d", "--socket", socket, "-f", scratch.file("d.conf"), "--log-file", scratch.file("d.log")])
+        let message = starter.stderr
+        #expect(starter.status == 0, "\(message)")
+        // Ready means serving: no waiting needed.
+        let pidText = try #require(scratch.read("vrrpd.pid"))
+        let pid = try #require(Int32(pidText.trimmingCharacters(in: .whitespacesAndNewlines)))
+        defer { kill(pid, SIGKILL) }
+        #expect(message.contains("pid \(pid)"))
+        let result = try Vtysh.run(["--socket", socket, "-c", "show version"])
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("PID: \(pid)"))
+        // The daemon is in its own session, not the starter's.
+        #expect(getsid(pid) == pid || getsid(pid) != getsid(0))
+        kill(pid, SIGTERM)
+        let deadline = Date().addingTimeInterval(5)
+        while kill(pid, 0) == 0 && Date() < deadline { usleep(20_000) }
+        #expect(kill(pid, 0) != 0)
+        #expect(!scratch.exists("vrrpd.pid"))
+        #expect(scratch.read("d.log")?.contains("ready") == true)
+    }
+
+    @Test func detachReportsFailureToTheStarter() throws {
+        let daemon = try DaemonProcess()
+        let starter = try Vtysh.vrrpd(["-d", "--socket", daemon.socket, "-f", daemon.scratch.file("x.conf"), "--log-file", daemon.scratch.file("x.log")])
+        #expect(starter.status == 1)
+        #expect(starter.stderr.contains("another vrrpd is already running"))
+    }
+
+    @Test func helpDocumentsEveryFlag() throws {
+        let text = try Vtysh.vrrpd(["--help"]).stdout
+        for flag in ["-d", "--config", "--socket", "--pid-file", "--log-level", "--log-file", "--command-timeout"] {
+            #expect(text.contains(flag), "\(flag) missing from --help")
+        }
+    }
+}
