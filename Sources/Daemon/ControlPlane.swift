@@ -54,7 +54,7 @@ public final class ControlPlane {
         self.logger = logger
         store = StartupConfigStore(path: options.configPath)
         pool = NIOThreadPool(numberOfThreads: 2)
-        pool.start()
+        pool._start(threadNamePrefix: "worker-#")
         do {
             registry = try CommandRegistry(Commands.all)
         } catch {

@@ -87,6 +87,7 @@ public final class DaemonRuntime: Sendable {
         let settings = self.settings
         let logger = self.logger
         let plane = try loop.submit {
+            ThreadName.setCurrent("ctl-plane")
             var options = ControlPlane.Options(socketPath: settings.socketPath, configPath: settings.configPath)
             options.commandTimeout = .nanoseconds(Int64(settings.commandTimeout * 1e9))
             return NIOLoopBound(try ControlPlane(loop: loop, options: options, logger: logger), eventLoop: loop)
@@ -114,6 +115,7 @@ public final class DaemonRuntime: Sendable {
 
     private func installSignalHandlers() -> [DispatchSourceSignal] {
         let queue = DispatchQueue(label: "vrrpd.signals")
+        queue.async { ThreadName.setCurrent("signals") }
         var sources: [DispatchSourceSignal] = []
         signal(SIGPIPE, SIG_IGN)
         for number in [SIGTERM, SIGINT, SIGHUP] {

@@ -26,7 +26,7 @@ public final class StartupConfigStore: Sendable {
     public init(path: String) {
         self.path = path
         writer = NIOThreadPool(numberOfThreads: 1)
-        writer.start()
+        writer._start(threadNamePrefix: "cfg-writer-#")
     }
 
     public func shutdown() {
