@@ -65,6 +65,8 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["CLI"]),
         .testTarget(name: "ChannelTests", dependencies: ["Channel"]),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "CLI", "Channel"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["Channel", "vrrpd", "vtysh"]),
+        // Starts programs on a pseudo-terminal for the interactive vtysh tests.
+        .target(name: "CPtySupport", path: "Tests/CPtySupport"),
+        .testTarget(name: "IntegrationTests", dependencies: ["Channel", "CPtySupport", "vrrpd", "vtysh"]),
     ]
 )

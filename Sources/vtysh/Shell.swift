@@ -29,7 +29,11 @@ enum Shell {
         rl_bind_key(Int32(UInt8(ascii: "?")), describeKey)
         using_history()
         stifle_history(historyLimit)
-        _ = read_history(historyPath)
+        if read_history(historyPath) != 0 {
+            // append_history needs an existing file; start one (mode 0600: commands can be private).
+            let fd = open(historyPath, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
+            if fd >= 0 { close(fd) }
+        }
         rl_callback_handler_install(session.prompt, lineHandler)
 
         while !finished {
@@ -68,7 +72,9 @@ enum Shell {
     static func execute(_ line: String) {
         let trimmed = line.drop { $0 == " " || $0 == "\t" }
         guard !trimmed.isEmpty else { return }
-        if line != lastHistoryLine {
+        // A line carrying a secret (`enable secret ...`) never goes to the history file.
+        let secret = trimmed.split(separator: " ").contains { $0.count >= 3 && "secret".hasPrefix($0.lowercased()) }
+        if line != lastHistoryLine && !secret {
             add_history(line)
             _ = append_history(1, historyPath)
             lastHistoryLine = line
@@ -146,6 +152,12 @@ enum Shell {
         action.sa_flags = 0  // no SA_RESTART: a wait in poll returns at once
         sigaction(SIGINT, &action, nil)
         sigaction(SIGWINCH, &action, nil)
+        // A parent may have started us with these blocked (signal masks survive exec).
+        var wanted = sigset_t()
+        sigemptyset(&wanted)
+        sigaddset(&wanted, SIGINT)
+        sigaddset(&wanted, SIGWINCH)
+        sigprocmask(SIG_UNBLOCK, &wanted, nil)
         signal(SIGPIPE, SIG_IGN)
     }
 

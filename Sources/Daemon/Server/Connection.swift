@@ -202,6 +202,10 @@ final class Connection: ChannelInboundHandler {
             sendOutput(id, commandContext.takeOutput(final: true))
             send(Frame(.end, id: id, payload: EndOfReply(status: .inputRequired, prompt: prompt, hideInput: hidden).payload))
         case .pending(let future, let waitingFor):
+            // What the command printed before it started waiting ("Building configuration...")
+            // goes out now, not when it finishes.
+            sendOutput(id, commandContext.takeOutput(final: false))
+            flushIfNeeded()
             let pending = Inflight(id: id, line: line, context: commandContext, waitingFor: waitingFor)
             inflight = pending
             let timeout = plane.options.commandTimeout
@@ -245,7 +249,7 @@ final class Connection: ChannelInboundHandler {
         pending.context.print("% Timed out after \(waited): \"\(pending.line)\" is waiting for \(what)")
         if let session {
             plane.logger.warning(
-                "command timed out", metadata: ["session": "\(session.id)", "command": "\(pending.line)",
+                "command timed out", metadata: ["session": "\(session.id)", "command": "\(redacted(pending.line))",
                 "waited": "\(waited)", "waiting-for": "\(what)"])
         }
         complete(pending.id, pending.context, .timeout)
@@ -333,6 +337,15 @@ final class Connection: ChannelInboundHandler {
         var metadata: Logger.Metadata = ["session": "\(session?.id ?? 0)", "client": "\(session?.client ?? "?")"]
         if dropped > 0 { metadata["suppressed"] = "\(dropped)" }
         plane.logger.warning("\(message)", metadata: metadata)
+    }
+
+    /// A command line fit for the log: whatever follows a word abbreviating "secret" is hidden.
+    private func redacted(_ line: String) -> String {
+        let words = line.split(separator: " ", omittingEmptySubsequences: true)
+        guard let index = words.firstIndex(where: { $0.count >= 3 && "secret".hasPrefix($0.lowercased()) }) else {
+            return line
+        }
+        return (words[...index] + ["<redacted>"]).joined(separator: " ")
     }
 
     private func close() {
