@@ -64,9 +64,11 @@ let package = Package(
         ),
         .testTarget(name: "CLITests", dependencies: ["CLI"]),
         .testTarget(name: "ChannelTests", dependencies: ["Channel"]),
-        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "CLI", "Channel"]),
-        // Starts programs on a pseudo-terminal for the interactive vtysh tests.
+        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "CLI", "Channel", "TestSupport"]),
+        // Test helpers: temporary directories; programs started on a pseudo-terminal.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .target(name: "CPtySupport", path: "Tests/CPtySupport"),
-        .testTarget(name: "IntegrationTests", dependencies: ["Channel", "CPtySupport", "vrrpd", "vtysh"]),
+        .testTarget(
+            name: "IntegrationTests", dependencies: ["Channel", "CPtySupport", "TestSupport", "vrrpd", "vtysh"]),
     ]
 )

@@ -4,18 +4,19 @@ import Logging
 import NIOCore
 import NIOPosix
 import Testing
+import TestSupport
 
 @testable import Daemon
 
 /// A control plane on its own event loop, driven line by line as a session would.
 final class PlaneHarness: @unchecked Sendable {
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-    let dir: TemporaryDirectory
+    let dir: Scratch
     let plane: NIOLoopBound<ControlPlane>
     let session: NIOLoopBound<Session>
 
     init() throws {
-        dir = try TemporaryDirectory()
+        dir = try Scratch()
         let loop = group.next()
         let options = ControlPlane.Options(socketPath: dir.file("vty"), configPath: dir.file("vrrpd.conf"))
         var logger = Logger(label: "test")
@@ -226,7 +227,7 @@ struct LoadBox: Sendable {
         #expect(output.hasSuffix("[OK]\n"))
         let (_, startup) = try h.run("show startup-config")
         #expect(startup.contains("hostname saved"))
-        #expect(h.dir.contents("vrrpd.conf")?.contains("hostname saved") == true)
+        #expect(h.dir.read("vrrpd.conf")?.contains("hostname saved") == true)
     }
 
     @Test func writeFailureIsReportedAndOldFileKept() throws {
@@ -237,9 +238,9 @@ struct LoadBox: Sendable {
         #expect(status == .error)
         #expect(output.contains("NOT saved"))
         #expect(output.contains("No space left on device"))
-        #expect(h.dir.contents("vrrpd.conf")?.contains("hostname first") == true)
+        #expect(h.dir.read("vrrpd.conf")?.contains("hostname first") == true)
         try h.configure(["test fault config-write clear", "write"])
-        #expect(h.dir.contents("vrrpd.conf")?.contains("hostname second") == true)
+        #expect(h.dir.read("vrrpd.conf")?.contains("hostname second") == true)
     }
 
     @Test func copyFileMergesIntoRunning() throws {

@@ -1,46 +1,22 @@
 import Foundation
 import Glibc
 import Testing
+import TestSupport
 
 @testable import Daemon
 
-/// A temporary directory removed when the test ends.
-final class TemporaryDirectory {
-    let path: String
-
-    init() throws {
-        var template = Array("/tmp/vrrpd-test.XXXXXX".utf8CString)
-        guard mkdtemp(&template) != nil else { throw DaemonError("mkdtemp failed") }
-        path = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
-
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-
-    func file(_ name: String) -> String { path + "/" + name }
-
-    func contents(_ name: String) -> String? {
-        try? String(contentsOfFile: file(name), encoding: .utf8)
-    }
-
-    func write(_ name: String, _ text: String) throws {
-        try text.write(toFile: file(name), atomically: false, encoding: .utf8)
-    }
-
-    var entries: [String] { (try? FileManager.default.contentsOfDirectory(atPath: path))?.sorted() ?? [] }
-}
-
 @Suite struct StartupConfigStoreTests {
     @Test func saveCreatesFileWithMode0600AndKeepsPrevious() throws {
-        let dir = try TemporaryDirectory()
+        let dir = try Scratch()
         let path = dir.file("vrrpd.conf")
         try StartupConfigStore.atomicWrite("hostname one\n", to: path)
-        #expect(dir.contents("vrrpd.conf") == "hostname one\n")
+        #expect(dir.read("vrrpd.conf") == "hostname one\n")
         var st = stat()
         #expect(stat(path, &st) == 0)
         #expect(st.st_mode & 0o777 == 0o600)
         try StartupConfigStore.atomicWrite("hostname two\n", to: path)
-        #expect(dir.contents("vrrpd.conf") == "hostname two\n")
-        #expect(dir.contents("vrrpd.conf.sav") == "hostname one\n")
+        #expect(dir.read("vrrpd.conf") == "hostname two\n")
+        #expect(dir.read("vrrpd.conf.sav") == "hostname one\n")
         // No temporary files are left behind.
         #expect(dir.entries == [".vrrpd.conf.lock", "vrrpd.conf", "vrrpd.conf.sav"])
     }
@@ -48,7 +24,7 @@ final class TemporaryDirectory {
     /// A failure injected at any step leaves the previous file exactly as it was.
     @Test(arguments: StartupConfigStore.Step.allCases)
     func failureAtAnyStepLeavesOldFileIntact(step: StartupConfigStore.Step) throws {
-        let dir = try TemporaryDirectory()
+        let dir = try Scratch()
         let path = dir.file("vrrpd.conf")
         try StartupConfigStore.atomicWrite("hostname old\n", to: path)
         var faults = WriteFaults()
@@ -58,15 +34,15 @@ final class TemporaryDirectory {
         #expect(throws: DaemonError.self) { try StartupConfigStore.atomicWrite(newText, to: path, faults: faults) }
         if step == .syncDirectory {
             // The rename already happened; the new file is complete (only its durability failed).
-            #expect(dir.contents("vrrpd.conf") == newText)
+            #expect(dir.read("vrrpd.conf") == newText)
         } else {
-            #expect(dir.contents("vrrpd.conf") == "hostname old\n")
+            #expect(dir.read("vrrpd.conf") == "hostname old\n")
         }
         #expect(!dir.entries.contains { $0.contains(".tmp") })
     }
 
     @Test func errorNamesTheStepAndCause() throws {
-        let dir = try TemporaryDirectory()
+        let dir = try Scratch()
         var faults = WriteFaults()
         faults.failStep = .fsync
         faults.failErrno = EIO
@@ -90,7 +66,7 @@ final class TemporaryDirectory {
     }
 
     @Test func readFile() throws {
-        let dir = try TemporaryDirectory()
+        let dir = try Scratch()
         #expect(try StartupConfigStore.readFile(dir.file("missing")) == nil)
         try dir.write("a", "hostname x\n")
         #expect(try StartupConfigStore.readFile(dir.file("a")) == "hostname x\n")
@@ -100,7 +76,7 @@ final class TemporaryDirectory {
 
     /// Saves from several threads at once are serialised: the file is always one whole version.
     @Test func concurrentSavesAreSerialised() async throws {
-        let dir = try TemporaryDirectory()
+        let dir = try Scratch()
         let path = dir.file("vrrpd.conf")
         let versions = (0..<8).map { n in String(repeating: "! version \(n)\n", count: 2000) }
         await withTaskGroup(of: Void.self) { group in
@@ -108,9 +84,9 @@ final class TemporaryDirectory {
                 group.addTask { try? StartupConfigStore.atomicWrite(text, to: path) }
             }
         }
-        let final = try #require(dir.contents("vrrpd.conf"))
+        let final = try #require(dir.read("vrrpd.conf"))
         #expect(versions.contains(final))
-        let saved = try #require(dir.contents("vrrpd.conf.sav"))
+        let saved = try #require(dir.read("vrrpd.conf.sav"))
         #expect(versions.contains(saved))
     }
 }

@@ -1,6 +1,7 @@
 import Channel
 import Foundation
 import Glibc
+@_exported import TestSupport
 
 /// Where the built vrrpd and vtysh are: $VRRPD_BIN_DIR, else the build directory this test
 /// bundle sits in.
@@ -21,29 +22,6 @@ enum Binaries {
 
     static var vrrpd: String { directory + "/vrrpd" }
     static var vtysh: String { directory + "/vtysh" }
-}
-
-/// A temporary directory removed when the test ends.
-final class Scratch: @unchecked Sendable {
-    let path: String
-
-    init() throws {
-        var template = Array("/tmp/vrrpd-it.XXXXXX".utf8CString)
-        guard mkdtemp(&template) != nil else { throw TestFailure("mkdtemp failed") }
-        path = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
-
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-
-    func file(_ name: String) -> String { path + "/" + name }
-    func read(_ name: String) -> String? { try? String(contentsOfFile: file(name), encoding: .utf8) }
-    func write(_ name: String, _ text: String) throws { try text.write(toFile: file(name), atomically: false, encoding: .utf8) }
-    func exists(_ name: String) -> Bool { FileManager.default.fileExists(atPath: file(name)) }
-}
-
-struct TestFailure: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
 }
 
 /// A child process started with posix_spawn and reaped with waitpid on its own pid.
