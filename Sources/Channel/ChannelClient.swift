@@ -19,16 +19,15 @@ public final class ChannelClient {
     /// When readable, waits end with `ClientError.interrupted` (vtysh's SIGINT self-pipe).
     public var interruptFD: Int32 = -1
 
-    public init(path: String) throws(ClientError) {
+    /// Connects to the daemon's socket. A daemon whose listen queue is full (it is stopped or
+    /// stuck and does not accept) makes this fail with `timedOut` after `timeout` seconds rather
+    /// than block.
+    public init(path: String, timeout: Double = 10) throws(ClientError) {
         self.path = path
         guard path.utf8.count <= SocketPath.maxLength else {
             throw .cannotConnect(path: path, reason: "path longer than \(SocketPath.maxLength) bytes")
         }
-        #if canImport(Glibc)
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        #else
-        let fd = socket(AF_UNIX, SOCK_STREAM, 0)
-        #endif
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
         guard fd >= 0 else { throw .cannotConnect(path: path, reason: ChannelClient.errorText(errno)) }
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
@@ -36,19 +35,27 @@ public final class ChannelClient {
             for (index, byte) in path.utf8.enumerated() { raw[index] = byte }
             raw[path.utf8.count] = 0
         }
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+        let deadline = Deadline(secondsFromNow: timeout)
+        while true {
+            let result = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                }
             }
-        }
-        if result != 0 {
+            if result == 0 { break }
             let code = errno
+            if code == EINTR { continue }
+            // A Unix socket whose listen queue is full answers EAGAIN; try again until the deadline.
+            if code == EAGAIN && deadline.remainingMilliseconds > 0 {
+                usleep(10_000)
+                continue
+            }
             close(fd)
+            if code == EAGAIN { throw .timedOut }
             var reason = ChannelClient.errorText(code)
             if code == ENOENT || code == ECONNREFUSED { reason += " (is vrrpd running?)" }
             throw .cannotConnect(path: path, reason: reason)
         }
-        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         self.fd = fd
     }
 

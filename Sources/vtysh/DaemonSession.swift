@@ -35,7 +35,7 @@ final class DaemonSession {
     }
 
     private init(unconnected socket: String, timeout: Double) throws(ClientError) {
-        client = try ChannelClient(path: socket)
+        client = try ChannelClient(path: socket, timeout: timeout)
         self.timeout = timeout
     }
 

@@ -42,7 +42,7 @@ struct VtyshCommand: ParsableCommand {
         do {
             session = try DaemonSession.connect(socket: path, timeout: timeout)
         } catch .timedOut {
-            Output.error("% vrrpd at \(path) did not answer the greeting within \(formatTimeout(timeout)) s")
+            Output.error("% vrrpd at \(path) did not accept the connection or answer within \(formatTimeout(timeout)) s")
             throw ExitCode(ExitStatus.noAnswer)
         } catch {
             Output.error(Shell.describe(error, socket: path, line: "hello"))

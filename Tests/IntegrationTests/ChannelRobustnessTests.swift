@@ -54,6 +54,33 @@ import Testing
         #expect(lines.count >= 1)
     }
 
+    /// A client that asks for megabytes and never reads them: vrrpd stops working for it (its
+    /// output stays bounded) and everyone else is served as usual.
+    @Test func clientThatStopsReadingDelaysNoOneAndIsBounded() throws {
+        var config = ""
+        for n in 1...400 { config += "interface eth\(n)\n description \(String(repeating: "x", count: 60)) port \(n)\nexit\n" }
+        let daemon = try DaemonProcess(config: config)
+        let before = residentKiB(daemon.pid)
+        let raw = try RawSocket(path: daemon.socket)
+        var bytes: [UInt8] = []
+        Frame(.exec, id: 1, text: "enable").encode(into: &bytes)
+        for id in 2...200 { Frame(.exec, id: UInt32(id), text: "show running-config").encode(into: &bytes) }
+        raw.send(bytes)  // about 7 MB of replies, never read
+        usleep(500_000)
+        let fast = try daemon.vtysh(["-c", "show version"])
+        #expect(fast.status == 0)
+        #expect(fast.seconds < 1)
+        let growth = residentKiB(daemon.pid) - before
+        #expect(growth < 20_000, "vrrpd grew by \(growth) KiB for a client that does not read")
+    }
+
+    private func residentKiB(_ pid: Int32) -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
+        else { return 0 }
+        return Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
+    }
+
     @Test func pipelinedRequestsAreAnsweredInOrder() throws {
         let daemon = try DaemonProcess()
         let raw = try RawSocket(path: daemon.socket)
@@ -75,7 +102,18 @@ import Testing
         let result = try daemon.vtysh(["--timeout", "1", "-c", "show version"])
         #expect(result.status == 3)
         #expect(result.seconds < 2.0)
-        #expect(result.stderr.contains("did not answer"))
+        #expect(result.stderr.contains("did not accept the connection or answer within 1 s"))
+        // Even with its listen queue full, so that connect() itself cannot complete.
+        var parked: [ChannelClient] = []
+        while parked.count < 1000, let client = try? ChannelClient(path: daemon.socket, timeout: 0.05) {
+            parked.append(client)
+        }
+        #expect(parked.count < 1000)
+        let queued = try daemon.vtysh(["--timeout", "1", "-c", "show version"])
+        #expect(queued.status == 3)
+        #expect(queued.seconds < 2.0)
+        #expect(queued.stderr.contains("did not accept the connection"))
+        parked.removeAll()
         kill(daemon.pid, SIGCONT)
         #expect(try daemon.vtysh(["-c", "show version"]).status == 0)
     }
