@@ -29,27 +29,24 @@ final class CommandRegistry {
     /// closed by `exit`, sections separated by `!`, and `end`.
     func render(_ config: RunningConfig) -> String {
         var out = "!\n"
-        var lastWasBlock = false
         for (index, declaration) in declarations.enumerated() {
             guard declaration.modes.contains(Modes.config), let show = declaration.show else { continue }
             for args in show(config, nil) {
                 guard let line = syntaxes[index].render(args) else { continue }
-                if let submode = declaration.submode {
-                    if !lastWasBlock { out += "!\n" }
+                guard let submode = declaration.submode else {
                     out += line + "\n"
-                    let key = args.string("ifname")
-                    for (subIndex, sub) in declarations.enumerated() where sub.modes.contains(submode) {
-                        guard let subShow = sub.show else { continue }
-                        for subArgs in subShow(config, key) {
-                            if let subLine = syntaxes[subIndex].render(subArgs) { out += " " + subLine + "\n" }
-                        }
-                    }
-                    out += "exit\n!\n"
-                    lastWasBlock = true
-                } else {
-                    if lastWasBlock { lastWasBlock = false }
-                    out += line + "\n"
+                    continue
                 }
+                // A sub-mode block: `!` before (once), its lines indented, `exit` and `!` after.
+                if !out.hasSuffix("!\n") { out += "!\n" }
+                out += line + "\n"
+                let key = args.string("ifname")
+                for (subIndex, sub) in declarations.enumerated() where sub.modes.contains(submode) {
+                    for subArgs in sub.show?(config, key) ?? [] {
+                        if let subLine = syntaxes[subIndex].render(subArgs) { out += " " + subLine + "\n" }
+                    }
+                }
+                out += "exit\n!\n"
             }
         }
         if !out.hasSuffix("!\n") { out += "!\n" }

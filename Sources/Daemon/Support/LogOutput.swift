@@ -80,18 +80,17 @@ public final class LogSink: Sendable {
             return
         }
         let line = "\(LogSink.timestamp()) vrrpd[\(getpid())] \(level) \(text)\n"
+        let bytes = Array(line.utf8)
         lock.withLock {
-            var bytes = Array(line.utf8)
             var offset = 0
             while offset < bytes.count {
-                let n = bytes.withUnsafeMutableBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
+                let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
                 if n <= 0 {
                     if n < 0 && errno == EINTR { continue }
                     break  // a full disk or closed stderr must not take the daemon down
                 }
                 offset += n
             }
-            bytes.removeAll()
         }
     }
 
