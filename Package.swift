@@ -17,11 +17,22 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
     ],
     targets: [
+        // Address types (IPv4, IPv6, MAC) shared by every layer.
+        .target(name: "NetTypes"),
+        // Linux calls Swift cannot reach (gettid, thread names, CRC32C instruction).
+        .target(name: "CLinux"),
         // The CLI grammar: token types, command declarations, the matcher, help, completion and
         // running-config rendering. Pure; shared by the daemon and the tests.
-        .target(name: "CLI"),
+        .target(name: "CLI", dependencies: ["NetTypes"]),
+        // The simulated switch SDK: chip profiles, the L2 table, ports and VLANs, the RX path and
+        // its worker threads, ranked locks. Knows nothing of the CLI or the daemon.
+        .target(
+            name: "SwitchHAL",
+            dependencies: ["NetTypes", "CLinux", .product(name: "Atomics", package: "swift-atomics")]
+        ),
         // The command channel: frame codec, limits, socket paths, and the blocking client vtysh uses.
         // Glibc only, so that vtysh starts in about a millisecond.
         .target(name: "Channel"),
@@ -31,7 +42,7 @@ let package = Package(
         .target(
             name: "Daemon",
             dependencies: [
-                "CLI", "Channel",
+                "CLI", "Channel", "SwitchHAL", "CLinux",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -62,13 +73,18 @@ let package = Package(
                     .when(configuration: .release))
             ]
         ),
+        // HAL benchmarks (scripts/bench-hal runs the release build).
+        .executableTarget(name: "hal-bench", dependencies: ["SwitchHAL"]),
         .testTarget(name: "CLITests", dependencies: ["CLI"]),
+        .testTarget(
+            name: "SwitchHALTests",
+            dependencies: ["SwitchHAL", "TestSupport", .product(name: "Atomics", package: "swift-atomics")]),
         .testTarget(name: "ChannelTests", dependencies: ["Channel"]),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "CLI", "Channel", "TestSupport"]),
         // Test helpers: temporary directories; programs started on a pseudo-terminal.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .target(name: "CPtySupport", path: "Tests/CPtySupport"),
         .testTarget(
-            name: "IntegrationTests", dependencies: ["Channel", "CPtySupport", "TestSupport", "vrrpd", "vtysh"]),
+            name: "IntegrationTests", dependencies: ["Channel", "CPtySupport", "TestSupport", "vrrpd", "vtysh", "hal-bench"]),
     ]
 )

@@ -1,3 +1,4 @@
+// Address types shared by the CLI, the HAL and the protocol engines.
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)

@@ -1,0 +1,88 @@
+#define _GNU_SOURCE
+#include "clinux.h"
+#include <pthread.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static __thread pid_t cached_tid;
+
+pid_t clinux_gettid(void) {
+    if (cached_tid == 0) cached_tid = (pid_t)syscall(SYS_gettid);
+    return cached_tid;
+}
+
+static __thread char thread_name[16];
+
+void clinux_set_thread_name(const char *name) {
+    strncpy(thread_name, name, sizeof(thread_name) - 1);
+    thread_name[sizeof(thread_name) - 1] = 0;
+    pthread_setname_np(pthread_self(), thread_name);
+}
+
+const char *clinux_thread_name(void) {
+    if (thread_name[0] == 0) {
+        if (pthread_getname_np(pthread_self(), thread_name, sizeof(thread_name)) != 0 || thread_name[0] == 0) {
+            strcpy(thread_name, "?");
+        }
+    }
+    return thread_name;
+}
+
+/* Table for the software fallback (reflected polynomial 0x82F63B78). */
+static uint32_t crc_table[256];
+static int has_sse42;
+
+/* Runs at load time, before any thread can call in. */
+__attribute__((constructor)) static void crc_init(void) {
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++) c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+        crc_table[i] = c;
+    }
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    has_sse42 = __builtin_cpu_supports("sse4.2") ? 1 : 0;
+#endif
+}
+
+static uint32_t crc32c_soft(uint32_t crc, uint64_t value) {
+    for (int i = 0; i < 8; i++) {
+        crc = crc_table[(crc ^ (uint32_t)(value & 0xff)) & 0xff] ^ (crc >> 8);
+        value >>= 8;
+    }
+    return crc;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("sse4.2")))
+static uint32_t crc32c_hw(uint32_t crc, uint64_t value) {
+    return (uint32_t)__builtin_ia32_crc32di(crc, value);
+}
+
+__attribute__((target("sse4.2")))
+static void bucket_hashes_hw(uint64_t key, const uint32_t *seeds, int banks, uint32_t mask, uint32_t *out) {
+    for (int b = 0; b < banks; b++) out[b] = (uint32_t)__builtin_ia32_crc32di(seeds[b], key) & mask;
+}
+
+void clinux_bucket_hashes(uint64_t key, const uint32_t *seeds, int banks, uint32_t mask, uint32_t *out) {
+    if (has_sse42) { bucket_hashes_hw(key, seeds, banks, mask, out); return; }
+    for (int b = 0; b < banks; b++) out[b] = crc32c_soft(seeds[b], key) & mask;
+}
+
+uint32_t clinux_crc32c_u64(uint32_t crc, uint64_t value) {
+    return has_sse42 ? crc32c_hw(crc, value) : crc32c_soft(crc, value);
+}
+#else
+void clinux_bucket_hashes(uint64_t key, const uint32_t *seeds, int banks, uint32_t mask, uint32_t *out) {
+    for (int b = 0; b < banks; b++) out[b] = crc32c_soft(seeds[b], key) & mask;
+}
+uint32_t clinux_crc32c_u64(uint32_t crc, uint64_t value) { return crc32c_soft(crc, value); }
+#endif
+
+void clinux_prefetch_buckets(const uint64_t *keys, const uint32_t *buckets, int banks, long slots_per_bank,
+                             int entries_per_bucket) {
+    for (int b = 0; b < banks; b++) {
+        __builtin_prefetch(keys + b * slots_per_bank + (long)buckets[b] * entries_per_bucket);
+    }
+}

@@ -1,0 +1,46 @@
+/// What a chip offers: ports, the L2 table's geometry, the RX pool. vrrpd picks one with
+/// `--chip NAME`; everything sized in the HAL comes from here.
+///
+/// The L2 table is hashed like the Trident/Tomahawk families: `banks` banks, each with its own
+/// hash function, of `bucketsPerBank` buckets holding `entriesPerBucket` entries. A key may live
+/// in one bucket per bank; an insert fails with FULL when all of its buckets are full, even if
+/// other buckets have room.
+public struct ChipProfile: Sendable, Equatable {
+    public var name: String
+    public var summary: String
+    public var portCount: Int
+    public var banks: Int
+    public var bucketsPerBank: Int
+    public var entriesPerBucket: Int
+    /// Receive buffers (each `rxBufferSize` bytes), allocated once at start.
+    public var rxPoolBuffers: Int
+    public var rxBufferSize: Int
+    /// Entries of the NAT table (used by the NAT engine).
+    public var natEntries: Int
+
+    public var l2Capacity: Int { banks * bucketsPerBank * entriesPerBucket }
+
+    /// Trident2-like: 288K L2 entries as 9 banks of 32K (8192 buckets of 4), 54 ports.
+    public static let trident2 = ChipProfile(
+        name: "trident2", summary: "Trident2-like, 54 ports, 288K L2 entries (9 banks x 8192 buckets x 4)",
+        portCount: 54, banks: 9, bucketsPerBank: 8192, entriesPerBucket: 4, rxPoolBuffers: 4096, rxBufferSize: 2048,
+        natEntries: 16384)
+
+    /// Tomahawk-like: 136K L2 entries (17 banks of 8K), 32 ports.
+    public static let tomahawk = ChipProfile(
+        name: "tomahawk", summary: "Tomahawk-like, 32 ports, 136K L2 entries (17 banks x 2048 buckets x 4)",
+        portCount: 32, banks: 17, bucketsPerBank: 2048, entriesPerBucket: 4, rxPoolBuffers: 4096, rxBufferSize: 2048,
+        natEntries: 8192)
+
+    /// Small, for tests: collisions are easy to provoke (2 banks x 16 buckets x 4 = 128 entries).
+    public static let small = ChipProfile(
+        name: "small", summary: "test chip, 8 ports, 128 L2 entries (2 banks x 16 buckets x 4)",
+        portCount: 8, banks: 2, bucketsPerBank: 16, entriesPerBucket: 4, rxPoolBuffers: 64, rxBufferSize: 2048,
+        natEntries: 256)
+
+    public static let all = [trident2, tomahawk, small]
+
+    public static func named(_ name: String) -> ChipProfile? {
+        all.first { $0.name == name.lowercased() }
+    }
+}

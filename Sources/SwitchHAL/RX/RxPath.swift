@@ -1,0 +1,137 @@
+import Atomics
+import Glibc
+
+/// The receive path's buffers: one slab allocated at start, `count` buffers of `size` bytes,
+/// handed out and back through a lock-free free list. Nothing here allocates after `init`.
+///
+/// Ownership is explicit: a buffer index taken with `take()` belongs to its taker until it is
+/// passed on (enqueued for l2x, for the CPU) or given back with `give(_:)`. Every path gives it
+/// back exactly once; the soak test checks the count.
+public final class PacketPool: @unchecked Sendable {
+    public let count: Int
+    public let size: Int
+    let slab: UnsafeMutableRawPointer
+    /// Frame length and ingress port of each buffer (written by the owner only).
+    let lengths: UnsafeMutablePointer<UInt32>
+    let ports: UnsafeMutablePointer<UInt16>
+    private let free: BoundedQueue
+    private let inUse = ManagedAtomic<Int>(0)
+    private let highWater = ManagedAtomic<Int>(0)
+
+    public init(count: Int, size: Int) {
+        self.count = count
+        self.size = size
+        slab = .allocate(byteCount: count * size, alignment: 64)
+        lengths = .allocate(capacity: count)
+        lengths.initialize(repeating: 0, count: count)
+        ports = .allocate(capacity: count)
+        ports.initialize(repeating: 0, count: count)
+        free = BoundedQueue(capacity: count)
+        for index in 0..<count { _ = free.enqueue(UInt32(index)) }
+    }
+
+    deinit {
+        slab.deallocate()
+        lengths.deallocate()
+        ports.deallocate()
+    }
+
+    /// A free buffer, or nil when the pool is empty. Never blocks.
+    @inline(__always)
+    func take() -> UInt32? {
+        guard let index = free.dequeue() else { return nil }
+        let now = inUse.wrappingIncrementThenLoad(ordering: .relaxed)
+        var high = highWater.load(ordering: .relaxed)
+        while now > high {
+            let (exchanged, original) = highWater.weakCompareExchange(expected: high, desired: now, ordering: .relaxed)
+            if exchanged { break }
+            high = original
+        }
+        return index
+    }
+
+    /// Gives a buffer back.
+    @inline(__always)
+    func give(_ index: UInt32) {
+        inUse.wrappingDecrement(ordering: .relaxed)
+        let returned = free.enqueue(index)
+        precondition(returned, "packet pool free list overflow: buffer \(index) given back twice")
+    }
+
+    @inline(__always)
+    func bytes(_ index: UInt32) -> UnsafeMutableRawPointer { slab + Int(index) * size }
+
+    /// The frame in a buffer.
+    public func frame(_ index: UInt32) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: bytes(index), count: Int(lengths[Int(index)]))
+    }
+
+    public var buffersInUse: Int { inUse.load(ordering: .relaxed) }
+    public var highWaterMark: Int { highWater.load(ordering: .relaxed) }
+}
+
+/// The producer side of the RX path: where port backends and the traffic generator deliver
+/// frames. `receive` copies into a pool buffer and queues it for the l2x worker; it never
+/// allocates, never blocks and never takes a lock. With no free buffer the frame is dropped and
+/// counted.
+public final class RxPath: @unchecked Sendable {
+    public let pool: PacketPool
+    let toL2: BoundedQueue
+    let wakeup = Wakeup()
+    private let offered = ManagedAtomic<UInt64>(0)
+    private let accepted = ManagedAtomic<UInt64>(0)
+    private let droppedNoBuffer = ManagedAtomic<UInt64>(0)
+    private let droppedTooLong = ManagedAtomic<UInt64>(0)
+    /// Fault injection: while set, `receive` behaves as if the pool were empty.
+    let exhausted = ManagedAtomic<Bool>(false)
+
+    public init(pool: PacketPool) {
+        self.pool = pool
+        toL2 = BoundedQueue(capacity: pool.count)
+    }
+
+    /// Delivers one frame received on `port`. Returns false when it was dropped.
+    @inline(__always)
+    @discardableResult
+    public func receive(port: PortID, frame: UnsafeRawBufferPointer) -> Bool {
+        offered.wrappingIncrement(ordering: .relaxed)
+        guard frame.count <= pool.size else {
+            droppedTooLong.wrappingIncrement(ordering: .relaxed)
+            return false
+        }
+        guard !exhausted.load(ordering: .relaxed), let buffer = pool.take() else {
+            droppedNoBuffer.wrappingIncrement(ordering: .relaxed)
+            return false
+        }
+        if let base = frame.baseAddress { pool.bytes(buffer).copyMemory(from: base, byteCount: frame.count) }
+        pool.lengths[Int(buffer)] = UInt32(frame.count)
+        pool.ports[Int(buffer)] = port
+        // The queue holds as many entries as the pool has buffers, so this cannot fail.
+        _ = toL2.enqueue(buffer)
+        accepted.wrappingIncrement(ordering: .relaxed)
+        wakeup.signal()
+        return true
+    }
+
+    public var statistics: RxStatistics {
+        RxStatistics(
+            poolBuffers: pool.count, bufferSize: pool.size, inUse: pool.buffersInUse, highWater: pool.highWaterMark,
+            queued: toL2.count, offered: offered.load(ordering: .relaxed), accepted: accepted.load(ordering: .relaxed),
+            droppedNoBuffer: droppedNoBuffer.load(ordering: .relaxed), droppedTooLong: droppedTooLong.load(ordering: .relaxed),
+            exhaustedByFault: exhausted.load(ordering: .relaxed))
+    }
+}
+
+/// What `show hal rx` prints.
+public struct RxStatistics: Sendable {
+    public var poolBuffers: Int
+    public var bufferSize: Int
+    public var inUse: Int
+    public var highWater: Int
+    public var queued: Int
+    public var offered: UInt64
+    public var accepted: UInt64
+    public var droppedNoBuffer: UInt64
+    public var droppedTooLong: UInt64
+    public var exhaustedByFault: Bool
+}

@@ -1,0 +1,118 @@
+import NetTypes
+
+/// One simulated switch chip and its SDK: the L2 table, ports and VLANs, the RX path and the
+/// threads that run them (`l2x`, `ager`, `rx`, `gen`, one `ev-NAME` per event subscriber).
+///
+/// API calls are synchronous and take a deadline (monotonic nanoseconds, see `HALClock`): a lock
+/// that cannot be had in time makes the call throw `HALError.timeout` naming the holder. The
+/// control plane runs these calls on its own HAL threads, never on its event loop.
+///
+/// ```swift
+/// let hal = Switch(chip: .small, baseMAC: MACAddress(0x0200_0000_0100))
+/// hal.start()
+/// try hal.createVLAN(10, deadline: HALClock.deadline(after: 2))
+/// try hal.l2Add(L2Entry(mac: mac, vlan: 10, port: 3, flags: .static), deadline: HALClock.deadline(after: 2))
+/// ```
+public final class Switch: @unchecked Sendable {
+    public let chip: ChipProfile
+    public let baseMAC: MACAddress
+    public let locks = HALLocks()
+    public let rx: RxPath
+    let state: L2State
+    let ports: PortTable
+    let fanout: EventFanout
+    let cpu: CPUDispatcher
+    let generator: TrafficGenerator
+    private let l2Worker: L2Worker
+    let ager: Ager
+    private var threads: [HALThread] = []
+    private var started = false
+
+    public init(chip: ChipProfile, baseMAC: MACAddress) {
+        self.chip = chip
+        self.baseMAC = baseMAC
+        let pool = PacketPool(count: chip.rxPoolBuffers, size: chip.rxBufferSize)
+        rx = RxPath(pool: pool)
+        state = L2State(chip: chip)
+        ports = PortTable(portCount: chip.portCount, baseMAC: baseMAC)
+        fanout = EventFanout(lock: locks.subscribers)
+        cpu = CPUDispatcher(pool: pool, capacity: max(16, chip.rxPoolBuffers / 4))
+        generator = TrafficGenerator(rx: rx, lock: locks.generator)
+        l2Worker = L2Worker(rx: rx, ports: ports, state: state, lock: locks.l2Table, fanout: fanout, cpu: cpu)
+        ager = Ager(state: state, lock: locks.l2Table, fanout: fanout)
+    }
+
+    /// Starts the HAL's threads.
+    public func start() {
+        guard !started else { return }
+        started = true
+        threads = [l2Worker.start(), ager.start(), cpu.start()]
+    }
+
+    /// Stops every thread; buffers in flight go back to the pool.
+    public func stop() {
+        guard started else { return }
+        started = false
+        generator.stop()
+        l2Worker.stop()
+        ager.stop()
+        cpu.stop()
+        fanout.stopAll()
+        threads.removeAll()
+    }
+
+    deinit { stop() }
+
+    // MARK: Introspection
+
+    /// The HAL's named threads and what each is doing.
+    public var threadStates: [(name: String, tid: Int32, activity: ThreadActivity, seconds: Double)] {
+        var all = threads
+        if let gen = generatorThread { all.append(gen) }
+        return all.map { thread in
+            let state = thread.state
+            return (thread.name, thread.tid, state.activity, state.seconds)
+        }
+    }
+
+    var generatorThread: HALThread? { generator.currentThread }
+
+    /// Every lock (and each subscriber's queue lock) with holder and waiters.
+    public var lockSnapshots: [LockSnapshot] {
+        locks.all.map { $0.snapshot() }
+    }
+
+    /// Subscribers and their delivery counters.
+    public var subscriptions: [SubscriptionStatistics] { fanout.statistics }
+
+    // MARK: Events and packets
+
+    /// Subscribes to HAL events. `handler` runs on the subscription's own thread, never under a
+    /// HAL lock; if it falls more than `capacity` events behind, events are dropped and counted.
+    public func subscribe(name: String, capacity: Int = 65536, handler: @escaping @Sendable (HALEvent) -> Void)
+        -> EventFanout.Subscription
+    {
+        fanout.subscribe(name: name, capacity: capacity, handler: handler)
+    }
+
+    /// Sets the handler for frames punted to the CPU (router MAC, broadcast, multicast). It runs
+    /// on the `rx` thread; the frame's memory is only valid during the call.
+    public func setPacketHandler(_ handler: (@Sendable (PortID, UnsafeRawBufferPointer) -> Void)?) {
+        cpu.setHandler(handler)
+    }
+
+    public var cpuQueueDrops: UInt64 { cpu.dropped }
+
+    // MARK: Traffic generator
+
+    /// Starts injecting frames (see `TrafficGenerator`).
+    public func startGenerator(_ job: TrafficGenerator.Job) throws {
+        guard ports.isValid(job.port) else { throw HALError.param("no port \(job.port) on this chip (1-\(chip.portCount))") }
+        guard job.count > 0 else { throw HALError.param("count must be positive") }
+        generator.start(job)
+    }
+
+    public func stopGenerator() { generator.stop() }
+
+    public var generatorStatus: TrafficGenerator.Status { generator.status }
+}

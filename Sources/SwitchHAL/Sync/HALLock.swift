@@ -1,0 +1,191 @@
+import CLinux
+import Glibc
+
+/// The one lock type of the HAL: named, ranked, scoped, and able to say who holds it.
+///
+/// Every acquisition names its operation and records its call site, so that a waiter that gives
+/// up (its deadline passed) can report `delete-by-port waited 2.0 s for lock l2.table held by
+/// thread l2x for 5.3 s (L2Worker.swift:123)`. Only scoped locking exists (`withLock`): no
+/// early return or thrown error can leave it held.
+///
+/// Built from a mutex and a condition variable on the monotonic clock: the mutex guards only
+/// the lock's own bookkeeping for a few instructions, the condition variable is where waiters
+/// sleep, with or without a deadline.
+public final class HALLock: @unchecked Sendable {
+    public let name: String
+    /// Locks are taken in increasing rank order; see `HALLocks` and docs/hal.md.
+    public let rank: Int
+    public let purpose: String
+
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private let condition: UnsafeMutablePointer<pthread_cond_t>
+    // Guarded by `mutex`:
+    private var locked = false
+    private var holder = Holder()
+    private var waiters: [Waiter] = []
+    private var acquisitions: UInt64 = 0
+    private var contended: UInt64 = 0
+    private var timeouts: UInt64 = 0
+
+    struct Holder {
+        var tid: pid_t = 0
+        /// The holder thread's name buffer (valid while it holds the lock: a thread cannot end
+        /// inside a scoped `withLock`).
+        var thread: UnsafePointer<CChar>?
+        var operation: StaticString = ""
+        var file: StaticString = ""
+        var line: UInt = 0
+        var since: UInt64 = 0
+    }
+
+    struct Waiter {
+        var tid: pid_t
+        var thread: UnsafePointer<CChar>
+        var operation: StaticString
+        var since: UInt64
+    }
+
+    public init(name: String, rank: Int, purpose: String) {
+        self.name = name
+        self.rank = rank
+        self.purpose = purpose
+        mutex = .allocate(capacity: 1)
+        pthread_mutex_init(mutex, nil)
+        condition = .allocate(capacity: 1)
+        var attributes = pthread_condattr_t()
+        pthread_condattr_init(&attributes)
+        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        pthread_cond_init(condition, &attributes)
+        pthread_condattr_destroy(&attributes)
+    }
+
+    deinit {
+        pthread_cond_destroy(condition)
+        pthread_mutex_destroy(mutex)
+        condition.deallocate()
+        mutex.deallocate()
+    }
+
+    /// Runs `body` holding the lock, waiting at most until `deadline` (monotonic nanoseconds)
+    /// to get it; then throws `HALError.timeout` naming the holder.
+    @inline(__always)
+    public func withLock<T>(
+        _ operation: StaticString, deadline: UInt64, file: StaticString = #fileID, line: UInt = #line,
+        _ body: () throws -> T
+    ) throws -> T {
+        try acquire(operation, deadline: deadline, file: file, line: line)
+        defer { release() }
+        return try body()
+    }
+
+    /// Runs `body` holding the lock, waiting as long as it takes (for the HAL's own threads;
+    /// calls from the control plane always carry a deadline).
+    @inline(__always)
+    public func withLock<T>(
+        _ operation: StaticString, file: StaticString = #fileID, line: UInt = #line, _ body: () throws -> T
+    ) rethrows -> T {
+        try! acquire(operation, deadline: .max, file: file, line: line)
+        defer { release() }
+        return try body()
+    }
+
+    private func acquire(_ operation: StaticString, deadline: UInt64, file: StaticString, line: UInt) throws {
+        pthread_mutex_lock(mutex)
+        acquisitions &+= 1
+        if !locked {
+            take(operation, file, line, now: HALClock.now)
+            pthread_mutex_unlock(mutex)
+            return
+        }
+        contended &+= 1
+        let started = HALClock.now
+        let me = Waiter(tid: clinux_gettid(), thread: clinux_thread_name(), operation: operation, since: started)
+        waiters.append(me)
+        while locked {
+            if deadline == .max {
+                pthread_cond_wait(condition, mutex)
+                continue
+            }
+            var until = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
+            if HALClock.now >= deadline || pthread_cond_timedwait(condition, mutex, &until) == ETIMEDOUT {
+                guard locked else { break }
+                timeouts &+= 1
+                waiters.removeAll { $0.tid == me.tid && $0.since == me.since }
+                let error = LockTimeout(
+                    operation: String(describing: operation), lock: name, waitedSeconds: HALClock.seconds(since: started),
+                    holderThread: holder.thread.map { String(cString: $0) }, heldSeconds: HALClock.seconds(since: holder.since),
+                    holderSite: HALLock.site(holder.file, holder.line))
+                pthread_mutex_unlock(mutex)
+                throw HALError.timeout(error)
+            }
+        }
+        waiters.removeAll { $0.tid == me.tid && $0.since == me.since }
+        take(operation, file, line, now: HALClock.now)
+        pthread_mutex_unlock(mutex)
+    }
+
+    @inline(__always)
+    private func take(_ operation: StaticString, _ file: StaticString, _ line: UInt, now: UInt64) {
+        locked = true
+        holder = Holder(tid: clinux_gettid(), thread: clinux_thread_name(), operation: operation, file: file, line: line, since: now)
+    }
+
+    private func release() {
+        pthread_mutex_lock(mutex)
+        locked = false
+        holder = Holder()
+        if !waiters.isEmpty { pthread_cond_signal(condition) }
+        pthread_mutex_unlock(mutex)
+    }
+
+    // MARK: Looking inside
+
+    /// A consistent picture of the lock: its holder and everyone waiting.
+    public func snapshot() -> LockSnapshot {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        let now = HALClock.now
+        var held: LockSnapshot.Party?
+        if locked {
+            held = .init(
+                thread: holder.thread.map { String(cString: $0) } ?? "?", tid: holder.tid,
+                operation: String(describing: holder.operation), site: HALLock.site(holder.file, holder.line),
+                seconds: Double(now &- holder.since) / 1e9)
+        }
+        let waiting = waiters.map {
+            LockSnapshot.Party(
+                thread: String(cString: $0.thread), tid: $0.tid, operation: String(describing: $0.operation), site: nil,
+                seconds: Double(now &- $0.since) / 1e9)
+        }
+        return LockSnapshot(
+            name: name, rank: rank, purpose: purpose, holder: held, waiters: waiting, acquisitions: acquisitions,
+            contended: contended, timeouts: timeouts)
+    }
+
+    static func site(_ file: StaticString, _ line: UInt) -> String? {
+        let path = String(describing: file)
+        guard !path.isEmpty else { return nil }
+        return "\(path.split(separator: "/").last ?? Substring(path)):\(line)"
+    }
+}
+
+/// What `show hal locks` prints for one lock.
+public struct LockSnapshot: Sendable {
+    public struct Party: Sendable {
+        public var thread: String
+        public var tid: pid_t
+        public var operation: String
+        public var site: String?
+        /// How long it has held, or waited.
+        public var seconds: Double
+    }
+
+    public var name: String
+    public var rank: Int
+    public var purpose: String
+    public var holder: Party?
+    public var waiters: [Party]
+    public var acquisitions: UInt64
+    public var contended: UInt64
+    public var timeouts: UInt64
+}

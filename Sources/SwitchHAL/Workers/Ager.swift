@@ -1,0 +1,62 @@
+/// The "ager" thread: every age time, one hardware aging pass (delete dynamic entries whose hit
+/// bits are clear, clear the others' hit bits), so an idle entry is gone within twice the age
+/// time. An age time of 0 turns aging off.
+final class Ager {
+    private let state: L2State
+    private let lock: HALLock
+    private let fanout: EventFanout
+    private let wakeup = Wakeup()
+    private var thread: HALThread?
+
+    init(state: L2State, lock: HALLock, fanout: EventFanout) {
+        self.state = state
+        self.lock = lock
+        self.fanout = fanout
+    }
+
+    func start() -> HALThread {
+        let thread = HALThread.spawn(name: "ager") { [self] me in run(me) }
+        self.thread = thread
+        return thread
+    }
+
+    /// Wakes the ager so it picks up a new age time at once.
+    func ageTimeChanged() { wakeup.signal() }
+
+    func stop() {
+        thread?.requestStop()
+        wakeup.signal()
+        thread?.join()
+    }
+
+    private func run(_ me: HALThread) {
+        var lastPass = HALClock.now
+        var events: [HALEvent] = []
+        while !me.shouldStop {
+            let seconds = lock.withLock("ager-read-age") { state.ageSeconds }
+            let interval = UInt64(seconds) * 1_000_000_000
+            let now = HALClock.now
+            if seconds == 0 || now &- lastPass < interval {
+                me.set(.sleeping)
+                let remaining = seconds == 0 ? 1_000_000_000 : min(1_000_000_000, interval - (now &- lastPass))
+                wakeup.wait(timeoutNanoseconds: remaining) { true }
+                if seconds == 0 { lastPass = HALClock.now }
+                continue
+            }
+            me.set(.working)
+            lastPass = now
+            let wantEvents = fanout.hasSubscribers
+            lock.withLock("ager-pass") {
+                let started = HALClock.now
+                let aged = state.table.agePass(collect: wantEvents ? { events.append(.aged($0)) } : nil)
+                state.counters.aged &+= UInt64(aged)
+                state.counters.agePasses &+= 1
+                state.counters.lastAgePassNanoseconds = HALClock.now &- started
+            }
+            if !events.isEmpty {
+                fanout.publish(events[...])
+                events.removeAll(keepingCapacity: true)
+            }
+        }
+    }
+}

@@ -1,0 +1,292 @@
+import Atomics
+import NetTypes
+
+/// The "l2x" thread: takes received frames off the RX queue in batches, classifies each into
+/// its VLAN, learns source MACs (new entries, station moves, hit bits, learn limits), marks
+/// destination hits, and passes frames meant for the CPU to the "rx" thread.
+///
+/// Holds `l2.table` once per batch and never calls out while holding it: events are collected
+/// and published after release, buffers are returned after release.
+final class L2Worker {
+    static let batchSize = 256
+
+    private let rx: RxPath
+    private let ports: PortTable
+    private let state: L2State
+    private let lock: HALLock
+    private let fanout: EventFanout
+    private let cpu: CPUDispatcher
+    private var thread: HALThread?
+
+    init(rx: RxPath, ports: PortTable, state: L2State, lock: HALLock, fanout: EventFanout, cpu: CPUDispatcher) {
+        self.rx = rx
+        self.ports = ports
+        self.state = state
+        self.lock = lock
+        self.fanout = fanout
+        self.cpu = cpu
+    }
+
+    func start() -> HALThread {
+        let thread = HALThread.spawn(name: "l2x") { [self] me in run(me) }
+        self.thread = thread
+        return thread
+    }
+
+    func stop() {
+        thread?.requestStop()
+        rx.wakeup.signal()
+        thread?.join()
+    }
+
+    /// Counters of one batch, kept in locals and added to the shared ones once per batch.
+    private struct BatchCounters {
+        var learned: UInt64 = 0
+        var moved: UInt64 = 0
+        var staticMoveDenied: UInt64 = 0
+        var learnFull: UInt64 = 0
+        var limitedSystem: UInt64 = 0
+        var limitedVLAN: UInt64 = 0
+        var limitedPort: UInt64 = 0
+    }
+
+    private func run(_ me: HALThread) {
+        var batch: [UInt32] = []
+        batch.reserveCapacity(L2Worker.batchSize)
+        var events: [HALEvent] = []
+        var forCPU: [UInt32] = []
+        var giveBack: [UInt32] = []
+        while !me.shouldStop {
+            batch.removeAll(keepingCapacity: true)
+            while batch.count < L2Worker.batchSize, let buffer = rx.toL2.dequeue() { batch.append(buffer) }
+            if batch.isEmpty {
+                me.set(.sleeping)
+                rx.wakeup.wait(timeoutNanoseconds: 50_000_000) { rx.toL2.count == 0 }
+                continue
+            }
+            me.set(.working)
+            let view = ports.view.load(ordering: .acquiring)
+            let wantEvents = fanout.hasSubscribers
+            let wantCPU = cpu.hasHandler
+            lock.withLock("l2x-learn") {
+                var counts = BatchCounters()
+                let limits = state.anyLimit ? (system: state.systemLimit, vlan: state.vlanLimit, port: state.portLimit) : nil
+                for buffer in batch {
+                    if process(buffer, view: view, limits: limits, wantEvents: wantEvents, wantCPU: wantCPU, counts: &counts, events: &events) {
+                        forCPU.append(buffer)
+                    } else {
+                        giveBack.append(buffer)
+                    }
+                }
+                state.counters.learned &+= counts.learned
+                state.counters.moved &+= counts.moved
+                state.counters.staticMoveDenied &+= counts.staticMoveDenied
+                state.counters.learnFull &+= counts.learnFull
+                state.counters.learnLimitedSystem &+= counts.limitedSystem
+                state.counters.learnLimitedVLAN &+= counts.limitedVLAN
+                state.counters.learnLimitedPort &+= counts.limitedPort
+            }
+            for buffer in giveBack { rx.pool.give(buffer) }
+            giveBack.removeAll(keepingCapacity: true)
+            for buffer in forCPU where !cpu.enqueue(buffer) { rx.pool.give(buffer) }
+            forCPU.removeAll(keepingCapacity: true)
+            if !events.isEmpty {
+                fanout.publish(events[...])
+                events.removeAll(keepingCapacity: true)
+            }
+        }
+        // Whatever is still queued goes back to the pool.
+        while let buffer = rx.toL2.dequeue() { rx.pool.give(buffer) }
+    }
+
+    typealias Limits = (system: Int, vlan: UnsafeMutablePointer<Int32>, port: UnsafeMutablePointer<Int32>)
+
+    /// Handles one frame (with `l2.table` held). Returns true when the buffer goes to the CPU.
+    @inline(__always)
+    private func process(
+        _ buffer: UInt32, view: ForwardingView, limits: Limits?, wantEvents: Bool, wantCPU: Bool,
+        counts: inout BatchCounters, events: inout [HALEvent]
+    ) -> Bool {
+        let pool = rx.pool
+        let length = Int(pool.lengths[Int(buffer)])
+        let port = Int(pool.ports[Int(buffer)])
+        let bytes = UnsafeRawPointer(pool.bytes(buffer))
+        guard port < state.portCounterCount else { return false }
+        let counters = state.portCounters + port
+        guard length >= 14 else {
+            counters.pointee.droppedInvalid &+= 1
+            return false
+        }
+        let destination = L2Worker.mac(bytes, at: 0)
+        let source = L2Worker.mac(bytes, at: 6)
+        var tag: UInt16?
+        if bytes.loadUnaligned(fromByteOffset: 12, as: UInt16.self) == UInt16(0x8100).bigEndian {
+            guard length >= 18 else {
+                counters.pointee.droppedInvalid &+= 1
+                return false
+            }
+            tag = UInt16(bigEndian: bytes.loadUnaligned(fromByteOffset: 14, as: UInt16.self)) & 0x0fff
+        }
+        let vlan: UInt16
+        switch view.classify(port: port, tag: tag) {
+        case .vlan(let v):
+            vlan = v
+        case .portDown:
+            counters.pointee.droppedPortDown &+= 1
+            return false
+        case .vlanNotAllowed:
+            counters.pointee.droppedVLAN &+= 1
+            return false
+        }
+        counters.pointee.frames &+= 1
+        counters.pointee.bytes &+= UInt64(length)
+        // A multicast or all-zero source is not a station: do not learn it.
+        guard source >> 40 & 1 == 0, source != 0 else {
+            counters.pointee.droppedInvalid &+= 1
+            return false
+        }
+        learn(source: source, vlan: vlan, port: PortID(port), limits: limits, wantEvents: wantEvents, counters: counters,
+              counts: &counts, events: &events)
+
+        // Destination: hit bit; frames to the router (L3 entries), broadcasts and multicasts
+        // are for the CPU.
+        if destination >> 40 & 1 == 1 {
+            if wantCPU { counters.pointee.toCPU &+= 1 }
+            return wantCPU
+        }
+        let table = state.table
+        if let slot = table.find(destination << 12 | UInt64(vlan)) {
+            let flags = table.flags(at: slot)
+            if !flags.contains(.hitDestination) { table.setFlags(flags.union(.hitDestination), at: slot) }
+            if flags.contains(.l3) || flags.contains(.copyToCPU) {
+                if wantCPU { counters.pointee.toCPU &+= 1 }
+                return wantCPU
+            }
+        }
+        return false
+    }
+
+    @inline(__always)
+    private func learn(
+        source: UInt64, vlan: UInt16, port: PortID, limits: Limits?, wantEvents: Bool,
+        counters: UnsafeMutablePointer<PortCounters>, counts: inout BatchCounters, events: inout [HALEvent]
+    ) {
+        let table = state.table
+        let key = source << 12 | UInt64(vlan)
+        let probe = table.probe(key)
+        if let slot = probe.found {
+            let flags = table.flags(at: slot)
+            let current = table.port(at: slot)
+            if current == port {
+                if !flags.contains(.hitSource) { table.setFlags(flags.union(.hitSource), at: slot) }
+                return
+            }
+            guard !flags.contains(.static), !flags.contains(.l3) else {
+                counts.staticMoveDenied &+= 1
+                return
+            }
+            table.update(slot: slot, port: port, flags: flags.union(.hitSource))
+            counts.moved &+= 1
+            counters.pointee.moves &+= 1
+            if wantEvents { events.append(.moved(table.entry(at: slot), from: current)) }
+            return
+        }
+        if let limits {
+            if limits.system >= 0, table.dynamicCount >= limits.system {
+                counts.limitedSystem &+= 1
+                counters.pointee.learnLimited &+= 1
+                return
+            }
+            let vlanLimit = Int(limits.vlan[Int(vlan)])
+            if vlanLimit >= 0, table.dynamicCount(vlan: vlan) >= vlanLimit {
+                counts.limitedVLAN &+= 1
+                counters.pointee.learnLimited &+= 1
+                return
+            }
+            let portLimit = Int(limits.port[Int(port)])
+            if portLimit >= 0, table.dynamicCount(port: port) >= portLimit {
+                counts.limitedPort &+= 1
+                counters.pointee.learnLimited &+= 1
+                return
+            }
+        }
+        switch table.insert(key: key, port: port, flags: .hitSource, probe: probe) {
+        case .inserted:
+            counts.learned &+= 1
+            counters.pointee.learned &+= 1
+            if wantEvents { events.append(.learned(L2Entry(mac: MACAddress(source), vlan: vlan, port: port, flags: .hitSource))) }
+        case .full:
+            counts.learnFull &+= 1
+        case .replaced:
+            break  // not asked for
+        }
+    }
+
+    /// The 48-bit MAC at `offset` of a frame.
+    @inline(__always)
+    static func mac(_ bytes: UnsafeRawPointer, at offset: Int) -> UInt64 {
+        let high = UInt64(UInt16(bigEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt16.self)))
+        let low = UInt64(UInt32(bigEndian: bytes.loadUnaligned(fromByteOffset: offset + 2, as: UInt32.self)))
+        return high << 32 | low
+    }
+}
+
+/// The "rx" thread: hands frames for the CPU (to the router MAC, broadcasts, multicasts) to the
+/// registered packet handler, with no HAL lock held, then returns the buffer to the pool.
+/// The handler must copy what it wants to keep.
+final class CPUDispatcher: @unchecked Sendable {
+    private let pool: PacketPool
+    private let queue: BoundedQueue
+    private let wakeup = Wakeup()
+    private let handlerLock = HALLock(name: "hal.rx-handler", rank: HALLocks.Rank.subscribers, purpose: "the CPU packet handler")
+    private var handler: (@Sendable (PortID, UnsafeRawBufferPointer) -> Void)?
+    private var thread: HALThread?
+    private let droppedCount = ManagedAtomic<UInt64>(0)
+    var dropped: UInt64 { droppedCount.load(ordering: .relaxed) }
+
+    init(pool: PacketPool, capacity: Int) {
+        self.pool = pool
+        queue = BoundedQueue(capacity: capacity)
+    }
+
+    var hasHandler: Bool { handlerLock.withLock("peek") { handler != nil } }
+
+    func setHandler(_ handler: (@Sendable (PortID, UnsafeRawBufferPointer) -> Void)?) {
+        handlerLock.withLock("set-handler") { self.handler = handler }
+    }
+
+    /// Takes ownership of a buffer; false (ownership stays with the caller) when full.
+    func enqueue(_ buffer: UInt32) -> Bool {
+        guard queue.enqueue(buffer) else {
+            droppedCount.wrappingIncrement(ordering: .relaxed)
+            return false
+        }
+        wakeup.signal()
+        return true
+    }
+
+    func start() -> HALThread {
+        let thread = HALThread.spawn(name: "rx") { [self] me in
+            while !me.shouldStop {
+                guard let buffer = queue.dequeue() else {
+                    me.set(.sleeping)
+                    wakeup.wait(timeoutNanoseconds: 50_000_000) { queue.count == 0 }
+                    continue
+                }
+                me.set(.working)
+                let current = handlerLock.withLock("take-handler") { handler }
+                current?(pool.ports[Int(buffer)], pool.frame(buffer))
+                pool.give(buffer)
+            }
+            while let buffer = queue.dequeue() { pool.give(buffer) }
+        }
+        self.thread = thread
+        return thread
+    }
+
+    func stop() {
+        thread?.requestStop()
+        wakeup.signal()
+        thread?.join()
+    }
+}

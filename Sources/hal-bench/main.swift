@@ -1,0 +1,210 @@
+// hal-bench: measurements of the simulated switch SDK (run the release build: scripts/bench-hal).
+//
+//   hal-bench learn    [--chip NAME] [--count N]   new MACs/s through RX -> l2x
+//   hal-bench lookup   [--chip NAME]               table lookups/s (data path) and l2Get calls/s (API)
+//   hal-bench bulk     [--chip NAME]               delete-by-port and aging passes on a full table, vs memcpy
+//   hal-bench soak     [--frames N]                frames through an exhausted RX pool; buffers and memory
+//   hal-bench all
+import Foundation
+import Glibc
+import NetTypes
+import SwitchHAL
+
+func argument(_ name: String, default value: String) -> String {
+    let args = CommandLine.arguments
+    if let index = args.firstIndex(of: name), index + 1 < args.count { return args[index + 1] }
+    return value
+}
+
+let chip = ChipProfile.named(argument("--chip", default: "trident2")) ?? .trident2
+let command = CommandLine.arguments.dropFirst().first ?? "all"
+
+func now() -> UInt64 { HALClock.now }
+func seconds(_ from: UInt64, _ to: UInt64) -> Double { Double(to - from) / 1e9 }
+
+func residentKiB() -> Int {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+        let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
+    else { return 0 }
+    return Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
+}
+
+/// A 64-byte untagged frame whose source MAC is patched per send.
+struct FrameTemplate {
+    var bytes = [UInt8](repeating: 0, count: 64)
+    init() {
+        bytes[0] = 0x02
+        bytes[5] = 0xfe
+        bytes[12] = 0x08
+    }
+}
+
+func fillTable(_ table: L2Table, count: Int, ports: Int) -> [UInt64] {
+    var keys: [UInt64] = []
+    keys.reserveCapacity(count)
+    var mac: UInt64 = 0x0200_0000_0000
+    while keys.count < count {
+        mac &+= 0x9E37_79B9  // spread the keys
+        let entry = L2Entry(mac: MACAddress(mac & 0xfeff_ffff_ffff), vlan: 10, port: PortID(keys.count % ports + 1), flags: .hitSource)
+        if table.find(entry.key.raw) != nil {
+            keys.append(entry.key.raw)
+            continue
+        }
+        if case .inserted = table.insert(entry) { keys.append(entry.key.raw) }
+        if table.count + table.fullRefusals > table.capacity * 2 { break }
+    }
+    return keys
+}
+
+func learn() {
+    let count = Int(argument("--count", default: "250000"))!
+    let hal = Switch(chip: chip, baseMAC: MACAddress(0x0200_0000_ff00))
+    hal.start()
+    defer { hal.stop() }
+    var template = FrameTemplate()
+    let started = now()
+    var sent = 0
+    var retries = 0
+    template.bytes.withUnsafeMutableBytes { raw in
+        while sent < count {
+            let source: UInt64 = 0x0200_1000_0000 &+ UInt64(sent)
+            for i in 0..<6 { raw[6 + i] = UInt8(truncatingIfNeeded: source >> UInt64(40 - 8 * i)) }
+            if hal.rx.receive(port: 1, frame: UnsafeRawBufferPointer(raw)) {
+                sent += 1
+            } else {
+                retries += 1
+            }
+        }
+    }
+    var learned = 0
+    let deadline = HALClock.deadline(after: 60)
+    repeat {
+        learned = (try? hal.l2Count(deadline: .max).dynamic) ?? 0
+        if learned + Int((try? hal.l2Summary(deadline: .max).counters.learnFull) ?? 0) >= count { break }
+        usleep(200)
+    } while HALClock.now < deadline
+    let elapsed = seconds(started, now())
+    let summary = try! hal.l2Summary(deadline: .max)
+    print("learn: \(learned) new MACs (\(summary.counters.learnFull) refused FULL) in \(String(format: "%.3f", elapsed)) s "
+        + "= \(String(format: "%.2f", Double(learned + Int(summary.counters.learnFull)) / elapsed / 1e6)) million/s "
+        + "(producer re-offered \(retries) frames while the pool was empty; chip \(chip.name))")
+}
+
+func lookup() {
+    let table = L2Table(chip: chip)
+    let keys = fillTable(table, count: chip.l2Capacity * 85 / 100, ports: chip.portCount)
+    var rng = SystemRandomNumberGenerator()
+    let probes = (0..<1_000_000).map { _ in keys[Int.random(in: 0..<keys.count, using: &rng)] }
+    var found = 0
+    let rounds = 10
+    let started = now()
+    for _ in 0..<rounds {
+        for key in probes where table.find(key) != nil { found += 1 }
+    }
+    let elapsed = seconds(started, now())
+    print("lookup (data path, table at 85%): \(String(format: "%.1f", Double(probes.count * rounds) / elapsed / 1e6)) million/s (\(found) hits)")
+    var misses = 0
+    let missStarted = now()
+    for key in probes where table.find(key ^ 0x1000_0000_0000) == nil { misses += 1 }
+    print("lookup misses: \(String(format: "%.1f", Double(probes.count) / seconds(missStarted, now()) / 1e6)) million/s")
+
+    let hal = Switch(chip: chip, baseMAC: MACAddress(0x0200_0000_ff00))
+    hal.start()
+    defer { hal.stop() }
+    for key in keys.prefix(10_000) {
+        try! hal.l2Add(L2Entry(mac: L2Key(mac: MACAddress(key >> 12), vlan: 10).mac, vlan: 10, port: 1), deadline: .max)
+    }
+    let apiKeys = keys.prefix(10_000).map { MACAddress($0 >> 12) }
+    let apiStarted = now()
+    var calls = 0
+    for _ in 0..<50 {
+        for mac in apiKeys {
+            _ = try? hal.l2Get(mac: mac, vlan: 10, deadline: HALClock.deadline(after: 1))
+            calls += 1
+        }
+    }
+    print("l2Get API calls (lock + lookup + copy): \(String(format: "%.1f", Double(calls) / seconds(apiStarted, now()) / 1e6)) million/s")
+}
+
+func bulk() {
+    let table = L2Table(chip: chip)
+    let keys = fillTable(table, count: chip.l2Capacity, ports: chip.portCount)
+    print("table: \(table.count) entries of \(table.capacity) (\(table.fullRefusals) inserts refused FULL on the way), "
+        + "\(table.bytesPerEntry) bytes per entry, \(table.tableBytes / 1024) KiB")
+    // memcpy of the table's bytes, the yardstick.
+    let source = UnsafeMutableRawPointer.allocate(byteCount: table.tableBytes, alignment: 64)
+    let target = UnsafeMutableRawPointer.allocate(byteCount: table.tableBytes, alignment: 64)
+    memset(source, 1, table.tableBytes)
+    memset(target, 0, table.tableBytes)
+    var best = Double.infinity
+    for _ in 0..<20 {
+        let t = now()
+        memcpy(target, source, table.tableBytes)
+        best = min(best, seconds(t, now()))
+    }
+    let memcpyMs = best * 1000
+    print("memcpy of the table's bytes: \(String(format: "%.3f", memcpyMs)) ms")
+
+    let portStarted = now()
+    let removed = table.removeAll(matching: L2Filter(port: 7))
+    let portMs = seconds(portStarted, now()) * 1000
+    print("delete-by-port (\(removed) entries) on a full table: \(String(format: "%.3f", portMs)) ms = \(String(format: "%.1f", portMs / memcpyMs))x memcpy")
+
+    let vlanStarted = now()
+    let vlanRemoved = table.removeAll(matching: L2Filter(vlan: 10, port: 8))
+    print("delete-by-VLAN+port (\(vlanRemoved) entries): \(String(format: "%.3f", seconds(vlanStarted, now()) * 1000)) ms")
+
+    _ = fillTable(table, count: chip.l2Capacity, ports: chip.portCount)  // refill
+    let passOne = now()
+    let agedFirst = table.agePass()
+    let passOneMs = seconds(passOne, now()) * 1000
+    let passTwo = now()
+    let agedSecond = table.agePass()
+    let passTwoMs = seconds(passTwo, now()) * 1000
+    print("aging pass, full table, clearing hit bits (\(agedFirst) aged): \(String(format: "%.3f", passOneMs)) ms = \(String(format: "%.1f", passOneMs / memcpyMs))x memcpy")
+    print("aging pass deleting every entry (\(agedSecond) aged): \(String(format: "%.3f", passTwoMs)) ms = \(String(format: "%.1f", passTwoMs / memcpyMs))x memcpy")
+    _ = keys
+    source.deallocate()
+    target.deallocate()
+}
+
+func soak() {
+    let frames = Int(argument("--frames", default: "10000000"))!
+    let hal = Switch(chip: .small, baseMAC: MACAddress(0x0200_0000_ee00))
+    hal.start()
+    var template = FrameTemplate()
+    var accepted = 0
+    var warmRSS = 0
+    let started = now()
+    template.bytes.withUnsafeMutableBytes { raw in
+        raw[6] = 0x02
+        for n in 0..<frames {
+            raw[11] = UInt8(truncatingIfNeeded: n & 15)
+            if hal.rx.receive(port: 1, frame: UnsafeRawBufferPointer(raw)) { accepted += 1 }
+            if n == frames / 10 { warmRSS = residentKiB() }
+        }
+    }
+    let deadline = HALClock.deadline(after: 30)
+    while (hal.rx.statistics.inUse > 0 || hal.rx.statistics.queued > 0) && HALClock.now < deadline { usleep(1000) }
+    let elapsed = seconds(started, now())
+    let stats = hal.rx.statistics
+    let endRSS = residentKiB()
+    hal.stop()
+    print("soak: offered \(stats.offered) accepted \(stats.accepted) dropped-no-buffer \(stats.droppedNoBuffer) "
+        + "in-use \(stats.inUse) high-water \(stats.highWater)/\(stats.poolBuffers) rss-warm-kib \(warmRSS) rss-end-kib \(endRSS) "
+        + "seconds \(String(format: "%.2f", elapsed)) accepted-check \(accepted)")
+}
+
+switch command {
+case "learn": learn()
+case "lookup": lookup()
+case "bulk": bulk()
+case "soak": soak()
+case "all":
+    learn()
+    lookup()
+    bulk()
+default:
+    print("usage: hal-bench learn|lookup|bulk|soak|all [--chip NAME] [--count N] [--frames N]")
+    exit(2)
+}
