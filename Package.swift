@@ -52,7 +52,7 @@ let package = Package(
         .executableTarget(
             name: "vrrpd",
             dependencies: [
-                "Daemon",
+                "Daemon", "SwitchHAL", "NetTypes",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -3,6 +3,8 @@ import Channel
 import Logging
 import NIOCore
 import NIOPosix
+import NetTypes
+import SwitchHAL
 
 /// The control plane: the running configuration, every session, and the command dispatcher.
 ///
@@ -16,6 +18,11 @@ public final class ControlPlane {
         public var configPath: String
         public var commandTimeout: TimeAmount = .seconds(5)
         public var version = DaemonVersion.string
+        public var chip = ChipProfile.trident2
+        /// The switch's base MAC: port N has base+N, SVIs use base.
+        public var baseMAC = MACAddress(0x0200_0000_0000)
+        /// How long one HAL call may wait for a HAL lock.
+        public var halTimeout = 2.0
 
         public init(socketPath: String, configPath: String) {
             self.socketPath = socketPath
@@ -39,6 +46,9 @@ public final class ControlPlane {
     /// Threads for blocking work that is not a save: file reads, key derivation.
     public let pool: NIOThreadPool
     let registry: CommandRegistry
+    /// The switch chip and its SDK.
+    public let hal: HALService
+    private(set) var committer: HALCommitter!
     public internal(set) var sessions: [Int: Session] = [:]
     private var nextSessionID = 1
     public let startedAt = MonotonicClock.nanoseconds
@@ -53,17 +63,23 @@ public final class ControlPlane {
         self.options = options
         self.logger = logger
         store = StartupConfigStore(path: options.configPath)
+        hal = HALService(chip: options.chip, baseMAC: options.baseMAC, callTimeout: options.halTimeout)
         pool = NIOThreadPool(numberOfThreads: 2)
         pool._start(threadNamePrefix: "worker-#")
         do {
             registry = try CommandRegistry(Commands.all)
         } catch {
+            hal.shutdown()
             throw DaemonError("internal error in the command declarations: \(error)")
         }
+        committer = HALCommitter(service: hal, plane: self)
+        committer.startResync(every: .seconds(2))
     }
 
     public func shutdown() {
+        committer.stop()
         store.shutdown()
+        hal.shutdown()
         try? pool.syncShutdownGracefully()
     }
 
@@ -113,12 +129,12 @@ public final class ControlPlane {
         var result = registry.grammar.match(commandText, mode: session.mode)
         // A line that is not a command of a configuration sub-mode is tried in the enclosing
         // mode, which then becomes the session's mode (as in IOS, and FRR's config reader).
-        if case .failure(let error) = result, session.mode == Modes.configInterface {
+        if case .failure(let error) = result, Modes.subModes.contains(session.mode) {
             let parentResult = registry.grammar.match(commandText, mode: Modes.config)
             switch parentResult {
             case .command:
                 session.mode = Modes.config
-                session.interface = nil
+                session.clearContext()
                 result = parentResult
             case .failure(let parentError) where parentError.column > error.column:
                 result = parentResult
@@ -165,8 +181,12 @@ public final class ControlPlane {
         if let filterText = OutputFilter.split(line).filter {
             words = OutputFilter.grammar.complete(String(filterText.drop { $0 == " " }), mode: OutputFilter.mode)
         } else {
+            let portCount = hal.hal.chip.portCount
             words = registry.grammar.complete(line, mode: session.mode) { [live] kind in
-                kind == .interfaceName ? live.config.sortedInterfaceNames : []
+                guard kind == .interfaceName else { return [] }
+                // Every port, and the SVIs that exist.
+                let ports = (1...portCount).map { "eth\($0)" }
+                return ports + live.config.sortedInterfaceNames.filter { !$0.hasPrefix("eth") }
             }
         }
         return words.map { $0 + "\n" }.joined()

@@ -6,6 +6,8 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import NetTypes
+import SwitchHAL
 
 /// Runs vrrpd: takes the socket, applies the startup configuration, serves sessions, and handles
 /// SIGTERM/SIGINT (clean shutdown) and SIGHUP (reload) until told to stop.
@@ -15,6 +17,9 @@ public final class DaemonRuntime: Sendable {
         public var configPath: String
         public var pidFile: String?
         public var commandTimeout: Double
+        public var chip = ChipProfile.trident2
+        public var baseMAC = MACAddress(0x0200_0000_0000)
+        public var halTimeout = 2.0
 
         public init(socketPath: String, configPath: String, pidFile: String?, commandTimeout: Double) {
             self.socketPath = socketPath
@@ -90,6 +95,9 @@ public final class DaemonRuntime: Sendable {
             ThreadName.setCurrent("ctl-plane")
             var options = ControlPlane.Options(socketPath: settings.socketPath, configPath: settings.configPath)
             options.commandTimeout = .nanoseconds(Int64(settings.commandTimeout * 1e9))
+            options.chip = settings.chip
+            options.baseMAC = settings.baseMAC
+            options.halTimeout = settings.halTimeout
             return NIOLoopBound(try ControlPlane(loop: loop, options: options, logger: logger), eventLoop: loop)
         }.wait()
         // Apply the startup configuration before the socket opens, so the first client already
@@ -193,6 +201,7 @@ extension ControlPlane {
             let removed = before.filter { !after.contains($0) }
             let added = after.filter { !before.contains($0) }
             self.live.config = candidate.config
+            self.committer.scheduleReconcile(reason: "apply the reloaded configuration")
             self.configStatus = "reloaded: " + report.summary
             self.logger.notice("reload applied: \(added.count) line(s) added, \(removed.count) removed")
             for line in removed { self.logger.info("reload: - \(line)") }

@@ -3,6 +3,8 @@ import Channel
 import Daemon
 import Glibc
 import Logging
+import NetTypes
+import SwitchHAL
 
 @main
 struct VrrpdCommand: ParsableCommand {
@@ -49,6 +51,21 @@ struct VrrpdCommand: ParsableCommand {
         help: ArgumentHelp("Log to this file instead of stderr (or, with -d, instead of syslog).", valueName: "PATH"))
     var logFile: String?
 
+    @Option(help: ArgumentHelp("The switch chip to simulate: trident2 (288K L2 entries, 54 ports), tomahawk, small (tests).", valueName: "NAME"))
+    var chip: String = "trident2"
+
+    @Option(
+        name: .customLong("base-mac"),
+        help: ArgumentHelp("The switch's base MAC: SVIs use it, port N uses base+N (default: derived from the socket path).", valueName: "MAC"))
+    var baseMAC: String?
+
+    @Option(
+        name: .customLong("hal-timeout"),
+        help: ArgumentHelp(
+            "How long one HAL call may wait for a HAL lock before failing with a timeout, in seconds (default 2, or half the command timeout if that is less).",
+            valueName: "SECONDS"))
+    var halTimeout: Double?
+
     @Option(
         name: .customLong("command-timeout"),
         help: ArgumentHelp("Deadline for one command, in seconds; a command still waiting then answers with a timeout.", valueName: "SECONDS"))
@@ -57,6 +74,17 @@ struct VrrpdCommand: ParsableCommand {
     func validate() throws {
         guard commandTimeout > 0, commandTimeout <= 3600 else {
             throw ValidationError("--command-timeout must be between 0 and 3600 seconds")
+        }
+        guard ChipProfile.named(chip) != nil else {
+            throw ValidationError("unknown chip \(chip); choose one of \(ChipProfile.all.map(\.name).joined(separator: ", "))")
+        }
+        if let baseMAC {
+            guard let mac = MACAddress(parsing: baseMAC), !mac.isMulticast, mac.value & 0xff == 0 else {
+                throw ValidationError("--base-mac must be a unicast MAC ending in 00 (e.g. 02:00:00:00:01:00)")
+            }
+        }
+        if let halTimeout, halTimeout <= 0 || halTimeout >= commandTimeout {
+            throw ValidationError("--hal-timeout must be positive and shorter than --command-timeout")
         }
         if let socket, socket.utf8.count > SocketPath.maxLength {
             throw ValidationError("--socket path is longer than \(SocketPath.maxLength) bytes")
@@ -88,9 +116,12 @@ struct VrrpdCommand: ParsableCommand {
         let logger = Logger(label: "vrrpd")
         if detach { Detacher.redirectStandardStreams() }
 
-        let runtime = DaemonRuntime(
-            settings: .init(socketPath: socketPath, configPath: configPath, pidFile: pidPath, commandTimeout: commandTimeout),
-            logger: logger)
+        var settings = DaemonRuntime.Settings(
+            socketPath: socketPath, configPath: configPath, pidFile: pidPath, commandTimeout: commandTimeout)
+        settings.chip = ChipProfile.named(chip)!
+        settings.baseMAC = baseMAC.flatMap { MACAddress(parsing: $0) } ?? Self.derivedMAC(socketPath)
+        settings.halTimeout = halTimeout ?? min(2, commandTimeout / 2)
+        let runtime = DaemonRuntime(settings: settings, logger: logger)
         do {
             try runtime.run { result in
                 switch result {
@@ -102,6 +133,17 @@ struct VrrpdCommand: ParsableCommand {
             if !detach { printError("vrrpd: \(error)") }
             throw ExitCode(1)
         }
+    }
+
+    /// A locally administered MAC from the socket path, so that switches of a lab (one socket
+    /// each) differ: 02:xx:xx:xx:xx:00.
+    static func derivedMAC(_ path: String) -> MACAddress {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a
+        for byte in path.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x100_0000_01b3
+        }
+        return MACAddress(0x0200_0000_0000 | (hash & 0xffff_ffff) << 8)
     }
 
     static var defaultConfigPath: String {

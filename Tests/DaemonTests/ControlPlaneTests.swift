@@ -188,11 +188,11 @@ struct LoadBox: Sendable {
         try h.configure([
             "enable", "configure terminal", "hostname edge-7", "enable secret 9 $9$2MJBozw/9R3UsU$2lFhcKvpghcyw8deP25GOfyZaagyUOGBymkryvOdfo6",
             "interface eth10", "description downlink to rack 10", "shutdown", "exit",
-            "interface eth2", "ip address 192.0.2.1/24", "ip address 198.51.100.1/24 secondary", "exit",
+            "interface vlan2", "ip address 192.0.2.1/24", "ip address 198.51.100.1/24 secondary", "exit",
             "interface vlan100", "description svi", "end",
         ])
         let rendered = h.runningConfig
-        #expect(rendered.contains("interface eth2\n ip address 192.0.2.1/24\n ip address 198.51.100.1/24 secondary\nexit\n!\ninterface eth10\n"))
+        #expect(rendered.contains("interface eth10\n description downlink to rack 10\n shutdown\nexit\n!\ninterface vlan2\n ip address 192.0.2.1/24\n ip address 198.51.100.1/24 secondary\nexit\n"))
         let (reloaded, errors) = try h.loadIntoFresh(rendered)
         #expect(errors.isEmpty)
         #expect(reloaded == rendered)

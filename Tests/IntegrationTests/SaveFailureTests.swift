@@ -48,7 +48,7 @@ import Testing
         // Disk full: the new file cannot be written.
         let filler = disk.fill()
         var lines = ["enable", "configure terminal"]
-        for n in 1...200 { lines += ["interface eth\(n)", "description a long description for port \(n) to fill the disk", "exit"] }
+        for n in 1...200 { lines += ["interface vlan\(n)", "description a long description for SVI \(n) to fill the disk", "exit"] }
         lines += ["end"]
         #expect(try daemon.vtysh([], stdin: lines.joined(separator: "\n")).status == 0)
         let full = try daemon.vtysh(["-c", "enable", "-c", "write file"])
@@ -64,7 +64,7 @@ import Testing
         unlink(filler)
         #expect(try daemon.vtysh(["-c", "enable", "-c", "write file"]).status == 0)
         let bigger = try #require(try? String(contentsOfFile: config, encoding: .utf8))
-        #expect(bigger.contains("interface eth200"))
+        #expect(bigger.contains("interface vlan200"))
 
         // Read-only file system: refused, file intact.
         try disk.remount("ro")

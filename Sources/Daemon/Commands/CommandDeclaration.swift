@@ -1,6 +1,7 @@
 import CLI
 import Channel
 import NIOCore
+import SwitchHAL
 
 /// One command, declared once: its syntax and per-token help (which drive matching, `?` and
 /// TAB), the modes it exists in, how its `no` form is derived, what it does, and, for
@@ -13,6 +14,9 @@ public struct CommandDeclaration {
     /// Set for commands that enter a configuration sub-mode (`interface IFNAME`); their
     /// running-config lines open a block holding the sub-mode's lines.
     public let submode: Mode?
+    /// For sub-mode commands: the argument that names the block (`ifname`, `vlan`), handed to
+    /// the sub-mode's `show` closures.
+    public let submodeKey: String?
     public let run: (CommandContext, Arguments) -> CommandOutcome
     /// The argument sets to print for this command; the context is the sub-mode block's key
     /// (an interface name) or nil at the top level.
@@ -20,7 +24,7 @@ public struct CommandDeclaration {
 
     public init(
         _ syntax: String, help: [String], modes: [Mode], no noForm: NoForm = .none, submode: Mode? = nil,
-        show: ((RunningConfig, String?) -> [Arguments])? = nil,
+        submodeKey: String? = nil, show: ((RunningConfig, String?) -> [Arguments])? = nil,
         run: @escaping (CommandContext, Arguments) -> CommandOutcome
     ) {
         self.syntax = syntax
@@ -28,6 +32,7 @@ public struct CommandDeclaration {
         self.modes = modes
         self.noForm = noForm
         self.submode = submode
+        self.submodeKey = submodeKey
         self.run = run
         self.show = show
     }
@@ -60,6 +65,12 @@ public final class CommandContext {
     var filter: OutputFilter?
     /// Set by `exit` in the top mode: the daemon closes the connection after the reply.
     public var endsSession = false
+    /// Set when the command's deadline passed or it was cancelled: work it queued should not
+    /// start any more.
+    public internal(set) var abandoned = false
+    /// Output too long to build at once (a 288K-entry MAC table): pulled one chunk at a time,
+    /// only as fast as the client reads, after the command finished. nil ends it.
+    public var stream: (() -> String?)?
 
     init(plane: ControlPlane, session: Session, workspace: ConfigWorkspace, line: String, loading: Bool) {
         self.plane = plane
@@ -85,6 +96,25 @@ public final class CommandContext {
 
     /// Appends text as is.
     public func write(_ text: String) { output += text }
+
+    /// Applies a configuration change, through the HAL when the live configuration is edited:
+    /// all or nothing (see `HALCommitter`). `mutation` returns an error message to refuse.
+    public func commit(_ mutation: @escaping (inout RunningConfig) -> String?) -> CommandOutcome {
+        plane.committer.commit(self, mutation)
+    }
+
+    /// Runs a HAL call for this command on the HAL threads; `then` turns its result into the
+    /// command's output and status (on the control plane).
+    public func hal<T: Sendable>(
+        _ operation: String, _ call: @escaping @Sendable (Switch, UInt64) throws -> T, then: @escaping (T) -> Status
+    ) -> CommandOutcome {
+        let service = plane.hal
+        let future = service.call(operation, on: loop, call).assumeIsolated().map { then($0) }.recover { error in
+            self.print("% \(error)")
+            return Status.error
+        }.nonisolated()
+        return .pending(future, waitingFor: { service.activity })
+    }
 
     /// Prints `% message` and returns an error outcome.
     public func fail(_ message: String, status: Status = .error) -> CommandOutcome {

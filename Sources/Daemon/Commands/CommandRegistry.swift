@@ -40,7 +40,7 @@ final class CommandRegistry {
                 // A sub-mode block: `!` before (once), its lines indented, `exit` and `!` after.
                 if !out.hasSuffix("!\n") { out += "!\n" }
                 out += line + "\n"
-                let key = args.string("ifname")
+                let key = declaration.submodeKey.flatMap { args[$0]?.description }
                 for (subIndex, sub) in declarations.enumerated() where sub.modes.contains(submode) {
                     for subArgs in sub.show?(config, key) ?? [] {
                         if let subLine = syntaxes[subIndex].render(subArgs) { out += " " + subLine + "\n" }

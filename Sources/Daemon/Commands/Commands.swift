@@ -6,7 +6,10 @@ enum Commands {
         SessionCommands.declarations
             + SystemCommands.declarations
             + ConfigFileCommands.declarations
+            + VLANCommands.declarations
             + InterfaceCommands.declarations
+            + MACTableCommands.declarations
+            + HALCommands.declarations
             + DiagnosticCommands.declarations
     }
 }

@@ -1,111 +1,246 @@
 import CLI
 import Channel
+import SwitchHAL
 
-/// `interface IFNAME` and the per-interface lines every interface has.
+/// `interface IFNAME` and what goes inside: descriptions, `shutdown`, addresses on SVIs, and
+/// the `switchport` lines of physical ports.
 enum InterfaceCommands {
     static var declarations: [CommandDeclaration] {
         [
-        CommandDeclaration(
-            "interface IFNAME", help: [Help.interface, Help.interfaceName], modes: [Modes.config],
-            no: .sameArguments, submode: Modes.configInterface,
-            show: { config, _ in config.sortedInterfaceNames.map { Arguments(["ifname": .interface($0)]) } }
-        ) { ctx, args in
-            let name = args.string("ifname")!
-            if args.negated {
-                guard ctx.config.interfaces.removeValue(forKey: name) != nil else {
-                    return ctx.fail("Interface \(name) is not configured")
+            CommandDeclaration(
+                "interface IFNAME", help: [Help.interface, Help.interfaceName], modes: [Modes.config],
+                no: .sameArguments, submode: Modes.configInterface, submodeKey: "ifname",
+                show: { config, _ in config.sortedInterfaceNames.map { Arguments(["ifname": .interface($0)]) } }
+            ) { ctx, args in
+                let name = args.string("ifname")!
+                guard InterfaceKind.parse(name, portCount: ctx.portCount) != nil else {
+                    return ctx.fail("No such interface \(name): ports are eth1-eth\(ctx.portCount), SVIs are vlan1-vlan4094")
                 }
-                return .done(.success)
-            }
-            if ctx.config.interfaces[name] == nil { ctx.config.interfaces[name] = InterfaceConfig() }
-            ctx.session.mode = Modes.configInterface
-            ctx.session.interface = name
-            return .done(.success)
-        },
-        CommandDeclaration(
-            "description LINE", help: ["Interface specific description", "Characters describing this interface"],
-            modes: [Modes.configInterface], no: .optionalValues,
-            show: { config, name in
-                guard let name, let text = config.interfaces[name]?.description else { return [] }
-                return [Arguments(["line": .line(text)])]
-            }
-        ) { ctx, args in
-            editInterface(ctx) { interface in
-                interface.description = args.negated ? nil : args.string("line")
-                return nil
-            }
-        },
-        CommandDeclaration(
-            "ip address A.B.C.D/M$prefix [secondary]",
-            help: [Help.ip, "Set the IP address of an interface", "IP address and prefix length (e.g. 10.0.0.1/24)",
-                   "Make this IP address a secondary address"],
-            modes: [Modes.configInterface], no: .optionalValues,
-            show: { config, name in
-                guard let name, let interface = config.interfaces[name] else { return [] }
-                return interface.addresses.enumerated().map { index, prefix in
-                    Arguments(["prefix": .ipv4Prefix(prefix)], keywords: index == 0 ? [] : ["secondary"])
-                }
-            }
-        ) { ctx, args in
-            editInterface(ctx) { interface in
-                let prefix = args.ipv4Prefix("prefix")
                 if args.negated {
-                    guard let prefix else {
-                        interface.addresses.removeAll()
+                    guard ctx.config.interfaces[name] != nil else { return ctx.fail("Interface \(name) is not configured") }
+                    // A port goes back to its defaults; an SVI is removed.
+                    return ctx.commit { $0.interfaces[name] = nil; return nil }
+                }
+                ctx.session.mode = Modes.configInterface
+                ctx.session.clearContext()
+                ctx.session.interface = name
+                guard ctx.config.interfaces[name] == nil else { return .done(.success) }
+                return ctx.commit { config in
+                    if config.interfaces[name] == nil { config.interfaces[name] = InterfaceConfig() }
+                    return nil
+                }
+            },
+            CommandDeclaration(
+                "description LINE", help: ["Interface specific description", "Characters describing this interface"],
+                modes: [Modes.configInterface], no: .optionalValues,
+                show: { config, name in
+                    guard let name, let text = config.interfaces[name]?.description else { return [] }
+                    return [Arguments(["line": .line(text)])]
+                }
+            ) { ctx, args in
+                editInterface(ctx) { interface, _ in
+                    interface.description = args.negated ? nil : args.string("line")
+                    return nil
+                }
+            },
+            CommandDeclaration(
+                "ip address A.B.C.D/M$prefix [secondary]",
+                help: [Help.ip, "Set the IP address of an interface", "IP address and prefix length (e.g. 10.0.0.1/24)",
+                       "Make this IP address a secondary address"],
+                modes: [Modes.configInterface], no: .optionalValues,
+                show: { config, name in
+                    guard let name, let interface = config.interfaces[name] else { return [] }
+                    return interface.addresses.enumerated().map { index, prefix in
+                        Arguments(["prefix": .ipv4Prefix(prefix)], keywords: index == 0 ? [] : ["secondary"])
+                    }
+                }
+            ) { ctx, args in
+                editInterface(ctx) { interface, kind in
+                    guard case .svi = kind else {
+                        return "IP addresses may not be configured on L2 links (\(ctx.session.interface ?? "")); use an SVI (interface vlanN)"
+                    }
+                    return editAddresses(&interface, args)
+                }
+            },
+            CommandDeclaration(
+                "shutdown", help: ["Shutdown the selected interface"], modes: [Modes.configInterface], no: .sameArguments,
+                show: { config, name in
+                    guard let name, config.interfaces[name]?.shutdown == true else { return [] }
+                    return [Arguments()]
+                }
+            ) { ctx, args in
+                editInterface(ctx) { interface, _ in
+                    interface.shutdown = !args.negated
+                    return nil
+                }
+            },
+            CommandDeclaration(
+                "switchport mode <access|trunk>$mode",
+                help: [Help.switchport, "Set the port's VLAN mode", "Untagged member of one VLAN", "Tagged member of many VLANs"],
+                modes: [Modes.configInterface], no: .custom("switchport mode", help: [Help.switchport, "Back to access mode"]),
+                show: { config, name in
+                    guard let name, config.interfaces[name]?.switchport.mode == .trunk else { return [] }
+                    return [Arguments(["mode": .keyword("trunk")])]
+                }
+            ) { ctx, args in
+                editSwitchport(ctx) { port in
+                    port.mode = args.negated ? .access : (args.string("mode") == "trunk" ? .trunk : .access)
+                    return nil
+                }
+            },
+            CommandDeclaration(
+                "switchport access vlan (1-4094)$vlan",
+                help: [Help.switchport, "Set access mode characteristics", "The VLAN of the port in access mode", "VLAN ID"],
+                modes: [Modes.configInterface], no: .optionalValues,
+                show: { config, name in
+                    guard let name, let port = config.interfaces[name]?.switchport, port.accessVLAN != 1 else { return [] }
+                    return [Arguments(["vlan": .int(Int(port.accessVLAN))])]
+                }
+            ) { ctx, args in
+                let vlan = UInt16(args.int("vlan") ?? 1)
+                let create = !args.negated && vlan != 1 && ctx.config.vlans[vlan] == nil
+                if create { ctx.print("% Access VLAN does not exist. Creating vlan \(vlan)") }
+                return editSwitchport(ctx) { port in
+                    port.accessVLAN = args.negated ? 1 : vlan
+                    return nil
+                } alsoEdit: { config in
+                    if create && config.vlans[vlan] == nil { config.vlans[vlan] = VLANConfig() }
+                }
+            },
+            CommandDeclaration(
+                "switchport trunk native vlan (1-4094)$vlan",
+                help: [Help.switchport, "Set trunking characteristics", "The VLAN of untagged frames on the trunk", "VLAN",
+                       "VLAN ID"],
+                modes: [Modes.configInterface], no: .optionalValues,
+                show: { config, name in
+                    guard let name, let port = config.interfaces[name]?.switchport, port.nativeVLAN != 1 else { return [] }
+                    return [Arguments(["vlan": .int(Int(port.nativeVLAN))])]
+                }
+            ) { ctx, args in
+                editSwitchport(ctx) { port in
+                    port.nativeVLAN = UInt16(args.negated ? 1 : args.int("vlan")!)
+                    return nil
+                }
+            },
+            CommandDeclaration(
+                "switchport trunk allowed vlan <all|none|add VLANS$add|remove VLANS$remove|except VLANS$except|VLANS$list>",
+                help: [Help.switchport, "Set trunking characteristics", "The VLANs the trunk carries", "VLAN",
+                       "All VLANs (1-4094)", "No VLANs", "Add VLANs to the list", "VLAN list, e.g. 10,20-30",
+                       "Remove VLANs from the list", "VLAN list, e.g. 10,20-30", "All VLANs except these",
+                       "VLAN list, e.g. 10,20-30", "VLAN list, e.g. 10,20-30"],
+                modes: [Modes.configInterface],
+                no: .custom("switchport trunk allowed vlan", help: [Help.switchport, "Set trunking characteristics", "Back to all VLANs", "VLAN"]),
+                show: { config, name in
+                    guard let name, let port = config.interfaces[name]?.switchport, !port.allowedVLANs.isAll else { return [] }
+                    if port.allowedVLANs.isEmpty { return [Arguments(keywords: ["none"])] }
+                    return [Arguments(["list": .word(port.allowedVLANs.description)])]
+                }
+            ) { ctx, args in
+                if args.negated {
+                    return editSwitchport(ctx) { port in
+                        port.allowedVLANs = .all
                         return nil
                     }
-                    guard let index = interface.addresses.firstIndex(of: prefix) else {
-                        return "Address \(prefix) is not configured on this interface"
+                }
+                let text = args.string("add") ?? args.string("remove") ?? args.string("except") ?? args.string("list")
+                var list = VLANSet.none
+                if let text {
+                    guard let parsed = VLANSet(parsing: text) else {
+                        return ctx.fail("Invalid VLAN list \"\(text)\": use VLAN IDs 1-4094 and ranges, e.g. 10,20-30")
                     }
-                    if index == 0 && interface.addresses.count > 1 && !args.has("secondary") {
-                        return "Remove the secondary addresses before the primary address"
+                    list = parsed
+                }
+                return editSwitchport(ctx) { port in
+                    if args.has("all") {
+                        port.allowedVLANs = .all
+                    } else if args.has("none") {
+                        port.allowedVLANs = .none
+                    } else if args.string("add") != nil {
+                        port.allowedVLANs = port.allowedVLANs.union(list)
+                    } else if args.string("remove") != nil {
+                        port.allowedVLANs = port.allowedVLANs.subtracting(list)
+                    } else if args.string("except") != nil {
+                        port.allowedVLANs = VLANSet.all.subtracting(list)
+                    } else {
+                        port.allowedVLANs = list
                     }
-                    interface.addresses.remove(at: index)
                     return nil
                 }
-                guard let prefix else { return "An address is required" }
-                if prefix.length < 31 && prefix.address == prefix.network {
-                    return "\(prefix) is a network address, not a host address"
-                }
-                if prefix.length < 31 && prefix.address.value | ~prefix.mask == prefix.address.value {
-                    return "\(prefix) is a broadcast address, not a host address"
-                }
-                if let existing = interface.addresses.firstIndex(where: { $0.address == prefix.address }) {
-                    interface.addresses[existing] = prefix
-                    return nil
-                }
-                if args.has("secondary") {
-                    guard !interface.addresses.isEmpty else { return "Configure a primary address first" }
-                    interface.addresses.append(prefix)
-                } else if interface.addresses.isEmpty {
-                    interface.addresses = [prefix]
-                } else {
-                    interface.addresses[0] = prefix
-                }
-                return nil
-            }
-        },
-        CommandDeclaration(
-            "shutdown", help: ["Shutdown the selected interface"], modes: [Modes.configInterface], no: .sameArguments,
-            show: { config, name in
-                guard let name, config.interfaces[name]?.shutdown == true else { return [] }
-                return [Arguments()]
-            }
-        ) { ctx, args in
-            editInterface(ctx) { interface in
-                interface.shutdown = !args.negated
-                return nil
-            }
-        },
-    ]
+            },
+        ]
     }
 
-    /// Runs `edit` on the session's interface; a returned string is the error to print.
-    static func editInterface(_ ctx: CommandContext, _ edit: (inout InterfaceConfig) -> String?) -> CommandOutcome {
-        guard let name = ctx.session.interface else { return ctx.fail("No interface selected") }
-        var interface = ctx.config.interfaces[name] ?? InterfaceConfig()
-        if let error = edit(&interface) { return ctx.fail(error) }
-        ctx.config.interfaces[name] = interface
-        return .done(.success)
+    /// Changes the session's interface through the committer; `edit` returns an error to refuse.
+    static func editInterface(
+        _ ctx: CommandContext, _ edit: @escaping (inout InterfaceConfig, InterfaceKind) -> String?,
+        alsoEdit: @escaping (inout RunningConfig) -> Void = { _ in }
+    ) -> CommandOutcome {
+        guard let name = ctx.session.interface, let kind = InterfaceKind.parse(name, portCount: ctx.portCount) else {
+            return ctx.fail("No interface selected")
+        }
+        return ctx.commit { config in
+            var interface = config.interfaces[name] ?? InterfaceConfig()
+            if let error = edit(&interface, kind) { return error }
+            config.interfaces[name] = interface
+            alsoEdit(&config)
+            return nil
+        }
     }
+
+    static func editSwitchport(
+        _ ctx: CommandContext, _ edit: @escaping (inout SwitchportConfig) -> String?,
+        alsoEdit: @escaping (inout RunningConfig) -> Void = { _ in }
+    ) -> CommandOutcome {
+        editInterface(ctx, { interface, kind in
+            guard case .port = kind else { return "switchport applies to physical ports (ethN) only" }
+            return edit(&interface.switchport)
+        }, alsoEdit: alsoEdit)
+    }
+
+    static func editAddresses(_ interface: inout InterfaceConfig, _ args: Arguments) -> String? {
+        let prefix = args.ipv4Prefix("prefix")
+        if args.negated {
+            guard let prefix else {
+                interface.addresses.removeAll()
+                return nil
+            }
+            guard let index = interface.addresses.firstIndex(of: prefix) else {
+                return "Address \(prefix) is not configured on this interface"
+            }
+            if index == 0 && interface.addresses.count > 1 && !args.has("secondary") {
+                return "Remove the secondary addresses before the primary address"
+            }
+            interface.addresses.remove(at: index)
+            return nil
+        }
+        guard let prefix else { return "An address is required" }
+        if prefix.length < 31 && prefix.address == prefix.network {
+            return "\(prefix) is a network address, not a host address"
+        }
+        if prefix.length < 31 && prefix.address.value | ~prefix.mask == prefix.address.value {
+            return "\(prefix) is a broadcast address, not a host address"
+        }
+        if let existing = interface.addresses.firstIndex(where: { $0.address == prefix.address }) {
+            interface.addresses[existing] = prefix
+            return nil
+        }
+        if args.has("secondary") {
+            guard !interface.addresses.isEmpty else { return "Configure a primary address first" }
+            interface.addresses.append(prefix)
+        } else if interface.addresses.isEmpty {
+            interface.addresses = [prefix]
+        } else {
+            interface.addresses[0] = prefix
+        }
+        return nil
+    }
+}
+
+extension CommandContext {
+    /// The chip's number of ports (`ethN` goes from 1 to this).
+    var portCount: Int { plane.hal.hal.chip.portCount }
+}
+
+extension Help {
+    static let switchport = "Set switching mode characteristics"
 }

@@ -39,7 +39,7 @@ enum SessionCommands {
         CommandDeclaration("end", help: ["End current mode and change to enable mode"], modes: Modes.configModes) {
             ctx, _ in
             ctx.session.mode = Modes.enable
-            ctx.session.interface = nil
+            ctx.session.clearContext()
             return .done(.success)
         },
         // Handled by the grammar as a subcommand: the rest of the line is an enable-mode command.
@@ -53,9 +53,9 @@ enum SessionCommands {
 
     static func exit(_ ctx: CommandContext) -> CommandOutcome {
         switch ctx.session.mode {
-        case Modes.configInterface:
+        case Modes.configInterface, Modes.configVLAN:
             ctx.session.mode = Modes.config
-            ctx.session.interface = nil
+            ctx.session.clearContext()
         case Modes.config:
             ctx.session.mode = Modes.enable
         default:

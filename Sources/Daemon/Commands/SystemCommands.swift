@@ -68,11 +68,14 @@ enum SystemCommands {
             let stats = plane.statistics
             ctx.print("vrrpd \(plane.options.version), command channel protocol \(Frame.version)")
             ctx.print("Hostname: \(plane.live.config.hostname)")
+            let chip = plane.hal.hal.chip
+            ctx.print("Chip: \(chip.name) (\(chip.summary)), base MAC \(plane.hal.hal.baseMAC.dottedDescription)")
             ctx.print("Uptime: \(formatUptime(MonotonicClock.nanoseconds - plane.startedAt))")
             ctx.print("PID: \(getpid())")
             ctx.print("Socket: \(plane.options.socketPath)")
             ctx.print("Startup config: \(plane.options.configPath) (\(plane.configStatus))")
-            ctx.print("Command deadline: \(formatSeconds(Double(plane.options.commandTimeout.nanoseconds) / 1e9))")
+            ctx.print("Command deadline: \(formatSeconds(Double(plane.options.commandTimeout.nanoseconds) / 1e9)), HAL call deadline: \(formatSeconds(plane.hal.callTimeout))")
+            ctx.print("HAL configuration: \(plane.committer.isInSync ? "in sync" : "catching up (a HAL call timed out; it is re-applied every 2 s)")")
             ctx.print(
                 "Sessions: \(plane.sessions.count) active, \(stats.sessionsOpened) since start, \(stats.sessionsRefused) refused")
             ctx.print(

@@ -1,4 +1,5 @@
 import CLI
+import SwitchHAL
 
 /// The running configuration: everything `show running-config` prints and `write file` saves.
 ///
@@ -11,6 +12,17 @@ public struct RunningConfig: Equatable, Sendable {
     /// The enable secret as a Cisco type 9 (scrypt) string, never the password itself.
     public var enableSecret: String?
     public var interfaces: [String: InterfaceConfig] = [:]
+    /// `vlan N` blocks (VLAN 1 always exists and is not listed unless named).
+    public var vlans: [UInt16: VLANConfig] = [:]
+    /// `mac address-table static MAC vlan N interface IF`.
+    public var staticMACs: [StaticMAC: String] = [:]
+    /// `mac address-table aging-time S` (nil: the default).
+    public var macAgingTime: Int?
+    public static let defaultMACAgingTime = 300
+    /// `mac address-table limit maximum N [vlan V | interface IF]`.
+    public var learnLimitSystem: Int?
+    public var learnLimitPerVLAN: [UInt16: Int] = [:]
+    public var learnLimitPerInterface: [String: Int] = [:]
 
     public init() {}
 
@@ -24,9 +36,56 @@ public struct RunningConfig: Equatable, Sendable {
 public struct InterfaceConfig: Equatable, Sendable {
     public var description: String?
     public var shutdown = false
+    /// SVIs (`vlanN`) only.
     public var addresses: [IPv4Prefix] = []
+    /// Physical ports (`ethN`) only.
+    public var switchport = SwitchportConfig()
 
     public init() {}
+}
+
+/// `switchport ...` lines of a physical port.
+public struct SwitchportConfig: Equatable, Sendable {
+    public var mode = PortMode.access
+    public var accessVLAN: UInt16 = 1
+    public var nativeVLAN: UInt16 = 1
+    public var allowedVLANs = VLANSet.all
+
+    public init() {}
+}
+
+public struct VLANConfig: Equatable, Sendable {
+    public var name: String?
+    public init(name: String? = nil) { self.name = name }
+}
+
+public struct StaticMAC: Hashable, Sendable, Comparable {
+    public var mac: MACAddress
+    public var vlan: UInt16
+
+    public init(mac: MACAddress, vlan: UInt16) {
+        self.mac = mac
+        self.vlan = vlan
+    }
+
+    public static func < (a: StaticMAC, b: StaticMAC) -> Bool { (a.vlan, a.mac) < (b.vlan, b.mac) }
+}
+
+/// The kind of interface a name denotes.
+public enum InterfaceKind: Equatable {
+    case port(PortID)
+    case svi(UInt16)
+
+    /// `ethN` within the chip's ports, or `vlanN` with N in 1-4094.
+    public static func parse(_ name: String, portCount: Int) -> InterfaceKind? {
+        if name.hasPrefix("eth"), let n = Int(name.dropFirst(3)), n >= 1, n <= portCount, String(n) == name.dropFirst(3) {
+            return .port(PortID(n))
+        }
+        if name.hasPrefix("vlan"), let n = Int(name.dropFirst(4)), n >= 1, n <= 4094, String(n) == name.dropFirst(4) {
+            return .svi(UInt16(n))
+        }
+        return nil
+    }
 }
 
 public enum InterfaceName {

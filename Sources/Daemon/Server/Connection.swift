@@ -23,6 +23,8 @@ final class Connection: ChannelInboundHandler {
     private var partialFrameTimer: Scheduled<Void>?
     private var stallTimer: Scheduled<Void>?
     private var context: ChannelHandlerContext?
+    /// A finished command whose long output is still being streamed.
+    private var streaming: (id: UInt32, context: CommandContext, status: Status)?
     private var needsFlush = false
     private var closing = false
 
@@ -106,6 +108,7 @@ final class Connection: ChannelInboundHandler {
         if context.channel.isWritable {
             stallTimer?.cancel()
             stallTimer = nil
+            pumpStream()
             pump()
             flushIfNeeded()
         } else if stallTimer == nil {
@@ -143,7 +146,7 @@ final class Connection: ChannelInboundHandler {
 
     /// Runs queued requests until one has to wait or the client stops reading.
     private func pump() {
-        while inflight == nil, !closing, let context, context.channel.isWritable, !queue.isEmpty {
+        while inflight == nil, streaming == nil, !closing, let context, context.channel.isWritable, !queue.isEmpty {
             handle(queue.removeFirst())
         }
         flushIfNeeded()
@@ -230,6 +233,12 @@ final class Connection: ChannelInboundHandler {
 
     private func complete(_ id: UInt32, _ commandContext: CommandContext, _ status: Status) {
         guard let session, !closing else { return }
+        if commandContext.stream != nil {
+            sendOutput(id, commandContext.takeOutput(final: false))
+            streaming = (id, commandContext, status)
+            pumpStream()
+            return
+        }
         sendOutput(id, commandContext.takeOutput(final: true))
         let end = EndOfReply(
             status: status, prompt: plane.prompt(for: session), sessionClosed: commandContext.endsSession)
@@ -240,9 +249,28 @@ final class Connection: ChannelInboundHandler {
         }
     }
 
+    /// Sends chunks of a streamed reply while the client keeps up; resumes on writability.
+    private func pumpStream() {
+        guard let current = streaming, let context else { return }
+        while context.channel.isWritable {
+            guard let chunk = current.context.stream?() else {
+                current.context.stream = nil
+                streaming = nil
+                complete(current.id, current.context, current.status)
+                flushIfNeeded()
+                pump()
+                return
+            }
+            current.context.write(chunk)
+            sendOutput(current.id, current.context.takeOutput(final: false))
+            flushIfNeeded()
+        }
+    }
+
     private func timedOut(_ pending: Inflight) {
         guard inflight === pending else { return }
         inflight = nil
+        pending.context.abandoned = true
         plane.statistics.commandTimeouts += 1
         let waited = formatSeconds(Double(MonotonicClock.nanoseconds - pending.started) / 1e9)
         let what = pending.waitingFor()
@@ -257,9 +285,16 @@ final class Connection: ChannelInboundHandler {
     }
 
     private func cancel(_ id: UInt32) {
-        if let pending = inflight, pending.id == id {
+        if let current = streaming, current.id == id {
+            current.context.stream = nil
+            streaming = nil
+            current.context.print("% Interrupted")
+            complete(id, current.context, .cancelled)
+            pump()
+        } else if let pending = inflight, pending.id == id {
             pending.deadline?.cancel()
             inflight = nil
+            pending.context.abandoned = true
             pending.context.print("% Interrupted while waiting for \(pending.waitingFor())")
             complete(id, pending.context, .cancelled)
             pump()

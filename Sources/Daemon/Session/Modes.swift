@@ -10,15 +10,19 @@ public enum Modes {
     public static let config = Mode("config")
     /// `HOST(config-if)#`: one interface's configuration.
     public static let configInterface = Mode("config-if")
+    /// `HOST(config-vlan)#`: one VLAN's configuration.
+    public static let configVLAN = Mode("config-vlan")
 
-    public static let all = [view, enable, config, configInterface]
-    public static let configModes = [config, configInterface]
+    public static let all = [view, enable, config, configInterface, configVLAN]
+    public static let configModes = [config, configInterface, configVLAN]
+    /// Modes entered from `config` (a line unknown there is tried in `config`).
+    public static let subModes = [configInterface, configVLAN]
 
     /// Where `exit` goes, and where a configuration line that does not match a sub-mode is
     /// tried next (as IOS and FRR's config reader do).
     public static func parent(of mode: Mode) -> Mode? {
         switch mode {
-        case configInterface: return config
+        case configInterface, configVLAN: return config
         case config: return enable
         default: return nil
         }

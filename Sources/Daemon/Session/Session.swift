@@ -9,6 +9,14 @@ public final class Session {
     public var mode: Mode
     /// The interface being configured in `config-if` mode.
     public var interface: String?
+    /// The VLAN being configured in `config-vlan` mode.
+    public var vlan: UInt16?
+
+    /// Leaves any sub-mode context (back to plain configuration or above).
+    public func clearContext() {
+        interface = nil
+        vlan = nil
+    }
     /// What the client said it is (`vtysh pid 4711`), or the peer credentials.
     public var client: String
     public let connectedAt: UInt64

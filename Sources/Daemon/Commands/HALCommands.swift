@@ -1,0 +1,246 @@
+import CLI
+import Channel
+import NetTypes
+import SwitchHAL
+
+/// Interfaces as the hardware sees them, the SDK-shell style diagnostics, and the traffic
+/// generator and link simulation (privileged test commands).
+enum HALCommands {
+    static var declarations: [CommandDeclaration] {
+        [
+            CommandDeclaration(
+                "show interfaces [IFNAME$ifname]", help: [Help.show, "Interface status and counters", Help.interfaceName],
+                modes: Modes.exec
+            ) { ctx, args in
+                let only = args.string("ifname")
+                if let only, InterfaceKind.parse(only, portCount: ctx.portCount) == nil {
+                    return ctx.fail("No such interface \(only): ports are eth1-eth\(ctx.portCount), SVIs are vlan1-vlan4094")
+                }
+                let config = ctx.config
+                return ctx.hal("interface-status", { hal, deadline in
+                    (try hal.portStatus(deadline: deadline), try hal.sviStatus(deadline: deadline))
+                }) { result in
+                    let (ports, svis) = result
+                    for port in ports where only == nil || only == port.name {
+                        describe(port, config: config.interfaces[port.name], ctx)
+                    }
+                    for svi in svis where only == nil || only == "vlan\(svi.vlan)" {
+                        describe(svi, config: config.interfaces["vlan\(svi.vlan)"], ctx)
+                    }
+                    if let only, only.hasPrefix("vlan"), !svis.contains(where: { "vlan\($0.vlan)" == only }) {
+                        ctx.print("% \(only) is not configured")
+                        return .error
+                    }
+                    return .success
+                }
+            },
+            CommandDeclaration(
+                "show interfaces brief", help: [Help.show, "Interface status and counters", "One line per interface"],
+                modes: Modes.exec
+            ) { ctx, _ in
+                let config = ctx.config
+                return ctx.hal("interface-status", { hal, deadline in
+                    (try hal.portStatus(deadline: deadline), try hal.sviStatus(deadline: deadline))
+                }) { result in
+                    let (ports, svis) = result
+                    ctx.print("Interface  Admin  Link  Oper  Mode    VLAN  MACs    Description")
+                    for port in ports {
+                        let s = port.settings
+                        let vlan = s.mode == .access ? String(s.accessVLAN) : "trunk"
+                        ctx.print(
+                            "\(pad(port.name, 10)) \(pad(s.adminUp ? "up" : "down", 6)) \(pad(port.linkUp ? "up" : "down", 5)) "
+                                + "\(pad(port.operUp ? "up" : "down", 5)) \(pad(s.mode.rawValue, 7)) \(pad(vlan, 5)) "
+                                + "\(pad(String(port.dynamicEntries), 7)) \(config.interfaces[port.name]?.description ?? "")")
+                    }
+                    for svi in svis {
+                        let name = "vlan\(svi.vlan)"
+                        let admin = config.interfaces[name]?.shutdown == true ? "down" : "up"
+                        let oper = svi.up && admin == "up" ? "up" : "down"
+                        ctx.print(
+                            "\(pad(name, 10)) \(pad(admin, 6)) \(pad("-", 5)) \(pad(oper, 5)) \(pad("routed", 7)) "
+                                + "\(pad(String(svi.vlan), 5)) \(pad("-", 7)) \(config.interfaces[name]?.description ?? "")")
+                    }
+                    return .success
+                }
+            },
+            CommandDeclaration(
+                "show hal l2 summary", help: [Help.show, Help.hal, "The L2 table", "Geometry, fill and counters"], modes: Modes.exec
+            ) { ctx, _ in
+                ctx.hal("l2-summary", { hal, deadline in (try hal.l2Summary(deadline: deadline), hal.subscriptions) }) { result in
+                    let (s, subscriptions) = result
+                    ctx.print("Chip \(s.chip): \(s.banks) banks x \(s.bucketsPerBank) buckets x \(s.entriesPerBucket) entries = \(s.capacity) entries, \(s.bytesPerEntry) bytes each")
+                    ctx.print("Entries: \(s.count) (\(s.staticCount) static, \(s.count - s.staticCount) dynamic), \(s.capacity - s.count) free")
+                    let fill = s.bankFill.enumerated().map { "\($0.offset):\($0.element * 100 / max(1, s.bucketsPerBank * s.entriesPerBucket))%" }
+                    ctx.print("Fill per bank: \(fill.joined(separator: " "))")
+                    ctx.print("Collisions (an insert found a full bucket): \(s.collisions); inserts refused FULL: \(s.fullRefusals)")
+                    let c = s.counters
+                    ctx.print("Learned \(c.learned), aged \(c.aged), moved \(c.moved), flushed \(c.flushed); learns refused: FULL \(c.learnFull), "
+                        + "limit system \(c.learnLimitedSystem) / VLAN \(c.learnLimitedVLAN) / port \(c.learnLimitedPort); static moves denied \(c.staticMoveDenied)")
+                    ctx.print("Aging: \(s.ageSeconds == 0 ? "off" : "\(s.ageSeconds) s"), \(c.agePasses) passes, last pass \(fixed(Double(c.lastAgePassNanoseconds) / 1e6, 3)) ms")
+                    for sub in subscriptions {
+                        ctx.print("Subscriber \(sub.name): \(sub.delivered) events delivered, \(sub.queued)/\(sub.capacity) queued, \(sub.overflowed) lost to overflow")
+                    }
+                    return .success
+                }
+            },
+            CommandDeclaration(
+                "show hal l2 bucket MAC$mac (1-4094)$vlan",
+                help: [Help.show, Help.hal, "The L2 table", "The buckets a key hashes to", "MAC address", "VLAN ID"], modes: Modes.exec
+            ) { ctx, args in
+                let mac = args.mac("mac")!
+                let vlan = UInt16(args.int("vlan")!)
+                return ctx.hal("l2-conflict", { hal, deadline in try hal.l2Conflict(mac: mac, vlan: vlan, deadline: deadline) }) { buckets in
+                    ctx.print("Key \(mac.dottedDescription) VLAN \(vlan) hashes to:")
+                    for bucket in buckets {
+                        ctx.print("  bank \(bucket.bank) bucket \(bucket.bucket): \(bucket.entries.count)/\(bucket.capacity) used")
+                        for entry in bucket.entries {
+                            ctx.print("    \(entry.mac.dottedDescription) vlan \(entry.vlan) port \(entry.port == cpuPort ? "CPU" : "eth\(entry.port)") \(entry.flags)")
+                        }
+                    }
+                    return .success
+                }
+            },
+            CommandDeclaration(
+                "show hal rx", help: [Help.show, Help.hal, "The receive path: buffer pool and queues"], modes: Modes.exec
+            ) { ctx, _ in
+                let hal = ctx.plane.hal.hal
+                let s = hal.rx.statistics
+                ctx.print("RX pool: \(s.poolBuffers) buffers of \(s.bufferSize) bytes, \(s.inUse) in use, high-water mark \(s.highWater)")
+                ctx.print("Queued for l2x: \(s.queued)")
+                ctx.print("Frames offered \(s.offered), accepted \(s.accepted), dropped: no buffer \(s.droppedNoBuffer), too long \(s.droppedTooLong)")
+                ctx.print("CPU queue drops: \(hal.cpuQueueDrops)")
+                if s.exhaustedByFault { ctx.print("Fault injected: the pool behaves as if empty") }
+                return .done(.success)
+            },
+            CommandDeclaration(
+                "show hal threads", help: [Help.show, Help.hal, "The HAL's threads and what they do"], modes: Modes.exec
+            ) { ctx, _ in
+                ctx.print("Thread          TID      State                     For")
+                for thread in ctx.plane.hal.hal.threadStates {
+                    ctx.print("\(pad(thread.name, 15)) \(pad(String(thread.tid), 8)) \(pad(thread.activity.description, 25)) \(fixed(thread.seconds, 1) + " s")")
+                }
+                return .done(.success)
+            },
+            CommandDeclaration(
+                "show hal locks", help: [Help.show, Help.hal, "The HAL's locks: holders and waiters"], modes: Modes.exec
+            ) { ctx, _ in
+                for lock in ctx.plane.hal.hal.lockSnapshots {
+                    var line = "\(pad(lock.name, 16)) rank \(pad(String(lock.rank), 3)) "
+                    if let holder = lock.holder {
+                        line += "held by \(holder.thread) (\(holder.operation)) for \(fixed(holder.seconds, 3)) s"
+                        if let site = holder.site { line += " at \(site)" }
+                    } else {
+                        line += "free"
+                    }
+                    ctx.print(line)
+                    for waiter in lock.waiters {
+                        ctx.print("    waiting: \(waiter.thread) (\(waiter.operation)) for \(fixed(waiter.seconds, 3)) s")
+                    }
+                    ctx.print("    \(lock.acquisitions) acquisitions, \(lock.contended) contended, \(lock.timeouts) timeouts; guards \(lock.purpose)")
+                }
+                return .done(.success)
+            },
+            CommandDeclaration(
+                "test mac learn (1-10000000)$count interface IFNAME$ifname vlan (1-4094)$vlan [rate (1-100000000)$rate] [base MAC$base]",
+                help: [Help.test, Help.mac, "Inject frames from new source MACs into a port's receive path", "How many stations",
+                       "Interface", "The port (ethN)", "VLAN", "VLAN ID", "Frames per second (default: as fast as possible)",
+                       "Frames per second", "The first source MAC (default 0200.1000.0000)", "MAC address"],
+                modes: [Modes.enable]
+            ) { ctx, args in
+                let name = args.string("ifname")!
+                guard case .port(let port) = InterfaceKind.parse(name, portCount: ctx.portCount) else {
+                    return ctx.fail("Frames are injected on a port: eth1-eth\(ctx.portCount)")
+                }
+                let count = args.int("count")!
+                let vlan = UInt16(args.int("vlan")!)
+                let rate = args.int("rate") ?? 0
+                let base = args.mac("base") ?? MACAddress(0x0200_1000_0000)
+                guard !base.isMulticast else { return ctx.fail("The base MAC must be unicast") }
+                return ctx.hal("generator-start", { hal, deadline -> String? in
+                    let status = try hal.portStatus(deadline: deadline)[Int(port) - 1]
+                    let settings = status.settings
+                    let tagged: Bool
+                    switch settings.mode {
+                    case .access:
+                        guard settings.accessVLAN == vlan else {
+                            return "\(name) is an access port in VLAN \(settings.accessVLAN); use vlan \(settings.accessVLAN) or make it a trunk"
+                        }
+                        tagged = false
+                    case .trunk:
+                        guard settings.allowedVLANs.contains(vlan) else { return "VLAN \(vlan) is not allowed on trunk \(name)" }
+                        tagged = vlan != settings.nativeVLAN
+                    }
+                    try hal.startGenerator(.init(count: count, port: port, vlan: vlan, tagged: tagged, rate: rate, base: base))
+                    return nil
+                }) { error in
+                    if let error {
+                        ctx.print("% " + error)
+                        return .error
+                    }
+                    ctx.print("Injecting \(count) frames on \(name) VLAN \(vlan) from \(base.dottedDescription) upwards"
+                        + (rate > 0 ? " at \(rate) frames/s" : "") + " (see show hal generator)")
+                    return .success
+                }
+            },
+            CommandDeclaration(
+                "test mac learn stop", help: [Help.test, Help.mac, "Inject frames", "Stop the generator"], modes: [Modes.enable]
+            ) { ctx, _ in
+                ctx.hal("generator-stop", { hal, _ in hal.stopGenerator() }) { _ in .success }
+            },
+            CommandDeclaration(
+                "show hal generator", help: [Help.show, Help.hal, "The traffic generator"], modes: Modes.exec
+            ) { ctx, _ in
+                let status = ctx.plane.hal.hal.generatorStatus
+                guard let job = status.job else {
+                    ctx.print("The generator has not run")
+                    return .done(.success)
+                }
+                ctx.print("Generator: \(status.running ? "running" : "finished"), \(status.sent) of \(job.count) frames sent on eth\(job.port) VLAN \(job.vlan)"
+                    + " in \(fixed(status.seconds, 2)) s, \(status.retries) re-offered after a drop")
+                return .done(.success)
+            },
+            CommandDeclaration(
+                "test interface IFNAME$ifname link <up|down>$state",
+                help: [Help.test, "Simulate a port's cable", "The port (ethN)", "Link state", "Cable in", "Cable out"],
+                modes: [Modes.enable]
+            ) { ctx, args in
+                let name = args.string("ifname")!
+                guard case .port(let port) = InterfaceKind.parse(name, portCount: ctx.portCount) else {
+                    return ctx.fail("Only ports have a link: eth1-eth\(ctx.portCount)")
+                }
+                let up = args.string("state") == "up"
+                return ctx.hal("port-link", { hal, deadline in try hal.setLink(port, up: up, deadline: deadline) }) { _ in .success }
+            },
+        ]
+    }
+
+    static func describe(_ port: PortStatus, config: InterfaceConfig?, _ ctx: CommandContext) {
+        let state = !port.settings.adminUp ? "administratively down" : (port.linkUp ? "up" : "down")
+        ctx.print("\(port.name) is \(state), line protocol is \(port.operUp ? "up" : "down")")
+        ctx.print("  Hardware is Ethernet, address is \(port.mac.dottedDescription)")
+        if let description = config?.description { ctx.print("  Description: \(description)") }
+        let s = port.settings
+        switch s.mode {
+        case .access: ctx.print("  Switchport: access, VLAN \(s.accessVLAN)")
+        case .trunk: ctx.print("  Switchport: trunk, native VLAN \(s.nativeVLAN), allowed \(s.allowedVLANs)")
+        }
+        let c = port.counters
+        ctx.print("  Received \(c.frames) frames (\(c.bytes) bytes); dropped \(c.dropped) (port down \(c.droppedPortDown), VLAN \(c.droppedVLAN), invalid \(c.droppedInvalid)); to CPU \(c.toCPU)")
+        ctx.print("  Learned \(c.learned), moves \(c.moves), learn-limited \(c.learnLimited); \(port.dynamicEntries) dynamic entries now")
+    }
+
+    static func describe(_ svi: SVIStatus, config: InterfaceConfig?, _ ctx: CommandContext) {
+        let shut = config?.shutdown == true
+        let state = shut ? "administratively down" : (svi.up ? "up" : "down")
+        ctx.print("vlan\(svi.vlan) is \(state), line protocol is \(svi.up && !shut ? "up" : "down")\(svi.up ? "" : " (VLAN \(svi.vlan) does not exist)")")
+        ctx.print("  Hardware is SVI, address is \(svi.routerMAC.dottedDescription)")
+        if let description = config?.description { ctx.print("  Description: \(description)") }
+        for (index, prefix) in svi.addresses.enumerated() {
+            ctx.print("  Internet address is \(prefix)\(index == 0 ? "" : " secondary")")
+        }
+    }
+}
+
+extension Help {
+    static let hal = "The switch hardware abstraction layer (SDK)"
+}

@@ -1,0 +1,194 @@
+import CLI
+import Channel
+import SwitchHAL
+
+/// The MAC address table: static entries, aging, learn limits, show and clear.
+enum MACTableCommands {
+    static var declarations: [CommandDeclaration] {
+        [
+            CommandDeclaration(
+                "mac address-table static MAC$mac vlan (1-4094)$vlan interface IFNAME$ifname",
+                help: [Help.mac, Help.macTable, "Static address", "MAC address (aa:bb:cc:dd:ee:ff or aabb.ccdd.eeff)",
+                       "VLAN", "VLAN ID", "Interface", "The port (ethN)"],
+                modes: [Modes.config],
+                no: .custom(
+                    "mac address-table static MAC$mac vlan (1-4094)$vlan [interface IFNAME$ifname]",
+                    help: [Help.mac, Help.macTable, "Static address", "MAC address", "VLAN", "VLAN ID", "Interface", "The port"]),
+                show: { config, _ in
+                    config.staticMACs.keys.sorted().map {
+                        Arguments(["mac": .mac($0.mac), "vlan": .int(Int($0.vlan)), "ifname": .interface(config.staticMACs[$0]!)])
+                    }
+                }
+            ) { ctx, args in
+                let key = StaticMAC(mac: args.mac("mac")!, vlan: UInt16(args.int("vlan")!))
+                if args.negated {
+                    guard let existing = ctx.config.staticMACs[key] else {
+                        return ctx.fail("No static entry for \(key.mac.dottedDescription) in VLAN \(key.vlan)")
+                    }
+                    if let name = args.string("ifname"), name != existing {
+                        return ctx.fail("The static entry for \(key.mac.dottedDescription) in VLAN \(key.vlan) points to \(existing), not \(name)")
+                    }
+                    return ctx.commit { $0.staticMACs[key] = nil; return nil }
+                }
+                let name = args.string("ifname")!
+                guard case .port = InterfaceKind.parse(name, portCount: ctx.portCount) else {
+                    return ctx.fail("Static MAC entries point to a port: eth1-eth\(ctx.portCount)")
+                }
+                guard !key.mac.isMulticast else { return ctx.fail("\(key.mac.dottedDescription) is a multicast address") }
+                guard key.vlan == 1 || ctx.config.vlans[key.vlan] != nil else {
+                    return ctx.fail("VLAN \(key.vlan) does not exist; create it with 'vlan \(key.vlan)'")
+                }
+                return ctx.commit { $0.staticMACs[key] = name; return nil }
+            },
+            CommandDeclaration(
+                "mac address-table aging-time (0-1000000)$seconds",
+                help: [Help.mac, Help.macTable, "Seconds before an idle dynamic entry is removed", "Seconds (0 disables aging)"],
+                modes: [Modes.config], no: .optionalValues,
+                show: { config, _ in
+                    guard let seconds = config.macAgingTime else { return [] }
+                    return [Arguments(["seconds": .int(seconds)])]
+                }
+            ) { ctx, args in
+                let seconds = args.negated ? nil : args.int("seconds")
+                return ctx.commit { config in
+                    config.macAgingTime = seconds == RunningConfig.defaultMACAgingTime ? nil : seconds
+                    return nil
+                }
+            },
+            CommandDeclaration(
+                "mac address-table limit maximum (1-1000000)$maximum [vlan (1-4094)$vlan|interface IFNAME$ifname]",
+                help: [Help.mac, Help.macTable, "Limit the number of learned (dynamic) addresses", "Maximum",
+                       "Number of addresses", "For one VLAN", "VLAN ID", "For one port", "The port (ethN)"],
+                modes: [Modes.config],
+                no: .custom(
+                    "mac address-table limit [vlan (1-4094)$vlan|interface IFNAME$ifname]",
+                    help: [Help.mac, Help.macTable, "Limit the number of learned addresses", "For one VLAN", "VLAN ID",
+                           "For one port", "The port"]),
+                show: { config, _ in
+                    var lines: [Arguments] = []
+                    if let system = config.learnLimitSystem { lines.append(Arguments(["maximum": .int(system)])) }
+                    for vlan in config.learnLimitPerVLAN.keys.sorted() {
+                        lines.append(Arguments(["maximum": .int(config.learnLimitPerVLAN[vlan]!), "vlan": .int(Int(vlan))]))
+                    }
+                    for name in config.learnLimitPerInterface.keys.sorted(by: InterfaceName.precedes) {
+                        lines.append(Arguments(["maximum": .int(config.learnLimitPerInterface[name]!), "ifname": .interface(name)]))
+                    }
+                    return lines
+                }
+            ) { ctx, args in
+                let limit = args.negated ? nil : args.int("maximum")
+                if let name = args.string("ifname") {
+                    guard case .port = InterfaceKind.parse(name, portCount: ctx.portCount) else {
+                        return ctx.fail("Learn limits apply to ports: eth1-eth\(ctx.portCount)")
+                    }
+                    return ctx.commit { $0.learnLimitPerInterface[name] = limit; return nil }
+                }
+                if let vlan = args.int("vlan") {
+                    return ctx.commit { $0.learnLimitPerVLAN[UInt16(vlan)] = limit; return nil }
+                }
+                return ctx.commit { $0.learnLimitSystem = limit; return nil }
+            },
+            CommandDeclaration(
+                "show mac address-table [<dynamic|static>$type] [vlan (1-4094)$vlan] [interface IFNAME$ifname] [address MAC$mac]",
+                help: [Help.show, Help.mac, Help.macTable, "Dynamic entries only", "Static entries only", "Entries of one VLAN", "VLAN ID",
+                       "Entries of one port", "The port (ethN)", "One address", "MAC address"],
+                modes: Modes.exec
+            ) { ctx, args in
+                var filter = L2Filter(includeStatic: args.string("type") != "dynamic", includeDynamic: args.string("type") != "static")
+                filter.vlan = args.int("vlan").map(UInt16.init)
+                filter.mac = args.mac("mac")
+                if let name = args.string("ifname") {
+                    guard case .port(let port) = InterfaceKind.parse(name, portCount: ctx.portCount) else {
+                        return ctx.fail("No such port \(name): eth1-eth\(ctx.portCount)")
+                    }
+                    filter.port = port
+                }
+                let capturedFilter = filter
+                return ctx.hal("l2-traverse", { hal, deadline in try hal.l2Traverse(capturedFilter, deadline: deadline) }) { entries in
+                    streamTable(ctx, entries)
+                    return .success
+                }
+            },
+            CommandDeclaration(
+                "show mac address-table count [vlan (1-4094)$vlan]",
+                help: [Help.show, Help.mac, Help.macTable, "Number of entries", "Of one VLAN", "VLAN ID"], modes: Modes.exec
+            ) { ctx, args in
+                let vlan = args.int("vlan").map(UInt16.init)
+                return ctx.hal("l2-count", { hal, deadline in try hal.l2Count(vlan: vlan, deadline: deadline) }) { count in
+                    ctx.print(vlan.map { "Mac Entries for Vlan \($0):" } ?? "Mac Entries for all vlans:")
+                    ctx.print("---------------------------")
+                    ctx.print("Dynamic Address Count  : \(count.dynamic)")
+                    ctx.print("Static  Address Count  : \(count.static)")
+                    ctx.print("Total Mac Addresses    : \(count.total)")
+                    ctx.print("")
+                    ctx.print("Total Mac Address Space Available: \(count.available)")
+                    return .success
+                }
+            },
+            CommandDeclaration(
+                "show mac address-table aging-time", help: [Help.show, Help.mac, Help.macTable, "Aging time"], modes: Modes.exec
+            ) { ctx, _ in
+                ctx.hal("l2-age-get", { hal, deadline in try hal.ageTime(deadline: deadline) }) { seconds in
+                    ctx.print(seconds == 0 ? "Aging is off" : "Aging time: \(seconds) seconds (an idle entry goes within \(2 * seconds) seconds)")
+                    return .success
+                }
+            },
+            CommandDeclaration(
+                "clear mac address-table dynamic [vlan (1-4094)$vlan|interface IFNAME$ifname|address MAC$mac]",
+                help: ["Reset functions", Help.mac, Help.macTable, "Dynamic entries", "Of one VLAN", "VLAN ID", "Of one port", "The port (ethN)",
+                       "One address", "MAC address"],
+                modes: [Modes.enable]
+            ) { ctx, args in
+                var filter = L2Filter()
+                filter.vlan = args.int("vlan").map(UInt16.init)
+                filter.mac = args.mac("mac")
+                if let name = args.string("ifname") {
+                    guard case .port(let port) = InterfaceKind.parse(name, portCount: ctx.portCount) else {
+                        return ctx.fail("No such port \(name): eth1-eth\(ctx.portCount)")
+                    }
+                    filter.port = port
+                }
+                let capturedFilter = filter
+                let operation: StaticString = filter.port != nil ? "delete-by-port" : (filter.vlan != nil ? "delete-by-vlan" : "delete-dynamic")
+                return ctx.hal(String(describing: operation), { hal, deadline in
+                    try hal.l2Flush(capturedFilter, operation: operation, deadline: deadline)
+                }) { count in
+                    ctx.print("\(count) dynamic entr\(count == 1 ? "y" : "ies") cleared")
+                    return .success
+                }
+            },
+        ]
+    }
+
+    /// Cisco's MAC table layout, streamed 2,000 lines at a time.
+    static func streamTable(_ ctx: CommandContext, _ entries: [L2Entry]) {
+        let sorted = entries.sorted { ($0.vlan, $0.mac) < ($1.vlan, $1.mac) }
+        ctx.print("          Mac Address Table")
+        ctx.print("-------------------------------------------")
+        ctx.print("")
+        ctx.print("Vlan    Mac Address       Type        Ports")
+        ctx.print("----    -----------       --------    -----")
+        var index = 0
+        ctx.stream = {
+            guard index <= sorted.count else { return nil }
+            if index == sorted.count {
+                index += 1
+                return "\nTotal Mac Addresses for this criterion: \(sorted.count)\n"
+            }
+            var chunk = ""
+            let end = min(sorted.count, index + 2000)
+            for entry in sorted[index..<end] {
+                let type = entry.isStatic ? "STATIC" : "DYNAMIC"
+                let port = entry.port == cpuPort ? "CPU" : "eth\(entry.port)"
+                chunk += "\(pad(String(entry.vlan), 4, left: true))    \(entry.mac.dottedDescription)    \(pad(type, 8))    \(port)\n"
+            }
+            index = end
+            return chunk
+        }
+    }
+}
+
+extension Help {
+    static let mac = "MAC configuration"
+    static let macTable = "MAC forwarding table"
+}

@@ -1,0 +1,105 @@
+import CLI
+import Channel
+import SwitchHAL
+
+/// `vlan N` blocks and `show vlan`.
+enum VLANCommands {
+    static var declarations: [CommandDeclaration] {
+        [
+            CommandDeclaration(
+                "vlan (1-4094)$vlan", help: ["VLAN configuration", "VLAN ID"], modes: [Modes.config], no: .sameArguments,
+                submode: Modes.configVLAN, submodeKey: "vlan",
+                show: { config, _ in config.vlans.keys.sorted().map { Arguments(["vlan": .int(Int($0))]) } }
+            ) { ctx, args in
+                let vlan = UInt16(args.int("vlan")!)
+                if args.negated {
+                    guard vlan != 1 else { return ctx.fail("VLAN 1 is the default VLAN and cannot be deleted") }
+                    guard ctx.config.vlans[vlan] != nil else { return ctx.fail("VLAN \(vlan) does not exist") }
+                    let statics = ctx.config.staticMACs.keys.filter { $0.vlan == vlan }.count
+                    guard statics == 0 else {
+                        return ctx.fail("VLAN \(vlan) has \(statics) static MAC entr\(statics == 1 ? "y" : "ies"); remove them first")
+                    }
+                    return ctx.commit { $0.vlans[vlan] = nil; return nil }
+                }
+                ctx.session.mode = Modes.configVLAN
+                ctx.session.clearContext()
+                ctx.session.vlan = vlan
+                if vlan == 1 || ctx.config.vlans[vlan] != nil { return .done(.success) }
+                return ctx.commit { config in
+                    if config.vlans[vlan] == nil { config.vlans[vlan] = VLANConfig() }
+                    return nil
+                }
+            },
+            CommandDeclaration(
+                "name WORD$name", help: ["Ascii name of the VLAN", "The name (up to 32 characters)"], modes: [Modes.configVLAN],
+                no: .optionalValues,
+                show: { config, key in
+                    guard let key, let vlan = UInt16(key), let name = config.vlans[vlan]?.name else { return [] }
+                    return [Arguments(["name": .word(name)])]
+                }
+            ) { ctx, args in
+                guard let vlan = ctx.session.vlan else { return ctx.fail("No VLAN selected") }
+                let name = args.negated ? nil : args.string("name")
+                if let name, name.count > 32 { return ctx.fail("A VLAN name has at most 32 characters") }
+                return ctx.commit { config in
+                    config.vlans[vlan, default: VLANConfig()].name = name
+                    if vlan == 1 && name == nil { config.vlans[1] = nil }
+                    return nil
+                }
+            },
+            CommandDeclaration(
+                "show vlan [brief]", help: [Help.show, "VLAN information", "One line per VLAN"], modes: Modes.exec
+            ) { ctx, args in
+                let config = ctx.config
+                return ctx.hal("port-status", { hal, deadline in (try hal.portStatus(deadline: deadline), hal.vlans) }) { result in
+                    let (ports, present) = result
+                    ctx.print("VLAN Name                             Status    Ports")
+                    ctx.print("---- -------------------------------- --------- -------------------------------")
+                    let ids = Set(config.vlans.keys).union([1]).sorted()
+                    for vlan in ids {
+                        let name = config.vlans[vlan]?.name ?? (vlan == 1 ? "default" : "VLAN" + pad(String(vlan), 4, left: true).replacingSpaces(with: "0"))
+                        let members = ports.filter { $0.settings.mode == .access && $0.settings.accessVLAN == vlan }.map(\.name)
+                        let status = present.contains(vlan) ? "active" : "pending"
+                        let lines = wrap(members, width: 31)
+                        ctx.print("\(pad(String(vlan), 4)) \(pad(name, 32)) \(pad(status, 9)) \(lines.first ?? "")")
+                        for more in lines.dropFirst() { ctx.print(String(repeating: " ", count: 48) + more) }
+                    }
+                    if !args.has("brief") {
+                        let trunks = ports.filter { $0.settings.mode == .trunk }
+                        if !trunks.isEmpty {
+                            ctx.print("")
+                            ctx.print("Trunk ports   Native  Allowed VLANs")
+                            for port in trunks {
+                                ctx.print("\(pad(port.name, 13)) \(pad(String(port.settings.nativeVLAN), 7)) \(port.settings.allowedVLANs)")
+                            }
+                        }
+                    }
+                    return .success
+                }
+            },
+        ]
+    }
+
+    /// Splits names into lines of at most `width` characters, comma-separated.
+    static func wrap(_ names: [String], width: Int) -> [String] {
+        var lines: [String] = []
+        var current = ""
+        for name in names {
+            let piece = current.isEmpty ? name : ", " + name
+            if current.count + piece.count > width && !current.isEmpty {
+                lines.append(current + ",")
+                current = name
+            } else {
+                current += piece
+            }
+        }
+        if !current.isEmpty { lines.append(current) }
+        return lines
+    }
+}
+
+extension String {
+    func replacingSpaces(with character: Character) -> String {
+        String(map { $0 == " " ? character : $0 })
+    }
+}
