@@ -57,9 +57,12 @@ public final class DaemonRuntime: Sendable {
         }
         do {
             plane = try startControlPlane()
-            try listener.bind(group: group, plane: plane)
+            // The pid file exists before the socket accepts: whoever sees the daemon answer
+            // finds its pid.
             try writePidFile()
+            try listener.bind(group: group, plane: plane)
         } catch {
+            if let pidFile = settings.pidFile { unlink(pidFile) }
             listener.shutdown()
             ready(.failure(error))
             try? group.syncShutdownGracefully()

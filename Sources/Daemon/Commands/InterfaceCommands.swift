@@ -63,18 +63,6 @@ enum InterfaceCommands {
                 }
             },
             CommandDeclaration(
-                "shutdown", help: ["Shutdown the selected interface"], modes: [Modes.configInterface], no: .sameArguments,
-                show: { config, name in
-                    guard let name, config.interfaces[name]?.shutdown == true else { return [] }
-                    return [Arguments()]
-                }
-            ) { ctx, args in
-                editInterface(ctx) { interface, _ in
-                    interface.shutdown = !args.negated
-                    return nil
-                }
-            },
-            CommandDeclaration(
                 "switchport mode <access|trunk>$mode",
                 help: [Help.switchport, "Set the port's VLAN mode", "Untagged member of one VLAN", "Tagged member of many VLANs"],
                 modes: [Modes.configInterface], no: .custom("switchport mode", help: [Help.switchport, "Back to access mode"]),
@@ -164,6 +152,18 @@ enum InterfaceCommands {
                     } else {
                         port.allowedVLANs = list
                     }
+                    return nil
+                }
+            },
+            CommandDeclaration(
+                "shutdown", help: ["Shutdown the selected interface"], modes: [Modes.configInterface], no: .sameArguments,
+                show: { config, name in
+                    guard let name, config.interfaces[name]?.shutdown == true else { return [] }
+                    return [Arguments()]
+                }
+            ) { ctx, args in
+                editInterface(ctx) { interface, _ in
+                    interface.shutdown = !args.negated
                     return nil
                 }
             },
