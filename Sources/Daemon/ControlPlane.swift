@@ -63,7 +63,7 @@ public final class ControlPlane {
         self.options = options
         self.logger = logger
         store = StartupConfigStore(path: options.configPath)
-        hal = HALService(chip: options.chip, baseMAC: options.baseMAC, callTimeout: options.halTimeout)
+        hal = HALService(chip: options.chip, baseMAC: options.baseMAC, callTimeout: options.halTimeout, logger: logger)
         pool = NIOThreadPool(numberOfThreads: 2)
         pool._start(threadNamePrefix: "worker-#")
         do {

@@ -17,15 +17,38 @@ public final class HALService: Sendable {
     private let inFlight = NIOLockedValueBox<[Int: (operation: String, since: UInt64)]>([:])
     private let nextCall = NIOLockedValueBox(0)
 
-    public init(chip: ChipProfile, baseMAC: MACAddress, callTimeout: Double) {
+    private let subscription = NIOLockedValueBox<EventFanout.Subscription?>(nil)
+
+    public init(chip: ChipProfile, baseMAC: MACAddress, callTimeout: Double, logger: Logger) {
         hal = Switch(chip: chip, baseMAC: baseMAC)
         self.callTimeout = callTimeout
         pool = NIOThreadPool(numberOfThreads: 2)
         pool._start(threadNamePrefix: "hal-api-#")
         hal.start()
+        // The control plane's own subscriber: link changes and station moves go to the log
+        // (moves at debug level, and rate-limited: a loop can move a MAC thousands of times).
+        let moves = LogRateLimiter(burst: 10, intervalSeconds: 10)
+        subscription.withLockedValue {
+            $0 = hal.subscribe(name: "ctl", capacity: 16384) { event in
+                switch event {
+                case .link(let port, let up):
+                    logger.notice("eth\(port) link \(up ? "up" : "down")")
+                case .moved(let entry, let from):
+                    guard let suppressed = moves.admit() else { return }
+                    logger.debug(
+                        "station move", metadata: ["mac": "\(entry.mac)", "vlan": "\(entry.vlan)", "from": "eth\(from)",
+                        "to": "eth\(entry.port)", "suppressed": "\(suppressed)"])
+                case .flushed(let filter, let count, let reason) where reason != .api && count > 0:
+                    logger.info("flushed \(count) MAC entries (\(filter)) on \(reason.rawValue)")
+                default:
+                    break
+                }
+            }
+        }
     }
 
     public func shutdown() {
+        subscription.withLockedValue { $0?.cancel() }
         hal.stop()
         try? pool.syncShutdownGracefully()
     }
