@@ -29,6 +29,13 @@ const char *clinux_thread_name(void) {
     return thread_name;
 }
 
+/* CRC is linear: the CRCs of one key under two seeds differ by a constant, so seeds alone would
+   give every bank the same bucket pattern. Multiplying the key by a different odd constant per
+   bank first makes the banks' hashes independent. */
+static inline uint64_t bank_multiplier(int bank) {
+    return 0x9E3779B97F4A7C15ull * (uint64_t)(2 * bank + 1) | 1;
+}
+
 /* Table for the software fallback (reflected polynomial 0x82F63B78). */
 static uint32_t crc_table[256];
 static int has_sse42;
@@ -62,12 +69,12 @@ static uint32_t crc32c_hw(uint32_t crc, uint64_t value) {
 
 __attribute__((target("sse4.2")))
 static void bucket_hashes_hw(uint64_t key, const uint32_t *seeds, int banks, uint32_t mask, uint32_t *out) {
-    for (int b = 0; b < banks; b++) out[b] = (uint32_t)__builtin_ia32_crc32di(seeds[b], key) & mask;
+    for (int b = 0; b < banks; b++) out[b] = (uint32_t)__builtin_ia32_crc32di(seeds[b], key * bank_multiplier(b)) & mask;
 }
 
 void clinux_bucket_hashes(uint64_t key, const uint32_t *seeds, int banks, uint32_t mask, uint32_t *out) {
     if (has_sse42) { bucket_hashes_hw(key, seeds, banks, mask, out); return; }
-    for (int b = 0; b < banks; b++) out[b] = crc32c_soft(seeds[b], key) & mask;
+    for (int b = 0; b < banks; b++) out[b] = crc32c_soft(seeds[b], key * bank_multiplier(b)) & mask;
 }
 
 uint32_t clinux_crc32c_u64(uint32_t crc, uint64_t value) {
@@ -75,7 +82,7 @@ uint32_t clinux_crc32c_u64(uint32_t crc, uint64_t value) {
 }
 #else
 void clinux_bucket_hashes(uint64_t key, const uint32_t *seeds, int banks, uint32_t mask, uint32_t *out) {
-    for (int b = 0; b < banks; b++) out[b] = crc32c_soft(seeds[b], key) & mask;
+    for (int b = 0; b < banks; b++) out[b] = crc32c_soft(seeds[b], key * bank_multiplier(b)) & mask;
 }
 uint32_t clinux_crc32c_u64(uint32_t crc, uint64_t value) { return crc32c_soft(crc, value); }
 #endif

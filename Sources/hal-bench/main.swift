@@ -39,6 +39,9 @@ struct FrameTemplate {
     }
 }
 
+/// Fill of the table when the first insert was refused FULL (0: none yet).
+nonisolated(unsafe) var fillAtFirstRefusal = 0
+
 func fillTable(_ table: L2Table, count: Int, ports: Int) -> [UInt64] {
     var keys: [UInt64] = []
     keys.reserveCapacity(count)
@@ -50,7 +53,11 @@ func fillTable(_ table: L2Table, count: Int, ports: Int) -> [UInt64] {
             keys.append(entry.key.raw)
             continue
         }
-        if case .inserted = table.insert(entry) { keys.append(entry.key.raw) }
+        switch table.insert(entry) {
+        case .inserted: keys.append(entry.key.raw)
+        case .full: if fillAtFirstRefusal == 0 { fillAtFirstRefusal = table.count }
+        case .replaced: break
+        }
         if table.count + table.fullRefusals > table.capacity * 2 { break }
     }
     return keys
@@ -129,7 +136,8 @@ func lookup() {
 func bulk() {
     let table = L2Table(chip: chip)
     let keys = fillTable(table, count: chip.l2Capacity, ports: chip.portCount)
-    print("table: \(table.count) entries of \(table.capacity) (\(table.fullRefusals) inserts refused FULL on the way), "
+    print("table: \(table.count) entries of \(table.capacity) (\(table.fullRefusals) inserts refused FULL on the way, "
+        + "the first at \(String(format: "%.1f", Double(fillAtFirstRefusal) * 100 / Double(table.capacity)))% fill), "
         + "\(table.bytesPerEntry) bytes per entry, \(table.tableBytes / 1024) KiB")
     // memcpy of the table's bytes, the yardstick.
     let source = UnsafeMutableRawPointer.allocate(byteCount: table.tableBytes, alignment: 64)

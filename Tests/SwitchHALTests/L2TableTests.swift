@@ -25,6 +25,42 @@ func collidingKeys(in table: L2Table, count: Int, vlan: UInt16 = 10) -> [MACAddr
         #expect(table.bytesPerEntry <= 64)
     }
 
+    /// Each bank must hash independently: keys that share a bucket in one bank should share one
+    /// in another bank no more often than chance (1 in 8192 for trident2). A linear hash (CRC
+    /// with different seeds only) fails this completely and fills only half the table.
+    @Test func banksHashIndependently() {
+        let table = L2Table(chip: .trident2)
+        var byBank0: [Int: [UInt64]] = [:]
+        for n in 0..<50_000 {
+            let key = L2Key(mac: MACAddress(0x0200_0000_0000 + UInt64(n)), vlan: 10).raw
+            byBank0[table.bucket(of: key, bank: 0), default: []].append(key)
+        }
+        var pairs = 0
+        var alsoBank1 = 0
+        for keys in byBank0.values where keys.count > 1 {
+            for i in 0..<keys.count {
+                for j in (i + 1)..<keys.count {
+                    pairs += 1
+                    if table.bucket(of: keys[i], bank: 1) == table.bucket(of: keys[j], bank: 1) { alsoBank1 += 1 }
+                }
+            }
+        }
+        #expect(pairs > 10_000)
+        #expect(alsoBank1 < 20, "\(alsoBank1) of \(pairs) bank-0 collisions also collide in bank 1")
+    }
+
+    @Test func fillsPastNinetyPercentBeforeTheFirstFull() {
+        let table = L2Table(chip: .trident2)
+        var mac: UInt64 = 0x0200_0000_0000
+        while true {
+            mac &+= 0x9E37_79B9
+            let entry = L2Entry(mac: MACAddress(mac & 0xfeff_ffff_ffff), vlan: 10, port: 1)
+            if table.find(entry.key.raw) != nil { continue }
+            if case .full = table.insert(entry) { break }
+        }
+        #expect(Double(table.count) / Double(table.capacity) > 0.9, "first FULL at \(table.count) of \(table.capacity)")
+    }
+
     @Test func fullBucketsRefuseEvenWithRoomElsewhere() throws {
         let table = L2Table(chip: .small)
         let perKey = table.banks * table.entriesPerBucket  // 8 slots a key can use

@@ -2,7 +2,8 @@ import CLinux
 import NetTypes
 
 /// The L2 table as the hardware holds it: banks of hash buckets, each bank with its own hash
-/// (CRC-32C of the key with a per-bank seed), a fixed number of entries per bucket.
+/// (CRC-32C, with a per-bank seed, of the key times a per-bank odd constant: CRC alone is linear,
+/// so seeds alone would give all banks the same collisions), a fixed number of entries per bucket.
 ///
 /// A plain data structure: no locks, no threads, no events. Whoever calls it holds `l2.table`
 /// (see `Switch`). 12 bytes per entry: the key words and the port/flags words are kept in two
@@ -88,7 +89,8 @@ public final class L2Table: @unchecked Sendable {
 
     /// The bucket a key hashes to in `bank`.
     public func bucket(of key: UInt64, bank: Int) -> Int {
-        Int(clinux_crc32c_u64(seeds[bank], key) & bucketMask)
+        hashAll(key)
+        return Int(hashes[bank])
     }
 
     /// Fills `hashes` with the key's bucket in every bank (one call into C for all banks).
