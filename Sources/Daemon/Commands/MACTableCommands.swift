@@ -94,16 +94,8 @@ enum MACTableCommands {
                        "Entries of one port", "The port (ethN)", "One address", "MAC address"],
                 modes: Modes.exec
             ) { ctx, args in
-                var filter = L2Filter(includeStatic: args.string("type") != "dynamic", includeDynamic: args.string("type") != "static")
-                filter.vlan = args.int("vlan").map(UInt16.init)
-                filter.mac = args.mac("mac")
-                if let name = args.string("ifname") {
-                    guard case .port(let port) = InterfaceKind.parse(name, portCount: ctx.portCount) else {
-                        return ctx.fail("No such port \(name): eth1-eth\(ctx.portCount)")
-                    }
-                    filter.port = port
-                }
-                let capturedFilter = filter
+                let base = L2Filter(includeStatic: args.string("type") != "dynamic", includeDynamic: args.string("type") != "static")
+                guard let capturedFilter = filter(base, args, ctx) else { return .done(.error) }
                 return ctx.hal("l2-traverse", { hal, deadline in try hal.l2Traverse(capturedFilter, deadline: deadline) }) { entries in
                     streamTable(ctx, entries)
                     return .success
@@ -139,17 +131,9 @@ enum MACTableCommands {
                        "One address", "MAC address"],
                 modes: [Modes.enable]
             ) { ctx, args in
-                var filter = L2Filter()
-                filter.vlan = args.int("vlan").map(UInt16.init)
-                filter.mac = args.mac("mac")
-                if let name = args.string("ifname") {
-                    guard case .port(let port) = InterfaceKind.parse(name, portCount: ctx.portCount) else {
-                        return ctx.fail("No such port \(name): eth1-eth\(ctx.portCount)")
-                    }
-                    filter.port = port
-                }
-                let capturedFilter = filter
-                let operation: StaticString = filter.port != nil ? "delete-by-port" : (filter.vlan != nil ? "delete-by-vlan" : "delete-dynamic")
+                guard let capturedFilter = filter(L2Filter(), args, ctx) else { return .done(.error) }
+                let operation: StaticString =
+                    capturedFilter.port != nil ? "delete-by-port" : (capturedFilter.vlan != nil ? "delete-by-vlan" : "delete-dynamic")
                 return ctx.hal(String(describing: operation), { hal, deadline in
                     try hal.l2Flush(capturedFilter, operation: operation, deadline: deadline)
                 }) { count in
@@ -158,6 +142,22 @@ enum MACTableCommands {
                 }
             },
         ]
+    }
+
+    /// `base` narrowed by the command's `vlan`, `address` and `interface` arguments; nil (and
+    /// the error printed) for an interface that is not a port.
+    static func filter(_ base: L2Filter, _ args: Arguments, _ ctx: CommandContext) -> L2Filter? {
+        var filter = base
+        filter.vlan = args.int("vlan").map(UInt16.init)
+        filter.mac = args.mac("mac")
+        if let name = args.string("ifname") {
+            guard case .port(let port) = InterfaceKind.parse(name, portCount: ctx.portCount) else {
+                ctx.print("% No such port \(name): eth1-eth\(ctx.portCount)")
+                return nil
+            }
+            filter.port = port
+        }
+        return filter
     }
 
     /// Cisco's MAC table layout, streamed 2,000 lines at a time.
