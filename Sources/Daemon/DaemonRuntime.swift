@@ -29,6 +29,9 @@ public final class DaemonRuntime: Sendable {
         }
     }
 
+    /// The longest a clean shutdown may take before vrrpd exits regardless.
+    static let shutdownLimitSeconds = 5
+
     private let settings: Settings
     private let logger: Logger
     private let group: MultiThreadedEventLoopGroup
@@ -55,21 +58,24 @@ public final class DaemonRuntime: Sendable {
             try? group.syncShutdownGracefully()
             throw error
         }
+        // Signals are handled before anyone can see the daemon (the socket): a SIGTERM sent as
+        // soon as it answers must not find the default action, or no handler at all.
+        let signals = installSignalHandlers()
         do {
             plane = try startControlPlane()
+            planeBox.withLockedValue { $0 = plane }
             // The pid file exists before the socket accepts: whoever sees the daemon answer
             // finds its pid.
             try writePidFile()
             try listener.bind(group: group, plane: plane)
         } catch {
+            signals.forEach { $0.cancel() }
             if let pidFile = settings.pidFile { unlink(pidFile) }
             listener.shutdown()
             ready(.failure(error))
             try? group.syncShutdownGracefully()
             throw error
         }
-        planeBox.withLockedValue { $0 = plane }
-        let signals = installSignalHandlers()
         logger.info(
             "vrrpd \(DaemonVersion.string) ready", metadata: ["socket": "\(settings.socketPath)", "pid": "\(getpid())"])
         ready(.success(()))
@@ -77,6 +83,12 @@ public final class DaemonRuntime: Sendable {
         try? stopped.futureResult.wait()
 
         logger.info("shutting down")
+        // Stopping must not hang either: if it takes too long, say so and leave.
+        let logger = self.logger
+        DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(Self.shutdownLimitSeconds)) {
+            logger.critical("shutdown did not finish within \(Self.shutdownLimitSeconds) s; exiting anyway")
+            _exit(1)
+        }
         signals.forEach { $0.cancel() }
         listener.shutdown()
         if let pidFile = settings.pidFile { unlink(pidFile) }

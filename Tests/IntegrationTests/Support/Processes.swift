@@ -212,7 +212,10 @@ final class DaemonProcess: @unchecked Sendable {
         kill(pid, signal)
         let deadline = Date().addingTimeInterval(timeout)
         while process.isRunning && Date() < deadline { usleep(10_000) }
-        guard !process.isRunning else { throw TestFailure("vrrpd did not exit within \(timeout) s after signal \(signal)") }
+        guard !process.isRunning else {
+            let tail = log.split(separator: "\n").suffix(10).joined(separator: "\n")
+            throw TestFailure("vrrpd did not exit within \(timeout) s after signal \(signal); its log ends:\n\(tail)")
+        }
         return process.wait()
     }
 
