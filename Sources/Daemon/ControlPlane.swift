@@ -23,6 +23,10 @@ public final class ControlPlane {
         public var baseMAC = MACAddress(0x0200_0000_0000)
         /// How long one HAL call may wait for a HAL lock.
         public var halTimeout = 2.0
+        /// `--trace-hal FILE`.
+        public var halTraceFile: String?
+        /// The watchdog's threshold for locks held or waited for.
+        public var lockThreshold = 1.0
 
         public init(socketPath: String, configPath: String) {
             self.socketPath = socketPath
@@ -49,6 +53,8 @@ public final class ControlPlane {
     /// The switch chip and its SDK.
     public let hal: HALService
     private(set) var committer: HALCommitter!
+    /// Reports the control plane's own loop if it ever stops running.
+    private(set) var watchdog: ControlPlaneWatchdog!
     public internal(set) var sessions: [Int: Session] = [:]
     private var nextSessionID = 1
     public let startedAt = MonotonicClock.nanoseconds
@@ -63,7 +69,9 @@ public final class ControlPlane {
         self.options = options
         self.logger = logger
         store = StartupConfigStore(path: options.configPath)
-        hal = HALService(chip: options.chip, baseMAC: options.baseMAC, callTimeout: options.halTimeout, logger: logger)
+        hal = try HALService(
+            chip: options.chip, baseMAC: options.baseMAC, callTimeout: options.halTimeout, logger: logger,
+            traceFile: options.halTraceFile, lockThreshold: options.lockThreshold)
         pool = NIOThreadPool(numberOfThreads: 2)
         pool._start(threadNamePrefix: "worker-#")
         do {
@@ -74,9 +82,11 @@ public final class ControlPlane {
         }
         committer = HALCommitter(service: hal, plane: self)
         committer.startResync(every: .seconds(2))
+        watchdog = ControlPlaneWatchdog(loop: loop, threshold: options.lockThreshold, logger: logger)
     }
 
     public func shutdown() {
+        watchdog.stop()
         committer.stop()
         store.shutdown()
         hal.shutdown()
@@ -155,6 +165,8 @@ public final class ControlPlane {
         case .command(let index, let arguments, _):
             session.commandCount += 1
             statistics.commands += 1
+            watchdog.begin(commandText)
+            defer { watchdog.end() }
             return (context, registry.declarations[index].run(context, arguments))
         }
     }

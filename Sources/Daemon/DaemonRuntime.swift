@@ -20,6 +20,8 @@ public final class DaemonRuntime: Sendable {
         public var chip = ChipProfile.trident2
         public var baseMAC = MACAddress(0x0200_0000_0000)
         public var halTimeout = 2.0
+        public var halTraceFile: String?
+        public var lockThreshold = 1.0
 
         public init(socketPath: String, configPath: String, pidFile: String?, commandTimeout: Double) {
             self.socketPath = socketPath
@@ -37,6 +39,9 @@ public final class DaemonRuntime: Sendable {
     private let group: MultiThreadedEventLoopGroup
     private let stopped: EventLoopPromise<Void>
     private let planeBox = NIOLockedValueBox<NIOLoopBound<ControlPlane>?>(nil)
+    /// The thread-safe parts of the plane, for the signal thread's dump.
+    private let halBox = NIOLockedValueBox<HALService?>(nil)
+    private let watchdogBox = NIOLockedValueBox<ControlPlaneWatchdog?>(nil)
 
     public init(settings: Settings, logger: Logger) {
         self.settings = settings
@@ -64,6 +69,9 @@ public final class DaemonRuntime: Sendable {
         do {
             plane = try startControlPlane()
             planeBox.withLockedValue { $0 = plane }
+            let (hal, watchdog) = try group.next().submit { (plane.value.hal, plane.value.watchdog) }.wait()
+            halBox.withLockedValue { $0 = hal }
+            watchdogBox.withLockedValue { $0 = watchdog }
             // The pid file exists before the socket accepts: whoever sees the daemon answer
             // finds its pid.
             try writePidFile()
@@ -113,6 +121,8 @@ public final class DaemonRuntime: Sendable {
             options.chip = settings.chip
             options.baseMAC = settings.baseMAC
             options.halTimeout = settings.halTimeout
+            options.halTraceFile = settings.halTraceFile
+            options.lockThreshold = settings.lockThreshold
             return NIOLoopBound(try ControlPlane(loop: loop, options: options, logger: logger), eventLoop: loop)
         }.wait()
         // Apply the startup configuration before the socket opens, so the first client already
@@ -141,11 +151,16 @@ public final class DaemonRuntime: Sendable {
         queue.async { ThreadName.setCurrent("signals") }
         var sources: [DispatchSourceSignal] = []
         signal(SIGPIPE, SIG_IGN)
-        for number in [SIGTERM, SIGINT, SIGHUP] {
+        for number in [SIGTERM, SIGINT, SIGHUP, SIGUSR1] {
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
             source.setEventHandler { [self] in
                 switch number {
+                case SIGUSR1:
+                    guard let plane = planeBox.withLockedValue({ $0 }), let hal = halBox.withLockedValue({ $0 }) else { return }
+                    for line in StateDump.lines(hal: hal, plane: plane, watchdog: watchdogBox.withLockedValue({ $0 })) {
+                        logger.notice("\(line)")
+                    }
                 case SIGHUP:
                     logger.notice("SIGHUP: reloading \(settings.configPath)")
                     guard let plane = planeBox.withLockedValue({ $0 }) else { return }

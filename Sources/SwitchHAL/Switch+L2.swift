@@ -8,53 +8,59 @@ extension Switch {
     /// evict a dynamic entry of those buckets.
     @discardableResult
     public func l2Add(_ entry: L2Entry, replaceDynamic: Bool = false, deadline: UInt64) throws -> L2AddResult {
-        try checkEntry(entry)
-        var events: [HALEvent] = []
-        let result: L2AddResult = try locks.l2Table.withLock("l2-add", deadline: deadline) {
-            let table = state.table
-            if let slot = table.find(entry.key.raw) {
-                let old = table.entry(at: slot)
-                table.update(slot: slot, port: entry.port, flags: entry.flags)
-                events.append(.added(entry))
-                return .replacedExisting(old)
+        try traced("l2_addr_add", "mac=\(entry.mac), vlan=\(entry.vlan), port=\(entry.port), flags=\(entry.flags)\(replaceDynamic ? ", replace-dynamic" : "")") {
+            try checkEntry(entry)
+            var events: [HALEvent] = []
+            let result: L2AddResult = try locks.l2Table.withLock("l2-add", deadline: deadline) {
+                let table = state.table
+                if let slot = table.find(entry.key.raw) {
+                    let old = table.entry(at: slot)
+                    table.update(slot: slot, port: entry.port, flags: entry.flags)
+                    events.append(.added(entry))
+                    return .replacedExisting(old)
+                }
+                switch table.insert(entry, replaceDynamic: replaceDynamic) {
+                case .inserted:
+                    events.append(.added(entry))
+                    return .added
+                case .replaced(_, let evicted):
+                    events.append(.deleted(evicted, reason: .evicted))
+                    events.append(.added(entry))
+                    return .evicted(evicted)
+                case .full(let buckets):
+                    state.counters.apiAddFull &+= 1
+                    let names = buckets.map { "bank \($0.bank) bucket \($0.bucket)" }.joined(separator: ", ")
+                    throw HALError.full(
+                        "no room for \(entry.mac) vlan \(entry.vlan): its buckets are full (\(names)); "
+                            + "\(table.capacity - table.count) entries free elsewhere")
+                }
             }
-            switch table.insert(entry, replaceDynamic: replaceDynamic) {
-            case .inserted:
-                events.append(.added(entry))
-                return .added
-            case .replaced(_, let evicted):
-                events.append(.deleted(evicted, reason: .evicted))
-                events.append(.added(entry))
-                return .evicted(evicted)
-            case .full(let buckets):
-                state.counters.apiAddFull &+= 1
-                let names = buckets.map { "bank \($0.bank) bucket \($0.bucket)" }.joined(separator: ", ")
-                throw HALError.full(
-                    "no room for \(entry.mac) vlan \(entry.vlan): its buckets are full (\(names)); "
-                        + "\(table.capacity - table.count) entries free elsewhere")
-            }
+            fanout.publish(events[...])
+            return result
         }
-        fanout.publish(events[...])
-        return result
     }
 
     /// Deletes the entry for (MAC, VLAN).
     public func l2Delete(mac: MACAddress, vlan: UInt16, deadline: UInt64) throws {
-        let removed: L2Entry = try locks.l2Table.withLock("l2-delete", deadline: deadline) {
-            guard let slot = state.table.find(L2Key(mac: mac, vlan: vlan).raw) else {
-                throw HALError.notFound("no entry for \(mac) vlan \(vlan)")
+        try traced("l2_addr_delete", "mac=\(mac), vlan=\(vlan)") {
+            let removed: L2Entry = try locks.l2Table.withLock("l2-delete", deadline: deadline) {
+                guard let slot = state.table.find(L2Key(mac: mac, vlan: vlan).raw) else {
+                    throw HALError.notFound("no entry for \(mac) vlan \(vlan)")
+                }
+                return state.table.remove(at: slot)
             }
-            return state.table.remove(at: slot)
+            fanout.publish(.deleted(removed, reason: .api))
         }
-        fanout.publish(.deleted(removed, reason: .api))
     }
 
     public func l2Get(mac: MACAddress, vlan: UInt16, deadline: UInt64) throws -> L2Entry {
-        try locks.l2Table.withLock("l2-get", deadline: deadline) {
-            guard let entry = state.table.get(L2Key(mac: mac, vlan: vlan)) else {
-                throw HALError.notFound("no entry for \(mac) vlan \(vlan)")
+        try traced("l2_addr_get", "mac=\(mac), vlan=\(vlan)") {
+            try locks.l2Table.withLock("l2-get", deadline: deadline) {
+                guard let entry = state.table.get(L2Key(mac: mac, vlan: vlan)) else {
+                    throw HALError.notFound("no entry for \(mac) vlan \(vlan)")
+                }
+                return entry
             }
-            return entry
         }
     }
 
@@ -62,38 +68,48 @@ extension Switch {
     /// only unless the filter includes static). One `flushed` event reports the count.
     @discardableResult
     public func l2Flush(_ filter: L2Filter, operation: StaticString = "l2-flush", deadline: UInt64) throws -> Int {
-        let count = try locks.l2Table.withLock(operation, deadline: deadline) {
-            let removed = state.table.removeAll(matching: filter)
-            state.counters.flushed &+= UInt64(removed)
-            return removed
+        try traced("l2_addr_delete_by", "\(filter), op=\(operation)") {
+            let count = try locks.l2Table.withLock(operation, deadline: deadline) {
+                let removed = state.table.removeAll(matching: filter)
+                state.counters.flushed &+= UInt64(removed)
+                return removed
+            }
+            fanout.publish(.flushed(filter, count: count, reason: .api))
+            return count
         }
-        fanout.publish(.flushed(filter, count: count, reason: .api))
-        return count
     }
 
     /// A consistent snapshot of the matching entries: taken under the lock, returned after it is
     /// released, so no caller code ever runs under the table lock.
     public func l2Traverse(_ filter: L2Filter = .all, deadline: UInt64) throws -> [L2Entry] {
-        try locks.l2Table.withLock("l2-traverse", deadline: deadline) { state.table.entries(matching: filter) }
+        try traced("l2_traverse", "\(filter)") {
+            try locks.l2Table.withLock("l2-traverse", deadline: deadline) { state.table.entries(matching: filter) }
+        }
     }
 
     /// Points every matching entry at `port` (the SDK's replace); returns how many.
     @discardableResult
     public func l2Replace(_ filter: L2Filter, port: PortID, deadline: UInt64) throws -> Int {
-        guard port == cpuPort || ports.isValid(port) else { throw HALError.param("no port \(port) on this chip") }
-        return try locks.l2Table.withLock("l2-replace", deadline: deadline) { state.table.replacePort(matching: filter, with: port) }
+        try traced("l2_replace", "\(filter), port=\(port)") {
+            guard port == cpuPort || ports.isValid(port) else { throw HALError.param("no port \(port) on this chip") }
+            return try locks.l2Table.withLock("l2-replace", deadline: deadline) { state.table.replacePort(matching: filter, with: port) }
+        }
     }
 
     /// The buckets (one per bank) that (MAC, VLAN) hashes to, with what they hold.
     public func l2Conflict(mac: MACAddress, vlan: UInt16, deadline: UInt64) throws -> [BucketContents] {
-        try locks.l2Table.withLock("l2-conflict", deadline: deadline) { state.table.conflicts(of: L2Key(mac: mac, vlan: vlan)) }
+        try traced("l2_conflict_get", "mac=\(mac), vlan=\(vlan)") {
+            try locks.l2Table.withLock("l2-conflict", deadline: deadline) { state.table.conflicts(of: L2Key(mac: mac, vlan: vlan)) }
+        }
     }
 
     /// Seconds between aging passes; 0 turns aging off.
     public func setAgeTime(_ seconds: Int, deadline: UInt64) throws {
-        guard seconds >= 0 && seconds <= 1_000_000 else { throw HALError.param("age time \(seconds) out of range 0-1000000") }
-        try locks.l2Table.withLock("l2-age-set", deadline: deadline) { state.ageSeconds = seconds }
-        ager.ageTimeChanged()
+        try traced("l2_age_timer_set", "seconds=\(seconds)") {
+            guard seconds >= 0 && seconds <= 1_000_000 else { throw HALError.param("age time \(seconds) out of range 0-1000000") }
+            try locks.l2Table.withLock("l2-age-set", deadline: deadline) { state.ageSeconds = seconds }
+            ager.ageTimeChanged()
+        }
     }
 
     public func ageTime(deadline: UInt64) throws -> Int {
@@ -102,10 +118,12 @@ extension Switch {
 
     /// Sets (or with nil removes) a learn limit.
     public func setLearnLimit(_ scope: LearnLimits.Scope, _ limit: Int?, deadline: UInt64) throws {
-        if case .port(let port) = scope, !ports.isValid(port) { throw HALError.param("no port \(port) on this chip") }
-        if case .vlan(let vlan) = scope, vlan < 1 || vlan > 4094 { throw HALError.param("VLAN \(vlan) out of range") }
-        if let limit, limit < 0 { throw HALError.param("a limit cannot be negative") }
-        try locks.l2Table.withLock("l2-learn-limit", deadline: deadline) { state.setLimit(scope, limit) }
+        try traced("l2_learn_limit_set", "\(scope), limit=\(limit.map(String.init) ?? "none")") {
+            if case .port(let port) = scope, !ports.isValid(port) { throw HALError.param("no port \(port) on this chip") }
+            if case .vlan(let vlan) = scope, vlan < 1 || vlan > 4094 { throw HALError.param("VLAN \(vlan) out of range") }
+            if let limit, limit < 0 { throw HALError.param("a limit cannot be negative") }
+            try locks.l2Table.withLock("l2-learn-limit", deadline: deadline) { state.setLimit(scope, limit) }
+        }
     }
 
     public func learnLimits(deadline: UInt64) throws -> LearnLimits {
@@ -114,13 +132,15 @@ extension Switch {
 
     /// Entry counts (of one VLAN, or all).
     public func l2Count(vlan: UInt16? = nil, deadline: UInt64) throws -> L2Count {
-        try locks.l2Table.withLock("l2-count", deadline: deadline) {
-            let table = state.table
-            if let vlan {
-                let (dynamic, statics) = table.count(vlan: vlan)
-                return L2Count(dynamic: dynamic, static: statics, capacity: table.capacity, used: table.count)
+        try traced("l2_count", "vlan=\(vlan.map(String.init) ?? "all")") {
+            try locks.l2Table.withLock("l2-count", deadline: deadline) {
+                let table = state.table
+                if let vlan {
+                    let (dynamic, statics) = table.count(vlan: vlan)
+                    return L2Count(dynamic: dynamic, static: statics, capacity: table.capacity, used: table.count)
+                }
+                return L2Count(dynamic: table.dynamicCount, static: table.staticCount, capacity: table.capacity, used: table.count)
             }
-            return L2Count(dynamic: table.dynamicCount, static: table.staticCount, capacity: table.capacity, used: table.count)
         }
     }
 

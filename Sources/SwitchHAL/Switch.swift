@@ -23,6 +23,12 @@ public final class Switch: @unchecked Sendable {
     let fanout: EventFanout
     let cpu: CPUDispatcher
     let generator: TrafficGenerator
+    /// Injected faults (labs and tests).
+    public let faults = FaultInjector()
+    /// The strace-like call trace.
+    public let trace = HALTrace()
+    /// Reports locks held or waited for too long.
+    public private(set) var watchdog: LockWatchdog!
     private let l2Worker: L2Worker
     let ager: Ager
     private var threads: [HALThread] = []
@@ -38,15 +44,16 @@ public final class Switch: @unchecked Sendable {
         fanout = EventFanout(lock: locks.subscribers)
         cpu = CPUDispatcher(pool: pool, capacity: max(16, chip.rxPoolBuffers / 4))
         generator = TrafficGenerator(rx: rx, lock: locks.generator)
-        l2Worker = L2Worker(rx: rx, ports: ports, state: state, lock: locks.l2Table, fanout: fanout, cpu: cpu)
-        ager = Ager(state: state, lock: locks.l2Table, fanout: fanout)
+        l2Worker = L2Worker(rx: rx, ports: ports, state: state, lock: locks.l2Table, fanout: fanout, cpu: cpu, faults: faults)
+        ager = Ager(state: state, lock: locks.l2Table, fanout: fanout, faults: faults)
+        watchdog = LockWatchdog { [unowned self] in allLocks }
     }
 
     /// Starts the HAL's threads.
     public func start() {
         guard !started else { return }
         started = true
-        threads = [l2Worker.start(), ager.start(), cpu.start()]
+        threads = [l2Worker.start(), ager.start(), cpu.start(), watchdog.start()]
     }
 
     /// Stops every thread; buffers in flight go back to the pool.
@@ -54,6 +61,8 @@ public final class Switch: @unchecked Sendable {
         guard started else { return }
         started = false
         generator.stop()
+        faults.clearStalls()
+        watchdog.stop()
         l2Worker.stop()
         ager.stop()
         cpu.stop()
@@ -67,7 +76,7 @@ public final class Switch: @unchecked Sendable {
 
     /// The HAL's named threads and what each is doing.
     public var threadStates: [(name: String, tid: Int32, activity: ThreadActivity, seconds: Double)] {
-        var all = threads
+        var all = threads + fanout.threads
         if let gen = generatorThread { all.append(gen) }
         return all.map { thread in
             let state = thread.state
@@ -77,9 +86,14 @@ public final class Switch: @unchecked Sendable {
 
     var generatorThread: HALThread? { generator.currentThread }
 
+    /// Every lock of this switch: the fixed ones, the CPU handler's, each subscriber's queue.
+    public var allLocks: [HALLock] {
+        locks.all + [cpu.handlerLock] + fanout.queueLocks
+    }
+
     /// Every lock (and each subscriber's queue lock) with holder and waiters.
     public var lockSnapshots: [LockSnapshot] {
-        locks.all.map { $0.snapshot() }
+        allLocks.map { $0.snapshot() }
     }
 
     /// Subscribers and their delivery counters.
@@ -102,6 +116,28 @@ public final class Switch: @unchecked Sendable {
     }
 
     public var cpuQueueDrops: UInt64 { cpu.dropped }
+
+    // MARK: Faults
+
+    /// Proves the witness: thread `fault-order` takes hal.ports then l2.table (the documented
+    /// order); then thread `fault-inversion` takes l2.table then hal.ports. The second
+    /// acquisition is reported (order reversal and rank violation) before it waits, and it
+    /// waits with a deadline, so nothing can deadlock even if the order bites.
+    public func injectInversion() {
+        let locks = self.locks
+        let first = HALThread.spawn(name: "fault-order") { _ in
+            locks.ports.withLock("fault-order-ports") {
+                locks.l2Table.withLock("fault-order-table") {}
+            }
+        }
+        first.join()
+        let second = HALThread.spawn(name: "fault-inversion") { _ in
+            try? locks.l2Table.withLock("fault-inversion-table", deadline: HALClock.deadline(after: 1)) {
+                try locks.ports.withLock("fault-inversion-ports", deadline: HALClock.deadline(after: 0.2)) {}
+            }
+        }
+        second.join()
+    }
 
     // MARK: Traffic generator
 

@@ -4,6 +4,7 @@
 //   hal-bench lookup   [--chip NAME]               table lookups/s (data path) and l2Get calls/s (API)
 //   hal-bench bulk     [--chip NAME]               delete-by-port and aging passes on a full table, vs memcpy
 //   hal-bench soak     [--frames N]                frames through an exhausted RX pool; buffers and memory
+//   hal-bench diagnostics                          HAL calls/s with the witness and trace off/on; watchdog lateness
 //   hal-bench all
 import Foundation
 import Glibc
@@ -203,7 +204,69 @@ func soak() {
         + "seconds \(String(format: "%.2f", elapsed)) accepted-check \(accepted)")
 }
 
+/// HAL API ops/s with the witness and the call trace off and on; and how late the watchdog
+/// reports a lock held past its threshold.
+func diagnostics() {
+    let hal = Switch(chip: chip, baseMAC: MACAddress(0x0200_0000_ff00))
+    hal.start()
+    defer { hal.stop() }
+    try! hal.createVLAN(10, deadline: .max)
+    let macs = (0..<1000).map { MACAddress(0x0200_3000_0000 + UInt64($0)) }
+    func run(_ label: String) {
+        let rounds = 200
+        let started = now()
+        for _ in 0..<rounds {
+            for mac in macs {
+                _ = try? hal.l2Add(L2Entry(mac: mac, vlan: 10, port: 1, flags: .static), deadline: HALClock.deadline(after: 1))
+                _ = try? hal.l2Get(mac: mac, vlan: 10, deadline: HALClock.deadline(after: 1))
+            }
+            // A call that nests hal.ports then l2.table (the witness's order check runs).
+            var settings = PortSettings()
+            settings.accessVLAN = 10
+            try? hal.setPortSettings(2, settings, deadline: HALClock.deadline(after: 1))
+            settings.accessVLAN = 1
+            try? hal.setPortSettings(2, settings, deadline: HALClock.deadline(after: 1))
+        }
+        let calls = rounds * (macs.count * 2 + 2)
+        print("  \(label): \(String(format: "%.2f", Double(calls) / seconds(started, now()) / 1e6)) million HAL calls/s")
+    }
+    hal.trace.setSink { _ in }
+    print("HAL API calls (l2_addr_add + l2_addr_get, and port_set with a nested lock):")
+    Witness.shared.isEnabled = false
+    hal.trace.isEnabled = false
+    run("witness off, trace off")
+    Witness.shared.isEnabled = true
+    run("witness on,  trace off")
+    Witness.shared.isEnabled = false
+    hal.trace.isEnabled = true
+    run("witness off, trace on ")
+    Witness.shared.isEnabled = true
+    run("witness on,  trace on ")
+    hal.trace.isEnabled = false
+    Witness.shared.isEnabled = false
+
+    // The watchdog: stall l2x past a 1 s threshold, five times; how late is each report?
+    hal.watchdog.threshold = 1.0
+    let lateness = LatenessBox()
+    hal.watchdog.setSink { alert in if alert.kind == .heldTooLong { lateness.add(alert.lateBy) } }
+    for _ in 0..<5 {
+        hal.faults.stall(.l2x, milliseconds: 1300)
+        usleep(1_500_000)
+    }
+    let values = lateness.values.sorted()
+    print("watchdog, threshold 1 s: reported \(values.count) of 5 stalls, "
+        + "\(values.map { String(format: "%.0f", $0 * 1000) }.joined(separator: "/")) ms after the threshold")
+}
+
+final class LatenessBox: @unchecked Sendable {
+    private let lock = HALLock(name: "bench.lateness", rank: 99, purpose: "bench")
+    private var list: [Double] = []
+    func add(_ value: Double) { lock.withLock("add") { list.append(value) } }
+    var values: [Double] { lock.withLock("read") { list } }
+}
+
 switch command {
+case "diagnostics": diagnostics()
 case "learn": learn()
 case "lookup": lookup()
 case "bulk": bulk()
@@ -213,6 +276,6 @@ case "all":
     lookup()
     bulk()
 default:
-    print("usage: hal-bench learn|lookup|bulk|soak|all [--chip NAME] [--count N] [--frames N]")
+    print("usage: hal-bench learn|lookup|bulk|soak|diagnostics|all [--chip NAME] [--count N] [--frames N]")
     exit(2)
 }

@@ -67,6 +67,19 @@ struct VrrpdCommand: ParsableCommand {
     var halTimeout: Double?
 
     @Option(
+        name: .customLong("trace-hal"),
+        help: ArgumentHelp("Write an strace-like line for every HAL call (thread, call, arguments, result, duration) to this file.", valueName: "FILE"))
+    var traceHAL: String?
+
+    @Option(
+        name: .customLong("lock-threshold"),
+        help: ArgumentHelp("Report any HAL lock held or waited for longer than this, in seconds.", valueName: "SECONDS"))
+    var lockThreshold: Double = 1
+
+    @Option(name: .customLong("witness"), help: "The lock-order witness: on or off (default: on in debug builds, off in release builds).")
+    var witness: WitnessSetting?
+
+    @Option(
         name: .customLong("command-timeout"),
         help: ArgumentHelp("Deadline for one command, in seconds; a command still waiting then answers with a timeout.", valueName: "SECONDS"))
     var commandTimeout: Double = 5
@@ -85,6 +98,9 @@ struct VrrpdCommand: ParsableCommand {
         }
         if let halTimeout, halTimeout <= 0 || halTimeout >= commandTimeout {
             throw ValidationError("--hal-timeout must be positive and shorter than --command-timeout")
+        }
+        guard lockThreshold >= 0.01, lockThreshold <= 600 else {
+            throw ValidationError("--lock-threshold must be between 0.01 and 600 seconds")
         }
         if let socket, socket.utf8.count > SocketPath.maxLength {
             throw ValidationError("--socket path is longer than \(SocketPath.maxLength) bytes")
@@ -121,6 +137,9 @@ struct VrrpdCommand: ParsableCommand {
         settings.chip = ChipProfile.named(chip)!
         settings.baseMAC = baseMAC.flatMap { MACAddress(parsing: $0) } ?? Self.derivedMAC(socketPath)
         settings.halTimeout = halTimeout ?? min(2, commandTimeout / 2)
+        settings.halTraceFile = traceHAL.map(absolute)
+        settings.lockThreshold = lockThreshold
+        if let witness { Witness.shared.isEnabled = witness == .on }
         let runtime = DaemonRuntime(settings: settings, logger: logger)
         do {
             try runtime.run { result in
@@ -160,6 +179,10 @@ struct VrrpdCommand: ParsableCommand {
         let cwd = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         return cwd + "/" + path
     }
+}
+
+enum WitnessSetting: String, ExpressibleByArgument, CaseIterable {
+    case on, off
 }
 
 enum LogLevelArgument: String, ExpressibleByArgument, CaseIterable {

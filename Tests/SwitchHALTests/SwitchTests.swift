@@ -68,6 +68,7 @@ let soon: UInt64 = .max  // tests without a competing holder may wait as long as
     @Test func learningFromTrafficAndMoves() throws {
         let hal = makeSwitch()
         defer { hal.stop() }
+        defer { #expect(unexpectedWitnessReports().isEmpty, "\(unexpectedWitnessReports())") }
         let log = EventLog()
         let subscription = hal.subscribe(name: "test") { log.append($0) }
         defer { subscription.cancel() }
@@ -90,6 +91,7 @@ let soon: UInt64 = .max  // tests without a competing holder may wait as long as
     @Test func staticEntriesDoNotMove() throws {
         let hal = makeSwitch()
         defer { hal.stop() }
+        defer { #expect(unexpectedWitnessReports().isEmpty, "\(unexpectedWitnessReports())") }
         try hal.l2Add(L2Entry(mac: MACAddress(0x0200_0000_0009), vlan: 1, port: 3, flags: .static), deadline: soon)
         _ = hal.inject(port: 4, frame(source: 0x0200_0000_0009))
         hal.drain()
@@ -100,6 +102,7 @@ let soon: UInt64 = .max  // tests without a competing holder may wait as long as
     @Test func vlanClassificationAndMembershipFlush() throws {
         let hal = makeSwitch()
         defer { hal.stop() }
+        defer { #expect(unexpectedWitnessReports().isEmpty, "\(unexpectedWitnessReports())") }
         try hal.createVLAN(10, deadline: soon)
         try hal.createVLAN(20, deadline: soon)
         var trunk = PortSettings()
@@ -124,6 +127,7 @@ let soon: UInt64 = .max  // tests without a competing holder may wait as long as
     @Test func linkDownFlushesThePortsDynamicEntries() throws {
         let hal = makeSwitch()
         defer { hal.stop() }
+        defer { #expect(unexpectedWitnessReports().isEmpty, "\(unexpectedWitnessReports())") }
         let log = EventLog()
         let subscription = hal.subscribe(name: "link") { log.append($0) }
         defer { subscription.cancel() }
@@ -144,6 +148,7 @@ let soon: UInt64 = .max  // tests without a competing holder may wait as long as
     @Test func learnLimits() throws {
         let hal = makeSwitch(.trident2)
         defer { hal.stop() }
+        defer { #expect(unexpectedWitnessReports().isEmpty, "\(unexpectedWitnessReports())") }
         try hal.setLearnLimit(.port(1), 3, deadline: soon)
         try hal.setLearnLimit(.vlan(1), 5, deadline: soon)
         for n in 0..<10 { _ = hal.inject(port: 1, frame(source: 0x0200_0000_1000 + UInt64(n))) }
@@ -165,6 +170,7 @@ let soon: UInt64 = .max  // tests without a competing holder may wait as long as
     @Test func agingRemovesIdleEntriesWithinTwoAgeTimes() throws {
         let hal = makeSwitch()
         defer { hal.stop() }
+        defer { #expect(unexpectedWitnessReports().isEmpty, "\(unexpectedWitnessReports())") }
         try hal.setAgeTime(1, deadline: soon)
         _ = hal.inject(port: 1, frame(source: 0x0200_0000_4001))
         hal.drain()
@@ -186,6 +192,7 @@ let soon: UInt64 = .max  // tests without a competing holder may wait as long as
     @Test func subscriberMayCallBackIntoTheHAL() throws {
         let hal = makeSwitch()
         defer { hal.stop() }
+        defer { #expect(unexpectedWitnessReports().isEmpty, "\(unexpectedWitnessReports())") }
         let seen = ManagedAtomic<Int>(0)
         let subscription = hal.subscribe(name: "reentrant") { event in
             if case .learned(let entry) = event {
@@ -208,6 +215,7 @@ let soon: UInt64 = .max  // tests without a competing holder may wait as long as
     @Test func slowSubscriberCannotBlockLearning() throws {
         let hal = makeSwitch(.trident2)
         defer { hal.stop() }
+        defer { #expect(unexpectedWitnessReports().isEmpty, "\(unexpectedWitnessReports())") }
         let release = ManagedFlag()
         let subscription = hal.subscribe(name: "stuck", capacity: 100) { _ in
             while !release.isSet { usleep(1000) }
@@ -227,6 +235,7 @@ let soon: UInt64 = .max  // tests without a competing holder may wait as long as
     @Test func apiErrors() throws {
         let hal = makeSwitch()
         defer { hal.stop() }
+        defer { #expect(unexpectedWitnessReports().isEmpty, "\(unexpectedWitnessReports())") }
         #expect(throws: HALError.self) { try hal.l2Get(mac: MACAddress(1), vlan: 1, deadline: soon) }
         #expect(throws: HALError.self) { try hal.l2Delete(mac: MACAddress(1), vlan: 1, deadline: soon) }
         #expect(throws: HALError.self) { try hal.l2Add(L2Entry(mac: MACAddress(1), vlan: 1, port: 99), deadline: soon) }
@@ -243,6 +252,7 @@ let soon: UInt64 = .max  // tests without a competing holder may wait as long as
     @Test func addFullNamesTheBuckets() throws {
         let hal = makeSwitch()
         defer { hal.stop() }
+        defer { #expect(unexpectedWitnessReports().isEmpty, "\(unexpectedWitnessReports())") }
         let macs = collidingKeys(in: hal.state.table, count: 9, vlan: 1)
         for mac in macs.prefix(8) { try hal.l2Add(L2Entry(mac: mac, vlan: 1, port: 1), deadline: soon) }
         do {
@@ -264,6 +274,7 @@ let soon: UInt64 = .max  // tests without a competing holder may wait as long as
     @Test func routerMACFollowsSVIAndVLAN() throws {
         let hal = makeSwitch()
         defer { hal.stop() }
+        defer { #expect(unexpectedWitnessReports().isEmpty, "\(unexpectedWitnessReports())") }
         try hal.setSVI(10, addresses: [], deadline: soon)
         #expect(throws: HALError.self) { try hal.l2Get(mac: hal.routerMAC, vlan: 10, deadline: soon) }  // no VLAN yet
         try hal.createVLAN(10, deadline: soon)
@@ -276,6 +287,7 @@ let soon: UInt64 = .max  // tests without a competing holder may wait as long as
     @Test func framesForTheCPUReachThePacketHandler() throws {
         let hal = makeSwitch()
         defer { hal.stop() }
+        defer { #expect(unexpectedWitnessReports().isEmpty, "\(unexpectedWitnessReports())") }
         let got = ManagedAtomic<Int>(0)
         hal.setPacketHandler { port, bytes in
             if port == 3 && bytes.count == 64 { got.wrappingIncrement(ordering: .relaxed) }
@@ -297,6 +309,7 @@ let soon: UInt64 = .max  // tests without a competing holder may wait as long as
         let hal = Switch(chip: .small, baseMAC: MACAddress(0x0200_0000_bb00))
         hal.start()
         defer { hal.stop() }
+        defer { #expect(unexpectedWitnessReports().isEmpty, "\(unexpectedWitnessReports())") }
         let frames = 10_000_000
         var bytes = frame(source: 0x0200_0000_0001)
         var accepted = 0

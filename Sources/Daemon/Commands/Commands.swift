@@ -10,6 +10,7 @@ enum Commands {
             + InterfaceCommands.declarations
             + MACTableCommands.declarations
             + HALCommands.declarations
+            + HALDebugCommands.declarations
             + DiagnosticCommands.declarations
     }
 }

@@ -52,6 +52,16 @@ enum DiagnosticCommands {
             return .done(.success)
         },
         CommandDeclaration(
+            "test fault control-plane block (1-60000)$ms",
+            help: [Help.test, Help.fault, "The control plane itself", "Block its thread (a bug on purpose: the watchdog reports it)",
+                   "Milliseconds"],
+            modes: [Modes.enable]
+        ) { ctx, args in
+            ctx.plane.logger.warning("fault injected: blocking the control-plane thread for \(args.int("ms")!) ms")
+            usleep(useconds_t(args.int("ms")!) * 1000)
+            return .done(.success)
+        },
+        CommandDeclaration(
             "test fault config-write clear",
             help: [Help.test, Help.fault, "Saves of the startup configuration", "Remove injected faults"],
             modes: [Modes.enable]

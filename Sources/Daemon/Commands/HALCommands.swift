@@ -115,10 +115,7 @@ enum HALCommands {
             CommandDeclaration(
                 "show hal threads", help: [Help.show, Help.hal, "The HAL's threads and what they do"], modes: Modes.exec
             ) { ctx, _ in
-                ctx.print("Thread          TID      State                     For")
-                for thread in ctx.plane.hal.hal.threadStates {
-                    ctx.print("\(pad(thread.name, 15)) \(pad(String(thread.tid), 8)) \(pad(thread.activity.description, 25)) \(fixed(thread.seconds, 1) + " s")")
-                }
+                for line in HALCommands.threadReport(ctx.plane.hal.hal) { ctx.print(line) }
                 return .done(.success)
             },
             CommandDeclaration(
@@ -212,6 +209,40 @@ enum HALCommands {
                 return ctx.hal("port-link", { hal, deadline in try hal.setLink(port, up: up, deadline: deadline) }) { _ in .success }
             },
         ]
+    }
+
+    /// Every HAL thread (and every thread waiting for a HAL lock, such as vrrpd's hal-api
+    /// threads): state, and the lock it waits for or holds.
+    static func threadReport(_ hal: Switch) -> [String] {
+        let locks = hal.lockSnapshots
+        var waits: [String: String] = [:]
+        var holds: [String: String] = [:]
+        for lock in locks {
+            if let holder = lock.holder {
+                holds[holder.thread, default: ""] += " holds \(lock.name) (\(holder.operation)) for \(fixed(holder.seconds, 1)) s"
+                    + (holder.site.map { " at \($0)" } ?? "")
+            }
+            for waiter in lock.waiters {
+                waits[waiter.thread] = "waiting \(fixed(waiter.seconds, 1)) s for \(lock.name) (\(waiter.operation))"
+                    + (lock.holder.map { ", held by \($0.thread)" } ?? "")
+            }
+        }
+        var lines = ["Thread          TID      State                     For     Locks"]
+        var listed = Set<String>()
+        for thread in hal.threadStates {
+            listed.insert(thread.name)
+            let state = waits[thread.name] == nil ? thread.activity.description : "waiting for a lock"
+            lines.append(
+                "\(pad(thread.name, 15)) \(pad(String(thread.tid), 8)) \(pad(state, 25)) \(pad(fixed(thread.seconds, 1) + " s", 7))"
+                    + (holds[thread.name] ?? "") + (waits[thread.name].map { " " + $0 } ?? ""))
+        }
+        for (thread, wait) in waits.sorted(by: { $0.key < $1.key }) where !listed.contains(thread) {
+            lines.append("\(pad(thread, 15)) \(pad("", 8)) \(pad("waiting for a lock", 25)) \(pad("", 7)) \(wait)")
+        }
+        for (thread, hold) in holds.sorted(by: { $0.key < $1.key }) where !listed.contains(thread) && waits[thread] == nil {
+            lines.append("\(pad(thread, 15)) \(pad("", 8)) \(pad("in a HAL call", 25)) \(pad("", 7))\(hold)")
+        }
+        return lines
     }
 
     static func describe(_ port: PortStatus, config: InterfaceConfig?, _ ctx: CommandContext) {

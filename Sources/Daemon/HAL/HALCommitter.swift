@@ -21,6 +21,9 @@ final class HALCommitter {
     private var running: Job?
     private var resyncTask: Scheduled<Void>?
     private var stopped = false
+    /// The resync interval backs off while the HAL keeps timing out (a stalled HAL is not
+    /// hammered), up to 16 s, and returns to 2 s on success.
+    private var resyncInterval: TimeAmount = .seconds(2)
 
     struct Job {
         let label: String
@@ -39,12 +42,25 @@ final class HALCommitter {
     /// Starts the periodic check that re-applies what a timeout left unknown.
     func startResync(every interval: TimeAmount) {
         guard !stopped else { return }
-        resyncTask = plane.loop.assumeIsolated().scheduleTask(in: interval) { [self] in
-            defer { startResync(every: interval) }
-            guard running == nil, queue.isEmpty else { return }
+        resyncInterval = interval
+        scheduleResync()
+    }
+
+    private func scheduleResync() {
+        guard !stopped else { return }
+        resyncTask = plane.loop.assumeIsolated().scheduleTask(in: resyncInterval) { [self] in
+            guard running == nil, queue.isEmpty else { return scheduleResync() }
             let target = HALDesired(plane.live.config, portCount: portCount)
-            guard !applied.unknown.isEmpty || applied != target else { return }
-            enqueue(Job(label: "resynchronise the HAL", requester: "vrrpd") { [self] in reconcile(reason: "resynchronise") })
+            guard !applied.unknown.isEmpty || applied != target else {
+                resyncInterval = .seconds(2)
+                return scheduleResync()
+            }
+            enqueue(Job(label: "resynchronise the HAL", requester: "vrrpd") { [self] in
+                reconcile(reason: "resynchronise").assumeIsolated().always { [self] _ in
+                    resyncInterval = applied.unknown.isEmpty ? .seconds(2) : min(resyncInterval * 2, .seconds(16))
+                    scheduleResync()
+                }.nonisolated()
+            })
         }
     }
 

@@ -19,11 +19,36 @@ public final class HALService: Sendable {
 
     private let subscription = NIOLockedValueBox<EventFanout.Subscription?>(nil)
 
-    public init(chip: ChipProfile, baseMAC: MACAddress, callTimeout: Double, logger: Logger) {
+    /// Where `--trace-hal` lines go (besides the log, with `debug hal calls`).
+    private let traceFile: LogSink?
+    /// Whether trace lines go to the log (`debug hal calls`).
+    public let traceToLog = NIOLockedValueBox(false)
+
+    public init(
+        chip: ChipProfile, baseMAC: MACAddress, callTimeout: Double, logger: Logger, traceFile: String? = nil,
+        lockThreshold: Double = 1
+    ) throws {
         hal = Switch(chip: chip, baseMAC: baseMAC)
         self.callTimeout = callTimeout
+        self.traceFile = try traceFile.map { try LogSink(.file($0)) }
         pool = NIOThreadPool(numberOfThreads: 2)
         pool._start(threadNamePrefix: "hal-api-#")
+        hal.watchdog.threshold = lockThreshold
+        // Findings of the witness and the watchdog go to the log at once, from their threads.
+        Witness.shared.setSink { report in logger.error("HAL witness: \(report.message)") }
+        hal.watchdog.setSink { alert in
+            switch alert.kind {
+            case .released: logger.notice("HAL watchdog: \(alert.message)")
+            default: logger.warning("HAL watchdog: \(alert.message)")
+            }
+        }
+        let file = self.traceFile
+        let toLog = traceToLog
+        hal.trace.setSink { line in
+            file?.write(level: .info, text: line)
+            if toLog.withLockedValue({ $0 }) { logger.info("hal-call: \(line)") }
+        }
+        hal.trace.isEnabled = traceFile != nil
         hal.start()
         // The control plane's own subscriber: link changes and station moves go to the log
         // (moves at debug level, and rate-limited: a loop can move a MAC thousands of times).
@@ -47,7 +72,14 @@ public final class HALService: Sendable {
         }
     }
 
+    /// Turns `debug hal calls` on or off (the trace file, if any, keeps receiving).
+    public func setTraceToLog(_ on: Bool) {
+        traceToLog.withLockedValue { $0 = on }
+        hal.trace.isEnabled = on || traceFile != nil
+    }
+
     public func shutdown() {
+        Witness.shared.setSink(nil)
         subscription.withLockedValue { $0?.cancel() }
         hal.stop()
         try? pool.syncShutdownGracefully()

@@ -63,7 +63,7 @@ public final class LogSink: Sendable {
         }
     }
 
-    func write(level: Logger.Level, text: String) {
+    public func write(level: Logger.Level, text: String) {
         if case .syslog = destination {
             let priority: Int32
             switch level {

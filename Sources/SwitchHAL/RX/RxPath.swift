@@ -85,6 +85,8 @@ public final class RxPath: @unchecked Sendable {
     /// Fault injection: while set, `receive` behaves as if the pool were empty.
     let exhausted = ManagedAtomic<Bool>(false)
 
+    public func setExhausted(_ on: Bool) { exhausted.store(on, ordering: .relaxed) }
+
     public init(pool: PacketPool) {
         self.pool = pool
         toL2 = BoundedQueue(capacity: pool.count)

@@ -16,6 +16,8 @@ public final class HALLock: @unchecked Sendable {
     /// Locks are taken in increasing rank order; see `HALLocks` and docs/hal.md.
     public let rank: Int
     public let purpose: String
+    /// This lock's identity in the witness's order graph.
+    let witnessID: Int
 
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let condition: UnsafeMutablePointer<pthread_cond_t>
@@ -49,6 +51,7 @@ public final class HALLock: @unchecked Sendable {
         self.name = name
         self.rank = rank
         self.purpose = purpose
+        witnessID = Witness.shared.register(name: name, rank: rank)
         mutex = .allocate(capacity: 1)
         pthread_mutex_init(mutex, nil)
         condition = .allocate(capacity: 1)
@@ -90,11 +93,15 @@ public final class HALLock: @unchecked Sendable {
     }
 
     private func acquire(_ operation: StaticString, deadline: UInt64, file: StaticString, line: UInt) throws {
+        // The order check comes before any waiting: an inversion is reported even when this
+        // acquisition is the one that would deadlock.
+        Witness.shared.willAcquire(witnessID, name: name, rank: rank, file: file, line: line)
         pthread_mutex_lock(mutex)
         acquisitions &+= 1
         if !locked {
             take(operation, file, line, now: HALClock.now)
             pthread_mutex_unlock(mutex)
+            Witness.shared.didAcquire(witnessID, file: file, line: line)
             return
         }
         contended &+= 1
@@ -122,6 +129,7 @@ public final class HALLock: @unchecked Sendable {
         waiters.removeAll { $0.tid == me.tid && $0.since == me.since }
         take(operation, file, line, now: HALClock.now)
         pthread_mutex_unlock(mutex)
+        Witness.shared.didAcquire(witnessID, file: file, line: line)
     }
 
     @inline(__always)
@@ -131,6 +139,7 @@ public final class HALLock: @unchecked Sendable {
     }
 
     private func release() {
+        Witness.shared.didRelease(witnessID)
         pthread_mutex_lock(mutex)
         locked = false
         holder = Holder()
@@ -150,12 +159,12 @@ public final class HALLock: @unchecked Sendable {
             held = .init(
                 thread: holder.thread.map { String(cString: $0) } ?? "?", tid: holder.tid,
                 operation: String(describing: holder.operation), site: HALLock.site(holder.file, holder.line),
-                seconds: Double(now &- holder.since) / 1e9)
+                seconds: Double(now &- holder.since) / 1e9, since: holder.since)
         }
         let waiting = waiters.map {
             LockSnapshot.Party(
                 thread: String(cString: $0.thread), tid: $0.tid, operation: String(describing: $0.operation), site: nil,
-                seconds: Double(now &- $0.since) / 1e9)
+                seconds: Double(now &- $0.since) / 1e9, since: $0.since)
         }
         return LockSnapshot(
             name: name, rank: rank, purpose: purpose, holder: held, waiters: waiting, acquisitions: acquisitions,
@@ -178,6 +187,8 @@ public struct LockSnapshot: Sendable {
         public var site: String?
         /// How long it has held, or waited.
         public var seconds: Double
+        /// When it started holding or waiting (monotonic nanoseconds).
+        public var since: UInt64
     }
 
     public var name: String

@@ -16,6 +16,9 @@ public final class HALLocks: Sendable {
         public static let subscribers = 40
         /// One subscriber's event queue (a leaf: nothing is taken while holding it).
         public static let eventQueue = 50
+        /// Small leaves: injected faults, where trace lines and watchdog reports go. Never
+        /// held while taking anything else.
+        public static let leaf = 60
     }
 
     public let ports = HALLock(name: "hal.ports", rank: Rank.ports, purpose: "ports, VLANs and SVIs")

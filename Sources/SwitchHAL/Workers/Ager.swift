@@ -1,3 +1,4 @@
+import Glibc
 /// The "ager" thread: every age time, one hardware aging pass (delete dynamic entries whose hit
 /// bits are clear, clear the others' hit bits), so an idle entry is gone within twice the age
 /// time. An age time of 0 turns aging off.
@@ -5,13 +6,15 @@ final class Ager {
     private let state: L2State
     private let lock: HALLock
     private let fanout: EventFanout
+    private let faults: FaultInjector
     private let wakeup = Wakeup()
     private var thread: HALThread?
 
-    init(state: L2State, lock: HALLock, fanout: EventFanout) {
+    init(state: L2State, lock: HALLock, fanout: EventFanout, faults: FaultInjector) {
         self.state = state
         self.lock = lock
         self.fanout = fanout
+        self.faults = faults
     }
 
     func start() -> HALThread {
@@ -33,13 +36,21 @@ final class Ager {
         var lastPass = HALClock.now
         var events: [HALEvent] = []
         while !me.shouldStop {
+            if faults.stalled(faults.stallAger) {
+                // Injected fault: hold the table lock mid-pass until the stall ends.
+                lock.withLock("ager-pass") {
+                    me.set(.stalled)
+                    while faults.stalled(faults.stallAger) && !me.shouldStop { usleep(5_000) }
+                }
+                continue
+            }
             let seconds = lock.withLock("ager-read-age") { state.ageSeconds }
             let interval = UInt64(seconds) * 1_000_000_000
             let now = HALClock.now
             if seconds == 0 || now &- lastPass < interval {
                 me.set(.sleeping)
                 let remaining = seconds == 0 ? 1_000_000_000 : min(1_000_000_000, interval - (now &- lastPass))
-                wakeup.wait(timeoutNanoseconds: remaining) { true }
+                wakeup.wait(timeoutNanoseconds: min(remaining, 100_000_000)) { true }
                 if seconds == 0 { lastPass = HALClock.now }
                 continue
             }

@@ -22,6 +22,7 @@ public final class EventFanout: @unchecked Sendable {
         private var head = 0
         private let wakeup = Wakeup()
         private var thread: HALThread?
+        var deliveryThread: HALThread? { thread }
         private let handler: @Sendable (HALEvent) -> Void
         let delivered = ManagedAtomic<UInt64>(0)
         let overflowed = ManagedAtomic<UInt64>(0)
@@ -112,6 +113,9 @@ public final class EventFanout: @unchecked Sendable {
     func publish(_ event: HALEvent) { publish([event][...]) }
 
     var hasSubscribers: Bool { lock.withLock("peek") { !subscriptions.isEmpty } }
+
+    var queueLocks: [HALLock] { lock.withLock("locks") { subscriptions.map(\.queueLock) } }
+    var threads: [HALThread] { lock.withLock("threads") { subscriptions.compactMap(\.deliveryThread) } }
 
     public var statistics: [SubscriptionStatistics] {
         lock.withLock("stats") { subscriptions }.map(\.statistics)

@@ -1,3 +1,4 @@
+import Glibc
 import Atomics
 import NetTypes
 
@@ -16,15 +17,17 @@ final class L2Worker {
     private let lock: HALLock
     private let fanout: EventFanout
     private let cpu: CPUDispatcher
+    private let faults: FaultInjector
     private var thread: HALThread?
 
-    init(rx: RxPath, ports: PortTable, state: L2State, lock: HALLock, fanout: EventFanout, cpu: CPUDispatcher) {
+    init(rx: RxPath, ports: PortTable, state: L2State, lock: HALLock, fanout: EventFanout, cpu: CPUDispatcher, faults: FaultInjector) {
         self.rx = rx
         self.ports = ports
         self.state = state
         self.lock = lock
         self.fanout = fanout
         self.cpu = cpu
+        self.faults = faults
     }
 
     func start() -> HALThread {
@@ -57,6 +60,7 @@ final class L2Worker {
         var forCPU: [UInt32] = []
         var giveBack: [UInt32] = []
         while !me.shouldStop {
+            if faults.stalled(faults.stallL2X) { stall(me) }
             batch.removeAll(keepingCapacity: true)
             while batch.count < L2Worker.batchSize, let buffer = rx.toL2.dequeue() { batch.append(buffer) }
             if batch.isEmpty {
@@ -97,6 +101,16 @@ final class L2Worker {
         }
         // Whatever is still queued goes back to the pool.
         while let buffer = rx.toL2.dequeue() { rx.pool.give(buffer) }
+    }
+
+    /// Injected fault: hold the table lock and do nothing until the stall ends, as the SDK's
+    /// l2x did in the field (there it waited for another lock that never came).
+    private func stall(_ me: HALThread) {
+        lock.withLock("l2x-scan") {
+            me.set(.stalled)
+            while faults.stalled(faults.stallL2X) && !me.shouldStop { usleep(5_000) }
+        }
+        me.set(.working)
     }
 
     typealias Limits = (system: Int, vlan: UnsafeMutablePointer<Int32>, port: UnsafeMutablePointer<Int32>)
@@ -238,7 +252,7 @@ final class CPUDispatcher: @unchecked Sendable {
     private let pool: PacketPool
     private let queue: BoundedQueue
     private let wakeup = Wakeup()
-    private let handlerLock = HALLock(name: "hal.rx-handler", rank: HALLocks.Rank.subscribers, purpose: "the CPU packet handler")
+    let handlerLock = HALLock(name: "hal.rx-handler", rank: HALLocks.Rank.subscribers, purpose: "the CPU packet handler")
     private var handler: (@Sendable (PortID, UnsafeRawBufferPointer) -> Void)?
     private var thread: HALThread?
     private let droppedCount = ManagedAtomic<UInt64>(0)

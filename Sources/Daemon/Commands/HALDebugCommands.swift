@@ -1,0 +1,144 @@
+import CLI
+import Channel
+import SwitchHAL
+
+/// Seeing inside a stuck HAL (witness, watchdog, call trace) and making it stuck on purpose
+/// (fault injection). The `debug` and `test` commands are privileged and change no configuration.
+enum HALDebugCommands {
+    static let faultErrors: [String: HALError] = [
+        "full": .full("injected fault"), "not-found": .notFound("injected fault"), "exists": .exists("injected fault"),
+        "param": .param("injected fault"), "busy": .busy("injected fault"), "resource": .resource("injected fault"),
+        "internal": .internal("injected fault"),
+    ]
+    static let operations = [
+        "l2_addr_add", "l2_addr_delete", "l2_addr_get", "l2_addr_delete_by", "l2_traverse", "l2_replace", "l2_conflict_get",
+        "l2_age_timer_set", "l2_learn_limit_set", "l2_count", "vlan_create", "vlan_destroy", "port_set", "port_link_set",
+        "port_status_get", "svi_set", "svi_destroy",
+    ]
+
+    static var declarations: [CommandDeclaration] {
+        [
+            CommandDeclaration(
+                "debug hal witness", help: [Help.debug, Help.hal, "The lock-order witness (reports the first inversion)"],
+                modes: [Modes.enable], no: .sameArguments
+            ) { ctx, args in
+                Witness.shared.isEnabled = !args.negated
+                ctx.plane.logger.notice("HAL lock-order witness \(args.negated ? "off" : "on")")
+                return .done(.success)
+            },
+            CommandDeclaration(
+                "show hal witness", help: [Help.show, Help.hal, "Lock-order witness findings"], modes: Modes.exec
+            ) { ctx, _ in
+                let reports = Witness.shared.reports
+                ctx.print("Witness: \(Witness.shared.isEnabled ? "on" : "off"), \(reports.count) finding(s)")
+                for report in reports { ctx.print("  " + report.message) }
+                return .done(.success)
+            },
+            CommandDeclaration(
+                "debug hal calls", help: [Help.debug, Help.hal, "Log every HAL call: thread, arguments, result, duration"],
+                modes: [Modes.enable], no: .sameArguments
+            ) { ctx, args in
+                ctx.plane.hal.setTraceToLog(!args.negated)
+                return .done(.success)
+            },
+            CommandDeclaration(
+                "debug hal watchdog threshold (10-600000)$ms",
+                help: [Help.debug, Help.hal, "The lock watchdog", "Report locks held or waited for longer than this",
+                       "Milliseconds (default 1000)"],
+                modes: [Modes.enable]
+            ) { ctx, args in
+                ctx.plane.hal.hal.watchdog.threshold = Double(args.int("ms")!) / 1000
+                return .done(.success)
+            },
+            CommandDeclaration(
+                "test fault hal stall <l2x|ager>$thread [(1-600000)$ms]",
+                help: [Help.test, Help.fault, Help.hal, "Make a HAL thread hold l2.table and do nothing",
+                       "The L2 worker", "The ager", "For this many milliseconds (default: until cleared)"],
+                modes: [Modes.enable]
+            ) { ctx, args in
+                let target: FaultInjector.StallTarget = args.string("thread") == "ager" ? .ager : .l2x
+                ctx.plane.hal.hal.faults.stall(target, milliseconds: args.int("ms"))
+                let duration = args.int("ms").map { " for \($0) ms" } ?? " until cleared"
+                ctx.plane.logger.warning("fault injected: \(target.rawValue) stalls holding l2.table\(duration)")
+                return .done(.success)
+            },
+            CommandDeclaration(
+                "test fault hal stall clear",
+                help: [Help.test, Help.fault, Help.hal, "Make a HAL thread hold l2.table and do nothing", "End the stalls"],
+                modes: [Modes.enable]
+            ) { ctx, _ in
+                ctx.plane.hal.hal.faults.clearStalls()
+                ctx.plane.logger.notice("HAL stalls cleared")
+                return .done(.success)
+            },
+            CommandDeclaration(
+                "test fault hal inversion",
+                help: [Help.test, Help.fault, Help.hal, "Take hal.ports and l2.table in the wrong order (once, with a deadline)"],
+                modes: [Modes.enable]
+            ) { ctx, _ in
+                ctx.hal("inversion", { hal, _ in hal.injectInversion() }) { _ in
+                    let found = Witness.shared.reports.filter { $0.thread == "fault-inversion" }
+                    if Witness.shared.isEnabled {
+                        ctx.print("Inversion done; the witness reported \(found.count) finding(s) (show hal witness)")
+                    } else {
+                        ctx.print("Inversion done; the witness is off (debug hal witness)")
+                    }
+                    return .success
+                }
+            },
+            CommandDeclaration(
+                "test fault hal fail WORD$operation count (1-1000000)$count error <full|not-found|exists|param|busy|resource|internal>$error",
+                help: [Help.test, Help.fault, Help.hal, "Make calls of a HAL operation fail",
+                       "The operation (l2_addr_add, l2_addr_delete_by, vlan_create, port_set, ...)", "How many calls",
+                       "Number of calls", "The error to return", "FULL (-6)", "NOT_FOUND (-7)", "EXISTS (-8)", "PARAM (-4)",
+                       "BUSY (-10)", "RESOURCE (-14)", "INTERNAL (-1)"],
+                modes: [Modes.enable]
+            ) { ctx, args in
+                let operation = args.string("operation")!
+                guard operations.contains(operation) else {
+                    return ctx.fail("Unknown HAL operation \(operation); one of: \(operations.joined(separator: ", "))")
+                }
+                ctx.plane.hal.hal.faults.fail(operation, count: args.int("count")!, with: faultErrors[args.string("error")!]!)
+                ctx.plane.logger.warning("fault injected: next \(args.int("count")!) call(s) of \(operation) fail")
+                return .done(.success)
+            },
+            CommandDeclaration(
+                "test fault hal rx-exhaust <on|off>$state",
+                help: [Help.test, Help.fault, Help.hal, "Make the RX pool behave as if empty", "Every frame is dropped", "Back to normal"],
+                modes: [Modes.enable]
+            ) { ctx, args in
+                ctx.plane.hal.hal.rx.setExhausted(args.string("state") == "on")
+                return .done(.success)
+            },
+            CommandDeclaration(
+                "test fault hal link-delay (0-600000)$ms",
+                help: [Help.test, Help.fault, Help.hal, "Delay every link change", "Milliseconds (0: none)"],
+                modes: [Modes.enable]
+            ) { ctx, args in
+                ctx.plane.hal.hal.faults.setLinkDelay(milliseconds: args.int("ms")!)
+                return .done(.success)
+            },
+            CommandDeclaration(
+                "test fault hal clear", help: [Help.test, Help.fault, Help.hal, "Remove every injected HAL fault"],
+                modes: [Modes.enable]
+            ) { ctx, _ in
+                ctx.plane.hal.hal.faults.clearAll()
+                ctx.plane.hal.hal.rx.setExhausted(false)
+                ctx.plane.logger.notice("HAL faults cleared")
+                return .done(.success)
+            },
+            CommandDeclaration(
+                "show hal faults", help: [Help.show, Help.hal, "Injected faults"], modes: Modes.exec
+            ) { ctx, _ in
+                var lines = ctx.plane.hal.hal.faults.summary
+                if ctx.plane.hal.hal.rx.statistics.exhaustedByFault { lines.append("the RX pool behaves as if empty") }
+                ctx.print(lines.isEmpty ? "No HAL faults injected" : lines.joined(separator: "\n"))
+                return .done(.success)
+            },
+        ]
+    }
+}
+
+extension Help {
+    static let debug = "Debugging functions"
+}

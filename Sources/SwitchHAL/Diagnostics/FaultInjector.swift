@@ -1,0 +1,89 @@
+import Atomics
+import Glibc
+
+/// Faults for labs and tests: stall a HAL thread while it holds the table lock, fail the next
+/// calls of an operation, make the RX pool look empty, delay link changes, provoke a lock-order
+/// inversion. Everything is off until asked for.
+public final class FaultInjector: @unchecked Sendable {
+    /// Stall deadlines (monotonic ns; 0 = no stall, .max = until cleared).
+    let stallL2X = ManagedAtomic<UInt64>(0)
+    let stallAger = ManagedAtomic<UInt64>(0)
+    let linkDelayNanos = ManagedAtomic<UInt64>(0)
+    private let lock = HALLock(name: "hal.faults", rank: HALLocks.Rank.leaf, purpose: "injected faults")
+    private var failures: [String: (count: Int, error: HALError)] = [:]
+    /// Set while any failure is armed, so that calls pay nothing otherwise.
+    private let armed = ManagedAtomic<Bool>(false)
+
+    public enum StallTarget: String, Sendable, CaseIterable { case l2x, ager }
+
+    /// Makes the target thread take `l2.table` and keep it for `milliseconds` (nil: until
+    /// `clearStalls`).
+    public func stall(_ target: StallTarget, milliseconds: Int?) {
+        let until = milliseconds.map { HALClock.now &+ UInt64($0) &* 1_000_000 } ?? .max
+        switch target {
+        case .l2x: stallL2X.store(until, ordering: .relaxed)
+        case .ager: stallAger.store(until, ordering: .relaxed)
+        }
+    }
+
+    public func clearStalls() {
+        stallL2X.store(0, ordering: .relaxed)
+        stallAger.store(0, ordering: .relaxed)
+    }
+
+    /// Whether a stall is due now.
+    @inline(__always)
+    func stalled(_ flag: ManagedAtomic<UInt64>) -> Bool {
+        let until = flag.load(ordering: .relaxed)
+        return until != 0 && HALClock.now < until
+    }
+
+    /// The next `count` calls of `operation` fail with `error`.
+    public func fail(_ operation: String, count: Int, with error: HALError) {
+        lock.withLock("fault-set") { failures[operation] = (count, error) }
+        armed.store(true, ordering: .releasing)
+    }
+
+    /// Called on entry of every traced HAL call.
+    @inline(__always)
+    func injectedFailure(_ operation: StaticString) -> HALError? {
+        guard armed.load(ordering: .acquiring) else { return nil }
+        return lock.withLock("fault-check") {
+            let name = String(describing: operation)
+            guard let entry = failures[name] else { return nil }
+            failures[name] = entry.count <= 1 ? nil : (entry.count - 1, entry.error)
+            if failures.isEmpty { armed.store(false, ordering: .releasing) }
+            return entry.error
+        }
+    }
+
+    public func setLinkDelay(milliseconds: Int) {
+        linkDelayNanos.store(UInt64(milliseconds) * 1_000_000, ordering: .relaxed)
+    }
+
+    public func clearAll() {
+        clearStalls()
+        linkDelayNanos.store(0, ordering: .relaxed)
+        lock.withLock("fault-clear") { failures.removeAll() }
+        armed.store(false, ordering: .releasing)
+    }
+
+    /// What is injected now, one line each.
+    public var summary: [String] {
+        var lines: [String] = []
+        for (name, flag) in [("l2x", stallL2X), ("ager", stallAger)] {
+            let until = flag.load(ordering: .relaxed)
+            if until == .max {
+                lines.append("\(name) stalled holding l2.table until cleared")
+            } else if until != 0 && HALClock.now < until {
+                lines.append("\(name) stalled holding l2.table for \(formatSeconds(Double(until - HALClock.now) / 1e9)) more")
+            }
+        }
+        let delay = linkDelayNanos.load(ordering: .relaxed)
+        if delay > 0 { lines.append("link changes delayed by \(delay / 1_000_000) ms") }
+        for (name, entry) in lock.withLock("fault-list", { failures }).sorted(by: { $0.key < $1.key }) {
+            lines.append("next \(entry.count) call(s) of \(name) fail with \(entry.error.codeName)")
+        }
+        return lines
+    }
+}
