@@ -45,6 +45,7 @@ import Testing
         #expect(try eventually(daemon, ["-c", "show mac address-table count"], contains: "Dynamic Address Count  : 0", timeout: 5))
         #expect(Date().timeIntervalSince(learned) < 3.0)
         #expect(try daemon.vtysh(["-c", "show hal l2 summary"]).stdout.contains("aged 1000"))
+        #expect(daemon.witnessFindings.isEmpty, "\(daemon.witnessFindings)")
     }
 
     @Test func switchConfigurationSurvivesWriteAndRestart() throws {
@@ -109,6 +110,7 @@ import Testing
         #expect(table.contains("STATIC      CPU"))  // the SVI's router MAC
         #expect(try daemon.vtysh(["-c", "show mac address-table aging-time"]).stdout.contains("600 seconds"))
         #expect(try daemon.vtysh(["-c", "show version"]).stdout.contains("HAL configuration: in sync"))
+        #expect(daemon.witnessFindings.isEmpty, "\(daemon.witnessFindings)")
     }
 
     @Test func badSwitchCommandsAreRefusedAndChangeNothing() throws {

@@ -229,6 +229,11 @@ final class DaemonProcess: @unchecked Sendable {
         return false
     }
 
+    /// Lock-order findings in the log (the witness is on in debug builds): a finding is a bug.
+    var witnessFindings: [Substring] {
+        log.split(separator: "\n").filter { $0.contains("HAL witness:") && !$0.contains("fault-inversion") }
+    }
+
     /// Runs vtysh against this daemon.
     func vtysh(_ arguments: [String], stdin: String? = nil, environment: [String: String] = [:]) throws -> VtyshResult {
         try Vtysh.run(["--socket", socket] + arguments, stdin: stdin, environment: environment)
