@@ -42,8 +42,9 @@ extension Switch {
         }
     }
 
-    public var vlans: VLANSet {
-        locks.ports.withLock("vlan-list") { ports.vlans }
+    /// The VLANs that exist.
+    public func vlans(deadline: UInt64) throws -> VLANSet {
+        try locks.ports.withLock("vlan-list", deadline: deadline) { ports.vlans }
     }
 
     /// Applies a port's settings; VLANs the port stops carrying are flushed for that port.

@@ -51,7 +51,7 @@ enum VLANCommands {
                 "show vlan [brief]", help: [Help.show, "VLAN information", "One line per VLAN"], modes: Modes.exec
             ) { ctx, args in
                 let config = ctx.config
-                return ctx.hal("port-status", { hal, deadline in (try hal.portStatus(deadline: deadline), hal.vlans) }) { result in
+                return ctx.hal("port-status", { hal, deadline in (try hal.portStatus(deadline: deadline), try hal.vlans(deadline: deadline)) }) { result in
                     let (ports, present) = result
                     ctx.print("VLAN Name                             Status    Ports")
                     ctx.print("---- -------------------------------- --------- -------------------------------")
