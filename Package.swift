@@ -33,6 +33,9 @@ let package = Package(
             name: "SwitchHAL",
             dependencies: ["NetTypes", "CLinux", .product(name: "Atomics", package: "swift-atomics")]
         ),
+        // The VRRP protocol core (v2/v3, IPv4/IPv6): codec, checksums, state machine, timers.
+        // Pure: events and time in, actions out; no sockets, no clock.
+        .target(name: "VRRP", dependencies: ["NetTypes"]),
         // The command channel: frame codec, limits, socket paths, and the blocking client vtysh uses.
         // Glibc only, so that vtysh starts in about a millisecond.
         .target(name: "Channel"),
@@ -76,6 +79,7 @@ let package = Package(
         // HAL benchmarks (scripts/bench-hal runs the release build).
         .executableTarget(name: "hal-bench", dependencies: ["SwitchHAL"]),
         .testTarget(name: "CLITests", dependencies: ["CLI"]),
+        .testTarget(name: "VRRPTests", dependencies: ["VRRP"]),
         .testTarget(
             name: "SwitchHALTests",
             dependencies: ["SwitchHAL", "TestSupport", .product(name: "Atomics", package: "swift-atomics")]),
