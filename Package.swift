@@ -36,6 +36,13 @@ let package = Package(
         // The VRRP protocol core (v2/v3, IPv4/IPv6): codec, checksums, state machine, timers.
         // Pure: events and time in, actions out; no sockets, no clock.
         .target(name: "VRRP", dependencies: ["NetTypes"]),
+        // Frames: Ethernet/802.1Q, IPv4, IPv6, ARP, neighbour advertisements. Pure.
+        .target(name: "Packets", dependencies: ["NetTypes"]),
+        // Port backends: a port is a UDP tunnel (udp), a Linux interface (linux, AF_PACKET), or an
+        // in-process wire (sim).
+        .target(
+            name: "Ports",
+            dependencies: ["SwitchHAL", "CLinux", .product(name: "NIOConcurrencyHelpers", package: "swift-nio")]),
         // The command channel: frame codec, limits, socket paths, and the blocking client vtysh uses.
         // Glibc only, so that vtysh starts in about a millisecond.
         .target(name: "Channel"),
@@ -45,11 +52,12 @@ let package = Package(
         .target(
             name: "Daemon",
             dependencies: [
-                "CLI", "Channel", "SwitchHAL", "CLinux",
+                "CLI", "Channel", "SwitchHAL", "CLinux", "VRRP", "Packets", "Ports",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
+                .product(name: "Atomics", package: "swift-atomics"),
             ]
         ),
         .executableTarget(
@@ -89,6 +97,7 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .target(name: "CPtySupport", path: "Tests/CPtySupport"),
         .testTarget(
-            name: "IntegrationTests", dependencies: ["Channel", "CPtySupport", "TestSupport", "vrrpd", "vtysh", "hal-bench"]),
+            name: "IntegrationTests",
+            dependencies: ["Channel", "CPtySupport", "TestSupport", "NetTypes", "Packets", "VRRP", "vrrpd", "vtysh", "hal-bench"]),
     ]
 )

@@ -219,7 +219,9 @@ public final class Grammar {
         guard let root = roots[mode] else { return .failure(.init(kind: .unknown, column: 0, line: line)) }
         let walked = walk(words, count: words.words.count, root: root)
         if let dead = walked.deadAt {
-            return .failure(.init(kind: .unknown, column: words.column(of: dead), line: line))
+            var error = MatchError(kind: .unknown, column: words.column(of: dead), line: line)
+            error.hint = rangeHint(words.words[dead].text, states: walked.states)
+            return .failure(error)
         }
         let complete = best(walked.states.filter { $0.node.terminal != nil })
         if complete.count == 1 {
@@ -240,6 +242,19 @@ public final class Grammar {
         return .failure(.init(kind: .incomplete, column: words.endColumn, line: line))
     }
 
+    /// For a number that only failed because it is out of a range: which range it missed.
+    private func rangeHint(_ word: Substring, states: [State]) -> String? {
+        guard let n = TokenSpec.parseDecimal(word) else { return nil }
+        var ranges: [(Int, Int)] = []
+        for state in states where !state.finished {
+            for child in state.node.children {
+                if case .range(let lo, let hi) = child.spec.kind, !ranges.contains(where: { $0 == (lo, hi) }) { ranges.append((lo, hi)) }
+            }
+        }
+        guard !ranges.isEmpty, !ranges.contains(where: { n >= $0.0 && n <= $0.1 }) else { return nil }
+        return "\(word) is out of range: " + ranges.map { "\($0.0)-\($0.1)" }.joined(separator: " or ")
+    }
+
     private func delegate(words: LineWords, start: Int, target: Mode, state: State) -> MatchResult {
         let inner = String(words.rest(from: start))
         let offset = words.column(of: start)
@@ -249,7 +264,9 @@ public final class Grammar {
         case .empty:
             return .failure(.init(kind: .incomplete, column: words.endColumn, line: words.line))
         case .failure(let error):
-            return .failure(.init(kind: error.kind, column: error.column + offset, line: words.line))
+            var outer = MatchError(kind: error.kind, column: error.column + offset, line: words.line)
+            outer.hint = error.hint
+            return .failure(outer)
         }
     }
 
@@ -387,6 +404,8 @@ public struct MatchError: Error, Sendable, Equatable {
     public var kind: Kind
     public var column: Int
     public var line: String
+    /// A third line saying what was wrong, when the matcher can tell (a number out of range).
+    public var hint: String?
 
     public init(kind: Kind, column: Int, line: String) {
         self.kind = kind
@@ -404,7 +423,7 @@ public struct MatchError: Error, Sendable, Equatable {
         case .incomplete: head = "% Incomplete command: "
         }
         let marker = String(repeating: " ", count: head.count + column) + "^"
-        return head + line + "\n" + marker
+        return head + line + "\n" + marker + (hint.map { "\n% " + $0 } ?? "")
     }
 }
 

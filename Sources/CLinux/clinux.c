@@ -4,6 +4,13 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <errno.h>
+#include <net/if.h>
+#include <arpa/inet.h>
+#include <poll.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <sys/socket.h>
 
 static __thread pid_t cached_tid;
 
@@ -91,5 +98,42 @@ void clinux_prefetch_buckets(const uint64_t *keys, const uint32_t *buckets, int 
                              int entries_per_bucket) {
     for (int b = 0; b < banks; b++) {
         __builtin_prefetch(keys + b * slots_per_bank + (long)buckets[b] * entries_per_bucket);
+    }
+}
+
+int clinux_packet_open(const char *ifname) {
+    int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_ALL));
+    if (fd < 0) return -errno;
+    unsigned index = if_nametoindex(ifname);
+    if (index == 0) { int e = errno; close(fd); return -e; }
+    struct sockaddr_ll address;
+    memset(&address, 0, sizeof address);
+    address.sll_family = AF_PACKET;
+    address.sll_protocol = htons(ETH_P_ALL);
+    address.sll_ifindex = (int)index;
+    if (bind(fd, (struct sockaddr *)&address, sizeof address) != 0) { int e = errno; close(fd); return -e; }
+    struct packet_mreq membership;
+    memset(&membership, 0, sizeof membership);
+    membership.mr_ifindex = (int)index;
+    membership.mr_type = PACKET_MR_PROMISC;
+    if (setsockopt(fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &membership, sizeof membership) != 0) { int e = errno; close(fd); return -e; }
+    return fd;
+}
+
+int clinux_packet_receive(int fd, unsigned char *buffer, int capacity, int timeout_ms) {
+    for (;;) {
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        int ready = poll(&p, 1, timeout_ms);
+        if (ready < 0) { if (errno == EINTR) continue; return -errno; }
+        if (ready == 0) return 0;
+        struct sockaddr_ll from;
+        socklen_t length = sizeof from;
+        ssize_t n = recvfrom(fd, buffer, (size_t)capacity, MSG_DONTWAIT, (struct sockaddr *)&from, &length);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EINTR) continue;
+            return -errno;
+        }
+        if (from.sll_pkttype == PACKET_OUTGOING) continue;  /* our own transmissions */
+        return (int)n;
     }
 }

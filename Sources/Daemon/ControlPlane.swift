@@ -27,6 +27,8 @@ public final class ControlPlane {
         public var halTraceFile: String?
         /// The watchdog's threshold for locks held or waited for.
         public var lockThreshold = 1.0
+        /// What each port is wired to (`--port eth1=udp:4001:4002`); unwired ports carry nothing.
+        public var ports: [PortAttachment] = []
 
         public init(socketPath: String, configPath: String) {
             self.socketPath = socketPath
@@ -53,6 +55,9 @@ public final class ControlPlane {
     /// The switch chip and its SDK.
     public let hal: HALService
     private(set) var committer: HALCommitter!
+    /// The VRRP routers (on their own thread).
+    public private(set) var vrrp: VRRPService!
+    private var vrrpDesired = VRRPService.Desired()
     /// Reports the control plane's own loop if it ever stops running.
     private(set) var watchdog: ControlPlaneWatchdog!
     public internal(set) var sessions: [Int: Session] = [:]
@@ -71,7 +76,8 @@ public final class ControlPlane {
         store = StartupConfigStore(path: options.configPath)
         hal = try HALService(
             chip: options.chip, baseMAC: options.baseMAC, callTimeout: options.halTimeout, logger: logger,
-            traceFile: options.halTraceFile, lockThreshold: options.lockThreshold)
+            traceFile: options.halTraceFile, lockThreshold: options.lockThreshold,
+            backends: options.ports.map { ($0.port, $0.backend) })
         pool = NIOThreadPool(numberOfThreads: 2)
         pool._start(threadNamePrefix: "worker-#")
         do {
@@ -80,6 +86,8 @@ public final class ControlPlane {
             hal.shutdown()
             throw DaemonError("internal error in the command declarations: \(error)")
         }
+        vrrp = VRRPService(hal: hal, routerMAC: options.baseMAC, portCount: options.chip.portCount, logger: logger)
+        live.onChange = { [unowned self] in configDidChange() }
         committer = HALCommitter(service: hal, plane: self)
         committer.startResync(every: .seconds(2))
         watchdog = ControlPlaneWatchdog(loop: loop, threshold: options.lockThreshold, logger: logger)
@@ -87,10 +95,20 @@ public final class ControlPlane {
 
     public func shutdown() {
         watchdog.stop()
+        // Masters send priority 0 while the ports still work.
+        vrrp.shutdown()
         committer.stop()
         store.shutdown()
         hal.shutdown()
         try? pool.syncShutdownGracefully()
+    }
+
+    /// The live configuration changed: subsystems that follow it hear of it.
+    private func configDidChange() {
+        let desired = VRRPService.desired(live.config, portCount: options.chip.portCount, routerMAC: options.baseMAC)
+        guard desired != vrrpDesired else { return }
+        vrrpDesired = desired
+        vrrp.configure(desired)
     }
 
     // MARK: Sessions

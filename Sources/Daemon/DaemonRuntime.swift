@@ -22,6 +22,7 @@ public final class DaemonRuntime: Sendable {
         public var halTimeout = 2.0
         public var halTraceFile: String?
         public var lockThreshold = 1.0
+        public var ports: [PortAttachment] = []
 
         public init(socketPath: String, configPath: String, pidFile: String?, commandTimeout: Double) {
             self.socketPath = socketPath
@@ -60,6 +61,7 @@ public final class DaemonRuntime: Sendable {
             listener = try SocketListener(path: settings.socketPath, logger: logger)
         } catch {
             ready(.failure(error))
+            stopped.succeed(())
             try? group.syncShutdownGracefully()
             throw error
         }
@@ -81,6 +83,7 @@ public final class DaemonRuntime: Sendable {
             if let pidFile = settings.pidFile { unlink(pidFile) }
             listener.shutdown()
             ready(.failure(error))
+            stopped.succeed(())
             try? group.syncShutdownGracefully()
             throw error
         }
@@ -123,6 +126,7 @@ public final class DaemonRuntime: Sendable {
             options.halTimeout = settings.halTimeout
             options.halTraceFile = settings.halTraceFile
             options.lockThreshold = settings.lockThreshold
+            options.ports = settings.ports
             return NIOLoopBound(try ControlPlane(loop: loop, options: options, logger: logger), eventLoop: loop)
         }.wait()
         // Apply the startup configuration before the socket opens, so the first client already

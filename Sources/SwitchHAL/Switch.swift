@@ -23,6 +23,7 @@ public final class Switch: @unchecked Sendable {
     let fanout: EventFanout
     let cpu: CPUDispatcher
     let generator: TrafficGenerator
+    let transmitter: Transmitter
     /// Injected faults (labs and tests).
     public let faults = FaultInjector()
     /// The strace-like call trace.
@@ -44,7 +45,9 @@ public final class Switch: @unchecked Sendable {
         fanout = EventFanout(lock: locks.subscribers)
         cpu = CPUDispatcher(pool: pool, capacity: max(16, chip.rxPoolBuffers / 4))
         generator = TrafficGenerator(rx: rx, lock: locks.generator)
-        l2Worker = L2Worker(rx: rx, ports: ports, state: state, lock: locks.l2Table, fanout: fanout, cpu: cpu, faults: faults)
+        transmitter = Transmitter(portCount: chip.portCount)
+        l2Worker = L2Worker(
+            rx: rx, ports: ports, state: state, lock: locks.l2Table, fanout: fanout, cpu: cpu, faults: faults, transmitter: transmitter)
         ager = Ager(state: state, lock: locks.l2Table, fanout: fanout, faults: faults)
         watchdog = LockWatchdog { [unowned self] in allLocks }
     }
@@ -54,12 +57,17 @@ public final class Switch: @unchecked Sendable {
         guard !started else { return }
         started = true
         threads = [l2Worker.start(), ager.start(), cpu.start(), watchdog.start()]
+        for (port, backend) in transmitter.attached {
+            let rx = self.rx
+            backend.start { frame in rx.receive(port: port, frame: frame) }
+        }
     }
 
     /// Stops every thread; buffers in flight go back to the pool.
     public func stop() {
         guard started else { return }
         started = false
+        for (_, backend) in transmitter.attached { backend.stop() }
         generator.stop()
         faults.clearStalls()
         watchdog.stop()
@@ -109,9 +117,10 @@ public final class Switch: @unchecked Sendable {
         fanout.subscribe(name: name, capacity: capacity, handler: handler)
     }
 
-    /// Sets the handler for frames punted to the CPU (router MAC, broadcast, multicast). It runs
-    /// on the `rx` thread; the frame's memory is only valid during the call.
-    public func setPacketHandler(_ handler: (@Sendable (PortID, UnsafeRawBufferPointer) -> Void)?) {
+    /// Sets the handler for frames punted to the CPU (router MAC, broadcast, multicast), called
+    /// with the ingress port, the VLAN and the frame. It runs on the `rx` thread; the frame's
+    /// memory is only valid during the call.
+    public func setPacketHandler(_ handler: (@Sendable (PortID, UInt16, UnsafeRawBufferPointer) -> Void)?) {
         cpu.setHandler(handler)
     }
 

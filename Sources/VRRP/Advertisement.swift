@@ -141,4 +141,20 @@ public enum DiscardReason: String, Error, Sendable, CaseIterable, CustomStringCo
     case addressList = "address list mismatch"
 
     public var description: String { rawValue }
+
+    /// A short name for machine-readable output (JSON keys).
+    public var key: String {
+        switch self {
+        case .ttl: "ttl"
+        case .version: "version"
+        case .type: "type"
+        case .length: "length"
+        case .checksum: "checksum"
+        case .vrid: "vrid"
+        case .owner: "owner"
+        case .authType: "authType"
+        case .interval: "interval"
+        case .addressList: "addressList"
+        }
+    }
 }

@@ -74,6 +74,12 @@ public struct VRRPEngine: Sendable {
         return out
     }
 
+    /// `clear vrrp statistics`.
+    public mutating func clearStatistics() {
+        for key in routers.keys { routers[key]!.clearStatistics() }
+        unknownVRID = [:]
+    }
+
     /// When `advance` next has something to do.
     public mutating func nextDeadline() -> Microseconds? { timers.peek() }
 }

@@ -101,9 +101,13 @@ public struct VirtualRouter: Sendable {
     public private(set) var lastTransition: (from: RouterState, to: RouterState, at: Microseconds, reason: String)?
     /// The primary address of the current Master as last heard (nil when we are Master).
     public private(set) var masterAddress: IPAddressPair.Source?
+    /// When the last advertisement from the Master was accepted (Backup), for "silent for" figures.
+    public private(set) var lastHeardFromMaster: Microseconds?
     /// Subtracted from the configured priority (tracked interfaces that are down).
     public private(set) var trackingDecrement = 0
     private var preemptAllowedAt: Microseconds = 0
+    /// The last word from the Master was priority 0.
+    private var masterResigned = false
 
     public init(config: VirtualRouterConfig, interface: InterfaceAddresses) {
         self.config = config
@@ -216,7 +220,9 @@ public struct VirtualRouter: Sendable {
             actions.append(.announceAddresses)
             statistics.announcementsSent += 1
             adverDeadline = now + advertisementInterval
-            actions += transition(to: .master, now: now, reason: "master down timer expired")
+            let reason = masterResigned ? "the Master resigned (priority 0)" : "master down timer expired"
+            masterResigned = false
+            actions += transition(to: .master, now: now, reason: reason)
         }
         if state == .master, let deadline = adverDeadline, deadline <= now {
             // (680)-(690)
@@ -250,6 +256,8 @@ public struct VirtualRouter: Sendable {
             if ad.priority == 0 {
                 // (425)-(430)
                 masterDownDeadline = now + skewTime
+                lastHeardFromMaster = now
+                masterResigned = true
                 return []
             }
             let preemptNow = config.preempt && now >= preemptAllowedAt
@@ -258,6 +266,8 @@ public struct VirtualRouter: Sendable {
                 if config.version == 3 { masterAdverInterval = ad.interval }
                 masterDownDeadline = now + masterDownInterval
                 masterAddress = source
+                lastHeardFromMaster = now
+                masterResigned = false
                 return []
             }
             // (465)-(470): discard, the timer runs on and we preempt
@@ -274,6 +284,7 @@ public struct VirtualRouter: Sendable {
                 if config.version == 3 { masterAdverInterval = ad.interval }
                 masterDownDeadline = now + masterDownInterval
                 masterAddress = source
+                lastHeardFromMaster = now
                 let reason = ad.priority > effectivePriority ? "higher priority \(ad.priority) from \(VirtualRouter.text(source))"
                     : "equal priority from higher address \(VirtualRouter.text(source))"
                 return transition(to: .backup, now: now, reason: reason)
@@ -281,6 +292,11 @@ public struct VirtualRouter: Sendable {
             // (775); RFC 9568 adds an immediate advertisement
             return config.answerLowerPriority ? [advertisement(priority: effectivePriority)] : []
         }
+    }
+
+    /// `clear vrrp statistics`: counters back to zero (state and timers untouched).
+    public mutating func clearStatistics() {
+        statistics = RouterStatistics()
     }
 
     /// Changes what tracking subtracts from the priority.
@@ -335,7 +351,8 @@ public struct VirtualRouter: Sendable {
 
     // MARK: Helpers
 
-    private func advertisement(priority: UInt8) -> RouterAction {
+    private mutating func advertisement(priority: UInt8) -> RouterAction {
+        statistics.advertisementsSent += 1
         var ad = Advertisement(
             version: config.version, vrid: config.vrid, priority: priority,
             interval: config.version == 2 ? config.advertisementInterval / 100 : config.advertisementInterval, addresses: config.addresses)

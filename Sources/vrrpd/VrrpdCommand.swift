@@ -80,6 +80,13 @@ struct VrrpdCommand: ParsableCommand {
     var witness: WitnessSetting?
 
     @Option(
+        name: .customLong("port"),
+        help: ArgumentHelp(
+            "Wire a port (repeatable): ethN=udp:LOCAL:REMOTE (a UDP tunnel on 127.0.0.1 to another switch) or ethN=linux:IFNAME (an AF_PACKET socket on a Linux interface; root).",
+            valueName: "SPEC"))
+    var ports: [String] = []
+
+    @Option(
         name: .customLong("command-timeout"),
         help: ArgumentHelp("Deadline for one command, in seconds; a command still waiting then answers with a timeout.", valueName: "SECONDS"))
     var commandTimeout: Double = 5
@@ -140,6 +147,15 @@ struct VrrpdCommand: ParsableCommand {
         settings.halTraceFile = traceHAL.map(absolute)
         settings.lockThreshold = lockThreshold
         if let witness { Witness.shared.isEnabled = witness == .on }
+        do {
+            settings.ports = try ports.map { try PortAttachment.open($0, portCount: settings.chip.portCount) }
+            let wired = settings.ports.map(\.port)
+            if Set(wired).count != wired.count { throw DaemonError("--port: a port is wired twice") }
+        } catch {
+            readiness?.fail("\(error)")
+            if !detach { printError("vrrpd: \(error)") }
+            throw ExitCode(1)
+        }
         let runtime = DaemonRuntime(settings: settings, logger: logger)
         do {
             try runtime.run { result in

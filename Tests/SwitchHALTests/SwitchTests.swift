@@ -289,7 +289,7 @@ let soon: UInt64 = .max  // tests without a competing holder may wait as long as
         defer { hal.stop() }
         defer { #expect(unexpectedWitnessReports().isEmpty, "\(unexpectedWitnessReports())") }
         let got = ManagedAtomic<Int>(0)
-        hal.setPacketHandler { port, bytes in
+        hal.setPacketHandler { port, _, bytes in
             if port == 3 && bytes.count == 64 { got.wrappingIncrement(ordering: .relaxed) }
         }
         _ = hal.inject(port: 3, frame(source: 0x0200_0000_7001, destination: 0xffff_ffff_ffff))

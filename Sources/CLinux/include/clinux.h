@@ -28,4 +28,12 @@ void clinux_bucket_hashes(uint64_t key, const uint32_t *seeds, int banks, uint32
 void clinux_prefetch_buckets(const uint64_t *keys, const uint32_t *buckets, int banks, long slots_per_bank,
                              int entries_per_bucket);
 
+/* An AF_PACKET socket on interface `ifname`, bound, promiscuous, non-blocking. Returns the
+   descriptor, or -errno. */
+int clinux_packet_open(const char *ifname);
+
+/* Receives one frame (waiting at most timeout_ms); skips frames this host sent. Returns the
+   length, 0 on timeout, -errno on error. */
+int clinux_packet_receive(int fd, unsigned char *buffer, int capacity, int timeout_ms);
+
 #endif

@@ -137,6 +137,10 @@ public final class CommandContext {
 
 /// A configuration being edited: the live running configuration, or a candidate.
 public final class ConfigWorkspace {
-    public var config: RunningConfig
+    public var config: RunningConfig {
+        didSet { onChange?() }
+    }
+    /// Called after every change (the live workspace tells the subsystems that follow it).
+    var onChange: (() -> Void)?
     public init(_ config: RunningConfig = RunningConfig()) { self.config = config }
 }

@@ -41,10 +41,17 @@ final class CommandRegistry {
                 if !out.hasSuffix("!\n") { out += "!\n" }
                 out += line + "\n"
                 let key = declaration.submodeKey.flatMap { args[$0]?.description }
+                // Lines of one group (`vrrp 5 ...`) stay together, in declaration order.
+                var lines: [(group: Int, order: Int, text: String)] = []
                 for (subIndex, sub) in declarations.enumerated() where sub.modes.contains(submode) {
                     for subArgs in sub.show?(config, key) ?? [] {
-                        if let subLine = syntaxes[subIndex].render(subArgs) { out += " " + subLine + "\n" }
+                        if let subLine = syntaxes[subIndex].render(subArgs) {
+                            lines.append((subArgs.int("vrid") ?? -1, subIndex, (subArgs.negated ? "no " : "") + subLine))
+                        }
                     }
+                }
+                for line in lines.enumerated().sorted(by: { ($0.element.group, $0.element.order, $0.offset) < ($1.element.group, $1.element.order, $1.offset) }) {
+                    out += " " + line.element.text + "\n"
                 }
                 out += "exit\n!\n"
             }

@@ -8,6 +8,8 @@ enum Commands {
             + ConfigFileCommands.declarations
             + VLANCommands.declarations
             + InterfaceCommands.declarations
+            + VRRPCommands.declarations
+            + VRRPShowCommands.declarations
             + MACTableCommands.declarations
             + HALCommands.declarations
             + HALDebugCommands.declarations

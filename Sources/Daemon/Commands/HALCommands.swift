@@ -258,6 +258,13 @@ enum HALCommands {
         let c = port.counters
         ctx.print("  Received \(c.frames) frames (\(c.bytes) bytes); dropped \(c.dropped) (port down \(c.droppedPortDown), VLAN \(c.droppedVLAN), invalid \(c.droppedInvalid)); to CPU \(c.toCPU)")
         ctx.print("  Learned \(c.learned), moves \(c.moves), learn-limited \(c.learnLimited); \(port.dynamicEntries) dynamic entries now")
+        let hal = ctx.plane.hal.hal
+        if let backend = hal.backends.first(where: { $0.0 == port.id })?.1 {
+            let tx = hal.transmitCounters(port.id)
+            ctx.print("  Wired to \(backend.summary); sent \(tx.frames) frames, \(tx.dropped) could not be sent")
+        } else {
+            ctx.print("  Not wired (vrrpd --port): only injected test frames arrive here")
+        }
     }
 
     static func describe(_ svi: SVIStatus, config: InterfaceConfig?, _ ctx: CommandContext) {

@@ -40,6 +40,30 @@ public struct InterfaceConfig: Equatable, Sendable {
     public var addresses: [IPv4Prefix] = []
     /// Physical ports (`ethN`) only.
     public var switchport = SwitchportConfig()
+    /// SVIs (`vlanN`) only: `vrrp N ...` lines.
+    public var vrrp: [UInt8: VRRPInstanceConfig] = [:]
+
+    public init() {}
+}
+
+/// One `vrrp N` group of an SVI, as FRR's vrrpd configures it (plus the switch extras).
+public struct VRRPInstanceConfig: Equatable, Sendable {
+    public var version = 3
+    /// 1-254; the address owner advertises 255 whatever this says.
+    public var priority: UInt8 = 100
+    public var advertisementIntervalMs = 1000
+    public var preempt = true
+    public var preemptDelaySeconds: Int?
+    public var acceptMode = false
+    public var shutdown = false
+    public var checksumWithPseudoHeader = true
+    public var ipv4: [IPv4Address] = []
+    public var ipv6: [IPv6Address] = []
+    public var description: String?
+    /// Tracked interfaces and what their being down subtracts from the priority.
+    public var tracks: [String: Int] = [:]
+
+    public static let defaultTrackDecrement = 10
 
     public init() {}
 }

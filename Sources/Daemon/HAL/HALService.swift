@@ -18,6 +18,9 @@ public final class HALService: Sendable {
     private let nextCall = NIOLockedValueBox(0)
 
     private let subscription = NIOLockedValueBox<EventFanout.Subscription?>(nil)
+    /// Told of every port that goes up or down (VRRP tracking and SVI state), from the HAL's
+    /// event thread.
+    private let linkObserver = NIOLockedValueBox<(@Sendable (PortID, Bool) -> Void)?>(nil)
 
     /// Where `--trace-hal` lines go (besides the log, with `debug hal calls`).
     private let traceFile: LogSink?
@@ -26,7 +29,7 @@ public final class HALService: Sendable {
 
     public init(
         chip: ChipProfile, baseMAC: MACAddress, callTimeout: Double, logger: Logger, traceFile: String? = nil,
-        lockThreshold: Double = 1
+        lockThreshold: Double = 1, backends: [(PortID, PortBackend)] = []
     ) throws {
         hal = Switch(chip: chip, baseMAC: baseMAC)
         self.callTimeout = callTimeout
@@ -49,15 +52,18 @@ public final class HALService: Sendable {
             if toLog.withLockedValue({ $0 }) { logger.info("hal-call: \(line)") }
         }
         hal.trace.isEnabled = traceFile != nil
+        for (port, backend) in backends { try hal.attach(backend, to: port) }
         hal.start()
         // The control plane's own subscriber: link changes and station moves go to the log
         // (moves at debug level, and rate-limited: a loop can move a MAC thousands of times).
         let moves = LogRateLimiter(burst: 10, intervalSeconds: 10)
+        let links = linkObserver
         subscription.withLockedValue {
             $0 = hal.subscribe(name: "ctl", capacity: 16384) { event in
                 switch event {
                 case .link(let port, let up):
                     logger.notice("eth\(port) link \(up ? "up" : "down")")
+                    links.withLockedValue { $0 }?(port, up)
                 case .moved(let entry, let from):
                     guard let suppressed = moves.admit() else { return }
                     logger.debug(
@@ -70,6 +76,10 @@ public final class HALService: Sendable {
                 }
             }
         }
+    }
+
+    public func setLinkObserver(_ observer: (@Sendable (PortID, Bool) -> Void)?) {
+        linkObserver.withLockedValue { $0 = observer }
     }
 
     /// Turns `debug hal calls` on or off (the trace file, if any, keeps receiving).

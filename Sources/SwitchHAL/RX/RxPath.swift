@@ -14,6 +14,8 @@ public final class PacketPool: @unchecked Sendable {
     /// Frame length and ingress port of each buffer (written by the owner only).
     let lengths: UnsafeMutablePointer<UInt32>
     let ports: UnsafeMutablePointer<UInt16>
+    /// The VLAN l2x classified the frame into (for the CPU path).
+    let vlans: UnsafeMutablePointer<UInt16>
     private let free: BoundedQueue
     private let inUse = ManagedAtomic<Int>(0)
     private let highWater = ManagedAtomic<Int>(0)
@@ -26,6 +28,8 @@ public final class PacketPool: @unchecked Sendable {
         lengths.initialize(repeating: 0, count: count)
         ports = .allocate(capacity: count)
         ports.initialize(repeating: 0, count: count)
+        vlans = .allocate(capacity: count)
+        vlans.initialize(repeating: 0, count: count)
         free = BoundedQueue(capacity: count)
         for index in 0..<count { _ = free.enqueue(UInt32(index)) }
     }
@@ -34,6 +38,7 @@ public final class PacketPool: @unchecked Sendable {
         slab.deallocate()
         lengths.deallocate()
         ports.deallocate()
+        vlans.deallocate()
     }
 
     /// A free buffer, or nil when the pool is empty. Never blocks.

@@ -18,9 +18,22 @@ final class L2Worker {
     private let fanout: EventFanout
     private let cpu: CPUDispatcher
     private let faults: FaultInjector
+    private let transmitter: Transmitter
     private var thread: HALThread?
 
-    init(rx: RxPath, ports: PortTable, state: L2State, lock: HALLock, fanout: EventFanout, cpu: CPUDispatcher, faults: FaultInjector) {
+    /// What to do with a frame after learning.
+    struct Forwarding {
+        var buffer: UInt32
+        var vlan: UInt16
+        /// Egress port, or 0 to flood the VLAN.
+        var port: Int
+        var toCPU: Bool
+    }
+
+    init(
+        rx: RxPath, ports: PortTable, state: L2State, lock: HALLock, fanout: EventFanout, cpu: CPUDispatcher, faults: FaultInjector,
+        transmitter: Transmitter
+    ) {
         self.rx = rx
         self.ports = ports
         self.state = state
@@ -28,6 +41,7 @@ final class L2Worker {
         self.fanout = fanout
         self.cpu = cpu
         self.faults = faults
+        self.transmitter = transmitter
     }
 
     func start() -> HALThread {
@@ -59,6 +73,10 @@ final class L2Worker {
         var events: [HALEvent] = []
         var forCPU: [UInt32] = []
         var giveBack: [UInt32] = []
+        var forwarding: [Forwarding] = []
+        var scratch: [UInt8] = []
+        var untagged: [UInt8] = []
+        let forwards = transmitter.hasBackends
         while !me.shouldStop {
             if faults.stalled(faults.stallL2X) { stall(me) }
             batch.removeAll(keepingCapacity: true)
@@ -76,7 +94,13 @@ final class L2Worker {
                 var counts = BatchCounters()
                 let limits = state.anyLimit ? (system: state.systemLimit, vlan: state.vlanLimit, port: state.portLimit) : nil
                 for buffer in batch {
-                    if process(buffer, view: view, limits: limits, wantEvents: wantEvents, wantCPU: wantCPU, counts: &counts, events: &events) {
+                    if forwards {
+                        if let decision = forward(buffer, view: view, limits: limits, wantEvents: wantEvents, wantCPU: wantCPU, counts: &counts, events: &events) {
+                            forwarding.append(decision)
+                        } else {
+                            giveBack.append(buffer)
+                        }
+                    } else if process(buffer, view: view, limits: limits, wantEvents: wantEvents, wantCPU: wantCPU, counts: &counts, events: &events) {
                         forCPU.append(buffer)
                     } else {
                         giveBack.append(buffer)
@@ -90,6 +114,12 @@ final class L2Worker {
                 state.counters.learnLimitedVLAN &+= counts.limitedVLAN
                 state.counters.learnLimitedPort &+= counts.limitedPort
             }
+            // Out of the ports, with no lock held (backends never block).
+            for decision in forwarding {
+                transmit(decision, view: view, untagged: &untagged, scratch: &scratch)
+                if decision.toCPU { forCPU.append(decision.buffer) } else { giveBack.append(decision.buffer) }
+            }
+            forwarding.removeAll(keepingCapacity: true)
             for buffer in giveBack { rx.pool.give(buffer) }
             giveBack.removeAll(keepingCapacity: true)
             for buffer in forCPU where !cpu.enqueue(buffer) { rx.pool.give(buffer) }
@@ -101,6 +131,64 @@ final class L2Worker {
         }
         // Whatever is still queued goes back to the pool.
         while let buffer = rx.toL2.dequeue() { rx.pool.give(buffer) }
+    }
+
+    /// Like `process`, but also decides where the frame goes out (when ports have backends):
+    /// a known unicast destination on another port, or a flood of the VLAN for unknown,
+    /// broadcast and multicast destinations; frames for the router go to the CPU only.
+    private func forward(
+        _ buffer: UInt32, view: ForwardingView, limits: Limits?, wantEvents: Bool, wantCPU: Bool,
+        counts: inout BatchCounters, events: inout [HALEvent]
+    ) -> Forwarding? {
+        let pool = rx.pool
+        let toCPU = process(buffer, view: view, limits: limits, wantEvents: wantEvents, wantCPU: wantCPU, counts: &counts, events: &events)
+        let length = Int(pool.lengths[Int(buffer)])
+        let ingress = Int(pool.ports[Int(buffer)])
+        guard length >= 14, ingress >= 1, ingress <= transmitter.portCount else { return toCPU ? Forwarding(buffer: buffer, vlan: 0, port: -1, toCPU: true) : nil }
+        let bytes = UnsafeRawPointer(pool.bytes(buffer))
+        var tag: UInt16?
+        if bytes.loadUnaligned(fromByteOffset: 12, as: UInt16.self) == UInt16(0x8100).bigEndian, length >= 18 {
+            tag = UInt16(bigEndian: bytes.loadUnaligned(fromByteOffset: 14, as: UInt16.self)) & 0x0fff
+        }
+        guard case .vlan(let vlan) = view.classify(port: ingress, tag: tag) else { return nil }
+        let destination = L2Worker.mac(bytes, at: 0)
+        if destination >> 40 & 1 == 1 {
+            return Forwarding(buffer: buffer, vlan: vlan, port: 0, toCPU: toCPU)
+        }
+        if let slot = state.table.find(destination << 12 | UInt64(vlan)) {
+            let port = Int(state.table.port(at: slot))
+            if port == cpuPort || toCPU { return toCPU ? Forwarding(buffer: buffer, vlan: vlan, port: -1, toCPU: true) : nil }
+            if port == ingress { return nil }  // filtered: the station is on the port it came from
+            return Forwarding(buffer: buffer, vlan: vlan, port: port, toCPU: false)
+        }
+        return Forwarding(buffer: buffer, vlan: vlan, port: 0, toCPU: toCPU)
+    }
+
+    private func transmit(_ decision: Forwarding, view: ForwardingView, untagged: inout [UInt8], scratch: inout [UInt8]) {
+        guard decision.port >= 0 else { return }
+        let pool = rx.pool
+        let frame = pool.frame(decision.buffer)
+        let ingress = Int(pool.ports[Int(decision.buffer)])
+        // The transmitter wants the frame untagged; it adds the tag a trunk needs.
+        let tagged = frame.count >= 18 && frame[12] == 0x81 && frame[13] == 0x00
+        if tagged {
+            untagged.removeAll(keepingCapacity: true)
+            untagged.append(contentsOf: frame[0..<12])
+            untagged.append(contentsOf: frame[16...])
+            untagged.withUnsafeBytes { send($0, decision, ingress: ingress, view: view, scratch: &scratch) }
+        } else {
+            send(frame, decision, ingress: ingress, view: view, scratch: &scratch)
+        }
+    }
+
+    private func send(
+        _ bytes: UnsafeRawBufferPointer, _ decision: Forwarding, ingress: Int, view: ForwardingView, scratch: inout [UInt8]
+    ) {
+        if decision.port == 0 {
+            transmitter.flood(bytes, vlan: decision.vlan, except: ingress, view: view, scratch: &scratch)
+        } else {
+            transmitter.send(bytes, vlan: decision.vlan, port: decision.port, view: view, scratch: &scratch)
+        }
     }
 
     /// Injected fault: hold the table lock and do nothing until the stall ends, as the SDK's
@@ -154,6 +242,7 @@ final class L2Worker {
         }
         counters.pointee.frames &+= 1
         counters.pointee.bytes &+= UInt64(length)
+        pool.vlans[Int(buffer)] = vlan
         // A multicast or all-zero source is not a station: do not learn it.
         guard source >> 40 & 1 == 0, source != 0 else {
             counters.pointee.droppedInvalid &+= 1
@@ -253,7 +342,7 @@ final class CPUDispatcher: @unchecked Sendable {
     private let queue: BoundedQueue
     private let wakeup = Wakeup()
     let handlerLock = HALLock(name: "hal.rx-handler", rank: HALLocks.Rank.subscribers, purpose: "the CPU packet handler")
-    private var handler: (@Sendable (PortID, UnsafeRawBufferPointer) -> Void)?
+    private var handler: (@Sendable (PortID, UInt16, UnsafeRawBufferPointer) -> Void)?
     private var thread: HALThread?
     private let droppedCount = ManagedAtomic<UInt64>(0)
     var dropped: UInt64 { droppedCount.load(ordering: .relaxed) }
@@ -265,7 +354,7 @@ final class CPUDispatcher: @unchecked Sendable {
 
     var hasHandler: Bool { handlerLock.withLock("peek") { handler != nil } }
 
-    func setHandler(_ handler: (@Sendable (PortID, UnsafeRawBufferPointer) -> Void)?) {
+    func setHandler(_ handler: (@Sendable (PortID, UInt16, UnsafeRawBufferPointer) -> Void)?) {
         handlerLock.withLock("set-handler") { self.handler = handler }
     }
 
@@ -289,7 +378,7 @@ final class CPUDispatcher: @unchecked Sendable {
                 }
                 me.set(.working)
                 let current = handlerLock.withLock("take-handler") { handler }
-                current?(pool.ports[Int(buffer)], pool.frame(buffer))
+                current?(pool.ports[Int(buffer)], pool.vlans[Int(buffer)], pool.frame(buffer))
                 pool.give(buffer)
             }
             while let buffer = queue.dequeue() { pool.give(buffer) }

@@ -1,0 +1,222 @@
+import CLI
+import Channel
+import NetTypes
+
+/// `vrrp N ...` under `interface vlanN`: FRR's vrrpd lines (which load unchanged) and the
+/// switch extras (preempt delay, tracking, description). Any `vrrp N ...` line creates group N.
+enum VRRPCommands {
+    static let vrrpHelp = "Virtual Router Redundancy Protocol"
+    static let vridHelp = "Virtual Router ID"
+
+    static var declarations: [CommandDeclaration] {
+        [
+            CommandDeclaration(
+                "vrrp (1-255)$vrid [version (2-3)$version]", help: [vrrpHelp, vridHelp, "VRRP protocol version", "Version"],
+                modes: [Modes.configInterface], no: .custom("vrrp (1-255)$vrid", help: [vrrpHelp, vridHelp]),
+                show: { config, name in
+                    instances(config, name).map { vrid, instance in
+                        var args = Arguments(["vrid": .int(Int(vrid))])
+                        if instance.version != 3 { args["version"] = .int(instance.version) }
+                        return args
+                    }
+                }
+            ) { ctx, args in
+                let vrid = UInt8(args.int("vrid")!)
+                if args.negated {
+                    guard let name = ctx.session.interface, ctx.config.interfaces[name]?.vrrp[vrid] != nil else {
+                        return ctx.fail("VRRP group \(vrid) is not configured on this interface")
+                    }
+                    return ctx.commit { $0.interfaces[name]?.vrrp[vrid] = nil; return nil }
+                }
+                let version = args.int("version") ?? 3
+                return edit(ctx, vrid) { instance in
+                    if version == 2 && instance.advertisementIntervalMs % 1000 != 0 {
+                        return "VRRPv2 advertises whole seconds; set an advertisement-interval that is a multiple of 1000 ms first"
+                    }
+                    if version == 2 && !instance.ipv6.isEmpty { return "VRRPv2 does not carry IPv6 addresses" }
+                    instance.version = version
+                    return nil
+                }
+            },
+            CommandDeclaration(
+                "vrrp (1-255)$vrid ip A.B.C.D$vip", help: [vrrpHelp, vridHelp, "Add IPv4 address", "Virtual router IPv4 address"],
+                modes: [Modes.configInterface], no: .sameArguments,
+                show: { config, name in
+                    instances(config, name).flatMap { vrid, instance in
+                        instance.ipv4.map { Arguments(["vrid": .int(Int(vrid)), "vip": .ipv4($0)]) }
+                    }
+                }
+            ) { ctx, args in
+                let address = args.ipv4("vip")!
+                return edit(ctx, UInt8(args.int("vrid")!)) { instance in
+                    if args.negated {
+                        guard instance.ipv4.contains(address) else { return "\(address) is not an address of this group" }
+                        instance.ipv4.removeAll { $0 == address }
+                    } else if !instance.ipv4.contains(address) {
+                        guard instance.ipv4.count < 255 else { return "a group has at most 255 addresses" }
+                        instance.ipv4.append(address)
+                    }
+                    return nil
+                }
+            },
+            CommandDeclaration(
+                "vrrp (1-255)$vrid ipv6 X:X::X:X$vip6", help: [vrrpHelp, vridHelp, "Add IPv6 address", "Virtual router IPv6 address"],
+                modes: [Modes.configInterface], no: .sameArguments,
+                show: { config, name in
+                    instances(config, name).flatMap { vrid, instance in
+                        instance.ipv6.map { Arguments(["vrid": .int(Int(vrid)), "vip6": .ipv6($0)]) }
+                    }
+                }
+            ) { ctx, args in
+                let address = args.ipv6("vip6")!
+                return edit(ctx, UInt8(args.int("vrid")!)) { instance in
+                    if args.negated {
+                        guard instance.ipv6.contains(address) else { return "\(address) is not an address of this group" }
+                        instance.ipv6.removeAll { $0 == address }
+                        return nil
+                    }
+                    guard instance.version == 3 else { return "VRRPv2 does not carry IPv6 addresses" }
+                    // RFC 5798 §5.2.9: the first IPv6 address is the link-local one.
+                    if instance.ipv6.isEmpty && !address.isLinkLocal { return "the first IPv6 address of a group must be link-local (fe80::/10)" }
+                    if !instance.ipv6.contains(address) { instance.ipv6.append(address) }
+                    return nil
+                }
+            },
+            CommandDeclaration(
+                "vrrp (1-255)$vrid priority (1-254)$priority", help: [vrrpHelp, vridHelp, "Virtual Router priority", "Priority value"],
+                modes: [Modes.configInterface], no: .optionalValues,
+                show: { config, name in
+                    instances(config, name).compactMap { vrid, instance in
+                        instance.priority == 100 ? nil : Arguments(["vrid": .int(Int(vrid)), "priority": .int(Int(instance.priority))])
+                    }
+                }
+            ) { ctx, args in
+                let priority = UInt8(args.negated ? 100 : args.int("priority")!)
+                return edit(ctx, UInt8(args.int("vrid")!)) { $0.priority = priority; return nil }
+            },
+            CommandDeclaration(
+                "vrrp (1-255)$vrid advertisement-interval (10-40950)$ms",
+                help: [vrrpHelp, vridHelp, "Advertisement interval", "Advertisement interval in milliseconds"],
+                modes: [Modes.configInterface], no: .optionalValues,
+                show: { config, name in
+                    instances(config, name).compactMap { vrid, instance in
+                        instance.advertisementIntervalMs == 1000 ? nil : Arguments(["vrid": .int(Int(vrid)), "ms": .int(instance.advertisementIntervalMs)])
+                    }
+                }
+            ) { ctx, args in
+                let ms = args.negated ? 1000 : args.int("ms")!
+                guard ms % 10 == 0 else {
+                    return ctx.fail("The advertisement interval is sent in centiseconds: \(ms) ms is not a multiple of 10 (use \(ms / 10 * 10) or \(ms / 10 * 10 + 10))")
+                }
+                return edit(ctx, UInt8(args.int("vrid")!)) { instance in
+                    if instance.version == 2 && ms % 1000 != 0 {
+                        return "VRRPv2 advertises whole seconds: \(ms) ms is not a multiple of 1000"
+                    }
+                    instance.advertisementIntervalMs = ms
+                    return nil
+                }
+            },
+            CommandDeclaration(
+                "vrrp (1-255)$vrid preempt [delay minimum (0-3600)$delay]",
+                help: [vrrpHelp, vridHelp, "Preempt mode", "Wait before preempting", "Minimum delay", "Seconds"],
+                modes: [Modes.configInterface], no: .custom("vrrp (1-255)$vrid preempt", help: [vrrpHelp, vridHelp, "Preempt mode"]),
+                show: { config, name in
+                    instances(config, name).compactMap { vrid, instance in
+                        if !instance.preempt { return Arguments(["vrid": .int(Int(vrid))], negated: true) }
+                        guard let delay = instance.preemptDelaySeconds else { return nil }
+                        return Arguments(["vrid": .int(Int(vrid)), "delay": .int(delay)])
+                    }
+                }
+            ) { ctx, args in
+                let delay = args.int("delay")
+                return edit(ctx, UInt8(args.int("vrid")!)) { instance in
+                    instance.preempt = !args.negated
+                    instance.preemptDelaySeconds = args.negated ? nil : (delay == 0 ? nil : delay)
+                    return nil
+                }
+            },
+            flag("accept-mode", "Accept mode (answer packets sent to the virtual addresses)", \.acceptMode, defaultOn: false),
+            flag("shutdown", "Force VRRP router into administrative shutdown", \.shutdown, defaultOn: false),
+            flag("checksum-with-ipv4-pseudoheader", "Checksum mode in VRRPv3 (include the IPv4 pseudo-header)", \.checksumWithPseudoHeader, defaultOn: true),
+            CommandDeclaration(
+                "vrrp (1-255)$vrid track interface IFNAME$track [decrement (1-254)$decrement]",
+                help: [vrrpHelp, vridHelp, "Track an object", "Track an interface", "The port (ethN)", "Subtract from the priority while it is down",
+                       "Decrement"],
+                modes: [Modes.configInterface],
+                no: .custom("vrrp (1-255)$vrid track interface IFNAME$track", help: [vrrpHelp, vridHelp, "Track an object", "Track an interface", "The port"]),
+                show: { config, name in
+                    instances(config, name).flatMap { vrid, instance in
+                        instance.tracks.keys.sorted(by: InterfaceName.precedes).map { track in
+                            var args = Arguments(["vrid": .int(Int(vrid)), "track": .interface(track)])
+                            if instance.tracks[track] != VRRPInstanceConfig.defaultTrackDecrement { args["decrement"] = .int(instance.tracks[track]!) }
+                            return args
+                        }
+                    }
+                }
+            ) { ctx, args in
+                let track = args.string("track")!
+                guard case .port = InterfaceKind.parse(track, portCount: ctx.portCount) else {
+                    return ctx.fail("VRRP tracks ports: eth1-eth\(ctx.portCount)")
+                }
+                let decrement = args.int("decrement") ?? VRRPInstanceConfig.defaultTrackDecrement
+                return edit(ctx, UInt8(args.int("vrid")!)) { instance in
+                    if args.negated {
+                        guard instance.tracks.removeValue(forKey: track) != nil else { return "\(track) is not tracked by this group" }
+                    } else {
+                        instance.tracks[track] = decrement
+                    }
+                    return nil
+                }
+            },
+            CommandDeclaration(
+                "vrrp (1-255)$vrid description LINE", help: [vrrpHelp, vridHelp, "Description of the group", "Text"],
+                modes: [Modes.configInterface], no: .optionalValues,
+                show: { config, name in
+                    instances(config, name).compactMap { vrid, instance in
+                        instance.description.map { Arguments(["vrid": .int(Int(vrid)), "line": .line($0)]) }
+                    }
+                }
+            ) { ctx, args in
+                let text = args.negated ? nil : args.string("line")
+                return edit(ctx, UInt8(args.int("vrid")!)) { $0.description = text; return nil }
+            },
+        ]
+    }
+
+    /// `vrrp N KEYWORD` with its `no` form, for a Boolean setting.
+    static func flag(_ keyword: String, _ help: String, _ path: WritableKeyPath<VRRPInstanceConfig, Bool>, defaultOn: Bool) -> CommandDeclaration {
+        CommandDeclaration(
+            "vrrp (1-255)$vrid \(keyword)", help: [vrrpHelp, vridHelp, help], modes: [Modes.configInterface], no: .sameArguments,
+            show: { config, name in
+                instances(config, name).compactMap { vrid, instance in
+                    instance[keyPath: path] == defaultOn ? nil : Arguments(["vrid": .int(Int(vrid))], negated: defaultOn)
+                }
+            }
+        ) { ctx, args in
+            edit(ctx, UInt8(args.int("vrid")!)) { instance in
+                instance[keyPath: path] = !args.negated
+                return nil
+            }
+        }
+    }
+
+    static func instances(_ config: RunningConfig, _ name: String?) -> [(UInt8, VRRPInstanceConfig)] {
+        guard let name, let interface = config.interfaces[name] else { return [] }
+        return interface.vrrp.keys.sorted().map { ($0, interface.vrrp[$0]!) }
+    }
+
+    /// Changes (creating if needed) group `vrid` of the session's SVI.
+    static func edit(_ ctx: CommandContext, _ vrid: UInt8, _ mutation: @escaping (inout VRRPInstanceConfig) -> String?) -> CommandOutcome {
+        guard let name = ctx.session.interface, case .svi = InterfaceKind.parse(name, portCount: ctx.portCount) else {
+            return ctx.fail("VRRP runs on SVIs: configure it under interface vlanN")
+        }
+        return ctx.commit { config in
+            var interface = config.interfaces[name] ?? InterfaceConfig()
+            var instance = interface.vrrp[vrid] ?? VRRPInstanceConfig()
+            if let error = mutation(&instance) { return error }
+            interface.vrrp[vrid] = instance
+            config.interfaces[name] = interface
+            return nil
+        }
+    }
+}

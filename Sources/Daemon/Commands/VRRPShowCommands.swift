@@ -1,0 +1,123 @@
+import CLI
+import Channel
+import NIOCore
+import VRRP
+
+/// `show vrrp ...`, `clear vrrp statistics`, `debug vrrp ...`: they ask the VRRP thread for a
+/// snapshot (or a change) and answer when it replies; a VRRP thread that does not reply within the
+/// command's deadline times the command out like a stuck HAL call would.
+enum VRRPShowCommands {
+    static let vrrpHelp = "Virtual Router Redundancy Protocol"
+
+    static var declarations: [CommandDeclaration] {
+        [
+            CommandDeclaration(
+                "show vrrp [interface IFNAME$ifname] [(1-255)$vrid] [<json|summary>$format]",
+                help: [Help.show, vrrpHelp, "Only the groups of one interface", "Interface name (vlanN)", "Only this VRID",
+                       "Output JSON (FRR's keys)", "One line per group"],
+                modes: Modes.exec
+            ) { ctx, args in
+                let interface = args.string("ifname")
+                let vrid = args.int("vrid").map(UInt8.init)
+                let format = args.string("format")
+                return withSnapshot(ctx) { snapshot in
+                    let show = VRRPShow(snapshot: snapshot)
+                    let groups = show.groups(interface: interface, vrid: vrid)
+                    switch format {
+                    case "json":
+                        ctx.write(show.json(groups))
+                    case "summary":
+                        ctx.write(show.summary(groups))
+                    default:
+                        if groups.isEmpty, interface != nil || vrid != nil {
+                            ctx.print("% No VRRP group matches")
+                            return .error
+                        }
+                        ctx.write(groups.map { show.detail($0) }.joined(separator: "\n"))
+                    }
+                    return .success
+                }
+            },
+            CommandDeclaration(
+                "show vrrp statistics", help: [Help.show, vrrpHelp, "Counters: packets, discards by reason, the HAL side"],
+                modes: Modes.exec
+            ) { ctx, _ in
+                withSnapshot(ctx) { snapshot in
+                    ctx.write(statistics(snapshot))
+                    return .success
+                }
+            },
+            CommandDeclaration(
+                "clear vrrp statistics", help: ["Reset functions", vrrpHelp, "Every VRRP counter"], modes: [Modes.enable]
+            ) { ctx, _ in
+                let future = ctx.plane.vrrp.clearStatistics().hop(to: ctx.loop).map { Status.success }
+                return .pending(future, waitingFor: { "the VRRP thread" })
+            },
+            CommandDeclaration(
+                "debug vrrp [<events|packets>$what]",
+                help: [Help.debug, vrrpHelp, "State changes, configuration and tracking", "Every advertisement sent and received"],
+                modes: [Modes.enable], no: .sameArguments
+            ) { ctx, args in
+                let on = !args.negated
+                switch args.string("what") {
+                case "events": ctx.plane.vrrp.setDebug(events: on, packets: nil)
+                case "packets": ctx.plane.vrrp.setDebug(events: nil, packets: on)
+                default: ctx.plane.vrrp.setDebug(events: on, packets: on)
+                }
+                return .done(.success)
+            },
+        ]
+    }
+
+    static func withSnapshot(_ ctx: CommandContext, _ body: @escaping (VRRPService.Snapshot) -> Status) -> CommandOutcome {
+        let future = ctx.plane.vrrp.snapshot().hop(to: ctx.loop).assumeIsolated().map { body($0) }.nonisolated()
+        return .pending(future, waitingFor: { "the VRRP thread" })
+    }
+
+    static func statistics(_ snapshot: VRRPService.Snapshot) -> String {
+        var out = "VRRP statistics since \(VRRPShow.duration(max(0, snapshot.wallClock - snapshot.statisticsSince))) ago\n"
+        let c = snapshot.counters
+        out += " Packets to the CPU for the router\n"
+        out += "   VRRP received                 \(c.vrrpReceived)\n"
+        out += "   malformed IP                  \(c.vrrpMalformed)\n"
+        out += "   ARP requests / replies sent   \(c.arpRequests) / \(c.arpReplies)\n"
+        out += "   NS received / NA sent         \(c.neighborSolicitations) / \(c.neighborAdvertisements)\n"
+        out += "   echo replies sent             \(c.echoReplies)\n"
+        out += "   gratuitous ARPs / unsol. NAs  \(c.gratuitousARPs) / \(c.unsolicitedNAs)\n"
+        out += "   not for the router            \(snapshot.framesIgnored)\n"
+        out += "   dropped, VRRP thread behind   \(snapshot.framesOverflowed)\n"
+        let unknown = snapshot.unknownVRID.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
+        out += "   unknown VRID                  \(unknown.isEmpty ? "0" : unknown.joined(separator: ", "))\n"
+        out += " Virtual MAC (HAL)\n"
+        out += "   installs / removals / failed  \(snapshot.macCalls.installs) / \(snapshot.macCalls.removals) / \(snapshot.macCalls.failures)\n"
+        out += "   slowest call                  \(fixed(snapshot.macCalls.slowest, 3)) s\n"
+        if let problem = snapshot.macProblem { out += "   problem                       \(problem)\n" }
+        out += "\n"
+        let header = ["Router", "State", "Adv Rx", "Adv Tx", "P0 Rx", "P0 Tx", "Master", "Released", "Discards"]
+        var rows = [header]
+        for key in snapshot.specs.keys.sorted() {
+            let name = "\(key.interface) \(key.vrid) v\(key.ipv6 ? 6 : 4)"
+            guard let router = snapshot.routers[key] else {
+                rows.append([name, "Initialize", "-", "-", "-", "-", "-", "-", "-"])
+                continue
+            }
+            let s = router.statistics
+            rows.append([
+                name, router.state.description, "\(s.advertisementsReceived)", "\(s.advertisementsSent)", "\(s.priorityZeroReceived)",
+                "\(s.priorityZeroSent)", "\(s.becameMaster)", "\(s.releasedMaster)", "\(s.totalDiscards)",
+            ])
+        }
+        let widths = (0..<header.count).map { column in rows.map { $0[column].count }.max()! + 2 }
+        for row in rows {
+            out += " " + row.enumerated().map { $0.element + String(repeating: " ", count: widths[$0.offset] - $0.element.count) }.joined() + "\n"
+        }
+        var reasons: [String] = []
+        for key in snapshot.specs.keys.sorted() {
+            guard let router = snapshot.routers[key], router.statistics.totalDiscards > 0 else { continue }
+            let parts = DiscardReason.allCases.compactMap { reason in router.statistics.discards[reason].map { "\(reason) \($0)" } }
+            reasons.append("   \(key): " + parts.joined(separator: ", "))
+        }
+        if !reasons.isEmpty { out += "\n Discards by reason\n" + reasons.joined(separator: "\n") + "\n" }
+        return out
+    }
+}

@@ -1,0 +1,227 @@
+import NetTypes
+import Packets
+import SwitchHAL
+import VRRP
+
+/// The router's packets: VRRP advertisements in and out, and the answers a Master gives for its
+/// virtual addresses (ARP, neighbour solicitations, ping), plus the SVI's own addresses.
+extension VRRPService {
+    // MARK: Receive
+
+    /// From the HAL's rx thread: keeps what the router handles (VRRP, ARP, ICMP echo, neighbour
+    /// solicitations), copies it, and hands it to the VRRP loop. Never blocks; when the loop is
+    /// far behind, frames are dropped and counted.
+    func cpuFrame(port: PortID, vlan: UInt16, frame: UnsafeRawBufferPointer) {
+        guard VRRPService.wanted(frame) else {
+            framesIgnored.wrappingIncrement(ordering: .relaxed)
+            return
+        }
+        guard pendingFrames.loadThenWrappingIncrement(ordering: .relaxed) < VRRPService.maxPendingFrames else {
+            pendingFrames.wrappingDecrement(ordering: .relaxed)
+            framesOverflowed.wrappingIncrement(ordering: .relaxed)
+            return
+        }
+        let bytes = [UInt8](frame)
+        loop.execute { [self] in
+            pendingFrames.wrappingDecrement(ordering: .relaxed)
+            handle(bytes, port: port, vlan: vlan)
+        }
+    }
+
+    /// A cheap look at the headers: IPv4 protocol 112 or 1, IPv6 next header 112 or 58, ARP.
+    static func wanted(_ frame: UnsafeRawBufferPointer) -> Bool {
+        guard frame.count >= 14 else { return false }
+        var offset = 12
+        var type = UInt16(frame[offset]) << 8 | UInt16(frame[offset + 1])
+        if type == EtherType.vlan {
+            guard frame.count >= 18 else { return false }
+            offset = 16
+            type = UInt16(frame[offset]) << 8 | UInt16(frame[offset + 1])
+        }
+        let ip = offset + 2
+        switch type {
+        case EtherType.arp: return true
+        case EtherType.ipv4: return frame.count > ip + 9 && (frame[ip + 9] == Advertisement.ipProtocol || frame[ip + 9] == ICMPv4.protocolNumber)
+        case EtherType.ipv6: return frame.count > ip + 6 && (frame[ip + 6] == Advertisement.ipProtocol || frame[ip + 6] == 58)
+        default: return false
+        }
+    }
+
+    /// On the loop.
+    func handle(_ bytes: [UInt8], port: PortID, vlan: UInt16) {
+        guard let frame = EthernetFrame.parse(bytes) else { return }
+        let interface = "vlan\(vlan)"
+        switch frame.etherType {
+        case EtherType.ipv4:
+            guard let packet = IPv4Packet.parse(frame.payload) else {
+                counters.vrrpMalformed += 1
+                return
+            }
+            if packet.protocolNumber == Advertisement.ipProtocol {
+                receiveAdvertisement(
+                    interface: interface, ipv6: false, message: packet.payload, source: .ipv4(packet.source),
+                    destination: .ipv4(packet.destination), ttl: packet.ttl, frame: frame)
+            } else if packet.protocolNumber == ICMPv4.protocolNumber {
+                answerPing(packet, frame: frame, vlan: vlan, port: port)
+            }
+        case EtherType.ipv6:
+            guard let packet = IPv6Packet.parse(frame.payload) else {
+                counters.vrrpMalformed += 1
+                return
+            }
+            if packet.nextHeader == Advertisement.ipProtocol {
+                receiveAdvertisement(
+                    interface: interface, ipv6: true, message: packet.payload, source: .ipv6(packet.source),
+                    destination: .ipv6(packet.destination), ttl: packet.hopLimit, frame: frame)
+            } else if let target = NeighborAdvertisement.solicitationTarget(packet) {
+                answerSolicitation(target: target, packet: packet, frame: frame, vlan: vlan, port: port)
+            }
+        case EtherType.arp:
+            guard let arp = ARPPacket.parse(frame.payload), arp.operation == 1 else { return }
+            answerARP(arp, frame: frame, vlan: vlan, port: port)
+        default:
+            break
+        }
+    }
+
+    private func receiveAdvertisement(
+        interface: String, ipv6: Bool, message: [UInt8], source: IPAddressPair.Source, destination: IPAddressPair.Destination,
+        ttl: UInt8, frame: EthernetFrame
+    ) {
+        counters.vrrpReceived += 1
+        let now = VRRPService.now
+        if debugPackets {
+            let vrid = message.count > 1 ? "\(message[1])" : "?"
+            let priority = message.count > 2 ? "\(message[2])" : "?"
+            logger.info("VRRP rx \(interface): from \(text(source)) (\(frame.source)) VRID \(vrid) priority \(priority) ttl \(ttl), \(message.count) bytes")
+        }
+        let key = VRRPEngine.Key(interface: interface, vrid: message.count > 1 ? message[1] : 0, ipv6: ipv6)
+        let discardsBefore = engine.routers[key]?.statistics.totalDiscards
+        perform(engine.receive(interface: interface, ipv6: ipv6, message: message, source: source, destination: destination, ttl: ttl, now: now), now: now)
+        if debugPackets, let before = discardsBefore, let router = engine.routers[key], router.statistics.totalDiscards > before {
+            let reasons = router.statistics.discards.filter { $0.value > 0 }.map { "\($0.key)" }.sorted().joined(separator: ", ")
+            logger.info("VRRP \(key): advertisement from \(text(source)) discarded (counters: \(reasons))")
+        }
+        rearm()
+    }
+
+    /// ARP: a Master answers for its virtual addresses with the virtual MAC (never the router
+    /// MAC, RFC 5798 §8.1.2); the SVI answers for its own addresses with the router MAC.
+    private func answerARP(_ request: ARPPacket, frame: EthernetFrame, vlan: UInt16, port: PortID) {
+        counters.arpRequests += 1
+        let mac: MACAddress
+        if let router = master(owning: .ipv4(request.targetIP), vlan: vlan) {
+            mac = router.virtualMAC
+        } else if ownIPv4(vlan).contains(request.targetIP) {
+            mac = routerMAC
+        } else {
+            return
+        }
+        let reply = ARPPacket(operation: 2, senderMAC: mac, senderIP: request.targetIP, targetMAC: request.senderMAC, targetIP: request.senderIP)
+        let out = EthernetFrame(destination: frame.source, source: mac, etherType: EtherType.arp, payload: reply.bytes[...])
+        hal.hal.sendFromCPU(out.bytes, vlan: vlan, port: port)
+        counters.arpReplies += 1
+    }
+
+    /// Neighbour solicitations for a Master's IPv6 virtual addresses get the virtual MAC, whatever
+    /// accept mode says (RFC 5798 (635)).
+    private func answerSolicitation(target: IPv6Address, packet: IPv6Packet, frame: EthernetFrame, vlan: UInt16, port: PortID) {
+        counters.neighborSolicitations += 1
+        guard let router = master(owning: .ipv6(target), vlan: vlan), let source = router.interface.linkLocalIPv6 else { return }
+        let answer = NeighborAdvertisement.solicited(target: target, mac: router.virtualMAC, source: source, to: packet.source)
+        let destinationMAC = answer.destination == packet.source ? frame.source : Multicast.allNodesIPv6
+        let out = EthernetFrame(destination: destinationMAC, source: router.virtualMAC, etherType: EtherType.ipv6, payload: answer.bytes[...])
+        hal.hal.sendFromCPU(out.bytes, vlan: vlan, port: port)
+        counters.neighborAdvertisements += 1
+    }
+
+    /// Ping: the SVI's own addresses always answer; a virtual address answers on the Master if it
+    /// is the owner or accept mode is on (RFC 5798 (650)), from the virtual MAC.
+    private func answerPing(_ packet: IPv4Packet, frame: EthernetFrame, vlan: UInt16, port: PortID) {
+        let mac: MACAddress
+        if let router = master(owning: .ipv4(packet.destination), vlan: vlan),
+            router.isAddressOwner || router.config.acceptMode, frame.destination == router.virtualMAC
+        {
+            mac = router.virtualMAC
+        } else if ownIPv4(vlan).contains(packet.destination), frame.destination == routerMAC {
+            mac = routerMAC
+        } else {
+            return
+        }
+        guard let reply = ICMPv4.echoReply(to: packet.payload) else { return }
+        let ip = IPv4Packet(source: packet.destination, destination: packet.source, protocolNumber: ICMPv4.protocolNumber, ttl: 64, payload: reply)
+        let out = EthernetFrame(destination: frame.source, source: mac, etherType: EtherType.ipv4, payload: ip.bytes[...])
+        hal.hal.sendFromCPU(out.bytes, vlan: vlan, port: port)
+        counters.echoReplies += 1
+    }
+
+    /// The Master router of `vlan` that has `address` among its virtual addresses.
+    private func master(owning address: IPAddressPair.Source, vlan: UInt16) -> VirtualRouter? {
+        for (key, router) in engine.routers where router.state == .master && specs[key]?.vlan == vlan {
+            switch (router.config.addresses, address) {
+            case (.ipv4(let list), .ipv4(let a)) where list.contains(a): return router
+            case (.ipv6(let list), .ipv6(let a)) where list.contains(a): return router
+            default: continue
+            }
+        }
+        return nil
+    }
+
+    /// The SVI's own IPv4 addresses (from any of its routers' specs, else none).
+    private func ownIPv4(_ vlan: UInt16) -> [IPv4Address] {
+        sviAddresses[vlan] ?? []
+    }
+
+    // MARK: Send
+
+    /// An advertisement from the virtual MAC to the VRRP group, TTL 255, DSCP CS6.
+    func sendAdvertisement(_ ad: Advertisement, router: VirtualRouter, vlan: UInt16, key: VRRPEngine.Key) {
+        guard let source = router.sourceAddress else { return }
+        let message = ad.encoded(source: source, destination: router.destination, pseudoHeader: router.config.checksumWithPseudoHeader)
+        let frame: EthernetFrame
+        switch source {
+        case .ipv4(let address):
+            let ip = IPv4Packet(
+                source: address, destination: Advertisement.ipv4Group, protocolNumber: Advertisement.ipProtocol, ttl: 255, tos: 0xc0,
+                payload: message)
+            frame = EthernetFrame(destination: Multicast.vrrpIPv4, source: router.virtualMAC, etherType: EtherType.ipv4, payload: ip.bytes[...])
+        case .ipv6(let address):
+            let ip = IPv6Packet(
+                source: address, destination: Advertisement.ipv6Group, nextHeader: Advertisement.ipProtocol, hopLimit: 255, trafficClass: 0xc0,
+                payload: message)
+            frame = EthernetFrame(destination: Multicast.vrrpIPv6, source: router.virtualMAC, etherType: EtherType.ipv6, payload: ip.bytes[...])
+        }
+        hal.hal.sendFromCPU(frame.bytes, vlan: vlan)
+        if debugPackets {
+            logger.info("VRRP tx \(key): priority \(ad.priority) interval \(ad.interval)\(ad.version == 2 ? " s" : " cs"), \(message.count) bytes")
+        }
+    }
+
+    /// A gratuitous ARP (IPv4) or unsolicited NA (IPv6) per virtual address, from the virtual MAC.
+    func announce(router: VirtualRouter, vlan: UInt16) {
+        switch router.config.addresses {
+        case .ipv4(let list):
+            for address in list {
+                let arp = ARPPacket.gratuitous(mac: router.virtualMAC, address: address)
+                let frame = EthernetFrame(destination: Multicast.broadcast, source: router.virtualMAC, etherType: EtherType.arp, payload: arp.bytes[...])
+                hal.hal.sendFromCPU(frame.bytes, vlan: vlan)
+                counters.gratuitousARPs += 1
+            }
+        case .ipv6(let list):
+            guard let source = router.interface.linkLocalIPv6 else { return }
+            for address in list {
+                let na = NeighborAdvertisement.unsolicited(target: address, mac: router.virtualMAC, source: source)
+                let frame = EthernetFrame(destination: Multicast.allNodesIPv6, source: router.virtualMAC, etherType: EtherType.ipv6, payload: na.bytes[...])
+                hal.hal.sendFromCPU(frame.bytes, vlan: vlan)
+                counters.unsolicitedNAs += 1
+            }
+        }
+    }
+
+    func text(_ source: IPAddressPair.Source) -> String {
+        switch source {
+        case .ipv4(let a): return a.description
+        case .ipv6(let a): return a.description
+        }
+    }
+}

@@ -1,0 +1,301 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import NetTypes
+import VRRP
+
+/// `show vrrp` in its forms: FRR's detail, summary and JSON (same fields and keys, so scripts
+/// written for FRR keep working), plus what FRR leaves out: why a router is in Initialize, the
+/// discard counters, the last transition and when it happened, tracking, and the virtual MAC's
+/// state in the HAL.
+struct VRRPShow {
+    let snapshot: VRRPService.Snapshot
+
+    /// One `vrrp N` group of one interface: its IPv4 and IPv6 virtual routers.
+    struct Group {
+        var interface: String
+        var vrid: UInt8
+        var v4: VRRPSpec
+        var v6: VRRPSpec
+    }
+
+    func groups(interface: String?, vrid: UInt8?) -> [Group] {
+        let keys = snapshot.specs.keys.filter { !$0.ipv6 && (interface == nil || $0.interface == interface) && (vrid == nil || $0.vrid == vrid) }
+        return keys.sorted { a, b in
+            a.interface == b.interface ? a.vrid < b.vrid : InterfaceName.precedes(a.interface, b.interface)
+        }.compactMap { key in
+            guard let v4 = snapshot.specs[key], let v6 = snapshot.specs[VRRPEngine.Key(interface: key.interface, vrid: key.vrid, ipv6: true)] else {
+                return nil
+            }
+            return Group(interface: key.interface, vrid: key.vrid, v4: v4, v6: v6)
+        }
+    }
+
+    // MARK: Per-router facts
+
+    func router(_ spec: VRRPSpec) -> VirtualRouter? { snapshot.routers[spec.key] }
+
+    /// The state, with the reason when it is Initialize.
+    func status(_ spec: VRRPSpec) -> String {
+        if let router = router(spec) { return router.state.description }
+        return "Initialize"
+    }
+
+    func statusReason(_ spec: VRRPSpec) -> String? {
+        if router(spec) != nil { return nil }
+        return spec.blocked ?? snapshot.heldDown[spec.key] ?? "starting"
+    }
+
+    /// A router that is not running shows what it would have: its configuration's values.
+    func effectiveRouter(_ spec: VRRPSpec) -> VirtualRouter {
+        router(spec) ?? VirtualRouter(config: spec.config, interface: spec.interface)
+    }
+
+    func ms(_ microseconds: UInt64) -> Int { Int(microseconds / 1000) }
+
+    func primary(_ spec: VRRPSpec) -> String {
+        if spec.key.ipv6 { return spec.interface.linkLocalIPv6?.description ?? "::" }
+        return spec.interface.primaryIPv4?.description ?? "0.0.0.0"
+    }
+
+    func addresses(_ spec: VRRPSpec) -> [String] {
+        switch spec.config.addresses {
+        case .ipv4(let list): return list.map(\.description)
+        case .ipv6(let list): return list.map(\.description)
+        }
+    }
+
+    func lastTransition(_ spec: VRRPSpec) -> String? {
+        guard let router = router(spec), let last = router.lastTransition, last.at <= snapshot.now else { return nil }
+        let ago = Double(snapshot.now - last.at) / 1e6
+        return "\(last.from) -> \(last.to) \(VRRPShow.duration(ago)) ago (\(last.reason))"
+    }
+
+    func discards(_ spec: VRRPSpec) -> String {
+        guard let router = router(spec) else { return "0" }
+        let stats = router.statistics
+        let parts = DiscardReason.allCases.compactMap { reason in stats.discards[reason].map { "\(reason) \($0)" } }
+        return parts.isEmpty ? "0" : "\(stats.totalDiscards) (\(parts.joined(separator: ", ")))"
+    }
+
+    func masterRouter(_ spec: VRRPSpec) -> String? {
+        guard let router = router(spec) else { return nil }
+        switch router.state {
+        case .master: return "this switch"
+        case .backup:
+            switch router.masterAddress {
+            case .ipv4(let a)?: return a.description
+            case .ipv6(let a)?: return a.description
+            case nil: return "not heard yet"
+            }
+        case .initialize: return nil
+        }
+    }
+
+    func virtualMACState(_ spec: VRRPSpec) -> String? {
+        guard let router = router(spec), router.state == .master else { return nil }
+        let entry = VRRPService.VirtualMAC(mac: router.virtualMAC, vlan: spec.vlan)
+        if snapshot.installedMACs.contains(entry) { return "installed in the L2 table" }
+        return "not yet in the L2 table" + (snapshot.macProblem.map { ": \($0)" } ?? " (HAL call under way)")
+    }
+
+    static func duration(_ seconds: Double) -> String {
+        if seconds < 60 { return fixed(seconds, 3) + " s" }
+        let whole = Int(seconds)
+        if whole < 3600 { return "\(whole / 60)m\(whole % 60)s" }
+        if whole < 86400 { return "\(whole / 3600)h\(whole / 60 % 60)m" }
+        return "\(whole / 86400)d\(whole / 3600 % 24)h"
+    }
+
+    static func yesNo(_ value: Bool) -> String { value ? "Yes" : "No" }
+
+    // MARK: Detail (FRR's layout)
+
+    func detail(_ group: Group) -> String {
+        var lines: [(String, String)] = []
+        func row(_ name: String, _ value: String) { lines.append((name, value)) }
+        func both(_ name: String, _ value: (VRRPSpec) -> String) {
+            row("\(name) (v4)", value(group.v4))
+            row("\(name) (v6)", value(group.v6))
+        }
+        let v4 = effectiveRouter(group.v4)
+        row("Virtual Router ID", "\(group.vrid)")
+        row("Protocol Version", "\(group.v4.config.version)")
+        if let description = group.v4.description { row("Description", description) }
+        row("Autoconfigured", "No")
+        row("Shutdown", VRRPShow.yesNo(group.v4.shutdown))
+        row("Interface", group.interface)
+        both("Primary IP") { primary($0) }
+        both("Virtual MAC") { effectiveRouter($0).virtualMAC.description }
+        both("Status") { spec in status(spec) + (statusReason(spec).map { " (\($0))" } ?? "") }
+        both("Master Router") { masterRouter($0) ?? "-" }
+        row("Priority", "\(group.v4.config.priority)")
+        both("Effective Priority") { "\(effectiveRouter($0).effectivePriority)" }
+        row("Preempt Mode", VRRPShow.yesNo(group.v4.config.preempt))
+        if let delay = group.v4.preemptDelaySeconds { row("Preempt Delay", "\(delay) s") }
+        row("Accept Mode", VRRPShow.yesNo(group.v4.config.acceptMode))
+        row("Checksum with IPv4 Pseudoheader", VRRPShow.yesNo(group.v4.config.checksumWithPseudoHeader))
+        row("Advertisement Interval", "\(v4.config.advertisementInterval * 10) ms")
+        both("Master Advertisement Interval") { "\(effectiveRouter($0).masterAdverInterval * 10) ms" }
+        both("Advertisements Tx") { "\(router($0)?.statistics.advertisementsSent ?? 0)" }
+        both("Advertisements Rx") { "\(router($0)?.statistics.advertisementsReceived ?? 0)" }
+        both("Priority 0 Tx/Rx") { "\(router($0)?.statistics.priorityZeroSent ?? 0)/\(router($0)?.statistics.priorityZeroReceived ?? 0)" }
+        row("Gratuitous ARP Tx (v4)", "\(router(group.v4)?.statistics.announcementsSent ?? 0)")
+        row("Neigh. Adverts Tx (v6)", "\(router(group.v6)?.statistics.announcementsSent ?? 0)")
+        both("State transitions") { "\(router($0)?.statistics.transitions ?? 0)" }
+        both("Last transition") { lastTransition($0) ?? "-" }
+        both("Discards") { discards($0) }
+        both("Skew Time") { "\(ms(effectiveRouter($0).skewTime)) ms" }
+        both("Master Down Interval") { "\(ms(effectiveRouter($0).masterDownInterval)) ms" }
+        for spec in [group.v4, group.v6] {
+            if let state = virtualMACState(spec) { row("Virtual MAC entry (v\(spec.key.ipv6 ? 6 : 4))", state) }
+        }
+        if !group.v4.tracks.isEmpty {
+            let tracks = group.v4.tracks.keys.sorted().map { port in
+                "\(group.v4.trackNames[port] ?? "eth\(port)") decrement \(group.v4.tracks[port]!)"
+            }
+            row("Tracked interfaces", tracks.joined(separator: ", "))
+            row("Tracking decrement now", "\(router(group.v4)?.trackingDecrement ?? router(group.v6)?.trackingDecrement ?? 0)")
+        }
+        let v4Addresses = addresses(group.v4)
+        let v6Addresses = addresses(group.v6)
+        row("IPv4 Addresses", "\(v4Addresses.count)")
+        for address in v4Addresses { row("..................................", address) }
+        row("IPv6 Addresses", "\(v6Addresses.count)")
+        for address in v6Addresses { row("..................................", address) }
+        return lines.map { name, value in
+            " " + name + String(repeating: " ", count: max(1, 40 - name.count)) + value
+        }.joined(separator: "\n") + "\n"
+    }
+
+    // MARK: Summary
+
+    func summary(_ groups: [Group]) -> String {
+        let header = ["Interface", "VRID", "Priority", "IPv4", "IPv6", "State (v4)", "State (v6)"]
+        var rows = [header]
+        for group in groups {
+            rows.append([
+                group.interface, "\(group.vrid)", "\(group.v4.config.priority)", "\(group.v4.config.addresses.count)",
+                "\(group.v6.config.addresses.count)", status(group.v4), status(group.v6),
+            ])
+        }
+        let widths = (0..<header.count).map { column in rows.map { $0[column].count }.max()! + 3 }
+        func line(_ row: [String]) -> String {
+            " " + row.enumerated().map { $0.element + String(repeating: " ", count: widths[$0.offset] - $0.element.count) }.joined()
+        }
+        var out = line(header) + "\n"
+        out += " " + String(repeating: "-", count: widths.reduce(0, +)) + "\n"
+        for row in rows.dropFirst() { out += line(row) + "\n" }
+        return out
+    }
+
+    // MARK: JSON (FRR's keys, plus extras)
+
+    struct JSONStats: Encodable {
+        var adverTx: UInt64
+        var adverRx: UInt64
+        var garpTx: UInt64?
+        var neighborAdvertTx: UInt64?
+        var transitions: UInt64
+        var priorityZeroTx: UInt64
+        var priorityZeroRx: UInt64
+        var discards: [String: UInt64]
+    }
+
+    struct JSONTransition: Encodable {
+        var from: String
+        var to: String
+        var reason: String
+        var secondsAgo: Double
+        var unixTime: Double?
+        /// Backup -> Master: how long the Master had been silent before.
+        var masterSilentFor: Double?
+    }
+
+    struct JSONFamily: Encodable {
+        var interface: String
+        var vmac: String
+        var primaryAddress: String
+        var status: String
+        var statusReason: String?
+        var effectivePriority: Int
+        var masterAdverInterval: Int
+        var skewTime: Int
+        var masterDownInterval: Int
+        var masterAddress: String?
+        var lastTransition: JSONTransition?
+        var vmacInstalled: Bool
+        var stats: JSONStats
+        var addresses: [String]
+    }
+
+    struct JSONGroup: Encodable {
+        var vrid: Int
+        var version: Int
+        var autoconfigured: Bool
+        var shutdown: Bool
+        var preemptMode: Bool
+        var preemptDelay: Int
+        var acceptMode: Bool
+        var checksumWithIpv4Pseudoheader: Bool
+        var interface: String
+        var description: String?
+        var advertisementInterval: Int
+        var priority: Int
+        var tracks: [String: Int]
+        var v4: JSONFamily
+        var v6: JSONFamily
+    }
+
+    func family(_ spec: VRRPSpec) -> JSONFamily {
+        let effective = effectiveRouter(spec)
+        let stats = router(spec)?.statistics ?? RouterStatistics()
+        var transition: JSONTransition?
+        if let last = router(spec)?.lastTransition, last.at <= snapshot.now {
+            transition = JSONTransition(
+                from: last.from.description, to: last.to.description, reason: last.reason, secondsAgo: Double(snapshot.now - last.at) / 1e6,
+                unixTime: snapshot.transitionTimes[spec.key], masterSilentFor: snapshot.transitionSilence[spec.key])
+        }
+        var discards: [String: UInt64] = [:]
+        for (reason, count) in stats.discards { discards[reason.key] = count }
+        return JSONFamily(
+            interface: spec.key.interface, vmac: effective.virtualMAC.description, primaryAddress: primary(spec), status: status(spec),
+            statusReason: statusReason(spec), effectivePriority: Int(effective.effectivePriority),
+            masterAdverInterval: effective.masterAdverInterval * 10, skewTime: ms(effective.skewTime),
+            masterDownInterval: ms(effective.masterDownInterval), masterAddress: router(spec)?.masterAddress.map { text($0) },
+            lastTransition: transition,
+            vmacInstalled: snapshot.installedMACs.contains(VRRPService.VirtualMAC(mac: effective.virtualMAC, vlan: spec.vlan)),
+            stats: JSONStats(
+                adverTx: stats.advertisementsSent, adverRx: stats.advertisementsReceived,
+                garpTx: spec.key.ipv6 ? nil : stats.announcementsSent, neighborAdvertTx: spec.key.ipv6 ? stats.announcementsSent : nil,
+                transitions: stats.transitions, priorityZeroTx: stats.priorityZeroSent, priorityZeroRx: stats.priorityZeroReceived,
+                discards: discards),
+            addresses: addresses(spec))
+    }
+
+    func text(_ source: IPAddressPair.Source) -> String {
+        switch source {
+        case .ipv4(let a): return a.description
+        case .ipv6(let a): return a.description
+        }
+    }
+
+    func json(_ groups: [Group]) -> String {
+        let values = groups.map { group in
+            JSONGroup(
+                vrid: Int(group.vrid), version: group.v4.config.version, autoconfigured: false, shutdown: group.v4.shutdown,
+                preemptMode: group.v4.config.preempt, preemptDelay: group.v4.preemptDelaySeconds ?? 0, acceptMode: group.v4.config.acceptMode,
+                checksumWithIpv4Pseudoheader: group.v4.config.checksumWithPseudoHeader, interface: group.interface,
+                description: group.v4.description, advertisementInterval: group.v4.config.advertisementInterval * 10,
+                priority: Int(group.v4.config.priority),
+                tracks: Dictionary(uniqueKeysWithValues: group.v4.tracks.map { (group.v4.trackNames[$0.key] ?? "eth\($0.key)", $0.value) }),
+                v4: family(group.v4), v6: family(group.v6))
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        guard let data = try? encoder.encode(values) else { return "[]\n" }
+        return String(decoding: data, as: UTF8.self) + "\n"
+    }
+}

@@ -1,0 +1,72 @@
+import NetTypes
+import Packets
+import SwitchHAL
+import VRRP
+
+/// One virtual router as the running configuration asks for it: what the protocol core needs,
+/// plus where it lives (the VLAN) and what it tracks. Derived from `vrrp N ...` lines; every
+/// group has an IPv4 and an IPv6 virtual router (as in FRR), and one that cannot run says why.
+struct VRRPSpec: Equatable, Sendable {
+    var key: VRRPEngine.Key
+    var vlan: UInt16
+    var config: VirtualRouterConfig
+    var interface: InterfaceAddresses
+    /// Tracked ports and what each being down subtracts from the priority.
+    var tracks: [PortID: Int]
+    var trackNames: [PortID: String]
+    var description: String?
+    var shutdown: Bool
+    var preemptDelaySeconds: Int?
+    /// Why the configuration alone keeps it in Initialize (nil: it can run).
+    var blocked: String?
+
+    /// Every virtual router of `config`.
+    static func derive(_ config: RunningConfig, portCount: Int, routerMAC: MACAddress) -> [VRRPEngine.Key: VRRPSpec] {
+        var out: [VRRPEngine.Key: VRRPSpec] = [:]
+        let linkLocal = IPv6Address.linkLocal(for: routerMAC)
+        for (name, interface) in config.interfaces where !interface.vrrp.isEmpty {
+            guard case .svi(let vlan) = InterfaceKind.parse(name, portCount: portCount) else { continue }
+            let addresses = InterfaceAddresses(
+                primaryIPv4: interface.addresses.first?.address, linkLocalIPv6: linkLocal,
+                ownIPv4: interface.addresses.map(\.address), ownIPv6: [linkLocal])
+            for (vrid, group) in interface.vrrp {
+                for ipv6 in [false, true] {
+                    let key = VRRPEngine.Key(interface: name, vrid: vrid, ipv6: ipv6)
+                    var routerConfig = VirtualRouterConfig(vrid: vrid, addresses: ipv6 ? .ipv6(group.ipv6) : .ipv4(group.ipv4))
+                    routerConfig.version = group.version
+                    routerConfig.priority = group.priority
+                    routerConfig.advertisementInterval = group.advertisementIntervalMs / 10
+                    routerConfig.preempt = group.preempt
+                    routerConfig.preemptDelay = group.preemptDelaySeconds ?? 0
+                    routerConfig.acceptMode = group.acceptMode
+                    routerConfig.checksumWithPseudoHeader = group.checksumWithPseudoHeader
+                    var tracks: [PortID: Int] = [:]
+                    var trackNames: [PortID: String] = [:]
+                    for (trackName, decrement) in group.tracks {
+                        if case .port(let port) = InterfaceKind.parse(trackName, portCount: portCount) {
+                            tracks[port] = decrement
+                            trackNames[port] = trackName
+                        }
+                    }
+                    var blocked: String?
+                    if group.shutdown {
+                        blocked = "administratively shut down"
+                    } else if interface.shutdown {
+                        blocked = "\(name) is shut down"
+                    } else if vlan != 1 && config.vlans[vlan] == nil {
+                        blocked = "VLAN \(vlan) does not exist"
+                    } else if ipv6 ? group.ipv6.isEmpty : group.ipv4.isEmpty {
+                        blocked = "no IPv\(ipv6 ? 6 : 4) virtual address configured"
+                    } else if !ipv6 && addresses.primaryIPv4 == nil {
+                        blocked = "\(name) has no IPv4 address to send advertisements from"
+                    }
+                    out[key] = VRRPSpec(
+                        key: key, vlan: vlan, config: routerConfig, interface: addresses, tracks: tracks, trackNames: trackNames,
+                        description: group.description, shutdown: group.shutdown, preemptDelaySeconds: group.preemptDelaySeconds,
+                        blocked: blocked)
+                }
+            }
+        }
+        return out
+    }
+}

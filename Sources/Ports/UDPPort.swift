@@ -1,0 +1,81 @@
+import Atomics
+import Glibc
+import SwitchHAL
+
+/// A port that is a UDP tunnel to another switch on this host (as GNS3 and QEMU link virtual
+/// routers): every Ethernet frame is one datagram from 127.0.0.1:local to 127.0.0.1:remote.
+/// No root needed. Sending never blocks: a full socket buffer drops the frame.
+public final class UDPPort: PortBackend, @unchecked Sendable {
+    public let summary: String
+    private let fd: Int32
+    private var remote = sockaddr_in()
+    private var thread: HALThread?
+    private let threadName: String
+
+    public init(localPort: UInt16, remotePort: UInt16, name: String) throws {
+        summary = "udp 127.0.0.1:\(localPort) -> 127.0.0.1:\(remotePort)"
+        threadName = "udp-\(name)"
+        fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw PortError("socket: \(String(cString: strerror(errno)))") }
+        var local = sockaddr_in()
+        local.sin_family = sa_family_t(AF_INET)
+        local.sin_port = localPort.bigEndian
+        local.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+        var reuse: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, socklen_t(MemoryLayout<Int32>.size))
+        let bound = withUnsafePointer(to: &local) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0 else {
+            let reason = String(cString: strerror(errno))
+            close(fd)
+            throw PortError("cannot bind 127.0.0.1:\(localPort): \(reason)")
+        }
+        remote.sin_family = sa_family_t(AF_INET)
+        remote.sin_port = remotePort.bigEndian
+        remote.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+    }
+
+    deinit { close(fd) }
+
+    public func transmit(_ frame: UnsafeRawBufferPointer) -> Bool {
+        var destination = remote
+        let n = withUnsafePointer(to: &destination) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                sendto(fd, frame.baseAddress, frame.count, Int32(MSG_DONTWAIT), $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        // ECONNREFUSED: nobody listens at the other end yet (the peer switch is down): a cable
+        // with nothing plugged in. The frame is lost, as on a real wire.
+        return n == frame.count
+    }
+
+    public func start(deliver: @escaping @Sendable (UnsafeRawBufferPointer) -> Void) {
+        let fd = self.fd
+        thread = HALThread.spawn(name: threadName) { me in
+            var buffer = [UInt8](repeating: 0, count: 2048)
+            while !me.shouldStop {
+                var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                me.set(.sleeping)
+                guard poll(&p, 1, 100) > 0 else { continue }
+                me.set(.working)
+                while true {
+                    let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+                    if n <= 0 { break }
+                    buffer.withUnsafeBytes { deliver(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+                }
+            }
+        }
+    }
+
+    public func stop() {
+        thread?.requestStop()
+        thread?.join()
+        thread = nil
+    }
+}
+
+public struct PortError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
