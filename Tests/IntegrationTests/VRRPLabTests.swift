@@ -39,23 +39,23 @@ import VRRP
     }
 
     /// Group 5's IPv4 router as `show vrrp json` has it.
-    static func v4(_ daemon: DaemonProcess) throws -> [String: Any] {
-        let result = try daemon.vtysh(["-c", "show vrrp interface vlan10 5 json"])
+    static func v4(_ daemon: DaemonProcess, vrid: Int = 5) throws -> [String: Any] {
+        let result = try daemon.vtysh(["-c", "show vrrp interface vlan10 \(vrid) json"])
         guard result.status == 0, let data = result.stdout.data(using: .utf8),
             let groups = try JSONSerialization.jsonObject(with: data) as? [[String: Any]], let v4 = groups.first?["v4"] as? [String: Any]
         else { throw TestFailure("show vrrp json: \(result.stdout)\(result.stderr)") }
         return v4
     }
 
-    static func waitFor(_ daemon: DaemonProcess, status: String, timeout: Double = 10) throws -> [String: Any] {
+    static func waitFor(_ daemon: DaemonProcess, status: String, timeout: Double = 10, vrid: Int = 5) throws -> [String: Any] {
         let deadline = Date().addingTimeInterval(timeout)
         var last: [String: Any] = [:]
         while Date() < deadline {
-            last = try v4(daemon)
+            last = try v4(daemon, vrid: vrid)
             if last["status"] as? String == status { return last }
             usleep(20_000)
         }
-        throw TestFailure("group 5 did not become \(status) within \(timeout) s; it is \(last["status"] ?? "?") (\(last["statusReason"] ?? ""))")
+        throw TestFailure("group \(vrid) did not become \(status) within \(timeout) s; it is \(last["status"] ?? "?") (\(last["statusReason"] ?? ""))")
     }
 
     static func transition(_ v4: [String: Any]) -> [String: Any] { v4["lastTransition"] as? [String: Any] ?? [:] }

@@ -138,6 +138,9 @@ enum VRRPCommands {
             flag("accept-mode", "Accept mode (answer packets sent to the virtual addresses)", \.acceptMode, defaultOn: false),
             flag("shutdown", "Force VRRP router into administrative shutdown", \.shutdown, defaultOn: false),
             flag("checksum-with-ipv4-pseudoheader", "Checksum mode in VRRPv3 (include the IPv4 pseudo-header)", \.checksumWithPseudoHeader, defaultOn: true),
+            flag("checksum-lenient", "Accept either VRRPv3 IPv4 checksum form (with or without the pseudo-header)", \.checksumLenient, defaultOn: false),
+            flag("lower-priority-answer", "As Master, answer a lower-priority advertisement at once (RFC 9568; no: RFC 5798)",
+                 \.answerLowerPriority, defaultOn: true),
             CommandDeclaration(
                 "vrrp (1-255)$vrid track interface IFNAME$track [decrement (1-254)$decrement]",
                 help: [vrrpHelp, vridHelp, "Track an object", "Track an interface", "The port (ethN)", "Subtract from the priority while it is down",

@@ -57,6 +57,10 @@ public struct VRRPInstanceConfig: Equatable, Sendable {
     public var acceptMode = false
     public var shutdown = false
     public var checksumWithPseudoHeader = true
+    /// Accept either IPv4 v3 checksum form on receive (mixed keepalived/FRR and Cisco/Juniper).
+    public var checksumLenient = false
+    /// RFC 9568: a Master answers a lower-priority advertisement at once (off: RFC 5798).
+    public var answerLowerPriority = true
     public var ipv4: [IPv4Address] = []
     public var ipv6: [IPv6Address] = []
     public var description: String?

@@ -137,6 +137,8 @@ struct VRRPShow {
         if let delay = group.v4.preemptDelaySeconds { row("Preempt Delay", "\(delay) s") }
         row("Accept Mode", VRRPShow.yesNo(group.v4.config.acceptMode))
         row("Checksum with IPv4 Pseudoheader", VRRPShow.yesNo(group.v4.config.checksumWithPseudoHeader))
+        if group.v4.config.acceptEitherChecksum { row("Checksum on receive", "either form") }
+        row("Answer Lower Priority (RFC 9568)", VRRPShow.yesNo(group.v4.config.answerLowerPriority))
         row("Advertisement Interval", "\(v4.config.advertisementInterval * 10) ms")
         both("Master Advertisement Interval") { "\(effectiveRouter($0).masterAdverInterval * 10) ms" }
         both("Advertisements Tx") { "\(router($0)?.statistics.advertisementsSent ?? 0)" }

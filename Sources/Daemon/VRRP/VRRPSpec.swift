@@ -40,6 +40,8 @@ struct VRRPSpec: Equatable, Sendable {
                     routerConfig.preemptDelay = group.preemptDelaySeconds ?? 0
                     routerConfig.acceptMode = group.acceptMode
                     routerConfig.checksumWithPseudoHeader = group.checksumWithPseudoHeader
+                    routerConfig.acceptEitherChecksum = group.checksumLenient
+                    routerConfig.answerLowerPriority = group.answerLowerPriority
                     var tracks: [PortID: Int] = [:]
                     var trackNames: [PortID: String] = [:]
                     for (trackName, decrement) in group.tracks {

@@ -45,8 +45,20 @@ final class Spawned: @unchecked Sendable {
         defer { argv.forEach { free($0) } }
         let env = (environment ?? ProcessInfo.processInfo.environment).map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { env.forEach { free($0) } }
+        // The child starts with every signal at its default action and none blocked, whatever
+        // the test runner ignores or blocks (or tshark would ignore the SIGINT that stops it).
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var all = sigset_t()
+        sigfillset(&all)
+        var none = sigset_t()
+        sigemptyset(&none)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
         var pid: pid_t = 0
-        let result = posix_spawn(&pid, path, &actions, nil, argv, env)
+        let result = posix_spawn(&pid, path, &actions, &attributes, argv, env)
         guard result == 0 else { throw TestFailure("posix_spawn \(path): \(String(cString: strerror(result)))") }
         self.pid = pid
     }
@@ -68,6 +80,13 @@ final class Spawned: @unchecked Sendable {
             return false
         }
         return result == 0
+    }
+
+    /// Waits at most `timeout` seconds for the exit; nil if it is still running.
+    func wait(timeout: Double) -> Int32? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while isRunning && Date() < deadline { usleep(10_000) }
+        return isRunning ? nil : wait()
     }
 
     /// Waits for the exit; returns the exit code (128 + signal number for a signal).
@@ -175,7 +194,8 @@ final class DaemonProcess: @unchecked Sendable {
     let config: String
     let logPath: String
 
-    init(scratch: Scratch? = nil, arguments: [String] = [], config: String? = nil) throws {
+    /// `launcher` runs vrrpd through another program that execs it (`ip netns exec NS`).
+    init(scratch: Scratch? = nil, arguments: [String] = [], config: String? = nil, launcher: [String] = []) throws {
         self.scratch = try scratch ?? Scratch()
         socket = self.scratch.file("vrrpd.vty")
         self.config = self.scratch.file("vrrpd.conf")
@@ -187,9 +207,8 @@ final class DaemonProcess: @unchecked Sendable {
             close(log)
             close(null)
         }
-        process = try Spawned(
-            Binaries.vrrpd, ["--socket", socket, "-f", self.config, "--log-level", "debug"] + arguments,
-            stdin: null, stdout: log, stderr: log)
+        let command = launcher + [Binaries.vrrpd, "--socket", socket, "-f", self.config, "--log-level", "debug"] + arguments
+        process = try Spawned(command[0], Array(command.dropFirst()), stdin: null, stdout: log, stderr: log)
         try waitUntilServing()
     }
 
