@@ -117,6 +117,10 @@ int clinux_packet_open(const char *ifname) {
     membership.mr_ifindex = (int)index;
     membership.mr_type = PACKET_MR_PROMISC;
     if (setsockopt(fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &membership, sizeof membership) != 0) { int e = errno; close(fd); return -e; }
+    /* Bursts of adverts (1,000 Masters time out together): 4 MB, best effort. */
+    int size = 4 << 20;
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) != 0)
+        (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
     return fd;
 }
 

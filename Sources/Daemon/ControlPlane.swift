@@ -58,6 +58,7 @@ public final class ControlPlane {
     /// The VRRP routers (on their own thread).
     public private(set) var vrrp: VRRPService!
     private var vrrpDesired = VRRPService.Desired()
+    private var configPushScheduled = false
     /// Reports the control plane's own loop if it ever stops running.
     private(set) var watchdog: ControlPlaneWatchdog!
     public internal(set) var sessions: [Int: Session] = [:]
@@ -103,12 +104,18 @@ public final class ControlPlane {
         try? pool.syncShutdownGracefully()
     }
 
-    /// The live configuration changed: subsystems that follow it hear of it.
+    /// The live configuration changed: subsystems that follow it hear of it, once per turn of
+    /// the loop (a 3,000-line file applied in one go is one update, not 3,000).
     private func configDidChange() {
-        let desired = VRRPService.desired(live.config, portCount: options.chip.portCount, routerMAC: options.baseMAC)
-        guard desired != vrrpDesired else { return }
-        vrrpDesired = desired
-        vrrp.configure(desired)
+        guard !configPushScheduled else { return }
+        configPushScheduled = true
+        loop.assumeIsolated().execute { [self] in
+            configPushScheduled = false
+            let desired = VRRPService.desired(live.config, portCount: options.chip.portCount, routerMAC: options.baseMAC)
+            guard desired != vrrpDesired else { return }
+            vrrpDesired = desired
+            vrrp.configure(desired)
+        }
     }
 
     // MARK: Sessions

@@ -44,10 +44,10 @@ public struct VRRPEngine: Sendable {
 
     /// Runs `body` on one router and reschedules its timers.
     public mutating func with(_ key: Key, _ body: (inout VirtualRouter) -> [RouterAction]) -> [RouterAction] {
-        guard var router = routers[key] else { return [] }
-        let actions = body(&router)
-        routers[key] = router
-        timers.schedule(key, at: router.nextDeadline)
+        // In place: no copy of the router in and out, one hash of the key.
+        guard let index = routers.index(forKey: key) else { return [] }
+        let actions = body(&routers.values[index])
+        timers.schedule(key, at: routers.values[index].nextDeadline)
         return actions
     }
 

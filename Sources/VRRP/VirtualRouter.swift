@@ -108,6 +108,13 @@ public struct VirtualRouter: Sendable {
     private var preemptAllowedAt: Microseconds = 0
     /// The last word from the Master was priority 0.
     private var masterResigned = false
+    private var lastAdvertisement: Advertisement?
+    private var lastAdvertisementContext: ChecksumContext?
+
+    struct ChecksumContext: Equatable, Sendable {
+        var source: IPAddressPair.Source?
+        var pseudoHeader: Bool
+    }
 
     public init(config: VirtualRouterConfig, interface: InterfaceAddresses) {
         self.config = config
@@ -327,7 +334,7 @@ public struct VirtualRouter: Sendable {
         guard ad.version == config.version else { return .failure(.version) }
         // (65)
         let length = 8 + ad.addresses.count * (config.addresses.isIPv6 ? 16 : 4) + (ad.version == 2 ? 8 : 0)
-        let covered = Array(message.prefix(length))
+        let covered = message.count == length ? message : Array(message.prefix(length))
         let expected = Checksum.vrrp(covered, version: ad.version, source: source, destination: destination, pseudoHeader: config.checksumWithPseudoHeader)
         if ad.checksum != expected {
             let other = Checksum.vrrp(covered, version: ad.version, source: source, destination: destination, pseudoHeader: !config.checksumWithPseudoHeader)
@@ -356,11 +363,24 @@ public struct VirtualRouter: Sendable {
         var ad = Advertisement(
             version: config.version, vrid: config.vrid, priority: priority,
             interval: config.version == 2 ? config.advertisementInterval / 100 : config.advertisementInterval, addresses: config.addresses)
+        // The same advert goes out every interval: its checksum is computed once.
+        if let cached = lastAdvertisement, cached.priority == priority, cached.interval == ad.interval, cached.version == ad.version,
+            cached.addresses == ad.addresses, lastAdvertisementContext == checksumContext
+        {
+            return .sendAdvertisement(cached)
+        }
         if let source = sourceAddress {
             let bytes = ad.encoded(source: source, destination: destination, pseudoHeader: config.checksumWithPseudoHeader)
             ad.checksum = UInt16(bytes[6]) << 8 | UInt16(bytes[7])
         }
+        lastAdvertisement = ad
+        lastAdvertisementContext = checksumContext
         return .sendAdvertisement(ad)
+    }
+
+    /// What besides the message goes into its checksum.
+    private var checksumContext: ChecksumContext {
+        ChecksumContext(source: sourceAddress, pseudoHeader: config.checksumWithPseudoHeader)
     }
 
     private mutating func transition(to next: RouterState, now: Microseconds, reason: String) -> [RouterAction] {

@@ -34,31 +34,43 @@ extension VRRPService {
         macRetry = nil
         let started = VRRPService.now
         hal.call("vrrp virtual MAC", on: loop) { hal, deadline -> MACSyncResult in
+            // Entry by entry: one that cannot be installed (a full bucket) does not hold up the
+            // others; a timeout (the HAL is stuck) ends the call, the rest waits for the retry.
             var result = MACSyncResult()
-            do {
-                for entry in remove {
+            var failures: [String] = []
+            func attempt(_ body: () throws -> Void) -> Bool {
+                do {
+                    try body()
+                    return true
+                } catch let error as HALError {
+                    if case .timeout = error { result.timedOut = true }
+                    failures.append("\(error)")
+                } catch {
+                    failures.append("\(error)")
+                }
+                return false
+            }
+            for entry in remove where !result.timedOut {
+                let done = attempt {
                     do {
                         try hal.l2Delete(mac: entry.mac, vlan: entry.vlan, deadline: deadline)
                     } catch HALError.notFound {
                         // Already gone (the VLAN went, or someone cleared it): what we wanted.
                     }
-                    result.removed.append(entry)
                 }
-                for entry in add + check {
-                    let l2 = L2Entry(mac: entry.mac, vlan: entry.vlan, port: cpuPort, flags: [.static, .l3])
-                    if check.contains(entry), let current = try? hal.l2Get(mac: entry.mac, vlan: entry.vlan, deadline: deadline),
-                        current.port == cpuPort, current.flags.contains(.l3)
-                    {
-                        continue
-                    }
-                    try hal.l2Add(l2, replaceDynamic: true, deadline: deadline)
-                    result.installed.append(entry)
+                if done { result.removed.append(entry) }
+            }
+            for entry in add + check where !result.timedOut {
+                if check.contains(entry), let current = try? hal.l2Get(mac: entry.mac, vlan: entry.vlan, deadline: deadline),
+                    current.port == cpuPort, current.flags.contains(.l3)
+                {
+                    continue
                 }
-            } catch let error as HALError {
-                result.failure = "\(error)"
-                if case .timeout = error { result.timedOut = true }
-            } catch {
-                result.failure = "\(error)"
+                let l2 = L2Entry(mac: entry.mac, vlan: entry.vlan, port: cpuPort, flags: [.static, .l3])
+                if attempt({ try hal.l2Add(l2, replaceDynamic: true, deadline: deadline) }) { result.installed.append(entry) }
+            }
+            if let first = failures.first {
+                result.failure = failures.count == 1 ? first : "\(first) (and \(failures.count - 1) more)"
             }
             return result
         }.whenComplete { [self] outcome in
