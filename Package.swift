@@ -92,6 +92,10 @@ let package = Package(
             name: "SwitchHALTests",
             dependencies: ["SwitchHAL", "TestSupport", .product(name: "Atomics", package: "swift-atomics")]),
         .testTarget(name: "ChannelTests", dependencies: ["Channel"]),
+        .testTarget(name: "PacketsTests", dependencies: ["Packets", "NetTypes"]),
+        .testTarget(
+            name: "PortsTests",
+            dependencies: ["Ports", "SwitchHAL", "Packets", "NetTypes", "TestSupport", .product(name: "Atomics", package: "swift-atomics")]),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "CLI", "Channel", "TestSupport"]),
         // Test helpers: temporary directories; programs started on a pseudo-terminal.
         .target(name: "TestSupport", path: "Tests/TestSupport"),

@@ -35,7 +35,8 @@ public final class UDPPort: PortBackend, @unchecked Sendable {
         }
         guard bound == 0 else {
             let reason = String(cString: strerror(errno))
-            close(fd)
+            // No close(fd) here: every stored property is set, so throwing runs deinit, which
+            // closes it (closing twice could close a descriptor another thread just opened).
             throw PortError("cannot bind 127.0.0.1:\(localPort): \(reason)")
         }
         remote.sin_family = sa_family_t(AF_INET)

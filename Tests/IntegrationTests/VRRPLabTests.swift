@@ -271,6 +271,30 @@ import VRRP
 
     // MARK: Configuration
 
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
+
+    /// What ships in configs/ works: every .conf loads without an error, and the VRRP loop script
+    /// runs cleanly, twice, against a switch doing VRRP, without disturbing group 1.
+    @Test func shippedConfigurationsWork() throws {
+        let directory = Self.repository + "/configs"
+        let confs = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".conf") }
+        #expect(!confs.isEmpty)
+        for name in confs {
+            let text = try String(contentsOfFile: directory + "/" + name, encoding: .utf8)
+            let daemon = try DaemonProcess(config: text)
+            #expect(daemon.log.contains(", 0 errors"), "\(name): \(daemon.log)")
+        }
+        let config = Self.config(host: 1, priority: 200).replacingOccurrences(of: "vrrp 5", with: "vrrp 1")
+        let daemon = try DaemonProcess(arguments: ["--chip", "small"], config: config)
+        _ = try Self.waitFor(daemon, status: "Master", vrid: 1)
+        for _ in 0..<2 {
+            let run = try daemon.vtysh(["-f", directory + "/vrrp-loop.vtysh"])
+            #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+        }
+        #expect(daemon.log.components(separatedBy: "VRRP vlan10 VRID 1:").count - 1 == 2, "group 1 changed state: \(daemon.log)")
+    }
+
     @Test func frrLinesLoadUnchangedAndBadLinesAreRefusedClearly() throws {
         let frr = """
             vlan 10

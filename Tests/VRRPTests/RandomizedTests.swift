@@ -16,8 +16,8 @@ struct SeededGenerator: RandomNumberGenerator {
     }
 }
 
-/// Routers on a simulated wire with loss, delay, partitions, crashes, restarts and priority
-/// changes drawn from a seed. After every disturbance the wire settles for the convergence bound
+/// Routers on a simulated wire with loss, delay, partitions, crashes, restarts, priority
+/// changes and invalid-packet floods drawn from a seed. After every disturbance the wire settles for the convergence bound
 /// and the invariants are checked: one Master per connected group, and it is the live router
 /// with the highest (priority, address).
 @Suite struct RandomizedTests {
@@ -67,7 +67,36 @@ struct SeededGenerator: RandomNumberGenerator {
         wire.run(for: settle)
         check("start")
         for step in 0..<12 {
-            switch Int.random(in: 0..<6, using: &random) {
+            switch Int.random(in: 0..<7, using: &random) {
+            case 6:
+                // An invalid-packet flood from one node, for ten intervals: wrong TTL, bad
+                // checksum, wrong version, truncated. It may change discard counters and nothing
+                // else: every Master keeps advertising exactly on its interval.
+                let flooder = Int.random(in: 0..<count, using: &random)
+                let start = wire.now
+                let mastersBefore = Set(wire.nodes.indices.filter { wire.nodes[$0].up && wire.state($0) == .master })
+                let source = IPv4Address(10, 0, 0, UInt8(flooder + 1))
+                let valid = Advertisement(version: 3, vrid: 1, priority: 254, interval: interval, addresses: .ipv4([IPv4Address(10, 0, 0, 254)]))
+                    .encoded(source: .ipv4(source), destination: .ipv4(Advertisement.ipv4Group), pseudoHeader: true)
+                for index in 0..<200 {
+                    var bytes = valid
+                    var ttl: UInt8 = 255
+                    switch index % 4 {
+                    case 0: ttl = UInt8.random(in: 0...254, using: &random)
+                    case 1: bytes[6] ^= UInt8.random(in: 1...255, using: &random)
+                    case 2: bytes[0] = 0x21
+                    default: bytes = Array(bytes.prefix(Int.random(in: 0...7, using: &random)))
+                    }
+                    wire.inject(from: flooder, bytes, ttl: ttl)
+                    wire.run(for: UInt64(interval) * 10_000 / 20)
+                }
+                for master in mastersBefore where wire.nodes[master].up && wire.state(master) == .master {
+                    let sent = wire.nodes[master].sent.filter { $0.at > start }.map(\.at)
+                    let gaps = zip(sent.dropFirst(), sent).map { $0 - $1 }
+                    if sent.isEmpty || gaps.contains(where: { $0 > UInt64(interval) * 10_000 }) {
+                        failures.append("seed \(seed) flood: Master \(master) advert gaps \(gaps)")
+                    }
+                }
             case 0:
                 let node = Int.random(in: 0..<count, using: &random)
                 if wire.nodes[node].up && wire.nodes.filter(\.up).count > 1 { wire.crash(node) } else { wire.restart(node, config: configs[node]) }

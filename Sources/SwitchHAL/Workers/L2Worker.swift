@@ -146,8 +146,13 @@ final class L2Worker {
         let ingress = Int(pool.ports[Int(buffer)])
         guard length >= 14, ingress >= 1, ingress <= transmitter.portCount else { return toCPU ? Forwarding(buffer: buffer, vlan: 0, port: -1, toCPU: true) : nil }
         let bytes = UnsafeRawPointer(pool.bytes(buffer))
+        // What `process` counted as invalid (a group or all-zero source, a frame ending inside
+        // its tag) is dropped here too, not forwarded.
+        let source = L2Worker.mac(bytes, at: 6)
+        guard source >> 40 & 1 == 0, source != 0 else { return nil }
         var tag: UInt16?
-        if bytes.loadUnaligned(fromByteOffset: 12, as: UInt16.self) == UInt16(0x8100).bigEndian, length >= 18 {
+        if bytes.loadUnaligned(fromByteOffset: 12, as: UInt16.self) == UInt16(0x8100).bigEndian {
+            guard length >= 18 else { return nil }
             tag = UInt16(bigEndian: bytes.loadUnaligned(fromByteOffset: 14, as: UInt16.self)) & 0x0fff
         }
         guard case .vlan(let vlan) = view.classify(port: ingress, tag: tag) else { return nil }
@@ -175,6 +180,8 @@ final class L2Worker {
             untagged.removeAll(keepingCapacity: true)
             untagged.append(contentsOf: frame[0..<12])
             untagged.append(contentsOf: frame[16...])
+            // Without its tag a minimum-size frame is 4 bytes short of Ethernet's 60: pad it.
+            if untagged.count < 60 { untagged.append(contentsOf: repeatElement(0, count: 60 - untagged.count)) }
             untagged.withUnsafeBytes { send($0, decision, ingress: ingress, view: view, scratch: &scratch) }
         } else {
             send(frame, decision, ingress: ingress, view: view, scratch: &scratch)
