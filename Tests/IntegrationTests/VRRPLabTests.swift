@@ -218,6 +218,72 @@ import VRRP
         #expect(a.witnessFindings.isEmpty, "\(a.witnessFindings)")
     }
 
+    // MARK: IPv6
+
+    @Test func anIPv6GroupAdvertisesAnnouncesAndAnswersNeighborSolicitations() throws {
+        let ports = try freeUDPPorts(2)
+        let host = try WireHost(localPort: ports[1], switchPort: ports[0])
+        let vmac6 = MACAddress(0x0000_5e00_0205)
+        let vip6 = IPv6Address(parsing: "2001:db8::5")!
+        let linkLocal = IPv6Address(parsing: "fe80::ff:fe00:a00")!  // EUI-64 of the router MAC 02:00:00:00:0a:00
+        let config = Self.config(host: 2, priority: 200).replacingOccurrences(of: " vrrp 5 ip 10.0.0.254\n", with: " vrrp 5 ipv6 fe80::5\n vrrp 5 ipv6 2001:db8::5\n")
+        let a = try Self.start(config, ports: ["eth1=udp:\(ports[0]):\(ports[1])"], baseMAC: "02:00:00:00:0a:00")
+
+        // Becoming Master: an unsolicited NA per virtual address, from the virtual MAC.
+        let announced = host.first(timeout: 5) { bytes -> IPv6Address? in
+            guard let frame = EthernetFrame.parse(bytes), frame.etherType == EtherType.ipv6, frame.source == vmac6,
+                let ip = IPv6Packet.parse(frame.payload), ip.nextHeader == 58, ip.payload.first == 136, ip.payload.count >= 24
+            else { return nil }
+            return IPv6Address(bytes: Array(ip.payload[8..<24]))
+        }
+        #expect(announced == IPv6Address(parsing: "fe80::5") || announced == vip6, "\(String(describing: announced))")
+
+        // Adverts: ff02::12 from the link-local address, hop limit 255, a valid v3 message.
+        host.drain()
+        let advert = host.first(timeout: 2) { bytes -> (EthernetFrame, IPv6Packet)? in
+            guard let frame = EthernetFrame.parse(bytes), frame.etherType == EtherType.ipv6, let ip = IPv6Packet.parse(frame.payload),
+                ip.nextHeader == 112
+            else { return nil }
+            return (frame, ip)
+        }
+        #expect(advert?.0.destination == Multicast.vrrpIPv6 && advert?.0.source == vmac6)
+        #expect(advert?.1.source == linkLocal && advert?.1.destination == Advertisement.ipv6Group && advert?.1.hopLimit == 255)
+        if let ip = advert?.1, case .success(let ad) = Advertisement.decode(ip.payload, ipv6: true) {
+            #expect(ad.priority == 200 && ad.addresses == .ipv6([IPv6Address(parsing: "fe80::5")!, vip6]))
+            #expect(ad.encoded(source: .ipv6(ip.source), destination: .ipv6(ip.destination), pseudoHeader: true) == ip.payload)
+        } else {
+            Issue.record("no decodable IPv6 advert")
+        }
+
+        // A neighbour solicitation for the virtual address gets the virtual MAC.
+        let hostAddress = IPv6Address(parsing: "fe80::aa:1")!
+        let solicitedNode = IPv6Address(parsing: "ff02::1:ff00:5")!
+        var ns: [UInt8] = [135, 0, 0, 0, 0, 0, 0, 0] + vip6.bytes + [1, 1] + host.mac.bytes
+        let length = UInt32(ns.count)
+        let pseudo = hostAddress.bytes + solicitedNode.bytes + [0, 0, UInt8(length >> 8), UInt8(length & 0xff), 0, 0, 0, 58]
+        let sum = internetChecksum(pseudo + ns)
+        ns[2] = UInt8(sum >> 8)
+        ns[3] = UInt8(sum & 0xff)
+        let packet = IPv6Packet(source: hostAddress, destination: solicitedNode, nextHeader: 58, hopLimit: 255, payload: ns)
+        host.drain()
+        host.send(EthernetFrame(destination: MACAddress(0x3333_ff00_0005), source: host.mac, etherType: EtherType.ipv6, payload: packet.bytes[...]).bytes)
+        let answer = host.first(timeout: 2) { bytes -> (EthernetFrame, IPv6Packet)? in
+            guard let frame = EthernetFrame.parse(bytes), frame.etherType == EtherType.ipv6, let ip = IPv6Packet.parse(frame.payload),
+                ip.nextHeader == 58, ip.payload.first == 136, ip.destination == hostAddress
+            else { return nil }
+            return (frame, ip)
+        }
+        #expect(answer?.0.source == vmac6 && answer?.0.destination == host.mac)
+        if let icmp = answer?.1.payload, icmp.count >= 32 {
+            #expect(icmp[4] == 0xe0, "R, S and O set")
+            #expect(Array(icmp[8..<24]) == vip6.bytes && Array(icmp[26..<32]) == vmac6.bytes)
+        } else {
+            Issue.record("no neighbour advertisement for the virtual address")
+        }
+        let summary = try a.vtysh(["-c", "show vrrp summary"]).stdout
+        #expect(summary.contains("vlan10      5      200        0      2      Initialize   Master"), "\(summary)")
+    }
+
     // MARK: Tracking, autostate, a stuck HAL
 
     @Test func trackingAutostateAndAStuckHALDelayOnlyTheSideEffects() throws {
