@@ -115,9 +115,16 @@ public struct Advertisement: Equatable, Sendable {
 
 /// The IP addresses around a VRRP message (for the checksum's pseudo-header).
 public enum IPAddressPair {
-    public enum Source: Equatable, Sendable {
+    public enum Source: Equatable, Sendable, CustomStringConvertible {
         case ipv4(IPv4Address)
         case ipv6(IPv6Address)
+
+        public var description: String {
+            switch self {
+            case .ipv4(let address): address.description
+            case .ipv6(let address): address.description
+            }
+        }
     }
 
     public enum Destination: Equatable, Sendable {

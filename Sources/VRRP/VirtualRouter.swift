@@ -292,8 +292,8 @@ public struct VirtualRouter: Sendable {
                 masterDownDeadline = now + masterDownInterval
                 masterAddress = source
                 lastHeardFromMaster = now
-                let reason = ad.priority > effectivePriority ? "higher priority \(ad.priority) from \(VirtualRouter.text(source))"
-                    : "equal priority from higher address \(VirtualRouter.text(source))"
+                let reason = ad.priority > effectivePriority ? "higher priority \(ad.priority) from \(source)"
+                    : "equal priority from higher address \(source)"
                 return transition(to: .backup, now: now, reason: reason)
             }
             // (775); RFC 9568 adds an immediate advertisement
@@ -407,13 +407,6 @@ public struct VirtualRouter: Sendable {
         case (.ipv4(let x), .ipv4(let y)?): return x > y
         case (.ipv6(let x), .ipv6(let y)?): return x > y
         default: return false
-        }
-    }
-
-    static func text(_ source: IPAddressPair.Source) -> String {
-        switch source {
-        case .ipv4(let a): return a.description
-        case .ipv6(let a): return a.description
         }
     }
 }

@@ -108,14 +108,14 @@ extension VRRPService {
         if debugPackets {
             let vrid = message.count > 1 ? "\(message[1])" : "?"
             let priority = message.count > 2 ? "\(message[2])" : "?"
-            logger.info("VRRP rx \(interface): from \(text(source)) (\(sender)) VRID \(vrid) priority \(priority) ttl \(ttl), \(message.count) bytes")
+            logger.info("VRRP rx \(interface): from \(source) (\(sender)) VRID \(vrid) priority \(priority) ttl \(ttl), \(message.count) bytes")
         }
         let key = VRRPEngine.Key(interface: interface, vrid: message.count > 1 ? message[1] : 0, ipv6: ipv6)
         let discardsBefore = debugPackets ? engine.routers[key]?.statistics.totalDiscards : nil
         perform(engine.receive(interface: interface, ipv6: ipv6, message: message, source: source, destination: destination, ttl: ttl, now: now), now: now)
         if let before = discardsBefore, let router = engine.routers[key], router.statistics.totalDiscards > before {
             let reasons = router.statistics.discards.filter { $0.value > 0 }.map { "\($0.key)" }.sorted().joined(separator: ", ")
-            logger.info("VRRP \(key): advertisement from \(text(source)) discarded (counters: \(reasons))")
+            logger.info("VRRP \(key): advertisement from \(source) discarded (counters: \(reasons))")
         }
     }
 
@@ -268,13 +268,6 @@ extension VRRPService {
                 hal.hal.sendFromCPU(frame.bytes, vlan: vlan)
                 counters.unsolicitedNAs += 1
             }
-        }
-    }
-
-    func text(_ source: IPAddressPair.Source) -> String {
-        switch source {
-        case .ipv4(let a): return a.description
-        case .ipv6(let a): return a.description
         }
     }
 }

@@ -85,11 +85,7 @@ struct VRRPShow {
         switch router.state {
         case .master: return "this switch"
         case .backup:
-            switch router.masterAddress {
-            case .ipv4(let a)?: return a.description
-            case .ipv6(let a)?: return a.description
-            case nil: return "not heard yet"
-            }
+            return router.masterAddress?.description ?? "not heard yet"
         case .initialize: return nil
         }
     }
@@ -266,7 +262,7 @@ struct VRRPShow {
             interface: spec.key.interface, vmac: effective.virtualMAC.description, primaryAddress: primary(spec), status: status(spec),
             statusReason: statusReason(spec), effectivePriority: Int(effective.effectivePriority),
             masterAdverInterval: effective.masterAdverInterval * 10, skewTime: ms(effective.skewTime),
-            masterDownInterval: ms(effective.masterDownInterval), masterAddress: router(spec)?.masterAddress.map { text($0) },
+            masterDownInterval: ms(effective.masterDownInterval), masterAddress: router(spec)?.masterAddress?.description,
             lastTransition: transition,
             vmacInstalled: snapshot.installedMACs.contains(VRRPService.VirtualMAC(mac: effective.virtualMAC, vlan: spec.vlan)),
             stats: JSONStats(
@@ -275,13 +271,6 @@ struct VRRPShow {
                 transitions: stats.transitions, priorityZeroTx: stats.priorityZeroSent, priorityZeroRx: stats.priorityZeroReceived,
                 discards: discards),
             addresses: addresses(spec))
-    }
-
-    func text(_ source: IPAddressPair.Source) -> String {
-        switch source {
-        case .ipv4(let a): return a.description
-        case .ipv6(let a): return a.description
-        }
     }
 
     func json(_ groups: [Group]) -> String {
