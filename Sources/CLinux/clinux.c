@@ -132,12 +132,15 @@ int clinux_packet_receive(int fd, unsigned char *buffer, int capacity, int timeo
         if (ready == 0) return 0;
         struct sockaddr_ll from;
         socklen_t length = sizeof from;
-        ssize_t n = recvfrom(fd, buffer, (size_t)capacity, MSG_DONTWAIT, (struct sockaddr *)&from, &length);
+        /* MSG_TRUNC: the frame's real length, so that one longer than the buffer is dropped
+           rather than delivered cut short. */
+        ssize_t n = recvfrom(fd, buffer, (size_t)capacity, MSG_DONTWAIT | MSG_TRUNC, (struct sockaddr *)&from, &length);
         if (n < 0) {
             if (errno == EAGAIN || errno == EINTR) continue;
             return -errno;
         }
         if (from.sll_pkttype == PACKET_OUTGOING) continue;  /* our own transmissions */
+        if (n > capacity) continue;
         return (int)n;
     }
 }

@@ -68,8 +68,11 @@ public final class UDPPort: PortBackend, @unchecked Sendable {
                 guard poll(&p, 1, 100) > 0 else { continue }
                 me.set(.working)
                 while true {
-                    let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+                    // MSG_TRUNC: the real length of a datagram longer than the buffer, which
+                    // is dropped rather than delivered cut short.
+                    let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT | MSG_TRUNC)) }
                     if n <= 0 { break }
+                    guard n <= buffer.count else { continue }
                     buffer.withUnsafeBytes { deliver(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
                 }
             }

@@ -63,15 +63,16 @@ public struct Advertisement: Equatable, Sendable {
 
     /// The message with a zero checksum field.
     public func encodedWithoutChecksum() -> [UInt8] {
-        var bytes: [UInt8] = [UInt8(version << 4 | type & 0x0f), vrid, priority, UInt8(addresses.count)]
+        // The count field is 8 bits: at most 255 addresses are sent (the CLI allows fewer).
+        var bytes: [UInt8] = [UInt8(version << 4 | type & 0x0f), vrid, priority, UInt8(min(addresses.count, 255))]
         if version == 2 {
             bytes += [authType, UInt8(clamping: interval), 0, 0]
         } else {
             bytes += [UInt8(interval >> 8 & 0x0f), UInt8(interval & 0xff), 0, 0]
         }
         switch addresses {
-        case .ipv4(let list): for address in list { bytes += address.bytes }
-        case .ipv6(let list): for address in list { bytes += address.bytes }
+        case .ipv4(let list): for address in list.prefix(255) { bytes += address.bytes }
+        case .ipv6(let list): for address in list.prefix(255) { bytes += address.bytes }
         }
         if version == 2 { bytes += [UInt8](repeating: 0, count: 8) }
         return bytes

@@ -346,6 +346,9 @@ public struct VirtualRouter: Sendable {
         guard ad.vrid == config.vrid else { return .failure(.vrid) }
         // (67)
         guard effectivePriority != 255 else { return .failure(.owner) }
+        // RFC 5798 §5.2.7: Max Adver Int is 1-4095 cs. Learning 0 would make Master_Down_Interval
+        // 0: one such advert would flip a Backup to Master at once, every time.
+        if ad.version == 3 && ad.interval == 0 { return .failure(.interval) }
         if ad.version == 2 {
             // (68), (69)
             guard ad.authType == 0 else { return .failure(.authType) }

@@ -335,6 +335,40 @@ import VRRP
         #expect(a.witnessFindings.isEmpty, "\(a.witnessFindings)")
     }
 
+    // MARK: Configuration changes that are not `vrrp` lines
+
+    /// A port joining the VLAN brings the SVI (and its router) up, a port leaving takes it down,
+    /// with no link event involved; a new primary address is the adverts' source at once, even
+    /// where the checksum does not cover it (RFC 9568 form).
+    @Test func portMembershipAndAddressChangesReachTheRouters() throws {
+        let ports = try freeUDPPorts(2)
+        let host = try WireHost(localPort: ports[1], switchPort: ports[0])
+        let config = Self.config(host: 2, priority: 200, extra: ["no vrrp 5 checksum-with-ipv4-pseudoheader"])
+            .replacingOccurrences(of: "interface eth1\n switchport access vlan 10\nexit\ninterface eth2\n switchport access vlan 10\nexit\n", with: "")
+        let a = try Self.start(config, ports: ["eth1=udp:\(ports[0]):\(ports[1])"])
+        let held = try Self.waitFor(a, status: "Initialize")
+        #expect(held["statusReason"] as? String == "no port of VLAN 10 is up", "\(held)")
+
+        #expect(try a.vtysh(["-c", "enable", "-c", "conf t", "-c", "interface eth1", "-c", "switchport access vlan 10"]).status == 0)
+        _ = try Self.waitFor(a, status: "Master", timeout: 3)
+
+        host.drain()
+        let before = host.first(timeout: 2) { Decoded.vrrp($0)?.ip.source }
+        #expect(before == IPv4Address(10, 0, 0, 2))
+        #expect(try a.vtysh(["-c", "enable", "-c", "conf t", "-c", "interface vlan10", "-c", "ip address 10.0.0.7/24"]).status == 0)
+        usleep(200_000)
+        host.drain()
+        let after = host.collect(timeout: 0.5).compactMap { Decoded.vrrp($0.frame)?.ip }
+        #expect(!after.isEmpty && after.allSatisfy { $0.source == IPv4Address(10, 0, 0, 7) }, "\(after.map(\.source))")
+        if let ip = after.first, case .success(let ad) = Advertisement.decode(ip.payload, ipv6: false) {
+            #expect(ad.encoded(source: .ipv4(ip.source), destination: .ipv4(ip.destination), pseudoHeader: false) == ip.payload)
+        }
+
+        #expect(try a.vtysh(["-c", "enable", "-c", "conf t", "-c", "interface eth1", "-c", "switchport access vlan 1"]).status == 0)
+        let down = try Self.waitFor(a, status: "Initialize", timeout: 3)
+        #expect(down["statusReason"] as? String == "no port of VLAN 10 is up")
+    }
+
     // MARK: Configuration
 
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -422,6 +456,14 @@ import VRRP
         try refused("vrrp 5 ip 10.0.0.1", "VRRP runs on SVIs", interface: "eth1")
         try refused("vrrp 5 track interface vlan10", "VRRP tracks ports")
         try refused("no vrrp 9", "VRRP group 9 is not configured")
+        try refused("no vrrp 9 accept-mode", "VRRP group 9 is not configured")
+        try refused("no vrrp 5 ipv6 fe80::1", "is the group's link-local address and must stay first")
+        // At most 90 IPv6 addresses (an advert must fit a 1500-byte frame).
+        let many = ["enable", "conf t", "interface vlan10", "vrrp 8 ipv6 fe80::8"] + (1...90).map { "vrrp 8 ipv6 2001:db8:8::\($0)" }
+        try daemon.scratch.write("many.vtysh", many.joined(separator: "\n") + "\n")
+        let bulk = try daemon.vtysh(["-f", daemon.scratch.file("many.vtysh")])
+        #expect(bulk.status == 1 && (bulk.stdout + bulk.stderr).components(separatedBy: "at most 90 IPv6 addresses").count - 1 == 1, "\(bulk.stdout)\(bulk.stderr)")
+        #expect(try daemon.vtysh(["-c", "enable", "-c", "conf t", "-c", "interface vlan10", "-c", "no vrrp 8"]).status == 0)
         // Refusals changed nothing.
         #expect(try daemon.vtysh(["-c", "enable", "-c", "show running-config"]).stdout == running)
 

@@ -107,4 +107,25 @@ func freeUDPPorts(_ count: Int) throws -> [UInt16] {
         let error = #expect(throws: PortError.self) { _ = try LinuxPort(interface: name, name: "t-missing") }
         #expect(error?.description.contains(name) == true, "\(error?.description ?? "no error")")
     }
+
+    /// A datagram longer than a frame buffer is dropped, not delivered cut short; the next one
+    /// still arrives.
+    @Test func anOversizedDatagramIsDroppedNotTruncated() throws {
+        let ports = try freeUDPPorts(2)
+        let a = try UDPPort(localPort: ports[0], remotePort: ports[1], name: "t-big-a")
+        let b = try UDPPort(localPort: ports[1], remotePort: ports[0], name: "t-big-b")
+        let received = Capture()
+        b.start { frame in received.append([UInt8](frame)) }
+        defer {
+            a.stop()
+            b.stop()
+        }
+        let big = [UInt8](repeating: 0xab, count: 3000)
+        #expect(big.withUnsafeBytes { a.transmit($0) })
+        let small = [UInt8](repeating: 0xcd, count: 60)
+        #expect(small.withUnsafeBytes { a.transmit($0) })
+        #expect(eventually { !received.all.isEmpty })
+        usleep(100_000)
+        #expect(received.all.map(\.count) == [60])
+    }
 }

@@ -407,4 +407,18 @@ import Testing
         // The other switch is not affected.
         #expect(lab.b.vlanHasUpPort(20) && lab.b.isOperUp(1))
     }
+
+    /// A known station on a port that does not carry the frame's VLAN (a static entry in VLAN
+    /// 10 on an access port of VLAN 20) gets nothing: frames never leak between VLANs.
+    @Test func knownUnicastNeverLeavesThroughAPortOutsideItsVLAN() throws {
+        let lab = try Lab()
+        defer { lab.stop() }
+        let pinned = MACAddress(0x0200_0000_7777)
+        _ = try lab.a.l2Add(L2Entry(mac: pinned, vlan: 10, port: 4, flags: .static), deadline: soon)
+        let nonce = Nonce()
+        #expect(lab.a2.send(testFrame(from: lab.a2.mac, to: pinned, nonce)))
+        #expect(lab.barrier(from: lab.a2, to: [lab.a3]))
+        #expect(!lab.a4.has(nonce), "a VLAN 10 frame left through eth4, an access port of VLAN 20")
+        #expect(!lab.a3.has(nonce) && !lab.b2.has(nonce), "a frame to a known station was flooded")
+    }
 }

@@ -283,6 +283,30 @@ let addressC = IPv4Address(10, 0, 0, 3)
         expectDiscarded(&router, message(version: 2, interval: 1), reason: .version)
     }
 
+    /// Max Adver Int is 1-4095 cs (§5.2.7). Learning 0 would make Master_Down_Interval 0 and
+    /// flip a Backup to Master on every such advert.
+    @Test func aZeroIntervalIsDiscarded() {
+        var router = backup()
+        expectDiscarded(&router, message(interval: 0), reason: .interval)
+        #expect(router.masterDownInterval == 3 * 100 * 10_000 + router.skewTime)
+    }
+
+    /// More than 255 addresses cannot be counted in 8 bits: the advert carries the first 255
+    /// rather than trapping (the CLI allows 90 IPv6 or 255 IPv4 addresses).
+    @Test func anOversizedAddressListIsCutNotATrap() {
+        let list = (0..<300).map { IPv6Address(bytes: [0xfe, 0x80] + [UInt8](repeating: 0, count: 12) + [UInt8($0 >> 8), UInt8($0 & 0xff)])! }
+        var router = VirtualRouter(config: VirtualRouterConfig(vrid: 1, addresses: .ipv6(list)),
+                                   interface: InterfaceAddresses(linkLocalIPv6: IPv6Address(parsing: "fe80::99")!))
+        _ = router.start(now: 0)
+        let actions = router.advance(to: 10 * second)
+        guard case .sendAdvertisement(let ad)? = actions.first else {
+            Issue.record("no advert: \(actions)")
+            return
+        }
+        let bytes = ad.encoded(source: .ipv6(IPv6Address(parsing: "fe80::99")!), destination: .ipv6(Advertisement.ipv6Group), pseudoHeader: true)
+        #expect(bytes[3] == 255 && bytes.count == 8 + 255 * 16)
+    }
+
     @Test func item64_length() {
         var router = backup()
         expectDiscarded(&router, Array(message().prefix(10)), reason: .length)

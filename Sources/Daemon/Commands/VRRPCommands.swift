@@ -48,12 +48,14 @@ enum VRRPCommands {
                 }
             ) { ctx, args in
                 let address = args.ipv4("vip")!
-                return edit(ctx, UInt8(args.int("vrid")!)) { instance in
+                return edit(ctx, UInt8(args.int("vrid")!), negated: args.negated) { instance in
                     if args.negated {
                         guard instance.ipv4.contains(address) else { return "\(address) is not an address of this group" }
                         instance.ipv4.removeAll { $0 == address }
                     } else if !instance.ipv4.contains(address) {
-                        guard instance.ipv4.count < 255 else { return "a group has at most 255 addresses" }
+                        guard instance.ipv4.count < VRRPInstanceConfig.maxIPv4Addresses else {
+                            return "a group has at most \(VRRPInstanceConfig.maxIPv4Addresses) IPv4 addresses"
+                        }
                         instance.ipv4.append(address)
                     }
                     return nil
@@ -69,13 +71,20 @@ enum VRRPCommands {
                 }
             ) { ctx, args in
                 let address = args.ipv6("vip6")!
-                return edit(ctx, UInt8(args.int("vrid")!)) { instance in
+                return edit(ctx, UInt8(args.int("vrid")!), negated: args.negated) { instance in
                     if args.negated {
                         guard instance.ipv6.contains(address) else { return "\(address) is not an address of this group" }
+                        // RFC 5798 §5.2.9: the link-local address stays first while others remain.
+                        if instance.ipv6.first == address && instance.ipv6.count > 1 {
+                            return "\(address) is the group's link-local address and must stay first: remove the other IPv6 addresses first"
+                        }
                         instance.ipv6.removeAll { $0 == address }
                         return nil
                     }
                     guard instance.version == 3 else { return "VRRPv2 does not carry IPv6 addresses" }
+                    guard instance.ipv6.contains(address) || instance.ipv6.count < VRRPInstanceConfig.maxIPv6Addresses else {
+                        return "a group has at most \(VRRPInstanceConfig.maxIPv6Addresses) IPv6 addresses (an advert must fit a 1500-byte frame)"
+                    }
                     // RFC 5798 §5.2.9: the first IPv6 address is the link-local one.
                     if instance.ipv6.isEmpty && !address.isLinkLocal { return "the first IPv6 address of a group must be link-local (fe80::/10)" }
                     if !instance.ipv6.contains(address) { instance.ipv6.append(address) }
@@ -92,7 +101,7 @@ enum VRRPCommands {
                 }
             ) { ctx, args in
                 let priority = UInt8(args.negated ? 100 : args.int("priority")!)
-                return edit(ctx, UInt8(args.int("vrid")!)) { $0.priority = priority; return nil }
+                return edit(ctx, UInt8(args.int("vrid")!), negated: args.negated) { $0.priority = priority; return nil }
             },
             CommandDeclaration(
                 "vrrp (1-255)$vrid advertisement-interval (10-40950)$ms",
@@ -108,7 +117,7 @@ enum VRRPCommands {
                 guard ms % 10 == 0 else {
                     return ctx.fail("The advertisement interval is sent in centiseconds: \(ms) ms is not a multiple of 10 (use \(ms / 10 * 10) or \(ms / 10 * 10 + 10))")
                 }
-                return edit(ctx, UInt8(args.int("vrid")!)) { instance in
+                return edit(ctx, UInt8(args.int("vrid")!), negated: args.negated) { instance in
                     if instance.version == 2 && ms % 1000 != 0 {
                         return "VRRPv2 advertises whole seconds: \(ms) ms is not a multiple of 1000"
                     }
@@ -129,7 +138,7 @@ enum VRRPCommands {
                 }
             ) { ctx, args in
                 let delay = args.int("delay")
-                return edit(ctx, UInt8(args.int("vrid")!)) { instance in
+                return edit(ctx, UInt8(args.int("vrid")!), negated: args.negated) { instance in
                     instance.preempt = !args.negated
                     instance.preemptDelaySeconds = args.negated ? nil : (delay == 0 ? nil : delay)
                     return nil
@@ -162,7 +171,7 @@ enum VRRPCommands {
                     return ctx.fail("VRRP tracks ports: eth1-eth\(ctx.portCount)")
                 }
                 let decrement = args.int("decrement") ?? VRRPInstanceConfig.defaultTrackDecrement
-                return edit(ctx, UInt8(args.int("vrid")!)) { instance in
+                return edit(ctx, UInt8(args.int("vrid")!), negated: args.negated) { instance in
                     if args.negated {
                         guard instance.tracks.removeValue(forKey: track) != nil else { return "\(track) is not tracked by this group" }
                     } else {
@@ -181,7 +190,7 @@ enum VRRPCommands {
                 }
             ) { ctx, args in
                 let text = args.negated ? nil : args.string("line")
-                return edit(ctx, UInt8(args.int("vrid")!)) { $0.description = text; return nil }
+                return edit(ctx, UInt8(args.int("vrid")!), negated: args.negated) { $0.description = text; return nil }
             },
         ]
     }
@@ -196,7 +205,7 @@ enum VRRPCommands {
                 }
             }
         ) { ctx, args in
-            edit(ctx, UInt8(args.int("vrid")!)) { instance in
+            edit(ctx, UInt8(args.int("vrid")!), negated: args.negated) { instance in
                 instance[keyPath: path] = !args.negated
                 return nil
             }
@@ -209,12 +218,16 @@ enum VRRPCommands {
     }
 
     /// Changes (creating if needed) group `vrid` of the session's SVI.
-    static func edit(_ ctx: CommandContext, _ vrid: UInt8, _ mutation: @escaping (inout VRRPInstanceConfig) -> String?) -> CommandOutcome {
+    /// A `no` form never creates the group (as in FRR).
+    static func edit(
+        _ ctx: CommandContext, _ vrid: UInt8, negated: Bool = false, _ mutation: @escaping (inout VRRPInstanceConfig) -> String?
+    ) -> CommandOutcome {
         guard let name = ctx.session.interface, case .svi = InterfaceKind.parse(name, portCount: ctx.portCount) else {
             return ctx.fail("VRRP runs on SVIs: configure it under interface vlanN")
         }
         return ctx.commit { config in
             var interface = config.interfaces[name] ?? InterfaceConfig()
+            if negated && interface.vrrp[vrid] == nil { return "VRRP group \(vrid) is not configured on this interface" }
             var instance = interface.vrrp[vrid] ?? VRRPInstanceConfig()
             if let error = mutation(&instance) { return error }
             interface.vrrp[vrid] = instance

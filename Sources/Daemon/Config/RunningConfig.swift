@@ -68,6 +68,10 @@ public struct VRRPInstanceConfig: Equatable, Sendable {
     public var tracks: [String: Int] = [:]
 
     public static let defaultTrackDecrement = 10
+    /// The count field is 8 bits; 255 IPv4 addresses fit a 1500-byte frame.
+    public static let maxIPv4Addresses = 255
+    /// (1500 - 40 - 8) / 16: more would not fit a 1500-byte frame.
+    public static let maxIPv6Addresses = 90
 
     public init() {}
 }

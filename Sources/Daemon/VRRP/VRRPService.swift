@@ -151,12 +151,27 @@ public final class VRRPService: @unchecked Sendable {
     struct Desired: Equatable, Sendable {
         var specs: [VRRPEngine.Key: VRRPSpec] = [:]
         var sviAddresses: [UInt16: [IPv4Address]] = [:]
+        /// The ports' VLAN membership and admin state: a change can bring an SVI up or down
+        /// (autostate) without any link event, so it must reach the VRRP thread too.
+        var ports: [String: PortMembership] = [:]
+    }
+
+    struct PortMembership: Equatable, Sendable {
+        var switchport: SwitchportConfig
+        var shutdown: Bool
     }
 
     static func desired(_ config: RunningConfig, portCount: Int, routerMAC: MACAddress) -> Desired {
         var out = Desired(specs: VRRPSpec.derive(config, portCount: portCount, routerMAC: routerMAC))
-        for (name, interface) in config.interfaces where !interface.addresses.isEmpty && !interface.shutdown {
-            if case .svi(let vlan) = InterfaceKind.parse(name, portCount: portCount) { out.sviAddresses[vlan] = interface.addresses.map(\.address) }
+        for (name, interface) in config.interfaces {
+            switch InterfaceKind.parse(name, portCount: portCount) {
+            case .svi(let vlan) where !interface.addresses.isEmpty && !interface.shutdown:
+                out.sviAddresses[vlan] = interface.addresses.map(\.address)
+            case .port:
+                out.ports[name] = PortMembership(switchport: interface.switchport, shutdown: interface.shutdown)
+            default:
+                break
+            }
         }
         return out
     }
@@ -202,6 +217,9 @@ public final class VRRPService: @unchecked Sendable {
             if router.config.version != spec.config.version || router.isAddressOwner != owner {
                 stop(key, now: now)
             } else if router.config != spec.config || router.interface != spec.interface {
+                // The cached advert frame may carry the old source address (v2 and RFC 9568 v3
+                // checksums do not cover it, so the message alone would not tell).
+                advertFrames[key] = nil
                 _ = engine.with(key) { router in
                     router.update(config: spec.config, interface: spec.interface)
                     return []

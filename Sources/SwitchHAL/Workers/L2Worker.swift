@@ -193,7 +193,9 @@ final class L2Worker {
     ) {
         if decision.port == 0 {
             transmitter.flood(bytes, vlan: decision.vlan, except: ingress, view: view, scratch: &scratch)
-        } else {
+        } else if transmitter.carries(decision.port, vlan: decision.vlan, view: view) {
+            // A known station on a port that does not carry the frame's VLAN (a static entry, a
+            // port moved since) gets nothing: frames never leak into another VLAN.
             transmitter.send(bytes, vlan: decision.vlan, port: decision.port, view: view, scratch: &scratch)
         }
     }
