@@ -26,7 +26,7 @@ extension VRRPService {
             framesOverflowed.wrappingIncrement(ordering: .relaxed)
             return
         }
-        if first { loop.execute { self.drainInbox() } }
+        if first && accepting.load(ordering: .relaxed) { loop.execute { self.drainInbox() } }
     }
 
     /// On the loop: everything that arrived since the last wake-up, then one re-arm.

@@ -24,7 +24,7 @@ extension VRRPService {
 
     /// Starts a HAL call if the table differs from what is wanted and none is running.
     func syncMACs(verify: Bool = false) {
-        guard !macSyncInFlight else { return }
+        guard !macSyncInFlight, !shuttingDown else { return }
         let add = wantedMACs.subtracting(installedMACs).sorted()
         let remove = installedMACs.subtracting(wantedMACs).sorted()
         let check = verify ? wantedMACs.intersection(installedMACs).sorted() : []
@@ -75,6 +75,11 @@ extension VRRPService {
             return result
         }.whenComplete { [self] outcome in
             macSyncInFlight = false
+            if let idle = macIdle {
+                macIdle = nil
+                idle()
+                return
+            }
             let seconds = Double(VRRPService.now - started) / 1e6
             macCalls.slowest = max(macCalls.slowest, seconds)
             let result: MACSyncResult

@@ -52,6 +52,10 @@ public final class VRRPService: @unchecked Sendable {
     var macRetry: Scheduled<Void>?
     var macProblem: String?
     var macCalls = MACCallCounters()
+    /// Set once the routers have stopped for good: no new HAL call starts.
+    var shuttingDown = false
+    /// Called when the virtual-MAC call in flight completes (shutdown waits for it).
+    var macIdle: (() -> Void)?
 
     /// Each router's last advert as a whole frame: the same bytes go out every interval.
     var advertFrames: [Key: (advertisement: Advertisement, vlan: UInt16, frame: [UInt8])] = [:]
@@ -63,6 +67,8 @@ public final class VRRPService: @unchecked Sendable {
     /// the loop per batch, not per frame.
     let inbox = NIOLockedValueBox<[InboundFrame]>([])
     let framesOverflowed = ManagedAtomic<UInt64>(0)
+    /// False once shutdown began: threads that hand work to the loop (rx, HAL events) stop.
+    let accepting = ManagedAtomic(true)
     let framesIgnored = ManagedAtomic<UInt64>(0)
     /// More than this many frames waiting means the loop is behind: drop (and count) the rest.
     static let maxPendingFrames = 4096
@@ -110,6 +116,7 @@ public final class VRRPService: @unchecked Sendable {
             cpuFrame(port: port, vlan: vlan, frame: frame)
         }
         hal.setLinkObserver { [self] _, _ in
+            guard accepting.load(ordering: .relaxed) else { return }
             loop.execute { self.reconcile(reason: "link change") }
         }
         loop.execute { self.scheduleMACVerification() }
@@ -119,15 +126,22 @@ public final class VRRPService: @unchecked Sendable {
     /// stops the loop. Called from the control plane's loop, so it waits with a plain condition
     /// (not a future) and for at most 2 s.
     func shutdown() {
+        accepting.store(false, ordering: .sequentiallyConsistent)
         hal.hal.setPacketHandler(nil)
         hal.setLinkObserver(nil)
         let done = ConditionLock(value: false)
-        loop.execute {
-            self.apply([:])
-            self.timer?.cancel()
-            self.macRetry?.cancel()
+        let signal: @Sendable () -> Void = {
             done.lock()
             done.unlock(withValue: true)
+        }
+        loop.execute {
+            self.apply([:])
+            self.shuttingDown = true
+            self.timer?.cancel()
+            self.macRetry?.cancel()
+            // A virtual-MAC call still on a HAL thread completes on this loop: the loop must
+            // outlive it (the process is exiting, so no new call starts).
+            if self.macSyncInFlight { self.macIdle = signal } else { signal() }
         }
         if done.lock(whenValue: true, timeoutSeconds: 2) {
             done.unlock()
