@@ -66,7 +66,7 @@ func freeUDPPorts(_ count: Int) throws -> [UInt16] {
         defer { unplugged.stop() }
         let started = HALClock.now
         for _ in 0..<2000 { _ = big.withUnsafeBytes { unplugged.transmit($0) } }
-        #expect(HALClock.seconds(since: started) < 1.0, "2000 transmits to nobody took \(HALClock.seconds(since: started)) s")
+        #expect(HALClock.seconds(since: started) < 3.0, "2000 transmits to nobody took \(HALClock.seconds(since: started)) s")
 
         // Plugging the far end in later works: nothing was wedged by the lost frames.
         let farEnd = try UDPPort(localPort: spareRemote, remotePort: spareLocal, name: "t-far")

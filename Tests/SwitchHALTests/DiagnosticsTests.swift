@@ -59,7 +59,7 @@ final class Lines: @unchecked Sendable {
         defer { Witness.shared.setSink(nil) }
         let started = HALClock.now
         hal.injectInversion()
-        #expect(HALClock.seconds(since: started) < 1.0)
+        #expect(HALClock.seconds(since: started) < 3.0, "the inversion did not deadlock")
         let reports = Witness.shared.reports.filter { $0.thread == "fault-inversion" }
         let reversal = try #require(reports.first { $0.kind == .orderReversal })
         #expect(reversal.message.contains("lock order reversal: l2.table (rank 20) then hal.ports (rank 10) by thread fault-inversion"))
@@ -95,7 +95,8 @@ final class Lines: @unchecked Sendable {
             #expect(info.holderSite?.hasPrefix("L2Worker.swift:") == true)
             #expect(error.description.hasPrefix("HAL timeout: delete-by-port waited 0.3 s for lock l2.table held by thread l2x for"))
         }
-        #expect(HALClock.seconds(since: started) < 0.6)
+        // The stall has no end: only the 0.3 s deadline can have ended the call.
+        #expect(HALClock.seconds(since: started) < 2.0)
         #expect(hal.threadStates.contains { $0.name == "l2x" && $0.activity == .stalled })
         hal.faults.clearStalls()
         try hal.l2Flush(L2Filter(port: 3), deadline: HALClock.deadline(after: 1))

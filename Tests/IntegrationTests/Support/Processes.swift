@@ -253,10 +253,35 @@ final class DaemonProcess: @unchecked Sendable {
         log.split(separator: "\n").filter { $0.contains("HAL witness:") && !$0.contains("fault-inversion") }
     }
 
+    /// Runs `lines` on one fresh session from this test process, timed from connect to the last
+    /// END. This is the daemon's own latency: a vtysh process start, which a loaded machine can
+    /// delay by a second, is not in it. Latency bounds in tests compare against the daemon's
+    /// timeouts (seconds), never against scheduling noise.
+    func timedSession(_ lines: [String], timeout: Double = 15) throws -> TimedSession {
+        let started = Date()
+        let client = try ChannelClient(path: socket, timeout: timeout)
+        var result = TimedSession(statuses: [], output: "", seconds: 0)
+        for line in lines {
+            var output: [UInt8] = []
+            let end = try client.request(.exec, line, timeout: timeout) { output += $0 }
+            result.statuses.append(end.status)
+            result.output += String(decoding: output, as: UTF8.self)
+        }
+        result.seconds = Date().timeIntervalSince(started)
+        return result
+    }
+
     /// Runs vtysh against this daemon.
     func vtysh(_ arguments: [String], stdin: String? = nil, environment: [String: String] = [:]) throws -> VtyshResult {
         try Vtysh.run(["--socket", socket] + arguments, stdin: stdin, environment: environment)
     }
+}
+
+struct TimedSession {
+    var statuses: [Status]
+    var output: String
+    var seconds: Double
+    var succeeded: Bool { !statuses.isEmpty && statuses.allSatisfy { !$0.isFailure } }
 }
 
 struct VtyshResult {
