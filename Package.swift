@@ -36,6 +36,10 @@ let package = Package(
         // The VRRP protocol core (v2/v3, IPv4/IPv6): codec, checksums, state machine, timers.
         // Pure: events and time in, actions out; no sockets, no clock.
         .target(name: "VRRP", dependencies: ["NetTypes"]),
+        // NAT: the configuration model (access lists, pools, static mappings, dynamic rules,
+        // timeouts) and the translation engine with its tracer. Pure: packets and time in,
+        // translations and HAL entries out.
+        .target(name: "NAT", dependencies: ["NetTypes"]),
         // Frames: Ethernet/802.1Q, IPv4, IPv6, ARP, neighbour advertisements. Pure.
         .target(name: "Packets", dependencies: ["NetTypes"]),
         // Port backends: a port is a UDP tunnel (udp), a Linux interface (linux, AF_PACKET), or an
@@ -52,7 +56,7 @@ let package = Package(
         .target(
             name: "Daemon",
             dependencies: [
-                "CLI", "Channel", "SwitchHAL", "CLinux", "VRRP", "Packets", "Ports",
+                "CLI", "Channel", "SwitchHAL", "CLinux", "VRRP", "NAT", "Packets", "Ports",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -88,6 +92,7 @@ let package = Package(
         .executableTarget(name: "hal-bench", dependencies: ["SwitchHAL"]),
         .testTarget(name: "CLITests", dependencies: ["CLI"]),
         .testTarget(name: "VRRPTests", dependencies: ["VRRP"]),
+        .testTarget(name: "NATTests", dependencies: ["NAT", "NetTypes"]),
         .testTarget(
             name: "SwitchHALTests",
             dependencies: ["SwitchHAL", "TestSupport", .product(name: "Atomics", package: "swift-atomics")]),

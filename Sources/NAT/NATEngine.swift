@@ -1,0 +1,667 @@
+import NetTypes
+
+/// What the engine needs to know of the rest of the switch.
+public struct NATEnvironment: Equatable, Sendable {
+    /// `ip nat inside|outside` per interface.
+    public var roles: [String: NATRole] = [:]
+    /// Each SVI's primary address (for `interface IF overload`).
+    public var addresses: [String: IPv4Address] = [:]
+    /// The VRRP groups (IPv4) this switch is Master of.
+    public var masterGroups: Set<GroupRef> = []
+    /// Which interfaces have an IPv4 VRRP group of each VRID.
+    public var groupInterfaces: [UInt8: [String]] = [:]
+
+    public init() {}
+
+    public func interfaces(_ role: NATRole) -> [String] {
+        roles.filter { $0.value == role }.map(\.key).sorted()
+    }
+}
+
+public struct GroupRef: Hashable, Sendable, Comparable, CustomStringConvertible {
+    public var interface: String
+    public var vrid: UInt8
+
+    public init(interface: String, vrid: UInt8) {
+        self.interface = interface
+        self.vrid = vrid
+    }
+
+    public var description: String { "\(interface) VRRP \(vrid)" }
+    public static func < (a: GroupRef, b: GroupRef) -> Bool { (a.interface, a.vrid) < (b.interface, b.vrid) }
+}
+
+/// Counters for `show ip nat statistics`.
+public struct NATCounters: Equatable, Sendable {
+    /// Packets that found a translation (in the HAL or, before it was programmed, on the CPU).
+    public var hits: UInt64 = 0
+    /// Packets that found none and made one.
+    public var misses: UInt64 = 0
+    public var expired: UInt64 = 0
+    public var cleared: UInt64 = 0
+    /// Packets no rule or mapping applied to (forwarded as they were).
+    public var untranslated: UInt64 = 0
+    public var drops: [DropReason: UInt64] = [:]
+    public var peak = 0
+    public var poolMisses: [String: UInt64] = [:]
+
+    public var dropped: UInt64 { drops.values.reduce(0, +) }
+}
+
+/// The translation engine: static mappings made active, dynamic NAT and PAT allocation, the slow
+/// path for packets the HAL has no entry for, timeouts, clearing, and the tracer.
+///
+/// Pure: configuration, packets and the time (milliseconds) come in; translations and the HAL
+/// entries to add or remove come out. The daemon owns one on its NAT thread and programs the HAL
+/// with what it returns.
+public struct NATEngine: Sendable {
+    public private(set) var config = NATConfig()
+    public private(set) var environment = NATEnvironment()
+    public private(set) var translations: [UInt64: Translation] = [:]
+    public var counters = NATCounters()
+    private var nextID: UInt64 = 1
+
+    /// Inside-source translations by their inside local side: (proto, address, port) for
+    /// extended ones, (.any, address, 0) for simple ones.
+    private var byLocal: [FlowKey: UInt64] = [:]
+    /// ... and by their inside global side.
+    private var byGlobal: [FlowKey: UInt64] = [:]
+    /// Outside-source static translations by outside global and outside local address.
+    private var byOutsideGlobal: [IPv4Address: UInt64] = [:]
+    private var byOutsideLocal: [IPv4Address: UInt64] = [:]
+    private var staticIDs: [StaticMapping.Identity: UInt64] = [:]
+    /// Addresses owned whole by one translation (dynamic NAT without overload, static NAT).
+    private var addressOwner: [IPv4Address: UInt64] = [:]
+    private var ports: [PortKey: PortSpace] = [:]
+    /// Dynamic translations (what max-entries limits).
+    public private(set) var dynamicCount = 0
+
+    struct FlowKey: Hashable, Sendable {
+        var proto: L4Protocol
+        var address: IPv4Address
+        var port: UInt16
+        init(_ proto: L4Protocol, _ endpoint: Endpoint) {
+            self.proto = proto
+            address = endpoint.address
+            port = endpoint.port
+        }
+    }
+
+    struct PortKey: Hashable, Sendable {
+        var address: IPv4Address
+        var proto: L4Protocol
+    }
+
+    public init() {}
+
+    // MARK: Configuration
+
+    /// Takes a new configuration and environment. Static mappings become active or inactive,
+    /// dynamic translations whose rule, pool or interface address went away or changed are
+    /// removed. Returns the HAL changes and a line per thing worth logging.
+    public mutating func configure(_ newConfig: NATConfig, _ newEnvironment: NATEnvironment, now: UInt64) -> (changes: HardwareChanges, notes: [String]) {
+        let oldConfig = config
+        config = newConfig
+        environment = newEnvironment
+        var changes = HardwareChanges()
+        var notes: [String] = []
+
+        // Dynamic translations whose rule no longer stands as it did.
+        var stale: [UInt64] = []
+        for (id, t) in translations where !t.isStatic {
+            guard let acl = t.rule, let rule = newConfig.rules[acl], rule == oldConfig.rules[acl] else {
+                stale.append(id)
+                continue
+            }
+            switch rule.target {
+            case .pool(let name):
+                guard let pool = newConfig.pools[name], pool == oldConfig.pools[name] else {
+                    stale.append(id)
+                    continue
+                }
+            case .interface(let name):
+                if newEnvironment.addresses[name] != t.insideGlobal?.address { stale.append(id) }
+            }
+        }
+        if !stale.isEmpty {
+            notes.append("removed \(stale.count) dynamic translation(s) whose rule, pool or interface address changed")
+            for id in stale { changes.merge(remove(id)) }
+        }
+
+        // Static mappings: the active set is what the configuration and VRRP say.
+        var wanted: [StaticMapping.Identity: StaticMapping] = [:]
+        for mapping in newConfig.statics where isActive(mapping).active { wanted[mapping.identity] = mapping }
+        for (identity, id) in staticIDs where wanted[identity] == nil {
+            changes.merge(remove(id))
+            if let mapping = newConfig.statics.first(where: { $0.identity == identity }) {
+                notes.append("\(mapping.line): inactive (\(isActive(mapping).reason))")
+            }
+        }
+        for mapping in newConfig.statics where wanted[mapping.identity] != nil && staticIDs[mapping.identity] == nil {
+            // A dynamic translation in the way of a static one gives way.
+            for id in conflictingDynamic(mapping) { changes.merge(remove(id)) }
+            changes.merge(addStatic(mapping, now: now))
+            if mapping.redundancy != nil { notes.append("\(mapping.line): active (\(isActive(mapping).reason))") }
+        }
+        return (changes, notes)
+    }
+
+    /// Whether a static mapping is programmed, and why (for redundancy).
+    public func isActive(_ mapping: StaticMapping) -> (active: Bool, reason: String) {
+        guard let redundancy = mapping.redundancy else { return (true, "no redundancy") }
+        guard let group = resolve(redundancy) else {
+            let interfaces = environment.groupInterfaces[redundancy.vrid] ?? []
+            if interfaces.isEmpty { return (false, "no interface has VRRP group \(redundancy.vrid)") }
+            return (false, "VRRP group \(redundancy.vrid) is on \(interfaces.joined(separator: ", ")): name the interface")
+        }
+        if environment.masterGroups.contains(group) { return (true, "\(group) is Master here") }
+        return (false, "\(group) is not Master here")
+    }
+
+    public func resolve(_ redundancy: StaticMapping.Redundancy) -> GroupRef? {
+        if let interface = redundancy.interface {
+            guard environment.groupInterfaces[redundancy.vrid]?.contains(interface) == true else { return nil }
+            return GroupRef(interface: interface, vrid: redundancy.vrid)
+        }
+        guard let interfaces = environment.groupInterfaces[redundancy.vrid], interfaces.count == 1 else { return nil }
+        return GroupRef(interface: interfaces[0], vrid: redundancy.vrid)
+    }
+
+    private func conflictingDynamic(_ mapping: StaticMapping) -> [UInt64] {
+        guard mapping.direction == .inside else { return [] }
+        return translations.values.filter { t in
+            guard !t.isStatic, let local = t.insideLocal, let global = t.insideGlobal else { return false }
+            if mapping.proto == .any {
+                return global.address == mapping.global.address || local.address == mapping.local.address
+            }
+            return t.proto == mapping.proto && (global == mapping.global || local == mapping.local)
+        }.map(\.id)
+    }
+
+    private mutating func addStatic(_ mapping: StaticMapping, now: UInt64) -> HardwareChanges {
+        let id = nextID
+        nextID += 1
+        var t = Translation(
+            id: id, kind: mapping.proto == .any ? .staticSimple : .staticExtended, direction: mapping.direction,
+            proto: mapping.proto, created: now, lastUsed: now)
+        if mapping.direction == .inside {
+            t.insideLocal = mapping.local
+            t.insideGlobal = mapping.global
+        } else {
+            t.outsideLocal = mapping.local
+            t.outsideGlobal = mapping.global
+        }
+        insert(t)
+        staticIDs[mapping.identity] = id
+        return HardwareChanges(add: t.hardwareEntries)
+    }
+
+    // MARK: Tables
+
+    private mutating func insert(_ t: Translation) {
+        translations[t.id] = t
+        switch t.direction {
+        case .inside:
+            guard let local = t.insideLocal, let global = t.insideGlobal else { return }
+            let proto = t.isExtended ? t.proto : .any
+            let l = t.isExtended ? local : Endpoint(local.address)
+            let g = t.isExtended ? global : Endpoint(global.address)
+            // Extendable statics share a local side: the first keeps the index.
+            if byLocal[FlowKey(proto, l)] == nil { byLocal[FlowKey(proto, l)] = t.id }
+            byGlobal[FlowKey(proto, g)] = t.id
+            if t.isExtended {
+                ports[PortKey(address: global.address, proto: t.proto), default: PortSpace()].allocate(global.port)
+            } else {
+                addressOwner[global.address] = t.id
+            }
+        case .outside:
+            if let g = t.outsideGlobal { byOutsideGlobal[g.address] = t.id }
+            if let l = t.outsideLocal { byOutsideLocal[l.address] = t.id }
+        }
+        if !t.isStatic {
+            dynamicCount += 1
+            counters.peak = max(counters.peak, translations.count)
+        }
+    }
+
+    /// Removes a translation; returns its HAL entries to remove.
+    private mutating func remove(_ id: UInt64) -> HardwareChanges {
+        guard let t = translations.removeValue(forKey: id) else { return HardwareChanges() }
+        switch t.direction {
+        case .inside:
+            if let local = t.insideLocal, let global = t.insideGlobal {
+                let proto = t.isExtended ? t.proto : .any
+                let l = FlowKey(proto, t.isExtended ? local : Endpoint(local.address))
+                let g = FlowKey(proto, t.isExtended ? global : Endpoint(global.address))
+                if byLocal[l] == id { byLocal[l] = nil }
+                if byGlobal[g] == id { byGlobal[g] = nil }
+                if t.isExtended {
+                    let key = PortKey(address: global.address, proto: t.proto)
+                    ports[key]?.release(global.port)
+                    if ports[key]?.isEmpty == true { ports[key] = nil }
+                } else if addressOwner[global.address] == id {
+                    addressOwner[global.address] = nil
+                }
+            }
+        case .outside:
+            if let g = t.outsideGlobal, byOutsideGlobal[g.address] == id { byOutsideGlobal[g.address] = nil }
+            if let l = t.outsideLocal, byOutsideLocal[l.address] == id { byOutsideLocal[l.address] = nil }
+        }
+        if t.isStatic {
+            if let identity = staticIDs.first(where: { $0.value == id })?.key { staticIDs[identity] = nil }
+        } else {
+            dynamicCount -= 1
+        }
+        return HardwareChanges(remove: t.hardwareEntries)
+    }
+
+    /// Every HAL entry the translations need (to resynchronise a HAL whose state is unknown).
+    public var hardwareEntries: [HardwareEntry] { translations.values.flatMap(\.hardwareEntries) }
+
+    public func translation(cookie: UInt64) -> Translation? { translations[cookie >> 1] }
+
+    /// Translations in a stable order: by protocol, then inside global, then inside local.
+    public var sortedTranslations: [Translation] {
+        translations.values.sorted { a, b in
+            let ka = (a.direction == .inside ? 0 : 1, a.proto.rawValue, a.insideGlobal ?? a.outsideLocal ?? Endpoint(IPv4Address(0)))
+            let kb = (b.direction == .inside ? 0 : 1, b.proto.rawValue, b.insideGlobal ?? b.outsideLocal ?? Endpoint(IPv4Address(0)))
+            if ka.0 != kb.0 { return ka.0 < kb.0 }
+            if ka.1 != kb.1 { return ka.1 < kb.1 }
+            if ka.2 != kb.2 { return ka.2 < kb.2 }
+            return a.id < b.id
+        }
+    }
+
+    // MARK: Packets (the slow path, and the tracer)
+
+    /// What became of a packet.
+    public struct Decision: Sendable {
+        public enum Outcome: Equatable, Sendable {
+            case translated
+            case untranslated
+            case dropped(DropReason)
+        }
+
+        public var outcome: Outcome = .untranslated
+        public var packet: FlowPacket
+        /// The tracer's steps, in order.
+        public var steps: [String] = []
+        /// The translation used or made.
+        public var translationID: UInt64?
+        public var created: Bool = false
+        public var changes = HardwareChanges()
+    }
+
+    /// A packet the HAL had no entry for (or, with `commit: false`, the tracer's question). With
+    /// `commit` it may create a translation, whose HAL entries come back in `changes`; without it
+    /// nothing changes and the steps say what would happen.
+    public mutating func process(_ packet: FlowPacket, from side: NATRole, now: UInt64, commit: Bool) -> Decision {
+        var d = Decision(packet: packet)
+        let interfaces = environment.interfaces(side)
+        d.steps.append(
+            "ingress: from \(side)"
+                + (interfaces.isEmpty ? " (no interface has ip nat \(side): NAT does nothing)" : " (\(interfaces.joined(separator: ", ")))"))
+        guard !interfaces.isEmpty, !environment.interfaces(side == .inside ? .outside : .inside).isEmpty else {
+            if !interfaces.isEmpty { d.steps.append("no interface has ip nat \(side == .inside ? "outside" : "inside"): NAT does nothing") }
+            d.steps.append("result: forwarded untranslated: \(packet)")
+            if commit { counters.untranslated += 1 }
+            return d
+        }
+        switch side {
+        case .inside: fromInside(&d, now: now, commit: commit)
+        case .outside: fromOutside(&d, now: now, commit: commit)
+        }
+        switch d.outcome {
+        case .translated:
+            d.steps.append("result: \(packet)  =>  \(d.packet)")
+        case .untranslated:
+            d.steps.append("result: forwarded untranslated: \(packet)")
+            if commit { counters.untranslated += 1 }
+        case .dropped(let reason):
+            d.steps.append("result: dropped (\(reason.rawValue))")
+            if commit { counters.drops[reason, default: 0] += 1 }
+        }
+        return d
+    }
+
+    private mutating func fromInside(_ d: inout Decision, now: UInt64, commit: Bool) {
+        let packet = d.packet
+        // Destination: an outside static mapping makes an outside local address the outside global one.
+        if let id = byOutsideLocal[packet.destination.address], let t = translations[id], let global = t.outsideGlobal {
+            d.steps.append("destination \(packet.destination.address) is outside local of \"ip nat outside source static \(global.address) \(packet.destination.address)\": becomes \(global.address)")
+            d.packet.destination.address = global.address
+            d.outcome = .translated
+            d.translationID = id
+            if commit { use(id, now: now, flags: packet.flags, fromOutside: false) }
+        } else {
+            d.steps.append("destination \(packet.destination.address): no outside mapping")
+        }
+        // Source: an existing translation, a static mapping, then the dynamic rules.
+        let extendedKey = FlowKey(packet.proto, packet.source)
+        let simpleKey = FlowKey(.any, Endpoint(packet.source.address))
+        if packet.proto != .any, let id = byLocal[extendedKey], let t = translations[id], let global = t.insideGlobal {
+            d.steps.append("translation found: \(describe(t))")
+            d.packet.source = global
+            d.outcome = .translated
+            d.translationID = id
+            if commit { use(id, now: now, flags: packet.flags, fromOutside: false) }
+            return
+        }
+        if let id = byLocal[simpleKey], let t = translations[id], let global = t.insideGlobal {
+            d.steps.append("translation found: \(describe(t))")
+            d.packet.source.address = global.address
+            d.outcome = .translated
+            d.translationID = id
+            if commit { use(id, now: now, flags: packet.flags, fromOutside: false) }
+            return
+        }
+        let inactive = config.statics.filter {
+            $0.direction == .inside && ($0.proto == .any ? $0.local.address == packet.source.address : ($0.proto == packet.proto && $0.local == packet.source))
+        }
+        for mapping in inactive {
+            d.steps.append("static mapping \"\(mapping.line)\" is inactive: \(isActive(mapping).reason)")
+        }
+        if config.rules.isEmpty { d.steps.append("no dynamic rule (ip nat inside source list ...)") }
+        for acl in config.rules.keys.sorted() {
+            let rule = config.rules[acl]!
+            let verdict = AccessLists.evaluate(config.accessLists[acl], packet.source.address)
+            if config.accessLists[acl] == nil {
+                d.steps.append("access-list \(acl) (of \"\(rule.line)\") is not defined: no match")
+                continue
+            }
+            d.steps.append("access-list \(acl) \(verdict.description)")
+            guard verdict.permitted else { continue }
+            d.steps.append("rule: \(rule.line)")
+            allocate(&d, rule: rule, now: now, commit: commit)
+            return
+        }
+        if d.outcome != .translated { d.steps.append("no rule matched the source \(packet.source.address)") }
+    }
+
+    private mutating func allocate(_ d: inout Decision, rule: DynamicRule, now: UInt64, commit: Bool) {
+        let packet = d.packet
+        if let limit = config.maxEntries, dynamicCount >= limit {
+            d.steps.append("ip nat translation max-entries \(limit) reached (\(dynamicCount) dynamic translations)")
+            d.outcome = .dropped(.maxEntries)
+            return
+        }
+        let range: ClosedRange<UInt32>
+        var poolName: String?
+        switch rule.target {
+        case .pool(let name):
+            guard let pool = config.pools[name] else {
+                d.steps.append("pool \(name) does not exist")
+                d.outcome = .dropped(.poolExhausted)
+                return
+            }
+            poolName = name
+            range = pool.start.value...pool.end.value
+        case .interface(let name):
+            guard let address = environment.addresses[name] else {
+                d.steps.append("\(name) has no IPv4 address to overload")
+                d.outcome = .dropped(.noAddress)
+                return
+            }
+            range = address.value...address.value
+        }
+        let candidates = range.lazy.map(IPv4Address.init)
+        let verb = commit ? "allocated" : "would allocate"
+        if rule.overload {
+            // PAT: keep the source port if it is free on some address; else the next free port.
+            guard packet.proto != .any else {
+                d.steps.append("overload needs a port: only tcp, udp and icmp are translated")
+                d.outcome = .untranslated
+                return
+            }
+            var choice: (IPv4Address, UInt16, String)?
+            let preferred = packet.source.port
+            if preferred >= PortSpace.first {
+                for address in candidates where addressOwner[address] == nil {
+                    if ports[PortKey(address: address, proto: packet.proto)]?.isUsed(preferred) != true {
+                        choice = (address, preferred, "port preserved")
+                        break
+                    }
+                }
+            }
+            if choice == nil {
+                for address in candidates where addressOwner[address] == nil {
+                    let space = ports[PortKey(address: address, proto: packet.proto)] ?? PortSpace()
+                    if let port = space.nextFree() {
+                        choice = (address, port, "next free port")
+                        break
+                    }
+                }
+            }
+            guard let (address, port, how) = choice else {
+                d.steps.append("every port of \(range.count) address(es) is in use")
+                d.outcome = .dropped(.portsExhausted)
+                if commit, let poolName { counters.poolMisses[poolName, default: 0] += 1 }
+                return
+            }
+            let global = Endpoint(address, port)
+            d.steps.append("\(verb) \(packet.proto) \(global) \(poolName.map { "from pool \($0)" } ?? "on the interface address") (\(how))")
+            d.packet.source = global
+            d.outcome = .translated
+            guard commit else { return }
+            let t = Translation(
+                id: nextID, kind: .dynamicExtended, direction: .inside, proto: packet.proto, insideLocal: packet.source,
+                insideGlobal: global, outsideLocal: packet.destination, outsideGlobal: packet.destination, rule: rule.accessList,
+                pool: poolName, created: now, lastUsed: now, tcpState: tcpState(opening: packet), softwarePackets: 1)
+            create(t, into: &d)
+            return
+        }
+        // Dynamic NAT: one global address per inside address.
+        guard let pool = poolName.flatMap({ config.pools[$0] }) else { return }
+        let overloaded = Set(ports.keys.map(\.address))
+        let address = candidates.first { addressOwner[$0] == nil && !overloaded.contains($0) }
+        guard let address else {
+            d.steps.append("pool \(pool.name): all \(pool.size) addresses in use")
+            d.outcome = .dropped(.poolExhausted)
+            if commit { counters.poolMisses[pool.name, default: 0] += 1 }
+            return
+        }
+        d.steps.append("\(verb) \(address) from pool \(pool.name)")
+        d.packet.source.address = address
+        d.outcome = .translated
+        guard commit else { return }
+        let t = Translation(
+            id: nextID, kind: .dynamicSimple, direction: .inside, proto: .any, insideLocal: Endpoint(packet.source.address),
+            insideGlobal: Endpoint(address), rule: rule.accessList, pool: pool.name, created: now, lastUsed: now, softwarePackets: 1)
+        create(t, into: &d)
+    }
+
+    private mutating func create(_ t: Translation, into d: inout Decision) {
+        nextID += 1
+        insert(t)
+        counters.misses += 1
+        d.translationID = t.id
+        d.created = true
+        d.changes.add += t.hardwareEntries
+        d.steps.append("created: \(describe(t))")
+    }
+
+    private func tcpState(opening packet: FlowPacket) -> Translation.TCPState {
+        guard packet.proto == .tcp else { return .none }
+        if packet.flags.contains(.fin) || packet.flags.contains(.rst) { return .closing }
+        if packet.flags.contains(.syn) && !packet.flags.contains(.ack) { return .syn }
+        return .established
+    }
+
+    private mutating func fromOutside(_ d: inout Decision, now: UInt64, commit: Bool) {
+        let packet = d.packet
+        if let id = byOutsideGlobal[packet.source.address], let t = translations[id], let local = t.outsideLocal {
+            d.steps.append("source \(packet.source.address) is outside global of \"ip nat outside source static \(packet.source.address) \(local.address)\": becomes \(local.address)")
+            d.packet.source.address = local.address
+            d.outcome = .translated
+            d.translationID = id
+            if commit { use(id, now: now, flags: packet.flags, fromOutside: true) }
+        } else {
+            d.steps.append("source \(packet.source.address): no outside mapping")
+        }
+        let extendedKey = FlowKey(packet.proto, packet.destination)
+        let simpleKey = FlowKey(.any, Endpoint(packet.destination.address))
+        if packet.proto != .any, let id = byGlobal[extendedKey], let t = translations[id], let local = t.insideLocal {
+            d.steps.append("translation found: \(describe(t))")
+            d.packet.destination = local
+            d.outcome = .translated
+            d.translationID = id
+            if commit { use(id, now: now, flags: packet.flags, fromOutside: true) }
+            return
+        }
+        if let id = byGlobal[simpleKey], let t = translations[id], let local = t.insideLocal {
+            d.steps.append("translation found: \(describe(t))")
+            d.packet.destination.address = local.address
+            d.outcome = .translated
+            d.translationID = id
+            if commit { use(id, now: now, flags: packet.flags, fromOutside: true) }
+            return
+        }
+        for mapping in config.statics where mapping.direction == .inside && mapping.global.address == packet.destination.address {
+            let (active, reason) = isActive(mapping)
+            if !active { d.steps.append("static mapping \"\(mapping.line)\" is inactive: \(reason)") }
+        }
+        if d.outcome != .translated {
+            d.steps.append("no translation has inside global \(packet.proto == .any ? "\(packet.destination.address)" : "\(packet.proto) \(packet.destination)")")
+        }
+    }
+
+    /// A packet of translation `id` (handled on the CPU, or a TCP control packet the HAL copied
+    /// to it): the translation stays alive and follows the TCP handshake.
+    public mutating func use(_ id: UInt64, now: UInt64, flags: TCPFlags, fromOutside: Bool) {
+        guard var t = translations[id] else { return }
+        t.lastUsed = now
+        t.softwarePackets += 1
+        counters.hits += 1
+        if t.proto == .tcp && t.isExtended && !t.isStatic {
+            if flags.contains(.fin) || flags.contains(.rst) {
+                t.tcpState = .closing
+            } else if fromOutside && t.tcpState == .syn {
+                t.tcpState = .established
+            }
+        }
+        translations[id] = t
+    }
+
+    /// The HAL's hit bits (cookie -> counters of that entry): what was used since the last poll
+    /// stays alive; traffic from outside completes a TCP handshake.
+    public mutating func recordHits(_ hits: [UInt64: (packets: UInt64, bytes: UInt64)], now: UInt64) {
+        for (cookie, counts) in hits {
+            let id = cookie >> 1
+            guard var t = translations[id] else { continue }
+            let side = Int(cookie & 1)
+            t.lastUsed = now
+            t.hardwarePackets[side] = counts.packets
+            t.hardwareBytes[side] = counts.bytes
+            if side == 1 && t.tcpState == .syn { t.tcpState = .established }
+            translations[id] = t
+        }
+    }
+
+    /// Packets the HAL translated by itself (for the Hits counter).
+    public mutating func countHardwareHits(_ n: UInt64) { counters.hits += n }
+
+    // MARK: Timeouts
+
+    /// How long a translation may stay idle (seconds), or nil for never.
+    public func timeout(of t: Translation) -> Int? {
+        if t.isStatic { return nil }
+        let timeouts = config.timeouts
+        switch t.kind {
+        case .dynamicSimple:
+            return timeouts[.timeout]
+        default:
+            switch t.proto {
+            case .udp:
+                return t.outsideGlobal?.port == 53 ? timeouts[.dnsTimeout] : timeouts[.udpTimeout]
+            case .tcp:
+                switch t.tcpState {
+                case .syn: return timeouts[.synTimeout]
+                case .closing: return timeouts[.finrstTimeout]
+                default: return timeouts[.tcpTimeout]
+                }
+            case .icmp:
+                return timeouts[.icmpTimeout]
+            case .any:
+                return timeouts[.timeout]
+            }
+        }
+    }
+
+    /// Milliseconds left before `t` expires, or nil for never.
+    public func remaining(_ t: Translation, now: UInt64) -> UInt64? {
+        guard let seconds = timeout(of: t) else { return nil }
+        let deadline = t.lastUsed + UInt64(seconds) * 1000
+        return deadline > now ? deadline - now : 0
+    }
+
+    /// Removes the dynamic translations idle for longer than their timeout.
+    public mutating func expire(now: UInt64) -> (changes: HardwareChanges, expired: Int) {
+        var changes = HardwareChanges()
+        var ids: [UInt64] = []
+        for t in translations.values where !t.isStatic {
+            if let left = remaining(t, now: now), left == 0 { ids.append(t.id) }
+        }
+        for id in ids { changes.merge(remove(id)) }
+        counters.expired += UInt64(ids.count)
+        return (changes, ids.count)
+    }
+
+    // MARK: Clearing
+
+    /// Removes the dynamic translations `predicate` picks (static ones are configuration).
+    public mutating func clear(where predicate: (Translation) -> Bool) -> (changes: HardwareChanges, count: Int) {
+        let ids = translations.values.filter { !$0.isStatic && predicate($0) }.map(\.id)
+        var changes = HardwareChanges()
+        for id in ids { changes.merge(remove(id)) }
+        counters.cleared += UInt64(ids.count)
+        return (changes, ids.count)
+    }
+
+    /// Undoes the creation of a translation whose HAL entries could not be installed.
+    public mutating func abandon(_ id: UInt64, reason: DropReason) {
+        _ = remove(id)
+        counters.misses -= min(counters.misses, 1)
+        counters.drops[reason, default: 0] += 1
+    }
+
+    public mutating func clearCounters() {
+        let peak = translations.count
+        counters = NATCounters()
+        counters.peak = peak
+    }
+
+    // MARK: Pools
+
+    public struct PoolUsage: Equatable, Sendable {
+        public var total: Int
+        /// Addresses with at least one translation.
+        public var allocated: Int
+        /// Ports in use (overload).
+        public var ports: Int
+        public var misses: UInt64
+    }
+
+    public func usage(ofPool name: String) -> PoolUsage? {
+        guard let pool = config.pools[name] else { return nil }
+        var addresses = Set<IPv4Address>()
+        for (address, _) in addressOwner where pool.contains(address) { addresses.insert(address) }
+        var portCount = 0
+        for (key, space) in ports where pool.contains(key.address) {
+            addresses.insert(key.address)
+            portCount += space.used
+        }
+        return PoolUsage(total: pool.size, allocated: addresses.count, ports: portCount, misses: counters.poolMisses[name] ?? 0)
+    }
+
+    /// `10.0.0.5:1025 -> 203.0.113.10:1025 (dynamic, extended, rule 1)`.
+    public func describe(_ t: Translation) -> String {
+        let protoText = t.isExtended ? "\(t.proto) " : ""
+        switch t.direction {
+        case .inside:
+            return "\(protoText)\(t.insideLocal.map(\.description) ?? "---") <-> \(t.insideGlobal.map(\.description) ?? "---") (\(t.kind.rawValue)"
+                + (t.rule.map { ", list \($0)" } ?? "") + ")"
+        case .outside:
+            return "outside \(t.outsideGlobal.map(\.description) ?? "---") <-> \(t.outsideLocal.map(\.description) ?? "---") (\(t.kind.rawValue))"
+        }
+    }
+}

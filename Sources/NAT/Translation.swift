@@ -1,0 +1,160 @@
+import NetTypes
+
+/// One packet's addressing as the NAT sees it.
+public struct FlowPacket: Hashable, Sendable, CustomStringConvertible {
+    public var proto: L4Protocol
+    public var source: Endpoint
+    public var destination: Endpoint
+    public var flags: TCPFlags
+
+    public init(proto: L4Protocol, source: Endpoint, destination: Endpoint, flags: TCPFlags = []) {
+        self.proto = proto
+        self.source = source
+        self.destination = destination
+        self.flags = flags
+    }
+
+    public var description: String {
+        var text = "\(proto == .any ? "ip" : proto.description) \(source) -> \(destination)"
+        // Plain ACKs are the normal case; the flags that change a translation's state show.
+        if proto == .tcp, !flags.subtracting(.ack).isEmpty { text += " [\(flags)]" }
+        return text
+    }
+}
+
+public struct TCPFlags: OptionSet, Hashable, Sendable, CustomStringConvertible {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+    public static let fin = TCPFlags(rawValue: 0x01)
+    public static let syn = TCPFlags(rawValue: 0x02)
+    public static let rst = TCPFlags(rawValue: 0x04)
+    public static let ack = TCPFlags(rawValue: 0x10)
+
+    public var description: String {
+        var names: [String] = []
+        if contains(.syn) { names.append("SYN") }
+        if contains(.fin) { names.append("FIN") }
+        if contains(.rst) { names.append("RST") }
+        if contains(.ack) { names.append("ACK") }
+        return names.joined(separator: ",")
+    }
+}
+
+/// A translation: what `show ip nat translations` lists, and what the HAL holds two entries for.
+public struct Translation: Equatable, Sendable {
+    public enum Kind: String, Sendable {
+        case staticSimple = "static"
+        case staticExtended = "static, extended"
+        case dynamicSimple = "dynamic"
+        case dynamicExtended = "dynamic, extended"
+    }
+
+    public enum TCPState: String, Sendable {
+        case none
+        /// Opened by a SYN, nothing heard back yet: syn-timeout.
+        case syn
+        case established
+        /// A FIN or RST was seen: finrst-timeout.
+        case closing
+    }
+
+    public var id: UInt64
+    public var kind: Kind
+    /// inside: an `inside source` translation; outside: `outside source static`.
+    public var direction: NATRole
+    public var proto: L4Protocol
+    public var insideLocal: Endpoint?
+    public var insideGlobal: Endpoint?
+    public var outsideLocal: Endpoint?
+    public var outsideGlobal: Endpoint?
+    /// The access list of the dynamic rule that made it.
+    public var rule: Int?
+    public var pool: String?
+    /// Milliseconds of the engine's clock.
+    public var created: UInt64
+    public var lastUsed: UInt64
+    public var tcpState: TCPState = .none
+    /// Packets the CPU translated (the slow path) plus what the HAL counted on its two entries.
+    public var softwarePackets: UInt64 = 0
+    public var hardwarePackets: [UInt64] = [0, 0]
+    public var hardwareBytes: [UInt64] = [0, 0]
+
+    public var isStatic: Bool { kind == .staticSimple || kind == .staticExtended }
+    public var isExtended: Bool { kind == .staticExtended || kind == .dynamicExtended }
+    public var packets: UInt64 { softwarePackets + hardwarePackets[0] + hardwarePackets[1] }
+
+    /// The HAL entries that carry it: traffic from inside and traffic from outside.
+    /// Cookie = id * 2 (the entry that matches packets from inside) or id * 2 + 1 (from outside).
+    public var hardwareEntries: [HardwareEntry] {
+        switch direction {
+        case .inside:
+            guard let local = insideLocal, let global = insideGlobal else { return [] }
+            let l4 = isExtended ? proto : .any
+            return [
+                HardwareEntry(zone: .inside, rewritesSource: true, proto: l4, match: isExtended ? local : Endpoint(local.address),
+                              translated: isExtended ? global : Endpoint(global.address), isStatic: isStatic, cookie: id << 1),
+                HardwareEntry(zone: .outside, rewritesSource: false, proto: l4, match: isExtended ? global : Endpoint(global.address),
+                              translated: isExtended ? local : Endpoint(local.address), isStatic: isStatic, cookie: id << 1 | 1),
+            ]
+        case .outside:
+            guard let local = outsideLocal, let global = outsideGlobal else { return [] }
+            return [
+                HardwareEntry(zone: .inside, rewritesSource: false, proto: .any, match: Endpoint(local.address),
+                              translated: Endpoint(global.address), isStatic: isStatic, cookie: id << 1),
+                HardwareEntry(zone: .outside, rewritesSource: true, proto: .any, match: Endpoint(global.address),
+                              translated: Endpoint(local.address), isStatic: isStatic, cookie: id << 1 | 1),
+            ]
+        }
+    }
+}
+
+/// One HAL NAT entry as the engine wants it (the daemon maps it onto the HAL's type).
+public struct HardwareEntry: Hashable, Sendable {
+    /// The ingress side whose packets it matches.
+    public var zone: NATRole
+    /// SNAT (rewrites the source) or DNAT (the destination).
+    public var rewritesSource: Bool
+    public var proto: L4Protocol
+    public var match: Endpoint
+    public var translated: Endpoint
+    public var isStatic: Bool
+    public var cookie: UInt64
+
+    public init(zone: NATRole, rewritesSource: Bool, proto: L4Protocol, match: Endpoint, translated: Endpoint, isStatic: Bool, cookie: UInt64) {
+        self.zone = zone
+        self.rewritesSource = rewritesSource
+        self.proto = proto
+        self.match = match
+        self.translated = translated
+        self.isStatic = isStatic
+        self.cookie = cookie
+    }
+}
+
+/// What the HAL must change.
+public struct HardwareChanges: Equatable, Sendable {
+    public var add: [HardwareEntry] = []
+    public var remove: [HardwareEntry] = []
+
+    public init(add: [HardwareEntry] = [], remove: [HardwareEntry] = []) {
+        self.add = add
+        self.remove = remove
+    }
+
+    public var isEmpty: Bool { add.isEmpty && remove.isEmpty }
+
+    public mutating func merge(_ other: HardwareChanges) {
+        add += other.add
+        remove += other.remove
+    }
+}
+
+/// Why a packet that needed a translation got none.
+public enum DropReason: String, Sendable, CaseIterable, Hashable {
+    case poolExhausted = "pool exhausted"
+    case portsExhausted = "ports exhausted"
+    case maxEntries = "max-entries reached"
+    case noAddress = "interface has no address"
+    case hardwareFull = "HAL NAT table full"
+    case hardwareError = "HAL error"
+}
