@@ -1,7 +1,8 @@
 import NetTypes
 
-/// One simulated switch chip and its SDK: the L2 table, ports and VLANs, the RX path and the
-/// threads that run them (`l2x`, `ager`, `rx`, `gen`, one `ev-NAME` per event subscriber).
+/// One simulated switch chip and its SDK: the L2 table, the NAT table, ports and VLANs, the RX
+/// path and the threads that run them (`l2x`, `ager`, `rx`, `gen`, one `ev-NAME` per event
+/// subscriber).
 ///
 /// API calls are synchronous and take a deadline (monotonic nanoseconds, see `HALClock`): a lock
 /// that cannot be had in time makes the call throw `HALError.timeout` naming the holder. The
@@ -19,6 +20,8 @@ public final class Switch: @unchecked Sendable {
     public let locks = HALLocks()
     public let rx: RxPath
     let state: L2State
+    /// The NAT table, guarded by `locks.natTable`.
+    let nat: NATTable
     let ports: PortTable
     let fanout: EventFanout
     let cpu: CPUDispatcher
@@ -41,6 +44,7 @@ public final class Switch: @unchecked Sendable {
         let pool = PacketPool(count: chip.rxPoolBuffers, size: chip.rxBufferSize)
         rx = RxPath(pool: pool)
         state = L2State(chip: chip)
+        nat = NATTable(capacity: chip.natEntries)
         ports = PortTable(portCount: chip.portCount, baseMAC: baseMAC)
         fanout = EventFanout(lock: locks.subscribers)
         cpu = CPUDispatcher(pool: pool, capacity: max(16, chip.rxPoolBuffers / 4))

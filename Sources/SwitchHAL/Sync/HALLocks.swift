@@ -10,6 +10,9 @@ public final class HALLocks: Sendable {
         public static let ports = 10
         /// The L2 table, its counters and learn limits (the SDK's L2Xm).
         public static let l2Table = 20
+        /// The NAT table and its counters. Never taken together with `l2.table` (nor with any
+        /// other lock): every NAT call takes it alone.
+        public static let natTable = 25
         /// The traffic generator's state.
         public static let generator = 30
         /// The list of event subscribers.
@@ -23,11 +26,12 @@ public final class HALLocks: Sendable {
 
     public let ports = HALLock(name: "hal.ports", rank: Rank.ports, purpose: "ports, VLANs and SVIs")
     public let l2Table = HALLock(name: "l2.table", rank: Rank.l2Table, purpose: "the L2 table, its counters and learn limits")
+    public let natTable = HALLock(name: "nat.table", rank: Rank.natTable, purpose: "the NAT table and its counters")
     public let generator = HALLock(name: "hal.generator", rank: Rank.generator, purpose: "the traffic generator")
     public let subscribers = HALLock(name: "hal.subscribers", rank: Rank.subscribers, purpose: "the list of event subscribers")
 
     public init() {}
 
     /// The fixed locks (each subscriber's queue lock is reported with its subscription).
-    public var all: [HALLock] { [ports, l2Table, generator, subscribers] }
+    public var all: [HALLock] { [ports, l2Table, natTable, generator, subscribers] }
 }

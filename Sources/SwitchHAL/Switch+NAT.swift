@@ -1,0 +1,141 @@
+import NetTypes
+
+/// The NAT table API, after SAI's NAT entries and Broadcom's ingress NAT session tables
+/// (docs/hal.md, "NAT table"). Every call takes `nat.table`, and only it, with the caller's
+/// deadline; nothing is called out while holding it (NAT publishes no events).
+///
+/// An entry rewrites one direction: SAI never installs the reverse implicitly, so a translation
+/// is an SNAT entry on the inside and a DNAT entry on the outside, sharing a cookie.
+extension Switch {
+    /// Adds entries, all or none. FULL (and `NATCounters.fullErrors` + 1) when the table lacks
+    /// room for every new one; EXISTS when a key is present (or repeated in `entries`) with
+    /// another translation; PARAM for a malformed entry. A key present with the same translation
+    /// is replaced (cookie, static flag) keeping its hit bit and counters; new entries start
+    /// un-hit with zero counters.
+    public func natAdd(_ entries: [NATEntry], deadline: UInt64) throws {
+        try traced("nat_entry_add", "count=\(entries.count)\(entries.first.map { ", first=\($0)" } ?? "")") {
+            for entry in entries { try checkNATEntry(entry) }
+            let outcome = try locks.natTable.withLock("nat-add", deadline: deadline) { nat.add(entries) }
+            switch outcome {
+            case .success:
+                return
+            case .failure(.full(let used, let needed)):
+                throw HALError.full("NAT table full: \(used) of \(nat.capacity) entries in use, \(needed) more needed")
+            case .failure(.conflict(let existing, let new, let inBatch)):
+                let old = "\(NATSwitchFormat.target(existing)) (cookie \(existing.cookie))"
+                let refused = "\(NATSwitchFormat.target(new)) (cookie \(new.cookie))"
+                throw HALError.exists(
+                    inBatch
+                        ? "NAT entry \(existing.key) given twice in one add, translating to \(old) and to \(refused)"
+                        : "NAT entry \(existing.key) exists translating to \(old); refused \(refused)")
+            }
+        }
+    }
+
+    /// Deletes the entries of `keys` that exist; returns how many. Missing keys are ignored.
+    @discardableResult
+    public func natDelete(_ keys: [NATKey], deadline: UInt64) throws -> Int {
+        try traced("nat_entry_delete", "count=\(keys.count)\(keys.first.map { ", first=\($0)" } ?? "")") {
+            try locks.natTable.withLock("nat-delete", deadline: deadline) { nat.delete(keys) }
+        }
+    }
+
+    /// Deletes every entry of `cookies` (nil: of every cookie); static entries only when
+    /// `includeStatic`. Returns how many. Walks the table.
+    @discardableResult
+    public func natDeleteAll(cookies: Set<UInt64>?, includeStatic: Bool, deadline: UInt64) throws -> Int {
+        try traced("nat_entry_delete_all", "cookies=\(NATSwitchFormat.cookies(cookies)), static=\(includeStatic ? "yes" : "no")") {
+            try locks.natTable.withLock("nat-delete-all", deadline: deadline) {
+                nat.deleteAll(cookies: cookies, includeStatic: includeStatic)
+            }
+        }
+    }
+
+    /// The entry for `key`, with its hit bit and counters; NOT_FOUND if there is none.
+    public func natGet(_ key: NATKey, deadline: UInt64) throws -> NATEntry {
+        try traced("nat_entry_get", "key=\(key)") {
+            let entry = try locks.natTable.withLock("nat-get", deadline: deadline) { nat.get(key) }
+            guard let entry else { throw HALError.notFound("no NAT entry \(key)") }
+            return entry
+        }
+    }
+
+    /// A copy of every entry, sorted by key: copied into an array under the lock (not shared:
+    /// a shared copy-on-write table would make the next writer copy it all under the lock) and
+    /// sorted after the lock is released.
+    public func natEntries(deadline: UInt64) throws -> [NATEntry] {
+        try traced("nat_entry_traverse", "") {
+            var entries = try locks.natTable.withLock("nat-traverse", deadline: deadline) { nat.snapshot() }
+            entries.sort { $0.key < $1.key }
+            return entries
+        }
+    }
+
+    /// Entries in use, the table's size and how many of the used are static.
+    public func natCount(deadline: UInt64) throws -> (used: Int, capacity: Int, static: Int) {
+        try traced("nat_count", "") {
+            try locks.natTable.withLock("nat-count", deadline: deadline) { (nat.count, nat.capacity, nat.staticCount) }
+        }
+    }
+
+    /// The hit-bit poll for the control plane's aging (SONiC polls every 30 s): the cookies of the
+    /// entries whose hit bit is set, each with the cumulative packets and bytes of all that
+    /// cookie's entries; those hit bits are cleared (clear-on-read). Walks the table.
+    public func natCollectHits(deadline: UInt64) throws -> [UInt64: (packets: UInt64, bytes: UInt64)] {
+        try traced("nat_hit_collect", "") {
+            try locks.natTable.withLock("nat-collect-hits", deadline: deadline) { nat.collectHits() }
+        }
+    }
+
+    /// The datapath for one packet of `bytes` bytes entering on `zone`. Both lookups use the
+    /// packet as received: SNAT on (source, source port), DNAT on (destination, destination
+    /// port), each trying the NAPT key (the packet's protocol and port) before the basic key
+    /// (protocol any, port 0). A match rewrites the address, and the port when its translated
+    /// port is not 0, sets the entry's hit bit and adds to its counters.
+    public func natTranslate(_ packet: NATPacket, zone: NATZone, bytes: Int, deadline: UInt64) throws -> NATLookupResult {
+        try traced("nat_translate", "zone=\(zone), \(packet), bytes=\(bytes)") {
+            guard bytes >= 0 else { throw HALError.param("a packet cannot have \(bytes) bytes") }
+            return try locks.natTable.withLock("nat-translate", deadline: deadline) {
+                nat.translate(packet, zone: zone, bytes: UInt64(bytes))
+            }
+        }
+    }
+
+    /// The NAT table's fill and counters.
+    public func natCounters(deadline: UInt64) throws -> NATCounters {
+        try traced("nat_stat_get", "") {
+            try locks.natTable.withLock("nat-counters", deadline: deadline) { nat.counters }
+        }
+    }
+
+    private func checkNATEntry(_ entry: NATEntry) throws {
+        let key = entry.key
+        switch key.proto {
+        case .any:
+            guard key.port == 0 else { throw HALError.param("\(key): a basic (protocol any) key has port 0, not \(key.port)") }
+            guard entry.translatedPort == 0 else {
+                throw HALError.param("\(key): a basic (protocol any) entry cannot translate the port (\(entry.translatedPort))")
+            }
+        case .tcp, .udp:
+            guard key.port != 0 else { throw HALError.param("\(key): a \(key.proto) key needs a port (basic NAT is protocol any)") }
+        case .icmp:
+            break  // identifier 0 is a valid ICMP query identifier
+        }
+        guard entry.translatedAddress.value != 0 else { throw HALError.param("\(key): cannot translate to 0.0.0.0") }
+    }
+}
+
+/// Formatting for NAT messages and trace lines.
+enum NATSwitchFormat {
+    /// `203.0.113.7:61000`, or the address alone when the port is kept.
+    static func target(_ entry: NATEntry) -> String {
+        entry.translatedPort == 0 ? "\(entry.translatedAddress)" : "\(entry.translatedAddress):\(entry.translatedPort)"
+    }
+
+    /// `all`, `{3,7}`, or `120 cookies` for long sets.
+    static func cookies(_ cookies: Set<UInt64>?) -> String {
+        guard let cookies else { return "all" }
+        guard cookies.count <= 8 else { return "\(cookies.count) cookies" }
+        return "{" + cookies.sorted().map(String.init).joined(separator: ",") + "}"
+    }
+}
