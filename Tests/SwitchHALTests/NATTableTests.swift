@@ -460,8 +460,8 @@ private func translations(_ count: Int, firstCookie: UInt64 = 1, isStatic: Bool 
         }
         #expect(try hal.natCount(deadline: soon) == (200_000, 262_144, 0))
 
-        // Single calls at full size: a thousand adds, translations and deletes, timed together.
-        let started = HALClock.now
+        // Single calls at full size: a thousand adds, translations and deletes (their speed is
+        // measured by the NAT benchmark, not here).
         for n in 0..<1000 {
             let extra = translation(
                 .udp, inside: "10.200.\(n / 250).\(n % 250 + 1)", 53, outside: "203.0.113.200", UInt16(2000 + n),
@@ -473,10 +473,6 @@ private func translations(_ count: Int, firstCookie: UInt64 = 1, isStatic: Bool 
             #expect(result.translated)
             #expect(try hal.natDelete(extra.map(\.key), deadline: soon) == 2)
         }
-        let perRound = HALClock.seconds(since: started) / 1000
-        // O(1) each: a few microseconds in release, tens in debug; an O(n) walk of 200,000
-        // entries per call would take milliseconds.
-        #expect(perRound < 0.002, "add + translate + delete took \(perRound * 1e6) us at 200,000 entries")
 
         let hits = try hal.natCollectHits(deadline: soon)
         #expect(hits.count == 1000)
