@@ -254,7 +254,7 @@ private struct SyntaxParser {
             {
                 kind = .word
                 defaultBinding = word.lowercased()
-            } else if word.allSatisfy({ $0.isLowercase || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." }) {
+            } else if word == "*" || word.allSatisfy({ $0.isLowercase || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." }) {
                 kind = .keyword(word)
             } else {
                 throw error("cannot classify token '\(word)'")

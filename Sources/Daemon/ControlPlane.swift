@@ -1,6 +1,7 @@
 import CLI
 import Channel
 import Logging
+import NAT
 import NIOCore
 import NIOPosix
 import NetTypes
@@ -58,6 +59,9 @@ public final class ControlPlane {
     /// The VRRP routers (on their own thread).
     public private(set) var vrrp: VRRPService!
     private var vrrpDesired = VRRPService.Desired()
+    /// NAT: the translation engine and the HAL NAT table (on their own thread).
+    public private(set) var nat: NATService!
+    private var natDesired: (NATConfig, NATEnvironment)?
     private var configPushScheduled = false
     /// Reports the control plane's own loop if it ever stops running.
     private(set) var watchdog: ControlPlaneWatchdog!
@@ -88,6 +92,11 @@ public final class ControlPlane {
             throw DaemonError("internal error in the command declarations: \(error)")
         }
         vrrp = VRRPService(hal: hal, routerMAC: options.baseMAC, portCount: options.chip.portCount, logger: logger)
+        nat = NATService(hal: hal, logger: logger)
+        // Static mappings with VRRP redundancy follow this switch's Masters.
+        vrrp.setMasterObserver { [nat] keys in
+            nat?.setMasters(Set(keys.filter { !$0.ipv6 }.map { GroupRef(interface: $0.interface, vrid: $0.vrid) }))
+        }
         live.onChange = { [unowned self] in configDidChange() }
         committer = HALCommitter(service: hal, plane: self)
         committer.startResync(every: .seconds(2))
@@ -98,6 +107,7 @@ public final class ControlPlane {
         watchdog.stop()
         // Masters send priority 0 while the ports still work.
         vrrp.shutdown()
+        nat.shutdown()
         committer.stop()
         store.shutdown()
         hal.shutdown()
@@ -111,6 +121,11 @@ public final class ControlPlane {
         configPushScheduled = true
         loop.assumeIsolated().execute { [self] in
             configPushScheduled = false
+            let natNow = (live.config.nat, NATService.environment(live.config, portCount: options.chip.portCount))
+            if natDesired.map({ $0.0 != natNow.0 || $0.1 != natNow.1 }) ?? true {
+                natDesired = natNow
+                nat.configure(natNow.0, natNow.1)
+            }
             let desired = VRRPService.desired(live.config, portCount: options.chip.portCount, routerMAC: options.baseMAC)
             guard desired != vrrpDesired else { return }
             vrrpDesired = desired

@@ -11,6 +11,8 @@ enum Commands {
             + VRRPCommands.declarations
             + VRRPShowCommands.declarations
             + MACTableCommands.declarations
+            + NATCommands.declarations
+            + NATShowCommands.declarations
             + HALCommands.declarations
             + HALDebugCommands.declarations
             + DiagnosticCommands.declarations

@@ -1,4 +1,5 @@
 import CLI
+import NAT
 import SwitchHAL
 
 /// The running configuration: everything `show running-config` prints and `write file` saves.
@@ -23,6 +24,8 @@ public struct RunningConfig: Equatable, Sendable {
     public var learnLimitSystem: Int?
     public var learnLimitPerVLAN: [UInt16: Int] = [:]
     public var learnLimitPerInterface: [String: Int] = [:]
+    /// Access lists, NAT pools, mappings, rules and timeouts (interface roles are per interface).
+    public var nat = NATConfig()
 
     public init() {}
 
@@ -42,6 +45,8 @@ public struct InterfaceConfig: Equatable, Sendable {
     public var switchport = SwitchportConfig()
     /// SVIs (`vlanN`) only: `vrrp N ...` lines.
     public var vrrp: [UInt8: VRRPInstanceConfig] = [:]
+    /// SVIs only: `ip nat inside` / `ip nat outside`.
+    public var natRole: NATRole?
 
     public init() {}
 }

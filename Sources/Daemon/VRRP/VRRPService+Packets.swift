@@ -165,6 +165,8 @@ extension VRRPService {
         let mac: MACAddress
         if let router = master(owning: .ipv4(request.targetIP), vlan: vlan) {
             mac = router.virtualMAC
+        } else if let router = masterForNATGlobal(request.targetIP, vlan: vlan) {
+            mac = router.virtualMAC
         } else if ownIPv4(vlan).contains(request.targetIP) {
             mac = routerMAC
         } else {
@@ -251,15 +253,37 @@ extension VRRPService {
     }
 
     /// A gratuitous ARP (IPv4) or unsolicited NA (IPv6) per virtual address, from the virtual MAC.
+    /// A Master router of `vlan` that NAT global address `address` follows.
+    private func masterForNATGlobal(_ address: IPv4Address, vlan: UInt16) -> VirtualRouter? {
+        for (key, addresses) in extraAddresses where addresses.contains(address) {
+            if let router = engine.routers[key], router.state == .master, specs[key]?.vlan == vlan { return router }
+        }
+        return nil
+    }
+
+    /// The NAT global addresses that follow `router`.
+    private func extraAddresses(of router: VirtualRouter, vlan: UInt16) -> [IPv4Address] {
+        for (key, addresses) in extraAddresses where key.vrid == router.config.vrid && !key.ipv6 && specs[key]?.vlan == vlan {
+            return addresses
+        }
+        return []
+    }
+
+    /// Gratuitous ARPs for `addresses` from `mac`.
+    func announce(addresses: [IPv4Address], mac: MACAddress, vlan: UInt16) {
+        for address in addresses {
+            let arp = ARPPacket.gratuitous(mac: mac, address: address)
+            let frame = EthernetFrame(destination: Multicast.broadcast, source: mac, etherType: EtherType.arp, payload: arp.bytes[...])
+            hal.hal.sendFromCPU(frame.bytes, vlan: vlan)
+            counters.gratuitousARPs += 1
+        }
+    }
+
     func announce(router: VirtualRouter, vlan: UInt16) {
         switch router.config.addresses {
         case .ipv4(let list):
-            for address in list {
-                let arp = ARPPacket.gratuitous(mac: router.virtualMAC, address: address)
-                let frame = EthernetFrame(destination: Multicast.broadcast, source: router.virtualMAC, etherType: EtherType.arp, payload: arp.bytes[...])
-                hal.hal.sendFromCPU(frame.bytes, vlan: vlan)
-                counters.gratuitousARPs += 1
-            }
+            // The virtual addresses, then the NAT global addresses that follow this router.
+            announce(addresses: list + extraAddresses(of: router, vlan: vlan), mac: router.virtualMAC, vlan: vlan)
         case .ipv6(let list):
             guard let source = router.interface.linkLocalIPv6 else { return }
             for address in list {

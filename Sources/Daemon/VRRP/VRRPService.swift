@@ -70,6 +70,13 @@ public final class VRRPService: @unchecked Sendable {
     /// False once shutdown began: threads that hand work to the loop (rx, HAL events) stop.
     let accepting = ManagedAtomic(true)
     let framesIgnored = ManagedAtomic<UInt64>(0)
+    /// Told of the set of Master routers whenever it changes (NAT mappings with redundancy).
+    let masterObserver = NIOLockedValueBox<(@Sendable (Set<Key>) -> Void)?>(nil)
+    /// The Masters as last told (loop-confined).
+    var publishedMasters: Set<Key>?
+    /// Addresses a Master answers ARP for and announces besides its virtual addresses: the
+    /// global addresses of NAT mappings that follow it.
+    var extraAddresses: [Key: [IPv4Address]] = [:]
     /// More than this many frames waiting means the loop is behind: drop (and count) the rest.
     static let maxPendingFrames = 4096
 
@@ -165,6 +172,8 @@ public final class VRRPService: @unchecked Sendable {
     struct Desired: Equatable, Sendable {
         var specs: [VRRPEngine.Key: VRRPSpec] = [:]
         var sviAddresses: [UInt16: [IPv4Address]] = [:]
+        /// NAT global addresses that follow each IPv4 router (static mappings with redundancy).
+        var natGlobals: [VRRPEngine.Key: [IPv4Address]] = [:]
         /// The ports' VLAN membership and admin state: a change can bring an SVI up or down
         /// (autostate) without any link event, so it must reach the VRRP thread too.
         var ports: [String: PortMembership] = [:]
@@ -177,6 +186,13 @@ public final class VRRPService: @unchecked Sendable {
 
     static func desired(_ config: RunningConfig, portCount: Int, routerMAC: MACAddress) -> Desired {
         var out = Desired(specs: VRRPSpec.derive(config, portCount: portCount, routerMAC: routerMAC))
+        for mapping in config.nat.statics where mapping.direction == .inside {
+            guard let redundancy = mapping.redundancy else { continue }
+            let holders = config.interfaces.filter { $0.value.vrrp[redundancy.vrid]?.ipv4.isEmpty == false }.map(\.key)
+            guard let interface = redundancy.interface ?? (holders.count == 1 ? holders[0] : nil), holders.contains(interface) else { continue }
+            let key = VRRPEngine.Key(interface: interface, vrid: redundancy.vrid, ipv6: false)
+            if out.natGlobals[key]?.contains(mapping.global.address) != true { out.natGlobals[key, default: []].append(mapping.global.address) }
+        }
         for (name, interface) in config.interfaces {
             switch InterfaceKind.parse(name, portCount: portCount) {
             case .svi(let vlan) where !interface.addresses.isEmpty && !interface.shutdown:
@@ -194,6 +210,15 @@ public final class VRRPService: @unchecked Sendable {
     func configure(_ desired: Desired) {
         loop.execute {
             self.sviAddresses = desired.sviAddresses
+            let newGlobals = desired.natGlobals.mapValues { Set($0) }
+            // A Master announces NAT global addresses that start following it now.
+            for (key, addresses) in newGlobals {
+                let added = addresses.subtracting(self.extraAddresses[key] ?? [])
+                if !added.isEmpty, let router = self.engine.routers[key], router.state == .master, let vlan = self.vlan(of: key) {
+                    self.announce(addresses: added.sorted(), mac: router.virtualMAC, vlan: vlan)
+                }
+            }
+            self.extraAddresses = desired.natGlobals
             self.apply(desired.specs)
         }
     }
@@ -304,6 +329,7 @@ public final class VRRPService: @unchecked Sendable {
     /// Carries out the core's actions. `removed` is the router's last state when it was just
     /// removed from the engine (its priority-0 advert still needs its addresses).
     func perform(_ actions: [(Key, RouterAction)], now: Microseconds, removed: VirtualRouter? = nil) {
+        var mastersMayHaveChanged = false
         for (key, action) in actions {
             guard let vlan = vlan(of: key) else { continue }
             if case .sendAdvertisement(let ad) = action {
@@ -340,8 +366,26 @@ public final class VRRPService: @unchecked Sendable {
                     text += " after \(fixed(silence, 3)) s without advertisements"
                 }
                 logger.notice("VRRP \(key): \(from) -> \(to) (\(text))")
+                mastersMayHaveChanged = true
             }
         }
+        if mastersMayHaveChanged { publishMasters() }
+    }
+
+    /// Registers who hears of the Master set (and tells it the current one).
+    func setMasterObserver(_ observer: (@Sendable (Set<Key>) -> Void)?) {
+        masterObserver.withLockedValue { $0 = observer }
+        loop.execute {
+            self.publishedMasters = nil
+            self.publishMasters()
+        }
+    }
+
+    func publishMasters() {
+        let masters = Set(engine.routers.filter { $0.value.state == .master }.map(\.key))
+        guard masters != publishedMasters else { return }
+        publishedMasters = masters
+        masterObserver.withLockedValue { $0 }?(masters)
     }
 
     func vlan(of key: Key) -> UInt16? {

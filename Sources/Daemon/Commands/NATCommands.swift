@@ -1,0 +1,421 @@
+import CLI
+import Channel
+import NAT
+import NetTypes
+
+/// NAT configuration, Cisco IOS style: interface roles, static NAT/PAT, outside static NAT,
+/// standard access lists, pools, dynamic rules, timeouts and the translation limit. Every line
+/// has a `no` form, prints canonically in `show running-config`, and is checked whole before
+/// anything changes (a refused line changes nothing).
+enum NATCommands {
+    static let natHelp = "NAT configuration commands"
+    static let sourceHelp = "Source address translation"
+    static let staticHelp = "Static NAT mapping"
+    static let redundancyHelp = "Active only while this switch is VRRP Master"
+
+    static var declarations: [CommandDeclaration] {
+        [roleCommand, poolCommand, ruleCommand, staticCommand, staticPATCommand, outsideStaticCommand,
+         timeoutCommand, maxEntriesCommand, accessListCommand]
+    }
+
+    // MARK: Interface role
+
+    static var roleCommand: CommandDeclaration {
+        CommandDeclaration(
+            "ip nat <inside|outside>$role", help: [Help.ip, natHelp, "Inside interface for NAT", "Outside interface for NAT"],
+            modes: [Modes.configInterface], no: .sameArguments,
+            show: { config, name in
+                guard let name, let role = config.interfaces[name]?.natRole else { return [] }
+                return [Arguments(["role": .keyword(role.rawValue)])]
+            }
+        ) { ctx, args in
+            guard let name = ctx.session.interface, case .svi = InterfaceKind.parse(name, portCount: ctx.portCount) else {
+                return ctx.fail("NAT roles are set on SVIs (interface vlanN), where the switch routes")
+            }
+            let role = NATRole(rawValue: args.string("role")!)!
+            if args.negated {
+                guard ctx.config.interfaces[name]?.natRole == role else { return ctx.fail("\(name) is not a NAT \(role.rawValue) interface") }
+                return ctx.commit { $0.interfaces[name]?.natRole = nil; return nil }
+            }
+            return ctx.commit { config in
+                var interface = config.interfaces[name] ?? InterfaceConfig()
+                interface.natRole = role
+                config.interfaces[name] = interface
+                return nil
+            }
+        }
+    }
+
+    // MARK: Pools and dynamic rules
+
+    static var poolCommand: CommandDeclaration {
+        CommandDeclaration(
+            "ip nat pool WORD$name A.B.C.D$start A.B.C.D$end <netmask A.B.C.D$netmask|prefix-length (1-32)$length>",
+            help: [Help.ip, natHelp, "Define a pool of addresses", "Pool name", "Start IP address", "End IP address",
+                   "Specify the network mask", "Network mask", "Specify the prefix length", "Prefix length"],
+            modes: [Modes.config],
+            no: .custom(
+                "ip nat pool WORD$name [A.B.C.D$start A.B.C.D$end <netmask A.B.C.D$netmask|prefix-length (1-32)$length>]",
+                help: [Help.ip, natHelp, "Define a pool of addresses", "Pool name", "Start IP address", "End IP address",
+                       "Specify the network mask", "Network mask", "Specify the prefix length", "Prefix length"]),
+            show: { config, _ in
+                config.nat.pools.keys.sorted().map { name in
+                    let pool = config.nat.pools[name]!
+                    var args = Arguments(["name": .word(name), "start": .ipv4(pool.start), "end": .ipv4(pool.end)])
+                    if pool.typedAsNetmask {
+                        args["netmask"] = .ipv4(pool.netmask)
+                        args.keywords.insert("netmask")
+                    } else {
+                        args["length"] = .int(pool.prefixLength)
+                        args.keywords.insert("prefix-length")
+                    }
+                    return args
+                }
+            }
+        ) { ctx, args in
+            let name = args.string("name")!
+            if args.negated {
+                guard ctx.config.nat.pools[name] != nil else { return ctx.fail("pool \(name) does not exist") }
+                if let user = ctx.config.nat.rules.values.first(where: { $0.target == .pool(name) }) {
+                    return ctx.fail("pool \(name) is in use by \"\(user.line)\"; remove that first")
+                }
+                return ctx.commit { $0.nat.pools[name] = nil; return nil }
+            }
+            let length: Int
+            if let mask = args.ipv4("netmask") {
+                guard let n = NATPool.prefixLength(ofNetmask: mask), n > 0 else { return ctx.fail("\(mask) is not a valid netmask") }
+                length = n
+            } else {
+                length = args.int("length")!
+            }
+            let pool = NATPool(name: name, start: args.ipv4("start")!, end: args.ipv4("end")!, prefixLength: length,
+                               typedAsNetmask: args.ipv4("netmask") != nil)
+            if let problem = pool.problem { return ctx.fail(problem) }
+            if let old = ctx.config.nat.pools[name], old != pool,
+                let user = ctx.config.nat.rules.values.first(where: { $0.target == .pool(name) })
+            {
+                _ = old
+                return ctx.fail("pool \(name) is in use by \"\(user.line)\"; remove that before redefining the pool")
+            }
+            var warnings: [String] = []
+            let outside = ctx.config.interfaces.filter { $0.value.natRole == .outside }
+            let subnets = outside.flatMap { $0.value.addresses }
+            if !subnets.isEmpty, !subnets.contains(where: { $0.network.value == pool.start.value & $0.mask && $0.network.value == pool.end.value & $0.mask }) {
+                warnings.append("pool \(name) is outside the subnets of the NAT outside interfaces (\(subnets.map(\.description).joined(separator: ", "))): the next hop must route it to this switch")
+            }
+            return warn(ctx, warnings, ctx.commit { $0.nat.pools[name] = pool; return nil })
+        }
+    }
+
+    static var ruleCommand: CommandDeclaration {
+        CommandDeclaration(
+            "ip nat inside source list (1-99)$acl <pool WORD$pool|interface IFNAME$ifname> [overload]",
+            help: [Help.ip, natHelp, "Inside address translation", sourceHelp, "Specify access list describing local addresses",
+                   "Standard access list number", "Name pool of global addresses", "Pool name",
+                   "Specify interface for global address", "The outside SVI (vlanN)", "Overload an address translation (PAT)"],
+            modes: [Modes.config],
+            no: .custom(
+                "ip nat inside source list (1-99)$acl [<pool WORD$pool|interface IFNAME$ifname> [overload]]",
+                help: [Help.ip, natHelp, "Inside address translation", sourceHelp, "Specify access list describing local addresses",
+                       "Standard access list number", "Name pool of global addresses", "Pool name",
+                       "Specify interface for global address", "The outside SVI (vlanN)", "Overload an address translation (PAT)"]),
+            show: { config, _ in
+                config.nat.rules.keys.sorted().map { acl in
+                    let rule = config.nat.rules[acl]!
+                    var args = Arguments(["acl": .int(acl)])
+                    switch rule.target {
+                    case .pool(let name):
+                        args["pool"] = .word(name)
+                        args.keywords.insert("pool")
+                    case .interface(let name):
+                        args["ifname"] = .interface(name)
+                        args.keywords.insert("interface")
+                    }
+                    if rule.overload { args.keywords.insert("overload") }
+                    return args
+                }
+            }
+        ) { ctx, args in
+            let acl = args.int("acl")!
+            if args.negated {
+                guard ctx.config.nat.rules[acl] != nil else { return ctx.fail("no dynamic mapping uses access-list \(acl)") }
+                return ctx.commit { $0.nat.rules[acl] = nil; return nil }
+            }
+            let rule: DynamicRule
+            var warnings: [String] = []
+            if let pool = args.string("pool") {
+                guard ctx.config.nat.pools[pool] != nil else { return ctx.fail("pool \(pool) does not exist") }
+                rule = DynamicRule(accessList: acl, target: .pool(pool), overload: args.has("overload"))
+            } else {
+                let name = args.string("ifname")!
+                guard case .svi = InterfaceKind.parse(name, portCount: ctx.portCount) else {
+                    return ctx.fail("translation to an interface address needs an SVI (vlanN), not \(name)")
+                }
+                guard args.has("overload") else { return ctx.fail("translation to an interface address shares it: add overload") }
+                if ctx.config.interfaces[name]?.addresses.isEmpty != false {
+                    warnings.append("\(name) has no IPv4 address yet: flows are dropped until it has one")
+                }
+                rule = DynamicRule(accessList: acl, target: .interface(name), overload: true)
+            }
+            if ctx.config.nat.accessLists[acl] == nil {
+                warnings.append("access-list \(acl) is not defined yet: the rule matches nothing until it is")
+            }
+            return warn(ctx, warnings, ctx.commit { $0.nat.rules[acl] = rule; return nil })
+        }
+    }
+
+    // MARK: Static mappings
+
+    static let redundancySyntax = "[redundancy vrrp (1-255)$vrid [interface IFNAME$rif]]"
+    static let redundancyHelp4 = ["VRRP redundancy", "Follow a VRRP group", "Virtual Router ID", "The group's interface", "SVI (vlanN)"]
+
+    static var staticCommand: CommandDeclaration {
+        CommandDeclaration(
+            "ip nat inside source static A.B.C.D$local A.B.C.D$global [extendable] " + redundancySyntax,
+            help: [Help.ip, natHelp, "Inside address translation", sourceHelp, staticHelp, "Inside local IP address",
+                   "Inside global IP address", "Extend this translation when used"] + redundancyHelp4,
+            modes: [Modes.config], no: .sameArguments,
+            show: { config, _ in
+                config.nat.statics.filter { $0.direction == .inside && $0.proto == .any }.sorted { $0.local < $1.local }.map {
+                    var args = Arguments(["local": .ipv4($0.local.address), "global": .ipv4($0.global.address)])
+                    addOptions(&args, $0)
+                    return args
+                }
+            }
+        ) { ctx, args in
+            let mapping = StaticMapping(
+                direction: .inside, local: Endpoint(args.ipv4("local")!), global: Endpoint(args.ipv4("global")!),
+                extendable: args.has("extendable"), redundancy: redundancy(args))
+            return editStatic(ctx, mapping, negated: args.negated)
+        }
+    }
+
+    static var staticPATCommand: CommandDeclaration {
+        CommandDeclaration(
+            "ip nat inside source static <tcp|udp>$proto A.B.C.D$local (1-65535)$lport A.B.C.D$global (1-65535)$gport [extendable] "
+                + redundancySyntax,
+            help: [Help.ip, natHelp, "Inside address translation", sourceHelp, staticHelp, "Transmission Control Protocol",
+                   "User Datagram Protocol", "Inside local IP address", "Local UDP/TCP port", "Inside global IP address",
+                   "Global UDP/TCP port", "Extend this translation when used"] + redundancyHelp4,
+            modes: [Modes.config], no: .sameArguments,
+            show: { config, _ in
+                config.nat.statics.filter { $0.direction == .inside && $0.proto != .any }
+                    .sorted { ($0.proto, $0.local) < ($1.proto, $1.local) }.map {
+                        var args = Arguments([
+                            "proto": .keyword($0.proto.description), "local": .ipv4($0.local.address), "lport": .int(Int($0.local.port)),
+                            "global": .ipv4($0.global.address), "gport": .int(Int($0.global.port)),
+                        ])
+                        addOptions(&args, $0)
+                        return args
+                    }
+            }
+        ) { ctx, args in
+            let proto = L4Protocol(name: args.string("proto")!)!
+            let mapping = StaticMapping(
+                direction: .inside, proto: proto, local: Endpoint(args.ipv4("local")!, UInt16(args.int("lport")!)),
+                global: Endpoint(args.ipv4("global")!, UInt16(args.int("gport")!)), extendable: args.has("extendable"),
+                redundancy: redundancy(args))
+            return editStatic(ctx, mapping, negated: args.negated)
+        }
+    }
+
+    static var outsideStaticCommand: CommandDeclaration {
+        CommandDeclaration(
+            "ip nat outside source static A.B.C.D$oglobal A.B.C.D$olocal",
+            help: [Help.ip, natHelp, "Outside address translation", sourceHelp, staticHelp, "Outside global IP address",
+                   "Outside local IP address"],
+            modes: [Modes.config], no: .sameArguments,
+            show: { config, _ in
+                config.nat.statics.filter { $0.direction == .outside }.sorted { $0.global < $1.global }.map {
+                    Arguments(["oglobal": .ipv4($0.global.address), "olocal": .ipv4($0.local.address)])
+                }
+            }
+        ) { ctx, args in
+            let mapping = StaticMapping(direction: .outside, local: Endpoint(args.ipv4("olocal")!), global: Endpoint(args.ipv4("oglobal")!))
+            return editStatic(ctx, mapping, negated: args.negated)
+        }
+    }
+
+    static func redundancy(_ args: Arguments) -> StaticMapping.Redundancy? {
+        args.int("vrid").map { StaticMapping.Redundancy(vrid: UInt8($0), interface: args.string("rif")) }
+    }
+
+    static func addOptions(_ args: inout Arguments, _ mapping: StaticMapping) {
+        if mapping.extendable { args.keywords.insert("extendable") }
+        if let redundancy = mapping.redundancy {
+            args.keywords.formUnion(["redundancy", "vrrp"])
+            args["vrid"] = .int(Int(redundancy.vrid))
+            if let interface = redundancy.interface {
+                args["rif"] = .interface(interface)
+                args.keywords.insert("interface")
+            }
+        }
+    }
+
+    static func editStatic(_ ctx: CommandContext, _ mapping: StaticMapping, negated: Bool) -> CommandOutcome {
+        if negated {
+            guard ctx.config.nat.statics.contains(where: { $0.identity == mapping.identity }) else {
+                return ctx.fail("no such static mapping: \(mapping.line)")
+            }
+            return ctx.commit { $0.nat.statics.removeAll { $0.identity == mapping.identity }; return nil }
+        }
+        for other in ctx.config.nat.statics {
+            if let conflict = mapping.conflict(with: other) { return ctx.fail(conflict) }
+        }
+        var warnings: [String] = []
+        if let redundancy = mapping.redundancy {
+            if let interface = redundancy.interface, InterfaceKind.parse(interface, portCount: ctx.portCount).map({ if case .svi = $0 { true } else { false } }) != true {
+                return ctx.fail("a VRRP group lives on an SVI (vlanN), not \(interface)")
+            }
+            let holders = ctx.config.interfaces.filter { $0.value.vrrp[redundancy.vrid]?.ipv4.isEmpty == false }.map(\.key).sorted()
+            if let interface = redundancy.interface, !holders.contains(interface) {
+                warnings.append("\(interface) has no IPv4 VRRP group \(redundancy.vrid) yet: the mapping stays inactive until it has one and is Master")
+            } else if redundancy.interface == nil && holders.count != 1 {
+                warnings.append(holders.isEmpty
+                    ? "no interface has an IPv4 VRRP group \(redundancy.vrid) yet: the mapping stays inactive until one does and is Master"
+                    : "VRRP group \(redundancy.vrid) is on \(holders.joined(separator: ", ")): the mapping stays inactive; name the interface")
+            }
+        }
+        if mapping.direction == .inside {
+            for pool in ctx.config.nat.pools.values where pool.contains(mapping.global.address) {
+                warnings.append("\(mapping.global.address) is inside pool \(pool.name): dynamic translations will not use it while this mapping is active")
+            }
+        }
+        return warn(ctx, warnings, ctx.commit { config in
+            if let index = config.nat.statics.firstIndex(where: { $0.identity == mapping.identity }) {
+                config.nat.statics[index] = mapping
+            } else {
+                config.nat.statics.append(mapping)
+            }
+            return nil
+        })
+    }
+
+    // MARK: Timeouts and limits
+
+    static var timeoutCommand: CommandDeclaration {
+        let kinds = NATTimeouts.Kind.allCases.map(\.rawValue).joined(separator: "|")
+        let kindHelp = ["Timeout for non-port dynamic translations (default 86400)", "Timeout for UDP ports (default 300)",
+                        "Timeout for DNS (default 60)", "Timeout for TCP ports (default 86400)",
+                        "Timeout after a TCP FIN or RST (default 60)", "Timeout for ICMP (default 60)",
+                        "Timeout for a TCP connection opened by a SYN (default 60)"]
+        return CommandDeclaration(
+            "ip nat translation <\(kinds)>$kind <(1-2147483)$seconds|never>",
+            help: [Help.ip, natHelp, "NAT translation entry configuration"] + kindHelp + ["Seconds", "Never time out"],
+            modes: [Modes.config],
+            no: .custom("ip nat translation <\(kinds)>$kind [<(1-2147483)$seconds|never>]",
+                        help: [Help.ip, natHelp, "NAT translation entry configuration"] + kindHelp + ["Seconds", "Never time out"]),
+            show: { config, _ in
+                NATTimeouts.Kind.allCases.compactMap { kind in
+                    guard !config.nat.timeouts.isDefault(kind) else { return nil }
+                    if let seconds = config.nat.timeouts[kind] {
+                        return Arguments(["kind": .keyword(kind.rawValue), "seconds": .int(seconds)])
+                    }
+                    return Arguments(["kind": .keyword(kind.rawValue)], keywords: ["never"])
+                }
+            }
+        ) { ctx, args in
+            let kind = NATTimeouts.Kind(rawValue: args.string("kind")!)!
+            if args.negated { return ctx.commit { $0.nat.timeouts.reset(kind); return nil } }
+            let seconds = args.int("seconds")
+            return ctx.commit { $0.nat.timeouts[kind] = seconds; return nil }
+        }
+    }
+
+    static var maxEntriesCommand: CommandDeclaration {
+        CommandDeclaration(
+            "ip nat translation max-entries (1-2147483647)$max",
+            help: [Help.ip, natHelp, "NAT translation entry configuration", "Limit the number of dynamic translations", "Number of entries"],
+            modes: [Modes.config], no: .optionalValues,
+            show: { config, _ in config.nat.maxEntries.map { [Arguments(["max": .int($0)])] } ?? [] }
+        ) { ctx, args in
+            let limit = args.negated ? nil : args.int("max")
+            return ctx.commit { $0.nat.maxEntries = limit; return nil }
+        }
+    }
+
+    // MARK: Access lists
+
+    static let aclHelp = ["Add an access list entry", "Standard IP access list number", "Specify packets to reject",
+                          "Specify packets to forward", "Any source host", "A single host address", "Host address",
+                          "Address to match", "Wildcard bits"]
+
+    static var accessListCommand: CommandDeclaration {
+        CommandDeclaration(
+            "access-list (1-99)$acl <deny|permit>$action <any|host A.B.C.D$host|A.B.C.D$address [A.B.C.D$wildcard]>",
+            help: aclHelp, modes: [Modes.config],
+            no: .custom("access-list (1-99)$acl [<deny|permit>$action <any|host A.B.C.D$host|A.B.C.D$address [A.B.C.D$wildcard]>]", help: aclHelp),
+            show: { config, _ in
+                config.nat.accessLists.keys.sorted().flatMap { acl in
+                    config.nat.accessLists[acl]!.map { entry in
+                        var args = Arguments(["acl": .int(acl), "action": .keyword(entry.action.rawValue)])
+                        switch entry.match {
+                        case .any: args.keywords.insert("any")
+                        case .host(let host): args["address"] = .ipv4(host)
+                        case .wildcard(let base, let wild):
+                            args["address"] = .ipv4(base)
+                            args["wildcard"] = .ipv4(wild)
+                        }
+                        return args
+                    }
+                }
+            }
+        ) { ctx, args in
+            let acl = args.int("acl")!
+            guard let actionText = args.string("action") else {
+                // `no access-list N`: the whole list.
+                guard ctx.config.nat.accessLists[acl] != nil else { return ctx.fail("access-list \(acl) does not exist") }
+                var warnings: [String] = []
+                if let rule = ctx.config.nat.rules[acl] { warnings.append("\"\(rule.line)\" now matches nothing") }
+                return warn(ctx, warnings, ctx.commit { $0.nat.accessLists[acl] = nil; return nil })
+            }
+            let match: AccessListEntry.Match
+            if args.has("any") {
+                match = .any
+            } else if let host = args.ipv4("host") {
+                match = .host(host)
+            } else {
+                match = .wildcard(args.ipv4("address")!, args.ipv4("wildcard") ?? IPv4Address(0))
+            }
+            let entry = AccessListEntry(action: actionText == "permit" ? .permit : .deny, match: match)
+            if args.negated {
+                guard ctx.config.nat.accessLists[acl]?.contains(entry) == true else {
+                    return ctx.fail("access-list \(acl) has no line \"\(entry)\"")
+                }
+                return ctx.commit { config in
+                    config.nat.accessLists[acl]?.removeAll { $0 == entry }
+                    if config.nat.accessLists[acl]?.isEmpty == true { config.nat.accessLists[acl] = nil }
+                    return nil
+                }
+            }
+            var warnings: [String] = []
+            if case .wildcard(let address, let wild) = match, address.value & wild.value != 0 {
+                warnings.append("\(address) has bits set under the wildcard \(wild): stored as \(entry.sourceText)")
+            }
+            if ctx.config.nat.accessLists[acl]?.contains(entry) == true { return .done(.success) }
+            if let shadow = ctx.config.nat.accessLists[acl]?.first(where: { $0.match == .any }) {
+                warnings.append("line \"\(shadow)\" above matches every source: this line is never reached")
+            }
+            return warn(ctx, warnings, ctx.commit { $0.nat.accessLists[acl, default: []].append(entry); return nil })
+        }
+    }
+
+    /// Prints `% Warning: ...` lines and makes a successful outcome a warning.
+    static func warn(_ ctx: CommandContext, _ warnings: [String], _ outcome: CommandOutcome) -> CommandOutcome {
+        guard !warnings.isEmpty else { return outcome }
+        switch outcome {
+        case .done(.success):
+            for warning in warnings { ctx.print("% Warning: " + warning) }
+            return .done(.warning)
+        case .pending(let future, let waitingFor):
+            let mapped = future.assumeIsolated().map { status -> Status in
+                guard status == .success else { return status }
+                for warning in warnings { ctx.print("% Warning: " + warning) }
+                return .warning
+            }.nonisolated()
+            return .pending(mapped, waitingFor: waitingFor)
+        default:
+            return outcome
+        }
+    }
+}

@@ -1,0 +1,332 @@
+import CLI
+import Channel
+import NAT
+import NIOCore
+import NetTypes
+import SwitchHAL
+
+/// `show ip nat ...`, `clear ip nat ...`, `show access-lists`, `debug ip nat`, and the test
+/// commands that send traffic through the NAT and trace a packet. They ask the NAT thread and
+/// answer when it replies; what needs the HAL waits for it under the HAL's deadlines.
+enum NATShowCommands {
+    static let natHelp = "IP NAT information"
+
+    static var declarations: [CommandDeclaration] {
+        [
+            CommandDeclaration(
+                "show ip nat translations [<icmp|tcp|udp>$proto] [verbose]",
+                help: [Help.show, Help.ip, natHelp, "Translation entries", "Only ICMP", "Only TCP", "Only UDP", "Show more details"],
+                modes: Modes.exec
+            ) { ctx, args in
+                let proto = args.string("proto").flatMap(L4Protocol.init(name:))
+                let verbose = args.has("verbose")
+                return withSnapshot(ctx) { snapshot in
+                    var list = snapshot.engine.sortedTranslations
+                    if let proto { list = list.filter { $0.isExtended && $0.proto == proto } }
+                    streamTranslations(ctx, list, snapshot: snapshot, verbose: verbose)
+                    return .success
+                }
+            },
+            CommandDeclaration(
+                "show ip nat statistics", help: [Help.show, Help.ip, natHelp, "Translation statistics"], modes: Modes.exec
+            ) { ctx, _ in
+                withSnapshot(ctx) { snapshot in
+                    ctx.write(statistics(snapshot))
+                    return .success
+                }
+            },
+            CommandDeclaration(
+                "show access-lists [(1-99)$acl]", help: [Help.show, "List access lists", "Only this list"], modes: Modes.exec
+            ) { ctx, args in
+                let lists = ctx.config.nat.accessLists
+                let numbers = args.int("acl").map { [$0] } ?? lists.keys.sorted()
+                if let only = args.int("acl"), lists[only] == nil { return ctx.fail("access-list \(only) does not exist") }
+                for number in numbers {
+                    ctx.print("Standard IP access list \(number)")
+                    for (index, entry) in lists[number]!.enumerated() {
+                        let source: String
+                        switch entry.match {
+                        case .any: source = "any"
+                        case .host(let host): source = "\(host)"
+                        case .wildcard(let base, let wild): source = "\(base), wildcard bits \(wild)"
+                        }
+                        ctx.print("    \((index + 1) * 10) \(entry.action.rawValue) \(source)")
+                    }
+                    if let rule = ctx.config.nat.rules[number] { ctx.print("    (used by: \(rule.line))") }
+                }
+                return .done(.success)
+            },
+            CommandDeclaration(
+                "clear ip nat translation *", help: ["Reset functions", Help.ip, "Clear NAT", "Clear dynamic translations", "Every dynamic translation"],
+                modes: [Modes.enable]
+            ) { ctx, _ in
+                clear(ctx) { _ in true }
+            },
+            CommandDeclaration(
+                "clear ip nat translation inside A.B.C.D$ig A.B.C.D$il [outside A.B.C.D$ol A.B.C.D$og]",
+                help: ["Reset functions", Help.ip, "Clear NAT", "Clear dynamic translations", "Inside addresses (and ports)",
+                       "Inside global IP address", "Inside local IP address", "Outside addresses (and ports)",
+                       "Outside local IP address", "Outside global IP address"],
+                modes: [Modes.enable]
+            ) { ctx, args in
+                let ig = args.ipv4("ig")!, il = args.ipv4("il")!
+                let ol = args.ipv4("ol"), og = args.ipv4("og")
+                return clear(ctx, mustMatch: true) { t in
+                    !t.isExtended && t.insideGlobal?.address == ig && t.insideLocal?.address == il
+                        && (ol == nil || (t.outsideLocal?.address == ol && t.outsideGlobal?.address == og))
+                }
+            },
+            CommandDeclaration(
+                "clear ip nat translation <icmp|tcp|udp>$proto inside A.B.C.D$ig (1-65535)$igp A.B.C.D$il (1-65535)$ilp [outside A.B.C.D$ol (1-65535)$olp A.B.C.D$og (1-65535)$ogp]",
+                help: ["Reset functions", Help.ip, "Clear NAT", "Clear dynamic translations", "ICMP", "TCP", "UDP",
+                       "Inside addresses and ports", "Inside global IP address", "Inside global port", "Inside local IP address",
+                       "Inside local port", "Outside addresses and ports", "Outside local IP address", "Outside local port",
+                       "Outside global IP address", "Outside global port"],
+                modes: [Modes.enable]
+            ) { ctx, args in
+                let proto = L4Protocol(name: args.string("proto")!)!
+                let ig = Endpoint(args.ipv4("ig")!, UInt16(args.int("igp")!))
+                let il = Endpoint(args.ipv4("il")!, UInt16(args.int("ilp")!))
+                let ol = args.ipv4("ol").map { Endpoint($0, UInt16(args.int("olp")!)) }
+                let og = args.ipv4("og").map { Endpoint($0, UInt16(args.int("ogp")!)) }
+                return clear(ctx, mustMatch: true) { t in
+                    t.isExtended && t.proto == proto && t.insideGlobal == ig && t.insideLocal == il
+                        && (ol == nil || (t.outsideLocal == ol && t.outsideGlobal == og))
+                }
+            },
+            CommandDeclaration(
+                "clear ip nat statistics", help: ["Reset functions", Help.ip, "Clear NAT", "Hits, misses, drops and expiries"],
+                modes: [Modes.enable]
+            ) { ctx, _ in
+                let future = ctx.plane.nat.clearStatistics().hop(to: ctx.loop).map { Status.success }
+                return .pending(future, waitingFor: { "the NAT thread" })
+            },
+            CommandDeclaration(
+                "debug ip nat", help: [Help.debug, Help.ip, "NAT: translations made, expired, programmed"],
+                modes: [Modes.enable], no: .sameArguments
+            ) { ctx, args in
+                ctx.plane.nat.setDebug(!args.negated)
+                ctx.print("IP NAT debugging is \(args.negated ? "off" : "on")")
+                return .done(.success)
+            },
+            CommandDeclaration(
+                "test nat flow <icmp|tcp|udp>$proto A.B.C.D$src (0-65535)$sport A.B.C.D$dst (0-65535)$dport [from <inside|outside>$side] [flags <syn|fin|rst>$flag] [count (1-1000000)$count] [sessions (1-200000)$sessions]",
+                help: [Help.test, "Network address translation", "Send packets through the NAT (the HAL's data path)", "ICMP (ports are the query id)",
+                       "TCP", "UDP", "Source address", "Source port", "Destination address", "Destination port", "Ingress side",
+                       "From an inside interface (default)", "From an outside interface", "TCP flags of the first packet", "SYN (opens a connection)",
+                       "FIN (closes it)", "RST (resets it)", "Packets per flow", "Packets", "Flows (the port of the starting side counts up)", "Flows"],
+                modes: [Modes.enable]
+            ) { ctx, args in
+                guard let packet = flowPacket(ctx, args) else { return .done(.error) }
+                let request = NATService.FlowRequest(
+                    packet: packet, side: args.string("side") == "outside" ? .outside : .inside, count: args.int("count") ?? 1,
+                    sessions: args.int("sessions") ?? 1)
+                guard request.count * request.sessions <= 2_000_000 else {
+                    return ctx.fail("at most 2,000,000 packets per command (count x sessions)")
+                }
+                let service: NATService = ctx.plane.nat
+                let hal = ctx.plane.hal
+                let future = service.runFlows(request).hop(to: ctx.loop).assumeIsolated().map { report in
+                    printFlowReport(ctx, report)
+                    return report.drops.isEmpty ? Status.success : Status.warning
+                }.recover { error in
+                    ctx.print("% \(error)")
+                    return Status.error
+                }.nonisolated()
+                return .pending(future, waitingFor: { "the NAT thread; " + hal.activity })
+            },
+            CommandDeclaration(
+                "test nat translate <icmp|tcp|udp>$proto A.B.C.D$src [(0-65535)$sport] A.B.C.D$dst [(0-65535)$dport] [from <inside|outside>$side] [commit]",
+                help: [Help.test, "Network address translation", "Trace one packet through the NAT, step by step", "ICMP", "TCP", "UDP",
+                       "Source address", "Source port (or ICMP id)", "Destination address", "Destination port", "Ingress side",
+                       "From an inside interface (default)", "From an outside interface", "Create the translation (default: change nothing)"],
+                modes: [Modes.enable]
+            ) { ctx, args in
+                guard let packet = flowPacket(ctx, args) else { return .done(.error) }
+                let side: NATRole = args.string("side") == "outside" ? .outside : .inside
+                let hal = ctx.plane.hal
+                let future = ctx.plane.nat.trace(packet, from: side, commit: args.has("commit")).hop(to: ctx.loop).assumeIsolated()
+                    .map { decision in
+                        for (index, step) in decision.steps.enumerated() { ctx.print("\(pad(String(index + 1), 2, left: true)). \(step)") }
+                        if case .dropped = decision.outcome { return Status.warning }
+                        return Status.success
+                    }.nonisolated()
+                return .pending(future, waitingFor: { "the NAT thread; " + hal.activity })
+            },
+        ]
+    }
+
+    static func flowPacket(_ ctx: CommandContext, _ args: Arguments) -> FlowPacket? {
+        let proto = L4Protocol(name: args.string("proto")!)!
+        var sport = UInt16(args.int("sport") ?? 0)
+        let dport = UInt16(args.int("dport") ?? 0)
+        if proto != .icmp && args.int("sport") != nil && (sport == 0 || dport == 0) {
+            ctx.print("% \(proto) ports are 1-65535")
+            return nil
+        }
+        if proto != .icmp && (args.int("sport") == nil || args.int("dport") == nil) {
+            ctx.print("% \(proto) needs a source and a destination port")
+            return nil
+        }
+        if proto == .icmp && sport == 0 { sport = 1 }
+        var flags: TCPFlags = proto == .tcp ? [.ack] : []
+        switch args.string("flag") {
+        case "syn": flags = [.syn]
+        case "fin": flags = [.fin, .ack]
+        case "rst": flags = [.rst]
+        default: break
+        }
+        if args.string("flag") != nil && proto != .tcp {
+            ctx.print("% flags are TCP's")
+            return nil
+        }
+        return FlowPacket(
+            proto: proto, source: Endpoint(args.ipv4("src")!, sport),
+            destination: Endpoint(args.ipv4("dst")!, proto == .icmp ? 0 : dport), flags: flags)
+    }
+
+    static func printFlowReport(_ ctx: CommandContext, _ report: NATService.FlowReport) {
+        if let first = report.first {
+            switch first.outcome {
+            case .translated: ctx.print("\(first.before)  =>  \(first.after.map(\.description) ?? "?")")
+            case .untranslated: ctx.print("\(first.before)  =>  forwarded untranslated")
+            case .dropped(let reason): ctx.print("\(first.before)  =>  dropped (\(reason.rawValue))")
+            }
+        }
+        ctx.print("\(report.sessions) flow(s), \(report.packets) packet(s): \(report.hardware) translated by the HAL, "
+            + "\(report.punted) to the CPU, \(report.created) translation(s) created, \(report.untranslated) untranslated")
+        for reason in DropReason.allCases {
+            if let n = report.drops[reason], n > 0 { ctx.print("% \(n) flow(s) dropped: \(reason.rawValue)") }
+        }
+        ctx.print("(\(fixed(report.seconds, 3)) s)")
+    }
+
+    static func clear(_ ctx: CommandContext, mustMatch: Bool = false, _ predicate: @escaping @Sendable (Translation) -> Bool) -> CommandOutcome {
+        let hal = ctx.plane.hal
+        let future = ctx.plane.nat.clear(predicate).hop(to: ctx.loop).assumeIsolated().map { result -> Status in
+            if mustMatch && result.count == 0 {
+                ctx.print("% Translation not found")
+                return .error
+            }
+            if let error = result.error {
+                ctx.print("% \(result.count) translation(s) cleared; the HAL did not confirm: \(error)")
+                return .warning
+            }
+            if !mustMatch { ctx.print("\(result.count) dynamic translation(s) cleared") }
+            return .success
+        }.nonisolated()
+        return .pending(future, waitingFor: { "the NAT thread; " + hal.activity })
+    }
+
+    static func withSnapshot(_ ctx: CommandContext, _ body: @escaping (NATService.Snapshot) -> Status) -> CommandOutcome {
+        let future = ctx.plane.nat.snapshot().hop(to: ctx.loop).assumeIsolated().map { body($0) }.nonisolated()
+        return .pending(future, waitingFor: { "the NAT thread" })
+    }
+
+    // MARK: Rendering
+
+    static func column(_ endpoint: Endpoint?, port: Bool) -> String {
+        guard let endpoint else { return "---" }
+        return port ? "\(endpoint.address):\(endpoint.port)" : "\(endpoint.address)"
+    }
+
+    /// IOS's layout, streamed 2,000 lines at a time.
+    static func streamTranslations(_ ctx: CommandContext, _ list: [Translation], snapshot: NATService.Snapshot, verbose: Bool) {
+        ctx.print("Pro  Inside global         Inside local          Outside local         Outside global")
+        var index = 0
+        ctx.stream = {
+            guard index <= list.count else { return nil }
+            if index == list.count {
+                index += 1
+                return "Total number of translations: \(list.count)\n"
+            }
+            var chunk = ""
+            let end = min(list.count, index + 2000)
+            for t in list[index..<end] {
+                let ports = t.isExtended
+                let pro = t.isExtended ? t.proto.description : "---"
+                chunk += pad(pro, 4) + " " + pad(column(t.insideGlobal, port: ports), 21) + " " + pad(column(t.insideLocal, port: ports), 21) + " "
+                    + pad(column(t.outsideLocal, port: ports), 21) + " " + column(t.outsideGlobal, port: ports) + "\n"
+                if verbose { chunk += details(t, snapshot) }
+            }
+            index = end
+            return chunk
+        }
+    }
+
+    static func details(_ t: Translation, _ snapshot: NATService.Snapshot) -> String {
+        let now = snapshot.now
+        let created = clock(now >= t.created ? now - t.created : 0)
+        let used = clock(now >= t.lastUsed ? now - t.lastUsed : 0)
+        var line = "  create \(created), use \(used), "
+        if let seconds = snapshot.engine.timeout(of: t), let left = snapshot.engine.remaining(t, now: now) {
+            line += "timeout \(seconds) s, left \(clock(left)), "
+        } else {
+            line += "timeout never, "
+        }
+        var flags = [t.kind.rawValue]
+        if t.proto == .tcp && t.isExtended && !t.isStatic { flags.append("tcp \(t.tcpState.rawValue)") }
+        if let rule = t.rule { flags.append("list \(rule)") }
+        if let pool = t.pool { flags.append("pool \(pool)") }
+        line += "\n  flags: \(flags.joined(separator: ", ")), packets \(t.packets) (HAL \(t.hardwarePackets[0])/\(t.hardwarePackets[1]) in/out, CPU \(t.softwarePackets)), entry-id \(t.id)\n"
+        return line
+    }
+
+    static func clock(_ ms: UInt64) -> String {
+        let seconds = ms / 1000
+        let h = seconds / 3600, m = seconds / 60 % 60, s = seconds % 60
+        func two(_ n: UInt64) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        return "\(two(h)):\(two(m)):\(two(s))"
+    }
+
+    static func statistics(_ snapshot: NATService.Snapshot) -> String {
+        let engine = snapshot.engine
+        let all = engine.translations.values
+        let statics = all.filter(\.isStatic).count
+        let extended = all.filter(\.isExtended).count
+        var out = "Total active translations: \(all.count) (\(statics) static, \(all.count - statics) dynamic; \(extended) extended)\n"
+        out += "Peak translations: \(max(engine.counters.peak, all.count))\n"
+        out += "Outside interfaces:\n"
+        for name in engine.environment.interfaces(.outside) { out += "  \(name)\n" }
+        out += "Inside interfaces:\n"
+        for name in engine.environment.interfaces(.inside) { out += "  \(name)\n" }
+        let c = engine.counters
+        out += "Hits: \(c.hits)  Misses: \(c.misses)\n"
+        out += "Expired translations: \(c.expired)\n"
+        out += "Cleared translations: \(c.cleared)\n"
+        out += "Untranslated packets: \(c.untranslated)\n"
+        out += "Dropped: \(c.dropped)"
+        let reasons = DropReason.allCases.compactMap { r in c.drops[r].map { "\(r.rawValue) \($0)" } }
+        out += reasons.isEmpty ? "\n" : " (" + reasons.joined(separator: ", ") + ")\n"
+        if let limit = engine.config.maxEntries { out += "Max entries: \(limit), dynamic in use: \(engine.dynamicCount)\n" }
+        out += "Dynamic mappings:\n"
+        if !engine.config.rules.isEmpty { out += "-- Inside Source\n" }
+        for acl in engine.config.rules.keys.sorted() {
+            let rule = engine.config.rules[acl]!
+            let refcount = all.filter { $0.rule == acl }.count
+            switch rule.target {
+            case .pool(let name):
+                out += "[Id: \(acl)] access-list \(acl) pool \(name)\(rule.overload ? " overload" : "") refcount \(refcount)\n"
+                if let pool = engine.config.pools[name], let usage = engine.usage(ofPool: name) {
+                    let percent = usage.total == 0 ? 0 : usage.allocated * 100 / usage.total
+                    out += " pool \(name): netmask \(pool.netmask)\n"
+                    out += "\tstart \(pool.start) end \(pool.end)\n"
+                    out += "\ttype generic, total addresses \(usage.total), allocated \(usage.allocated) (\(percent)%), misses \(usage.misses)"
+                    out += rule.overload ? ", ports in use \(usage.ports)\n" : "\n"
+                }
+            case .interface(let name):
+                out += "[Id: \(acl)] access-list \(acl) interface \(name) overload refcount \(refcount)\n"
+            }
+        }
+        out += "HAL NAT table:"
+        if let hal = snapshot.halFigures {
+            out += " \(hal.entries) of \(hal.capacity) entries in use, lookups \(hal.lookups), hits \(hal.hits), misses \(hal.misses), full errors \(hal.fullErrors)\n"
+        } else {
+            out += " not read yet\n"
+        }
+        out += "HAL programming: \(snapshot.programCalls) call(s), \(snapshot.programFailures) failed, \(snapshot.queued) batch(es) pending"
+        out += snapshot.outOfSync ? ", OUT OF SYNC (resynchronising every 2 s)\n" : ", in sync\n"
+        if let problem = snapshot.problem { out += "Last HAL problem: \(problem)\n" }
+        return out
+    }
+}

@@ -1,0 +1,195 @@
+import NAT
+import NIOCore
+import NetTypes
+import SwitchHAL
+
+/// Traffic through the NAT (the test commands), the tracer, clearing, and snapshots for `show`.
+extension NATService {
+    /// `test nat flow ...`: `sessions` flows (the source port counting up from the given one),
+    /// each `count` packets.
+    struct FlowRequest: Sendable {
+        var packet: FlowPacket
+        var side: NATRole
+        var count: Int
+        var sessions: Int
+    }
+
+    struct FlowReport: Sendable {
+        var sessions = 0
+        var packets = 0
+        /// Packets the HAL translated by itself.
+        var hardware = 0
+        /// Packets that found no HAL entry and went to the CPU (the first of each new flow).
+        var punted = 0
+        var created = 0
+        var untranslated = 0
+        var drops: [DropReason: Int] = [:]
+        /// The first session's first packet, before and after.
+        var first: (before: FlowPacket, after: FlowPacket?, outcome: NATEngine.Decision.Outcome)?
+        var seconds = 0.0
+    }
+
+    /// The flows' packets: the first of every session, then the rest (repeats of each session).
+    static func sessionPackets(_ request: FlowRequest) -> [FlowPacket] {
+        (0..<request.sessions).map { index in
+            var packet = request.packet
+            // Each session differs in the port of the side that starts it (wrapping above 1023).
+            let base = Int(request.side == .inside ? packet.source.port : packet.destination.port)
+            var port = base + index
+            if port > 65535 { port = 1024 + (port - 65536) % (65536 - 1024) }
+            if request.side == .inside { packet.source.port = UInt16(port) } else { packet.destination.port = UInt16(port) }
+            return packet
+        }
+    }
+
+    func runFlows(_ request: FlowRequest) -> EventLoopFuture<FlowReport> {
+        loop.flatSubmit { [self] in
+            let started = NATService.now
+            let firsts = Self.sessionPackets(request)
+            let zone = Self.zone(request.side)
+            let halPackets = firsts.map(Self.halPacket)
+            // 1. The first packet of each session meets the HAL.
+            return hal.call("nat-flow", on: loop) { hal, deadline in
+                try halPackets.map { try hal.natTranslate($0, zone: zone, bytes: 64, deadline: deadline) }
+            }.assumeIsolated().flatMap { [self] results -> EventLoopFuture<FlowReport> in
+                // 2. Misses go to the CPU: the engine translates (creating what it must).
+                var report = FlowReport(sessions: request.sessions, packets: request.sessions * request.count)
+                var changes = HardwareChanges()
+                var createdIDs: [UInt64] = []
+                let now = NATService.now
+                let control = request.packet.proto == .tcp && !request.packet.flags.subtracting(.ack).isEmpty
+                for (index, result) in results.enumerated() {
+                    let packet = firsts[index]
+                    if result.translated && !control {
+                        report.hardware += 1
+                        engine.countHardwareHits(1)
+                        if index == 0 { report.first = (packet, Self.flowPacket(result.packet, flags: packet.flags), .translated) }
+                        continue
+                    }
+                    // TCP SYN/FIN/RST are copied to the CPU, which follows the connection's state.
+                    if result.translated { report.hardware += 1 } else { report.punted += 1 }
+                    let decision = engine.process(packet, from: request.side, now: now, commit: true)
+                    if index == 0 { report.first = (packet, decision.outcome == .translated ? decision.packet : nil, decision.outcome) }
+                    switch decision.outcome {
+                    case .translated: break
+                    case .untranslated: report.untranslated += 1
+                    case .dropped(let reason): report.drops[reason, default: 0] += 1
+                    }
+                    if decision.created, let id = decision.translationID {
+                        createdIDs.append(id)
+                        report.created += 1
+                    }
+                    changes.merge(decision.changes)
+                }
+                // 3. New translations go into the HAL; if it refuses, they are undone.
+                let promise = loop.makePromise(of: FlowReport.self)
+                program(changes) { [self] error in
+                    if let error {
+                        let reason: DropReason
+                        if case .full = error { reason = .hardwareFull } else { reason = .hardwareError }
+                        for id in createdIDs { engine.abandon(id, reason: reason) }
+                        report.drops[reason, default: 0] += createdIDs.count
+                        report.created -= createdIDs.count
+                        if case .timeout = error {
+                            // The HAL's state is unknown; the resync settles it. Nothing more is sent.
+                            report.seconds = Double(NATService.now - started) / 1000
+                            return promise.succeed(report)
+                        }
+                    }
+                    promise.succeed(report)
+                }
+                return promise.futureResult
+            }.flatMap { [self] report -> EventLoopFuture<FlowReport> in
+                // 4. The other packets of each session: the HAL translates them by itself.
+                let repeats = request.count - 1
+                guard repeats > 0 else {
+                    var done = report
+                    done.seconds = Double(NATService.now - started) / 1000
+                    return loop.makeSucceededFuture(done)
+                }
+                return hal.call("nat-flow", on: loop) { hal, deadline -> (hits: Int, misses: Int) in
+                    var hits = 0
+                    var misses = 0
+                    for packet in halPackets {
+                        for _ in 0..<repeats {
+                            if try hal.natTranslate(packet, zone: zone, bytes: 64, deadline: deadline).translated { hits += 1 } else { misses += 1 }
+                        }
+                    }
+                    return (hits, misses)
+                }.assumeIsolated().map { [self] counts in
+                    var done = report
+                    done.hardware += counts.hits
+                    done.untranslated += counts.misses
+                    engine.countHardwareHits(UInt64(counts.hits))
+                    done.seconds = Double(NATService.now - started) / 1000
+                    return done
+                }.nonisolated()
+            }.nonisolated()
+        }
+    }
+
+    /// `test nat translate ...`: the engine's steps; with `commit` the translation is made and
+    /// programmed, and the reply waits for the HAL.
+    func trace(_ packet: FlowPacket, from side: NATRole, commit: Bool) -> EventLoopFuture<NATEngine.Decision> {
+        loop.flatSubmit { [self] in
+            var decision = engine.process(packet, from: side, now: NATService.now, commit: commit)
+            guard commit, !decision.changes.isEmpty else {
+                if !commit { decision.steps.append("dry run: nothing changed (add commit to create the translation)") }
+                return loop.makeSucceededFuture(decision)
+            }
+            let promise = loop.makePromise(of: NATEngine.Decision.self)
+            program(decision.changes) { [self] error in
+                if let error {
+                    if decision.created, let id = decision.translationID {
+                        engine.abandon(id, reason: { if case .full = error { return .hardwareFull } else { return .hardwareError } }())
+                        decision.steps.append("HAL refused the entries (\(error)): translation removed")
+                    } else {
+                        decision.steps.append("HAL: \(error)")
+                    }
+                } else {
+                    decision.steps.append("programmed: \(decision.changes.add.count) HAL NAT entries")
+                }
+                promise.succeed(decision)
+            }
+            return promise.futureResult
+        }
+    }
+
+    /// Removes dynamic translations; the count comes back once the HAL has them removed (or
+    /// the removal failed, which the resync will finish).
+    func clear(_ predicate: @escaping @Sendable (Translation) -> Bool) -> EventLoopFuture<(count: Int, error: HALError?)> {
+        loop.flatSubmit { [self] in
+            let (changes, count) = engine.clear(where: predicate)
+            let promise = loop.makePromise(of: (count: Int, error: HALError?).self)
+            program(changes) { error in promise.succeed((count, error)) }
+            return promise.futureResult
+        }
+    }
+
+    func clearStatistics() -> EventLoopFuture<Void> {
+        loop.submit { [self] in engine.clearCounters() }
+    }
+
+    func setDebug(_ on: Bool) {
+        loop.execute { [self] in debug = on }
+    }
+
+    struct Snapshot: Sendable {
+        var engine: NATEngine
+        var now: UInt64
+        var halFigures: HALNATFigures?
+        var outOfSync: Bool
+        var problem: String?
+        var queued: Int
+        var programCalls: UInt64
+        var programFailures: UInt64
+    }
+
+    func snapshot() -> EventLoopFuture<Snapshot> {
+        loop.submit { [self] in
+            Snapshot(
+                engine: engine, now: NATService.now, halFigures: halCounters, outOfSync: outOfSync, problem: problem,
+                queued: pendingBatches, programCalls: programCalls, programFailures: programFailures)
+        }
+    }
+}

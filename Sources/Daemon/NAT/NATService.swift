@@ -1,0 +1,311 @@
+import Logging
+import NAT
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import NetTypes
+import SwitchHAL
+
+/// NAT on the switch: the translation engine (`NATEngine`) on its own thread (`nat`), the HAL
+/// NAT table it programs, the hit-bit ager, and the traffic the test commands send.
+///
+/// Like VRRP, it never runs on the control plane's loop: a 100,000-flow burst or a stuck HAL NAT
+/// table never delays a command that does not need NAT. HAL calls run on the HAL threads with
+/// deadlines; one batch of changes is in flight at a time, in order. A call that times out leaves
+/// the HAL's state unknown: the service marks itself out of sync, says so in `show ip nat
+/// statistics`, and resynchronises (diffing the HAL's entries against the engine's) until clean.
+public final class NATService: @unchecked Sendable {
+    public let loop: EventLoop
+    private let group: MultiThreadedEventLoopGroup
+    let hal: HALService
+    let logger: Logger
+
+    // Loop-confined.
+    var engine = NATEngine()
+    private var config = NATConfig()
+    private var environment = NATEnvironment()
+    private var masters: Set<GroupRef> = []
+    private var queue: [(changes: HardwareChanges, done: ((HALError?) -> Void)?)] = []
+    private var programming = false
+    /// The HAL's NAT entries may differ from the engine's (a call timed out or failed).
+    private(set) var outOfSync = false
+    private var resyncScheduled = false
+    private(set) var problem: String?
+    private(set) var halCounters: HALNATFigures?
+    private(set) var halCountersAt: UInt64 = 0
+    private var ager: RepeatedTask?
+    private var stopping = false
+    var debug = false
+    var programCalls: UInt64 = 0
+    var programFailures: UInt64 = 0
+
+    /// How often the HAL's hit bits are read and idle translations expire.
+    static let agerInterval = TimeAmount.seconds(1)
+
+    init(hal: HALService, logger: Logger) {
+        self.hal = hal
+        self.logger = logger
+        group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        loop = group.next()
+        loop.execute { ThreadName.setCurrent("nat") }
+        loop.execute { [self] in
+            ager = loop.scheduleRepeatedTask(initialDelay: Self.agerInterval, delay: Self.agerInterval) { [self] _ in age() }
+        }
+    }
+
+    func shutdown() {
+        let done = ConditionLock(value: false)
+        loop.execute { [self] in
+            stopping = true
+            ager?.cancel()
+            ager = nil
+            done.lock()
+            done.unlock(withValue: true)
+        }
+        _ = done.lock(whenValue: true, timeoutSeconds: 2)
+        done.unlock()
+        group.shutdownGracefully { _ in }
+    }
+
+    /// Batches of HAL changes queued or in flight.
+    var pendingBatches: Int { queue.count + (programming ? 1 : 0) }
+
+    /// Milliseconds of a monotonic clock.
+    static var now: UInt64 { NIODeadline.now().uptimeNanoseconds / 1_000_000 }
+
+    // MARK: Configuration and VRRP
+
+    /// What NAT needs of the rest of the configuration: roles, SVI addresses, VRRP groups.
+    static func environment(_ config: RunningConfig, portCount: Int) -> NATEnvironment {
+        var env = NATEnvironment()
+        for (name, interface) in config.interfaces {
+            guard case .svi = InterfaceKind.parse(name, portCount: portCount) else { continue }
+            if let role = interface.natRole { env.roles[name] = role }
+            if let primary = interface.addresses.first, !interface.shutdown { env.addresses[name] = primary.address }
+            for (vrid, group) in interface.vrrp where !group.ipv4.isEmpty { env.groupInterfaces[vrid, default: []].append(name) }
+        }
+        for vrid in env.groupInterfaces.keys { env.groupInterfaces[vrid]!.sort() }
+        return env
+    }
+
+    /// The running configuration changed (any thread).
+    func configure(_ config: NATConfig, _ environment: NATEnvironment) {
+        loop.execute { [self] in
+            self.config = config
+            self.environment = environment
+            apply(reason: "configuration")
+        }
+    }
+
+    /// The VRRP groups this switch is Master of changed (from the VRRP thread).
+    func setMasters(_ groups: Set<GroupRef>) {
+        loop.execute { [self] in
+            guard groups != masters else { return }
+            masters = groups
+            apply(reason: "VRRP")
+        }
+    }
+
+    private func apply(reason: String) {
+        var env = environment
+        env.masterGroups = masters
+        let (changes, notes) = engine.configure(config, env, now: Self.now)
+        for note in notes { logger.notice("NAT (\(reason)): \(note)") }
+        program(changes)
+    }
+
+    // MARK: Programming the HAL
+
+    /// Queues HAL changes; `done` hears how they went (nil: applied).
+    func program(_ changes: HardwareChanges, done: ((HALError?) -> Void)? = nil) {
+        guard !changes.isEmpty else {
+            done?(nil)
+            return
+        }
+        queue.append((changes, done))
+        runQueue()
+    }
+
+    private func runQueue() {
+        guard !programming, !queue.isEmpty, !stopping else { return }
+        let batch = queue
+        queue = []
+        programming = true
+        programCalls += 1
+        let started = Self.now
+        let work = batch.map(\.changes)
+        hal.call("nat-program", on: loop) { hal, deadline -> [HALError?] in
+            work.map { changes in
+                do {
+                    if !changes.remove.isEmpty { _ = try hal.natDelete(changes.remove.map(Self.halKey), deadline: deadline) }
+                    if !changes.add.isEmpty { try hal.natAdd(changes.add.map(Self.halEntry), deadline: deadline) }
+                    return nil
+                } catch let error as HALError {
+                    return error
+                } catch {
+                    return HALError.internal("\(error)")
+                }
+            }
+        }.assumeIsolated().whenComplete { [self] result in
+            programming = false
+            let errors: [HALError?]
+            switch result {
+            case .success(let list): errors = list
+            case .failure(let error): errors = Array(repeating: (error as? HALError) ?? .internal("\(error)"), count: batch.count)
+            }
+            for (index, error) in errors.enumerated() {
+                if let error {
+                    programFailures += 1
+                    noteProblem(error, during: "programming \(batch[index].changes.add.count + batch[index].changes.remove.count) NAT entries")
+                }
+                batch[index].done?(error)
+            }
+            if errors.allSatisfy({ $0 == nil }), debug {
+                logger.info("NAT: programmed \(batch.count) batch(es) in \(Self.now - started) ms")
+            }
+            runQueue()
+        }
+    }
+
+    private func noteProblem(_ error: HALError, during what: String) {
+        let text = "\(what): \(error)"
+        if problem != text { logger.error("NAT: \(text)") }
+        problem = text
+        if case .timeout = error { outOfSync = true }
+        if case .full = error { outOfSync = true }
+        scheduleResync()
+    }
+
+    /// Brings the HAL's NAT entries to the engine's, every 2 s until they agree.
+    private func scheduleResync() {
+        guard !resyncScheduled, !stopping else { return }
+        resyncScheduled = true
+        loop.scheduleTask(in: .seconds(2)) { [self] in
+            resyncScheduled = false
+            resync()
+        }
+    }
+
+    private func resync() {
+        guard outOfSync, !stopping else { return }
+        guard !programming, queue.isEmpty else { return scheduleResync() }
+        let wanted = engine.hardwareEntries.map(Self.halEntry)
+        programming = true
+        hal.call("nat-resync", on: loop) { hal, deadline -> (removed: Int, added: Int) in
+            let present = try hal.natEntries(deadline: deadline)
+            var want: [SwitchHAL.NATKey: SwitchHAL.NATEntry] = [:]
+            for entry in wanted { want[entry.key] = entry }
+            var remove: [SwitchHAL.NATKey] = []
+            var have = Set<SwitchHAL.NATKey>()
+            for entry in present {
+                if let w = want[entry.key], w.translatedAddress == entry.translatedAddress, w.translatedPort == entry.translatedPort {
+                    have.insert(entry.key)
+                } else {
+                    remove.append(entry.key)
+                }
+            }
+            let add = wanted.filter { !have.contains($0.key) }
+            if !remove.isEmpty { _ = try hal.natDelete(remove, deadline: deadline) }
+            if !add.isEmpty { try hal.natAdd(add, deadline: deadline) }
+            return (remove.count, add.count)
+        }.assumeIsolated().whenComplete { [self] result in
+            programming = false
+            switch result {
+            case .success(let (removed, added)):
+                outOfSync = false
+                problem = nil
+                logger.notice("NAT: HAL resynchronised (\(removed) entries removed, \(added) added)")
+            case .failure(let error):
+                noteProblem((error as? HALError) ?? .internal("\(error)"), during: "resynchronising")
+            }
+            runQueue()
+        }
+    }
+
+    // MARK: Aging
+
+    /// Reads and clears the HAL's hit bits, keeps what was used alive, expires the idle.
+    private func age() {
+        guard !stopping else { return }
+        hal.call("nat-age", on: loop) { hal, deadline in
+            (try hal.natCollectHits(deadline: deadline), try hal.natCounters(deadline: deadline))
+        }.assumeIsolated().whenComplete { [self] result in
+            let now = Self.now
+            switch result {
+            case .success(let (hits, counters)):
+                engine.recordHits(hits, now: now)
+                halCounters = HALNATFigures(hal: counters)
+                halCountersAt = now
+            case .failure(let error):
+                // Without hit bits nothing is expired: a stuck HAL must not age out live flows.
+                noteProblem((error as? HALError) ?? .internal("\(error)"), during: "reading NAT hit bits")
+                return
+            }
+            let (changes, expired) = engine.expire(now: now)
+            if expired > 0 && debug { logger.info("NAT: \(expired) translation(s) expired") }
+            program(changes)
+        }
+    }
+
+    // MARK: Mapping onto the HAL's types
+
+    static func zone(_ role: NATRole) -> NATZone { role == .inside ? .inside : .outside }
+
+    static func halProtocol(_ proto: L4Protocol) -> NATProtocol {
+        switch proto {
+        case .any: return .any
+        case .icmp: return .icmp
+        case .tcp: return .tcp
+        case .udp: return .udp
+        }
+    }
+
+    static func halKey(_ entry: HardwareEntry) -> SwitchHAL.NATKey {
+        SwitchHAL.NATKey(
+            zone: zone(entry.zone), type: entry.rewritesSource ? .source : .destination, proto: halProtocol(entry.proto),
+            address: entry.match.address, port: entry.match.port)
+    }
+
+    static func halEntry(_ entry: HardwareEntry) -> SwitchHAL.NATEntry {
+        SwitchHAL.NATEntry(
+            key: halKey(entry), translatedAddress: entry.translated.address, translatedPort: entry.translated.port,
+            isStatic: entry.isStatic, cookie: entry.cookie)
+    }
+
+    static func halPacket(_ packet: FlowPacket) -> NATPacket {
+        NATPacket(
+            proto: halProtocol(packet.proto), source: packet.source.address, sourcePort: packet.source.port,
+            destination: packet.destination.address, destinationPort: packet.destination.port)
+    }
+
+    static func flowPacket(_ packet: NATPacket, flags: TCPFlags) -> FlowPacket {
+        let proto: L4Protocol
+        switch packet.proto {
+        case .any: proto = .any
+        case .icmp: proto = .icmp
+        case .tcp: proto = .tcp
+        case .udp: proto = .udp
+        }
+        return FlowPacket(proto: proto, source: Endpoint(packet.source, packet.sourcePort),
+                          destination: Endpoint(packet.destination, packet.destinationPort), flags: flags)
+    }
+}
+
+/// The HAL's NAT counters as `show ip nat statistics` prints them.
+struct HALNATFigures: Sendable {
+    var entries: Int
+    var capacity: Int
+    var lookups: UInt64
+    var hits: UInt64
+    var misses: UInt64
+    var fullErrors: UInt64
+
+    init(hal: SwitchHAL.NATCounters) {
+        entries = hal.entries
+        capacity = hal.capacity
+        lookups = hal.lookups
+        hits = hal.hits
+        misses = hal.misses
+        fullErrors = hal.fullErrors
+    }
+}
