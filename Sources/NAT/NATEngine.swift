@@ -311,6 +311,10 @@ public struct NATEngine: Sendable {
         case .inside: fromInside(&d, now: now, commit: commit)
         case .outside: fromOutside(&d, now: now, commit: commit)
         }
+        // An ICMP query's identifier is in both port fields; a rewrite changes both.
+        if packet.proto == .icmp {
+            if side == .inside { d.packet.destination.port = d.packet.source.port } else { d.packet.source.port = d.packet.destination.port }
+        }
         switch d.outcome {
         case .translated:
             d.steps.append("result: \(packet)  =>  \(d.packet)")

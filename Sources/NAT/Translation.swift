@@ -15,6 +15,8 @@ public struct FlowPacket: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String {
+        // An ICMP query's identifier travels in both "port" fields.
+        if proto == .icmp { return "icmp \(source.address) -> \(destination.address) id \(source.port)" }
         var text = "\(proto == .any ? "ip" : proto.description) \(source) -> \(destination)"
         // Plain ACKs are the normal case; the flags that change a translation's state show.
         if proto == .tcp, !flags.subtracting(.ack).isEmpty { text += " [\(flags)]" }

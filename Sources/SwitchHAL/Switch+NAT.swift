@@ -1,3 +1,4 @@
+import Glibc
 import NetTypes
 
 /// The NAT table API, after SAI's NAT entries and Broadcom's ingress NAT session tables
@@ -137,5 +138,22 @@ enum NATSwitchFormat {
         guard let cookies else { return "all" }
         guard cookies.count <= 8 else { return "\(cookies.count) cookies" }
         return "{" + cookies.sorted().map(String.init).joined(separator: ",") + "}"
+    }
+}
+
+extension Switch {
+    /// Fault injection: a thread named `nat-fault` takes nat.table and keeps it for
+    /// `milliseconds` (nil: until `faults.clearStalls()`), as a wedged SDK call would.
+    public func stallNATTable(milliseconds: Int?) {
+        faults.stall(.nat, milliseconds: milliseconds)
+        let faults = self.faults
+        let lock = locks.natTable
+        _ = HALThread.spawn(name: "nat-fault") { thread in
+            thread.set(.stalled)
+            try? lock.withLock("nat-fault-stall", deadline: HALClock.deadline(after: 5)) {
+                while faults.stalled(faults.stallNAT) { usleep(10_000) }
+            }
+            thread.set(.idle)
+        }
     }
 }

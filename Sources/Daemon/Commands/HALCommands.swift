@@ -9,6 +9,32 @@ enum HALCommands {
     static var declarations: [CommandDeclaration] {
         [
             CommandDeclaration(
+                "show hal nat [entries]", help: [Help.show, Help.hal, "The HAL NAT table: usage and counters", "Every entry (SNAT and DNAT)"],
+                modes: Modes.exec
+            ) { ctx, args in
+                let all = args.has("entries")
+                return ctx.hal("nat_stat_get", { hal, deadline in
+                    (try hal.natCounters(deadline: deadline), all ? try hal.natEntries(deadline: deadline) : [])
+                }) { counters, entries in
+                    ctx.print("NAT table: \(counters.entries) of \(counters.capacity) entries in use")
+                    ctx.print("adds \(counters.adds), deletes \(counters.deletes), full errors \(counters.fullErrors)")
+                    ctx.print("lookups \(counters.lookups), hits \(counters.hits), misses \(counters.misses)")
+                    guard all else { return .success }
+                    var index = 0
+                    ctx.stream = {
+                        guard index < entries.count else { return nil }
+                        let end = min(entries.count, index + 2000)
+                        var chunk = ""
+                        for entry in entries[index..<end] {
+                            chunk += "\(entry)\(entry.hit ? " hit" : "") packets \(entry.packets)\n"
+                        }
+                        index = end
+                        return chunk
+                    }
+                    return .success
+                }
+            },
+            CommandDeclaration(
                 "show interfaces [IFNAME$ifname]", help: [Help.show, "Interface status and counters", Help.interfaceName],
                 modes: Modes.exec
             ) { ctx, args in

@@ -13,7 +13,8 @@ enum HALDebugCommands {
     static let operations = [
         "l2_addr_add", "l2_addr_delete", "l2_addr_get", "l2_addr_delete_by", "l2_traverse", "l2_replace", "l2_conflict_get",
         "l2_age_timer_set", "l2_learn_limit_set", "l2_count", "vlan_create", "vlan_destroy", "port_set", "port_link_set",
-        "port_status_get", "svi_set", "svi_destroy",
+        "port_status_get", "svi_set", "svi_destroy", "nat_entry_add", "nat_entry_delete", "nat_entry_delete_all", "nat_entry_get",
+        "nat_entry_traverse", "nat_hit_collect", "nat_translate", "nat_stat_get",
     ]
 
     static var declarations: [CommandDeclaration] {
@@ -51,15 +52,21 @@ enum HALDebugCommands {
                 return .done(.success)
             },
             CommandDeclaration(
-                "test fault hal stall <l2x|ager>$thread [(1-600000)$ms]",
-                help: [Help.test, Help.fault, Help.hal, "Make a HAL thread hold l2.table and do nothing",
-                       "The L2 worker", "The ager", "For this many milliseconds (default: until cleared)"],
+                "test fault hal stall <l2x|ager|nat>$thread [(1-600000)$ms]",
+                help: [Help.test, Help.fault, Help.hal, "Make a HAL thread hold a table lock and do nothing",
+                       "The L2 worker (holds l2.table)", "The ager (holds l2.table)", "A nat-fault thread holds nat.table",
+                       "For this many milliseconds (default: until cleared)"],
                 modes: [Modes.enable]
             ) { ctx, args in
-                let target: FaultInjector.StallTarget = args.string("thread") == "ager" ? .ager : .l2x
-                ctx.plane.hal.hal.faults.stall(target, milliseconds: args.int("ms"))
+                let target = FaultInjector.StallTarget(rawValue: args.string("thread")!)!
+                if target == .nat {
+                    ctx.plane.hal.hal.stallNATTable(milliseconds: args.int("ms"))
+                } else {
+                    ctx.plane.hal.hal.faults.stall(target, milliseconds: args.int("ms"))
+                }
                 let duration = args.int("ms").map { " for \($0) ms" } ?? " until cleared"
-                ctx.plane.logger.warning("fault injected: \(target.rawValue) stalls holding l2.table\(duration)")
+                let thread = target == .nat ? "nat-fault" : target.rawValue
+                ctx.plane.logger.warning("fault injected: \(thread) stalls holding \(target.lock)\(duration)")
                 return .done(.success)
             },
             CommandDeclaration(

@@ -168,7 +168,11 @@ enum NATShowCommands {
             ctx.print("% \(proto) needs a source and a destination port")
             return nil
         }
-        if proto == .icmp && sport == 0 { sport = 1 }
+        // ICMP: the query id goes in both fields (given as the starting side's "port").
+        if proto == .icmp {
+            let id = args.string("side") == "outside" ? dport : sport
+            sport = id == 0 ? 1 : id
+        }
         var flags: TCPFlags = proto == .tcp ? [.ack] : []
         switch args.string("flag") {
         case "syn": flags = [.syn]
@@ -182,7 +186,7 @@ enum NATShowCommands {
         }
         return FlowPacket(
             proto: proto, source: Endpoint(args.ipv4("src")!, sport),
-            destination: Endpoint(args.ipv4("dst")!, proto == .icmp ? 0 : dport), flags: flags)
+            destination: Endpoint(args.ipv4("dst")!, proto == .icmp ? sport : dport), flags: flags)
     }
 
     static func printFlowReport(_ ctx: CommandContext, _ report: NATService.FlowReport) {

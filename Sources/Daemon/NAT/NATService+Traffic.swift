@@ -38,6 +38,7 @@ extension NATService {
             var port = base + index
             if port > 65535 { port = 1024 + (port - 65536) % (65536 - 1024) }
             if request.side == .inside { packet.source.port = UInt16(port) } else { packet.destination.port = UInt16(port) }
+            if packet.proto == .icmp { packet.source.port = UInt16(port); packet.destination.port = UInt16(port) }
             return packet
         }
     }
@@ -54,7 +55,7 @@ extension NATService {
             }.assumeIsolated().flatMap { [self] results -> EventLoopFuture<FlowReport> in
                 // 2. Misses go to the CPU: the engine translates (creating what it must).
                 var report = FlowReport(sessions: request.sessions, packets: request.sessions * request.count)
-                var changes = HardwareChanges()
+                var groups: [HardwareChanges] = []
                 var createdIDs: [UInt64] = []
                 let now = NATService.now
                 let control = request.packet.proto == .tcp && !request.packet.flags.subtracting(.ack).isEmpty
@@ -77,24 +78,20 @@ extension NATService {
                     }
                     if decision.created, let id = decision.translationID {
                         createdIDs.append(id)
+                        groups.append(decision.changes)
                         report.created += 1
                     }
-                    changes.merge(decision.changes)
                 }
-                // 3. New translations go into the HAL; if it refuses, they are undone.
+                // 3. New translations go into the HAL, each on its own; those it refuses are undone.
                 let promise = loop.makePromise(of: FlowReport.self)
-                program(changes) { [self] error in
-                    if let error {
+                program(groups: groups) { [self] errors in
+                    for (index, error) in errors.enumerated() {
+                        guard let error else { continue }
                         let reason: DropReason
                         if case .full = error { reason = .hardwareFull } else { reason = .hardwareError }
-                        for id in createdIDs { engine.abandon(id, reason: reason) }
-                        report.drops[reason, default: 0] += createdIDs.count
-                        report.created -= createdIDs.count
-                        if case .timeout = error {
-                            // The HAL's state is unknown; the resync settles it. Nothing more is sent.
-                            report.seconds = Double(NATService.now - started) / 1000
-                            return promise.succeed(report)
-                        }
+                        engine.abandon(createdIDs[index], reason: reason)
+                        report.drops[reason, default: 0] += 1
+                        report.created -= 1
                     }
                     promise.succeed(report)
                 }

@@ -25,7 +25,10 @@ public final class NATService: @unchecked Sendable {
     private var config = NATConfig()
     private var environment = NATEnvironment()
     private var masters: Set<GroupRef> = []
-    private var queue: [(changes: HardwareChanges, done: ((HALError?) -> Void)?)] = []
+    /// Batches of HAL changes in order; each batch is groups applied one by one (all or nothing
+    /// per group: a flow's translation is one group, so a full table refuses only the flows
+    /// that do not fit).
+    private var queue: [(groups: [HardwareChanges], done: (([HALError?]) -> Void)?, undoneOnFailure: Bool)] = []
     private var programming = false
     /// The HAL's NAT entries may differ from the engine's (a call timed out or failed).
     private(set) var outOfSync = false
@@ -111,7 +114,16 @@ public final class NATService: @unchecked Sendable {
         env.masterGroups = masters
         let (changes, notes) = engine.configure(config, env, now: Self.now)
         for note in notes { logger.notice("NAT (\(reason)): \(note)") }
-        program(changes)
+        guard !notes.isEmpty, !changes.isEmpty else { return program(changes) }
+        // Mappings that follow VRRP: say when the HAL has them (failover timing is read from this).
+        let started = Self.now
+        program(changes) { [self] error in
+            if let error {
+                logger.error("NAT (\(reason)): HAL refused \(changes.add.count) added / \(changes.remove.count) removed entries: \(error)")
+            } else {
+                logger.notice("NAT (\(reason)): HAL programmed: +\(changes.add.count) -\(changes.remove.count) entries in \(Self.now - started) ms")
+            }
+        }
     }
 
     // MARK: Programming the HAL
@@ -122,7 +134,15 @@ public final class NATService: @unchecked Sendable {
             done?(nil)
             return
         }
-        queue.append((changes, done))
+        queue.append(([changes], done.map { callback in { errors in callback(errors.first ?? nil) } }, false))
+        runQueue()
+    }
+
+    /// Queues groups of changes applied one by one; `done` gets each group's outcome and undoes
+    /// in the engine what failed (so a refusal leaves the two in agreement; a timeout does not).
+    func program(groups: [HardwareChanges], done: @escaping ([HALError?]) -> Void) {
+        guard !groups.isEmpty else { return done([]) }
+        queue.append((groups, done, true))
         runQueue()
     }
 
@@ -133,47 +153,62 @@ public final class NATService: @unchecked Sendable {
         programming = true
         programCalls += 1
         let started = Self.now
-        let work = batch.map(\.changes)
-        hal.call("nat-program", on: loop) { hal, deadline -> [HALError?] in
-            work.map { changes in
-                do {
-                    if !changes.remove.isEmpty { _ = try hal.natDelete(changes.remove.map(Self.halKey), deadline: deadline) }
-                    if !changes.add.isEmpty { try hal.natAdd(changes.add.map(Self.halEntry), deadline: deadline) }
-                    return nil
-                } catch let error as HALError {
-                    return error
-                } catch {
-                    return HALError.internal("\(error)")
+        let work = batch.map(\.groups)
+        hal.call("nat-program", on: loop) { hal, deadline -> [[HALError?]] in
+            var timedOut: HALError?
+            return work.map { groups in
+                groups.map { changes in
+                    // After a timeout the rest would only wait again: they fail at once.
+                    if let timedOut { return timedOut }
+                    do {
+                        if !changes.remove.isEmpty { _ = try hal.natDelete(changes.remove.map(Self.halKey), deadline: deadline) }
+                        if !changes.add.isEmpty { try hal.natAdd(changes.add.map(Self.halEntry), deadline: deadline) }
+                        return nil
+                    } catch let error as HALError {
+                        if case .timeout = error { timedOut = error }
+                        return error
+                    } catch {
+                        return HALError.internal("\(error)")
+                    }
                 }
             }
         }.assumeIsolated().whenComplete { [self] result in
             programming = false
-            let errors: [HALError?]
+            let errors: [[HALError?]]
             switch result {
             case .success(let list): errors = list
-            case .failure(let error): errors = Array(repeating: (error as? HALError) ?? .internal("\(error)"), count: batch.count)
+            case .failure(let error):
+                let e = (error as? HALError) ?? .internal("\(error)")
+                errors = batch.map { Array(repeating: e, count: $0.groups.count) }
             }
-            for (index, error) in errors.enumerated() {
-                if let error {
-                    programFailures += 1
-                    noteProblem(error, during: "programming \(batch[index].changes.add.count + batch[index].changes.remove.count) NAT entries")
+            for (index, groupErrors) in errors.enumerated() {
+                let failed = groupErrors.compactMap { $0 }
+                if let first = failed.first {
+                    programFailures += UInt64(failed.count)
+                    let entries = batch[index].groups.reduce(0) { $0 + $1.add.count + $1.remove.count }
+                    let timedOut = failed.contains { if case .timeout = $0 { true } else { false } }
+                    noteProblem(first, during: "programming \(entries) NAT entries (\(failed.count) of \(groupErrors.count) group(s) failed)",
+                                stateUnknown: timedOut || !batch[index].undoneOnFailure)
                 }
-                batch[index].done?(error)
+                batch[index].done?(groupErrors)
             }
-            if errors.allSatisfy({ $0 == nil }), debug {
+            if errors.allSatisfy({ $0.allSatisfy { $0 == nil } }), debug {
                 logger.info("NAT: programmed \(batch.count) batch(es) in \(Self.now - started) ms")
             }
             runQueue()
         }
     }
 
-    private func noteProblem(_ error: HALError, during what: String) {
+    /// Logs a HAL failure (once per distinct message) and, when it leaves the HAL's entries
+    /// unknown or different from the engine's, schedules a resynchronisation.
+    private func noteProblem(_ error: HALError, during what: String, stateUnknown: Bool = true) {
         let text = "\(what): \(error)"
         if problem != text { logger.error("NAT: \(text)") }
         problem = text
-        if case .timeout = error { outOfSync = true }
-        if case .full = error { outOfSync = true }
-        scheduleResync()
+        if stateUnknown {
+            outOfSync = true
+            scheduleResync()
+        }
     }
 
     /// Brings the HAL's NAT entries to the engine's, every 2 s until they agree.
@@ -238,7 +273,7 @@ public final class NATService: @unchecked Sendable {
                 halCountersAt = now
             case .failure(let error):
                 // Without hit bits nothing is expired: a stuck HAL must not age out live flows.
-                noteProblem((error as? HALError) ?? .internal("\(error)"), during: "reading NAT hit bits")
+                noteProblem((error as? HALError) ?? .internal("\(error)"), during: "reading NAT hit bits", stateUnknown: false)
                 return
             }
             let (changes, expired) = engine.expire(now: now)

@@ -8,13 +8,20 @@ public final class FaultInjector: @unchecked Sendable {
     /// Stall deadlines (monotonic ns; 0 = no stall, .max = until cleared).
     let stallL2X = ManagedAtomic<UInt64>(0)
     let stallAger = ManagedAtomic<UInt64>(0)
+    let stallNAT = ManagedAtomic<UInt64>(0)
     let linkDelayNanos = ManagedAtomic<UInt64>(0)
     private let lock = HALLock(name: "hal.faults", rank: HALLocks.Rank.leaf, purpose: "injected faults")
     private var failures: [String: (count: Int, error: HALError)] = [:]
     /// Set while any failure is armed, so that calls pay nothing otherwise.
     private let armed = ManagedAtomic<Bool>(false)
 
-    public enum StallTarget: String, Sendable, CaseIterable { case l2x, ager }
+    public enum StallTarget: String, Sendable, CaseIterable {
+        case l2x, ager
+        /// A `nat-fault` thread holding nat.table (the NAT table has no thread of its own).
+        case nat
+
+        public var lock: String { self == .nat ? "nat.table" : "l2.table" }
+    }
 
     /// Makes the target thread take `l2.table` and keep it for `milliseconds` (nil: until
     /// `clearStalls`).
@@ -23,12 +30,14 @@ public final class FaultInjector: @unchecked Sendable {
         switch target {
         case .l2x: stallL2X.store(until, ordering: .relaxed)
         case .ager: stallAger.store(until, ordering: .relaxed)
+        case .nat: stallNAT.store(until, ordering: .relaxed)
         }
     }
 
     public func clearStalls() {
         stallL2X.store(0, ordering: .relaxed)
         stallAger.store(0, ordering: .relaxed)
+        stallNAT.store(0, ordering: .relaxed)
     }
 
     /// Whether a stall is due now.
@@ -71,12 +80,12 @@ public final class FaultInjector: @unchecked Sendable {
     /// What is injected now, one line each.
     public var summary: [String] {
         var lines: [String] = []
-        for (name, flag) in [("l2x", stallL2X), ("ager", stallAger)] {
+        for (name, flag, lockName) in [("l2x", stallL2X, "l2.table"), ("ager", stallAger, "l2.table"), ("nat-fault", stallNAT, "nat.table")] {
             let until = flag.load(ordering: .relaxed)
             if until == .max {
-                lines.append("\(name) stalled holding l2.table until cleared")
+                lines.append("\(name) stalled holding \(lockName) until cleared")
             } else if until != 0 && HALClock.now < until {
-                lines.append("\(name) stalled holding l2.table for \(formatSeconds(Double(until - HALClock.now) / 1e9)) more")
+                lines.append("\(name) stalled holding \(lockName) for \(formatSeconds(Double(until - HALClock.now) / 1e9)) more")
             }
         }
         let delay = linkDelayNanos.load(ordering: .relaxed)
