@@ -29,6 +29,10 @@ import Testing
         func skew(_ priority: Int) -> Double {
             version == 2 ? Double(256 - priority) / 256 : Double(256 - priority) * Double(intervalMs) / 1000 / 256
         }
+        /// How late a takeover may be before it means something else: a quarter of an advert
+        /// interval (a missed advert would add a whole one; Master_Down instead of Skew_Time
+        /// adds three).
+        var tolerance: Double { Double(intervalMs) / 1000 / 4 }
     }
 
     @Test(.enabled(if: skipReason == nil, "\(skipReason ?? "")"), arguments: [
@@ -87,7 +91,7 @@ import Testing
         let garps = packets.filter { $0.ethSource == InteropLab.vmac && $0.gratuitousARP }
         #expect(garps.count >= 3, "\(garps.count) gratuitous ARPs (one per Master transition expected)")
 
-        // Failover times from the capture, against theory (+10 ms).
+        // Failover times from the capture, against theory.
         let keepalivedTakeover = try Self.takeover(packets, after: crash, from: InteropLab.switchIP, to: InteropLab.keepalivedIP)
         let keepalivedGraceful = try Self.takeover(packets, after: graceful, from: InteropLab.switchIP, to: InteropLab.keepalivedIP)
         let ourTakeover = try Self.takeover(packets, after: keepalivedCrash, from: InteropLab.keepalivedIP, to: InteropLab.switchIP)
@@ -95,9 +99,14 @@ import Testing
             + "\(fixed3(keepalivedGraceful)) s after our priority 0 (theory \(fixed3(c.skew(100)))); "
             + "we take over \(fixed3(ourTakeover)) s after keepalived's last advert (theory \(fixed3(c.masterDown(50))))"
         print("interop: \(report)")
-        #expect(keepalivedTakeover >= c.masterDown(100) - 0.01 && keepalivedTakeover <= c.masterDown(100) + 0.010, "\(report)")
-        #expect(keepalivedGraceful <= c.skew(100) + 0.010, "\(report)")
-        #expect(ourTakeover >= c.masterDown(50) - 0.001 && ourTakeover <= c.masterDown(50) + 0.010, "\(report)")
+        // Never early (that would be a protocol error); late only by scheduling, bounded well
+        // short of the next thing it could be confused with (a missed advert interval, or a
+        // Master_Down_Interval instead of Skew_Time). The exact figures are reported above and
+        // in BENCHMARKS.md; a loaded machine must not turn them into failures.
+        let slack = c.tolerance
+        #expect(keepalivedTakeover >= c.masterDown(100) - 0.01 && keepalivedTakeover <= c.masterDown(100) + slack, "\(report)")
+        #expect(keepalivedGraceful <= c.skew(100) + slack, "\(report)")
+        #expect(ourTakeover >= c.masterDown(50) - 0.001 && ourTakeover <= c.masterDown(50) + slack, "\(report)")
         #expect(ours.witnessFindings.isEmpty, "\(ours.witnessFindings)")
     }
 
