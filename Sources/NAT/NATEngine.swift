@@ -331,34 +331,9 @@ public struct NATEngine: Sendable {
     private mutating func fromInside(_ d: inout Decision, now: UInt64, commit: Bool) {
         let packet = d.packet
         // Destination: an outside static mapping makes an outside local address the outside global one.
-        if let id = byOutsideLocal[packet.destination.address], let t = translations[id], let global = t.outsideGlobal {
-            d.steps.append("destination \(packet.destination.address) is outside local of \"ip nat outside source static \(global.address) \(packet.destination.address)\": becomes \(global.address)")
-            d.packet.destination.address = global.address
-            d.outcome = .translated
-            d.translationID = id
-            if commit { use(id, now: now, flags: packet.flags, fromOutside: false) }
-        } else {
-            d.steps.append("destination \(packet.destination.address): no outside mapping")
-        }
+        applyOutsideStatic(&d, from: .inside, now: now, commit: commit)
         // Source: an existing translation, a static mapping, then the dynamic rules.
-        let extendedKey = FlowKey(packet.proto, packet.source)
-        let simpleKey = FlowKey(.any, Endpoint(packet.source.address))
-        if packet.proto != .any, let id = byLocal[extendedKey], let t = translations[id], let global = t.insideGlobal {
-            d.steps.append("translation found: \(describe(t))")
-            d.packet.source = global
-            d.outcome = .translated
-            d.translationID = id
-            if commit { use(id, now: now, flags: packet.flags, fromOutside: false) }
-            return
-        }
-        if let id = byLocal[simpleKey], let t = translations[id], let global = t.insideGlobal {
-            d.steps.append("translation found: \(describe(t))")
-            d.packet.source.address = global.address
-            d.outcome = .translated
-            d.translationID = id
-            if commit { use(id, now: now, flags: packet.flags, fromOutside: false) }
-            return
-        }
+        if applyExisting(&d, from: .inside, now: now, commit: commit) { return }
         let inactive = config.statics.filter {
             $0.direction == .inside && ($0.proto == .any ? $0.local.address == packet.source.address : ($0.proto == packet.proto && $0.local == packet.source))
         }
@@ -493,33 +468,8 @@ public struct NATEngine: Sendable {
 
     private mutating func fromOutside(_ d: inout Decision, now: UInt64, commit: Bool) {
         let packet = d.packet
-        if let id = byOutsideGlobal[packet.source.address], let t = translations[id], let local = t.outsideLocal {
-            d.steps.append("source \(packet.source.address) is outside global of \"ip nat outside source static \(packet.source.address) \(local.address)\": becomes \(local.address)")
-            d.packet.source.address = local.address
-            d.outcome = .translated
-            d.translationID = id
-            if commit { use(id, now: now, flags: packet.flags, fromOutside: true) }
-        } else {
-            d.steps.append("source \(packet.source.address): no outside mapping")
-        }
-        let extendedKey = FlowKey(packet.proto, packet.destination)
-        let simpleKey = FlowKey(.any, Endpoint(packet.destination.address))
-        if packet.proto != .any, let id = byGlobal[extendedKey], let t = translations[id], let local = t.insideLocal {
-            d.steps.append("translation found: \(describe(t))")
-            d.packet.destination = local
-            d.outcome = .translated
-            d.translationID = id
-            if commit { use(id, now: now, flags: packet.flags, fromOutside: true) }
-            return
-        }
-        if let id = byGlobal[simpleKey], let t = translations[id], let local = t.insideLocal {
-            d.steps.append("translation found: \(describe(t))")
-            d.packet.destination.address = local.address
-            d.outcome = .translated
-            d.translationID = id
-            if commit { use(id, now: now, flags: packet.flags, fromOutside: true) }
-            return
-        }
+        applyOutsideStatic(&d, from: .outside, now: now, commit: commit)
+        if applyExisting(&d, from: .outside, now: now, commit: commit) { return }
         for mapping in config.statics where mapping.direction == .inside && mapping.global.address == packet.destination.address {
             let (active, reason) = isActive(mapping)
             if !active { d.steps.append("static mapping \"\(mapping.line)\" is inactive: \(reason)") }
@@ -527,6 +477,46 @@ public struct NATEngine: Sendable {
         if d.outcome != .translated {
             d.steps.append("no translation has inside global \(packet.proto == .any ? "\(packet.destination.address)" : "\(packet.proto) \(packet.destination)")")
         }
+    }
+
+    /// An outside static mapping for the packet's outside endpoint (its destination coming from
+    /// inside, its source coming from outside) rewrites that address.
+    private mutating func applyOutsideStatic(_ d: inout Decision, from side: NATRole, now: UInt64, commit: Bool) {
+        let address = side == .inside ? d.packet.destination.address : d.packet.source.address
+        let what = side == .inside ? "destination" : "source"
+        let index = side == .inside ? byOutsideLocal : byOutsideGlobal
+        guard let id = index[address], let t = translations[id], let local = t.outsideLocal, let global = t.outsideGlobal else {
+            d.steps.append("\(what) \(address): no outside mapping")
+            return
+        }
+        let target = side == .inside ? global.address : local.address
+        d.steps.append("\(what) \(address) is outside \(side == .inside ? "local" : "global") of \"ip nat outside source static \(global.address) \(local.address)\": becomes \(target)")
+        if side == .inside { d.packet.destination.address = target } else { d.packet.source.address = target }
+        d.outcome = .translated
+        d.translationID = id
+        if commit { use(id, now: now, flags: d.packet.flags, fromOutside: side == .outside) }
+    }
+
+    /// An inside translation that already holds the packet's inside endpoint (its source coming
+    /// from inside: the local side; its destination coming from outside: the global side),
+    /// extended before simple: rewrites that endpoint. False when there is none.
+    private mutating func applyExisting(_ d: inout Decision, from side: NATRole, now: UInt64, commit: Bool) -> Bool {
+        let endpoint = side == .inside ? d.packet.source : d.packet.destination
+        let index = side == .inside ? byLocal : byGlobal
+        func other(_ id: UInt64) -> Endpoint? { side == .inside ? translations[id]?.insideGlobal : translations[id]?.insideLocal }
+        var found: (id: UInt64, rewritten: Endpoint)?
+        if d.packet.proto != .any, let id = index[FlowKey(d.packet.proto, endpoint)], let target = other(id) {
+            found = (id, target)
+        } else if let id = index[FlowKey(.any, Endpoint(endpoint.address))], let target = other(id) {
+            found = (id, Endpoint(target.address, endpoint.port))
+        }
+        guard let found, let t = translations[found.id] else { return false }
+        d.steps.append("translation found: \(describe(t))")
+        if side == .inside { d.packet.source = found.rewritten } else { d.packet.destination = found.rewritten }
+        d.outcome = .translated
+        d.translationID = found.id
+        if commit { use(found.id, now: now, flags: d.packet.flags, fromOutside: side == .outside) }
+        return true
     }
 
     /// A packet of translation `id` (handled on the CPU, or a TCP control packet the HAL copied

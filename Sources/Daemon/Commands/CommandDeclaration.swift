@@ -116,6 +116,25 @@ public final class CommandContext {
         return .pending(future, waitingFor: { service.activity })
     }
 
+    /// Streams `items`, `chunk` of them at a time, as the client reads (a 288K-entry table is
+    /// never built whole), then `footer`. `render` gives each item's text, newline included.
+    public func streamItems<T>(_ items: [T], chunk: Int = 2000, footer: String? = nil, render: @escaping (T) -> String) {
+        var index = 0
+        var footerSent = footer == nil
+        stream = {
+            if index == items.count {
+                guard !footerSent else { return nil }
+                footerSent = true
+                return footer
+            }
+            let end = min(items.count, index + chunk)
+            var text = ""
+            for item in items[index..<end] { text += render(item) }
+            index = end
+            return text
+        }
+    }
+
     /// Prints `% message` and returns an error outcome.
     public func fail(_ message: String, status: Status = .error) -> CommandOutcome {
         print("% " + message)

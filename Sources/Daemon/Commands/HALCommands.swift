@@ -20,17 +20,7 @@ enum HALCommands {
                     ctx.print("adds \(counters.adds), deletes \(counters.deletes), full errors \(counters.fullErrors)")
                     ctx.print("lookups \(counters.lookups), hits \(counters.hits), misses \(counters.misses)")
                     guard all else { return .success }
-                    var index = 0
-                    ctx.stream = {
-                        guard index < entries.count else { return nil }
-                        let end = min(entries.count, index + 2000)
-                        var chunk = ""
-                        for entry in entries[index..<end] {
-                            chunk += "\(entry)\(entry.hit ? " hit" : "") packets \(entry.packets)\n"
-                        }
-                        index = end
-                        return chunk
-                    }
+                    ctx.streamItems(entries) { "\($0)\($0.hit ? " hit" : "") packets \($0.packets)\n" }
                     return .success
                 }
             },

@@ -168,22 +168,10 @@ enum MACTableCommands {
         ctx.print("")
         ctx.print("Vlan    Mac Address       Type        Ports")
         ctx.print("----    -----------       --------    -----")
-        var index = 0
-        ctx.stream = {
-            guard index <= sorted.count else { return nil }
-            if index == sorted.count {
-                index += 1
-                return "\nTotal Mac Addresses for this criterion: \(sorted.count)\n"
-            }
-            var chunk = ""
-            let end = min(sorted.count, index + 2000)
-            for entry in sorted[index..<end] {
-                let type = entry.isStatic ? "STATIC" : "DYNAMIC"
-                let port = entry.port == cpuPort ? "CPU" : "eth\(entry.port)"
-                chunk += "\(pad(String(entry.vlan), 4, left: true))    \(entry.mac.dottedDescription)    \(pad(type, 8))    \(port)\n"
-            }
-            index = end
-            return chunk
+        ctx.streamItems(sorted, footer: "\nTotal Mac Addresses for this criterion: \(sorted.count)\n") { entry in
+            let type = entry.isStatic ? "STATIC" : "DYNAMIC"
+            let port = entry.port == cpuPort ? "CPU" : "eth\(entry.port)"
+            return "\(pad(String(entry.vlan), 4, left: true))    \(entry.mac.dottedDescription)    \(pad(type, 8))    \(port)\n"
         }
     }
 }

@@ -237,24 +237,12 @@ enum NATShowCommands {
     /// IOS's layout, streamed 2,000 lines at a time.
     static func streamTranslations(_ ctx: CommandContext, _ list: [Translation], snapshot: NATService.Snapshot, verbose: Bool) {
         ctx.print("Pro  Inside global         Inside local          Outside local         Outside global")
-        var index = 0
-        ctx.stream = {
-            guard index <= list.count else { return nil }
-            if index == list.count {
-                index += 1
-                return "Total number of translations: \(list.count)\n"
-            }
-            var chunk = ""
-            let end = min(list.count, index + 2000)
-            for t in list[index..<end] {
-                let ports = t.isExtended
-                let pro = t.isExtended ? t.proto.description : "---"
-                chunk += pad(pro, 4) + " " + pad(column(t.insideGlobal, port: ports), 21) + " " + pad(column(t.insideLocal, port: ports), 21) + " "
-                    + pad(column(t.outsideLocal, port: ports), 21) + " " + column(t.outsideGlobal, port: ports) + "\n"
-                if verbose { chunk += details(t, snapshot) }
-            }
-            index = end
-            return chunk
+        ctx.streamItems(list, footer: "Total number of translations: \(list.count)\n") { t in
+            let ports = t.isExtended
+            let pro = t.isExtended ? t.proto.description : "---"
+            let line = pad(pro, 4) + " " + pad(column(t.insideGlobal, port: ports), 21) + " " + pad(column(t.insideLocal, port: ports), 21) + " "
+                + pad(column(t.outsideLocal, port: ports), 21) + " " + column(t.outsideGlobal, port: ports) + "\n"
+            return verbose ? line + details(t, snapshot) : line
         }
     }
 
