@@ -290,20 +290,27 @@ public struct NATEngine: Sendable {
         public var translationID: UInt64?
         public var created: Bool = false
         public var changes = HardwareChanges()
+        /// Whether the steps are written (the tracer); the data path skips building them.
+        public var explain = true
+
+        mutating func note(_ text: @autoclosure () -> String) {
+            if explain { steps.append(text()) }
+        }
     }
 
     /// A packet the HAL had no entry for (or, with `commit: false`, the tracer's question). With
     /// `commit` it may create a translation, whose HAL entries come back in `changes`; without it
     /// nothing changes and the steps say what would happen.
-    public mutating func process(_ packet: FlowPacket, from side: NATRole, now: UInt64, commit: Bool) -> Decision {
+    public mutating func process(_ packet: FlowPacket, from side: NATRole, now: UInt64, commit: Bool, explain: Bool = true) -> Decision {
         var d = Decision(packet: packet)
+        d.explain = explain
         let interfaces = environment.interfaces(side)
-        d.steps.append(
+        d.note(
             "ingress: from \(side)"
                 + (interfaces.isEmpty ? " (no interface has ip nat \(side): NAT does nothing)" : " (\(interfaces.joined(separator: ", ")))"))
         guard !interfaces.isEmpty, !environment.interfaces(side == .inside ? .outside : .inside).isEmpty else {
-            if !interfaces.isEmpty { d.steps.append("no interface has ip nat \(side == .inside ? "outside" : "inside"): NAT does nothing") }
-            d.steps.append("result: forwarded untranslated: \(packet)")
+            if !interfaces.isEmpty { d.note("no interface has ip nat \(side == .inside ? "outside" : "inside"): NAT does nothing") }
+            d.note("result: forwarded untranslated: \(packet)")
             if commit { counters.untranslated += 1 }
             return d
         }
@@ -317,12 +324,13 @@ public struct NATEngine: Sendable {
         }
         switch d.outcome {
         case .translated:
-            d.steps.append("result: \(packet)  =>  \(d.packet)")
+            let after = d.packet
+            d.note("result: \(packet)  =>  \(after)")
         case .untranslated:
-            d.steps.append("result: forwarded untranslated: \(packet)")
+            d.note("result: forwarded untranslated: \(packet)")
             if commit { counters.untranslated += 1 }
         case .dropped(let reason):
-            d.steps.append("result: dropped (\(reason.rawValue))")
+            d.note("result: dropped (\(reason.rawValue))")
             if commit { counters.drops[reason, default: 0] += 1 }
         }
         return d
@@ -338,29 +346,29 @@ public struct NATEngine: Sendable {
             $0.direction == .inside && ($0.proto == .any ? $0.local.address == packet.source.address : ($0.proto == packet.proto && $0.local == packet.source))
         }
         for mapping in inactive {
-            d.steps.append("static mapping \"\(mapping.line)\" is inactive: \(isActive(mapping).reason)")
+            d.note("static mapping \"\(mapping.line)\" is inactive: \(isActive(mapping).reason)")
         }
-        if config.rules.isEmpty { d.steps.append("no dynamic rule (ip nat inside source list ...)") }
+        if config.rules.isEmpty { d.note("no dynamic rule (ip nat inside source list ...)") }
         for acl in config.rules.keys.sorted() {
             let rule = config.rules[acl]!
             let verdict = AccessLists.evaluate(config.accessLists[acl], packet.source.address)
             if config.accessLists[acl] == nil {
-                d.steps.append("access-list \(acl) (of \"\(rule.line)\") is not defined: no match")
+                d.note("access-list \(acl) (of \"\(rule.line)\") is not defined: no match")
                 continue
             }
-            d.steps.append("access-list \(acl) \(verdict.description)")
+            d.note("access-list \(acl) \(verdict.description)")
             guard verdict.permitted else { continue }
-            d.steps.append("rule: \(rule.line)")
+            d.note("rule: \(rule.line)")
             allocate(&d, rule: rule, now: now, commit: commit)
             return
         }
-        if d.outcome != .translated { d.steps.append("no rule matched the source \(packet.source.address)") }
+        if d.outcome != .translated { d.note("no rule matched the source \(packet.source.address)") }
     }
 
     private mutating func allocate(_ d: inout Decision, rule: DynamicRule, now: UInt64, commit: Bool) {
         let packet = d.packet
         if let limit = config.maxEntries, dynamicCount >= limit {
-            d.steps.append("ip nat translation max-entries \(limit) reached (\(dynamicCount) dynamic translations)")
+            d.note("ip nat translation max-entries \(limit) reached (\(dynamicCount) dynamic translations)")
             d.outcome = .dropped(.maxEntries)
             return
         }
@@ -369,7 +377,7 @@ public struct NATEngine: Sendable {
         switch rule.target {
         case .pool(let name):
             guard let pool = config.pools[name] else {
-                d.steps.append("pool \(name) does not exist")
+                d.note("pool \(name) does not exist")
                 d.outcome = .dropped(.poolExhausted)
                 return
             }
@@ -377,7 +385,7 @@ public struct NATEngine: Sendable {
             range = pool.start.value...pool.end.value
         case .interface(let name):
             guard let address = environment.addresses[name] else {
-                d.steps.append("\(name) has no IPv4 address to overload")
+                d.note("\(name) has no IPv4 address to overload")
                 d.outcome = .dropped(.noAddress)
                 return
             }
@@ -388,7 +396,7 @@ public struct NATEngine: Sendable {
         if rule.overload {
             // PAT: keep the source port if it is free on some address; else the next free port.
             guard packet.proto != .any else {
-                d.steps.append("overload needs a port: only tcp, udp and icmp are translated")
+                d.note("overload needs a port: only tcp, udp and icmp are translated")
                 d.outcome = .untranslated
                 return
             }
@@ -412,13 +420,13 @@ public struct NATEngine: Sendable {
                 }
             }
             guard let (address, port, how) = choice else {
-                d.steps.append("every port of \(range.count) address(es) is in use")
+                d.note("every port of \(range.count) address(es) is in use")
                 d.outcome = .dropped(.portsExhausted)
                 if commit, let poolName { counters.poolMisses[poolName, default: 0] += 1 }
                 return
             }
             let global = Endpoint(address, port)
-            d.steps.append("\(verb) \(packet.proto) \(global) \(poolName.map { "from pool \($0)" } ?? "on the interface address") (\(how))")
+            d.note("\(verb) \(packet.proto) \(global) \(poolName.map { "from pool \($0)" } ?? "on the interface address") (\(how))")
             d.packet.source = global
             d.outcome = .translated
             guard commit else { return }
@@ -434,12 +442,12 @@ public struct NATEngine: Sendable {
         let overloaded = Set(ports.keys.map(\.address))
         let address = candidates.first { addressOwner[$0] == nil && !overloaded.contains($0) }
         guard let address else {
-            d.steps.append("pool \(pool.name): all \(pool.size) addresses in use")
+            d.note("pool \(pool.name): all \(pool.size) addresses in use")
             d.outcome = .dropped(.poolExhausted)
             if commit { counters.poolMisses[pool.name, default: 0] += 1 }
             return
         }
-        d.steps.append("\(verb) \(address) from pool \(pool.name)")
+        d.note("\(verb) \(address) from pool \(pool.name)")
         d.packet.source.address = address
         d.outcome = .translated
         guard commit else { return }
@@ -456,7 +464,7 @@ public struct NATEngine: Sendable {
         d.translationID = t.id
         d.created = true
         d.changes.add += t.hardwareEntries
-        d.steps.append("created: \(describe(t))")
+        d.note("created: \(describe(t))")
     }
 
     private func tcpState(opening packet: FlowPacket) -> Translation.TCPState {
@@ -472,10 +480,10 @@ public struct NATEngine: Sendable {
         if applyExisting(&d, from: .outside, now: now, commit: commit) { return }
         for mapping in config.statics where mapping.direction == .inside && mapping.global.address == packet.destination.address {
             let (active, reason) = isActive(mapping)
-            if !active { d.steps.append("static mapping \"\(mapping.line)\" is inactive: \(reason)") }
+            if !active { d.note("static mapping \"\(mapping.line)\" is inactive: \(reason)") }
         }
         if d.outcome != .translated {
-            d.steps.append("no translation has inside global \(packet.proto == .any ? "\(packet.destination.address)" : "\(packet.proto) \(packet.destination)")")
+            d.note("no translation has inside global \(packet.proto == .any ? "\(packet.destination.address)" : "\(packet.proto) \(packet.destination)")")
         }
     }
 
@@ -486,11 +494,11 @@ public struct NATEngine: Sendable {
         let what = side == .inside ? "destination" : "source"
         let index = side == .inside ? byOutsideLocal : byOutsideGlobal
         guard let id = index[address], let t = translations[id], let local = t.outsideLocal, let global = t.outsideGlobal else {
-            d.steps.append("\(what) \(address): no outside mapping")
+            d.note("\(what) \(address): no outside mapping")
             return
         }
         let target = side == .inside ? global.address : local.address
-        d.steps.append("\(what) \(address) is outside \(side == .inside ? "local" : "global") of \"ip nat outside source static \(global.address) \(local.address)\": becomes \(target)")
+        d.note("\(what) \(address) is outside \(side == .inside ? "local" : "global") of \"ip nat outside source static \(global.address) \(local.address)\": becomes \(target)")
         if side == .inside { d.packet.destination.address = target } else { d.packet.source.address = target }
         d.outcome = .translated
         d.translationID = id
@@ -511,7 +519,7 @@ public struct NATEngine: Sendable {
             found = (id, Endpoint(target.address, endpoint.port))
         }
         guard let found, let t = translations[found.id] else { return false }
-        d.steps.append("translation found: \(describe(t))")
+        d.note("translation found: \(describe(t))")
         if side == .inside { d.packet.source = found.rewritten } else { d.packet.destination = found.rewritten }
         d.outcome = .translated
         d.translationID = found.id
@@ -541,13 +549,17 @@ public struct NATEngine: Sendable {
     public mutating func recordHits(_ hits: [UInt64: (packets: UInt64, bytes: UInt64)], now: UInt64) {
         for (cookie, counts) in hits {
             let id = cookie >> 1
-            guard var t = translations[id] else { continue }
-            let side = Int(cookie & 1)
-            t.lastUsed = now
-            t.hardwarePackets[side] = counts.packets
-            t.hardwareBytes[side] = counts.bytes
-            if side == 1 && t.tcpState == .syn { t.tcpState = .established }
-            translations[id] = t
+            // In place: no copy of the translation out of the table and back.
+            guard let index = translations.index(forKey: id) else { continue }
+            translations.values[index].lastUsed = now
+            if cookie & 1 == 0 {
+                translations.values[index].hardwarePacketsIn = counts.packets
+                translations.values[index].hardwareBytesIn = counts.bytes
+            } else {
+                translations.values[index].hardwarePacketsOut = counts.packets
+                translations.values[index].hardwareBytesOut = counts.bytes
+                if translations.values[index].tcpState == .syn { translations.values[index].tcpState = .established }
+            }
         }
     }
 

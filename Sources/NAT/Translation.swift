@@ -78,12 +78,15 @@ public struct Translation: Equatable, Sendable {
     public var tcpState: TCPState = .none
     /// Packets the CPU translated (the slow path) plus what the HAL counted on its two entries.
     public var softwarePackets: UInt64 = 0
-    public var hardwarePackets: [UInt64] = [0, 0]
-    public var hardwareBytes: [UInt64] = [0, 0]
+    /// What the HAL counted on the entry matching traffic from inside, and from outside.
+    public var hardwarePacketsIn: UInt64 = 0
+    public var hardwarePacketsOut: UInt64 = 0
+    public var hardwareBytesIn: UInt64 = 0
+    public var hardwareBytesOut: UInt64 = 0
 
     public var isStatic: Bool { kind == .staticSimple || kind == .staticExtended }
     public var isExtended: Bool { kind == .staticExtended || kind == .dynamicExtended }
-    public var packets: UInt64 { softwarePackets + hardwarePackets[0] + hardwarePackets[1] }
+    public var packets: UInt64 { softwarePackets + hardwarePacketsIn + hardwarePacketsOut }
 
     /// The HAL entries that carry it: traffic from inside and traffic from outside.
     /// Cookie = id * 2 (the entry that matches packets from inside) or id * 2 + 1 (from outside).

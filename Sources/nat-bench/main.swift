@@ -200,7 +200,7 @@ func slowPathOneByOne(_ engine: inout NATEngine, _ hal: Switch, _ flows: Range<I
         let packet = flow(n)
         let result = try hal.natTranslate(HALMap.halPacket(packet), zone: .inside, bytes: 64, deadline: deadline)
         if result.translated { continue }
-        let decision = engine.process(packet, from: .inside, now: createdAt, commit: true)
+        let decision = engine.process(packet, from: .inside, now: createdAt, commit: true, explain: false)
         guard decision.created else { fail("flow \(n) made no translation: \(decision.outcome)") }
         try hal.natAdd(decision.changes.add.map(HALMap.halEntry), deadline: deadline)
         created += 1
@@ -222,7 +222,7 @@ func slowPathBatched(_ engine: inout NATEngine, _ hal: Switch, _ flows: Range<In
         let results = try halPackets.map { try hal.natTranslate($0, zone: .inside, bytes: 64, deadline: deadline) }
         var changes = HardwareChanges()
         for (index, result) in results.enumerated() where !result.translated {
-            let decision = engine.process(packets[index], from: .inside, now: createdAt, commit: true)
+            let decision = engine.process(packets[index], from: .inside, now: createdAt, commit: true, explain: false)
             guard decision.created else { fail("flow \(start + index) made no translation: \(decision.outcome)") }
             changes.merge(decision.changes)
             created += 1
@@ -245,7 +245,7 @@ func halEntries(count: Int) -> [NATEntry] {
     var entries: [NATEntry] = []
     entries.reserveCapacity(2 * count)
     for n in 0..<count {
-        let decision = engine.process(flow(n), from: .inside, now: createdAt, commit: true)
+        let decision = engine.process(flow(n), from: .inside, now: createdAt, commit: true, explain: false)
         guard decision.created else { fail("flow \(n) made no translation") }
         entries += decision.changes.add.map(HALMap.halEntry)
     }
@@ -302,7 +302,7 @@ func create(_ table: Table) throws {
             var created = 0
             engineOnly.add(
                 n / seconds {
-                    for i in 0..<flowCount where engine.process(flow(i), from: .inside, now: createdAt, commit: true).created { created += 1 }
+                    for i in 0..<flowCount where engine.process(flow(i), from: .inside, now: createdAt, commit: true, explain: false).created { created += 1 }
                 })
             guard created == flowCount else { fail("engine created \(created)") }
         }
@@ -399,7 +399,7 @@ func lookup(_ table: Table) throws {
             Double(flowCount)
                 / seconds {
                     for n in order {
-                        let d = engine.process(flow(n), from: .inside, now: createdAt, commit: false)
+                        let d = engine.process(flow(n), from: .inside, now: createdAt, commit: false, explain: false)
                         if d.outcome == .translated && !d.created { found += 1 }
                     }
                 })
@@ -409,7 +409,7 @@ func lookup(_ table: Table) throws {
             Double(flowCount)
                 / seconds {
                     for packet in replyFlows {
-                        let d = engine.process(packet, from: .outside, now: createdAt, commit: false)
+                        let d = engine.process(packet, from: .outside, now: createdAt, commit: false, explain: false)
                         if d.outcome == .translated && !d.created { found += 1 }
                     }
                 })
@@ -427,10 +427,10 @@ func lookup(_ table: Table) throws {
     var afterCopy = Samples(), plain = Samples()
     var next = flowCount + 10_000_000
     for _ in 0..<rounds {
-        plain.add(seconds { _ = engine.process(flow(next), from: .inside, now: createdAt, commit: true) })
+        plain.add(seconds { _ = engine.process(flow(next), from: .inside, now: createdAt, commit: true, explain: false) })
         next += 1
         let copy = engine
-        afterCopy.add(seconds { _ = engine.process(flow(next), from: .inside, now: createdAt, commit: true) })
+        afterCopy.add(seconds { _ = engine.process(flow(next), from: .inside, now: createdAt, commit: true, explain: false) })
         next += 1
         withExtendedLifetime(copy) {}
     }
@@ -556,7 +556,7 @@ func memoryChild(part: String) throws {
             slowest.translate = max(slowest.translate, Double(u - t) / 1e9)
             if result.translated { fail("flow \(n) hit") }
             t = u
-            let decision = engine.process(packet, from: .inside, now: createdAt, commit: true)
+            let decision = engine.process(packet, from: .inside, now: createdAt, commit: true, explain: false)
             u = HALClock.now
             if Double(u - t) / 1e9 > slowest.process { (slowest.process, slowest.processAt) = (Double(u - t) / 1e9, n) }
             let entries = decision.changes.add.map(HALMap.halEntry)
@@ -567,7 +567,7 @@ func memoryChild(part: String) throws {
         }
         try check(engine, hal, translations: flowCount)
     case "engine":
-        for n in 0..<flowCount where !engine.process(flow(n), from: .inside, now: createdAt, commit: true).created { fail("flow \(n)") }
+        for n in 0..<flowCount where !engine.process(flow(n), from: .inside, now: createdAt, commit: true, explain: false).created { fail("flow \(n)") }
         guard engine.translations.count == flowCount else { fail("engine") }
     case "hal":
         for n in 0..<flowCount {

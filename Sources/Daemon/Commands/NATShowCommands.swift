@@ -260,7 +260,7 @@ enum NATShowCommands {
         if t.proto == .tcp && t.isExtended && !t.isStatic { flags.append("tcp \(t.tcpState.rawValue)") }
         if let rule = t.rule { flags.append("list \(rule)") }
         if let pool = t.pool { flags.append("pool \(pool)") }
-        line += "\n  flags: \(flags.joined(separator: ", ")), packets \(t.packets) (HAL \(t.hardwarePackets[0])/\(t.hardwarePackets[1]) in/out, CPU \(t.softwarePackets)), entry-id \(t.id)\n"
+        line += "\n  flags: \(flags.joined(separator: ", ")), packets \(t.packets) (HAL \(t.hardwarePacketsIn)/\(t.hardwarePacketsOut) in/out, CPU \(t.softwarePackets)), entry-id \(t.id)\n"
         return line
     }
 

@@ -69,7 +69,7 @@ extension NATService {
                     }
                     // TCP SYN/FIN/RST are copied to the CPU, which follows the connection's state.
                     if result.translated { report.hardware += 1 } else { report.punted += 1 }
-                    let decision = engine.process(packet, from: request.side, now: now, commit: true)
+                    let decision = engine.process(packet, from: request.side, now: now, commit: true, explain: false)
                     if index == 0 { report.first = (packet, decision.outcome == .translated ? decision.packet : nil, decision.outcome) }
                     switch decision.outcome {
                     case .translated: break
