@@ -636,7 +636,7 @@ func memory(_ table: Table) throws {
         }
         table.row(label, bytes, .bytes)
     }
-    table.note("Layouts: Translation \(MemoryLayout<Translation>.stride) bytes inline (+ 2 heap arrays), HAL NATEntry \(MemoryLayout<NATEntry>.stride) + NATKey \(MemoryLayout<NATKey>.stride)")
+    table.note("Layouts: Translation \(MemoryLayout<Translation>.stride) bytes inline (no heap storage of its own), HAL NATEntry \(MemoryLayout<NATEntry>.stride) + NATKey \(MemoryLayout<NATKey>.stride)")
     table.section("Slowest single call while \(flowCount) translations were made one at a time (the runs above)")
     table.row("natTranslate (miss)", slowTranslate, .milliseconds)
     table.row("engine process(commit: true) (at translation #\(processAt.joined(separator: ", ")))", slowProcess, .milliseconds)
