@@ -39,6 +39,8 @@ public final class NATService: @unchecked Sendable {
     private var ager: RepeatedTask?
     private var stopping = false
     var debug = false
+    /// One line for the SIGUSR1 dump, readable from any thread (refreshed by the NAT thread).
+    let summary = NIOLockedValueBox("NAT: starting")
     var programCalls: UInt64 = 0
     var programFailures: UInt64 = 0
 
@@ -192,6 +194,7 @@ public final class NATService: @unchecked Sendable {
                 }
                 batch[index].done?(groupErrors)
             }
+            refreshSummary()
             if errors.allSatisfy({ $0.allSatisfy { $0 == nil } }), debug {
                 logger.info("NAT: programmed \(batch.count) batch(es) in \(Self.now - started) ms")
             }
@@ -277,9 +280,18 @@ public final class NATService: @unchecked Sendable {
                 return
             }
             let (changes, expired) = engine.expire(now: now)
+            defer { refreshSummary() }
             if expired > 0 && debug { logger.info("NAT: \(expired) translation(s) expired") }
             program(changes)
         }
+    }
+
+    private func refreshSummary() {
+        let statics = engine.translations.count - engine.dynamicCount
+        var line = "NAT: \(engine.translations.count) translations (\(statics) static), \(pendingBatches) HAL batch(es) pending, "
+            + (outOfSync ? "HAL OUT OF SYNC" : "HAL in sync")
+        if let problem { line += "; last HAL problem: \(problem)" }
+        summary.withLockedValue { $0 = line }
     }
 
     // MARK: Mapping onto the HAL's types

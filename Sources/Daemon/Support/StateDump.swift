@@ -19,6 +19,7 @@ enum StateDump {
             var lines = ["sessions: \(p.sessions.count) open; commands run \(p.statistics.commands), timed out \(p.statistics.commandTimeouts)"]
             lines.append("HAL commit queue: \(p.committer.activity)")
             lines.append("HAL configuration: \(p.committer.isInSync ? "in sync" : "catching up")")
+            lines.append(p.nat.summary.withLockedValue { $0 })
             answer.withLockedValue { $0 = lines }
             done.signal()
         }
