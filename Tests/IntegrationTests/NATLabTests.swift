@@ -329,6 +329,11 @@ import Testing
         #expect(try Self.waitUntil(8) { try daemon.vtysh(["-c", "show ip nat statistics"]).stdout.contains("OUT OF SYNC") })
         let stats = try daemon.vtysh(["-c", "show ip nat statistics"]).stdout
         #expect(stats.contains("lock nat.table held by thread nat-fault"), "\(stats)")
+        // SIGUSR1 says it too, and names the holder of nat.table.
+        kill(daemon.pid, SIGUSR1)
+        #expect(daemon.waitForLog("=== end of dump ==="))
+        #expect(daemon.log.contains("NAT: 4 translations (4 static)") && daemon.log.contains("HAL OUT OF SYNC"), "\(daemon.log)")
+        #expect(daemon.log.contains("nat.table (rank 25): held by nat-fault"))
         // Recovery without a restart.
         #expect(try Self.run(daemon, ["enable", "test fault hal stall clear"]).status == 0)
         #expect(try Self.waitUntil(10) { try Self.halEntries(daemon) == 8 })

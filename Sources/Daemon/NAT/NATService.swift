@@ -212,6 +212,7 @@ public final class NATService: @unchecked Sendable {
             outOfSync = true
             scheduleResync()
         }
+        refreshSummary()
     }
 
     /// Brings the HAL's NAT entries to the engine's, every 2 s until they agree.
@@ -252,6 +253,7 @@ public final class NATService: @unchecked Sendable {
             case .success(let (removed, added)):
                 outOfSync = false
                 problem = nil
+                refreshSummary()
                 logger.notice("NAT: HAL resynchronised (\(removed) entries removed, \(added) added)")
             case .failure(let error):
                 noteProblem((error as? HALError) ?? .internal("\(error)"), during: "resynchronising")
