@@ -162,6 +162,11 @@ public struct NATPool: Equatable, Sendable {
         self.typedAsNetmask = typedAsNetmask
     }
 
+    /// The same addresses and mask, however it was typed.
+    public func sameRange(as other: NATPool) -> Bool {
+        start == other.start && end == other.end && prefixLength == other.prefixLength
+    }
+
     public var mask: UInt32 { prefixLength == 0 ? 0 : ~UInt32(0) << (32 - UInt32(prefixLength)) }
     public var netmask: IPv4Address { IPv4Address(mask) }
     public var size: Int { Int(end.value) - Int(start.value) + 1 }
@@ -210,6 +215,16 @@ public struct StaticMapping: Hashable, Sendable {
         }
 
         public var description: String { "vrrp \(vrid)" + (interface.map { " interface \($0)" } ?? "") }
+
+        /// The interface of the group: the one named, else the one SVI with an IPv4 group of
+        /// this VRID, else the one such SVI that is a NAT outside interface; nil if none or
+        /// ambiguous. `holders` are the SVIs with the group.
+        public func resolve(holders: [String], isOutside: (String) -> Bool) -> String? {
+            if let interface { return holders.contains(interface) ? interface : nil }
+            if holders.count == 1 { return holders[0] }
+            let outside = holders.filter(isOutside)
+            return outside.count == 1 ? outside[0] : nil
+        }
     }
 
     public init(
@@ -253,6 +268,11 @@ public struct StaticMapping: Hashable, Sendable {
     public func conflict(with other: StaticMapping) -> String? {
         guard identity != other.identity, direction == other.direction else { return nil }
         let both = "(\(other.line))"
+        // One address answers ARP from one switch: its mappings follow the same VRRP group.
+        if direction == .inside && global.address == other.global.address && redundancy != other.redundancy {
+            let theirs = other.redundancy.map { "follows \($0)" } ?? "follows no VRRP group"
+            return "\(global.address) \(theirs) \(both): every mapping of one global address must follow the same group"
+        }
         if direction == .outside {
             if global.address == other.global.address { return "\(global.address) is already mapped to \(other.local.address) \(both)" }
             if local.address == other.local.address { return "\(local.address) is already mapped from \(other.global.address) \(both)" }

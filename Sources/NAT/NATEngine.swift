@@ -94,6 +94,9 @@ public struct NATEngine: Sendable {
 
     public init() {}
 
+    /// NAT applies only with at least one inside and one outside interface (as on IOS).
+    public var isActive: Bool { !environment.interfaces(.inside).isEmpty && !environment.interfaces(.outside).isEmpty }
+
     // MARK: Configuration
 
     /// Takes a new configuration and environment. Static mappings become active or inactive,
@@ -152,19 +155,16 @@ public struct NATEngine: Sendable {
         guard let group = resolve(redundancy) else {
             let interfaces = environment.groupInterfaces[redundancy.vrid] ?? []
             if interfaces.isEmpty { return (false, "no interface has VRRP group \(redundancy.vrid)") }
-            return (false, "VRRP group \(redundancy.vrid) is on \(interfaces.joined(separator: ", ")): name the interface")
+            return (false, "VRRP group \(redundancy.vrid) is on \(interfaces.joined(separator: ", ")), not one NAT outside interface: name the interface")
         }
         if environment.masterGroups.contains(group) { return (true, "\(group) is Master here") }
         return (false, "\(group) is not Master here")
     }
 
     public func resolve(_ redundancy: StaticMapping.Redundancy) -> GroupRef? {
-        if let interface = redundancy.interface {
-            guard environment.groupInterfaces[redundancy.vrid]?.contains(interface) == true else { return nil }
-            return GroupRef(interface: interface, vrid: redundancy.vrid)
-        }
-        guard let interfaces = environment.groupInterfaces[redundancy.vrid], interfaces.count == 1 else { return nil }
-        return GroupRef(interface: interfaces[0], vrid: redundancy.vrid)
+        let holders = environment.groupInterfaces[redundancy.vrid] ?? []
+        guard let interface = redundancy.resolve(holders: holders, isOutside: { environment.roles[$0] == .outside }) else { return nil }
+        return GroupRef(interface: interface, vrid: redundancy.vrid)
     }
 
     private func conflictingDynamic(_ mapping: StaticMapping) -> [UInt64] {
@@ -174,6 +174,8 @@ public struct NATEngine: Sendable {
             if mapping.proto == .any {
                 return global.address == mapping.global.address || local.address == mapping.local.address
             }
+            // A one-to-one dynamic translation owns its whole global address, ports included.
+            if !t.isExtended && global.address == mapping.global.address { return true }
             return t.proto == mapping.proto && (global == mapping.global || local == mapping.local)
         }.map(\.id)
     }
@@ -193,24 +195,33 @@ public struct NATEngine: Sendable {
         }
         insert(t)
         staticIDs[mapping.identity] = id
-        return HardwareChanges(add: t.hardwareEntries)
+        // As inserted: an extendable sibling may already send the local side out.
+        return HardwareChanges(add: translations[id]?.hardwareEntries ?? [])
     }
 
     // MARK: Tables
 
     private mutating func insert(_ t: Translation) {
-        translations[t.id] = t
+        var t = t
         switch t.direction {
         case .inside:
-            guard let local = t.insideLocal, let global = t.insideGlobal else { return }
+            guard let local = t.insideLocal, let global = t.insideGlobal else { break }
             let proto = t.isExtended ? t.proto : .any
             let l = t.isExtended ? local : Endpoint(local.address)
             let g = t.isExtended ? global : Endpoint(global.address)
-            // Extendable statics share a local side: the first keeps the index.
-            if byLocal[FlowKey(proto, l)] == nil { byLocal[FlowKey(proto, l)] = t.id }
+            // Extendable statics share a local side: the first sends it out (one SNAT entry).
+            if byLocal[FlowKey(proto, l)] == nil {
+                byLocal[FlowKey(proto, l)] = t.id
+            } else {
+                t.sendsLocalOut = false
+            }
             byGlobal[FlowKey(proto, g)] = t.id
             if t.isExtended {
-                ports[PortKey(address: global.address, proto: t.proto), default: PortSpace()].allocate(global.port)
+                if t.isStatic {
+                    ports[PortKey(address: global.address, proto: t.proto), default: PortSpace()].take(global.port)
+                } else {
+                    ports[PortKey(address: global.address, proto: t.proto), default: PortSpace()].allocate(global.port)
+                }
             } else {
                 addressOwner[global.address] = t.id
             }
@@ -218,22 +229,36 @@ public struct NATEngine: Sendable {
             if let g = t.outsideGlobal { byOutsideGlobal[g.address] = t.id }
             if let l = t.outsideLocal { byOutsideLocal[l.address] = t.id }
         }
+        translations[t.id] = t
         if !t.isStatic {
             dynamicCount += 1
             counters.peak = max(counters.peak, translations.count)
         }
     }
 
-    /// Removes a translation; returns its HAL entries to remove.
+    /// Removes a translation; returns its HAL entries to remove (and, when it sent a local side
+    /// out that an extendable sibling shares, the sibling's SNAT entry to add in its place).
     private mutating func remove(_ id: UInt64) -> HardwareChanges {
         guard let t = translations.removeValue(forKey: id) else { return HardwareChanges() }
+        var changes = HardwareChanges(remove: t.hardwareEntries)
         switch t.direction {
         case .inside:
             if let local = t.insideLocal, let global = t.insideGlobal {
                 let proto = t.isExtended ? t.proto : .any
                 let l = FlowKey(proto, t.isExtended ? local : Endpoint(local.address))
                 let g = FlowKey(proto, t.isExtended ? global : Endpoint(global.address))
-                if byLocal[l] == id { byLocal[l] = nil }
+                if byLocal[l] == id {
+                    byLocal[l] = nil
+                    // An extendable sibling with the same local side takes over sending it out.
+                    if let heir = staticIDs.values.sorted().first(where: { other in
+                        guard other != id, let o = translations[other], o.direction == .inside, let ol = o.insideLocal else { return false }
+                        return FlowKey(o.isExtended ? o.proto : .any, o.isExtended ? ol : Endpoint(ol.address)) == l
+                    }) {
+                        byLocal[l] = heir
+                        translations[heir]?.sendsLocalOut = true
+                        if let entry = translations[heir]?.outgoingEntry { changes.add.append(entry) }
+                    }
+                }
                 if byGlobal[g] == id { byGlobal[g] = nil }
                 if t.isExtended {
                     let key = PortKey(address: global.address, proto: t.proto)
@@ -252,7 +277,7 @@ public struct NATEngine: Sendable {
         } else {
             dynamicCount -= 1
         }
-        return HardwareChanges(remove: t.hardwareEntries)
+        return changes
     }
 
     /// Every HAL entry the translations need (to resynchronise a HAL whose state is unknown).
@@ -284,6 +309,8 @@ public struct NATEngine: Sendable {
 
         public var outcome: Outcome = .untranslated
         public var packet: FlowPacket
+        /// The packet as it came in.
+        public var original: FlowPacket
         /// The tracer's steps, in order.
         public var steps: [String] = []
         /// The translation used or made.
@@ -302,7 +329,7 @@ public struct NATEngine: Sendable {
     /// `commit` it may create a translation, whose HAL entries come back in `changes`; without it
     /// nothing changes and the steps say what would happen.
     public mutating func process(_ packet: FlowPacket, from side: NATRole, now: UInt64, commit: Bool, explain: Bool = true) -> Decision {
-        var d = Decision(packet: packet)
+        var d = Decision(packet: packet, original: packet)
         d.explain = explain
         let interfaces = environment.interfaces(side)
         d.note(
@@ -432,7 +459,7 @@ public struct NATEngine: Sendable {
             guard commit else { return }
             let t = Translation(
                 id: nextID, kind: .dynamicExtended, direction: .inside, proto: packet.proto, insideLocal: packet.source,
-                insideGlobal: global, outsideLocal: packet.destination, outsideGlobal: packet.destination, rule: rule.accessList,
+                insideGlobal: global, outsideLocal: d.original.destination, outsideGlobal: packet.destination, rule: rule.accessList,
                 pool: poolName, created: now, lastUsed: now, tcpState: tcpState(opening: packet), softwarePackets: 1)
             create(t, into: &d)
             return

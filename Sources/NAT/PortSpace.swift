@@ -45,10 +45,11 @@ struct PortSpace: Sendable {
         return nil
     }
 
-    /// Takes a port chosen by `nextFree` and moves the cursor past it.
+    /// Takes a port chosen by `nextFree` and moves the cursor past it (never below 1024: a
+    /// static PAT mapping's low port is taken with `take`, and dynamic ports stay 1024-65535).
     mutating func allocate(_ port: UInt16) {
         take(port)
-        cursor = Int(port) + 1
+        cursor = max(Int(port) + 1, Int(PortSpace.first))
     }
 
     /// Ports below 1024 taken by static PAT mappings (they do not count against the range).

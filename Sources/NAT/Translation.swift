@@ -79,6 +79,9 @@ public struct Translation: Equatable, Sendable {
     /// Packets the CPU translated (the slow path) plus what the HAL counted on its two entries.
     public var softwarePackets: UInt64 = 0
     /// What the HAL counted on the entry matching traffic from inside, and from outside.
+    /// False for an `extendable` static whose local side another mapping already sends out:
+    /// the HAL has one SNAT entry per local, so only the first mapping installs it.
+    public var sendsLocalOut = true
     public var hardwarePacketsIn: UInt64 = 0
     public var hardwarePacketsOut: UInt64 = 0
     public var hardwareBytesIn: UInt64 = 0
@@ -88,6 +91,14 @@ public struct Translation: Equatable, Sendable {
     public var isExtended: Bool { kind == .staticExtended || kind == .dynamicExtended }
     public var packets: UInt64 { softwarePackets + hardwarePacketsIn + hardwarePacketsOut }
 
+    /// The SNAT entry of an inside translation (packets from inside, local -> global).
+    public var outgoingEntry: HardwareEntry? {
+        guard direction == .inside, let local = insideLocal, let global = insideGlobal else { return nil }
+        return HardwareEntry(
+            zone: .inside, rewritesSource: true, proto: isExtended ? proto : .any, match: isExtended ? local : Endpoint(local.address),
+            translated: isExtended ? global : Endpoint(global.address), isStatic: isStatic, cookie: id << 1)
+    }
+
     /// The HAL entries that carry it: traffic from inside and traffic from outside.
     /// Cookie = id * 2 (the entry that matches packets from inside) or id * 2 + 1 (from outside).
     public var hardwareEntries: [HardwareEntry] {
@@ -95,12 +106,11 @@ public struct Translation: Equatable, Sendable {
         case .inside:
             guard let local = insideLocal, let global = insideGlobal else { return [] }
             let l4 = isExtended ? proto : .any
-            return [
-                HardwareEntry(zone: .inside, rewritesSource: true, proto: l4, match: isExtended ? local : Endpoint(local.address),
-                              translated: isExtended ? global : Endpoint(global.address), isStatic: isStatic, cookie: id << 1),
-                HardwareEntry(zone: .outside, rewritesSource: false, proto: l4, match: isExtended ? global : Endpoint(global.address),
-                              translated: isExtended ? local : Endpoint(local.address), isStatic: isStatic, cookie: id << 1 | 1),
-            ]
+            let incoming = HardwareEntry(
+                zone: .outside, rewritesSource: false, proto: l4, match: isExtended ? global : Endpoint(global.address),
+                translated: isExtended ? local : Endpoint(local.address), isStatic: isStatic, cookie: id << 1 | 1)
+            guard sendsLocalOut else { return [incoming] }
+            return [outgoingEntry!, incoming]
         case .outside:
             guard let local = outsideLocal, let global = outsideGlobal else { return [] }
             return [

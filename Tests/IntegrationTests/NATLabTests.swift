@@ -289,6 +289,22 @@ import Testing
         #expect(try Self.waitUntil(3) { try Self.halEntries(daemon) == 6 })
     }
 
+    /// Two extendable mappings of one server: one SNAT entry (the first's), two DNAT entries;
+    /// the HAL takes them without a conflict, and when the first goes the second sends out.
+    @Test func extendableMappingsShareTheServersWayOut() throws {
+        let config = Self.base + "ip nat inside source static 10.0.0.50 203.0.113.50 extendable\nip nat inside source static 10.0.0.50 203.0.113.51 extendable\n"
+        let daemon = try DaemonProcess(config: config)
+        #expect(try Self.waitUntil(5) { try Self.halEntries(daemon) == 6 + 3 })
+        let both = try Self.run(daemon, ["enable", "test nat flow udp 10.0.0.50 53 198.51.100.1 5000", "test nat flow udp 198.51.100.1 5000 203.0.113.51 53 from outside"]).stdout
+        #expect(both.contains("=>  udp 203.0.113.50:53 -> 198.51.100.1:5000") && both.contains("=>  udp 198.51.100.1:5000 -> 10.0.0.50:53"), "\(both)")
+        #expect(try Self.configure(daemon, "no ip nat inside source static 10.0.0.50 203.0.113.50").status == 0)
+        #expect(try Self.waitUntil(5) { try Self.halEntries(daemon) == 6 + 2 })
+        let out = try Self.run(daemon, ["enable", "test nat flow udp 10.0.0.50 53 198.51.100.1 5000"]).stdout
+        #expect(out.contains("=>  udp 203.0.113.51:53 -> 198.51.100.1:5000"), "\(out)")
+        #expect(!daemon.log.contains("NAT: programming"), "\(daemon.log)")
+        #expect(try daemon.vtysh(["-c", "show ip nat statistics"]).stdout.contains("in sync"))
+    }
+
     /// The shipped NAT loop script, run again and again: every run succeeds and leaves the
     /// switch as it found it (no translation, port or HAL entry leaks).
     @Test func theNATConfigLoopLeavesNothingBehind() throws {

@@ -338,9 +338,13 @@ func pool(_ name: String, _ start: String, _ end: String, _ length: Int = 24) ->
         #expect(down.remove.count == 2)
         #expect(engine.translations.isEmpty)
         // Ambiguous without an interface.
-        env.groupInterfaces = [5: ["vlan10", "vlan20"]]
+        // Ambiguous without an interface, unless just one of the SVIs is a NAT outside one.
+        env.groupInterfaces = [5: ["vlan10", "vlan30"]]
         _ = engine.configure(engine.config, env, now: 3)
-        #expect(engine.isActive(mapping).reason == "VRRP group 5 is on vlan10, vlan20: name the interface")
+        #expect(engine.isActive(mapping).reason == "VRRP group 5 is on vlan10, vlan30, not one NAT outside interface: name the interface")
+        env.groupInterfaces = [5: ["vlan10", "vlan20"]]
+        _ = engine.configure(engine.config, env, now: 4)
+        #expect(engine.resolve(mapping.redundancy!) == GroupRef(interface: "vlan20", vrid: 5))
     }
 
     @Test func aStaticMappingDisplacesDynamicTranslations() {
@@ -391,6 +395,99 @@ func pool(_ name: String, _ start: String, _ end: String, _ length: Int = 24) ->
         let d = engine.process(udp("10.0.0.5", 3000, "198.51.100.1", 9), from: .inside, now: 0, commit: true)
         #expect(d.outcome == .untranslated)
         #expect(d.steps.contains("no interface has ip nat outside: NAT does nothing"))
+    }
+}
+
+@Suite struct ReviewedCasesTests {
+    func engine(_ build: (inout NATConfig) -> Void, env: NATEnvironment = environment()) -> (NATEngine, HardwareChanges) {
+        var config = NATConfig()
+        build(&config)
+        var engine = NATEngine()
+        let (changes, _) = engine.configure(config, env, now: 0)
+        return (engine, changes)
+    }
+
+    /// Two extendable statics share a local: the HAL gets one SNAT entry (the first mapping's),
+    /// both DNAT entries; when the first goes, the second's SNAT entry takes its place.
+    @Test func extendableStaticsShareOneOutgoingEntry() {
+        let first = StaticMapping(direction: .inside, local: ep("10.0.0.5"), global: ep("203.0.113.5"), extendable: true)
+        let second = StaticMapping(direction: .inside, local: ep("10.0.0.5"), global: ep("203.0.113.6"), extendable: true)
+        var (engine, changes) = engine { $0.statics = [first, second] }
+        let snats = changes.add.filter(\.rewritesSource)
+        #expect(snats.count == 1 && snats.first?.translated == ep("203.0.113.5"))
+        #expect(changes.add.filter { !$0.rewritesSource }.count == 2)
+        #expect(Set(changes.add.map { "\($0.zone)\($0.rewritesSource)\($0.match)" }).count == 3, "no key twice")
+        let out = engine.process(udp("10.0.0.5", 3000, "198.51.100.1", 53), from: .inside, now: 0, commit: false)
+        #expect(out.packet.source == ep("203.0.113.5", 3000))
+        let back = engine.process(udp("198.51.100.1", 53, "203.0.113.6", 3000), from: .outside, now: 0, commit: false)
+        #expect(back.packet.destination == ep("10.0.0.5", 3000))
+        var config = engine.config
+        config.statics = [second]
+        let (after, _) = engine.configure(config, environment(), now: 1)
+        #expect(after.remove.count == 2)
+        #expect(after.add.count == 1 && after.add.first?.rewritesSource == true && after.add.first?.translated == ep("203.0.113.6"))
+        #expect(engine.process(udp("10.0.0.5", 3000, "198.51.100.1", 53), from: .inside, now: 1, commit: false).packet.source == ep("203.0.113.6", 3000))
+        #expect(engine.hardwareEntries.count == 2)
+    }
+
+    /// A static PAT on the overload address with a port below 1024 does not pull dynamic
+    /// ports below 1024.
+    @Test func dynamicPortsStayAbove1023BesideALowStaticPort() {
+        var (engine, _) = engine { config in
+            config.accessLists[1] = [AccessListEntry(action: .permit, match: .any)]
+            config.rules[1] = DynamicRule(accessList: 1, target: .interface("vlan20"), overload: true)
+            config.statics = [StaticMapping(direction: .inside, proto: .tcp, local: ep("10.0.0.80", 80), global: ep("203.0.113.1", 80))]
+        }
+        for sport in [UInt16(100), 200, 300] {
+            let d = engine.process(tcp("10.0.0.9", sport, "198.51.100.1", 443), from: .inside, now: 0, commit: true)
+            #expect(d.packet.source.port >= 1024, "got \(d.packet.source.port)")
+        }
+        // And the static port itself is never handed out.
+        let d = engine.process(tcp("10.0.0.9", 80, "198.51.100.1", 443), from: .inside, now: 0, commit: true)
+        #expect(d.packet.source.port != 80)
+    }
+
+    @Test func aStaticPATDisplacesADynamicOwnerOfItsAddress() {
+        var (engine, _) = engine { config in
+            config.accessLists[1] = [AccessListEntry(action: .permit, match: .any)]
+            config.pools["P"] = pool("P", "203.0.113.10", "203.0.113.10")
+            config.rules[1] = DynamicRule(accessList: 1, target: .pool("P"), overload: false)
+        }
+        _ = engine.process(udp("10.0.0.2", 3000, "198.51.100.1", 9), from: .inside, now: 0, commit: true)
+        var config = engine.config
+        config.statics = [StaticMapping(direction: .inside, proto: .tcp, local: ep("10.0.0.80", 80), global: ep("203.0.113.10", 80))]
+        _ = engine.configure(config, environment(), now: 1)
+        #expect(engine.translations.values.map(\.kind) == [.staticExtended])
+    }
+
+    @Test func oneGlobalAddressFollowsOneGroup() {
+        let a = StaticMapping(direction: .inside, proto: .tcp, local: ep("10.0.0.1", 80), global: ep("203.0.113.7", 80), redundancy: .init(vrid: 5, interface: nil))
+        let b = StaticMapping(direction: .inside, proto: .tcp, local: ep("10.0.0.2", 443), global: ep("203.0.113.7", 443), redundancy: .init(vrid: 6, interface: nil))
+        var c = b
+        c.redundancy = a.redundancy
+        #expect(b.conflict(with: a)?.hasPrefix("203.0.113.7 follows vrrp 5 (") == true)
+        #expect(c.conflict(with: a) == nil)
+    }
+
+    @Test func redundancyPrefersTheOneOutsideInterface() {
+        let r = StaticMapping.Redundancy(vrid: 5, interface: nil)
+        #expect(r.resolve(holders: ["vlan10"], isOutside: { _ in false }) == "vlan10")
+        #expect(r.resolve(holders: ["vlan10", "vlan20"], isOutside: { $0 == "vlan20" }) == "vlan20")
+        #expect(r.resolve(holders: ["vlan10", "vlan20"], isOutside: { _ in true }) == nil)
+        #expect(StaticMapping.Redundancy(vrid: 5, interface: "vlan30").resolve(holders: ["vlan10"], isOutside: { _ in true }) == nil)
+    }
+
+    /// PAT beside an outside static: the outside local column is the address the inside host
+    /// used, the outside global the real one.
+    @Test func patRecordsBothOutsideAddresses() {
+        var (engine, _) = engine { config in
+            NATEngineTests.patConfig(&config)
+            config.statics = [StaticMapping(direction: .outside, local: ep("10.0.0.99"), global: ep("198.51.100.9"))]
+        }
+        let d = engine.process(udp("10.0.0.5", 3000, "10.0.0.99", 53), from: .inside, now: 0, commit: true)
+        let t = engine.translations[d.translationID!]
+        #expect(d.packet.destination == ep("198.51.100.9", 53))
+        #expect(t?.outsideLocal == ep("10.0.0.99", 53) && t?.outsideGlobal == ep("198.51.100.9", 53))
     }
 }
 

@@ -91,7 +91,7 @@ enum NATCommands {
             let pool = NATPool(name: name, start: args.ipv4("start")!, end: args.ipv4("end")!, prefixLength: length,
                                typedAsNetmask: args.ipv4("netmask") != nil)
             if let problem = pool.problem { return ctx.fail(problem) }
-            if let old = ctx.config.nat.pools[name], old != pool,
+            if let old = ctx.config.nat.pools[name], !old.sameRange(as: pool),
                 let user = ctx.config.nat.rules.values.first(where: { $0.target == .pool(name) })
             {
                 _ = old
@@ -268,12 +268,13 @@ enum NATCommands {
                 return ctx.fail("a VRRP group lives on an SVI (vlanN), not \(interface)")
             }
             let holders = ctx.config.interfaces.filter { $0.value.vrrp[redundancy.vrid]?.ipv4.isEmpty == false }.map(\.key).sorted()
+            let config = ctx.config
             if let interface = redundancy.interface, !holders.contains(interface) {
                 warnings.append("\(interface) has no IPv4 VRRP group \(redundancy.vrid) yet: the mapping stays inactive until it has one and is Master")
-            } else if redundancy.interface == nil && holders.count != 1 {
+            } else if redundancy.resolve(holders: holders, isOutside: { config.interfaces[$0]?.natRole == .outside }) == nil {
                 warnings.append(holders.isEmpty
                     ? "no interface has an IPv4 VRRP group \(redundancy.vrid) yet: the mapping stays inactive until one does and is Master"
-                    : "VRRP group \(redundancy.vrid) is on \(holders.joined(separator: ", ")): the mapping stays inactive; name the interface")
+                    : "VRRP group \(redundancy.vrid) is on \(holders.joined(separator: ", ")), not one NAT outside interface: the mapping stays inactive; name the interface")
             }
         }
         if mapping.direction == .inside {

@@ -14,6 +14,9 @@ public final class HALService: Sendable {
     /// How long one HAL call may wait for a lock.
     public let callTimeout: Double
     private let pool: NIOThreadPool
+    /// NAT's calls run on their own thread (`hal-nat-#0`): a wedged NAT table can hold it, never
+    /// the threads that install VRRP virtual MACs and L2 configuration.
+    private let natPool: NIOThreadPool
     private let inFlight = NIOLockedValueBox<[Int: (operation: String, since: UInt64)]>([:])
     private let nextCall = NIOLockedValueBox(0)
 
@@ -36,6 +39,8 @@ public final class HALService: Sendable {
         self.traceFile = try traceFile.map { try LogSink(.file($0)) }
         pool = NIOThreadPool(numberOfThreads: 2)
         pool._start(threadNamePrefix: "hal-api-#")
+        natPool = NIOThreadPool(numberOfThreads: 1)
+        natPool._start(threadNamePrefix: "hal-nat-#")
         hal.watchdog.threshold = lockThreshold
         // Findings of the witness and the watchdog go to the log at once, from their threads.
         Witness.shared.setSink { report in logger.error("HAL witness: \(report.message)") }
@@ -93,12 +98,26 @@ public final class HALService: Sendable {
         subscription.withLockedValue { $0?.cancel() }
         hal.stop()
         try? pool.syncShutdownGracefully()
+        try? natPool.syncShutdownGracefully()
     }
 
     /// Runs `body` on a HAL thread with a deadline `callTimeout` from when it starts; the future
     /// completes on `loop`.
     public func call<T: Sendable>(
         _ operation: String, on loop: EventLoop, _ body: @escaping @Sendable (Switch, UInt64) throws -> T
+    ) -> EventLoopFuture<T> {
+        run(operation, on: loop, pool: pool, body)
+    }
+
+    /// The same, on the NAT thread (`hal-nat-#0`).
+    public func callNAT<T: Sendable>(
+        _ operation: String, on loop: EventLoop, _ body: @escaping @Sendable (Switch, UInt64) throws -> T
+    ) -> EventLoopFuture<T> {
+        run(operation, on: loop, pool: natPool, body)
+    }
+
+    private func run<T: Sendable>(
+        _ operation: String, on loop: EventLoop, pool: NIOThreadPool, _ body: @escaping @Sendable (Switch, UInt64) throws -> T
     ) -> EventLoopFuture<T> {
         let hal = self.hal
         let timeout = callTimeout

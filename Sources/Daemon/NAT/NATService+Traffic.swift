@@ -47,10 +47,19 @@ extension NATService {
         loop.flatSubmit { [self] in
             let started = NATService.now
             let firsts = Self.sessionPackets(request)
+            // Without an inside and an outside interface nothing is translated, whatever the
+            // HAL still holds.
+            guard engine.isActive else {
+                var report = FlowReport(sessions: request.sessions, packets: request.sessions * request.count)
+                report.untranslated = report.packets
+                report.first = (firsts[0], nil, .untranslated)
+                engine.counters.untranslated += UInt64(report.packets)
+                return loop.makeSucceededFuture(report)
+            }
             let zone = Self.zone(request.side)
             let halPackets = firsts.map(Self.halPacket)
             // 1. The first packet of each session meets the HAL.
-            return hal.call("nat-flow", on: loop) { hal, deadline in
+            return hal.callNAT("nat-flow", on: loop) { hal, deadline in
                 try halPackets.map { try hal.natTranslate($0, zone: zone, bytes: 64, deadline: deadline) }
             }.assumeIsolated().flatMap { [self] results -> EventLoopFuture<FlowReport> in
                 // 2. Misses go to the CPU: the engine translates (creating what it must).
@@ -104,7 +113,7 @@ extension NATService {
                     done.seconds = Double(NATService.now - started) / 1000
                     return loop.makeSucceededFuture(done)
                 }
-                return hal.call("nat-flow", on: loop) { hal, deadline -> (hits: Int, misses: Int) in
+                return hal.callNAT("nat-flow", on: loop) { hal, deadline -> (hits: Int, misses: Int) in
                     var hits = 0
                     var misses = 0
                     for packet in halPackets {

@@ -37,6 +37,8 @@ public final class NATService: @unchecked Sendable {
     private(set) var halCounters: HALNATFigures?
     private(set) var halCountersAt: UInt64 = 0
     private var ager: RepeatedTask?
+    /// An ager pass is waiting for the HAL (a stuck table must not pile passes up).
+    private var aging = false
     private var stopping = false
     var debug = false
     /// One line for the SIGUSR1 dump, readable from any thread (refreshed by the NAT thread).
@@ -58,18 +60,36 @@ public final class NATService: @unchecked Sendable {
         }
     }
 
+    /// Stops the ager and the queue; what was queued hears "stopping"; waits (at most 2 s) for
+    /// the HAL call in flight so that no reply arrives on a closed loop.
     func shutdown() {
         let done = ConditionLock(value: false)
         loop.execute { [self] in
             stopping = true
             ager?.cancel()
             ager = nil
-            done.lock()
-            done.unlock(withValue: true)
+            let pending = queue
+            queue = []
+            for item in pending {
+                item.done?(Array(repeating: HALError.unavailable("vrrpd is stopping"), count: item.groups.count))
+            }
+            let signal = {
+                done.lock()
+                done.unlock(withValue: true)
+            }
+            if programming || aging { idle = signal } else { signal() }
         }
-        _ = done.lock(whenValue: true, timeoutSeconds: 2)
-        done.unlock()
+        if done.lock(whenValue: true, timeoutSeconds: 2) { done.unlock() }
         group.shutdownGracefully { _ in }
+    }
+
+    /// Called once the HAL call in flight completes while stopping.
+    private var idle: (() -> Void)?
+
+    private func checkIdle() {
+        guard stopping, !programming, !aging, let idle else { return }
+        self.idle = nil
+        idle()
     }
 
     /// Batches of HAL changes queued or in flight.
@@ -156,7 +176,7 @@ public final class NATService: @unchecked Sendable {
         programCalls += 1
         let started = Self.now
         let work = batch.map(\.groups)
-        hal.call("nat-program", on: loop) { hal, deadline -> [[HALError?]] in
+        hal.callNAT("nat-program", on: loop) { hal, deadline -> [[HALError?]] in
             var timedOut: HALError?
             return work.map { groups in
                 groups.map { changes in
@@ -176,6 +196,7 @@ public final class NATService: @unchecked Sendable {
             }
         }.assumeIsolated().whenComplete { [self] result in
             programming = false
+            defer { checkIdle() }
             let errors: [[HALError?]]
             switch result {
             case .success(let list): errors = list
@@ -228,33 +249,53 @@ public final class NATService: @unchecked Sendable {
     private func resync() {
         guard outOfSync, !stopping else { return }
         guard !programming, queue.isEmpty else { return scheduleResync() }
-        let wanted = engine.hardwareEntries.map(Self.halEntry)
+        // Each translation's entries, grouped: a full table then refuses only what does not fit.
+        let wanted = engine.translations.values.map { $0.hardwareEntries.map(Self.halEntry) }
         programming = true
-        hal.call("nat-resync", on: loop) { hal, deadline -> (removed: Int, added: Int) in
+        hal.callNAT("nat-resync", on: loop) { hal, deadline -> (removed: Int, added: Int, refused: Int, error: HALError?) in
             let present = try hal.natEntries(deadline: deadline)
             var want: [SwitchHAL.NATKey: SwitchHAL.NATEntry] = [:]
-            for entry in wanted { want[entry.key] = entry }
+            for group in wanted { for entry in group { want[entry.key] = entry } }
             var remove: [SwitchHAL.NATKey] = []
-            var have = Set<SwitchHAL.NATKey>()
+            var right = Set<SwitchHAL.NATKey>()
             for entry in present {
-                if let w = want[entry.key], w.translatedAddress == entry.translatedAddress, w.translatedPort == entry.translatedPort {
-                    have.insert(entry.key)
-                } else {
+                guard let w = want[entry.key], w.sameTranslation(as: entry) else {
                     remove.append(entry.key)
+                    continue
+                }
+                // Same translation: right if it also belongs to the same translation now (a
+                // re-added static has a new cookie); otherwise the add below updates it in place.
+                if w.cookie == entry.cookie && w.isStatic == entry.isStatic { right.insert(entry.key) }
+            }
+            if !remove.isEmpty { _ = try hal.natDelete(remove, deadline: deadline) }
+            var added = 0
+            var refused = 0
+            var lastError: HALError?
+            for group in wanted {
+                let missing = group.filter { !right.contains($0.key) }
+                guard !missing.isEmpty else { continue }
+                do {
+                    try hal.natAdd(missing, deadline: deadline)
+                    added += missing.count
+                } catch let error as HALError {
+                    if case .timeout = error { throw error }
+                    refused += 1
+                    lastError = error
                 }
             }
-            let add = wanted.filter { !have.contains($0.key) }
-            if !remove.isEmpty { _ = try hal.natDelete(remove, deadline: deadline) }
-            if !add.isEmpty { try hal.natAdd(add, deadline: deadline) }
-            return (remove.count, add.count)
+            return (remove.count, added, refused, lastError)
         }.assumeIsolated().whenComplete { [self] result in
             programming = false
+            defer { checkIdle() }
             switch result {
-            case .success(let (removed, added)):
+            case .success(let outcome) where outcome.refused == 0:
                 outOfSync = false
                 problem = nil
                 refreshSummary()
-                logger.notice("NAT: HAL resynchronised (\(removed) entries removed, \(added) added)")
+                logger.notice("NAT: HAL resynchronised (\(outcome.removed) entries removed, \(outcome.added) added)")
+            case .success(let outcome):
+                noteProblem(outcome.error ?? .internal("refused"),
+                            during: "resynchronising: \(outcome.refused) translation(s) could not be programmed (\(outcome.added) entries added)")
             case .failure(let error):
                 noteProblem((error as? HALError) ?? .internal("\(error)"), during: "resynchronising")
             }
@@ -266,10 +307,14 @@ public final class NATService: @unchecked Sendable {
 
     /// Reads and clears the HAL's hit bits, keeps what was used alive, expires the idle.
     private func age() {
-        guard !stopping else { return }
-        hal.call("nat-age", on: loop) { hal, deadline in
+        guard !stopping, !aging else { return }
+        aging = true
+        hal.callNAT("nat-age", on: loop) { hal, deadline in
             (try hal.natCollectHits(deadline: deadline), try hal.natCounters(deadline: deadline))
         }.assumeIsolated().whenComplete { [self] result in
+            aging = false
+            defer { checkIdle() }
+            guard !stopping else { return }
             let now = Self.now
             switch result {
             case .success(let (hits, counters)):

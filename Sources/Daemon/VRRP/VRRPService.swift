@@ -1,6 +1,7 @@
 import Atomics
 import Glibc
 import Logging
+import NAT
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
@@ -188,8 +189,8 @@ public final class VRRPService: @unchecked Sendable {
         var out = Desired(specs: VRRPSpec.derive(config, portCount: portCount, routerMAC: routerMAC))
         for mapping in config.nat.statics where mapping.direction == .inside {
             guard let redundancy = mapping.redundancy else { continue }
-            let holders = config.interfaces.filter { $0.value.vrrp[redundancy.vrid]?.ipv4.isEmpty == false }.map(\.key)
-            guard let interface = redundancy.interface ?? (holders.count == 1 ? holders[0] : nil), holders.contains(interface) else { continue }
+            let holders = config.interfaces.filter { $0.value.vrrp[redundancy.vrid]?.ipv4.isEmpty == false }.map(\.key).sorted()
+            guard let interface = redundancy.resolve(holders: holders, isOutside: { config.interfaces[$0]?.natRole == .outside }) else { continue }
             let key = VRRPEngine.Key(interface: interface, vrid: redundancy.vrid, ipv6: false)
             if out.natGlobals[key]?.contains(mapping.global.address) != true { out.natGlobals[key, default: []].append(mapping.global.address) }
         }
