@@ -249,8 +249,9 @@ public struct NATEngine: Sendable {
                 let g = FlowKey(proto, t.isExtended ? global : Endpoint(global.address))
                 if byLocal[l] == id {
                     byLocal[l] = nil
-                    // An extendable sibling with the same local side takes over sending it out.
-                    if let heir = staticIDs.values.sorted().first(where: { other in
+                    // An extendable sibling with the same local side takes over sending it out
+                    // (only static mappings share a local side).
+                    if t.isStatic, let heir = staticIDs.values.sorted().first(where: { other in
                         guard other != id, let o = translations[other], o.direction == .inside, let ol = o.insideLocal else { return false }
                         return FlowKey(o.isExtended ? o.proto : .any, o.isExtended ? ol : Endpoint(ol.address)) == l
                     }) {
