@@ -158,9 +158,18 @@ public struct HardwareChanges: Equatable, Sendable {
 
     public var isEmpty: Bool { add.isEmpty && remove.isEmpty }
 
+    /// Appends `other`, which comes after: an entry it removes that this batch was going to add
+    /// cancels out (a batch applies its removals first, so the pair would otherwise leave the
+    /// entry behind: an extendable static's heir added, then removed in the same change).
     public mutating func merge(_ other: HardwareChanges) {
+        if add.isEmpty {
+            remove += other.remove
+        } else {
+            for entry in other.remove {
+                if let index = add.firstIndex(of: entry) { add.remove(at: index) } else { remove.append(entry) }
+            }
+        }
         add += other.add
-        remove += other.remove
     }
 }
 

@@ -430,6 +430,24 @@ func pool(_ name: String, _ start: String, _ end: String, _ length: Int = 24) ->
         #expect(engine.hardwareEntries.count == 2)
     }
 
+    /// Both extendable mappings go in one change (their VRRP group is lost): the heir's entry
+    /// that the first removal brings in must not outlive the second removal.
+    @Test func extendableStaticsLeaveTogether() {
+        var env = environment()
+        env.groupInterfaces = [5: ["vlan20"]]
+        env.masterGroups = [GroupRef(interface: "vlan20", vrid: 5)]
+        let r = StaticMapping.Redundancy(vrid: 5, interface: nil)
+        var (engine, up) = engine({
+            $0.statics = [StaticMapping(direction: .inside, local: ep("10.0.0.5"), global: ep("203.0.113.5"), extendable: true, redundancy: r),
+                          StaticMapping(direction: .inside, local: ep("10.0.0.5"), global: ep("203.0.113.6"), extendable: true, redundancy: r)]
+        }, env: env)
+        #expect(up.add.count == 3)
+        env.masterGroups = []
+        let (down, _) = engine.configure(engine.config, env, now: 1)
+        #expect(down.add.isEmpty, "\(down.add)")
+        #expect(Set(down.remove) == Set(up.add))
+    }
+
     /// A static PAT on the overload address with a port below 1024 does not pull dynamic
     /// ports below 1024.
     @Test func dynamicPortsStayAbove1023BesideALowStaticPort() {
