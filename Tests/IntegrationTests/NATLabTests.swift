@@ -305,6 +305,23 @@ import Testing
         #expect(try daemon.vtysh(["-c", "show ip nat statistics"]).stdout.contains("in sync"))
     }
 
+    /// SIGTERM while a 60,000-flow command is under way: vrrpd still stops cleanly and at once.
+    @Test func stoppingDuringABurstIsClean() throws {
+        let daemon = try DaemonProcess(config: Self.base)
+        let group = DispatchGroup()
+        group.enter()
+        DispatchQueue.global().async {
+            _ = try? Self.run(daemon, ["enable", "test nat flow udp 10.0.0.2 1024 198.51.100.1 123 sessions 60000"])
+            group.leave()
+        }
+        usleep(400_000)
+        let status = try daemon.stop(SIGTERM, timeout: 8)
+        #expect(status == 0, "\(daemon.log)")
+        #expect(group.wait(timeout: .now() + 10) == .success)
+        #expect(daemon.log.contains("stopped"))
+        #expect(!daemon.log.contains("Fatal") && !daemon.log.contains("leak"), "\(daemon.log)")
+    }
+
     /// The shipped NAT loop script, run again and again: every run succeeds and leaves the
     /// switch as it found it (no translation, port or HAL entry leaks).
     @Test func theNATConfigLoopLeavesNothingBehind() throws {
