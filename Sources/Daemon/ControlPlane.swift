@@ -92,7 +92,10 @@ public final class ControlPlane {
             throw DaemonError("internal error in the command declarations: \(error)")
         }
         vrrp = VRRPService(hal: hal, routerMAC: options.baseMAC, portCount: options.chip.portCount, logger: logger)
-        nat = NATService(hal: hal, logger: logger)
+        nat = NATService(hal: hal, routerMAC: options.baseMAC, logger: logger)
+        // Packets to the router that are not for the router itself are routed through the NAT.
+        vrrp.router.withLockedValue { [nat] in $0 = { bytes, vlan in nat?.routeFrame(bytes, vlan: vlan) } }
+        vrrp.neighborObserver.withLockedValue { [nat] in $0 = { address, mac, vlan in nat?.learnNeighbor(address, mac: mac, vlan: vlan) } }
         // Static mappings with VRRP redundancy follow this switch's Masters.
         vrrp.setMasterObserver { [nat] keys in
             nat?.setMasters(Set(keys.filter { !$0.ipv6 }.map { GroupRef(interface: $0.interface, vrid: $0.vrid) }))

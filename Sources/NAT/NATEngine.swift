@@ -10,6 +10,8 @@ public struct NATEnvironment: Equatable, Sendable {
     public var masterGroups: Set<GroupRef> = []
     /// Which interfaces have an IPv4 VRRP group of each VRID.
     public var groupInterfaces: [UInt8: [String]] = [:]
+    /// Every SVI's addresses with their prefixes (the connected routes, for routing real frames).
+    public var subnets: [String: [IPv4Prefix]] = [:]
 
     public init() {}
 

@@ -305,6 +305,109 @@ import Testing
         #expect(try daemon.vtysh(["-c", "show ip nat statistics"]).stdout.contains("in sync"))
     }
 
+    /// Real frames: a host on the inside sends a UDP datagram to a host on the outside through
+    /// the router; the switch ARPs for the outside host, translates (PAT on vlan20's address) and
+    /// forwards it with correct checksums; the reply comes back through the HAL's entry.
+    @Test func realFramesAreRoutedAndTranslated() throws {
+        let ports = try freeUDPPorts(4)
+        let routerMAC = MACAddress(0x0200_0000_0a00)
+        let inside = try WireHost(localPort: ports[1], switchPort: ports[0], mac: MACAddress(0x0200_00aa_0001))
+        let outside = try WireHost(localPort: ports[3], switchPort: ports[2], mac: MACAddress(0x0200_00bb_0001))
+        let config = """
+            vlan 10
+            vlan 20
+            interface eth1
+             switchport access vlan 10
+            interface eth2
+             switchport access vlan 20
+            interface vlan10
+             ip address 10.0.0.1/24
+             ip nat inside
+            interface vlan20
+             ip address 203.0.113.1/24
+             ip nat outside
+            access-list 1 permit 10.0.0.0 0.0.0.255
+            ip nat inside source list 1 interface vlan20 overload
+
+            """
+        let daemon = try DaemonProcess(
+            arguments: ["--chip", "small", "--base-mac", "02:00:00:00:0a:00", "--port", "eth1=udp:\(ports[0]):\(ports[1])",
+                        "--port", "eth2=udp:\(ports[2]):\(ports[3])"], config: config)
+        _ = daemon
+        let hostA = IPv4Address(10, 0, 0, 5), hostB = IPv4Address(203, 0, 113, 50), global = IPv4Address(203, 0, 113, 1)
+        func udp(from source: IPv4Address, _ sport: UInt16, to destination: IPv4Address, _ dport: UInt16, _ text: String) -> [UInt8] {
+            let data = Array(text.utf8)
+            var segment: [UInt8] = [UInt8(sport >> 8), UInt8(sport & 0xff), UInt8(dport >> 8), UInt8(dport & 0xff),
+                                    UInt8((8 + data.count) >> 8), UInt8((8 + data.count) & 0xff), 0, 0] + data
+            let sum = Transport.checksum(segment, protocolNumber: Transport.udp, source: source, destination: destination)
+            segment[6] = UInt8(sum >> 8)
+            segment[7] = UInt8(sum & 0xff)
+            return IPv4Packet(source: source, destination: destination, protocolNumber: Transport.udp, ttl: 64, payload: segment).bytes
+        }
+        func received(_ host: WireHost, _ match: @escaping (IPv4Packet) -> Bool) -> IPv4Packet? {
+            host.first(timeout: 3) { bytes -> IPv4Packet? in
+                guard let frame = EthernetFrame.parse(bytes), frame.etherType == EtherType.ipv4, frame.source == routerMAC,
+                    let ip = IPv4Packet.parse(frame.payload), match(ip) else { return nil }
+                return ip
+            }
+        }
+
+        // Out: the switch asks for hostB, hostB answers, the datagram arrives translated.
+        inside.send(EthernetFrame(destination: routerMAC, source: inside.mac, etherType: EtherType.ipv4,
+                                  payload: udp(from: hostA, 4000, to: hostB, 53, "hello")[...]).bytes)
+        let ask = outside.first(timeout: 3) { bytes -> ARPPacket? in
+            guard let frame = EthernetFrame.parse(bytes), frame.etherType == EtherType.arp, let arp = ARPPacket.parse(frame.payload),
+                arp.operation == 1, arp.targetIP == hostB else { return nil }
+            return arp
+        }
+        #expect(ask?.senderMAC == routerMAC && ask?.senderIP == global, "\(String(describing: ask))")
+        let reply = ARPPacket(operation: 2, senderMAC: outside.mac, senderIP: hostB, targetMAC: routerMAC, targetIP: global)
+        outside.send(EthernetFrame(destination: routerMAC, source: outside.mac, etherType: EtherType.arp, payload: reply.bytes[...]).bytes)
+        let out = try #require(received(outside) { $0.destination == hostB })
+        #expect(out.source == global && out.ttl == 63)
+        #expect(Transport.ports(out.payload, protocolNumber: Transport.udp).map { [$0.source, $0.destination] } == [4000, 53])
+        #expect(Transport.checksum(out.payload, protocolNumber: Transport.udp, source: out.source, destination: out.destination) == 0,
+                "UDP checksum")
+        #expect(out.payload.suffix(5) == Array("hello".utf8))
+
+        // Back: through the HAL's DNAT entry to hostA (learnt from its packet: no ARP).
+        outside.send(EthernetFrame(destination: routerMAC, source: outside.mac, etherType: EtherType.ipv4,
+                                   payload: udp(from: hostB, 53, to: global, 4000, "world")[...]).bytes)
+        let back = try #require(received(inside) { $0.source == hostB })
+        #expect(back.destination == hostA)
+        #expect(Transport.ports(back.payload, protocolNumber: Transport.udp).map { [$0.source, $0.destination] } == [53, 4000])
+        #expect(Transport.checksum(back.payload, protocolNumber: Transport.udp, source: back.source, destination: back.destination) == 0)
+        #expect(back.payload.suffix(5) == Array("world".utf8))
+
+        // A ping: its identifier is translated like a port (7 is below 1024, so a free one).
+        func echo(type: UInt8, id: UInt16, from source: IPv4Address, to destination: IPv4Address) -> [UInt8] {
+            var message: [UInt8] = [type, 0, 0, 0, UInt8(id >> 8), UInt8(id & 0xff), 0, 1] + Array("ping".utf8)
+            let sum = internetChecksum(message)
+            message[2] = UInt8(sum >> 8)
+            message[3] = UInt8(sum & 0xff)
+            return IPv4Packet(source: source, destination: destination, protocolNumber: Transport.icmp, ttl: 64, payload: message).bytes
+        }
+        inside.send(EthernetFrame(destination: routerMAC, source: inside.mac, etherType: EtherType.ipv4,
+                                  payload: echo(type: 8, id: 7, from: hostA, to: hostB)[...]).bytes)
+        let request = try #require(received(outside) { $0.protocolNumber == Transport.icmp && $0.destination == hostB })
+        let id = try #require(Transport.ports(request.payload, protocolNumber: Transport.icmp)?.source)
+        #expect(request.source == global && id >= 1024 && internetChecksum(request.payload) == 0, "id \(id)")
+        outside.send(EthernetFrame(destination: routerMAC, source: outside.mac, etherType: EtherType.ipv4,
+                                   payload: echo(type: 0, id: id, from: hostB, to: global)[...]).bytes)
+        let pong = try #require(received(inside) { $0.protocolNumber == Transport.icmp })
+        #expect(pong.destination == hostA && Transport.ports(pong.payload, protocolNumber: Transport.icmp)?.source == 7)
+        #expect(pong.payload.first == 0 && internetChecksum(pong.payload) == 0)
+
+        // Nowhere to go: counted.
+        inside.send(EthernetFrame(destination: routerMAC, source: inside.mac, etherType: EtherType.ipv4,
+                                  payload: udp(from: hostA, 4001, to: IPv4Address(8, 8, 8, 8), 53, "lost")[...]).bytes)
+        #expect(try Self.waitUntil(3) { try daemon.vtysh(["-c", "show ip nat statistics"]).stdout.contains("no route 1") })
+        let stats = try daemon.vtysh(["-c", "show ip nat statistics"]).stdout
+        #expect(stats.contains("forwarded (translated by the HAL 2, on the CPU 2)"), "\(stats)")
+        let table = try Self.translations(daemon)
+        #expect(table.contains("udp  203.0.113.1:4000      10.0.0.5:4000         203.0.113.50:53       203.0.113.50:53"), "\(table)")
+    }
+
     /// SIGTERM while a 60,000-flow command is under way: vrrpd still stops cleanly and at once.
     @Test func stoppingDuringABurstIsClean() throws {
         let daemon = try DaemonProcess(config: Self.base)

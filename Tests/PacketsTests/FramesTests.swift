@@ -450,3 +450,56 @@ func ipv6(_ text: String) -> IPv6Address { IPv6Address(parsing: text)! }
         #expect(IPv6Address.linkLocal(for: MACAddress(parsing: "00:00:5e:00:02:01")!) == ipv6("fe80::200:5eff:fe00:201"))
     }
 }
+
+@Suite struct TransportTests {
+    let a = IPv4Address(10, 0, 0, 5)
+    let b = IPv4Address(198, 51, 100, 1)
+    let g = IPv4Address(203, 0, 113, 10)
+
+    func segment(_ proto: UInt8, checksum: Bool = true) -> [UInt8] {
+        var s: [UInt8]
+        if proto == Transport.tcp {
+            s = [0x9c, 0x40, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0] + Array("syn".utf8)
+        } else {
+            s = [0x9c, 0x40, 0, 53, 0, 11, 0, 0] + Array("dns".utf8)
+        }
+        if checksum {
+            let at = proto == Transport.tcp ? 16 : 6
+            let sum = Transport.checksum(s, protocolNumber: proto, source: a, destination: b)
+            s[at] = UInt8(sum >> 8)
+            s[at + 1] = UInt8(sum & 0xff)
+        }
+        return s
+    }
+
+    @Test(arguments: [Transport.tcp, Transport.udp]) func rewrittenSegmentsCarryAValidChecksum(proto: UInt8) throws {
+        let original = segment(proto)
+        #expect(Transport.checksum(original, protocolNumber: proto, source: a, destination: b) == 0)
+        #expect(Transport.ports(original, protocolNumber: proto).map { [$0.source, $0.destination] } == [40000, proto == Transport.tcp ? 80 : 53])
+        let out = try #require(Transport.rewritten(original, protocolNumber: proto, sourcePort: 1024, destinationPort: 8080, source: g, destination: b))
+        #expect(Transport.ports(out, protocolNumber: proto).map { [$0.source, $0.destination] } == [1024, 8080])
+        #expect(Transport.checksum(out, protocolNumber: proto, source: g, destination: b) == 0)
+        #expect(out.suffix(3) == original.suffix(3))
+        if proto == Transport.tcp { #expect(Transport.tcpFlags(out) == 0x02) }
+    }
+
+    @Test func aUDPDatagramWithoutChecksumStaysWithout() throws {
+        let out = try #require(Transport.rewritten(segment(Transport.udp, checksum: false), protocolNumber: Transport.udp,
+                                                   sourcePort: 2000, destinationPort: 53, source: g, destination: b))
+        #expect(out[6] == 0 && out[7] == 0)
+    }
+
+    @Test func echoIdentifiersAreRewrittenWithTheirChecksum() throws {
+        var echo: [UInt8] = [8, 0, 0, 0, 0, 7, 0, 1, 1, 2, 3]
+        let sum = internetChecksum(echo)
+        echo[2] = UInt8(sum >> 8)
+        echo[3] = UInt8(sum & 0xff)
+        #expect(Transport.ports(echo, protocolNumber: Transport.icmp).map { [$0.source, $0.destination] } == [7, 7])
+        let out = try #require(Transport.rewritten(echo, protocolNumber: Transport.icmp, sourcePort: 1500, destinationPort: 1500, source: g, destination: b))
+        #expect(Transport.ports(out, protocolNumber: Transport.icmp)?.source == 1500)
+        #expect(internetChecksum(out) == 0)
+        // Not an echo (a destination unreachable): no ports, nothing rewritten.
+        #expect(Transport.ports([3, 1, 0, 0, 0, 0, 0, 0], protocolNumber: Transport.icmp) == nil)
+        #expect(Transport.rewritten([1, 2, 3], protocolNumber: Transport.udp, sourcePort: 1, destinationPort: 2, source: g, destination: b) == nil)
+    }
+}

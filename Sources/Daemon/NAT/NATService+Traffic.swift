@@ -189,13 +189,16 @@ extension NATService {
         var queued: Int
         var programCalls: UInt64
         var programFailures: UInt64
+        var routing: RoutingCounters
+        var neighbors: Int
     }
 
     func snapshot() -> EventLoopFuture<Snapshot> {
         loop.submit { [self] in
             Snapshot(
                 engine: engine, now: NATService.now, halFigures: halCounters, outOfSync: outOfSync, problem: problem,
-                queued: pendingBatches, programCalls: programCalls, programFailures: programFailures)
+                queued: pendingBatches, programCalls: programCalls, programFailures: programFailures, routing: routing,
+                neighbors: neighbors.count)
         }
     }
 }

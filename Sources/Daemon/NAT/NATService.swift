@@ -4,6 +4,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import NetTypes
+import Packets
 import SwitchHAL
 
 /// NAT on the switch: the translation engine (`NATEngine`) on its own thread (`nat`), the HAL
@@ -23,7 +24,7 @@ public final class NATService: @unchecked Sendable {
     // Loop-confined.
     var engine = NATEngine()
     private var config = NATConfig()
-    private var environment = NATEnvironment()
+    private(set) var environment = NATEnvironment()
     private var masters: Set<GroupRef> = []
     /// Batches of HAL changes in order; each batch is groups applied one by one (all or nothing
     /// per group: a flow's translation is one group, so a full table refuses only the flows
@@ -39,8 +40,13 @@ public final class NATService: @unchecked Sendable {
     private var ager: RepeatedTask?
     /// An ager pass is waiting for the HAL (a stuck table must not pile passes up).
     private var aging = false
-    private var stopping = false
+    private(set) var stopping = false
     var debug = false
+    /// Routing (real frames): the neighbour table, packets waiting for an ARP reply, counters.
+    let routerMAC: MACAddress
+    var neighbors: [IPv4Address: Neighbor] = [:]
+    var waiting: [IPv4Address: [IPv4Packet]] = [:]
+    var routing = RoutingCounters()
     /// One line for the SIGUSR1 dump, readable from any thread (refreshed by the NAT thread).
     let summary = NIOLockedValueBox("NAT: starting")
     var programCalls: UInt64 = 0
@@ -49,8 +55,9 @@ public final class NATService: @unchecked Sendable {
     /// How often the HAL's hit bits are read and idle translations expire.
     static let agerInterval = TimeAmount.seconds(1)
 
-    init(hal: HALService, logger: Logger) {
+    init(hal: HALService, routerMAC: MACAddress, logger: Logger) {
         self.hal = hal
+        self.routerMAC = routerMAC
         self.logger = logger
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         loop = group.next()
@@ -107,6 +114,7 @@ public final class NATService: @unchecked Sendable {
             guard case .svi = InterfaceKind.parse(name, portCount: portCount) else { continue }
             if let role = interface.natRole { env.roles[name] = role }
             if let primary = interface.addresses.first, !interface.shutdown { env.addresses[name] = primary.address }
+            if !interface.addresses.isEmpty, !interface.shutdown { env.subnets[name] = interface.addresses }
             for (vrid, group) in interface.vrrp where !group.ipv4.isEmpty { env.groupInterfaces[vrid, default: []].append(name) }
         }
         for vrid in env.groupInterfaces.keys { env.groupInterfaces[vrid]!.sort() }

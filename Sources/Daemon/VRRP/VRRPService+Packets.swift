@@ -50,7 +50,13 @@ extension VRRPService {
         let ip = offset + 2
         switch type {
         case EtherType.arp: return true
-        case EtherType.ipv4: return frame.count > ip + 9 && (frame[ip + 9] == Advertisement.ipProtocol || frame[ip + 9] == ICMPv4.protocolNumber)
+        case EtherType.ipv4:
+            guard frame.count > ip + 9 else { return false }
+            let proto = frame[ip + 9]
+            if proto == Advertisement.ipProtocol || proto == ICMPv4.protocolNumber { return true }
+            // TCP and UDP sent to the router (its MAC or a virtual MAC) are routed (and NATed).
+            return (proto == Transport.tcp || proto == Transport.udp) && frame[0] & 1 == 0
+        
         case EtherType.ipv6: return frame.count > ip + 6 && (frame[ip + 6] == Advertisement.ipProtocol || frame[ip + 6] == 58)
         default: return false
         }
@@ -76,8 +82,11 @@ extension VRRPService {
                 receiveAdvertisement(
                     interface: interface, ipv6: false, message: packet.payload, source: .ipv4(packet.source),
                     destination: .ipv4(packet.destination), ttl: packet.ttl, sender: frame.source)
-            } else if packet.protocolNumber == ICMPv4.protocolNumber {
-                answerPing(packet, frame: frame, vlan: vlan, port: port)
+            } else if packet.protocolNumber == ICMPv4.protocolNumber && answerPing(packet, frame: frame, vlan: vlan, port: port) {
+                return
+            } else if !frame.destination.isMulticast && (frame.destination == routerMAC || frame.destination.value >> 8 == 0x0000_5e00_01) {
+                // Not for the router itself: to the routing (and NAT) path.
+                router.withLockedValue { $0 }?(bytes, vlan)
             }
         case EtherType.ipv6:
             guard let packet = IPv6Packet.parse(frame.payload) else {
@@ -92,7 +101,9 @@ extension VRRPService {
                 answerSolicitation(target: target, packet: packet, frame: frame, vlan: vlan, port: port)
             }
         case EtherType.arp:
-            guard let arp = ARPPacket.parse(frame.payload), arp.operation == 1 else { return }
+            guard let arp = ARPPacket.parse(frame.payload) else { return }
+            if arp.senderIP.value != 0 { neighborObserver.withLockedValue { $0 }?(arp.senderIP, arp.senderMAC, vlan) }
+            guard arp.operation == 1 else { return }
             answerARP(arp, frame: frame, vlan: vlan, port: port)
         default:
             break
@@ -192,7 +203,8 @@ extension VRRPService {
 
     /// Ping: the SVI's own addresses always answer; a virtual address answers on the Master if it
     /// is the owner or accept mode is on (RFC 5798 (650)), from the virtual MAC.
-    private func answerPing(_ packet: IPv4Packet, frame: EthernetFrame, vlan: UInt16, port: PortID) {
+    /// Answers an echo request to the router's own addresses; false if it is not one.
+    private func answerPing(_ packet: IPv4Packet, frame: EthernetFrame, vlan: UInt16, port: PortID) -> Bool {
         let mac: MACAddress
         if let router = master(owning: .ipv4(packet.destination), vlan: vlan),
             router.isAddressOwner || router.config.acceptMode, frame.destination == router.virtualMAC
@@ -201,13 +213,14 @@ extension VRRPService {
         } else if ownIPv4(vlan).contains(packet.destination), frame.destination == routerMAC {
             mac = routerMAC
         } else {
-            return
+            return false
         }
-        guard let reply = ICMPv4.echoReply(to: packet.payload) else { return }
+        guard let reply = ICMPv4.echoReply(to: packet.payload) else { return false }
         let ip = IPv4Packet(source: packet.destination, destination: packet.source, protocolNumber: ICMPv4.protocolNumber, ttl: 64, payload: reply)
         let out = EthernetFrame(destination: frame.source, source: mac, etherType: EtherType.ipv4, payload: ip.bytes[...])
         hal.hal.sendFromCPU(out.bytes, vlan: vlan, port: port)
         counters.echoReplies += 1
+        return true
     }
 
     /// The Master router of `vlan` that has `address` among its virtual addresses.

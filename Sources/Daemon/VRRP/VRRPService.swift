@@ -71,6 +71,10 @@ public final class VRRPService: @unchecked Sendable {
     /// False once shutdown began: threads that hand work to the loop (rx, HAL events) stop.
     let accepting = ManagedAtomic(true)
     let framesIgnored = ManagedAtomic<UInt64>(0)
+    /// Where IPv4 packets to the router that are not for the router itself go (the routing and
+    /// NAT path), and who hears of every ARP sender (the neighbour table). Called on this loop.
+    let router = NIOLockedValueBox<(@Sendable ([UInt8], UInt16) -> Void)?>(nil)
+    let neighborObserver = NIOLockedValueBox<(@Sendable (IPv4Address, MACAddress, UInt16) -> Void)?>(nil)
     /// Told of the set of Master routers whenever it changes (NAT mappings with redundancy).
     let masterObserver = NIOLockedValueBox<(@Sendable (Set<Key>) -> Void)?>(nil)
     /// The Masters as last told (loop-confined).

@@ -1,0 +1,170 @@
+import NAT
+import NIOCore
+import NetTypes
+import Packets
+import SwitchHAL
+
+/// Real frames through the NAT: IPv4 packets a host sends to the router (its MAC or a virtual
+/// MAC) arrive here from the VRRP thread, meet the HAL NAT table (a hit is translated as the
+/// chip would; a miss goes to the engine, as on a switch's CPU), and are routed to the SVI whose
+/// subnet holds the destination, with the next hop's MAC from ARP. Connected routes only.
+extension NATService {
+    struct RoutingCounters: Sendable {
+        var received: UInt64 = 0
+        var forwarded: UInt64 = 0
+        /// Translated by the HAL's entries / by the engine on the CPU.
+        var translatedByHAL: UInt64 = 0
+        var translatedByCPU: UInt64 = 0
+        var noRoute: UInt64 = 0
+        var ttlExceeded: UInt64 = 0
+        /// The next hop did not answer ARP within a second.
+        var unresolved: UInt64 = 0
+        var natDropped: UInt64 = 0
+        var malformed: UInt64 = 0
+    }
+
+    struct Neighbor: Sendable {
+        var mac: MACAddress
+        var vlan: UInt16
+    }
+
+    /// How many packets may wait for one next hop's ARP reply.
+    static let maxWaiting = 8
+
+    /// From the VRRP thread: a packet for the router to route.
+    func routeFrame(_ bytes: [UInt8], vlan: UInt16) {
+        loop.execute { [self] in route(bytes, vlan: vlan) }
+    }
+
+    /// From the VRRP thread: an ARP sender (request or reply) is a neighbour.
+    func learnNeighbor(_ address: IPv4Address, mac: MACAddress, vlan: UInt16) {
+        loop.execute { [self] in
+            neighbors[address] = Neighbor(mac: mac, vlan: vlan)
+            guard let queued = waiting.removeValue(forKey: address) else { return }
+            for packet in queued { send(packet, to: mac, vlan: vlan) }
+        }
+    }
+
+    private func route(_ bytes: [UInt8], vlan: UInt16) {
+        guard !stopping else { return }
+        routing.received += 1
+        guard let frame = EthernetFrame.parse(bytes), let packet = IPv4Packet.parse(frame.payload) else {
+            routing.malformed += 1
+            return
+        }
+        let ingress = "vlan\(vlan)"
+        // A sender on the ingress subnet is a neighbour (so the reply needs no ARP).
+        if environment.subnets[ingress]?.contains(where: { $0.network.value == packet.source.value & $0.mask }) == true {
+            neighbors[packet.source] = Neighbor(mac: frame.source, vlan: vlan)
+        }
+        guard packet.ttl > 1 else {
+            routing.ttlExceeded += 1
+            return
+        }
+        let proto: L4Protocol? = packet.protocolNumber == Transport.tcp ? .tcp : packet.protocolNumber == Transport.udp ? .udp
+            : packet.protocolNumber == Transport.icmp ? .icmp : nil
+        guard let side = environment.roles[ingress], engine.isActive, let proto,
+            let ports = Transport.ports(packet.payload, protocolNumber: packet.protocolNumber)
+        else { return forward(packet) }
+        // As IOS orders it: from inside, routing decides first, and only a packet that leaves
+        // through an outside interface is translated; from outside, translation comes first.
+        if side == .inside {
+            guard let egress = connectedRoute(to: packet.destination) else {
+                routing.noRoute += 1
+                return
+            }
+            if environment.roles[egress.name] != .outside { return forward(packet) }
+        }
+        var flags: TCPFlags = []
+        if proto == .tcp, let raw = Transport.tcpFlags(packet.payload) { flags = TCPFlags(rawValue: raw & 0x17) }
+        let flow = FlowPacket(proto: proto, source: Endpoint(packet.source, ports.source), destination: Endpoint(packet.destination, ports.destination), flags: flags)
+        let control = proto == .tcp && !flags.subtracting(.ack).isEmpty
+        let halPacket = Self.halPacket(flow)
+        let zone = Self.zone(side)
+        hal.callNAT("nat-route", on: loop) { hal, deadline in
+            try hal.natTranslate(halPacket, zone: zone, bytes: packet.payload.count + 20, deadline: deadline)
+        }.assumeIsolated().whenComplete { [self] result in
+            guard !stopping else { return }
+            if case .success(let hit) = result, hit.translated, !control {
+                routing.translatedByHAL += 1
+                engine.countHardwareHits(1)
+                return forward(Self.rewrite(packet, as: Self.flowPacket(hit.packet, flags: flags)))
+            }
+            // A miss (or a TCP SYN/FIN/RST, which the CPU follows): the engine decides.
+            let decision = engine.process(flow, from: side, now: NATService.now, commit: true, explain: false)
+            if decision.created, let id = decision.translationID {
+                program(groups: [decision.changes]) { [self] errors in
+                    if let error = errors.first ?? nil {
+                        engine.abandon(id, reason: { if case .full = error { return .hardwareFull } else { return .hardwareError } }())
+                    }
+                }
+            }
+            switch decision.outcome {
+            case .translated:
+                routing.translatedByCPU += 1
+                forward(Self.rewrite(packet, as: decision.packet))
+            case .untranslated:
+                forward(packet)
+            case .dropped:
+                routing.natDropped += 1
+            }
+        }
+    }
+
+    /// The packet with the translated addresses and ports (checksums recomputed).
+    static func rewrite(_ packet: IPv4Packet, as flow: FlowPacket) -> IPv4Packet {
+        var out = packet
+        out.source = flow.source.address
+        out.destination = flow.destination.address
+        if let payload = Transport.rewritten(
+            packet.payload, protocolNumber: packet.protocolNumber, sourcePort: flow.source.port, destinationPort: flow.destination.port,
+            source: out.source, destination: out.destination)
+        {
+            out.payload = payload
+        }
+        return out
+    }
+
+    /// The SVI whose subnet holds `destination` (connected routes only).
+    private func connectedRoute(to destination: IPv4Address) -> (name: String, prefix: IPv4Prefix, vlan: UInt16)? {
+        for (name, prefixes) in environment.subnets {
+            guard let vlan = UInt16(name.dropFirst(4)) else { continue }
+            for prefix in prefixes where prefix.network.value == destination.value & prefix.mask { return (name, prefix, vlan) }
+        }
+        return nil
+    }
+
+    /// Routes to the SVI whose subnet holds the destination; the next hop is the destination.
+    private func forward(_ packet: IPv4Packet) {
+        var out = packet
+        out.ttl -= 1
+        guard let (_, prefix, vlan) = connectedRoute(to: out.destination) else {
+            routing.noRoute += 1
+            return
+        }
+        if let neighbor = neighbors[out.destination], neighbor.vlan == vlan {
+            return send(out, to: neighbor.mac, vlan: vlan)
+        }
+        // Ask, and hold the packet (a few per next hop) for a second.
+        let first = waiting[out.destination] == nil
+        guard (waiting[out.destination]?.count ?? 0) < Self.maxWaiting else {
+            routing.unresolved += 1
+            return
+        }
+        waiting[out.destination, default: []].append(out)
+        guard first else { return }
+        let request = ARPPacket(operation: 1, senderMAC: routerMAC, senderIP: prefix.address, targetMAC: MACAddress(0), targetIP: out.destination)
+        let frame = EthernetFrame(destination: Multicast.broadcast, source: routerMAC, etherType: EtherType.arp, payload: request.bytes[...])
+        hal.hal.sendFromCPU(frame.bytes, vlan: vlan)
+        let target = out.destination
+        loop.scheduleTask(in: .seconds(1)) { [self] in
+            if let dropped = waiting.removeValue(forKey: target) { routing.unresolved += UInt64(dropped.count) }
+        }
+    }
+
+    private func send(_ packet: IPv4Packet, to mac: MACAddress, vlan: UInt16) {
+        let frame = EthernetFrame(destination: mac, source: routerMAC, etherType: EtherType.ipv4, payload: packet.bytes[...])
+        hal.hal.sendFromCPU(frame.bytes, vlan: vlan)
+        routing.forwarded += 1
+    }
+}
