@@ -12,6 +12,8 @@ public struct NATEnvironment: Equatable, Sendable {
     public var groupInterfaces: [UInt8: [String]] = [:]
     /// Every SVI's addresses with their prefixes (the connected routes, for routing real frames).
     public var subnets: [String: [IPv4Prefix]] = [:]
+    /// Static routes: prefix -> next hop.
+    public var staticRoutes: [IPv4Prefix: IPv4Address] = [:]
 
     public init() {}
 

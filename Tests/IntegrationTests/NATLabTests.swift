@@ -406,6 +406,36 @@ import Testing
         #expect(stats.contains("forwarded (translated by the HAL 2, on the CPU 2)"), "\(stats)")
         let table = try Self.translations(daemon)
         #expect(table.contains("udp  203.0.113.1:4000      10.0.0.5:4000         203.0.113.50:53       203.0.113.50:53"), "\(table)")
+
+        // A default route through a gateway on the outside segment (the outside host plays it).
+        #expect(try Self.configure(daemon, "ip route 0.0.0.0/1 203.0.113.254").stdout.contains("% Inconsistent address and mask") == false)
+        #expect(try Self.configure(daemon, "no ip route 0.0.0.0/1").status == 0)
+        #expect(try Self.configure(daemon, "ip route 10.9.0.7/16 10.0.0.2").stdout.contains("% Inconsistent address and mask: 10.9.0.7/16 has host bits set"))
+        #expect(try Self.configure(daemon, "ip route 0.0.0.0/0 203.0.113.1").stdout.contains("% 203.0.113.1 is this switch's own address"))
+        #expect(try Self.configure(daemon, "ip route 0.0.0.0/0 203.0.113.254").status == 0)
+        let gateway = IPv4Address(203, 0, 113, 254), server = IPv4Address(198, 51, 100, 1)
+        inside.send(EthernetFrame(destination: routerMAC, source: inside.mac, etherType: EtherType.ipv4,
+                                  payload: udp(from: hostA, 4100, to: server, 443, "far")[...]).bytes)
+        let askGateway = outside.first(timeout: 3) { bytes -> ARPPacket? in
+            guard let frame = EthernetFrame.parse(bytes), frame.etherType == EtherType.arp, let arp = ARPPacket.parse(frame.payload),
+                arp.operation == 1, arp.targetIP == gateway else { return nil }
+            return arp
+        }
+        #expect(askGateway != nil, "no ARP for the gateway")
+        let gatewayReply = ARPPacket(operation: 2, senderMAC: outside.mac, senderIP: gateway, targetMAC: routerMAC, targetIP: global)
+        outside.send(EthernetFrame(destination: routerMAC, source: outside.mac, etherType: EtherType.arp, payload: gatewayReply.bytes[...]).bytes)
+        let far = try #require(received(outside) { $0.destination == server })
+        #expect(far.source == global && Transport.ports(far.payload, protocolNumber: Transport.udp)?.source == 4100)
+        outside.send(EthernetFrame(destination: routerMAC, source: outside.mac, etherType: EtherType.ipv4,
+                                   payload: udp(from: server, 443, to: global, 4100, "near")[...]).bytes)
+        let near = try #require(received(inside) { $0.source == server })
+        #expect(near.destination == hostA && near.payload.suffix(4) == Array("near".utf8))
+        let routes = try daemon.vtysh(["-c", "show ip route"]).stdout
+        #expect(routes.contains("Gateway of last resort is 203.0.113.254 to network 0.0.0.0"), "\(routes)")
+        #expect(routes.contains("S*    0.0.0.0/0 [1/0] via 203.0.113.254\nC     10.0.0.0/24 is directly connected, vlan10\nC     203.0.113.0/24 is directly connected, vlan20"))
+        let arp = try daemon.vtysh(["-c", "show ip arp"]).stdout
+        #expect(arp.contains("10.0.0.5         0200.00aa.0001   vlan10") && arp.contains("203.0.113.254    0200.00bb.0001   vlan20"), "\(arp)")
+        #expect(try Self.run(daemon, ["enable", "show running-config"]).stdout.contains("ip route 0.0.0.0/0 203.0.113.254"))
     }
 
     /// SIGTERM while a 60,000-flow command is under way: vrrpd still stops cleanly and at once.

@@ -11,6 +11,7 @@ enum Commands {
             + VRRPCommands.declarations
             + VRRPShowCommands.declarations
             + MACTableCommands.declarations
+            + RouteCommands.declarations
             + NATCommands.declarations
             + NATShowCommands.declarations
             + HALCommands.declarations

@@ -26,6 +26,8 @@ public struct RunningConfig: Equatable, Sendable {
     public var learnLimitPerInterface: [String: Int] = [:]
     /// Access lists, NAT pools, mappings, rules and timeouts (interface roles are per interface).
     public var nat = NATConfig()
+    /// `ip route PREFIX NEXTHOP`: static routes (the prefix is a network address).
+    public var staticRoutes: [IPv4Prefix: IPv4Address] = [:]
 
     public init() {}
 

@@ -7,7 +7,8 @@ import SwitchHAL
 /// Real frames through the NAT: IPv4 packets a host sends to the router (its MAC or a virtual
 /// MAC) arrive here from the VRRP thread, meet the HAL NAT table (a hit is translated as the
 /// chip would; a miss goes to the engine, as on a switch's CPU), and are routed to the SVI whose
-/// subnet holds the destination, with the next hop's MAC from ARP. Connected routes only.
+/// subnet holds the destination (or the next hop of the longest static route), with the next
+/// hop's MAC from ARP.
 extension NATService {
     struct RoutingCounters: Sendable {
         var received: UInt64 = 0
@@ -69,7 +70,7 @@ extension NATService {
         // As IOS orders it: from inside, routing decides first, and only a packet that leaves
         // through an outside interface is translated; from outside, translation comes first.
         if side == .inside {
-            guard let egress = connectedRoute(to: packet.destination) else {
+            guard let egress = nextHop(to: packet.destination) else {
                 routing.noRoute += 1
                 return
             }
@@ -125,38 +126,55 @@ extension NATService {
         return out
     }
 
-    /// The SVI whose subnet holds `destination` (connected routes only).
+    /// The SVI whose subnet holds `destination`.
     private func connectedRoute(to destination: IPv4Address) -> (name: String, prefix: IPv4Prefix, vlan: UInt16)? {
+        var best: (name: String, prefix: IPv4Prefix, vlan: UInt16)?
         for (name, prefixes) in environment.subnets {
             guard let vlan = UInt16(name.dropFirst(4)) else { continue }
-            for prefix in prefixes where prefix.network.value == destination.value & prefix.mask { return (name, prefix, vlan) }
+            for prefix in prefixes where prefix.network.value == destination.value & prefix.mask && prefix.length > (best?.prefix.length ?? -1) {
+                best = (name, prefix, vlan)
+            }
         }
-        return nil
+        return best
+    }
+
+    /// Where a packet to `destination` leaves, and the next hop to send it to: the longest
+    /// matching prefix, connected or static (connected wins a tie); a static route's next hop
+    /// must itself be on a connected subnet.
+    func nextHop(to destination: IPv4Address) -> (name: String, prefix: IPv4Prefix, vlan: UInt16, hop: IPv4Address)? {
+        let connected = connectedRoute(to: destination)
+        let viaStatic = environment.staticRoutes
+            .filter { $0.key.network.value == destination.value & $0.key.mask }
+            .max { $0.key.length < $1.key.length }
+        if let route = viaStatic, route.key.length > (connected?.prefix.length ?? -1), let egress = connectedRoute(to: route.value) {
+            return (egress.name, egress.prefix, egress.vlan, route.value)
+        }
+        return connected.map { ($0.name, $0.prefix, $0.vlan, destination) }
     }
 
     /// Routes to the SVI whose subnet holds the destination; the next hop is the destination.
     private func forward(_ packet: IPv4Packet) {
         var out = packet
         out.ttl -= 1
-        guard let (_, prefix, vlan) = connectedRoute(to: out.destination) else {
+        guard let (_, prefix, vlan, hop) = nextHop(to: out.destination) else {
             routing.noRoute += 1
             return
         }
-        if let neighbor = neighbors[out.destination], neighbor.vlan == vlan {
+        if let neighbor = neighbors[hop], neighbor.vlan == vlan {
             return send(out, to: neighbor.mac, vlan: vlan)
         }
         // Ask, and hold the packet (a few per next hop) for a second.
-        let first = waiting[out.destination] == nil
-        guard (waiting[out.destination]?.count ?? 0) < Self.maxWaiting else {
+        let first = waiting[hop] == nil
+        guard (waiting[hop]?.count ?? 0) < Self.maxWaiting else {
             routing.unresolved += 1
             return
         }
-        waiting[out.destination, default: []].append(out)
+        waiting[hop, default: []].append(out)
         guard first else { return }
-        let request = ARPPacket(operation: 1, senderMAC: routerMAC, senderIP: prefix.address, targetMAC: MACAddress(0), targetIP: out.destination)
+        let request = ARPPacket(operation: 1, senderMAC: routerMAC, senderIP: prefix.address, targetMAC: MACAddress(0), targetIP: hop)
         let frame = EthernetFrame(destination: Multicast.broadcast, source: routerMAC, etherType: EtherType.arp, payload: request.bytes[...])
         hal.hal.sendFromCPU(frame.bytes, vlan: vlan)
-        let target = out.destination
+        let target = hop
         loop.scheduleTask(in: .seconds(1)) { [self] in
             if let dropped = waiting.removeValue(forKey: target) { routing.unresolved += UInt64(dropped.count) }
         }

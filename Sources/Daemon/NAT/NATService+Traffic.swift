@@ -191,6 +191,7 @@ extension NATService {
         var programFailures: UInt64
         var routing: RoutingCounters
         var neighbors: Int
+        var neighborList: [(address: IPv4Address, mac: MACAddress, vlan: UInt16)]
     }
 
     func snapshot() -> EventLoopFuture<Snapshot> {
@@ -198,7 +199,8 @@ extension NATService {
             Snapshot(
                 engine: engine, now: NATService.now, halFigures: halCounters, outOfSync: outOfSync, problem: problem,
                 queued: pendingBatches, programCalls: programCalls, programFailures: programFailures, routing: routing,
-                neighbors: neighbors.count)
+                neighbors: neighbors.count,
+                neighborList: neighbors.sorted { $0.key < $1.key }.map { ($0.key, $0.value.mac, $0.value.vlan) })
         }
     }
 }

@@ -118,6 +118,7 @@ public final class NATService: @unchecked Sendable {
             for (vrid, group) in interface.vrrp where !group.ipv4.isEmpty { env.groupInterfaces[vrid, default: []].append(name) }
         }
         for vrid in env.groupInterfaces.keys { env.groupInterfaces[vrid]!.sort() }
+        env.staticRoutes = config.staticRoutes
         return env
     }
 
