@@ -398,6 +398,11 @@ import Testing
         #expect(pong.destination == hostA && Transport.ports(pong.payload, protocolNumber: Transport.icmp)?.source == 7)
         #expect(pong.payload.first == 0 && internetChecksum(pong.payload) == 0)
 
+        // For the router itself (no such service): dropped, not sent anywhere.
+        inside.send(EthernetFrame(destination: routerMAC, source: inside.mac, etherType: EtherType.ipv4,
+                                  payload: udp(from: hostA, 4002, to: IPv4Address(10, 0, 0, 1), 161, "snmp")[...]).bytes)
+        #expect(try Self.waitUntil(3) { try daemon.vtysh(["-c", "show ip nat statistics"]).stdout.contains("for the router 1") })
+
         // Nowhere to go: counted.
         inside.send(EthernetFrame(destination: routerMAC, source: inside.mac, etherType: EtherType.ipv4,
                                   payload: udp(from: hostA, 4001, to: IPv4Address(8, 8, 8, 8), 53, "lost")[...]).bytes)

@@ -21,6 +21,8 @@ extension NATService {
         /// The next hop did not answer ARP within a second.
         var unresolved: UInt64 = 0
         var natDropped: UInt64 = 0
+        /// Addressed to one of the router's own addresses, for a service it does not run.
+        var forRouter: UInt64 = 0
         var malformed: UInt64 = 0
     }
 
@@ -156,6 +158,11 @@ extension NATService {
     private func forward(_ packet: IPv4Packet) {
         var out = packet
         out.ttl -= 1
+        // For the router itself (and not translated away): no service here.
+        if environment.subnets.values.contains(where: { $0.contains { $0.address == out.destination } }) {
+            routing.forRouter += 1
+            return
+        }
         guard let (_, prefix, vlan, hop) = nextHop(to: out.destination) else {
             routing.noRoute += 1
             return
