@@ -443,6 +443,40 @@ import Testing
         #expect(try Self.run(daemon, ["enable", "show running-config"]).stdout.contains("ip route 0.0.0.0/0 203.0.113.254"))
     }
 
+    /// A flood of datagrams to the router: each is counted (routed, dropped, or refused at the
+    /// full inbox), memory stays bounded, and the daemon keeps answering.
+    @Test func aFloodToTheRouterIsBounded() throws {
+        let ports = try freeUDPPorts(2)
+        let routerMAC = MACAddress(0x0200_0000_0a00)
+        let host = try WireHost(localPort: ports[1], switchPort: ports[0], mac: MACAddress(0x0200_00aa_0001))
+        let daemon = try DaemonProcess(
+            arguments: ["--chip", "small", "--base-mac", "02:00:00:00:0a:00", "--port", "eth1=udp:\(ports[0]):\(ports[1])"],
+            config: "vlan 10\ninterface eth1\n switchport access vlan 10\ninterface vlan10\n ip address 10.0.0.1/24\n ip nat inside\n")
+        func rss() -> Int {
+            let status = (try? String(contentsOfFile: "/proc/\(daemon.pid)/status", encoding: .utf8)) ?? ""
+            return Int(status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }?.split(separator: " ").dropFirst().first ?? "0") ?? 0
+        }
+        let before = rss()
+        let packet = IPv4Packet(source: IPv4Address(10, 0, 0, 5), destination: IPv4Address(8, 8, 8, 8), protocolNumber: Transport.udp, ttl: 64,
+                                payload: [0x0f, 0xa0, 0, 53, 0, 8, 0, 0]).bytes
+        let frame = EthernetFrame(destination: routerMAC, source: host.mac, etherType: EtherType.ipv4, payload: packet[...]).bytes
+        for _ in 0..<50_000 { host.send(frame) }
+        let version = try daemon.timedSession(["show version"])
+        #expect(version.succeeded && version.seconds < 2.5, "show version took \(version.seconds) s during the flood")
+        var counted = 0
+        _ = try Self.waitUntil(10) {
+            let stats = try daemon.vtysh(["-c", "show ip nat statistics"]).stdout
+            guard let line = stats.split(separator: "\n").first(where: { $0.hasPrefix("Routed frames: ") }) else { return false }
+            let received = Int(line.dropFirst("Routed frames: ".count).prefix { $0.isNumber }) ?? 0
+            let full = Int(line.components(separatedBy: "inbox full ").last?.prefix { $0.isNumber } ?? "0") ?? 0
+            let dropped = Int(line.components(separatedBy: "no route ").last?.prefix { $0.isNumber } ?? "0") ?? 0
+            counted = received + full
+            return received > 0 && dropped == received
+        }
+        #expect(counted > 0 && counted <= 50_000, "\(counted) frames counted")
+        #expect(rss() - before < 50_000, "vrrpd grew by \(rss() - before) KiB during the flood")
+    }
+
     /// SIGTERM while a 60,000-flow command is under way: vrrpd still stops cleanly and at once.
     @Test func stoppingDuringABurstIsClean() throws {
         let daemon = try DaemonProcess(config: Self.base)

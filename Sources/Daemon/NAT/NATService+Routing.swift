@@ -34,9 +34,23 @@ extension NATService {
     /// How many packets may wait for one next hop's ARP reply.
     static let maxWaiting = 8
 
-    /// From the VRRP thread: a packet for the router to route.
+    /// More than this many frames waiting means the NAT thread is behind: the rest are dropped
+    /// and counted (a flood to the router costs bounded memory and never reaches VRRP).
+    static let maxPendingFrames = 4096
+
+    /// From any thread (the HAL's CPU path, the VRRP thread): a packet for the router to route.
+    /// Never blocks; frames wait in a bounded inbox and are handled in batches.
     func routeFrame(_ bytes: [UInt8], vlan: UInt16) {
-        loop.execute { [self] in route(bytes, vlan: vlan) }
+        let (accepted, first) = routeInbox.withLockedValue { queue -> (Bool, Bool) in
+            guard queue.count < Self.maxPendingFrames else { return (false, false) }
+            queue.append((bytes, vlan))
+            return (true, queue.count == 1)
+        }
+        guard accepted else {
+            routeOverflow.wrappingIncrement(ordering: .relaxed)
+            return
+        }
+        if first { loop.execute { [self] in drainRouteInbox() } }
     }
 
     /// From the VRRP thread: an ARP sender (request or reply) is a neighbour.
@@ -48,12 +62,47 @@ extension NATService {
         }
     }
 
-    private func route(_ bytes: [UInt8], vlan: UInt16) {
-        guard !stopping else { return }
+    /// A received packet that needs the NAT: what the HAL is asked, and what to do after.
+    private struct Pending {
+        var packet: IPv4Packet
+        var flow: FlowPacket
+        var side: NATRole
+        var control: Bool
+    }
+
+    /// On the loop: every frame that arrived since the last turn, with one HAL call for all of
+    /// them. While that call is out, new frames wait in the (bounded) inbox.
+    func drainRouteInbox() {
+        guard !routeBatchInFlight, !stopping else { return }
+        var frames: [([UInt8], UInt16)] = []
+        routeInbox.withLockedValue { swap(&$0, &frames) }
+        guard !frames.isEmpty else { return }
+        var pending: [Pending] = []
+        for (bytes, vlan) in frames {
+            if let item = prepare(bytes, vlan: vlan) { pending.append(item) }
+        }
+        guard !pending.isEmpty else { return drainRouteInbox() }
+        let queries = pending.map { (Self.halPacket($0.flow), Self.zone($0.side), $0.packet.payload.count + 20) }
+        routeBatchInFlight = true
+        hal.callNAT("nat-route", on: loop) { hal, deadline in
+            try queries.map { try hal.natTranslate($0.0, zone: $0.1, bytes: $0.2, deadline: deadline) }
+        }.assumeIsolated().whenComplete { [self] result in
+            routeBatchInFlight = false
+            guard !stopping else { return }
+            let hits = (try? result.get()) ?? []
+            for (index, item) in pending.enumerated() {
+                finish(item, hit: index < hits.count ? hits[index] : nil)
+            }
+            drainRouteInbox()
+        }
+    }
+
+    /// Checks one frame; forwards (or drops) what needs no NAT at once, returns what does.
+    private func prepare(_ bytes: [UInt8], vlan: UInt16) -> Pending? {
         routing.received += 1
         guard let frame = EthernetFrame.parse(bytes), let packet = IPv4Packet.parse(frame.payload) else {
             routing.malformed += 1
-            return
+            return nil
         }
         let ingress = "vlan\(vlan)"
         // A sender on the ingress subnet is a neighbour (so the reply needs no ARP).
@@ -62,55 +111,58 @@ extension NATService {
         }
         guard packet.ttl > 1 else {
             routing.ttlExceeded += 1
-            return
+            return nil
         }
         let proto: L4Protocol? = packet.protocolNumber == Transport.tcp ? .tcp : packet.protocolNumber == Transport.udp ? .udp
             : packet.protocolNumber == Transport.icmp ? .icmp : nil
         guard let side = environment.roles[ingress], engine.isActive, let proto,
             let ports = Transport.ports(packet.payload, protocolNumber: packet.protocolNumber)
-        else { return forward(packet) }
+        else {
+            forward(packet)
+            return nil
+        }
         // As IOS orders it: from inside, routing decides first, and only a packet that leaves
         // through an outside interface is translated; from outside, translation comes first.
         if side == .inside {
             guard let egress = nextHop(to: packet.destination) else {
                 routing.noRoute += 1
-                return
+                return nil
             }
-            if environment.roles[egress.name] != .outside { return forward(packet) }
+            if environment.roles[egress.name] != .outside {
+                forward(packet)
+                return nil
+            }
         }
         var flags: TCPFlags = []
         if proto == .tcp, let raw = Transport.tcpFlags(packet.payload) { flags = TCPFlags(rawValue: raw & 0x17) }
         let flow = FlowPacket(proto: proto, source: Endpoint(packet.source, ports.source), destination: Endpoint(packet.destination, ports.destination), flags: flags)
-        let control = proto == .tcp && !flags.subtracting(.ack).isEmpty
-        let halPacket = Self.halPacket(flow)
-        let zone = Self.zone(side)
-        hal.callNAT("nat-route", on: loop) { hal, deadline in
-            try hal.natTranslate(halPacket, zone: zone, bytes: packet.payload.count + 20, deadline: deadline)
-        }.assumeIsolated().whenComplete { [self] result in
-            guard !stopping else { return }
-            if case .success(let hit) = result, hit.translated, !control {
-                routing.translatedByHAL += 1
-                engine.countHardwareHits(1)
-                return forward(Self.rewrite(packet, as: Self.flowPacket(hit.packet, flags: flags)))
-            }
-            // A miss (or a TCP SYN/FIN/RST, which the CPU follows): the engine decides.
-            let decision = engine.process(flow, from: side, now: NATService.now, commit: true, explain: false)
-            if decision.created, let id = decision.translationID {
-                program(groups: [decision.changes]) { [self] errors in
-                    if let error = errors.first ?? nil {
-                        engine.abandon(id, reason: { if case .full = error { return .hardwareFull } else { return .hardwareError } }())
-                    }
+        return Pending(packet: packet, flow: flow, side: side, control: proto == .tcp && !flags.subtracting(.ack).isEmpty)
+    }
+
+    /// After the HAL's answer: a hit is rewritten as the chip would; a miss (or a TCP
+    /// SYN/FIN/RST, which the CPU follows) goes to the engine.
+    private func finish(_ item: Pending, hit: NATLookupResult?) {
+        if let hit, hit.translated, !item.control {
+            routing.translatedByHAL += 1
+            engine.countHardwareHits(1)
+            return forward(Self.rewrite(item.packet, as: Self.flowPacket(hit.packet, flags: item.flow.flags)))
+        }
+        let decision = engine.process(item.flow, from: item.side, now: NATService.now, commit: true, explain: false)
+        if decision.created, let id = decision.translationID {
+            program(groups: [decision.changes]) { [self] errors in
+                if let error = errors.first ?? nil {
+                    engine.abandon(id, reason: { if case .full = error { return .hardwareFull } else { return .hardwareError } }())
                 }
             }
-            switch decision.outcome {
-            case .translated:
-                routing.translatedByCPU += 1
-                forward(Self.rewrite(packet, as: decision.packet))
-            case .untranslated:
-                forward(packet)
-            case .dropped:
-                routing.natDropped += 1
-            }
+        }
+        switch decision.outcome {
+        case .translated:
+            routing.translatedByCPU += 1
+            forward(Self.rewrite(item.packet, as: decision.packet))
+        case .untranslated:
+            forward(item.packet)
+        case .dropped:
+            routing.natDropped += 1
         }
     }
 

@@ -1,3 +1,4 @@
+import Atomics
 import NAT
 import NIOCore
 import NetTypes
@@ -190,6 +191,7 @@ extension NATService {
         var programCalls: UInt64
         var programFailures: UInt64
         var routing: RoutingCounters
+        var routeOverflow: UInt64
         var neighbors: Int
         var neighborList: [(address: IPv4Address, mac: MACAddress, vlan: UInt16)]
     }
@@ -199,7 +201,7 @@ extension NATService {
             Snapshot(
                 engine: engine, now: NATService.now, halFigures: halCounters, outOfSync: outOfSync, problem: problem,
                 queued: pendingBatches, programCalls: programCalls, programFailures: programFailures, routing: routing,
-                neighbors: neighbors.count,
+                routeOverflow: routeOverflow.load(ordering: .relaxed), neighbors: neighbors.count,
                 neighborList: neighbors.sorted { $0.key < $1.key }.map { ($0.key, $0.value.mac, $0.value.vlan) })
         }
     }

@@ -1,3 +1,4 @@
+import Atomics
 import Logging
 import NAT
 import NIOConcurrencyHelpers
@@ -47,6 +48,10 @@ public final class NATService: @unchecked Sendable {
     var neighbors: [IPv4Address: Neighbor] = [:]
     var waiting: [IPv4Address: [IPv4Packet]] = [:]
     var routing = RoutingCounters()
+    /// Frames to route, from any thread (bounded), and whether a batch is with the HAL.
+    let routeInbox = NIOLockedValueBox<[([UInt8], UInt16)]>([])
+    let routeOverflow = ManagedAtomic<UInt64>(0)
+    var routeBatchInFlight = false
     /// One line for the SIGUSR1 dump, readable from any thread (refreshed by the NAT thread).
     let summary = NIOLockedValueBox("NAT: starting")
     var programCalls: UInt64 = 0

@@ -12,6 +12,12 @@ extension VRRPService {
     /// solicitations), copies it, and hands it to the VRRP loop. Never blocks; when the loop is
     /// far behind, frames are dropped and counted.
     func cpuFrame(port: PortID, vlan: UInt16, frame: UnsafeRawBufferPointer) {
+        // TCP and UDP to the router go straight to the routing path's own bounded inbox: a flood
+        // of them never takes room from VRRP advertisements.
+        if VRRPService.routed(frame) {
+            if let route = router.withLockedValue({ $0 }) { route([UInt8](frame), vlan) } else { framesIgnored.wrappingIncrement(ordering: .relaxed) }
+            return
+        }
         guard VRRPService.wanted(frame) else {
             framesIgnored.wrappingIncrement(ordering: .relaxed)
             return
@@ -37,6 +43,19 @@ extension VRRPService {
         rearm()
     }
 
+    /// Unicast IPv4 TCP or UDP (to the router's MAC or a virtual MAC): for the routing path.
+    static func routed(_ frame: UnsafeRawBufferPointer) -> Bool {
+        guard frame.count >= 34, frame[0] & 1 == 0 else { return false }
+        var offset = 12
+        if UInt16(frame[12]) << 8 | UInt16(frame[13]) == EtherType.vlan {
+            guard frame.count >= 38 else { return false }
+            offset = 16
+        }
+        guard UInt16(frame[offset]) << 8 | UInt16(frame[offset + 1]) == EtherType.ipv4 else { return false }
+        let proto = frame[offset + 11]
+        return proto == Transport.tcp || proto == Transport.udp
+    }
+
     /// A cheap look at the headers: IPv4 protocol 112 or 1, IPv6 next header 112 or 58, ARP.
     static func wanted(_ frame: UnsafeRawBufferPointer) -> Bool {
         guard frame.count >= 14 else { return false }
@@ -53,9 +72,7 @@ extension VRRPService {
         case EtherType.ipv4:
             guard frame.count > ip + 9 else { return false }
             let proto = frame[ip + 9]
-            if proto == Advertisement.ipProtocol || proto == ICMPv4.protocolNumber { return true }
-            // TCP and UDP sent to the router (its MAC or a virtual MAC) are routed (and NATed).
-            return (proto == Transport.tcp || proto == Transport.udp) && frame[0] & 1 == 0
+            return proto == Advertisement.ipProtocol || proto == ICMPv4.protocolNumber
         
         case EtherType.ipv6: return frame.count > ip + 6 && (frame[ip + 6] == Advertisement.ipProtocol || frame[ip + 6] == 58)
         default: return false
