@@ -94,8 +94,10 @@ public final class ControlPlane {
         vrrp = VRRPService(hal: hal, routerMAC: options.baseMAC, portCount: options.chip.portCount, logger: logger)
         nat = NATService(hal: hal, routerMAC: options.baseMAC, logger: logger)
         // Packets to the router that are not for the router itself are routed through the NAT.
-        vrrp.router.withLockedValue { [nat] in $0 = { bytes, vlan in nat?.routeFrame(bytes, vlan: vlan) } }
-        vrrp.neighborObserver.withLockedValue { [nat] in $0 = { address, mac, vlan in nat?.learnNeighbor(address, mac: mac, vlan: vlan) } }
+        vrrp.router.withLockedValue { [nat] in $0 = { bytes, vlan, port in nat?.routeFrame(bytes, vlan: vlan, port: port) } }
+        vrrp.neighborObserver.withLockedValue { [nat] in
+            $0 = { address, mac, vlan, port in nat?.learnNeighbor(address, mac: mac, vlan: vlan, port: port) }
+        }
         // Static mappings with VRRP redundancy follow this switch's Masters.
         vrrp.setMasterObserver { [nat] keys in
             nat?.setMasters(Set(keys.filter { !$0.ipv6 }.map { GroupRef(interface: $0.interface, vrid: $0.vrid) }))

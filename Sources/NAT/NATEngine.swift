@@ -14,6 +14,9 @@ public struct NATEnvironment: Equatable, Sendable {
     public var subnets: [String: [IPv4Prefix]] = [:]
     /// Static routes: prefix -> next hop.
     public var staticRoutes: [IPv4Prefix: IPv4Address] = [:]
+    /// Addresses the router answers for besides its SVIs' (virtual addresses, static NAT globals):
+    /// a routed packet still addressed to one of them after NAT is for the router.
+    public var answeredAddresses: Set<IPv4Address> = []
 
     public init() {}
 

@@ -72,6 +72,11 @@ public struct IPv4Packet: Equatable, Sendable {
     public var ttl: UInt8
     public var tos: UInt8 = 0
     public var payload: [UInt8]
+    /// Identification and the flags/fragment-offset word, as received (built packets: 0, DF).
+    public var identification: UInt16 = 0
+    public var flagsAndOffset: UInt16 = 0x4000
+    /// More fragments follow, or this is not the first: the L4 header is not (all) here.
+    public var isFragment: Bool { flagsAndOffset & 0x3fff != 0 }
 
     public init(source: IPv4Address, destination: IPv4Address, protocolNumber: UInt8, ttl: UInt8, tos: UInt8 = 0, payload: [UInt8]) {
         self.source = source
@@ -90,17 +95,20 @@ public struct IPv4Packet: Equatable, Sendable {
         let total = Int(bytes[2]) << 8 | Int(bytes[3])
         guard headerLength >= 20, total >= headerLength, bytes.count >= total else { return nil }
         guard internetChecksum(Array(bytes[0..<headerLength])) == 0 else { return nil }
-        return IPv4Packet(
+        var packet = IPv4Packet(
             source: IPv4Address(bytes[12], bytes[13], bytes[14], bytes[15]),
             destination: IPv4Address(bytes[16], bytes[17], bytes[18], bytes[19]),
             protocolNumber: bytes[9], ttl: bytes[8], tos: bytes[1], payload: Array(bytes[headerLength..<total]))
+        packet.identification = UInt16(bytes[4]) << 8 | UInt16(bytes[5])
+        packet.flagsAndOffset = UInt16(bytes[6]) << 8 | UInt16(bytes[7])
+        return packet
     }
 
     public var bytes: [UInt8] {
         let total = 20 + payload.count
         var header: [UInt8] = [
-            0x45, tos, UInt8(total >> 8), UInt8(total & 0xff), 0, 0, 0x40, 0,  // id 0, don't fragment
-            ttl, protocolNumber, 0, 0,
+            0x45, tos, UInt8(total >> 8), UInt8(total & 0xff), UInt8(identification >> 8), UInt8(identification & 0xff),
+            UInt8(flagsAndOffset >> 8), UInt8(flagsAndOffset & 0xff), ttl, protocolNumber, 0, 0,
         ] + source.bytes + destination.bytes
         let sum = internetChecksum(header)
         header[10] = UInt8(sum >> 8)

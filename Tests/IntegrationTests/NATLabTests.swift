@@ -309,16 +309,20 @@ import Testing
     /// the router; the switch ARPs for the outside host, translates (PAT on vlan20's address) and
     /// forwards it with correct checksums; the reply comes back through the HAL's entry.
     @Test func realFramesAreRoutedAndTranslated() throws {
-        let ports = try freeUDPPorts(4)
+        let ports = try freeUDPPorts(6)
         let routerMAC = MACAddress(0x0200_0000_0a00)
         let inside = try WireHost(localPort: ports[1], switchPort: ports[0], mac: MACAddress(0x0200_00aa_0001))
         let outside = try WireHost(localPort: ports[3], switchPort: ports[2], mac: MACAddress(0x0200_00bb_0001))
+        // A bystander on the outside VLAN: routed unicast must not reach it.
+        let bystander = try WireHost(localPort: ports[5], switchPort: ports[4], mac: MACAddress(0x0200_00cc_0001))
         let config = """
             vlan 10
             vlan 20
             interface eth1
              switchport access vlan 10
             interface eth2
+             switchport access vlan 20
+            interface eth3
              switchport access vlan 20
             interface vlan10
              ip address 10.0.0.1/24
@@ -328,11 +332,12 @@ import Testing
              ip nat outside
             access-list 1 permit 10.0.0.0 0.0.0.255
             ip nat inside source list 1 interface vlan20 overload
+            ip nat inside source static 10.0.0.6 203.0.113.66
 
             """
         let daemon = try DaemonProcess(
             arguments: ["--chip", "small", "--base-mac", "02:00:00:00:0a:00", "--port", "eth1=udp:\(ports[0]):\(ports[1])",
-                        "--port", "eth2=udp:\(ports[2]):\(ports[3])"], config: config)
+                        "--port", "eth2=udp:\(ports[2]):\(ports[3])", "--port", "eth3=udp:\(ports[4]):\(ports[5])"], config: config)
         _ = daemon
         let hostA = IPv4Address(10, 0, 0, 5), hostB = IPv4Address(203, 0, 113, 50), global = IPv4Address(203, 0, 113, 1)
         func udp(from source: IPv4Address, _ sport: UInt16, to destination: IPv4Address, _ dport: UInt16, _ text: String) -> [UInt8] {
@@ -369,6 +374,17 @@ import Testing
         #expect(Transport.checksum(out.payload, protocolNumber: Transport.udp, source: out.source, destination: out.destination) == 0,
                 "UDP checksum")
         #expect(out.payload.suffix(5) == Array("hello".utf8))
+        // The bystander on the same VLAN saw the ARP request (a broadcast) but not the datagram.
+        #expect(received(bystander) { $0.destination == hostB } == nil, "a routed packet was flooded")
+
+        // The static mapping's global address answers ARP on the outside segment (router MAC).
+        outside.drain()
+        outside.send(outside.arpRequest(for: IPv4Address(203, 0, 113, 66), from: hostB))
+        let proxy = outside.first(timeout: 2) { bytes -> ARPPacket? in
+            guard let reply = Decoded.arpReply(bytes), reply.arp.senderIP == IPv4Address(203, 0, 113, 66) else { return nil }
+            return reply.arp
+        }
+        #expect(proxy?.senderMAC == routerMAC, "\(String(describing: proxy))")
 
         // Back: through the HAL's DNAT entry to hostA (learnt from its packet: no ARP).
         outside.send(EthernetFrame(destination: routerMAC, source: outside.mac, etherType: EtherType.ipv4,
@@ -397,6 +413,19 @@ import Testing
         let pong = try #require(received(inside) { $0.protocolNumber == Transport.icmp })
         #expect(pong.destination == hostA && Transport.ports(pong.payload, protocolNumber: Transport.icmp)?.source == 7)
         #expect(pong.payload.first == 0 && internetChecksum(pong.payload) == 0)
+
+        // A fragment (more fragments follow) and an ICMP error from inside: not translated
+        // wrong, not leaked with the inside address: dropped and counted.
+        var fragment = IPv4Packet(source: hostA, destination: hostB, protocolNumber: Transport.udp, ttl: 64,
+                                  payload: [0x0f, 0xa0, 0, 53, 0, 16, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8])
+        fragment.flagsAndOffset = 0x2000
+        inside.send(EthernetFrame(destination: routerMAC, source: inside.mac, etherType: EtherType.ipv4, payload: fragment.bytes[...]).bytes)
+        let unreachable = IPv4Packet(source: hostA, destination: hostB, protocolNumber: Transport.icmp, ttl: 64, payload: [3, 3, 0xfc, 0xfc, 0, 0, 0, 0])
+        inside.send(EthernetFrame(destination: routerMAC, source: inside.mac, etherType: EtherType.ipv4, payload: unreachable.bytes[...]).bytes)
+        #expect(try Self.waitUntil(3) {
+            let stats = try daemon.vtysh(["-c", "show ip nat statistics"]).stdout
+            return stats.contains("fragments 1") && stats.contains("untranslatable ICMP 1")
+        })
 
         // For the router itself (no such service): dropped, not sent anywhere.
         inside.send(EthernetFrame(destination: routerMAC, source: inside.mac, etherType: EtherType.ipv4,
@@ -441,6 +470,8 @@ import Testing
         let arp = try daemon.vtysh(["-c", "show ip arp"]).stdout
         #expect(arp.contains("10.0.0.5         0200.00aa.0001   vlan10") && arp.contains("203.0.113.254    0200.00bb.0001   vlan20"), "\(arp)")
         #expect(try Self.run(daemon, ["enable", "show running-config"]).stdout.contains("ip route 0.0.0.0/0 203.0.113.254"))
+        #expect(try Self.run(daemon, ["enable", "clear ip arp"]).stdout.contains("3 neighbour(s) cleared"))
+        #expect(!(try daemon.vtysh(["-c", "show ip arp"]).stdout.contains("vlan")))
     }
 
     /// A flood of datagrams to the router: each is counted (routed, dropped, or refused at the

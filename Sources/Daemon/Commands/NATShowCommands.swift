@@ -313,7 +313,8 @@ enum NATShowCommands {
         let r = snapshot.routing
         out += "Routed frames: \(r.received) received, \(r.forwarded) forwarded (translated by the HAL \(r.translatedByHAL), "
             + "on the CPU \(r.translatedByCPU)); dropped: no route \(r.noRoute), TTL \(r.ttlExceeded), no ARP reply \(r.unresolved), "
-            + "NAT \(r.natDropped), for the router \(r.forRouter), malformed \(r.malformed), inbox full \(snapshot.routeOverflow); "
+            + "NAT \(r.natDropped), for the router \(r.forRouter), fragments \(r.fragments), untranslatable ICMP \(r.untranslatable), "
+            + "malformed \(r.malformed), inbox full \(snapshot.routeOverflow), neighbour table full \(r.neighborTableFull); "
             + "\(snapshot.neighbors) neighbour(s)\n"
         out += "HAL NAT table:"
         if let hal = snapshot.halFigures {

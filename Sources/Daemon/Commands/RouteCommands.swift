@@ -43,6 +43,15 @@ enum RouteCommands {
                 return .done(.success)
             },
             CommandDeclaration(
+                "clear ip arp", help: ["Reset functions", Help.ip, "Forget every neighbour of the routing path"], modes: [Modes.enable]
+            ) { ctx, _ in
+                let future = ctx.plane.nat.clearNeighbors().hop(to: ctx.loop).assumeIsolated().map { count -> Status in
+                    ctx.print("\(count) neighbour(s) cleared")
+                    return .success
+                }.nonisolated()
+                return .pending(future, waitingFor: { "the NAT thread" })
+            },
+            CommandDeclaration(
                 "show ip arp", help: [Help.show, Help.ip, "The neighbour table of the routing path"], modes: Modes.exec
             ) { ctx, _ in
                 let future = ctx.plane.nat.snapshot().hop(to: ctx.loop).assumeIsolated().map { snapshot -> Status in

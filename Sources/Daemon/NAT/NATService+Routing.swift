@@ -23,16 +23,28 @@ extension NATService {
         var natDropped: UInt64 = 0
         /// Addressed to one of the router's own addresses, for a service it does not run.
         var forRouter: UInt64 = 0
+        var fragments: UInt64 = 0
+        /// ICMP errors and other ICMP that would cross the NAT untranslated.
+        var untranslatable: UInt64 = 0
+        var neighborTableFull: UInt64 = 0
         var malformed: UInt64 = 0
     }
 
     struct Neighbor: Sendable {
         var mac: MACAddress
         var vlan: UInt16
+        /// The port it was last heard on: routed packets go there, not to every port of the VLAN.
+        var port: PortID
+        var seen: UInt64
     }
 
-    /// How many packets may wait for one next hop's ARP reply.
+    /// How many packets may wait for one next hop's ARP reply, and how many next hops may be
+    /// waiting at once (a scan of a connected /16 asks for at most this many per second).
     static let maxWaiting = 8
+    static let maxUnresolvedHops = 256
+    /// The neighbour table's size, and how long an entry lives without being heard from.
+    static let maxNeighbors = 4096
+    static let neighborLifetimeMs: UInt64 = 300_000
 
     /// More than this many frames waiting means the NAT thread is behind: the rest are dropped
     /// and counted (a flood to the router costs bounded memory and never reaches VRRP).
@@ -40,10 +52,10 @@ extension NATService {
 
     /// From any thread (the HAL's CPU path, the VRRP thread): a packet for the router to route.
     /// Never blocks; frames wait in a bounded inbox and are handled in batches.
-    func routeFrame(_ bytes: [UInt8], vlan: UInt16) {
+    func routeFrame(_ bytes: [UInt8], vlan: UInt16, port: PortID) {
         let (accepted, first) = routeInbox.withLockedValue { queue -> (Bool, Bool) in
             guard queue.count < Self.maxPendingFrames else { return (false, false) }
-            queue.append((bytes, vlan))
+            queue.append((bytes, vlan, port))
             return (true, queue.count == 1)
         }
         guard accepted else {
@@ -53,18 +65,50 @@ extension NATService {
         if first { loop.execute { [self] in drainRouteInbox() } }
     }
 
-    /// From the VRRP thread: an ARP sender (request or reply) is a neighbour.
-    func learnNeighbor(_ address: IPv4Address, mac: MACAddress, vlan: UInt16) {
+    /// From the VRRP thread: an ARP sender (request or reply) on the VLAN's own subnet is a
+    /// neighbour; packets waiting for it on that VLAN go out.
+    func learnNeighbor(_ address: IPv4Address, mac: MACAddress, vlan: UInt16, port: PortID) {
         loop.execute { [self] in
-            neighbors[address] = Neighbor(mac: mac, vlan: vlan)
-            guard let queued = waiting.removeValue(forKey: address) else { return }
-            for packet in queued { send(packet, to: mac, vlan: vlan) }
+            guard note(address, mac: mac, vlan: vlan, port: port) else { return }
+            guard let queued = waiting[address], queued.vlan == vlan else { return }
+            waiting[address] = nil
+            for packet in queued.packets { send(packet, to: mac, vlan: vlan, port: port) }
+        }
+    }
+
+    /// Records a neighbour heard on `vlan` if `address` is on that SVI's subnet (nobody can
+    /// plant an entry for another VLAN's addresses) and the table has room. True if recorded.
+    @discardableResult
+    private func note(_ address: IPv4Address, mac: MACAddress, vlan: UInt16, port: PortID) -> Bool {
+        guard environment.subnets["vlan\(vlan)"]?.contains(where: { $0.network.value == address.value & $0.mask }) == true,
+            !mac.isMulticast
+        else { return false }
+        let now = NATService.now
+        if neighbors[address] == nil && neighbors.count >= Self.maxNeighbors {
+            // Full: make room from the entries not heard from for their lifetime.
+            neighbors = neighbors.filter { now - $0.value.seen < Self.neighborLifetimeMs }
+            guard neighbors.count < Self.maxNeighbors else {
+                routing.neighborTableFull += 1
+                return false
+            }
+        }
+        neighbors[address] = Neighbor(mac: mac, vlan: vlan, port: port, seen: now)
+        return true
+    }
+
+    /// `clear ip arp`: forgets every neighbour.
+    func clearNeighbors() -> EventLoopFuture<Int> {
+        loop.submit { [self] in
+            let count = neighbors.count
+            neighbors = [:]
+            return count
         }
     }
 
     /// A received packet that needs the NAT: what the HAL is asked, and what to do after.
     private struct Pending {
         var packet: IPv4Packet
+        var port: PortID
         var flow: FlowPacket
         var side: NATRole
         var control: Bool
@@ -73,32 +117,37 @@ extension NATService {
     /// On the loop: every frame that arrived since the last turn, with one HAL call for all of
     /// them. While that call is out, new frames wait in the (bounded) inbox.
     func drainRouteInbox() {
-        guard !routeBatchInFlight, !stopping else { return }
-        var frames: [([UInt8], UInt16)] = []
+        guard !routeBatchInFlight, !stopping else { return checkIdle() }
+        var frames: [([UInt8], UInt16, PortID)] = []
         routeInbox.withLockedValue { swap(&$0, &frames) }
         guard !frames.isEmpty else { return }
         var pending: [Pending] = []
-        for (bytes, vlan) in frames {
-            if let item = prepare(bytes, vlan: vlan) { pending.append(item) }
+        for (bytes, vlan, port) in frames {
+            if let item = prepare(bytes, vlan: vlan, port: port) { pending.append(item) }
         }
-        guard !pending.isEmpty else { return drainRouteInbox() }
+        // Nothing for the HAL: come back on the next turn of the loop (never a recursion, and
+        // never a turn that keeps everything else waiting under a flood).
+        guard !pending.isEmpty else {
+            loop.execute { [self] in drainRouteInbox() }
+            return
+        }
         let queries = pending.map { (Self.halPacket($0.flow), Self.zone($0.side), $0.packet.payload.count + 20) }
         routeBatchInFlight = true
         hal.callNAT("nat-route", on: loop) { hal, deadline in
             try queries.map { try hal.natTranslate($0.0, zone: $0.1, bytes: $0.2, deadline: deadline) }
         }.assumeIsolated().whenComplete { [self] result in
             routeBatchInFlight = false
-            guard !stopping else { return }
+            guard !stopping else { return checkIdle() }
             let hits = (try? result.get()) ?? []
             for (index, item) in pending.enumerated() {
                 finish(item, hit: index < hits.count ? hits[index] : nil)
             }
-            drainRouteInbox()
+            loop.execute { [self] in drainRouteInbox() }
         }
     }
 
     /// Checks one frame; forwards (or drops) what needs no NAT at once, returns what does.
-    private func prepare(_ bytes: [UInt8], vlan: UInt16) -> Pending? {
+    private func prepare(_ bytes: [UInt8], vlan: UInt16, port: PortID) -> Pending? {
         routing.received += 1
         guard let frame = EthernetFrame.parse(bytes), let packet = IPv4Packet.parse(frame.payload) else {
             routing.malformed += 1
@@ -106,18 +155,43 @@ extension NATService {
         }
         let ingress = "vlan\(vlan)"
         // A sender on the ingress subnet is a neighbour (so the reply needs no ARP).
-        if environment.subnets[ingress]?.contains(where: { $0.network.value == packet.source.value & $0.mask }) == true {
-            neighbors[packet.source] = Neighbor(mac: frame.source, vlan: vlan)
-        }
+        note(packet.source, mac: frame.source, vlan: vlan, port: port)
         guard packet.ttl > 1 else {
             routing.ttlExceeded += 1
             return nil
         }
-        let proto: L4Protocol? = packet.protocolNumber == Transport.tcp ? .tcp : packet.protocolNumber == Transport.udp ? .udp
-            : packet.protocolNumber == Transport.icmp ? .icmp : nil
-        guard let side = environment.roles[ingress], engine.isActive, let proto,
-            let ports = Transport.ports(packet.payload, protocolNumber: packet.protocolNumber)
-        else {
+        let side = engine.isActive ? environment.roles[ingress] : nil
+        // Fragments: the ports are not (all) in this one. Not reassembled here: dropped and
+        // counted where NAT applies, rather than translated wrong.
+        if packet.isFragment {
+            if side != nil {
+                routing.fragments += 1
+                return nil
+            }
+            forward(packet)
+            return nil
+        }
+        let proto: L4Protocol
+        var ports: (source: UInt16, destination: UInt16) = (0, 0)
+        switch packet.protocolNumber {
+        case Transport.tcp, Transport.udp, Transport.icmp:
+            guard let found = Transport.ports(packet.payload, protocolNumber: packet.protocolNumber) else {
+                // ICMP other than echo (errors quote a packet this router does not rewrite):
+                // not sent on through NAT with an inside address in it.
+                if side != nil {
+                    routing.untranslatable += 1
+                    return nil
+                }
+                forward(packet)
+                return nil
+            }
+            proto = packet.protocolNumber == Transport.tcp ? .tcp : packet.protocolNumber == Transport.udp ? .udp : .icmp
+            ports = found
+        default:
+            // GRE, ESP, ...: address-only translation (one-to-one mappings), if any.
+            proto = .any
+        }
+        guard let side else {
             forward(packet)
             return nil
         }
@@ -136,7 +210,7 @@ extension NATService {
         var flags: TCPFlags = []
         if proto == .tcp, let raw = Transport.tcpFlags(packet.payload) { flags = TCPFlags(rawValue: raw & 0x17) }
         let flow = FlowPacket(proto: proto, source: Endpoint(packet.source, ports.source), destination: Endpoint(packet.destination, ports.destination), flags: flags)
-        return Pending(packet: packet, flow: flow, side: side, control: proto == .tcp && !flags.subtracting(.ack).isEmpty)
+        return Pending(packet: packet, port: port, flow: flow, side: side, control: proto == .tcp && !flags.subtracting(.ack).isEmpty)
     }
 
     /// After the HAL's answer: a hit is rewritten as the chip would; a miss (or a TCP
@@ -197,8 +271,10 @@ extension NATService {
     /// must itself be on a connected subnet.
     func nextHop(to destination: IPv4Address) -> (name: String, prefix: IPv4Prefix, vlan: UInt16, hop: IPv4Address)? {
         let connected = connectedRoute(to: destination)
+        // The longest usable static route (its next hop on a connected subnet); an unusable one
+        // does not hide a shorter one.
         let viaStatic = environment.staticRoutes
-            .filter { $0.key.network.value == destination.value & $0.key.mask }
+            .filter { $0.key.network.value == destination.value & $0.key.mask && connectedRoute(to: $0.value) != nil }
             .max { $0.key.length < $1.key.length }
         if let route = viaStatic, route.key.length > (connected?.prefix.length ?? -1), let egress = connectedRoute(to: route.value) {
             return (egress.name, egress.prefix, egress.vlan, route.value)
@@ -210,8 +286,11 @@ extension NATService {
     private func forward(_ packet: IPv4Packet) {
         var out = packet
         out.ttl -= 1
-        // For the router itself (and not translated away): no service here.
-        if environment.subnets.values.contains(where: { $0.contains { $0.address == out.destination } }) {
+        // For the router itself (its SVI addresses, virtual addresses, NAT globals) and not
+        // translated away: no service here.
+        if environment.subnets.values.contains(where: { $0.contains { $0.address == out.destination } })
+            || environment.answeredAddresses.contains(out.destination)
+        {
             routing.forRouter += 1
             return
         }
@@ -219,29 +298,41 @@ extension NATService {
             routing.noRoute += 1
             return
         }
-        if let neighbor = neighbors[hop], neighbor.vlan == vlan {
-            return send(out, to: neighbor.mac, vlan: vlan)
+        if let neighbor = neighbors[hop], neighbor.vlan == vlan, NATService.now - neighbor.seen < Self.neighborLifetimeMs {
+            return send(out, to: neighbor.mac, vlan: vlan, port: neighbor.port)
         }
-        // Ask, and hold the packet (a few per next hop) for a second.
-        let first = waiting[hop] == nil
-        guard (waiting[hop]?.count ?? 0) < Self.maxWaiting else {
+        // Ask, and hold the packet (a few per next hop, a bounded number of next hops) for a second.
+        if let queued = waiting[hop] {
+            guard queued.packets.count < Self.maxWaiting, queued.vlan == vlan else {
+                routing.unresolved += 1
+                return
+            }
+            waiting[hop]?.packets.append(out)
+            return
+        }
+        guard waiting.count < Self.maxUnresolvedHops else {
             routing.unresolved += 1
             return
         }
-        waiting[hop, default: []].append(out)
-        guard first else { return }
+        let generation = nextARPGeneration
+        nextARPGeneration += 1
+        waiting[hop] = (vlan, [out], generation)
         let request = ARPPacket(operation: 1, senderMAC: routerMAC, senderIP: prefix.address, targetMAC: MACAddress(0), targetIP: hop)
         let frame = EthernetFrame(destination: Multicast.broadcast, source: routerMAC, etherType: EtherType.arp, payload: request.bytes[...])
         hal.hal.sendFromCPU(frame.bytes, vlan: vlan)
         let target = hop
         loop.scheduleTask(in: .seconds(1)) { [self] in
-            if let dropped = waiting.removeValue(forKey: target) { routing.unresolved += UInt64(dropped.count) }
+            // Only this request's wait ends here (a later one has its own second).
+            guard let queued = waiting[target], queued.generation == generation else { return }
+            waiting[target] = nil
+            routing.unresolved += UInt64(queued.packets.count)
         }
     }
 
-    private func send(_ packet: IPv4Packet, to mac: MACAddress, vlan: UInt16) {
+    /// To the neighbour's port only (as the chip's L3 egress would), never flooded.
+    private func send(_ packet: IPv4Packet, to mac: MACAddress, vlan: UInt16, port: PortID) {
         let frame = EthernetFrame(destination: mac, source: routerMAC, etherType: EtherType.ipv4, payload: packet.bytes[...])
-        hal.hal.sendFromCPU(frame.bytes, vlan: vlan)
+        hal.hal.sendFromCPU(frame.bytes, vlan: vlan, port: port)
         routing.forwarded += 1
     }
 }

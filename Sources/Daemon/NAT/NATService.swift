@@ -46,10 +46,12 @@ public final class NATService: @unchecked Sendable {
     /// Routing (real frames): the neighbour table, packets waiting for an ARP reply, counters.
     let routerMAC: MACAddress
     var neighbors: [IPv4Address: Neighbor] = [:]
-    var waiting: [IPv4Address: [IPv4Packet]] = [:]
+    /// Packets waiting for a next hop's ARP reply: its VLAN, the packets, which request.
+    var waiting: [IPv4Address: (vlan: UInt16, packets: [IPv4Packet], generation: UInt64)] = [:]
+    var nextARPGeneration: UInt64 = 0
     var routing = RoutingCounters()
     /// Frames to route, from any thread (bounded), and whether a batch is with the HAL.
-    let routeInbox = NIOLockedValueBox<[([UInt8], UInt16)]>([])
+    let routeInbox = NIOLockedValueBox<[([UInt8], UInt16, PortID)]>([])
     let routeOverflow = ManagedAtomic<UInt64>(0)
     var routeBatchInFlight = false
     /// One line for the SIGUSR1 dump, readable from any thread (refreshed by the NAT thread).
@@ -89,7 +91,7 @@ public final class NATService: @unchecked Sendable {
                 done.lock()
                 done.unlock(withValue: true)
             }
-            if programming || aging { idle = signal } else { signal() }
+            if programming || aging || routeBatchInFlight { idle = signal } else { signal() }
         }
         if done.lock(whenValue: true, timeoutSeconds: 2) { done.unlock() }
         group.shutdownGracefully { _ in }
@@ -98,8 +100,8 @@ public final class NATService: @unchecked Sendable {
     /// Called once the HAL call in flight completes while stopping.
     private var idle: (() -> Void)?
 
-    private func checkIdle() {
-        guard stopping, !programming, !aging, let idle else { return }
+    func checkIdle() {
+        guard stopping, !programming, !aging, !routeBatchInFlight, let idle else { return }
         self.idle = nil
         idle()
     }
@@ -120,10 +122,12 @@ public final class NATService: @unchecked Sendable {
             if let role = interface.natRole { env.roles[name] = role }
             if let primary = interface.addresses.first, !interface.shutdown { env.addresses[name] = primary.address }
             if !interface.addresses.isEmpty, !interface.shutdown { env.subnets[name] = interface.addresses }
+            for group in interface.vrrp.values { env.answeredAddresses.formUnion(group.ipv4) }
             for (vrid, group) in interface.vrrp where !group.ipv4.isEmpty { env.groupInterfaces[vrid, default: []].append(name) }
         }
         for vrid in env.groupInterfaces.keys { env.groupInterfaces[vrid]!.sort() }
         env.staticRoutes = config.staticRoutes
+        for mapping in config.nat.statics where mapping.direction == .inside { env.answeredAddresses.insert(mapping.global.address) }
         return env
     }
 

@@ -15,7 +15,7 @@ extension VRRPService {
         // TCP and UDP to the router go straight to the routing path's own bounded inbox: a flood
         // of them never takes room from VRRP advertisements.
         if VRRPService.routed(frame) {
-            if let route = router.withLockedValue({ $0 }) { route([UInt8](frame), vlan) } else { framesIgnored.wrappingIncrement(ordering: .relaxed) }
+            if let route = router.withLockedValue({ $0 }) { route([UInt8](frame), vlan, port) } else { framesIgnored.wrappingIncrement(ordering: .relaxed) }
             return
         }
         guard VRRPService.wanted(frame) else {
@@ -23,10 +23,19 @@ extension VRRPService {
             return
         }
         let inbound = InboundFrame(port: port, vlan: vlan, bytes: [UInt8](frame))
+        // Advertisements have their own queue: no flood of anything else (pings through the
+        // router, ARP) can take their room.
+        let advert = VRRPService.isAdvertisement(frame)
         let (accepted, first) = inbox.withLockedValue { queue -> (Bool, Bool) in
-            guard queue.count < VRRPService.maxPendingFrames else { return (false, false) }
-            queue.append(inbound)
-            return (true, queue.count == 1)
+            let wasEmpty = queue.adverts.isEmpty && queue.others.isEmpty
+            if advert {
+                guard queue.adverts.count < VRRPService.maxPendingFrames else { return (false, false) }
+                queue.adverts.append(inbound)
+            } else {
+                guard queue.others.count < VRRPService.maxPendingFrames else { return (false, false) }
+                queue.others.append(inbound)
+            }
+            return (true, wasEmpty)
         }
         guard accepted else {
             framesOverflowed.wrappingIncrement(ordering: .relaxed)
@@ -37,10 +46,28 @@ extension VRRPService {
 
     /// On the loop: everything that arrived since the last wake-up, then one re-arm.
     func drainInbox() {
-        var frames: [InboundFrame] = []
+        var frames = Inbox()
         inbox.withLockedValue { swap(&$0, &frames) }
-        for frame in frames { handle(frame.bytes, port: frame.port, vlan: frame.vlan) }
+        for frame in frames.adverts { handle(frame.bytes, port: frame.port, vlan: frame.vlan) }
+        for frame in frames.others { handle(frame.bytes, port: frame.port, vlan: frame.vlan) }
         rearm()
+    }
+
+    /// IPv4 protocol 112 or IPv6 next header 112.
+    static func isAdvertisement(_ frame: UnsafeRawBufferPointer) -> Bool {
+        guard frame.count >= 14 else { return false }
+        var offset = 12
+        if UInt16(frame[12]) << 8 | UInt16(frame[13]) == EtherType.vlan {
+            guard frame.count >= 18 else { return false }
+            offset = 16
+        }
+        let type = UInt16(frame[offset]) << 8 | UInt16(frame[offset + 1])
+        let ip = offset + 2
+        switch type {
+        case EtherType.ipv4: return frame.count > ip + 9 && frame[ip + 9] == Advertisement.ipProtocol
+        case EtherType.ipv6: return frame.count > ip + 6 && frame[ip + 6] == Advertisement.ipProtocol
+        default: return false
+        }
     }
 
     /// Unicast IPv4 TCP or UDP (to the router's MAC or a virtual MAC): for the routing path.
@@ -103,7 +130,7 @@ extension VRRPService {
                 return
             } else if !frame.destination.isMulticast && (frame.destination == routerMAC || frame.destination.value >> 8 == 0x0000_5e00_01) {
                 // Not for the router itself: to the routing (and NAT) path.
-                router.withLockedValue { $0 }?(bytes, vlan)
+                router.withLockedValue { $0 }?(bytes, vlan, port)
             }
         case EtherType.ipv6:
             guard let packet = IPv6Packet.parse(frame.payload) else {
@@ -119,7 +146,7 @@ extension VRRPService {
             }
         case EtherType.arp:
             guard let arp = ARPPacket.parse(frame.payload) else { return }
-            if arp.senderIP.value != 0 { neighborObserver.withLockedValue { $0 }?(arp.senderIP, arp.senderMAC, vlan) }
+            if arp.senderIP.value != 0 { neighborObserver.withLockedValue { $0 }?(arp.senderIP, arp.senderMAC, vlan, port) }
             guard arp.operation == 1 else { return }
             answerARP(arp, frame: frame, vlan: vlan, port: port)
         default:
@@ -196,6 +223,9 @@ extension VRRPService {
         } else if let router = masterForNATGlobal(request.targetIP, vlan: vlan) {
             mac = router.virtualMAC
         } else if ownIPv4(vlan).contains(request.targetIP) {
+            mac = routerMAC
+        } else if natProxy[vlan]?.contains(where: { $0.contains(request.targetIP.value) }) == true {
+            // A NAT global address (pool or static without redundancy) on an outside SVI.
             mac = routerMAC
         } else {
             return

@@ -66,15 +66,22 @@ public final class VRRPService: @unchecked Sendable {
     // Any thread.
     /// Frames handed from the HAL's rx thread to this loop and not yet handled: one wake-up of
     /// the loop per batch, not per frame.
-    let inbox = NIOLockedValueBox<[InboundFrame]>([])
+    let inbox = NIOLockedValueBox(Inbox())
+
+    /// Frames for the VRRP loop: advertisements, and everything else (ARP, ping, ND), each
+    /// bounded by `maxPendingFrames`.
+    struct Inbox: Sendable {
+        var adverts: [InboundFrame] = []
+        var others: [InboundFrame] = []
+    }
     let framesOverflowed = ManagedAtomic<UInt64>(0)
     /// False once shutdown began: threads that hand work to the loop (rx, HAL events) stop.
     let accepting = ManagedAtomic(true)
     let framesIgnored = ManagedAtomic<UInt64>(0)
     /// Where IPv4 packets to the router that are not for the router itself go (the routing and
     /// NAT path), and who hears of every ARP sender (the neighbour table). Called on this loop.
-    let router = NIOLockedValueBox<(@Sendable ([UInt8], UInt16) -> Void)?>(nil)
-    let neighborObserver = NIOLockedValueBox<(@Sendable (IPv4Address, MACAddress, UInt16) -> Void)?>(nil)
+    let router = NIOLockedValueBox<(@Sendable ([UInt8], UInt16, PortID) -> Void)?>(nil)
+    let neighborObserver = NIOLockedValueBox<(@Sendable (IPv4Address, MACAddress, UInt16, PortID) -> Void)?>(nil)
     /// Told of the set of Master routers whenever it changes (NAT mappings with redundancy).
     let masterObserver = NIOLockedValueBox<(@Sendable (Set<Key>) -> Void)?>(nil)
     /// The Masters as last told (loop-confined).
@@ -82,6 +89,8 @@ public final class VRRPService: @unchecked Sendable {
     /// Addresses a Master answers ARP for and announces besides its virtual addresses: the
     /// global addresses of NAT mappings that follow it.
     var extraAddresses: [Key: [IPv4Address]] = [:]
+    /// NAT global addresses answered with the router MAC, per VLAN (see `Desired.natProxy`).
+    var natProxy: [UInt16: [ClosedRange<UInt32>]] = [:]
     /// More than this many frames waiting means the loop is behind: drop (and count) the rest.
     static let maxPendingFrames = 4096
 
@@ -179,6 +188,9 @@ public final class VRRPService: @unchecked Sendable {
         var sviAddresses: [UInt16: [IPv4Address]] = [:]
         /// NAT global addresses that follow each IPv4 router (static mappings with redundancy).
         var natGlobals: [VRRPEngine.Key: [IPv4Address]] = [:]
+        /// NAT global addresses answered with the router MAC on each outside SVI's VLAN: static
+        /// globals without redundancy and the pools of the dynamic rules.
+        var natProxy: [UInt16: [ClosedRange<UInt32>]] = [:]
         /// The ports' VLAN membership and admin state: a change can bring an SVI up or down
         /// (autostate) without any link event, so it must reach the VRRP thread too.
         var ports: [String: PortMembership] = [:]
@@ -191,6 +203,18 @@ public final class VRRPService: @unchecked Sendable {
 
     static func desired(_ config: RunningConfig, portCount: Int, routerMAC: MACAddress) -> Desired {
         var out = Desired(specs: VRRPSpec.derive(config, portCount: portCount, routerMAC: routerMAC))
+        var proxied: [ClosedRange<UInt32>] = []
+        for mapping in config.nat.statics where mapping.direction == .inside && mapping.redundancy == nil {
+            proxied.append(mapping.global.address.value...mapping.global.address.value)
+        }
+        for rule in config.nat.rules.values {
+            if case .pool(let name) = rule.target, let pool = config.nat.pools[name] { proxied.append(pool.start.value...pool.end.value) }
+        }
+        if !proxied.isEmpty {
+            for (name, interface) in config.interfaces where interface.natRole == .outside && !interface.shutdown {
+                if case .svi(let vlan) = InterfaceKind.parse(name, portCount: portCount) { out.natProxy[vlan] = proxied }
+            }
+        }
         for mapping in config.nat.statics where mapping.direction == .inside {
             guard let redundancy = mapping.redundancy else { continue }
             let holders = config.interfaces.filter { $0.value.vrrp[redundancy.vrid]?.ipv4.isEmpty == false }.map(\.key).sorted()
@@ -224,6 +248,7 @@ public final class VRRPService: @unchecked Sendable {
                 }
             }
             self.extraAddresses = desired.natGlobals
+            self.natProxy = desired.natProxy
             self.apply(desired.specs)
         }
     }
