@@ -26,6 +26,22 @@ func pool(_ name: String, _ start: String, _ end: String, _ length: Int = 24) ->
     NATPool(name: name, start: ip(start), end: ip(end), prefixLength: length, typedAsNetmask: false)
 }
 
+/// Dynamic NAT (no overload) for every source from a pool of the one address 203.0.113.10.
+func oneAddressPool(_ config: inout NATConfig) {
+    config.accessLists[1] = [AccessListEntry(action: .permit, match: .any)]
+    config.pools["P"] = pool("P", "203.0.113.10", "203.0.113.10")
+    config.rules[1] = DynamicRule(accessList: 1, target: .pool("P"), overload: false)
+}
+
+/// An engine configured by `build` in `env`, and the HAL changes of that first configuration.
+func makeEngine(_ build: (inout NATConfig) -> Void, env: NATEnvironment = environment()) -> (NATEngine, HardwareChanges) {
+    var config = NATConfig()
+    build(&config)
+    var engine = NATEngine()
+    let (changes, _) = engine.configure(config, env, now: 0)
+    return (engine, changes)
+}
+
 @Suite struct AccessListTests {
     @Test func firstMatchWinsAndTheEndDenies() {
         let list = [
@@ -98,11 +114,7 @@ func pool(_ name: String, _ start: String, _ end: String, _ length: Int = 24) ->
 
 @Suite struct NATEngineTests {
     func engine(_ build: (inout NATConfig) -> Void, env: NATEnvironment = environment()) -> (NATEngine, HardwareChanges) {
-        var config = NATConfig()
-        build(&config)
-        var engine = NATEngine()
-        let (changes, _) = engine.configure(config, env, now: 0)
-        return (engine, changes)
+        makeEngine(build, env: env)
     }
 
     static func patConfig(_ config: inout NATConfig) {
@@ -348,11 +360,7 @@ func pool(_ name: String, _ start: String, _ end: String, _ length: Int = 24) ->
     }
 
     @Test func aStaticMappingDisplacesDynamicTranslations() {
-        var (engine, _) = engine { config in
-            config.accessLists[1] = [AccessListEntry(action: .permit, match: .any)]
-            config.pools["P"] = pool("P", "203.0.113.10", "203.0.113.10")
-            config.rules[1] = DynamicRule(accessList: 1, target: .pool("P"), overload: false)
-        }
+        var (engine, _) = engine(oneAddressPool)
         _ = engine.process(udp("10.0.0.5", 3000, "198.51.100.1", 9), from: .inside, now: 0, commit: true)
         var config = engine.config
         config.statics = [StaticMapping(direction: .inside, local: ep("10.0.0.5"), global: ep("203.0.113.50"))]
@@ -400,11 +408,7 @@ func pool(_ name: String, _ start: String, _ end: String, _ length: Int = 24) ->
 
 @Suite struct ReviewedCasesTests {
     func engine(_ build: (inout NATConfig) -> Void, env: NATEnvironment = environment()) -> (NATEngine, HardwareChanges) {
-        var config = NATConfig()
-        build(&config)
-        var engine = NATEngine()
-        let (changes, _) = engine.configure(config, env, now: 0)
-        return (engine, changes)
+        makeEngine(build, env: env)
     }
 
     /// Two extendable statics share a local: the HAL gets one SNAT entry (the first mapping's),
@@ -466,11 +470,7 @@ func pool(_ name: String, _ start: String, _ end: String, _ length: Int = 24) ->
     }
 
     @Test func aStaticPATDisplacesADynamicOwnerOfItsAddress() {
-        var (engine, _) = engine { config in
-            config.accessLists[1] = [AccessListEntry(action: .permit, match: .any)]
-            config.pools["P"] = pool("P", "203.0.113.10", "203.0.113.10")
-            config.rules[1] = DynamicRule(accessList: 1, target: .pool("P"), overload: false)
-        }
+        var (engine, _) = engine(oneAddressPool)
         _ = engine.process(udp("10.0.0.2", 3000, "198.51.100.1", 9), from: .inside, now: 0, commit: true)
         var config = engine.config
         config.statics = [StaticMapping(direction: .inside, proto: .tcp, local: ep("10.0.0.80", 80), global: ep("203.0.113.10", 80))]
