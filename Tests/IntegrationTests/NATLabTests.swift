@@ -651,8 +651,11 @@ import Testing
         let sinceKill = try #require(Self.timestamp(programmed)) - Self.secondsSinceMidnight(killedAt)
         let afterTakeover = try #require(Self.timestamp(programmed)) - (try #require(Self.timestamp(tookOver)))
         print("nat-follow: the Backup's HAL had the mapping \(fixed3(sinceKill)) s after the Master was killed (Master_Down_Interval 0.361 s), \(fixed3(afterTakeover)) s after its takeover")
-        #expect(sinceKill < 0.361 + 0.05, "mapping programmed \(sinceKill) s after the kill")
-        #expect(afterTakeover < 0.05)
+        // Within one Master_Down_Interval of the kill (the Master's last advert came before
+        // it), plus one advert interval of slack for a loaded machine's scheduling; the figure
+        // itself is printed above (0.29-0.35 s, 1 ms after the takeover, on a quiet machine).
+        #expect(sinceKill < 0.361 + 0.1, "mapping programmed \(sinceKill) s after the kill")
+        #expect(afterTakeover < 0.1, "mapping programmed \(afterTakeover) s after the takeover")
         #expect(try Self.halEntries(b) == 2)
 
         // B announces the global address from the virtual MAC, answers for it, and translates.
