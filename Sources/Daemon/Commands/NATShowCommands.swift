@@ -20,8 +20,8 @@ enum NATShowCommands {
             ) { ctx, args in
                 let proto = args.string("proto").flatMap(L4Protocol.init(name:))
                 let verbose = args.has("verbose")
-                return withSnapshot(ctx) { snapshot in
-                    var list = snapshot.engine.sortedTranslations
+                return withSnapshot(ctx, sorted: true) { snapshot in
+                    var list = snapshot.sortedTranslations
                     if let proto { list = list.filter { $0.isExtended && $0.proto == proto } }
                     streamTranslations(ctx, list, snapshot: snapshot, verbose: verbose)
                     return .success
@@ -222,8 +222,8 @@ enum NATShowCommands {
         return .pending(future, waitingFor: { "the NAT thread; " + hal.activity })
     }
 
-    static func withSnapshot(_ ctx: CommandContext, _ body: @escaping (NATService.Snapshot) -> Status) -> CommandOutcome {
-        let future = ctx.plane.nat.snapshot().hop(to: ctx.loop).assumeIsolated().map { body($0) }.nonisolated()
+    static func withSnapshot(_ ctx: CommandContext, sorted: Bool = false, _ body: @escaping (NATService.Snapshot) -> Status) -> CommandOutcome {
+        let future = ctx.plane.nat.snapshot(sorted: sorted).hop(to: ctx.loop).assumeIsolated().map { body($0) }.nonisolated()
         return .pending(future, waitingFor: { "the NAT thread" })
     }
 
