@@ -91,7 +91,7 @@ let package = Package(
         // HAL benchmarks (scripts/bench-hal runs the release build).
         .executableTarget(name: "hal-bench", dependencies: ["SwitchHAL"]),
         // NAT benchmarks: the engine and the HAL NAT table at 100,000 translations (scripts/bench-nat).
-        .executableTarget(name: "nat-bench", dependencies: ["NAT", "SwitchHAL", "NetTypes"]),
+        .executableTarget(name: "nat-bench", dependencies: ["Daemon", "NAT", "SwitchHAL", "NetTypes"]),
         .testTarget(name: "CLITests", dependencies: ["CLI"]),
         .testTarget(name: "VRRPTests", dependencies: ["VRRP"]),
         .testTarget(name: "NATTests", dependencies: ["NAT", "NetTypes"]),

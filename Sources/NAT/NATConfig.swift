@@ -21,34 +21,6 @@ public struct NATConfig: Equatable, Sendable {
     public var isEmpty: Bool { self == NATConfig() }
 }
 
-/// TCP, UDP, ICMP, or any (a basic, address-only mapping).
-public enum L4Protocol: UInt8, Sendable, Hashable, Comparable, CustomStringConvertible, CaseIterable {
-    case any = 0
-    case icmp = 1
-    case tcp = 6
-    case udp = 17
-
-    public var description: String {
-        switch self {
-        case .any: return "---"
-        case .icmp: return "icmp"
-        case .tcp: return "tcp"
-        case .udp: return "udp"
-        }
-    }
-
-    public init?(name: String) {
-        switch name {
-        case "tcp": self = .tcp
-        case "udp": self = .udp
-        case "icmp": self = .icmp
-        default: return nil
-        }
-    }
-
-    public static func < (a: L4Protocol, b: L4Protocol) -> Bool { a.rawValue < b.rawValue }
-}
-
 /// An address with an L4 port (or ICMP query id); port 0 means "address only".
 public struct Endpoint: Hashable, Sendable, Comparable, CustomStringConvertible {
     public var address: IPv4Address
@@ -62,12 +34,6 @@ public struct Endpoint: Hashable, Sendable, Comparable, CustomStringConvertible 
     public var description: String { port == 0 ? "\(address)" : "\(address):\(port)" }
 
     public static func < (a: Endpoint, b: Endpoint) -> Bool { (a.address, a.port) < (b.address, b.port) }
-}
-
-/// Which side of the NAT an interface, or a packet's ingress, is on.
-public enum NATRole: String, Sendable, Hashable, CaseIterable {
-    case inside
-    case outside
 }
 
 // MARK: Access lists
@@ -195,7 +161,7 @@ public struct NATPool: Equatable, Sendable {
 /// `ip nat inside source static [tcp|udp] LOCAL [LPORT] GLOBAL [GPORT] [extendable] [redundancy ...]`
 /// and `ip nat outside source static GLOBAL LOCAL`.
 public struct StaticMapping: Hashable, Sendable {
-    public var direction: NATRole
+    public var direction: NATZone
     /// `.any` for a one-to-one address mapping; tcp/udp for static PAT.
     public var proto: L4Protocol
     public var local: Endpoint
@@ -228,7 +194,7 @@ public struct StaticMapping: Hashable, Sendable {
     }
 
     public init(
-        direction: NATRole, proto: L4Protocol = .any, local: Endpoint, global: Endpoint, extendable: Bool = false,
+        direction: NATZone, proto: L4Protocol = .any, local: Endpoint, global: Endpoint, extendable: Bool = false,
         redundancy: Redundancy? = nil
     ) {
         self.direction = direction
@@ -243,7 +209,7 @@ public struct StaticMapping: Hashable, Sendable {
     public var identity: Identity { Identity(direction: direction, proto: proto, local: local, global: global) }
 
     public struct Identity: Hashable, Sendable {
-        public var direction: NATRole
+        public var direction: NATZone
         public var proto: L4Protocol
         public var local: Endpoint
         public var global: Endpoint
@@ -251,7 +217,7 @@ public struct StaticMapping: Hashable, Sendable {
 
     /// The configuration line, as `show running-config` prints it.
     public var line: String {
-        var text = "ip nat \(direction.rawValue) source static "
+        var text = "ip nat \(direction) source static "
         if direction == .outside {
             text += "\(global.address) \(local.address)"
         } else if proto == .any {

@@ -3,7 +3,7 @@ import NetTypes
 /// What the engine needs to know of the rest of the switch.
 public struct NATEnvironment: Equatable, Sendable {
     /// `ip nat inside|outside` per interface.
-    public var roles: [String: NATRole] = [:]
+    public var roles: [String: NATZone] = [:]
     /// Each SVI's primary address (for `interface IF overload`).
     public var addresses: [String: IPv4Address] = [:]
     /// The VRRP groups (IPv4) this switch is Master of.
@@ -20,7 +20,7 @@ public struct NATEnvironment: Equatable, Sendable {
 
     public init() {}
 
-    public func interfaces(_ role: NATRole) -> [String] {
+    public func interfaces(_ role: NATZone) -> [String] {
         roles.filter { $0.value == role }.map(\.key).sorted()
     }
 }
@@ -336,7 +336,7 @@ public struct NATEngine: Sendable {
     /// A packet the HAL had no entry for (or, with `commit: false`, the tracer's question). With
     /// `commit` it may create a translation, whose HAL entries come back in `changes`; without it
     /// nothing changes and the steps say what would happen.
-    public mutating func process(_ packet: FlowPacket, from side: NATRole, now: UInt64, commit: Bool, explain: Bool = true) -> Decision {
+    public mutating func process(_ packet: FlowPacket, from side: NATZone, now: UInt64, commit: Bool, explain: Bool = true) -> Decision {
         var d = Decision(packet: packet, original: packet)
         d.explain = explain
         let interfaces = environment.interfaces(side)
@@ -524,7 +524,7 @@ public struct NATEngine: Sendable {
 
     /// An outside static mapping for the packet's outside endpoint (its destination coming from
     /// inside, its source coming from outside) rewrites that address.
-    private mutating func applyOutsideStatic(_ d: inout Decision, from side: NATRole, now: UInt64, commit: Bool) {
+    private mutating func applyOutsideStatic(_ d: inout Decision, from side: NATZone, now: UInt64, commit: Bool) {
         let address = side == .inside ? d.packet.destination.address : d.packet.source.address
         let what = side == .inside ? "destination" : "source"
         let index = side == .inside ? byOutsideLocal : byOutsideGlobal
@@ -543,7 +543,7 @@ public struct NATEngine: Sendable {
     /// An inside translation that already holds the packet's inside endpoint (its source coming
     /// from inside: the local side; its destination coming from outside: the global side),
     /// extended before simple: rewrites that endpoint. False when there is none.
-    private mutating func applyExisting(_ d: inout Decision, from side: NATRole, now: UInt64, commit: Bool) -> Bool {
+    private mutating func applyExisting(_ d: inout Decision, from side: NATZone, now: UInt64, commit: Bool) -> Bool {
         let endpoint = side == .inside ? d.packet.source : d.packet.destination
         let index = side == .inside ? byLocal : byGlobal
         func other(_ id: UInt64) -> Endpoint? { side == .inside ? translations[id]?.insideGlobal : translations[id]?.insideLocal }

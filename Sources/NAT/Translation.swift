@@ -63,7 +63,7 @@ public struct Translation: Equatable, Sendable {
     public var id: UInt64
     public var kind: Kind
     /// inside: an `inside source` translation; outside: `outside source static`.
-    public var direction: NATRole
+    public var direction: NATZone
     public var proto: L4Protocol
     public var insideLocal: Endpoint?
     public var insideGlobal: Endpoint?
@@ -126,7 +126,7 @@ public struct Translation: Equatable, Sendable {
 /// One HAL NAT entry as the engine wants it (the daemon maps it onto the HAL's type).
 public struct HardwareEntry: Hashable, Sendable {
     /// The ingress side whose packets it matches.
-    public var zone: NATRole
+    public var zone: NATZone
     /// SNAT (rewrites the source) or DNAT (the destination).
     public var rewritesSource: Bool
     public var proto: L4Protocol
@@ -135,7 +135,7 @@ public struct HardwareEntry: Hashable, Sendable {
     public var isStatic: Bool
     public var cookie: UInt64
 
-    public init(zone: NATRole, rewritesSource: Bool, proto: L4Protocol, match: Endpoint, translated: Endpoint, isStatic: Bool, cookie: UInt64) {
+    public init(zone: NATZone, rewritesSource: Bool, proto: L4Protocol, match: Endpoint, translated: Endpoint, isStatic: Bool, cookie: UInt64) {
         self.zone = zone
         self.rewritesSource = rewritesSource
         self.proto = proto

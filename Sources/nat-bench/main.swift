@@ -15,6 +15,7 @@
 // The engine's entries are mapped onto the HAL's types as the daemon does it
 // (NATService.halKey/halEntry/halPacket, replicated below: nat-bench does not link the daemon).
 import Foundation
+import Daemon
 import Glibc
 import NAT
 import NetTypes
@@ -152,38 +153,6 @@ func makeEngine() -> NATEngine {
 
 func makeSwitch() -> Switch { Switch(chip: chip, baseMAC: MACAddress(0x0200_0000_cc00)) }
 
-/// The daemon's mapping of engine entries onto the HAL's (Sources/Daemon/NAT/NATService.swift).
-enum HALMap {
-    static func zone(_ role: NATRole) -> NATZone { role == .inside ? .inside : .outside }
-
-    static func halProtocol(_ proto: L4Protocol) -> NATProtocol {
-        switch proto {
-        case .any: return .any
-        case .icmp: return .icmp
-        case .tcp: return .tcp
-        case .udp: return .udp
-        }
-    }
-
-    static func halKey(_ entry: HardwareEntry) -> NATKey {
-        NATKey(
-            zone: zone(entry.zone), type: entry.rewritesSource ? .source : .destination, proto: halProtocol(entry.proto),
-            address: entry.match.address, port: entry.match.port)
-    }
-
-    static func halEntry(_ entry: HardwareEntry) -> NATEntry {
-        NATEntry(
-            key: halKey(entry), translatedAddress: entry.translated.address, translatedPort: entry.translated.port,
-            isStatic: entry.isStatic, cookie: entry.cookie)
-    }
-
-    static func halPacket(_ packet: FlowPacket) -> NATPacket {
-        NATPacket(
-            proto: halProtocol(packet.proto), source: packet.source.address, sourcePort: packet.source.port,
-            destination: packet.destination.address, destinationPort: packet.destination.port)
-    }
-}
-
 /// The engine's clock (milliseconds) while translations are made.
 let createdAt: UInt64 = 1_000
 
@@ -198,11 +167,11 @@ func slowPathOneByOne(_ engine: inout NATEngine, _ hal: Switch, _ flows: Range<I
     var created = 0
     for n in flows {
         let packet = flow(n)
-        let result = try hal.natTranslate(HALMap.halPacket(packet), zone: .inside, bytes: 64, deadline: deadline)
+        let result = try hal.natTranslate(NATService.halPacket(packet), zone: .inside, bytes: 64, deadline: deadline)
         if result.translated { continue }
         let decision = engine.process(packet, from: .inside, now: createdAt, commit: true, explain: false)
         guard decision.created else { fail("flow \(n) made no translation: \(decision.outcome)") }
-        try hal.natAdd(decision.changes.add.map(HALMap.halEntry), deadline: deadline)
+        try hal.natAdd(decision.changes.add.map(NATService.halEntry), deadline: deadline)
         created += 1
     }
     return created
@@ -218,7 +187,7 @@ func slowPathBatched(_ engine: inout NATEngine, _ hal: Switch, _ flows: Range<In
     while start < flows.upperBound {
         let stop = min(start + batch, flows.upperBound)
         let packets = (start..<stop).map(flow)
-        let halPackets = packets.map(HALMap.halPacket)
+        let halPackets = packets.map(NATService.halPacket)
         let results = try halPackets.map { try hal.natTranslate($0, zone: .inside, bytes: 64, deadline: deadline) }
         var changes = HardwareChanges()
         for (index, result) in results.enumerated() where !result.translated {
@@ -227,7 +196,7 @@ func slowPathBatched(_ engine: inout NATEngine, _ hal: Switch, _ flows: Range<In
             changes.merge(decision.changes)
             created += 1
         }
-        if !changes.add.isEmpty { try hal.natAdd(changes.add.map(HALMap.halEntry), deadline: deadline) }
+        if !changes.add.isEmpty { try hal.natAdd(changes.add.map(NATService.halEntry), deadline: deadline) }
         start = stop
     }
     return created
@@ -247,7 +216,7 @@ func halEntries(count: Int) -> [NATEntry] {
     for n in 0..<count {
         let decision = engine.process(flow(n), from: .inside, now: createdAt, commit: true, explain: false)
         guard decision.created else { fail("flow \(n) made no translation") }
-        entries += decision.changes.add.map(HALMap.halEntry)
+        entries += decision.changes.add.map(NATService.halEntry)
     }
     return entries
 }
@@ -356,10 +325,10 @@ func lookup(_ table: Table) throws {
     let deadline = farDeadline()
     var rng = SystemRandomNumberGenerator()
     let order = (0..<flowCount).shuffled(using: &rng)
-    let inside = order.map { HALMap.halPacket(flow($0)) }
+    let inside = order.map { NATService.halPacket(flow($0)) }
     let replyFlows = replies(engine).shuffled(using: &rng)
-    let outside = replyFlows.map(HALMap.halPacket)
-    let fresh = (0..<flowCount).map { HALMap.halPacket(flow(flowCount + 1_000_000 + $0)) }  // never seen: misses
+    let outside = replyFlows.map(NATService.halPacket)
+    let fresh = (0..<flowCount).map { NATService.halPacket(flow(flowCount + 1_000_000 + $0)) }  // never seen: misses
     let passes = 10
     table.section("Lookups with \(flowCount) active translations (\(2 * flowCount) HAL entries), one thread, random order")
     var halIn = Samples(), halOut = Samples(), halMiss = Samples(), engineIn = Samples(), engineOut = Samples()
@@ -474,7 +443,7 @@ func agePass(_ engine: inout NATEngine, _ hal: Switch, now: UInt64) throws -> (h
     var expired = 0
     let expire = seconds { (changes, expired) = engine.expire(now: now) }
     let delete = try seconds {
-        if !changes.remove.isEmpty { _ = try hal.natDelete(changes.remove.map(HALMap.halKey), deadline: deadline) }
+        if !changes.remove.isEmpty { _ = try hal.natDelete(changes.remove.map(NATService.halKey), deadline: deadline) }
     }
     return (hits.count, expired, collect, record, expire, delete)
 }
@@ -482,8 +451,8 @@ func agePass(_ engine: inout NATEngine, _ hal: Switch, now: UInt64) throws -> (h
 func aging(_ table: Table) throws {
     var (engine, hal) = try activeState()
     let deadline = farDeadline()
-    let inside = (0..<flowCount).map { HALMap.halPacket(flow($0)) }
-    let outside = replies(engine).map(HALMap.halPacket)
+    let inside = (0..<flowCount).map { NATService.halPacket(flow($0)) }
+    let outside = replies(engine).map(NATService.halPacket)
     table.section("Aging at \(flowCount) translations: one ager pass (natCollectHits + natCounters, recordHits, expire, natDelete of the expired)")
     var idle = Samples(), idleCollect = Samples(), idleRecord = Samples(), idleExpire = Samples()
     var busy = Samples(), busyCollect = Samples(), busyRecord = Samples(), busyExpire = Samples()
@@ -551,7 +520,7 @@ func memoryChild(part: String) throws {
         for n in 0..<flowCount {
             let packet = flow(n)
             var t = HALClock.now
-            let result = try hal.natTranslate(HALMap.halPacket(packet), zone: .inside, bytes: 64, deadline: deadline)
+            let result = try hal.natTranslate(NATService.halPacket(packet), zone: .inside, bytes: 64, deadline: deadline)
             var u = HALClock.now
             slowest.translate = max(slowest.translate, Double(u - t) / 1e9)
             if result.translated { fail("flow \(n) hit") }
@@ -559,7 +528,7 @@ func memoryChild(part: String) throws {
             let decision = engine.process(packet, from: .inside, now: createdAt, commit: true, explain: false)
             u = HALClock.now
             if Double(u - t) / 1e9 > slowest.process { (slowest.process, slowest.processAt) = (Double(u - t) / 1e9, n) }
-            let entries = decision.changes.add.map(HALMap.halEntry)
+            let entries = decision.changes.add.map(NATService.halEntry)
             t = HALClock.now
             try hal.natAdd(entries, deadline: deadline)
             u = HALClock.now

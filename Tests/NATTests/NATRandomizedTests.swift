@@ -18,7 +18,7 @@ struct SplitMix64: RandomNumberGenerator {
 /// The HAL NAT table as the engine's change stream must keep it: removes find what they remove,
 /// adds never meet a key that holds a different translation (the HAL would answer EXISTS).
 struct ModelHAL {
-    struct Key: Hashable { var zone: NATRole; var snat: Bool; var proto: L4Protocol; var match: Endpoint }
+    struct Key: Hashable { var zone: NATZone; var snat: Bool; var proto: L4Protocol; var match: Endpoint }
     var entries: [Key: HardwareEntry] = [:]
     var problems: [String] = []
 

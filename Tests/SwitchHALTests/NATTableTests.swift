@@ -7,7 +7,7 @@ import Testing
 private func ip(_ text: String) -> IPv4Address { IPv4Address(parsing: text)! }
 
 /// `packet(.tcp, "10.0.0.5", 40000, "198.51.100.1", 443)`.
-private func packet(_ proto: NATProtocol, _ source: String, _ sourcePort: UInt16, _ destination: String, _ destinationPort: UInt16)
+private func packet(_ proto: L4Protocol, _ source: String, _ sourcePort: UInt16, _ destination: String, _ destinationPort: UInt16)
     -> NATPacket
 {
     NATPacket(proto: proto, source: ip(source), sourcePort: sourcePort, destination: ip(destination), destinationPort: destinationPort)
@@ -16,7 +16,7 @@ private func packet(_ proto: NATProtocol, _ source: String, _ sourcePort: UInt16
 /// A translation as the control plane installs it: an SNAT entry matching the inside address
 /// (and port) and a DNAT entry matching the outside one, sharing a cookie.
 private func translation(
-    _ proto: NATProtocol, inside: String, _ insidePort: UInt16 = 0, outside: String, _ outsidePort: UInt16 = 0,
+    _ proto: L4Protocol, inside: String, _ insidePort: UInt16 = 0, outside: String, _ outsidePort: UInt16 = 0,
     cookie: UInt64, isStatic: Bool = false
 ) -> [NATEntry] {
     [
@@ -61,8 +61,8 @@ private func translations(_ count: Int, firstCookie: UInt64 = 1, isStatic: Bool 
         #expect(other != key)
         #expect(NATKey.basic(zone: .inside, type: .source, address: ip("10.0.0.5")).description == "inside snat any 10.0.0.5")
         #expect(key.description == "outside dnat udp 255.254.253.252:65535")
-        #expect(NATProtocol.allCases.map(\.description) == ["any", "icmp", "tcp", "udp"])
-        #expect(NATProtocol.tcp.rawValue == 6 && NATProtocol.udp.rawValue == 17)
+        #expect(L4Protocol.allCases.map(\.description) == ["any", "icmp", "tcp", "udp"])
+        #expect(L4Protocol.tcp.rawValue == 6 && L4Protocol.udp.rawValue == 17)
     }
 
     @Test func profilesSizeTheTable() throws {
@@ -206,7 +206,7 @@ private func translations(_ count: Int, firstCookie: UInt64 = 1, isStatic: Bool 
         try hal.natAdd(translation(.tcp, inside: "10.0.0.5", 40000, outside: "203.0.113.9", 61000, cookie: 2), deadline: soon)
         let server = ip("198.51.100.1")
 
-        func out(_ proto: NATProtocol, _ port: UInt16) throws -> NATLookupResult {
+        func out(_ proto: L4Protocol, _ port: UInt16) throws -> NATLookupResult {
             try hal.natTranslate(
                 NATPacket(proto: proto, source: ip("10.0.0.5"), sourcePort: port, destination: server, destinationPort: 443),
                 zone: .inside, bytes: 60, deadline: soon)

@@ -26,15 +26,15 @@ enum NATCommands {
             modes: [Modes.configInterface], no: .sameArguments,
             show: { config, name in
                 guard let name, let role = config.interfaces[name]?.natRole else { return [] }
-                return [Arguments(["role": .keyword(role.rawValue)])]
+                return [Arguments(["role": .keyword(role.description)])]
             }
         ) { ctx, args in
             guard let name = ctx.session.interface, case .svi = InterfaceKind.parse(name, portCount: ctx.portCount) else {
                 return ctx.fail("NAT roles are set on SVIs (interface vlanN), where the switch routes")
             }
-            let role = NATRole(rawValue: args.string("role")!)!
+            let role = NATZone(name: args.string("role")!)!
             if args.negated {
-                guard ctx.config.interfaces[name]?.natRole == role else { return ctx.fail("\(name) is not a NAT \(role.rawValue) interface") }
+                guard ctx.config.interfaces[name]?.natRole == role else { return ctx.fail("\(name) is not a NAT \(role) interface") }
                 return ctx.commit { $0.interfaces[name]?.natRole = nil; return nil }
             }
             return ctx.commit { config in

@@ -143,7 +143,7 @@ enum NATShowCommands {
                 modes: [Modes.enable]
             ) { ctx, args in
                 guard let packet = flowPacket(ctx, args) else { return .done(.error) }
-                let side: NATRole = args.string("side") == "outside" ? .outside : .inside
+                let side: NATZone = args.string("side") == "outside" ? .outside : .inside
                 let hal = ctx.plane.hal
                 let future = ctx.plane.nat.trace(packet, from: side, commit: args.has("commit")).hop(to: ctx.loop).assumeIsolated()
                     .map { decision in

@@ -48,7 +48,7 @@ public struct InterfaceConfig: Equatable, Sendable {
     /// SVIs (`vlanN`) only: `vrrp N ...` lines.
     public var vrrp: [UInt8: VRRPInstanceConfig] = [:]
     /// SVIs only: `ip nat inside` / `ip nat outside`.
-    public var natRole: NATRole?
+    public var natRole: NATZone?
 
     public init() {}
 }

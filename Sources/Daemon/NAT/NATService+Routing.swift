@@ -110,7 +110,7 @@ extension NATService {
         var packet: IPv4Packet
         var port: PortID
         var flow: FlowPacket
-        var side: NATRole
+        var side: NATZone
         var control: Bool
     }
 
@@ -131,7 +131,7 @@ extension NATService {
             loop.execute { [self] in drainRouteInbox() }
             return
         }
-        let queries = pending.map { (Self.halPacket($0.flow), Self.zone($0.side), $0.packet.payload.count + 20) }
+        let queries = pending.map { (Self.halPacket($0.flow), $0.side, $0.packet.payload.count + 20) }
         routeBatchInFlight = true
         hal.callNAT("nat-route", on: loop) { hal, deadline in
             try queries.map { try hal.natTranslate($0.0, zone: $0.1, bytes: $0.2, deadline: deadline) }

@@ -10,7 +10,7 @@ extension NATService {
     /// each `count` packets.
     struct FlowRequest: Sendable {
         var packet: FlowPacket
-        var side: NATRole
+        var side: NATZone
         var count: Int
         var sessions: Int
     }
@@ -57,7 +57,7 @@ extension NATService {
                 engine.counters.untranslated += UInt64(report.packets)
                 return loop.makeSucceededFuture(report)
             }
-            let zone = Self.zone(request.side)
+            let zone = request.side
             let halPackets = firsts.map(Self.halPacket)
             // 1. The first packet of each session meets the HAL.
             return hal.callNAT("nat-flow", on: loop) { hal, deadline in
@@ -137,7 +137,7 @@ extension NATService {
 
     /// `test nat translate ...`: the engine's steps; with `commit` the translation is made and
     /// programmed, and the reply waits for the HAL.
-    func trace(_ packet: FlowPacket, from side: NATRole, commit: Bool) -> EventLoopFuture<NATEngine.Decision> {
+    func trace(_ packet: FlowPacket, from side: NATZone, commit: Bool) -> EventLoopFuture<NATEngine.Decision> {
         loop.flatSubmit { [self] in
             var decision = engine.process(packet, from: side, now: NATService.now, commit: commit)
             guard commit, !decision.changes.isEmpty else {

@@ -359,47 +359,26 @@ public final class NATService: @unchecked Sendable {
         summary.withLockedValue { $0 = line }
     }
 
-    // MARK: Mapping onto the HAL's types
+    // MARK: Mapping onto the HAL's types (also what nat-bench measures)
 
-    static func zone(_ role: NATRole) -> NATZone { role == .inside ? .inside : .outside }
-
-    static func halProtocol(_ proto: L4Protocol) -> NATProtocol {
-        switch proto {
-        case .any: return .any
-        case .icmp: return .icmp
-        case .tcp: return .tcp
-        case .udp: return .udp
-        }
+    public static func halKey(_ entry: HardwareEntry) -> NATKey {
+        NATKey(zone: entry.zone, type: entry.rewritesSource ? .source : .destination, proto: entry.proto,
+               address: entry.match.address, port: entry.match.port)
     }
 
-    static func halKey(_ entry: HardwareEntry) -> SwitchHAL.NATKey {
-        SwitchHAL.NATKey(
-            zone: zone(entry.zone), type: entry.rewritesSource ? .source : .destination, proto: halProtocol(entry.proto),
-            address: entry.match.address, port: entry.match.port)
+    public static func halEntry(_ entry: HardwareEntry) -> NATEntry {
+        NATEntry(key: halKey(entry), translatedAddress: entry.translated.address, translatedPort: entry.translated.port,
+                 isStatic: entry.isStatic, cookie: entry.cookie)
     }
 
-    static func halEntry(_ entry: HardwareEntry) -> SwitchHAL.NATEntry {
-        SwitchHAL.NATEntry(
-            key: halKey(entry), translatedAddress: entry.translated.address, translatedPort: entry.translated.port,
-            isStatic: entry.isStatic, cookie: entry.cookie)
+    public static func halPacket(_ packet: FlowPacket) -> NATPacket {
+        NATPacket(proto: packet.proto, source: packet.source.address, sourcePort: packet.source.port,
+                  destination: packet.destination.address, destinationPort: packet.destination.port)
     }
 
-    static func halPacket(_ packet: FlowPacket) -> NATPacket {
-        NATPacket(
-            proto: halProtocol(packet.proto), source: packet.source.address, sourcePort: packet.source.port,
-            destination: packet.destination.address, destinationPort: packet.destination.port)
-    }
-
-    static func flowPacket(_ packet: NATPacket, flags: TCPFlags) -> FlowPacket {
-        let proto: L4Protocol
-        switch packet.proto {
-        case .any: proto = .any
-        case .icmp: proto = .icmp
-        case .tcp: proto = .tcp
-        case .udp: proto = .udp
-        }
-        return FlowPacket(proto: proto, source: Endpoint(packet.source, packet.sourcePort),
-                          destination: Endpoint(packet.destination, packet.destinationPort), flags: flags)
+    public static func flowPacket(_ packet: NATPacket, flags: TCPFlags) -> FlowPacket {
+        FlowPacket(proto: packet.proto, source: Endpoint(packet.source, packet.sourcePort),
+                   destination: Endpoint(packet.destination, packet.destinationPort), flags: flags)
     }
 }
 

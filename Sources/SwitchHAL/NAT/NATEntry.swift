@@ -1,14 +1,5 @@
 import NetTypes
 
-/// The side a packet enters on (SONiC's `nat_zone`): `inside` is the private network, `outside`
-/// the public one. An entry only matches packets of its zone.
-public enum NATZone: UInt8, Sendable, CaseIterable, CustomStringConvertible {
-    case inside
-    case outside
-
-    public var description: String { self == .inside ? "inside" : "outside" }
-}
-
 /// What an entry rewrites: SNAT the packet's source, DNAT its destination (SAI's
 /// `SAI_NAT_TYPE_SOURCE_NAT` / `SAI_NAT_TYPE_DESTINATION_NAT`).
 public enum NATType: UInt8, Sendable, CaseIterable, CustomStringConvertible {
@@ -16,24 +7,6 @@ public enum NATType: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     case destination
 
     public var description: String { self == .source ? "snat" : "dnat" }
-}
-
-/// The IP protocol of a key or a packet. `any` keys are basic (address-only) NAT; a packet of
-/// `any` (another protocol: GRE, ESP, ...) only matches basic entries.
-public enum NATProtocol: UInt8, Sendable, CaseIterable, CustomStringConvertible {
-    case any = 0
-    case icmp = 1
-    case tcp = 6
-    case udp = 17
-
-    public var description: String {
-        switch self {
-        case .any: return "any"
-        case .icmp: return "icmp"
-        case .tcp: return "tcp"
-        case .udp: return "udp"
-        }
-    }
 }
 
 /// The key of a NAT entry, the SDK's ingress session key: zone, direction, protocol, and the
@@ -50,7 +23,7 @@ public struct NATKey: Hashable, Comparable, Sendable, CustomStringConvertible {
     /// (bits 0-7).
     public private(set) var raw: UInt64
 
-    public init(zone: NATZone, type: NATType, proto: NATProtocol, address: IPv4Address, port: UInt16) {
+    public init(zone: NATZone, type: NATType, proto: L4Protocol, address: IPv4Address, port: UInt16) {
         raw = UInt64(type.rawValue) << 57 | UInt64(zone.rawValue) << 56 | UInt64(address.value) << 24
             | UInt64(port) << 8 | UInt64(proto.rawValue)
     }
@@ -70,9 +43,9 @@ public struct NATKey: Hashable, Comparable, Sendable, CustomStringConvertible {
         set { raw = raw & ~(1 << 57) | UInt64(newValue.rawValue) << 57 }
     }
 
-    public var proto: NATProtocol {
+    public var proto: L4Protocol {
         // Only valid protocols are ever stored (the initializer and the setter take the enum).
-        get { NATProtocol(rawValue: UInt8(truncatingIfNeeded: raw))! }
+        get { L4Protocol(rawValue: UInt8(truncatingIfNeeded: raw))! }
         set { raw = raw & ~0xff | UInt64(newValue.rawValue) }
     }
 
@@ -149,13 +122,13 @@ public struct NATEntry: Equatable, Sendable, CustomStringConvertible {
 /// The fields of a packet NAT looks at and rewrites. For ICMP queries the identifier is the
 /// "port": put it in both `sourcePort` and `destinationPort`; a rewrite changes both.
 public struct NATPacket: Sendable, Equatable, CustomStringConvertible {
-    public var proto: NATProtocol
+    public var proto: L4Protocol
     public var source: IPv4Address
     public var sourcePort: UInt16
     public var destination: IPv4Address
     public var destinationPort: UInt16
 
-    public init(proto: NATProtocol, source: IPv4Address, sourcePort: UInt16 = 0, destination: IPv4Address, destinationPort: UInt16 = 0) {
+    public init(proto: L4Protocol, source: IPv4Address, sourcePort: UInt16 = 0, destination: IPv4Address, destinationPort: UInt16 = 0) {
         self.proto = proto
         self.source = source
         self.sourcePort = sourcePort

@@ -161,7 +161,7 @@ final class NATTable {
     }
 
     @inline(__always)
-    private func lookup(zone: NATZone, type: NATType, proto: NATProtocol, address: IPv4Address, port: UInt16)
+    private func lookup(zone: NATZone, type: NATType, proto: L4Protocol, address: IPv4Address, port: UInt16)
         -> Dictionary<NATKey, NATEntry>.Index?
     {
         if proto != .any, let index = entries.index(forKey: NATKey(zone: zone, type: type, proto: proto, address: address, port: port)) {
