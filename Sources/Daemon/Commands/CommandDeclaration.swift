@@ -103,17 +103,27 @@ public final class CommandContext {
         plane.committer.commit(self, mutation)
     }
 
-    /// Runs a HAL call for this command on the HAL threads; `then` turns its result into the
-    /// command's output and status (on the control plane).
+    /// Runs a HAL call for this command on the HAL threads (NAT table calls on the HAL's NAT
+    /// thread); `then` turns its result into the command's output and status.
     public func hal<T: Sendable>(
-        _ operation: String, _ call: @escaping @Sendable (Switch, UInt64) throws -> T, then: @escaping (T) -> Status
+        _ operation: String, nat: Bool = false, _ call: @escaping @Sendable (Switch, UInt64) throws -> T, then: @escaping (T) -> Status
     ) -> CommandOutcome {
         let service = plane.hal
-        let future = service.call(operation, on: loop, call).assumeIsolated().map { then($0) }.recover { error in
+        let future = nat ? service.callNAT(operation, on: loop, call) : service.call(operation, on: loop, call)
+        return after(future, waitingFor: { service.activity }, then: then)
+    }
+
+    /// Waits, without blocking, for work done on another thread: `then` turns its result into
+    /// the command's output and status, on the control plane; a failure prints `% error`. If the
+    /// command's deadline comes first, the reply is a timeout naming `waitingFor()`.
+    public func after<T: Sendable>(
+        _ future: EventLoopFuture<T>, waitingFor: @escaping () -> String, then: @escaping (T) -> Status
+    ) -> CommandOutcome {
+        let status = future.hop(to: loop).assumeIsolated().map { then($0) }.recover { error in
             self.print("% \(error)")
             return Status.error
         }.nonisolated()
-        return .pending(future, waitingFor: { service.activity })
+        return .pending(status, waitingFor: waitingFor)
     }
 
     /// Streams `items`, `chunk` of them at a time, as the client reads (a 288K-entry table is

@@ -13,22 +13,17 @@ enum HALCommands {
                 modes: Modes.exec
             ) { ctx, args in
                 let all = args.has("entries")
-                let service = ctx.plane.hal
                 // On the HAL's NAT thread, like every NAT call: a stuck NAT table holds only it.
-                let future = service.callNAT("nat_stat_get", on: ctx.loop) { hal, deadline in
+                return ctx.hal("nat_stat_get", nat: true, { hal, deadline in
                     (try hal.natCounters(deadline: deadline), all ? try hal.natEntries(deadline: deadline) : [])
-                }.assumeIsolated().map { (counters, entries) -> Status in
+                }) { counters, entries in
                     ctx.print("NAT table: \(counters.entries) of \(counters.capacity) entries in use")
                     ctx.print("adds \(counters.adds), deletes \(counters.deletes), full errors \(counters.fullErrors)")
                     ctx.print("lookups \(counters.lookups), hits \(counters.hits), misses \(counters.misses)")
                     guard all else { return .success }
                     ctx.streamItems(entries) { "\($0)\($0.hit ? " hit" : "") packets \($0.packets)\n" }
                     return .success
-                }.recover { error in
-                    ctx.print("% \(error)")
-                    return Status.error
-                }.nonisolated()
-                return .pending(future, waitingFor: { service.activity })
+                }
             },
             CommandDeclaration(
                 "show interfaces [IFNAME$ifname]", help: [Help.show, "Interface status and counters", Help.interfaceName],

@@ -98,8 +98,7 @@ enum NATShowCommands {
                 "clear ip nat statistics", help: ["Reset functions", Help.ip, "Clear NAT", "Hits, misses, drops and expiries"],
                 modes: [Modes.enable]
             ) { ctx, _ in
-                let future = ctx.plane.nat.clearStatistics().hop(to: ctx.loop).map { Status.success }
-                return .pending(future, waitingFor: { "the NAT thread" })
+                ctx.after(ctx.plane.nat.clearStatistics(), waitingFor: { "the NAT thread" }) { .success }
             },
             CommandDeclaration(
                 "debug ip nat", help: [Help.debug, Help.ip, "NAT: translations made, expired, programmed"],
@@ -124,16 +123,11 @@ enum NATShowCommands {
                 guard request.count * request.sessions <= 2_000_000 else {
                     return ctx.fail("at most 2,000,000 packets per command (count x sessions)")
                 }
-                let service: NATService = ctx.plane.nat
                 let hal = ctx.plane.hal
-                let future = service.runFlows(request).hop(to: ctx.loop).assumeIsolated().map { report in
+                return ctx.after(ctx.plane.nat.runFlows(request), waitingFor: { "the NAT thread; " + hal.activity }) { report in
                     printFlowReport(ctx, report)
-                    return report.drops.isEmpty ? Status.success : Status.warning
-                }.recover { error in
-                    ctx.print("% \(error)")
-                    return Status.error
-                }.nonisolated()
-                return .pending(future, waitingFor: { "the NAT thread; " + hal.activity })
+                    return report.drops.isEmpty ? .success : .warning
+                }
             },
             CommandDeclaration(
                 "test nat translate <icmp|tcp|udp>$proto A.B.C.D$src [(0-65535)$sport] A.B.C.D$dst [(0-65535)$dport] [from <inside|outside>$side] [commit]",
@@ -145,13 +139,11 @@ enum NATShowCommands {
                 guard let packet = flowPacket(ctx, args) else { return .done(.error) }
                 let side: NATZone = args.string("side") == "outside" ? .outside : .inside
                 let hal = ctx.plane.hal
-                let future = ctx.plane.nat.trace(packet, from: side, commit: args.has("commit")).hop(to: ctx.loop).assumeIsolated()
-                    .map { decision in
-                        for (index, step) in decision.steps.enumerated() { ctx.print("\(pad(String(index + 1), 2, left: true)). \(step)") }
-                        if case .dropped = decision.outcome { return Status.warning }
-                        return Status.success
-                    }.nonisolated()
-                return .pending(future, waitingFor: { "the NAT thread; " + hal.activity })
+                return ctx.after(ctx.plane.nat.trace(packet, from: side, commit: args.has("commit")), waitingFor: { "the NAT thread; " + hal.activity }) { decision in
+                    for (index, step) in decision.steps.enumerated() { ctx.print("\(pad(String(index + 1), 2, left: true)). \(step)") }
+                    if case .dropped = decision.outcome { return .warning }
+                    return .success
+                }
             },
         ]
     }
@@ -207,7 +199,7 @@ enum NATShowCommands {
 
     static func clear(_ ctx: CommandContext, mustMatch: Bool = false, _ predicate: @escaping @Sendable (Translation) -> Bool) -> CommandOutcome {
         let hal = ctx.plane.hal
-        let future = ctx.plane.nat.clear(predicate).hop(to: ctx.loop).assumeIsolated().map { result -> Status in
+        return ctx.after(ctx.plane.nat.clear(predicate), waitingFor: { "the NAT thread; " + hal.activity }) { result in
             if mustMatch && result.count == 0 {
                 ctx.print("% Translation not found")
                 return .error
@@ -218,13 +210,11 @@ enum NATShowCommands {
             }
             if !mustMatch { ctx.print("\(result.count) dynamic translation(s) cleared") }
             return .success
-        }.nonisolated()
-        return .pending(future, waitingFor: { "the NAT thread; " + hal.activity })
+        }
     }
 
     static func withSnapshot(_ ctx: CommandContext, sorted: Bool = false, _ body: @escaping (NATService.Snapshot) -> Status) -> CommandOutcome {
-        let future = ctx.plane.nat.snapshot(sorted: sorted).hop(to: ctx.loop).assumeIsolated().map { body($0) }.nonisolated()
-        return .pending(future, waitingFor: { "the NAT thread" })
+        ctx.after(ctx.plane.nat.snapshot(sorted: sorted), waitingFor: { "the NAT thread" }, then: body)
     }
 
     // MARK: Rendering

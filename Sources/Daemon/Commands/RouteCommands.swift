@@ -45,23 +45,21 @@ enum RouteCommands {
             CommandDeclaration(
                 "clear ip arp", help: ["Reset functions", Help.ip, "Forget every neighbour of the routing path"], modes: [Modes.enable]
             ) { ctx, _ in
-                let future = ctx.plane.nat.clearNeighbors().hop(to: ctx.loop).assumeIsolated().map { count -> Status in
+                ctx.after(ctx.plane.nat.clearNeighbors(), waitingFor: { "the NAT thread" }) { count in
                     ctx.print("\(count) neighbour(s) cleared")
                     return .success
-                }.nonisolated()
-                return .pending(future, waitingFor: { "the NAT thread" })
+                }
             },
             CommandDeclaration(
                 "show ip arp", help: [Help.show, Help.ip, "The neighbour table of the routing path"], modes: Modes.exec
             ) { ctx, _ in
-                let future = ctx.plane.nat.snapshot().hop(to: ctx.loop).assumeIsolated().map { snapshot -> Status in
+                NATShowCommands.withSnapshot(ctx) { snapshot in
                     ctx.print("Address          Hardware Addr    Interface")
                     for entry in snapshot.neighborList {
                         ctx.print(pad("\(entry.address)", 16) + " " + pad(entry.mac.dottedDescription, 16) + " vlan\(entry.vlan)")
                     }
                     return .success
-                }.nonisolated()
-                return .pending(future, waitingFor: { "the NAT thread" })
+                }
             },
         ]
     }

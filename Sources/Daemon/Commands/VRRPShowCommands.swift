@@ -50,8 +50,7 @@ enum VRRPShowCommands {
             CommandDeclaration(
                 "clear vrrp statistics", help: ["Reset functions", vrrpHelp, "Every VRRP counter"], modes: [Modes.enable]
             ) { ctx, _ in
-                let future = ctx.plane.vrrp.clearStatistics().hop(to: ctx.loop).map { Status.success }
-                return .pending(future, waitingFor: { "the VRRP thread" })
+                ctx.after(ctx.plane.vrrp.clearStatistics(), waitingFor: { "the VRRP thread" }) { .success }
             },
             CommandDeclaration(
                 "debug vrrp [<events|packets>$what]",
@@ -70,8 +69,7 @@ enum VRRPShowCommands {
     }
 
     static func withSnapshot(_ ctx: CommandContext, _ body: @escaping (VRRPService.Snapshot) -> Status) -> CommandOutcome {
-        let future = ctx.plane.vrrp.snapshot().hop(to: ctx.loop).assumeIsolated().map { body($0) }.nonisolated()
-        return .pending(future, waitingFor: { "the VRRP thread" })
+        ctx.after(ctx.plane.vrrp.snapshot(), waitingFor: { "the VRRP thread" }, then: body)
     }
 
     static func statistics(_ snapshot: VRRPService.Snapshot) -> String {

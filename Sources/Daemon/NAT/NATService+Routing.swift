@@ -222,13 +222,7 @@ extension NATService {
             return forward(Self.rewrite(item.packet, as: Self.flowPacket(hit.packet, flags: item.flow.flags)))
         }
         let decision = engine.process(item.flow, from: item.side, now: NATService.now, commit: true, explain: false)
-        if decision.created, let id = decision.translationID {
-            program(groups: [decision.changes]) { [self] errors in
-                if let error = errors.first ?? nil {
-                    engine.abandon(id, reason: { if case .full = error { return .hardwareFull } else { return .hardwareError } }())
-                }
-            }
-        }
+        install([decision])
         switch decision.outcome {
         case .translated:
             routing.translatedByCPU += 1

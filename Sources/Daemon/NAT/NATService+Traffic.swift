@@ -65,8 +65,7 @@ extension NATService {
             }.assumeIsolated().flatMap { [self] results -> EventLoopFuture<FlowReport> in
                 // 2. Misses go to the CPU: the engine translates (creating what it must).
                 var report = FlowReport(sessions: request.sessions, packets: request.sessions * request.count)
-                var groups: [HardwareChanges] = []
-                var createdIDs: [UInt64] = []
+                var decisions: [NATEngine.Decision] = []
                 let now = NATService.now
                 let control = request.packet.proto == .tcp && !request.packet.flags.subtracting(.ack).isEmpty
                 for (index, result) in results.enumerated() {
@@ -86,23 +85,16 @@ extension NATService {
                     case .untranslated: report.untranslated += 1
                     case .dropped(let reason): report.drops[reason, default: 0] += 1
                     }
-                    if decision.created, let id = decision.translationID {
-                        createdIDs.append(id)
-                        groups.append(decision.changes)
+                    if decision.created {
+                        decisions.append(decision)
                         report.created += 1
                     }
                 }
                 // 3. New translations go into the HAL, each on its own; those it refuses are undone.
                 let promise = loop.makePromise(of: FlowReport.self)
-                program(groups: groups) { [self] errors in
-                    for (index, error) in errors.enumerated() {
-                        guard let error else { continue }
-                        let reason: DropReason
-                        if case .full = error { reason = .hardwareFull } else { reason = .hardwareError }
-                        engine.abandon(createdIDs[index], reason: reason)
-                        report.drops[reason, default: 0] += 1
-                        report.created -= 1
-                    }
+                install(decisions) { refused in
+                    for (_, error) in refused { report.drops[DropReason(error), default: 0] += 1 }
+                    report.created -= refused.count
                     promise.succeed(report)
                 }
                 return promise.futureResult
@@ -140,19 +132,14 @@ extension NATService {
     func trace(_ packet: FlowPacket, from side: NATZone, commit: Bool) -> EventLoopFuture<NATEngine.Decision> {
         loop.flatSubmit { [self] in
             var decision = engine.process(packet, from: side, now: NATService.now, commit: commit)
-            guard commit, !decision.changes.isEmpty else {
+            guard commit, decision.created else {
                 if !commit { decision.steps.append("dry run: nothing changed (add commit to create the translation)") }
                 return loop.makeSucceededFuture(decision)
             }
             let promise = loop.makePromise(of: NATEngine.Decision.self)
-            program(decision.changes) { [self] error in
-                if let error {
-                    if decision.created, let id = decision.translationID {
-                        engine.abandon(id, reason: { if case .full = error { return .hardwareFull } else { return .hardwareError } }())
-                        decision.steps.append("HAL refused the entries (\(error)): translation removed")
-                    } else {
-                        decision.steps.append("HAL: \(error)")
-                    }
+            install([decision]) { refused in
+                if let (_, error) = refused.first {
+                    decision.steps.append("HAL refused the entries (\(error)): translation removed")
                 } else {
                     decision.steps.append("programmed: \(decision.changes.add.count) HAL NAT entries")
                 }

@@ -178,6 +178,22 @@ public final class NATService: @unchecked Sendable {
         runQueue()
     }
 
+    /// Programs the translations the engine just made, each on its own (a full table refuses
+    /// only those that do not fit), and undoes in the engine those the HAL refused; `done` hears
+    /// which were refused and why.
+    func install(_ decisions: [NATEngine.Decision], done: (([(id: UInt64, error: HALError)]) -> Void)? = nil) {
+        let made = decisions.compactMap { d in d.created ? d.translationID.map { ($0, d.changes) } : nil }
+        program(groups: made.map(\.1)) { [self] errors in
+            var refused: [(id: UInt64, error: HALError)] = []
+            for (index, error) in errors.enumerated() {
+                guard let error else { continue }
+                engine.abandon(made[index].0, reason: DropReason(error))
+                refused.append((made[index].0, error))
+            }
+            done?(refused)
+        }
+    }
+
     /// Queues groups of changes applied one by one; `done` gets each group's outcome and undoes
     /// in the engine what failed (so a refusal leaves the two in agreement; a timeout does not).
     func program(groups: [HardwareChanges], done: @escaping ([HALError?]) -> Void) {
@@ -379,6 +395,13 @@ public final class NATService: @unchecked Sendable {
     public static func flowPacket(_ packet: NATPacket, flags: TCPFlags) -> FlowPacket {
         FlowPacket(proto: packet.proto, source: Endpoint(packet.source, packet.sourcePort),
                    destination: Endpoint(packet.destination, packet.destinationPort), flags: flags)
+    }
+}
+
+extension DropReason {
+    /// Why a translation the HAL refused was dropped.
+    init(_ error: HALError) {
+        if case .full = error { self = .hardwareFull } else { self = .hardwareError }
     }
 }
 
