@@ -53,16 +53,11 @@ extension NATService {
     /// From any thread (the HAL's CPU path, the VRRP thread): a packet for the router to route.
     /// Never blocks; frames wait in a bounded inbox and are handled in batches.
     func routeFrame(_ bytes: [UInt8], vlan: UInt16, port: PortID) {
-        let (accepted, first) = routeInbox.withLockedValue { queue -> (Bool, Bool) in
-            guard queue.count < Self.maxPendingFrames else { return (false, false) }
-            queue.append((bytes, vlan, port))
-            return (true, queue.count == 1)
+        switch routeInbox.offer((bytes, vlan, port)) {
+        case .refused: routeOverflow.wrappingIncrement(ordering: .relaxed)
+        case .first: loop.execute { [self] in drainRouteInbox() }
+        case .accepted: break
         }
-        guard accepted else {
-            routeOverflow.wrappingIncrement(ordering: .relaxed)
-            return
-        }
-        if first { loop.execute { [self] in drainRouteInbox() } }
     }
 
     /// From the VRRP thread: an ARP sender (request or reply) on the VLAN's own subnet is a
@@ -118,8 +113,7 @@ extension NATService {
     /// them. While that call is out, new frames wait in the (bounded) inbox.
     func drainRouteInbox() {
         guard !routeBatchInFlight, !stopping else { return checkIdle() }
-        var frames: [([UInt8], UInt16, PortID)] = []
-        routeInbox.withLockedValue { swap(&$0, &frames) }
+        let frames = routeInbox.take()
         guard !frames.isEmpty else { return }
         var pending: [Pending] = []
         for (bytes, vlan, port) in frames {

@@ -51,7 +51,7 @@ public final class NATService: @unchecked Sendable {
     var nextARPGeneration: UInt64 = 0
     var routing = RoutingCounters()
     /// Frames to route, from any thread (bounded), and whether a batch is with the HAL.
-    let routeInbox = NIOLockedValueBox<[([UInt8], UInt16, PortID)]>([])
+    let routeInbox = BoundedInbox<(bytes: [UInt8], vlan: UInt16, port: PortID)>(capacity: NATService.maxPendingFrames)
     let routeOverflow = ManagedAtomic<UInt64>(0)
     var routeBatchInFlight = false
     /// One line for the SIGUSR1 dump, readable from any thread (refreshed by the NAT thread).

@@ -12,97 +12,68 @@ extension VRRPService {
     /// solicitations), copies it, and hands it to the VRRP loop. Never blocks; when the loop is
     /// far behind, frames are dropped and counted.
     func cpuFrame(port: PortID, vlan: UInt16, frame: UnsafeRawBufferPointer) {
-        // TCP and UDP to the router go straight to the routing path's own bounded inbox: a flood
-        // of them never takes room from VRRP advertisements.
-        if VRRPService.routed(frame) {
-            if let route = router.withLockedValue({ $0 }) { route([UInt8](frame), vlan, port) } else { framesIgnored.wrappingIncrement(ordering: .relaxed) }
-            return
-        }
-        guard VRRPService.wanted(frame) else {
+        let queue: BoundedInbox<InboundFrame>
+        switch VRRPService.classify(frame) {
+        case .ignored:
             framesIgnored.wrappingIncrement(ordering: .relaxed)
             return
-        }
-        let inbound = InboundFrame(port: port, vlan: vlan, bytes: [UInt8](frame))
-        // Advertisements have their own queue: no flood of anything else (pings through the
-        // router, ARP) can take their room.
-        let advert = VRRPService.isAdvertisement(frame)
-        let (accepted, first) = inbox.withLockedValue { queue -> (Bool, Bool) in
-            let wasEmpty = queue.adverts.isEmpty && queue.others.isEmpty
-            if advert {
-                guard queue.adverts.count < VRRPService.maxPendingFrames else { return (false, false) }
-                queue.adverts.append(inbound)
-            } else {
-                guard queue.others.count < VRRPService.maxPendingFrames else { return (false, false) }
-                queue.others.append(inbound)
-            }
-            return (true, wasEmpty)
-        }
-        guard accepted else {
-            framesOverflowed.wrappingIncrement(ordering: .relaxed)
+        case .routed:
+            // TCP and UDP to the router go straight to the routing path's own bounded inbox: a
+            // flood of them never reaches this thread.
+            if let route = router.withLockedValue({ $0 }) { route([UInt8](frame), vlan, port) } else { framesIgnored.wrappingIncrement(ordering: .relaxed) }
             return
+        case .advertisement: queue = adverts
+        case .other: queue = others
         }
-        if first && accepting.load(ordering: .relaxed) { loop.execute { self.drainInbox() } }
+        switch queue.offer(InboundFrame(port: port, vlan: vlan, bytes: [UInt8](frame))) {
+        case .refused: framesOverflowed.wrappingIncrement(ordering: .relaxed)
+        case .first where accepting.load(ordering: .relaxed): loop.execute { self.drainInbox() }
+        default: break
+        }
     }
 
-    /// On the loop: everything that arrived since the last wake-up, then one re-arm.
+    /// On the loop: everything that arrived since the last wake-up, advertisements first, then
+    /// one re-arm.
     func drainInbox() {
-        var frames = Inbox()
-        inbox.withLockedValue { swap(&$0, &frames) }
-        for frame in frames.adverts { handle(frame.bytes, port: frame.port, vlan: frame.vlan) }
-        for frame in frames.others { handle(frame.bytes, port: frame.port, vlan: frame.vlan) }
+        for frame in adverts.take() + others.take() { handle(frame.bytes, port: frame.port, vlan: frame.vlan) }
         rearm()
     }
 
-    /// IPv4 protocol 112 or IPv6 next header 112.
-    static func isAdvertisement(_ frame: UnsafeRawBufferPointer) -> Bool {
-        guard frame.count >= 14 else { return false }
-        var offset = 12
-        if UInt16(frame[12]) << 8 | UInt16(frame[13]) == EtherType.vlan {
-            guard frame.count >= 18 else { return false }
-            offset = 16
-        }
-        let type = UInt16(frame[offset]) << 8 | UInt16(frame[offset + 1])
-        let ip = offset + 2
-        switch type {
-        case EtherType.ipv4: return frame.count > ip + 9 && frame[ip + 9] == Advertisement.ipProtocol
-        case EtherType.ipv6: return frame.count > ip + 6 && frame[ip + 6] == Advertisement.ipProtocol
-        default: return false
-        }
-    }
+    enum FrameClass { case advertisement, other, routed, ignored }
 
-    /// Unicast IPv4 TCP or UDP (to the router's MAC or a virtual MAC): for the routing path.
-    static func routed(_ frame: UnsafeRawBufferPointer) -> Bool {
-        guard frame.count >= 34, frame[0] & 1 == 0 else { return false }
-        var offset = 12
-        if UInt16(frame[12]) << 8 | UInt16(frame[13]) == EtherType.vlan {
-            guard frame.count >= 38 else { return false }
-            offset = 16
-        }
-        guard UInt16(frame[offset]) << 8 | UInt16(frame[offset + 1]) == EtherType.ipv4 else { return false }
-        let proto = frame[offset + 11]
-        return proto == Transport.tcp || proto == Transport.udp
-    }
-
-    /// A cheap look at the headers: IPv4 protocol 112 or 1, IPv6 next header 112 or 58, ARP.
-    static func wanted(_ frame: UnsafeRawBufferPointer) -> Bool {
-        guard frame.count >= 14 else { return false }
+    /// One cheap look at the headers: VRRP (IPv4 protocol 112, IPv6 next header 112); ARP, ICMP
+    /// and ICMPv6 for this thread; unicast IPv4 TCP or UDP (to the router's MAC or a virtual
+    /// MAC) for the routing path; nothing else.
+    static func classify(_ frame: UnsafeRawBufferPointer) -> FrameClass {
+        guard frame.count >= 14 else { return .ignored }
         var offset = 12
         var type = UInt16(frame[offset]) << 8 | UInt16(frame[offset + 1])
         if type == EtherType.vlan {
-            guard frame.count >= 18 else { return false }
+            guard frame.count >= 18 else { return .ignored }
             offset = 16
             type = UInt16(frame[offset]) << 8 | UInt16(frame[offset + 1])
         }
         let ip = offset + 2
         switch type {
-        case EtherType.arp: return true
+        case EtherType.arp:
+            return .other
         case EtherType.ipv4:
-            guard frame.count > ip + 9 else { return false }
-            let proto = frame[ip + 9]
-            return proto == Advertisement.ipProtocol || proto == ICMPv4.protocolNumber
-        
-        case EtherType.ipv6: return frame.count > ip + 6 && (frame[ip + 6] == Advertisement.ipProtocol || frame[ip + 6] == 58)
-        default: return false
+            guard frame.count > ip + 9 else { return .ignored }
+            switch frame[ip + 9] {
+            case Advertisement.ipProtocol: return .advertisement
+            case ICMPv4.protocolNumber: return .other
+            case Transport.tcp, Transport.udp: return frame[0] & 1 == 0 && frame.count >= ip + 20 ? .routed : .ignored
+            default: return .ignored
+            }
+        case EtherType.ipv6:
+            guard frame.count > ip + 6 else { return .ignored }
+            switch frame[ip + 6] {
+            case Advertisement.ipProtocol: return .advertisement
+            case 58: return .other
+            default: return .ignored
+            }
+        default:
+            return .ignored
         }
     }
 

@@ -66,14 +66,10 @@ public final class VRRPService: @unchecked Sendable {
     // Any thread.
     /// Frames handed from the HAL's rx thread to this loop and not yet handled: one wake-up of
     /// the loop per batch, not per frame.
-    let inbox = NIOLockedValueBox(Inbox())
-
-    /// Frames for the VRRP loop: advertisements, and everything else (ARP, ping, ND), each
-    /// bounded by `maxPendingFrames`.
-    struct Inbox: Sendable {
-        var adverts: [InboundFrame] = []
-        var others: [InboundFrame] = []
-    }
+    /// Frames for the VRRP loop: advertisements in a queue of their own, so that no flood of
+    /// anything else (ARP, pings through the router) can take their room.
+    let adverts = BoundedInbox<InboundFrame>(capacity: VRRPService.maxPendingFrames)
+    let others = BoundedInbox<InboundFrame>(capacity: VRRPService.maxPendingFrames)
     let framesOverflowed = ManagedAtomic<UInt64>(0)
     /// False once shutdown began: threads that hand work to the loop (rx, HAL events) stop.
     let accepting = ManagedAtomic(true)
