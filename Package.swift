@@ -93,8 +93,8 @@ let package = Package(
         // NAT benchmarks: the engine and the HAL NAT table at 100,000 translations (scripts/bench-nat).
         .executableTarget(name: "nat-bench", dependencies: ["Daemon", "NAT", "SwitchHAL", "NetTypes"]),
         .testTarget(name: "CLITests", dependencies: ["CLI"]),
-        .testTarget(name: "VRRPTests", dependencies: ["VRRP"]),
-        .testTarget(name: "NATTests", dependencies: ["NAT", "NetTypes"]),
+        .testTarget(name: "VRRPTests", dependencies: ["VRRP", "TestSupport"]),
+        .testTarget(name: "NATTests", dependencies: ["NAT", "NetTypes", "TestSupport"]),
         .testTarget(
             name: "SwitchHALTests",
             dependencies: ["SwitchHAL", "TestSupport", .product(name: "Atomics", package: "swift-atomics")]),

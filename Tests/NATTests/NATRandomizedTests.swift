@@ -1,19 +1,8 @@
 import NetTypes
+import TestSupport
 import Testing
 
 @testable import NAT
-
-/// A seeded generator, so that a failing run can be replayed from its seed.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// The HAL NAT table as the engine's change stream must keep it: removes find what they remove,
 /// adds never meet a key that holds a different translation (the HAL would answer EXISTS).
@@ -46,7 +35,7 @@ struct ModelHAL {
     static let seeds: [UInt64] = Array(1...200)
 
     @Test(arguments: seeds) func theChangeStreamKeepsTheHALExact(seed: UInt64) {
-        var rng = SplitMix64(state: seed)
+        var rng = SeededGenerator(seed: seed)
         var engine = NATEngine()
         var hal = ModelHAL()
         var config = NATConfig()

@@ -3,33 +3,8 @@ import NetTypes
 import Packets
 import Ports
 import SwitchHAL
+import TestSupport
 import Testing
-
-/// UDP ports on 127.0.0.1 that were free a moment ago: each socket is bound to port 0 (the
-/// kernel picks), all are held open together so the ports differ, then closed.
-func freeUDPPorts(_ count: Int) throws -> [UInt16] {
-    var sockets: [Int32] = []
-    defer { for fd in sockets { close(fd) } }
-    var ports: [UInt16] = []
-    for _ in 0..<count {
-        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-        guard fd >= 0 else { throw PortError("socket: \(String(cString: strerror(errno)))") }
-        sockets.append(fd)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let ok = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
-            }
-        }
-        guard ok else { throw PortError("bind/getsockname: \(String(cString: strerror(errno)))") }
-        ports.append(UInt16(bigEndian: address.sin_port))
-    }
-    return ports
-}
 
 @Suite struct BackendTests {
     @Test func udpPortsCarryFramesBothWaysAndNeverBlock() throws {

@@ -1,20 +1,8 @@
 import NetTypes
+import TestSupport
 import Testing
 
 @testable import VRRP
-
-/// A small deterministic generator (SplitMix64): a failing seed replays exactly.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Routers on a simulated wire with loss, delay, partitions, crashes, restarts, priority
 /// changes and invalid-packet floods drawn from a seed. After every disturbance the wire settles for the convergence bound

@@ -3,26 +3,6 @@ import Glibc
 import NetTypes
 import Packets
 
-/// UDP ports on 127.0.0.1 that were free a moment ago (bound to port 0, then released).
-func freeUDPPorts(_ count: Int) throws -> [UInt16] {
-    var sockets: [Int32] = []
-    defer { sockets.forEach { close($0) } }
-    var ports: [UInt16] = []
-    for _ in 0..<count {
-        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let ok = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        guard ok else { throw TestFailure("cannot find a free UDP port") }
-        sockets.append(fd)
-        ports.append(UInt16(bigEndian: address.sin_port))
-    }
-    return ports
-}
 
 /// A Linux-less "host" plugged into a switch port that is a UDP tunnel (`--port ethN=udp:...`):
 /// the test sends and receives whole Ethernet frames, as a host on that segment would.
