@@ -212,17 +212,14 @@ public struct NATEngine: Sendable {
         var t = t
         switch t.direction {
         case .inside:
-            guard let local = t.insideLocal, let global = t.insideGlobal else { break }
-            let proto = t.isExtended ? t.proto : .any
-            let l = t.isExtended ? local : Endpoint(local.address)
-            let g = t.isExtended ? global : Endpoint(global.address)
+            guard let local = t.localKey, let global = t.insideGlobal, let globalKey = t.globalKey else { break }
             // Extendable statics share a local side: the first sends it out (one SNAT entry).
-            if byLocal[FlowKey(proto, l)] == nil {
-                byLocal[FlowKey(proto, l)] = t.id
+            if byLocal[FlowKey(t.keyProto, local)] == nil {
+                byLocal[FlowKey(t.keyProto, local)] = t.id
             } else {
                 t.sendsLocalOut = false
             }
-            byGlobal[FlowKey(proto, g)] = t.id
+            byGlobal[FlowKey(t.keyProto, globalKey)] = t.id
             if t.isExtended {
                 if t.isStatic {
                     ports[PortKey(address: global.address, proto: t.proto), default: PortSpace()].take(global.port)
@@ -250,17 +247,16 @@ public struct NATEngine: Sendable {
         var changes = HardwareChanges(remove: t.hardwareEntries)
         switch t.direction {
         case .inside:
-            if let local = t.insideLocal, let global = t.insideGlobal {
-                let proto = t.isExtended ? t.proto : .any
-                let l = FlowKey(proto, t.isExtended ? local : Endpoint(local.address))
-                let g = FlowKey(proto, t.isExtended ? global : Endpoint(global.address))
+            if let localKey = t.localKey, let global = t.insideGlobal, let globalKey = t.globalKey {
+                let l = FlowKey(t.keyProto, localKey)
+                let g = FlowKey(t.keyProto, globalKey)
                 if byLocal[l] == id {
                     byLocal[l] = nil
                     // An extendable sibling with the same local side takes over sending it out
                     // (only static mappings share a local side).
                     if t.isStatic, let heir = staticIDs.values.sorted().first(where: { other in
-                        guard other != id, let o = translations[other], o.direction == .inside, let ol = o.insideLocal else { return false }
-                        return FlowKey(o.isExtended ? o.proto : .any, o.isExtended ? ol : Endpoint(ol.address)) == l
+                        guard other != id, let o = translations[other], o.direction == .inside, let ol = o.localKey else { return false }
+                        return FlowKey(o.keyProto, ol) == l
                     }) {
                         byLocal[l] = heir
                         translations[heir]?.sendsLocalOut = true
@@ -290,8 +286,6 @@ public struct NATEngine: Sendable {
 
     /// Every HAL entry the translations need (to resynchronise a HAL whose state is unknown).
     public var hardwareEntries: [HardwareEntry] { translations.values.flatMap(\.hardwareEntries) }
-
-    public func translation(cookie: UInt64) -> Translation? { translations[cookie >> 1] }
 
     /// Translations in a stable order: by protocol, then inside global, then inside local.
     public var sortedTranslations: [Translation] {

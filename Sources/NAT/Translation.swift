@@ -91,12 +91,16 @@ public struct Translation: Equatable, Sendable {
     public var isExtended: Bool { kind == .staticExtended || kind == .dynamicExtended }
     public var packets: UInt64 { softwarePackets + hardwarePacketsIn + hardwarePacketsOut }
 
+    /// What the HAL keys an inside translation's sides by: the protocol and the endpoints of an
+    /// extended one; for a simple one, any protocol and the addresses alone.
+    public var keyProto: L4Protocol { isExtended ? proto : .any }
+    public var localKey: Endpoint? { insideLocal.map { isExtended ? $0 : Endpoint($0.address) } }
+    public var globalKey: Endpoint? { insideGlobal.map { isExtended ? $0 : Endpoint($0.address) } }
+
     /// The SNAT entry of an inside translation (packets from inside, local -> global).
     public var outgoingEntry: HardwareEntry? {
-        guard direction == .inside, let local = insideLocal, let global = insideGlobal else { return nil }
-        return HardwareEntry(
-            zone: .inside, rewritesSource: true, proto: isExtended ? proto : .any, match: isExtended ? local : Endpoint(local.address),
-            translated: isExtended ? global : Endpoint(global.address), isStatic: isStatic, cookie: id << 1)
+        guard direction == .inside, let local = localKey, let global = globalKey else { return nil }
+        return HardwareEntry(zone: .inside, rewritesSource: true, proto: keyProto, match: local, translated: global, isStatic: isStatic, cookie: id << 1)
     }
 
     /// The HAL entries that carry it: traffic from inside and traffic from outside.
@@ -104,13 +108,10 @@ public struct Translation: Equatable, Sendable {
     public var hardwareEntries: [HardwareEntry] {
         switch direction {
         case .inside:
-            guard let local = insideLocal, let global = insideGlobal else { return [] }
-            let l4 = isExtended ? proto : .any
+            guard let local = localKey, let global = globalKey, let outgoing = outgoingEntry else { return [] }
             let incoming = HardwareEntry(
-                zone: .outside, rewritesSource: false, proto: l4, match: isExtended ? global : Endpoint(global.address),
-                translated: isExtended ? local : Endpoint(local.address), isStatic: isStatic, cookie: id << 1 | 1)
-            guard sendsLocalOut else { return [incoming] }
-            return [outgoingEntry!, incoming]
+                zone: .outside, rewritesSource: false, proto: keyProto, match: global, translated: local, isStatic: isStatic, cookie: id << 1 | 1)
+            return sendsLocalOut ? [outgoing, incoming] : [incoming]
         case .outside:
             guard let local = outsideLocal, let global = outsideGlobal else { return [] }
             return [
