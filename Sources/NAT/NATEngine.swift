@@ -4,13 +4,12 @@ import NetTypes
 public struct NATEnvironment: Equatable, Sendable {
     /// `ip nat inside|outside` per interface.
     public var roles: [String: NATZone] = [:]
-    /// Each SVI's primary address (for `interface IF overload`).
-    public var addresses: [String: IPv4Address] = [:]
     /// The VRRP groups (IPv4) this switch is Master of.
     public var masterGroups: Set<GroupRef> = []
     /// Which interfaces have an IPv4 VRRP group of each VRID.
     public var groupInterfaces: [UInt8: [String]] = [:]
-    /// Every SVI's addresses with their prefixes (the connected routes, for routing real frames).
+    /// Every SVI's addresses with their prefixes (the connected routes, for routing real frames);
+    /// the first is the primary (what `interface IF overload` uses).
     public var subnets: [String: [IPv4Prefix]] = [:]
     /// Static routes: prefix -> next hop.
     public var staticRoutes: [IPv4Prefix: IPv4Address] = [:]
@@ -20,9 +19,14 @@ public struct NATEnvironment: Equatable, Sendable {
 
     public init() {}
 
+    public func address(of interface: String) -> IPv4Address? { subnets[interface]?.first?.address }
+
     public func interfaces(_ role: NATZone) -> [String] {
         roles.filter { $0.value == role }.map(\.key).sorted()
     }
+
+    /// Whether any interface has `role` (cheap: no list built, for the per-packet path).
+    public func has(_ role: NATZone) -> Bool { roles.values.contains(role) }
 }
 
 public struct GroupRef: Hashable, Sendable, Comparable, CustomStringConvertible {
@@ -102,7 +106,7 @@ public struct NATEngine: Sendable {
     public init() {}
 
     /// NAT applies only with at least one inside and one outside interface (as on IOS).
-    public var isActive: Bool { !environment.interfaces(.inside).isEmpty && !environment.interfaces(.outside).isEmpty }
+    public var isActive: Bool { environment.has(.inside) && environment.has(.outside) }
 
     // MARK: Configuration
 
@@ -130,7 +134,7 @@ public struct NATEngine: Sendable {
                     continue
                 }
             case .interface(let name):
-                if newEnvironment.addresses[name] != t.insideGlobal?.address { stale.append(id) }
+                if newEnvironment.address(of: name) != t.insideGlobal?.address { stale.append(id) }
             }
         }
         if !stale.isEmpty {
@@ -333,12 +337,12 @@ public struct NATEngine: Sendable {
     public mutating func process(_ packet: FlowPacket, from side: NATZone, now: UInt64, commit: Bool, explain: Bool = true) -> Decision {
         var d = Decision(packet: packet, original: packet)
         d.explain = explain
-        let interfaces = environment.interfaces(side)
+        let here = environment.has(side)
         d.note(
             "ingress: from \(side)"
-                + (interfaces.isEmpty ? " (no interface has ip nat \(side): NAT does nothing)" : " (\(interfaces.joined(separator: ", ")))"))
-        guard !interfaces.isEmpty, !environment.interfaces(side == .inside ? .outside : .inside).isEmpty else {
-            if !interfaces.isEmpty { d.note("no interface has ip nat \(side == .inside ? "outside" : "inside"): NAT does nothing") }
+                + (here ? " (\(environment.interfaces(side).joined(separator: ", ")))" : " (no interface has ip nat \(side): NAT does nothing)"))
+        guard here, environment.has(side == .inside ? .outside : .inside) else {
+            if here { d.note("no interface has ip nat \(side == .inside ? "outside" : "inside"): NAT does nothing") }
             d.note("result: forwarded untranslated: \(packet)")
             if commit { counters.untranslated += 1 }
             return d
@@ -413,7 +417,7 @@ public struct NATEngine: Sendable {
             poolName = name
             range = pool.start.value...pool.end.value
         case .interface(let name):
-            guard let address = environment.addresses[name] else {
+            guard let address = environment.address(of: name) else {
                 d.note("\(name) has no IPv4 address to overload")
                 d.outcome = .dropped(.noAddress)
                 return

@@ -144,7 +144,7 @@ func makeEngine() -> NATEngine {
     config.rules[1] = DynamicRule(accessList: 1, target: .pool("PUBLIC"), overload: true)
     var environment = NATEnvironment()
     environment.roles = ["vlan10": .inside, "vlan20": .outside]
-    environment.addresses = ["vlan10": IPv4Address(10, 0, 0, 254), "vlan20": IPv4Address(203, 0, 113, 1)]
+    environment.subnets = ["vlan10": [IPv4Prefix(parsing: "10.0.0.254/24")!], "vlan20": [IPv4Prefix(parsing: "203.0.113.1/24")!]]
     var engine = NATEngine()
     let (changes, _) = engine.configure(config, environment, now: 0)
     if !changes.isEmpty { fail("the configuration made HAL changes") }

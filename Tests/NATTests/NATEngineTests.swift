@@ -10,7 +10,7 @@ func ep(_ text: String, _ port: UInt16 = 0) -> Endpoint { Endpoint(ip(text), por
 func environment() -> NATEnvironment {
     var env = NATEnvironment()
     env.roles = ["vlan10": .inside, "vlan20": .outside]
-    env.addresses = ["vlan10": ip("10.0.0.1"), "vlan20": ip("203.0.113.1")]
+    env.subnets = ["vlan10": [IPv4Prefix(parsing: "10.0.0.1/24")!], "vlan20": [IPv4Prefix(parsing: "203.0.113.1/24")!]]
     return env
 }
 
@@ -207,7 +207,7 @@ func makeEngine(_ build: (inout NATConfig) -> Void, env: NATEnvironment = enviro
         let ok = engine.process(udp("10.0.0.5", 5000, "198.51.100.1", 123), from: .inside, now: 0, commit: true)
         #expect(ok.packet.source == ep("203.0.113.1", 5000))
         // The interface loses its address: the translations on it go, and new flows are dropped.
-        env.addresses["vlan20"] = nil
+        env.subnets["vlan20"] = nil
         let (changes, notes) = engine.configure(engine.config, env, now: 1)
         #expect(changes.remove.count == 2)
         #expect(notes.first?.contains("removed 1 dynamic translation") == true)

@@ -95,7 +95,7 @@ struct ModelHAL {
                 env.masterGroups = Bool.random(using: &rng) ? [GroupRef(interface: "vlan20", vrid: 5)] : []
                 configure(what)
             case 19..<21:
-                env.addresses["vlan20"] = Bool.random(using: &rng) ? ip("203.0.113.1") : ip("203.0.113.2")
+                env.subnets["vlan20"] = [IPv4Prefix(parsing: Bool.random(using: &rng) ? "203.0.113.1/24" : "203.0.113.2/24")!]
                 configure(what)
             case 21..<70:
                 // A packet from inside or outside; sometimes the HAL refuses the new entries.

@@ -37,7 +37,6 @@ public final class NATService: @unchecked Sendable {
     private var resyncScheduled = false
     private(set) var problem: String?
     private(set) var halCounters: HALNATFigures?
-    private(set) var halCountersAt: UInt64 = 0
     private var ager: RepeatedTask?
     /// An ager pass is waiting for the HAL (a stuck table must not pile passes up).
     private var aging = false
@@ -120,7 +119,6 @@ public final class NATService: @unchecked Sendable {
         for (name, interface) in config.interfaces {
             guard case .svi = InterfaceKind.parse(name, portCount: portCount) else { continue }
             if let role = interface.natRole { env.roles[name] = role }
-            if let primary = interface.addresses.first, !interface.shutdown { env.addresses[name] = primary.address }
             if !interface.addresses.isEmpty, !interface.shutdown { env.subnets[name] = interface.addresses }
             for group in interface.vrrp.values { env.answeredAddresses.formUnion(group.ipv4) }
             for (vrid, group) in interface.vrrp where !group.ipv4.isEmpty { env.groupInterfaces[vrid, default: []].append(name) }
@@ -354,7 +352,6 @@ public final class NATService: @unchecked Sendable {
             case .success(let (hits, counters)):
                 engine.recordHits(hits, now: now)
                 halCounters = HALNATFigures(hal: counters)
-                halCountersAt = now
             case .failure(let error):
                 // Without hit bits nothing is expired: a stuck HAL must not age out live flows.
                 noteProblem((error as? HALError) ?? .internal("\(error)"), during: "reading NAT hit bits", stateUnknown: false)
