@@ -14,12 +14,16 @@ public struct FlowPacket: Hashable, Sendable, CustomStringConvertible {
         self.flags = flags
     }
 
+    /// A TCP SYN, FIN or RST: it changes a connection's state, so the CPU sees it even when the
+    /// HAL translates it.
+    public var isTCPControl: Bool { proto == .tcp && !flags.subtracting(.ack).isEmpty }
+
     public var description: String {
         // An ICMP query's identifier travels in both "port" fields.
         if proto == .icmp { return "icmp \(source.address) -> \(destination.address) id \(source.port)" }
         var text = "\(proto == .any ? "ip" : proto.description) \(source) -> \(destination)"
         // Plain ACKs are the normal case; the flags that change a translation's state show.
-        if proto == .tcp, !flags.subtracting(.ack).isEmpty { text += " [\(flags)]" }
+        if isTCPControl { text += " [\(flags)]" }
         return text
     }
 }

@@ -103,10 +103,8 @@ extension NATService {
     /// A received packet that needs the NAT: what the HAL is asked, and what to do after.
     private struct Pending {
         var packet: IPv4Packet
-        var port: PortID
         var flow: FlowPacket
         var side: NATZone
-        var control: Bool
     }
 
     /// On the loop: every frame that arrived since the last turn, with one HAL call for all of
@@ -204,13 +202,13 @@ extension NATService {
         var flags: TCPFlags = []
         if proto == .tcp, let raw = Transport.tcpFlags(packet.payload) { flags = TCPFlags(rawValue: raw & 0x17) }
         let flow = FlowPacket(proto: proto, source: Endpoint(packet.source, ports.source), destination: Endpoint(packet.destination, ports.destination), flags: flags)
-        return Pending(packet: packet, port: port, flow: flow, side: side, control: proto == .tcp && !flags.subtracting(.ack).isEmpty)
+        return Pending(packet: packet, flow: flow, side: side)
     }
 
     /// After the HAL's answer: a hit is rewritten as the chip would; a miss (or a TCP
     /// SYN/FIN/RST, which the CPU follows) goes to the engine.
     private func finish(_ item: Pending, hit: NATLookupResult?) {
-        if let hit, hit.translated, !item.control {
+        if let hit, hit.translated, !item.flow.isTCPControl {
             routing.translatedByHAL += 1
             engine.countHardwareHits(1)
             return forward(Self.rewrite(item.packet, as: Self.flowPacket(hit.packet, flags: item.flow.flags)))

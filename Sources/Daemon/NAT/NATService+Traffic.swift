@@ -67,7 +67,7 @@ extension NATService {
                 var report = FlowReport(sessions: request.sessions, packets: request.sessions * request.count)
                 var decisions: [NATEngine.Decision] = []
                 let now = NATService.now
-                let control = request.packet.proto == .tcp && !request.packet.flags.subtracting(.ack).isEmpty
+                let control = request.packet.isTCPControl
                 for (index, result) in results.enumerated() {
                     let packet = firsts[index]
                     if result.translated && !control {
