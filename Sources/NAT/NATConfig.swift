@@ -133,8 +133,9 @@ public struct NATPool: Equatable, Sendable {
         start == other.start && end == other.end && prefixLength == other.prefixLength
     }
 
-    public var mask: UInt32 { prefixLength == 0 ? 0 : ~UInt32(0) << (32 - UInt32(prefixLength)) }
-    public var netmask: IPv4Address { IPv4Address(mask) }
+    /// The network the pool's addresses belong to.
+    public var subnet: IPv4Prefix { IPv4Prefix(address: start, length: prefixLength) }
+    public var netmask: IPv4Address { IPv4Address(subnet.mask) }
     public var size: Int { Int(end.value) - Int(start.value) + 1 }
 
     public func contains(_ address: IPv4Address) -> Bool { address.value >= start.value && address.value <= end.value }
@@ -142,7 +143,7 @@ public struct NATPool: Equatable, Sendable {
     /// Why the pool cannot be, or nil.
     public var problem: String? {
         if end < start { return "the pool's end address \(end) is below its start \(start)" }
-        if start.value & mask != end.value & mask {
+        if !subnet.contains(end) {
             return "\(start) and \(end) are not in the same /\(prefixLength) network"
         }
         return nil
@@ -151,8 +152,7 @@ public struct NATPool: Equatable, Sendable {
     /// A prefix length from a netmask, if the mask is contiguous.
     public static func prefixLength(ofNetmask mask: IPv4Address) -> Int? {
         let ones = mask.value.nonzeroBitCount
-        let expected: UInt32 = ones == 0 ? 0 : ~UInt32(0) << (32 - UInt32(ones))
-        return mask.value == expected ? ones : nil
+        return mask.value == IPv4Prefix(address: mask, length: ones).mask ? ones : nil
     }
 }
 

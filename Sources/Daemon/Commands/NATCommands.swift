@@ -100,7 +100,7 @@ enum NATCommands {
             var warnings: [String] = []
             let outside = ctx.config.interfaces.filter { $0.value.natRole == .outside }
             let subnets = outside.flatMap { $0.value.addresses }
-            if !subnets.isEmpty, !subnets.contains(where: { $0.network.value == pool.start.value & $0.mask && $0.network.value == pool.end.value & $0.mask }) {
+            if !subnets.isEmpty, !subnets.contains(where: { $0.contains(pool.start) && $0.contains(pool.end) }) {
                 warnings.append("pool \(name) is outside the subnets of the NAT outside interfaces (\(subnets.map(\.description).joined(separator: ", "))): the next hop must route it to this switch")
             }
             return warn(ctx, warnings, ctx.commit { $0.nat.pools[name] = pool; return nil })

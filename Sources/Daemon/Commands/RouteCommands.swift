@@ -32,7 +32,7 @@ enum RouteCommands {
                 let own = ctx.config.interfaces.values.flatMap(\.addresses).map(\.address)
                 if own.contains(hop) { return ctx.fail("\(hop) is this switch's own address") }
                 var warnings: [String] = []
-                let connected = ctx.config.interfaces.values.flatMap(\.addresses).contains { $0.network.value == hop.value & $0.mask }
+                let connected = ctx.config.interfaces.values.flatMap(\.addresses).contains { $0.contains(hop) }
                 if !connected { warnings.append("\(hop) is on no connected subnet yet: the route is unused until it is") }
                 return NATCommands.warn(ctx, warnings, ctx.commit { $0.staticRoutes[prefix] = hop; return nil })
             },

@@ -75,7 +75,7 @@ extension NATService {
     /// plant an entry for another VLAN's addresses) and the table has room. True if recorded.
     @discardableResult
     private func note(_ address: IPv4Address, mac: MACAddress, vlan: UInt16, port: PortID) -> Bool {
-        guard environment.subnets["vlan\(vlan)"]?.contains(where: { $0.network.value == address.value & $0.mask }) == true,
+        guard environment.subnets["vlan\(vlan)"]?.contains(where: { $0.contains(address) }) == true,
             !mac.isMulticast
         else { return false }
         let now = NATService.now
@@ -245,7 +245,7 @@ extension NATService {
         var best: (name: String, prefix: IPv4Prefix, vlan: UInt16)?
         for (name, prefixes) in environment.subnets {
             guard let vlan = UInt16(name.dropFirst(4)) else { continue }
-            for prefix in prefixes where prefix.network.value == destination.value & prefix.mask && prefix.length > (best?.prefix.length ?? -1) {
+            for prefix in prefixes where prefix.contains(destination) && prefix.length > (best?.prefix.length ?? -1) {
                 best = (name, prefix, vlan)
             }
         }
@@ -260,7 +260,7 @@ extension NATService {
         // The longest usable static route (its next hop on a connected subnet); an unusable one
         // does not hide a shorter one.
         let viaStatic = environment.staticRoutes
-            .filter { $0.key.network.value == destination.value & $0.key.mask && connectedRoute(to: $0.value) != nil }
+            .filter { $0.key.contains(destination) && connectedRoute(to: $0.value) != nil }
             .max { $0.key.length < $1.key.length }
         if let route = viaStatic, route.key.length > (connected?.prefix.length ?? -1), let egress = connectedRoute(to: route.value) {
             return (egress.name, egress.prefix, egress.vlan, route.value)
