@@ -357,6 +357,10 @@ import Testing
             }
         }
 
+        // Configuration reaches the NAT thread asynchronously (as it reaches a chip): wait until
+        // its roles are in effect before sending.
+        #expect(try Self.waitUntil(5) { try daemon.vtysh(["-c", "show ip nat statistics"]).stdout.contains("Inside interfaces:\n  vlan10") })
+
         // Out: the switch asks for hostB, hostB answers, the datagram arrives translated.
         inside.send(EthernetFrame(destination: routerMAC, source: inside.mac, etherType: EtherType.ipv4,
                                   payload: udp(from: hostA, 4000, to: hostB, 53, "hello")[...]).bytes)
@@ -448,12 +452,17 @@ import Testing
         #expect(try Self.configure(daemon, "ip route 0.0.0.0/0 203.0.113.1").stdout.contains("% 203.0.113.1 is this switch's own address"))
         #expect(try Self.configure(daemon, "ip route 0.0.0.0/0 203.0.113.254").status == 0)
         let gateway = IPv4Address(203, 0, 113, 254), server = IPv4Address(198, 51, 100, 1)
-        inside.send(EthernetFrame(destination: routerMAC, source: inside.mac, etherType: EtherType.ipv4,
-                                  payload: udp(from: hostA, 4100, to: server, 443, "far")[...]).bytes)
-        let askGateway = outside.first(timeout: 3) { bytes -> ARPPacket? in
-            guard let frame = EthernetFrame.parse(bytes), frame.etherType == EtherType.arp, let arp = ARPPacket.parse(frame.payload),
-                arp.operation == 1, arp.targetIP == gateway else { return nil }
-            return arp
+        // The new route reaches the NAT thread asynchronously: like a host, send again until
+        // the switch asks for the gateway.
+        var askGateway: ARPPacket?
+        for _ in 0..<5 where askGateway == nil {
+            inside.send(EthernetFrame(destination: routerMAC, source: inside.mac, etherType: EtherType.ipv4,
+                                      payload: udp(from: hostA, 4100, to: server, 443, "far")[...]).bytes)
+            askGateway = outside.first(timeout: 1) { bytes -> ARPPacket? in
+                guard let frame = EthernetFrame.parse(bytes), frame.etherType == EtherType.arp, let arp = ARPPacket.parse(frame.payload),
+                    arp.operation == 1, arp.targetIP == gateway else { return nil }
+                return arp
+            }
         }
         #expect(askGateway != nil, "no ARP for the gateway")
         let gatewayReply = ARPPacket(operation: 2, senderMAC: outside.mac, senderIP: gateway, targetMAC: routerMAC, targetIP: global)
