@@ -56,8 +56,7 @@ public struct AccessListEntry: Hashable, Sendable, CustomStringConvertible {
         switch match {
         case .wildcard(let address, let wild) where wild.value == 0:
             self.match = .host(address)
-        case .wildcard(let address, let wild) where wild.value == UInt32.max:
-            _ = address
+        case .wildcard(_, let wild) where wild.value == UInt32.max:
             self.match = .any
         case .wildcard(let address, let wild):
             self.match = .wildcard(IPv4Address(address.value & ~wild.value), wild)

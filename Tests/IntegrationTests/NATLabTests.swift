@@ -338,7 +338,6 @@ import Testing
         let daemon = try DaemonProcess(
             arguments: ["--chip", "small", "--base-mac", "02:00:00:00:0a:00", "--port", "eth1=udp:\(ports[0]):\(ports[1])",
                         "--port", "eth2=udp:\(ports[2]):\(ports[3])", "--port", "eth3=udp:\(ports[4]):\(ports[5])"], config: config)
-        _ = daemon
         let hostA = IPv4Address(10, 0, 0, 5), hostB = IPv4Address(203, 0, 113, 50), global = IPv4Address(203, 0, 113, 1)
         func udp(from source: IPv4Address, _ sport: UInt16, to destination: IPv4Address, _ dport: UInt16, _ text: String) -> [UInt8] {
             let data = Array(text.utf8)

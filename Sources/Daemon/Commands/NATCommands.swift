@@ -94,7 +94,6 @@ enum NATCommands {
             if let old = ctx.config.nat.pools[name], !old.sameRange(as: pool),
                 let user = ctx.config.nat.rules.values.first(where: { $0.target == .pool(name) })
             {
-                _ = old
                 return ctx.fail("pool \(name) is in use by \"\(user.line)\"; remove that before redefining the pool")
             }
             var warnings: [String] = []
@@ -267,11 +266,10 @@ enum NATCommands {
             if let interface = redundancy.interface, InterfaceKind.parse(interface, portCount: ctx.portCount).map({ if case .svi = $0 { true } else { false } }) != true {
                 return ctx.fail("a VRRP group lives on an SVI (vlanN), not \(interface)")
             }
-            let holders = ctx.config.interfaces.filter { $0.value.vrrp[redundancy.vrid]?.ipv4.isEmpty == false }.map(\.key).sorted()
-            let config = ctx.config
+            let (resolved, holders) = ctx.config.groupInterface(for: redundancy)
             if let interface = redundancy.interface, !holders.contains(interface) {
                 warnings.append("\(interface) has no IPv4 VRRP group \(redundancy.vrid) yet: the mapping stays inactive until it has one and is Master")
-            } else if redundancy.resolve(holders: holders, isOutside: { config.interfaces[$0]?.natRole == .outside }) == nil {
+            } else if resolved == nil {
                 warnings.append(holders.isEmpty
                     ? "no interface has an IPv4 VRRP group \(redundancy.vrid) yet: the mapping stays inactive until one does and is Master"
                     : "VRRP group \(redundancy.vrid) is on \(holders.joined(separator: ", ")), not one NAT outside interface: the mapping stays inactive; name the interface")

@@ -143,3 +143,12 @@ public enum InterfaceName {
         return (stem, numbers)
     }
 }
+
+extension RunningConfig {
+    /// The SVIs with an IPv4 VRRP group `redundancy.vrid`, and the one a NAT mapping with that
+    /// redundancy follows (nil: none, or ambiguous; see `StaticMapping.Redundancy.resolve`).
+    func groupInterface(for redundancy: StaticMapping.Redundancy) -> (interface: String?, holders: [String]) {
+        let holders = interfaces.filter { $0.value.vrrp[redundancy.vrid]?.ipv4.isEmpty == false }.map(\.key).sorted()
+        return (redundancy.resolve(holders: holders, isOutside: { interfaces[$0]?.natRole == .outside }), holders)
+    }
+}

@@ -213,8 +213,7 @@ public final class VRRPService: @unchecked Sendable {
         }
         for mapping in config.nat.statics where mapping.direction == .inside {
             guard let redundancy = mapping.redundancy else { continue }
-            let holders = config.interfaces.filter { $0.value.vrrp[redundancy.vrid]?.ipv4.isEmpty == false }.map(\.key).sorted()
-            guard let interface = redundancy.resolve(holders: holders, isOutside: { config.interfaces[$0]?.natRole == .outside }) else { continue }
+            guard let interface = config.groupInterface(for: redundancy).interface else { continue }
             let key = VRRPEngine.Key(interface: interface, vrid: redundancy.vrid, ipv6: false)
             if out.natGlobals[key]?.contains(mapping.global.address) != true { out.natGlobals[key, default: []].append(mapping.global.address) }
         }
