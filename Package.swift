@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
     ],
     targets: [
         // Address types (IPv4, IPv6, MAC) shared by every layer.
@@ -39,7 +40,9 @@ let package = Package(
         // NAT: the configuration model (access lists, pools, static mappings, dynamic rules,
         // timeouts) and the translation engine with its tracer. Pure: packets and time in,
         // translations and HAL entries out.
-        .target(name: "NAT", dependencies: ["NetTypes"]),
+        .target(
+            name: "NAT",
+            dependencies: ["NetTypes", .product(name: "HashTreeCollections", package: "swift-collections")]),
         // Frames: Ethernet/802.1Q, IPv4, IPv6, ARP, neighbour advertisements. Pure.
         .target(name: "Packets", dependencies: ["NetTypes"]),
         // Port backends: a port is a UDP tunnel (udp), a Linux interface (linux, AF_PACKET), or an
@@ -62,6 +65,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "Atomics", package: "swift-atomics"),
+                .product(name: "HashTreeCollections", package: "swift-collections"),
             ]
         ),
         .executableTarget(
@@ -94,7 +98,9 @@ let package = Package(
         .executableTarget(name: "nat-bench", dependencies: ["Daemon", "NAT", "SwitchHAL", "NetTypes"]),
         .testTarget(name: "CLITests", dependencies: ["CLI"]),
         .testTarget(name: "VRRPTests", dependencies: ["VRRP", "TestSupport"]),
-        .testTarget(name: "NATTests", dependencies: ["NAT", "NetTypes", "TestSupport"]),
+        .testTarget(
+            name: "NATTests",
+            dependencies: ["NAT", "NetTypes", "TestSupport", .product(name: "HashTreeCollections", package: "swift-collections")]),
         .testTarget(
             name: "SwitchHALTests",
             dependencies: ["SwitchHAL", "TestSupport", .product(name: "Atomics", package: "swift-atomics")]),
@@ -103,7 +109,12 @@ let package = Package(
         .testTarget(
             name: "PortsTests",
             dependencies: ["Ports", "SwitchHAL", "Packets", "NetTypes", "TestSupport", .product(name: "Atomics", package: "swift-atomics")]),
-        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "CLI", "Channel", "TestSupport"]),
+        .testTarget(
+            name: "DaemonTests",
+            dependencies: [
+                "Daemon", "CLI", "Channel", "NAT", "NetTypes", "SwitchHAL", "VRRP", "TestSupport",
+                .product(name: "HashTreeCollections", package: "swift-collections"),
+            ]),
         // Test helpers: temporary directories; programs started on a pseudo-terminal.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .target(name: "CPtySupport", path: "Tests/CPtySupport"),

@@ -58,10 +58,12 @@ public final class ControlPlane {
     private(set) var committer: HALCommitter!
     /// The VRRP routers (on their own thread).
     public private(set) var vrrp: VRRPService!
-    private var vrrpDesired = VRRPService.Desired()
+    /// What the running configuration asks of VRRP, kept change by change.
+    private(set) var vrrpDesired = VRRPDesired()
     /// NAT: the translation engine and the HAL NAT table (on their own thread).
     public private(set) var nat: NATService!
-    private var natDesired: (NATConfig, NATEnvironment)?
+    /// What changed since the subsystems last heard (they hear once per turn of the loop).
+    private var pendingChange = ConfigChange()
     private var configPushScheduled = false
     /// Reports the control plane's own loop if it ever stops running.
     private(set) var watchdog: ControlPlaneWatchdog!
@@ -71,6 +73,14 @@ public final class ControlPlane {
     public var statistics = Statistics()
     /// A one-line summary of the last startup-config load or reload, for `show version`.
     public var configStatus = "not loaded"
+    /// How far the startup configuration has come while it loads (nil once it is applied).
+    public internal(set) var startupLoad: ConfigLoadProgress?
+    /// A SIGHUP reload is being read or applied.
+    var reloading = false
+    /// Set once vrrpd is stopping: a configuration file being applied stops where it is.
+    public internal(set) var stopping = false
+    /// Lets long work step aside for other sessions (see `LoopYield`).
+    let yielder: LoopYield
     /// Rate limit for per-client problems (garbage frames, timeouts) in the log.
     let clientLogLimiter = LogRateLimiter(burst: 20, intervalSeconds: 10)
 
@@ -85,6 +95,7 @@ public final class ControlPlane {
             backends: options.ports.map { ($0.port, $0.backend) })
         pool = NIOThreadPool(numberOfThreads: 2)
         pool._start(threadNamePrefix: "worker-#")
+        yielder = LoopYield(loop: loop)
         do {
             registry = try CommandRegistry(Commands.all)
         } catch {
@@ -102,14 +113,23 @@ public final class ControlPlane {
         vrrp.setMasterObserver { [nat] keys in
             nat?.setMasters(Set(keys.filter { !$0.ipv6 }.map { GroupRef(interface: $0.interface, vrid: $0.vrid) }))
         }
-        live.onChange = { [unowned self] in configDidChange() }
-        committer = HALCommitter(service: hal, plane: self)
-        committer.startResync(every: .seconds(2))
+        live.onChange = { [unowned self] change in configDidChange(change) }
+        committer = HALCommitter(plane: self)
         watchdog = ControlPlaneWatchdog(loop: loop, threshold: options.lockThreshold, logger: logger)
+        _ = yielder.start()
+    }
+
+    /// Runs `body` once the loop has served whatever other sessions are waiting for.
+    func yield(_ body: @escaping () -> Void) { yielder.yield(body) }
+
+    /// While the startup configuration loads, what a configuration command gets instead.
+    var loadingMessage: String? {
+        startupLoad.map { "the startup configuration is still loading (\($0.done) of \($0.total) lines)" }
     }
 
     public func shutdown() {
         watchdog.stop()
+        yielder.stop()
         // Masters send priority 0 while the ports still work.
         vrrp.shutdown()
         nat.shutdown()
@@ -119,23 +139,27 @@ public final class ControlPlane {
         try? pool.syncShutdownGracefully()
     }
 
-    /// The live configuration changed: subsystems that follow it hear of it, once per turn of
-    /// the loop (a 3,000-line file applied in one go is one update, not 3,000).
-    private func configDidChange() {
+    /// The live configuration changed: the subsystems that follow it hear what changed (the
+    /// keys, never a copy to diff), once per turn of the loop (a 3,000-line file applied in one
+    /// go is a few updates, not 3,000), and each redoes only what the keys cover.
+    private func configDidChange(_ change: ConfigChange) {
+        pendingChange.formUnion(change)
         guard !configPushScheduled else { return }
         configPushScheduled = true
         loop.assumeIsolated().execute { [self] in
             configPushScheduled = false
-            let natNow = (live.config.nat, NATService.environment(live.config, portCount: options.chip.portCount))
-            if natDesired.map({ $0.0 != natNow.0 || $0.1 != natNow.1 }) ?? true {
-                natDesired = natNow
-                nat.configure(natNow.0, natNow.1)
-            }
-            let desired = VRRPService.desired(live.config, portCount: options.chip.portCount, routerMAC: options.baseMAC)
-            guard desired != vrrpDesired else { return }
-            vrrpDesired = desired
-            vrrp.configure(desired)
+            let change = pendingChange
+            pendingChange = ConfigChange()
+            push(change)
         }
+    }
+
+    private func push(_ change: ConfigChange) {
+        let config = live.config
+        let delta = vrrpDesired.update(change, config, portCount: options.chip.portCount, routerMAC: options.baseMAC)
+        vrrp.configure(vrrpDesired, delta)
+        let natChange = NATChange(change, config)
+        if !natChange.isEmpty { nat.configure(config.nat, config.index.environment, changed: natChange) }
     }
 
     // MARK: Sessions

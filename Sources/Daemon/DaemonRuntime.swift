@@ -89,6 +89,10 @@ public final class DaemonRuntime: Sendable {
         }
         logger.info(
             "vrrpd \(DaemonVersion.string) ready", metadata: ["socket": "\(settings.socketPath)", "pid": "\(getpid())"])
+        // The socket answers from now on; the startup configuration loads behind it (show
+        // commands answer meanwhile, with the progress in `show version`). Whoever waits for
+        // vrrpd to be ready (`-d`) waits for the configuration too.
+        if let loaded = try? group.next().submit({ plane.value.loadStartupConfig() }).wait() { try? loaded.wait() }
         ready(.success(()))
 
         try? stopped.futureResult.wait()
@@ -108,8 +112,10 @@ public final class DaemonRuntime: Sendable {
         logger.info("stopped")
     }
 
-    /// Asks the daemon to stop (what SIGTERM does).
+    /// Asks the daemon to stop (what SIGTERM does): a startup configuration still loading stops
+    /// where it is.
     public func stop() {
+        if let plane = planeBox.withLockedValue({ $0 }) { plane.eventLoop.execute { plane.value.stopping = true } }
         stopped.succeed(())
     }
 
@@ -128,11 +134,6 @@ public final class DaemonRuntime: Sendable {
             options.lockThreshold = settings.lockThreshold
             options.ports = settings.ports
             return NIOLoopBound(try ControlPlane(loop: loop, options: options, logger: logger), eventLoop: loop)
-        }.wait()
-        // Apply the startup configuration before the socket opens, so the first client already
-        // sees it.
-        try loop.flatSubmit {
-            plane.value.loadStartupConfig()
         }.wait()
         return plane
     }
@@ -182,66 +183,111 @@ public final class DaemonRuntime: Sendable {
 }
 
 extension ControlPlane {
-    /// Applies the startup configuration to the live configuration; a bad line is logged as
-    /// `file:line: message` and the rest still applies.
+    /// Applies the startup configuration to the live configuration, in slices (the socket is
+    /// already answering: `show` commands work, `show version` says how far it got, and
+    /// configuration commands are refused until it is done); a bad line is logged as
+    /// `file:line: message` and the rest still applies. The file is read off the loop.
     func loadStartupConfig() -> EventLoopFuture<Void> {
         let path = options.configPath
-        let text: String?
-        do {
-            text = try StartupConfigStore.readFile(path)
-        } catch {
+        startupLoad = ConfigLoadProgress()
+        configStatus = "reading"
+        let read = pool.runIfActive(eventLoop: loop) { try StartupConfigStore.readFile(path) }
+        return read.hop(to: loop).assumeIsolated().flatMap { [self] text -> EventLoopFuture<Void> in
+            guard let text else {
+                logger.notice("no startup configuration at \(path); starting with defaults")
+                configStatus = "not found; defaults in use"
+                startupLoad = nil
+                return loop.makeSucceededVoidFuture()
+            }
+            let total = ConfigLoader.countLines(text)
+            startupLoad?.total = total
+            logger.info("applying the startup configuration: \(total) lines", metadata: ["path": "\(path)"])
+            return ConfigLoader.apply(text, source: path, plane: self, workspace: live) { [self] progress in
+                startupLoad?.done = progress.done
+                startupLoad?.errors = progress.errors
+            }.assumeIsolated().map { [self] report in
+                for error in report.errors { logger.error("\(error)") }
+                startupLoad = nil
+                configStatus = "loaded: \(report.summary) in \(formatSeconds(report.seconds))"
+                logger.notice("startup configuration applied: \(report.summary) in \(formatSeconds(report.seconds))", metadata: ["path": "\(path)"])
+            }.nonisolated()
+        }.recover { [self] error in
             logger.error("cannot read startup configuration: \(error)")
             configStatus = "unreadable: \(error)"
-            return loop.makeSucceededVoidFuture()
-        }
-        guard let text else {
-            logger.notice("no startup configuration at \(path); starting with defaults")
-            configStatus = "not found; defaults in use"
-            return loop.makeSucceededVoidFuture()
-        }
-        return ConfigLoader.apply(text, source: path, plane: self, workspace: live).assumeIsolated().map { report in
-            for error in report.errors { self.logger.error("\(error)") }
-            self.configStatus = "loaded: " + report.summary
-            self.logger.info("startup configuration applied: \(report.summary)", metadata: ["path": "\(path)"])
+            startupLoad = nil
         }.nonisolated()
     }
 
-    /// SIGHUP: re-reads the startup configuration and, if every line is valid, replaces the
-    /// running configuration with it, logging each difference. Otherwise logs why not and keeps
-    /// the running configuration as it is.
+    /// SIGHUP: re-reads the startup configuration (off the loop) and, if every line is valid,
+    /// replaces the running configuration with it, logging each difference; the subsystems and
+    /// the HAL redo only what differs. Otherwise logs why not and keeps the running
+    /// configuration as it is.
     func reload() {
         let path = options.configPath
-        let text: String?
-        do {
-            text = try StartupConfigStore.readFile(path)
-        } catch {
-            logger.error("reload not applied: \(error)")
+        if let load = startupLoad {
+            logger.error("reload not applied: the startup configuration is still loading (\(load.done) of \(load.total) lines)")
             return
         }
-        guard let text else {
-            logger.error("reload not applied: \(path) does not exist; running configuration unchanged")
+        guard !reloading else {
+            logger.error("reload not applied: a reload is already under way")
             return
         }
-        let candidate = ConfigWorkspace()
-        ConfigLoader.apply(text, source: path, plane: self, workspace: candidate).assumeIsolated().whenSuccess { report in
-            guard report.errors.isEmpty else {
-                self.logger.error(
-                    "reload not applied: \(report.errors.count) error(s) in \(path); running configuration unchanged")
-                for error in report.errors { self.logger.error("\(error)") }
+        reloading = true
+        let read = pool.runIfActive(eventLoop: loop) { try StartupConfigStore.readFile(path) }
+        read.hop(to: loop).assumeIsolated().whenComplete { [self] result in
+            let text: String
+            switch result {
+            case .failure(let error):
+                reloading = false
+                logger.error("reload not applied: \(error)")
                 return
+            case .success(nil):
+                reloading = false
+                logger.error("reload not applied: \(path) does not exist; running configuration unchanged")
+                return
+            case .success(let value?):
+                text = value
             }
-            let before = ControlPlane.qualifiedLines(self.renderConfig(self.live.config))
-            let after = ControlPlane.qualifiedLines(self.renderConfig(candidate.config))
-            let removed = before.filter { !after.contains($0) }
-            let added = after.filter { !before.contains($0) }
-            self.live.config = candidate.config
-            self.committer.scheduleReconcile(reason: "apply the reloaded configuration")
-            self.configStatus = "reloaded: " + report.summary
-            self.logger.notice("reload applied: \(added.count) line(s) added, \(removed.count) removed")
-            for line in removed { self.logger.info("reload: - \(line)") }
-            for line in added { self.logger.info("reload: + \(line)") }
+            let candidate = ConfigWorkspace()
+            ConfigLoader.apply(text, source: path, plane: self, workspace: candidate).assumeIsolated().whenSuccess { [self] report in
+                guard report.errors.isEmpty else {
+                    reloading = false
+                    logger.error("reload not applied: \(report.errors.count) error(s) in \(path); running configuration unchanged")
+                    for error in report.errors { logger.error("\(error)") }
+                    return
+                }
+                let before = live.config
+                let change = live.replace(with: candidate.config)
+                committer.replaced(change)
+                configStatus = "reloaded: \(report.summary)"
+                reloading = false
+                logDifferences(before, candidate.config)
+            }
         }
     }
+
+    /// Logs what a reload changed, line by line, rendering both configurations off the loop.
+    private func logDifferences(_ before: RunningConfig, _ after: RunningConfig) {
+        let registry = self.registry
+        let diff = pool.runIfActive(eventLoop: loop) { () -> (removed: [String], added: [String]) in
+            let old = ControlPlane.qualifiedLines(registry.render(before))
+            let new = ControlPlane.qualifiedLines(registry.render(after))
+            let oldSet = Set(old)
+            let newSet = Set(new)
+            return (old.filter { !newSet.contains($0) }, new.filter { !oldSet.contains($0) })
+        }
+        diff.hop(to: loop).assumeIsolated().whenSuccess { [self] diff in
+            logger.notice("reload applied: \(diff.added.count) line(s) added, \(diff.removed.count) removed")
+            let limit = ControlPlane.reloadLinesLogged
+            for line in diff.removed.prefix(limit) { logger.info("reload: - \(line)") }
+            for line in diff.added.prefix(limit) { logger.info("reload: + \(line)") }
+            let more = max(0, diff.removed.count - limit) + max(0, diff.added.count - limit)
+            if more > 0 { logger.info("reload: \(more) more changed line(s) not listed") }
+        }
+    }
+
+    /// At most this many added and this many removed lines of a reload are logged one by one.
+    static let reloadLinesLogged = 1000
 
     /// Configuration lines with their block (`interface eth1: shutdown`), for diffs.
     static func qualifiedLines(_ text: String) -> [String] {

@@ -1,47 +1,5 @@
 import NetTypes
 
-/// What the engine needs to know of the rest of the switch.
-public struct NATEnvironment: Equatable, Sendable {
-    /// `ip nat inside|outside` per interface.
-    public var roles: [String: NATZone] = [:]
-    /// The VRRP groups (IPv4) this switch is Master of.
-    public var masterGroups: Set<GroupRef> = []
-    /// Which interfaces have an IPv4 VRRP group of each VRID.
-    public var groupInterfaces: [UInt8: [String]] = [:]
-    /// Every SVI's addresses with their prefixes (the connected routes, for routing real frames);
-    /// the first is the primary (what `interface IF overload` uses).
-    public var subnets: [String: [IPv4Prefix]] = [:]
-    /// Static routes: prefix -> next hop.
-    public var staticRoutes: [IPv4Prefix: IPv4Address] = [:]
-    /// Addresses the router answers for besides its SVIs' (virtual addresses, static NAT globals):
-    /// a routed packet still addressed to one of them after NAT is for the router.
-    public var answeredAddresses: Set<IPv4Address> = []
-
-    public init() {}
-
-    public func address(of interface: String) -> IPv4Address? { subnets[interface]?.first?.address }
-
-    public func interfaces(_ role: NATZone) -> [String] {
-        roles.filter { $0.value == role }.map(\.key).sorted()
-    }
-
-    /// Whether any interface has `role` (cheap: no list built, for the per-packet path).
-    public func has(_ role: NATZone) -> Bool { roles.values.contains(role) }
-}
-
-public struct GroupRef: Hashable, Sendable, Comparable, CustomStringConvertible {
-    public var interface: String
-    public var vrid: UInt8
-
-    public init(interface: String, vrid: UInt8) {
-        self.interface = interface
-        self.vrid = vrid
-    }
-
-    public var description: String { "\(interface) VRRP \(vrid)" }
-    public static func < (a: GroupRef, b: GroupRef) -> Bool { (a.interface, a.vrid) < (b.interface, b.vrid) }
-}
-
 /// Counters for `show ip nat statistics`.
 public struct NATCounters: Equatable, Sendable {
     /// Packets that found a translation (in the HAL or, before it was programmed, on the CPU).
@@ -81,6 +39,15 @@ public struct NATEngine: Sendable {
     private var byOutsideGlobal: [IPv4Address: UInt64] = [:]
     private var byOutsideLocal: [IPv4Address: UInt64] = [:]
     private var staticIDs: [StaticMapping.Identity: UInt64] = [:]
+    private var staticIdentities: [UInt64: StaticMapping.Identity] = [:]
+    /// Dynamic translations by the access list of the rule that made them, and by their inside
+    /// global and inside local addresses (what a static mapping that arrives may displace).
+    private var dynamicByRule: [Int: Set<UInt64>] = [:]
+    private var dynamicByGlobalAddress: [IPv4Address: Set<UInt64>] = [:]
+    private var dynamicByLocalAddress: [IPv4Address: Set<UInt64>] = [:]
+    /// Access lists in order, built on first use after each change (the list itself is a
+    /// persistent map that costs O(log n) to edit; evaluation wants an array).
+    private var compiledLists: [Int: [AccessListEntry]] = [:]
     /// Addresses owned whole by one translation (dynamic NAT without overload, static NAT).
     private var addressOwner: [IPv4Address: UInt64] = [:]
     private var ports: [PortKey: PortSpace] = [:]
@@ -110,48 +77,70 @@ public struct NATEngine: Sendable {
 
     // MARK: Configuration
 
-    /// Takes a new configuration and environment. Static mappings become active or inactive,
+    /// Takes a new configuration and environment, from scratch: every static mapping and every
+    /// dynamic translation is checked against them. Static mappings become active or inactive,
     /// dynamic translations whose rule, pool or interface address went away or changed are
     /// removed. Returns the HAL changes and a line per thing worth logging.
     public mutating func configure(_ newConfig: NATConfig, _ newEnvironment: NATEnvironment, now: UInt64) -> (changes: HardwareChanges, notes: [String]) {
+        var everything = NATChange()
+        everything.rules = Set(config.rules.keys).union(newConfig.rules.keys)
+        everything.pools = Set(config.pools.keys).union(newConfig.pools.keys)
+        everything.accessLists = Set(config.accessLists.keys).union(newConfig.accessLists.keys)
+        everything.statics = Set(staticIDs.keys).union(newConfig.statics.map(\.identity))
+        everything.interfaces = Set(newEnvironment.subnets.keys).union(environment.subnets.keys)
+        return configure(newConfig, newEnvironment, changed: everything, now: now)
+    }
+
+    /// Takes a new configuration and environment of which only what `changed` names differs from
+    /// the last one: the work is proportional to that, not to the configuration or the number of
+    /// translations.
+    public mutating func configure(_ newConfig: NATConfig, _ newEnvironment: NATEnvironment, changed: NATChange, now: UInt64)
+        -> (changes: HardwareChanges, notes: [String])
+    {
         let oldConfig = config
         config = newConfig
         environment = newEnvironment
+        for acl in changed.accessLists { compiledLists[acl] = nil }
         var changes = HardwareChanges()
         var notes: [String] = []
 
         // Dynamic translations whose rule no longer stands as it did.
-        var stale: [UInt64] = []
-        for (id, t) in translations where !t.isStatic {
-            guard let acl = t.rule, let rule = newConfig.rules[acl], rule == oldConfig.rules[acl] else {
-                stale.append(id)
-                continue
-            }
-            switch rule.target {
-            case .pool(let name):
-                guard let pool = newConfig.pools[name], pool == oldConfig.pools[name] else {
-                    stale.append(id)
-                    continue
-                }
-            case .interface(let name):
-                if newEnvironment.address(of: name) != t.insideGlobal?.address { stale.append(id) }
+        var staleRules = Set<Int>()
+        for acl in changed.rules where newConfig.rules[acl] != oldConfig.rules[acl] { staleRules.insert(acl) }
+        for name in changed.pools where newConfig.pools[name] != oldConfig.pools[name] {
+            for rule in oldConfig.rules(usingPool: name) + newConfig.rules(usingPool: name) { staleRules.insert(rule.accessList) }
+        }
+        var stale = staleRules.flatMap { dynamicByRule[$0] ?? [] }
+        if !changed.interfaces.isEmpty {
+            for rule in newConfig.rules.values {
+                guard case .interface(let name) = rule.target, changed.interfaces.contains(name), !staleRules.contains(rule.accessList) else { continue }
+                let address = newEnvironment.address(of: name)
+                stale += (dynamicByRule[rule.accessList] ?? []).filter { translations[$0]?.insideGlobal?.address != address }
             }
         }
         if !stale.isEmpty {
             notes.append("removed \(stale.count) dynamic translation(s) whose rule, pool or interface address changed")
-            for id in stale { changes.merge(remove(id)) }
+            for id in stale.sorted() { changes.merge(remove(id)) }
         }
 
         // Static mappings: the active set is what the configuration and VRRP say.
-        var wanted: [StaticMapping.Identity: StaticMapping] = [:]
-        for mapping in newConfig.statics where isActive(mapping).active { wanted[mapping.identity] = mapping }
-        for (identity, id) in staticIDs where wanted[identity] == nil {
-            changes.merge(remove(id))
-            if let mapping = newConfig.statics.first(where: { $0.identity == identity }) {
-                notes.append("\(mapping.line): inactive (\(isActive(mapping).reason))")
+        var identities = changed.statics
+        for vrid in changed.vrids {
+            for mapping in newConfig.statics.following(vrid: vrid) { identities.insert(mapping.identity) }
+            for mapping in oldConfig.statics.following(vrid: vrid) { identities.insert(mapping.identity) }
+        }
+        var toAdd: [StaticMapping] = []
+        for identity in identities.sorted() {
+            let mapping = newConfig.statics[identity]
+            let wanted = mapping.map { isActive($0).active } ?? false
+            if let id = staticIDs[identity], !wanted {
+                changes.merge(remove(id))
+                if let mapping { notes.append("\(mapping.line): inactive (\(isActive(mapping).reason))") }
+            } else if wanted, staticIDs[identity] == nil, let mapping {
+                toAdd.append(mapping)
             }
         }
-        for mapping in newConfig.statics where wanted[mapping.identity] != nil && staticIDs[mapping.identity] == nil {
+        for mapping in toAdd {
             // A dynamic translation in the way of a static one gives way.
             for id in conflictingDynamic(mapping) { changes.merge(remove(id)) }
             changes.merge(addStatic(mapping, now: now))
@@ -160,11 +149,22 @@ public struct NATEngine: Sendable {
         return (changes, notes)
     }
 
+    /// The VRRP groups this switch is Master of changed: the static mappings that follow the
+    /// groups that changed are made active or inactive.
+    public mutating func setMasters(_ masters: Set<GroupRef>, now: UInt64) -> (changes: HardwareChanges, notes: [String]) {
+        var env = environment
+        let flipped = env.masterGroups.symmetricDifference(masters)
+        env.masterGroups = masters
+        var changed = NATChange()
+        changed.vrids = Set(flipped.map(\.vrid))
+        return configure(config, env, changed: changed, now: now)
+    }
+
     /// Whether a static mapping is programmed, and why (for redundancy).
     public func isActive(_ mapping: StaticMapping) -> (active: Bool, reason: String) {
         guard let redundancy = mapping.redundancy else { return (true, "no redundancy") }
         guard let group = resolve(redundancy) else {
-            let interfaces = environment.groupInterfaces[redundancy.vrid] ?? []
+            let interfaces = environment.holders(of: redundancy.vrid)
             if interfaces.isEmpty { return (false, "no interface has VRRP group \(redundancy.vrid)") }
             return (false, "VRRP group \(redundancy.vrid) is on \(interfaces.joined(separator: ", ")), not one NAT outside interface: name the interface")
         }
@@ -172,23 +172,20 @@ public struct NATEngine: Sendable {
         return (false, "\(group) is not Master here")
     }
 
-    public func resolve(_ redundancy: StaticMapping.Redundancy) -> GroupRef? {
-        let holders = environment.groupInterfaces[redundancy.vrid] ?? []
-        guard let interface = redundancy.resolve(holders: holders, isOutside: { environment.roles[$0] == .outside }) else { return nil }
-        return GroupRef(interface: interface, vrid: redundancy.vrid)
-    }
+    public func resolve(_ redundancy: StaticMapping.Redundancy) -> GroupRef? { environment.resolve(redundancy) }
 
     private func conflictingDynamic(_ mapping: StaticMapping) -> [UInt64] {
         guard mapping.direction == .inside else { return [] }
-        return translations.values.filter { t in
-            guard !t.isStatic, let local = t.insideLocal, let global = t.insideGlobal else { return false }
+        let candidates = (dynamicByGlobalAddress[mapping.global.address] ?? []).union(dynamicByLocalAddress[mapping.local.address] ?? [])
+        return candidates.sorted().filter { id in
+            guard let t = translations[id], !t.isStatic, let local = t.insideLocal, let global = t.insideGlobal else { return false }
             if mapping.proto == .any {
                 return global.address == mapping.global.address || local.address == mapping.local.address
             }
             // A one-to-one dynamic translation owns its whole global address, ports included.
             if !t.isExtended && global.address == mapping.global.address { return true }
             return t.proto == mapping.proto && (global == mapping.global || local == mapping.local)
-        }.map(\.id)
+        }
     }
 
     private mutating func addStatic(_ mapping: StaticMapping, now: UInt64) -> HardwareChanges {
@@ -206,6 +203,7 @@ public struct NATEngine: Sendable {
         }
         insert(t)
         staticIDs[mapping.identity] = id
+        staticIdentities[id] = mapping.identity
         // As inserted: an extendable sibling may already send the local side out.
         return HardwareChanges(add: translations[id]?.hardwareEntries ?? [])
     }
@@ -239,6 +237,9 @@ public struct NATEngine: Sendable {
         }
         translations[t.id] = t
         if !t.isStatic {
+            if let rule = t.rule { dynamicByRule[rule, default: []].insert(t.id) }
+            if let global = t.insideGlobal { dynamicByGlobalAddress[global.address, default: []].insert(t.id) }
+            if let local = t.insideLocal { dynamicByLocalAddress[local.address, default: []].insert(t.id) }
             dynamicCount += 1
             counters.peak = max(counters.peak, translations.count)
         }
@@ -281,11 +282,43 @@ public struct NATEngine: Sendable {
             if let l = t.outsideLocal, byOutsideLocal[l.address] == id { byOutsideLocal[l.address] = nil }
         }
         if t.isStatic {
-            if let identity = staticIDs.first(where: { $0.value == id })?.key { staticIDs[identity] = nil }
+            if let identity = staticIdentities.removeValue(forKey: id) { staticIDs[identity] = nil }
         } else {
+            if let rule = t.rule { Self.unindex(id, rule, in: &dynamicByRule) }
+            if let global = t.insideGlobal { Self.unindex(id, global.address, in: &dynamicByGlobalAddress) }
+            if let local = t.insideLocal { Self.unindex(id, local.address, in: &dynamicByLocalAddress) }
             dynamicCount -= 1
         }
         return changes
+    }
+
+    private static func unindex<K: Hashable>(_ id: UInt64, _ key: K, in index: inout [K: Set<UInt64>]) {
+        guard index[key] != nil else { return }
+        index[key]!.remove(id)
+        if index[key]!.isEmpty { index[key] = nil }
+    }
+
+    /// Access list `acl` in order (nil: not defined).
+    private mutating func compiledList(_ acl: Int) -> [AccessListEntry]? {
+        if let compiled = compiledLists[acl] { return compiled }
+        guard let list = config.accessLists[acl] else { return nil }
+        let entries = list.entries
+        compiledLists[acl] = entries
+        return entries
+    }
+
+    /// The HAL entry the translations want under a HAL key (zone, SNAT or DNAT, protocol, the
+    /// endpoint matched), or nil when none should be there. O(1): the key is one of the tables'.
+    public func hardwareEntry(zone: NATZone, rewritesSource: Bool, proto: L4Protocol, match: Endpoint) -> HardwareEntry? {
+        let id: UInt64?
+        switch (zone, rewritesSource) {
+        case (.inside, true): id = byLocal[FlowKey(proto, match)]
+        case (.outside, false): id = byGlobal[FlowKey(proto, match)]
+        case (.inside, false): id = byOutsideLocal[match.address]
+        case (.outside, true): id = byOutsideGlobal[match.address]
+        }
+        guard let id, let t = translations[id] else { return nil }
+        return t.hardwareEntries.first { $0.zone == zone && $0.rewritesSource == rewritesSource && $0.proto == proto && $0.match == match }
     }
 
     /// Every HAL entry the translations need (to resynchronise a HAL whose state is unknown).
@@ -375,16 +408,15 @@ public struct NATEngine: Sendable {
         applyOutsideStatic(&d, from: .inside, now: now, commit: commit)
         // Source: an existing translation, a static mapping, then the dynamic rules.
         if applyExisting(&d, from: .inside, now: now, commit: commit) { return }
-        let inactive = config.statics.filter {
-            $0.direction == .inside && ($0.proto == .any ? $0.local.address == packet.source.address : ($0.proto == packet.proto && $0.local == packet.source))
-        }
-        for mapping in inactive {
-            d.note("static mapping \"\(mapping.line)\" is inactive: \(isActive(mapping).reason)")
+        if d.explain {
+            for mapping in config.statics.inside(matchingSource: packet.source, proto: packet.proto) where staticIDs[mapping.identity] == nil {
+                d.note("static mapping \"\(mapping.line)\" is inactive: \(isActive(mapping).reason)")
+            }
         }
         if config.rules.isEmpty { d.note("no dynamic rule (ip nat inside source list ...)") }
         for acl in config.rules.keys.sorted() {
             let rule = config.rules[acl]!
-            let verdict = AccessLists.evaluate(config.accessLists[acl], packet.source.address)
+            let verdict = AccessLists.evaluate(compiledList(acl), packet.source.address)
             if config.accessLists[acl] == nil {
                 d.note("access-list \(acl) (of \"\(rule.line)\") is not defined: no match")
                 continue
@@ -511,9 +543,11 @@ public struct NATEngine: Sendable {
         let packet = d.packet
         applyOutsideStatic(&d, from: .outside, now: now, commit: commit)
         if applyExisting(&d, from: .outside, now: now, commit: commit) { return }
-        for mapping in config.statics where mapping.direction == .inside && mapping.global.address == packet.destination.address {
-            let (active, reason) = isActive(mapping)
-            if !active { d.note("static mapping \"\(mapping.line)\" is inactive: \(reason)") }
+        if d.explain {
+            for mapping in config.statics.inside(global: packet.destination.address) {
+                let (active, reason) = isActive(mapping)
+                if !active { d.note("static mapping \"\(mapping.line)\" is inactive: \(reason)") }
+            }
         }
         if d.outcome != .translated {
             d.note("no translation has inside global \(packet.proto == .any ? "\(packet.destination.address)" : "\(packet.proto) \(packet.destination)")")
@@ -702,5 +736,36 @@ public struct NATEngine: Sendable {
         case .outside:
             return "outside \(t.outsideGlobal.map(\.description) ?? "---") <-> \(t.outsideLocal.map(\.description) ?? "---") (\(t.kind.rawValue))"
         }
+    }
+}
+
+/// What a configuration change touched, as far as the engine is concerned.
+public struct NATChange: Equatable, Sendable {
+    public var rules: Set<Int> = []
+    public var pools: Set<String> = []
+    public var accessLists: Set<Int> = []
+    public var statics: Set<StaticMapping.Identity> = []
+    /// Interfaces whose NAT role or addresses changed.
+    public var interfaces: Set<String> = []
+    /// VRIDs whose holders (or the roles of their holders) changed: the mappings that follow
+    /// them are resolved again.
+    public var vrids: Set<UInt8> = []
+    /// Timeouts or max-entries (read when used; nothing to redo).
+    public var limits = false
+
+    public init() {}
+
+    public var isEmpty: Bool {
+        rules.isEmpty && pools.isEmpty && accessLists.isEmpty && statics.isEmpty && interfaces.isEmpty && vrids.isEmpty && !limits
+    }
+
+    public mutating func formUnion(_ other: NATChange) {
+        rules.formUnion(other.rules)
+        pools.formUnion(other.pools)
+        accessLists.formUnion(other.accessLists)
+        statics.formUnion(other.statics)
+        interfaces.formUnion(other.interfaces)
+        vrids.formUnion(other.vrids)
+        limits = limits || other.limits
     }
 }

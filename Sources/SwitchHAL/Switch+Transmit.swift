@@ -122,6 +122,14 @@ extension Switch {
         return Int(port) >= 1 && Int(port) <= chip.portCount && view.operUp[Int(port)]
     }
 
+    /// The VLANs a port carries, from the published view: no lock.
+    public func memberVLANs(_ port: PortID) -> VLANSet {
+        let view = ports.view.load(ordering: .acquiring)
+        guard Int(port) >= 1, Int(port) <= chip.portCount else { return .none }
+        if !view.trunk[Int(port)] { return VLANSet([view.accessVLAN[Int(port)]]) }
+        return VLANSet(words: view.allowed + Int(port) * 64)
+    }
+
     /// Whether some up port carries `vlan` (an SVI's "autostate"): no lock.
     public func vlanHasUpPort(_ vlan: UInt16) -> Bool {
         let view = ports.view.load(ordering: .acquiring)

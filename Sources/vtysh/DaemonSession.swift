@@ -41,12 +41,23 @@ final class DaemonSession {
 
     /// Runs one line; reply text goes to stdout as it arrives.
     func run(_ line: String, askSecret: (String) -> String?) throws(ClientError) -> Outcome {
-        var id = client.makeID()
+        let id = try start(line)
+        return try complete(id, askSecret: askSecret)
+    }
+
+    /// Sends one line (its reply is collected by `complete`, in the order the lines were sent).
+    func start(_ line: String) throws(ClientError) -> UInt32 {
+        let id = client.makeID()
+        try client.send(Frame(.exec, id: id, text: line), deadline: Deadline(secondsFromNow: timeout))
+        return id
+    }
+
+    /// Collects the reply of the line sent as `id` (stdout gets its text as it arrives), answering
+    /// a password prompt with `askSecret`. Waits at most the timeout from now.
+    func complete(_ first: UInt32, askSecret: (String) -> String?) throws(ClientError) -> Outcome {
+        var id = first
         var deadline = Deadline(secondsFromNow: timeout)
-        var frameType = FrameType.exec
-        var payload = line
         while true {
-            try client.send(Frame(frameType, id: id, text: payload), deadline: deadline)
             let end: EndOfReply
             do {
                 end = try client.awaitReply(id: id, deadline: deadline) { Output.write($0) }
@@ -60,7 +71,8 @@ final class DaemonSession {
                 prompt = end.prompt
                 return .finished(end.status)
             }
-            // The daemon asks for a secret (enable): answer with an INPUT frame.
+            // The daemon asks for a secret (enable): answer with an INPUT frame (requests sent
+            // ahead wait behind it in the daemon).
             guard let secret = askSecret(end.prompt) else {
                 // Tell the daemon to drop the prompt so the session is not left waiting.
                 try client.send(Frame(.cancel, id: id), deadline: Deadline(secondsFromNow: timeout))
@@ -68,8 +80,7 @@ final class DaemonSession {
             }
             id = client.makeID()
             deadline = Deadline(secondsFromNow: timeout)
-            frameType = .input
-            payload = secret
+            try client.send(Frame(.input, id: id, text: secret), deadline: deadline)
         }
     }
 
@@ -92,8 +103,18 @@ final class DaemonSession {
     /// `?`: the daemon's help for the words after the line, as (word, help) pairs, or the error
     /// text when the line so far does not match.
     func describe(_ line: String) throws(ClientError) -> (items: [(String, String)], error: String?) {
+        try completeDescribe(try startDescribe(line))
+    }
+
+    func startDescribe(_ line: String) throws(ClientError) -> UInt32 {
+        let id = client.makeID()
+        try client.send(Frame(.describe, id: id, text: line), deadline: Deadline(secondsFromNow: timeout))
+        return id
+    }
+
+    func completeDescribe(_ id: UInt32) throws(ClientError) -> (items: [(String, String)], error: String?) {
         var text: [UInt8] = []
-        let end = try client.request(.describe, line, timeout: timeout) { text += $0 }
+        let end = try client.awaitReply(id: id, deadline: Deadline(secondsFromNow: timeout)) { text += $0 }
         let output = String(decoding: text, as: UTF8.self)
         if end.status != .success { return ([], output) }
         let items = output.split(separator: "\n").map { row -> (String, String) in

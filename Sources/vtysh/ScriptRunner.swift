@@ -15,43 +15,99 @@ enum ExitStatus {
 /// Runs lines as if typed at the prompt: `-c` commands, a `-f` file, or stdin. `!` and `#` start
 /// comments. `-c` stops at the first failing command (as FRR's vtysh does); a file goes on and
 /// reports every failing line. A daemon that does not answer ends the run at once.
+///
+/// A file's lines are sent ahead of their replies (up to `window` of them, the daemon runs them in
+/// order), so a long script costs one round trip per window, not per line; replies and errors are
+/// still printed in line order, each failing line named with its number, and the modes change
+/// exactly as they would if the lines were typed (the daemon keeps the session's mode). `-c` sends
+/// one line at a time: a later command must not run after one that failed.
 struct ScriptRunner {
     let session: DaemonSession
     let echo: Bool
     let stopOnFailure: Bool
     let source: String
+    /// Lines sent ahead of their replies at most (1: one at a time).
+    var window = ScriptRunner.defaultWindow
 
-    func run<S: Sequence>(_ lines: S) -> Int32 where S.Element == (Int, String) {
+    /// Within the daemon's limit of requests sent ahead (ChannelLimits.maxPipelinedRequests).
+    static let defaultWindow = 128
+    /// Bytes of requests sent ahead at most, so the socket buffers never hold both directions
+    /// full.
+    static let maxBytesAhead = 128 * 1024
+
+    private struct Sent {
+        var number: Int
+        var line: String
+        var id: UInt32
+        var describe: Bool
+        var bytes: Int
+    }
+
+    func run<S: LineSource>(_ lines: S) -> Int32 {
+        var lines = lines
         var failed: [Int] = []
-        for (number, raw) in lines {
-            var line = raw
-            if line.hasSuffix("\r") { line.removeLast() }
-            let first = line.first { $0 != " " && $0 != "\t" }
-            guard let first, first != "!", first != "#" else { continue }
-            if echo { Output.print(session.prompt + line) }
+        var sent: [Sent] = []
+        var head = 0
+        var bytesAhead = 0
+        var ended = false
+        while true {
+            // Send ahead while the window has room and lines are at hand (stdin: without waiting
+            // for more while replies are due).
+            while !ended, sent.count - head < max(1, window), bytesAhead < Self.maxBytesAhead {
+                let read = lines.next(waiting: sent.count == head)
+                guard case .line(let number, var line) = read else {
+                    if case .end = read { ended = true }
+                    break
+                }
+                if line.hasSuffix("\r") { line.removeLast() }
+                let first = line.first { $0 != " " && $0 != "\t" }
+                guard let first, first != "!", first != "#" else { continue }
+                let describe = line.hasSuffix("?")
+                do {
+                    let id = try describe ? session.startDescribe(String(line.dropLast())) : session.start(line)
+                    sent.append(Sent(number: number, line: line, id: id, describe: describe, bytes: line.utf8.count + Frame.headerSize))
+                    bytesAhead += line.utf8.count + Frame.headerSize
+                } catch {
+                    Output.error(Shell.describe(error, socket: session.client.path, line: line))
+                    return ExitStatus.connectionFailed
+                }
+            }
+            guard head < sent.count else {
+                if ended { break }
+                continue
+            }
+            let item = sent[head]
+            head += 1
+            bytesAhead -= item.bytes
+            if head > 256 {
+                sent.removeFirst(head)
+                head = 0
+            }
+            if echo { Output.print(session.prompt + item.line) }
             do {
-                if line.hasSuffix("?") {
-                    try describe(String(line.dropLast()))
+                if item.describe {
+                    try describe(item.id)
                     continue
                 }
-                switch try session.run(line, askSecret: ScriptRunner.secret) {
+                switch try session.complete(item.id, askSecret: ScriptRunner.secret) {
                 case .finished(let status):
                     if status.isFailure {
-                        failed.append(number)
-                        let shown = line.drop { $0 == " " || $0 == "\t" }
-                        Output.error("% vtysh: \(location(number)) \"\(shown)\" failed (\(status))")
+                        failed.append(item.number)
+                        let shown = item.line.drop { $0 == " " || $0 == "\t" }
+                        Output.error("% vtysh: \(location(item.number)) \"\(shown)\" failed (\(status))")
                         if stopOnFailure { return ExitStatus.commandFailed }
                     }
                 case .noAnswer:
-                    Output.error("% vrrpd did not answer \"\(line)\" within \(formatTimeout(session.timeout)) s")
+                    Output.error("% vrrpd did not answer \"\(item.line)\" within \(formatTimeout(session.timeout)) s")
                     return ExitStatus.noAnswer
                 case .interrupted:
                     return ExitStatus.commandFailed
                 }
             } catch {
-                Output.error(Shell.describe(error, socket: session.client.path, line: line))
+                Output.error(Shell.describe(error, socket: session.client.path, line: item.line))
                 return ExitStatus.connectionFailed
             }
+            // `exit` at the top: the daemon closed the session; the lines sent after it never ran.
             if session.closed { break }
         }
         if failed.count > 1 {
@@ -64,8 +120,8 @@ struct ScriptRunner {
         source == "-c" ? "command \(number):" : "\(source):\(number):"
     }
 
-    private func describe(_ line: String) throws(ClientError) {
-        let (items, error) = try session.describe(line)
+    private func describe(_ id: UInt32) throws(ClientError) {
+        let (items, error) = try session.completeDescribe(id)
         if let error { Output.write(Array(error.utf8)) } else { Output.write(Array(DaemonSession.formatHelp(items).utf8)) }
     }
 
@@ -78,6 +134,80 @@ struct ScriptRunner {
             return nil
         }
         return secret
+    }
+}
+
+/// What reading the next line of a script gave.
+enum LineRead {
+    case line(Int, String)
+    /// Nothing at hand without waiting (stdin, asked not to wait).
+    case notReady
+    case end
+}
+
+/// Where a script's lines come from.
+protocol LineSource {
+    /// The next line; when `waiting` is false, `.notReady` rather than block.
+    mutating func next(waiting: Bool) -> LineRead
+}
+
+/// Lines already in memory (`-c` commands, a `-f` file).
+struct ListedLines: LineSource {
+    private let lines: [(Int, String)]
+    private var index = 0
+
+    init(_ lines: [(Int, String)]) { self.lines = lines }
+
+    mutating func next(waiting: Bool) -> LineRead {
+        guard index < lines.count else { return .end }
+        defer { index += 1 }
+        return .line(lines[index].0, lines[index].1)
+    }
+}
+
+/// Lines of a file descriptor (stdin), read as they come: a line is sent as soon as it is there,
+/// and reading never blocks while replies are due.
+struct DescriptorLines: LineSource {
+    private let fd: Int32
+    private var buffer: [UInt8] = []
+    private var start = 0
+    private var eof = false
+    private var number = 0
+
+    init(fd: Int32) { self.fd = fd }
+
+    mutating func next(waiting: Bool) -> LineRead {
+        while true {
+            if let newline = buffer[start...].firstIndex(of: UInt8(ascii: "\n")) {
+                let text = String(decoding: buffer[start..<newline], as: UTF8.self)
+                start = newline + 1
+                if start > 65536 {
+                    buffer.removeFirst(start)
+                    start = 0
+                }
+                number += 1
+                return .line(number, text)
+            }
+            if eof {
+                guard start < buffer.count else { return .end }
+                let text = String(decoding: buffer[start...], as: UTF8.self)
+                start = buffer.count
+                number += 1
+                return .line(number, text)
+            }
+            if !waiting {
+                var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                if poll(&pfd, 1, 0) <= 0 { return .notReady }
+            }
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            let n = read(fd, &chunk, chunk.count)
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 {
+                eof = true
+                continue
+            }
+            buffer += chunk[0..<n]
+        }
     }
 }
 

@@ -51,8 +51,9 @@ struct VtyshCommand: ParsableCommand {
 
         var status = ExitStatus.success
         if !commands.isEmpty {
-            let runner = ScriptRunner(session: session, echo: echo, stopOnFailure: true, source: "-c")
-            status = runner.run(commands.enumerated().map { ($0.offset + 1, $0.element) })
+            var runner = ScriptRunner(session: session, echo: echo, stopOnFailure: true, source: "-c")
+            runner.window = 1
+            status = runner.run(ListedLines(commands.enumerated().map { ($0.offset + 1, $0.element) }))
             if status != ExitStatus.success || session.closed { throw ExitCode(status) }
         }
         if let file {
@@ -61,19 +62,13 @@ struct VtyshCommand: ParsableCommand {
                 ($0.offset + 1, String($0.element))
             }
             let runner = ScriptRunner(session: session, echo: echo, stopOnFailure: false, source: file)
-            status = runner.run(lines)
+            status = runner.run(ListedLines(lines))
         } else if commands.isEmpty {
             if isatty(STDIN_FILENO) != 0 {
                 status = Shell.run(session)
             } else {
-                var number = 0
-                let lines = AnyIterator { () -> (Int, String)? in
-                    guard let line = readLine(strippingNewline: true) else { return nil }
-                    number += 1
-                    return (number, line)
-                }
                 let runner = ScriptRunner(session: session, echo: echo, stopOnFailure: false, source: "stdin")
-                status = runner.run(lines)
+                status = runner.run(DescriptorLines(fd: STDIN_FILENO))
             }
         }
         if status != ExitStatus.success { throw ExitCode(status) }

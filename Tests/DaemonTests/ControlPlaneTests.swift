@@ -44,12 +44,25 @@ final class PlaneHarness: @unchecked Sendable {
         return try loop.flatSubmit { () -> EventLoopFuture<ResultBox> in
             let (context, outcome) = plane.value.execute(
                 line, session: session.value, workspace: plane.value.live, loading: false)
+            // A streamed reply (show running-config) is drained as a client would read it.
+            func output() -> String {
+                var text = context.takeOutput(final: context.stream == nil)
+                while let chunk = context.stream?() {
+                    context.write(chunk)
+                    text += context.takeOutput(final: false)
+                }
+                if context.stream != nil {
+                    context.stream = nil
+                    text += context.takeOutput(final: true)
+                }
+                return text
+            }
             switch outcome {
             case .done(let status):
-                return loop.makeSucceededFuture(ResultBox(status: status, output: context.takeOutput(final: true)))
-            case .pending(let future, _):
+                return loop.makeSucceededFuture(ResultBox(status: status, output: output()))
+            case .pending(let future, _, _):
                 return future.hop(to: loop).assumeIsolated().map { status in
-                    ResultBox(status: status, output: context.takeOutput(final: true))
+                    ResultBox(status: status, output: output())
                 }.nonisolated()
             case .input(_, _, let then):
                 // Tests answer prompts with the line after a '|' marker, e.g. "enable ⟂secret".

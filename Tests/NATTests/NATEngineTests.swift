@@ -9,9 +9,18 @@ func ep(_ text: String, _ port: UInt16 = 0) -> Endpoint { Endpoint(ip(text), por
 /// A switch with vlan10 inside (10.0.0.0/24) and vlan20 outside (203.0.113.1/24).
 func environment() -> NATEnvironment {
     var env = NATEnvironment()
-    env.roles = ["vlan10": .inside, "vlan20": .outside]
+    env.setRole(.inside, of: "vlan10")
+    env.setRole(.outside, of: "vlan20")
     env.subnets = ["vlan10": [IPv4Prefix(parsing: "10.0.0.1/24")!], "vlan20": [IPv4Prefix(parsing: "203.0.113.1/24")!]]
     return env
+}
+
+extension NATEnvironment {
+    /// Sets the holders of VRRP group `vrid` (tests).
+    mutating func setHolders(_ vrid: UInt8, _ names: [String]) {
+        for name in holders(of: vrid) { setGroup(vrid, on: name, present: false) }
+        for name in names { setGroup(vrid, on: name, present: true) }
+    }
 }
 
 func tcp(_ src: String, _ sport: UInt16, _ dst: String, _ dport: UInt16, _ flags: TCPFlags = [.ack]) -> FlowPacket {
@@ -167,7 +176,7 @@ func makeEngine(_ build: (inout NATConfig) -> Void, env: NATEnvironment = enviro
     @Test func deniedOrUnmatchedSourcesPassUntranslated() {
         var (engine, _) = engine { config in
             Self.patConfig(&config)
-            config.accessLists[1]!.insert(AccessListEntry(action: .deny, match: .host(ip("10.0.0.66"))), at: 0)
+            config.accessLists[1]!.prepend(AccessListEntry(action: .deny, match: .host(ip("10.0.0.66"))))
         }
         let denied = engine.process(tcp("10.0.0.66", 1234, "198.51.100.1", 80), from: .inside, now: 0, commit: true)
         #expect(denied.outcome == .untranslated)
@@ -333,7 +342,7 @@ func makeEngine(_ build: (inout NATConfig) -> Void, env: NATEnvironment = enviro
 
     @Test func redundancyFollowsVRRPMastership() {
         var env = environment()
-        env.groupInterfaces = [5: ["vlan20"]]
+        env.setHolders(5, ["vlan20"])
         let mapping = StaticMapping(direction: .inside, local: ep("10.0.0.5"), global: ep("203.0.113.5"),
                                     redundancy: .init(vrid: 5, interface: nil))
         var (engine, changes) = engine({ $0.statics = [mapping] }, env: env)
@@ -351,10 +360,10 @@ func makeEngine(_ build: (inout NATConfig) -> Void, env: NATEnvironment = enviro
         #expect(engine.translations.isEmpty)
         // Ambiguous without an interface.
         // Ambiguous without an interface, unless just one of the SVIs is a NAT outside one.
-        env.groupInterfaces = [5: ["vlan10", "vlan30"]]
+        env.setHolders(5, ["vlan10", "vlan30"])
         _ = engine.configure(engine.config, env, now: 3)
         #expect(engine.isActive(mapping).reason == "VRRP group 5 is on vlan10, vlan30, not one NAT outside interface: name the interface")
-        env.groupInterfaces = [5: ["vlan10", "vlan20"]]
+        env.setHolders(5, ["vlan10", "vlan20"])
         _ = engine.configure(engine.config, env, now: 4)
         #expect(engine.resolve(mapping.redundancy!) == GroupRef(interface: "vlan20", vrid: 5))
     }
@@ -398,7 +407,7 @@ func makeEngine(_ build: (inout NATConfig) -> Void, env: NATEnvironment = enviro
 
     @Test func noInsideOrOutsideInterfaceMeansNoNAT() {
         var env = NATEnvironment()
-        env.roles = ["vlan10": .inside]
+        env.setRole(.inside, of: "vlan10")
         var (engine, _) = engine(Self.patConfig, env: env)
         let d = engine.process(udp("10.0.0.5", 3000, "198.51.100.1", 9), from: .inside, now: 0, commit: true)
         #expect(d.outcome == .untranslated)
@@ -438,7 +447,7 @@ func makeEngine(_ build: (inout NATConfig) -> Void, env: NATEnvironment = enviro
     /// that the first removal brings in must not outlive the second removal.
     @Test func extendableStaticsLeaveTogether() {
         var env = environment()
-        env.groupInterfaces = [5: ["vlan20"]]
+        env.setHolders(5, ["vlan20"])
         env.masterGroups = [GroupRef(interface: "vlan20", vrid: 5)]
         let r = StaticMapping.Redundancy(vrid: 5, interface: nil)
         var (engine, up) = engine({
@@ -489,10 +498,25 @@ func makeEngine(_ build: (inout NATConfig) -> Void, env: NATEnvironment = enviro
 
     @Test func redundancyPrefersTheOneOutsideInterface() {
         let r = StaticMapping.Redundancy(vrid: 5, interface: nil)
-        #expect(r.resolve(holders: ["vlan10"], isOutside: { _ in false }) == "vlan10")
-        #expect(r.resolve(holders: ["vlan10", "vlan20"], isOutside: { $0 == "vlan20" }) == "vlan20")
-        #expect(r.resolve(holders: ["vlan10", "vlan20"], isOutside: { _ in true }) == nil)
-        #expect(StaticMapping.Redundancy(vrid: 5, interface: "vlan30").resolve(holders: ["vlan10"], isOutside: { _ in true }) == nil)
+        #expect(r.resolve(holders: ["vlan10"], outsideHolders: []) == "vlan10")
+        #expect(r.resolve(holders: ["vlan10", "vlan20"], outsideHolders: ["vlan20"]) == "vlan20")
+        #expect(r.resolve(holders: ["vlan10", "vlan20"], outsideHolders: ["vlan10", "vlan20"]) == nil)
+        #expect(StaticMapping.Redundancy(vrid: 5, interface: "vlan30").resolve(holders: ["vlan10"], outsideHolders: ["vlan10"]) == nil)
+        // The environment keeps the outside holders as roles and groups change.
+        var env = NATEnvironment()
+        env.setHolders(5, ["vlan10", "vlan20"])
+        #expect(env.resolve(r) == nil)
+        env.setRole(.outside, of: "vlan20")
+        #expect(env.resolve(r) == GroupRef(interface: "vlan20", vrid: 5))
+        env.setRole(.outside, of: "vlan10")
+        #expect(env.resolve(r) == nil)
+        env.setGroup(5, on: "vlan10", present: false)
+        #expect(env.resolve(r) == GroupRef(interface: "vlan20", vrid: 5))
+        env.setRole(nil, of: "vlan20")
+        #expect(env.resolve(r) == GroupRef(interface: "vlan20", vrid: 5))
+        #expect(env.has(.outside) && !env.has(.inside))
+        env.setRole(.inside, of: "vlan10")
+        #expect(!env.has(.outside) && env.has(.inside))
     }
 
     /// PAT beside an outside static: the outside local column is the address the inside host

@@ -30,17 +30,21 @@ struct ModelHAL {
 /// every step the engine's indexes agree with its translations, no two translations want one HAL
 /// key, every port and address has one owner, and the HAL built from the engine's changes alone
 /// equals what the engine says the HAL should hold. (This is the check that would have caught
-/// two extendable statics colliding in the HAL.)
+/// two extendable statics colliding in the HAL.) A twin engine told each configuration change
+/// incrementally (`configure(_:_:changed:)`, `setMasters`) ends every step with the same
+/// translations as the one configured from scratch, and the engine answers the reconciler's
+/// question (the entry under each HAL key) as its change stream built the HAL.
 @Suite struct NATRandomizedTests {
     static let seeds: [UInt64] = Array(1...200)
 
     @Test(arguments: seeds) func theChangeStreamKeepsTheHALExact(seed: UInt64) {
         var rng = SeededGenerator(seed: seed)
         var engine = NATEngine()
+        var twin = NATEngine()
         var hal = ModelHAL()
         var config = NATConfig()
         var env = environment()
-        env.groupInterfaces = [5: ["vlan20"]]
+        env.setHolders(5, ["vlan20"])
         var now: UInt64 = 0
         config.accessLists[1] = [AccessListEntry(action: .deny, match: .host(ip("10.0.0.9"))),
                                  AccessListEntry(action: .permit, match: .wildcard(ip("10.0.0.0"), ip("0.0.0.255")))]
@@ -66,9 +70,15 @@ struct ModelHAL {
             nil, DynamicRule(accessList: 1, target: .pool("P"), overload: true), DynamicRule(accessList: 1, target: .pool("P"), overload: false),
             DynamicRule(accessList: 1, target: .interface("vlan20"), overload: true),
         ]
-        func configure(_ what: String) {
+        func configure(_ what: String, _ changed: NATChange? = nil) {
             let (changes, _) = engine.configure(config, env, now: now)
             hal.apply(changes, what)
+            if let changed { _ = twin.configure(config, env, changed: changed, now: now) } else { _ = twin.configure(config, env, now: now) }
+        }
+        func change(_ edit: (inout NATChange) -> Void) -> NATChange {
+            var c = NATChange()
+            edit(&c)
+            return c
         }
         config.pools["P"] = pool("P", "203.0.113.10", "203.0.113.12")
         config.rules[2] = DynamicRule(accessList: 2, target: .pool("Q"), overload: true)
@@ -81,22 +91,28 @@ struct ModelHAL {
             case 0..<10:
                 // A static mapping in or out (refused when it conflicts, as the CLI does).
                 let mapping = candidates.randomElement(using: &rng)!
-                if let index = config.statics.firstIndex(where: { $0.identity == mapping.identity }) {
-                    config.statics.remove(at: index)
-                } else if !config.statics.contains(where: { mapping.conflict(with: $0) != nil }) {
-                    config.statics.append(mapping)
+                if config.statics[mapping.identity] != nil {
+                    config.statics.remove(mapping.identity)
+                } else if config.statics.conflict(for: mapping) == nil {
+                    // The index's conflict check agrees with the pairwise one.
+                    #expect(!config.statics.contains { mapping.conflict(with: $0) != nil }, "\(what): a conflict the index missed")
+                    config.statics.insert(mapping)
+                } else {
+                    #expect(config.statics.contains { mapping.conflict(with: $0) != nil }, "\(what): a conflict the index invented")
                 }
-                configure(what)
+                configure(what, change { $0.statics = [mapping.identity] })
             case 10..<15:
                 config.rules[1] = rules.randomElement(using: &rng)!
-                configure(what)
+                configure(what, change { $0.rules = [1] })
             case 15..<19:
                 // VRRP: this switch becomes Master of group 5, or stops being it.
                 env.masterGroups = Bool.random(using: &rng) ? [GroupRef(interface: "vlan20", vrid: 5)] : []
-                configure(what)
+                let (changes, _) = engine.configure(config, env, now: now)
+                hal.apply(changes, what)
+                _ = twin.setMasters(env.masterGroups, now: now)
             case 19..<21:
                 env.subnets["vlan20"] = [IPv4Prefix(parsing: Bool.random(using: &rng) ? "203.0.113.1/24" : "203.0.113.2/24")!]
-                configure(what)
+                configure(what, change { $0.interfaces = ["vlan20"] })
             case 21..<70:
                 // A packet from inside or outside; sometimes the HAL refuses the new entries.
                 let proto: L4Protocol = [.tcp, .udp, .icmp].randomElement(using: &rng)!
@@ -115,8 +131,10 @@ struct ModelHAL {
                 }
                 if proto == .icmp { packet.destination.port = packet.source.port }
                 let d = engine.process(packet, from: inside ? .inside : .outside, now: now, commit: true, explain: false)
+                _ = twin.process(packet, from: inside ? .inside : .outside, now: now, commit: true, explain: false)
                 if d.created, let id = d.translationID, Int.random(in: 0..<10, using: &rng) == 0 {
                     engine.abandon(id, reason: .hardwareFull)
+                    twin.abandon(id, reason: .hardwareFull)
                 } else {
                     hal.apply(d.changes, what)
                 }
@@ -125,19 +143,25 @@ struct ModelHAL {
                 var hits: [UInt64: (packets: UInt64, bytes: UInt64)] = [:]
                 for entry in hal.entries.values where Bool.random(using: &rng) { hits[entry.cookie] = (1, 64) }
                 engine.recordHits(hits, now: now)
+                twin.recordHits(hits, now: now)
             case 80..<92:
                 now += UInt64.random(in: 100...4000, using: &rng)
                 let (changes, _) = engine.expire(now: now)
+                _ = twin.expire(now: now)
                 hal.apply(changes, what)
             case 92..<96:
                 let victim = engine.translations.values.filter { !$0.isStatic }.randomElement(using: &rng)
                 let (changes, _) = engine.clear { $0.id == victim?.id }
+                _ = twin.clear { $0.id == victim?.id }
                 hal.apply(changes, what)
             default:
                 let (changes, _) = engine.clear { _ in true }
+                _ = twin.clear { _ in true }
                 hal.apply(changes, what)
             }
             check(engine, hal, what)
+            #expect(twin.translations == engine.translations, "\(what): the incrementally configured engine differs")
+            if twin.translations != engine.translations { break }
             if !hal.problems.isEmpty { break }
         }
         #expect(hal.problems.isEmpty, "\(hal.problems.prefix(3))")
@@ -154,6 +178,14 @@ struct ModelHAL {
         for (key, entry) in expected where hal.entries[key]?.translated != entry.translated || hal.entries[key]?.cookie != entry.cookie {
             Issue.record("\(what): HAL entry \(String(describing: hal.entries[key])) but the engine wants \(entry)")
             break
+        }
+        // The entry under each HAL key, as the reconciler asks for it.
+        for (key, entry) in hal.entries {
+            let lookup = engine.hardwareEntry(zone: key.zone, rewritesSource: key.snat, proto: key.proto, match: key.match)
+            if lookup != entry {
+                Issue.record("\(what): the engine's entry under \(key) is \(String(describing: lookup)), the HAL holds \(entry)")
+                break
+            }
         }
         // Counts and owners.
         let dynamic = engine.translations.values.filter { !$0.isStatic }

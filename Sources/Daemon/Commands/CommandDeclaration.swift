@@ -42,9 +42,12 @@ public struct CommandDeclaration {
 public enum CommandOutcome {
     /// Finished; the output is in the context.
     case done(Status)
-    /// Waiting for work off the control-plane thread (disk, a KDF, later the HAL). If the
-    /// command's deadline passes first, the reply is a timeout naming `waitingFor()`.
-    case pending(EventLoopFuture<Status>, waitingFor: () -> String)
+    /// Waiting for work off the control-plane thread (disk, a KDF, the HAL). If the command's
+    /// deadline passes first, the reply is a timeout naming `waitingFor()`. `pipelined`: a
+    /// configuration edit queued in order behind the others; a file being applied may go on with
+    /// its next line before this one lands (the next line is checked against the configuration
+    /// as it will be).
+    case pending(EventLoopFuture<Status>, waitingFor: () -> String, pipelined: Bool = false)
     /// Asks the client for one line of input (a password), then continues with `then`.
     case input(prompt: String, hidden: Bool, then: (CommandContext, String) -> CommandOutcome)
 }
@@ -82,10 +85,10 @@ public final class CommandContext {
 
     public var loop: EventLoop { plane.loop }
 
-    /// The configuration being edited.
+    /// The configuration the command reads: for the live one, as it will be once the edits
+    /// queued before this command have landed.
     public var config: RunningConfig {
-        get { workspace.config }
-        _modify { yield &workspace.config }
+        workspace === plane.live ? plane.committer.projected : workspace.config
     }
 
     /// Appends a line (a newline is added).
@@ -97,10 +100,10 @@ public final class CommandContext {
     /// Appends text as is.
     public func write(_ text: String) { output += text }
 
-    /// Applies a configuration change, through the HAL when the live configuration is edited:
-    /// all or nothing (see `HALCommitter`). `mutation` returns an error message to refuse.
-    public func commit(_ mutation: @escaping (inout RunningConfig) -> String?) -> CommandOutcome {
-        plane.committer.commit(self, mutation)
+    /// Applies a configuration edit, through the HAL when the live configuration is edited: all
+    /// or nothing, in order (see `HALCommitter`). `edit` returns an error message to refuse.
+    public func commit(_ edit: @escaping (inout ConfigEdit) -> String?) -> CommandOutcome {
+        plane.committer.commit(self, edit)
     }
 
     /// Runs a HAL call for this command on the HAL threads (NAT table calls on the HAL's NAT
@@ -120,6 +123,24 @@ public final class CommandContext {
         _ future: EventLoopFuture<T>, waitingFor: @escaping () -> String, then: @escaping (T) -> Status
     ) -> CommandOutcome {
         let status = future.hop(to: loop).assumeIsolated().map { then($0) }.recover { error in
+            self.print("% \(error)")
+            return Status.error
+        }.nonisolated()
+        return .pending(status, waitingFor: waitingFor)
+    }
+
+    /// Waits for work on another thread, then continues with another outcome (a commit after a
+    /// key derivation).
+    public func after<T: Sendable>(
+        _ future: EventLoopFuture<T>, waitingFor: @escaping () -> String, continue next: @escaping (T) -> CommandOutcome
+    ) -> CommandOutcome {
+        let status = future.hop(to: loop).assumeIsolated().flatMap { value -> EventLoopFuture<Status> in
+            switch next(value) {
+            case .done(let status): return self.loop.makeSucceededFuture(status)
+            case .pending(let inner, _, _): return inner
+            case .input: return self.loop.makeSucceededFuture(.error)
+            }
+        }.recover { error in
             self.print("% \(error)")
             return Status.error
         }.nonisolated()
@@ -166,10 +187,24 @@ public final class CommandContext {
 
 /// A configuration being edited: the live running configuration, or a candidate.
 public final class ConfigWorkspace {
-    public var config: RunningConfig {
-        didSet { onChange?() }
-    }
-    /// Called after every change (the live workspace tells the subsystems that follow it).
-    var onChange: (() -> Void)?
+    public private(set) var config: RunningConfig
+    /// Told what every change touched (the live workspace tells the subsystems that follow it).
+    var onChange: ((ConfigChange) -> Void)?
+
     public init(_ config: RunningConfig = RunningConfig()) { self.config = config }
+
+    /// Makes an edit.
+    func apply(_ edit: ConfigEdit) {
+        config = edit.config
+        if !edit.change.isEmpty { onChange?(edit.change) }
+    }
+
+    /// Replaces the whole configuration (a reload); returns what differs.
+    @discardableResult
+    func replace(with new: RunningConfig) -> ConfigChange {
+        let change = ConfigChange.between(config, new)
+        config = new
+        if !change.isEmpty { onChange?(change) }
+        return change
+    }
 }

@@ -2,10 +2,16 @@ import CLI
 
 /// All declared commands, compiled into the grammar, plus the running-config renderer that
 /// walks the same declarations.
-final class CommandRegistry {
+///
+/// Immutable once built, so a rendering may run on a worker thread.
+final class CommandRegistry: @unchecked Sendable {
     let grammar = Grammar()
     private(set) var declarations: [CommandDeclaration] = []
     private var syntaxes: [Syntax] = []
+    /// The top-level configuration declarations that print lines, in order.
+    private var topLevel: [Int] = []
+    /// For each sub-mode, the declarations that print lines inside its blocks.
+    private var inside: [Mode: [Int]] = [:]
 
     init(_ declarations: [CommandDeclaration]) throws(SyntaxError) {
         for declaration in declarations {
@@ -22,42 +28,113 @@ final class CommandRegistry {
             }
             self.declarations.append(declaration)
         }
+        for (index, declaration) in self.declarations.enumerated() where declaration.show != nil {
+            if declaration.modes.contains(Modes.config) { topLevel.append(index) }
+            for mode in Modes.subModes where declaration.modes.contains(mode) { inside[mode, default: []].append(index) }
+        }
     }
 
     /// The configuration as `show running-config` prints and `write file` saves it (without the
     /// "Building configuration..." banner): top-level lines in declaration order, sub-mode blocks
     /// closed by `exit`, sections separated by `!`, and `end`.
     func render(_ config: RunningConfig) -> String {
-        var out = "!\n"
-        for (index, declaration) in declarations.enumerated() {
-            guard declaration.modes.contains(Modes.config), let show = declaration.show else { continue }
-            for args in show(config, nil) {
-                guard let line = syntaxes[index].render(args) else { continue }
-                guard let submode = declaration.submode else {
-                    out += line + "\n"
-                    continue
+        var renderer = ConfigRenderer(registry: self, config: config)
+        var out = ""
+        while let chunk = renderer.next(lines: 4096) { out += chunk }
+        return out
+    }
+
+    /// A renderer of `config` that gives its text a piece at a time.
+    func renderer(_ config: RunningConfig) -> ConfigRenderer { ConfigRenderer(registry: self, config: config) }
+
+    /// Renders the line(s) of one top-level argument set, with its block if it opens one.
+    fileprivate func renderItem(_ index: Int, _ args: Arguments, _ config: RunningConfig, into out: inout String, lines: inout Int) {
+        guard let line = syntaxes[index].render(args) else { return }
+        let declaration = declarations[index]
+        guard let submode = declaration.submode else {
+            out += line + "\n"
+            lines += 1
+            return
+        }
+        // A sub-mode block: `!` before (once), its lines indented, `exit` and `!` after.
+        if !out.hasSuffix("!\n") { out += "!\n" }
+        out += line + "\n"
+        let key = declaration.submodeKey.flatMap { args[$0]?.description }
+        // Lines of one group (`vrrp 5 ...`) stay together, in declaration order.
+        var subLines: [(group: Int, order: Int, text: String)] = []
+        for subIndex in inside[submode] ?? [] {
+            for subArgs in declarations[subIndex].show?(config, key) ?? [] {
+                if let subLine = syntaxes[subIndex].render(subArgs) {
+                    subLines.append((subArgs.int("vrid") ?? -1, subIndex, (subArgs.negated ? "no " : "") + subLine))
                 }
-                // A sub-mode block: `!` before (once), its lines indented, `exit` and `!` after.
-                if !out.hasSuffix("!\n") { out += "!\n" }
-                out += line + "\n"
-                let key = declaration.submodeKey.flatMap { args[$0]?.description }
-                // Lines of one group (`vrrp 5 ...`) stay together, in declaration order.
-                var lines: [(group: Int, order: Int, text: String)] = []
-                for (subIndex, sub) in declarations.enumerated() where sub.modes.contains(submode) {
-                    for subArgs in sub.show?(config, key) ?? [] {
-                        if let subLine = syntaxes[subIndex].render(subArgs) {
-                            lines.append((subArgs.int("vrid") ?? -1, subIndex, (subArgs.negated ? "no " : "") + subLine))
-                        }
-                    }
-                }
-                for line in lines.enumerated().sorted(by: { ($0.element.group, $0.element.order, $0.offset) < ($1.element.group, $1.element.order, $1.offset) }) {
-                    out += " " + line.element.text + "\n"
-                }
-                out += "exit\n!\n"
             }
         }
-        if !out.hasSuffix("!\n") { out += "!\n" }
-        out += "end\n"
-        return out
+        for line in subLines.enumerated().sorted(by: { ($0.element.group, $0.element.order, $0.offset) < ($1.element.group, $1.element.order, $1.offset) }) {
+            out += " " + line.element.text + "\n"
+        }
+        out += "exit\n!\n"
+        lines += subLines.count + 3
+    }
+
+    fileprivate var topLevelDeclarations: [Int] { topLevel }
+
+    fileprivate func arguments(_ index: Int, _ config: RunningConfig) -> [Arguments] {
+        declarations[index].show?(config, nil) ?? []
+    }
+}
+
+/// Renders a configuration snapshot a piece at a time: `show running-config` of a full switch
+/// streams as the client reads, each piece a bounded amount of work on the loop.
+struct ConfigRenderer {
+    private let registry: CommandRegistry
+    private let config: RunningConfig
+    private var declaration = 0
+    private var items: [Arguments] = []
+    private var item = 0
+    private var started = false
+    private var finished = false
+    /// The last characters rendered and not given yet (to place `!` separators exactly as a
+    /// whole rendering does).
+    private var tail = ""
+
+    init(registry: CommandRegistry, config: RunningConfig) {
+        self.registry = registry
+        self.config = config
+    }
+
+    /// The next piece of text, of about `lines` lines; nil at the end.
+    mutating func next(lines limit: Int) -> String? {
+        guard !finished else { return nil }
+        // What was held back from the last piece comes first.
+        var out = tail
+        var lines = 0
+        if !started {
+            started = true
+            out += "!\n"
+        }
+        let order = registry.topLevelDeclarations
+        while lines < limit {
+            if item < items.count {
+                registry.renderItem(order[declaration - 1], items[item], config, into: &out, lines: &lines)
+                item += 1
+                continue
+            }
+            guard declaration < order.count else {
+                if !out.hasSuffix("!\n") { out += "!\n" }
+                out += "end\n"
+                finished = true
+                break
+            }
+            items = registry.arguments(order[declaration], config)
+            item = 0
+            declaration += 1
+        }
+        if finished {
+            tail = ""
+            return out
+        }
+        // Hold the last two characters back: the next piece decides on a `!` by them.
+        tail = String(out.suffix(2))
+        return String(out.dropLast(2))
     }
 }

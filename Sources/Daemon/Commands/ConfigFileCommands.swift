@@ -77,17 +77,22 @@ enum ConfigFileCommands {
     ]
     }
 
+    /// The running configuration, streamed as the client reads it: a snapshot (which costs
+    /// nothing to take) rendered a few hundred lines at a time.
     static func showRunning(_ ctx: CommandContext) -> CommandOutcome {
         ctx.print("Building configuration...")
         ctx.print("")
         ctx.print("Current configuration:")
-        ctx.write(ctx.plane.renderConfig(ctx.config))
+        var renderer = ctx.plane.registry.renderer(ctx.workspace.config)
+        ctx.stream = { renderer.next(lines: 512) }
         return .done(.success)
     }
 
     /// `write file`: the running configuration, saved atomically and durably.
     static func save(_ ctx: CommandContext) -> CommandOutcome {
         let plane = ctx.plane
+        // Saving half a startup configuration would lose the other half.
+        if let message = plane.loadingMessage { return ctx.fail(message + "; nothing saved") }
         let text = "! vrrpd \(plane.options.version) configuration, saved \(LogSink.timestamp())\n"
             + plane.renderConfig(ctx.config)
         ctx.print("Building configuration...")
@@ -113,6 +118,7 @@ enum ConfigFileCommands {
     /// `copy FILE running-config`: applies a file on top of the running configuration.
     static func merge(_ ctx: CommandContext, path: String) -> CommandOutcome {
         let plane = ctx.plane
+        if let message = plane.loadingMessage { return ctx.fail(message) }
         let read = plane.pool.runIfActive(eventLoop: ctx.loop) { try StartupConfigStore.readFile(path) }
         let result = read.assumeIsolated().flatMap { text -> EventLoopFuture<Status> in
             guard let text else {

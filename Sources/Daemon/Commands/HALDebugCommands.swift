@@ -1,3 +1,4 @@
+import Glibc
 import CLI
 import Channel
 import SwitchHAL
@@ -67,7 +68,22 @@ enum HALDebugCommands {
                 let duration = args.int("ms").map { " for \($0) ms" } ?? " until cleared"
                 let thread = target == .nat ? "nat-fault" : target.rawValue
                 ctx.plane.logger.warning("fault injected: \(thread) stalls holding \(target.lock)\(duration)")
-                return .done(.success)
+                // The reply comes once the thread holds the lock (it notices on its next turn),
+                // so that what the user types next meets the stall.
+                let hal = ctx.plane.hal.hal
+                let lock = target.lock
+                let held = ctx.plane.pool.runIfActive(eventLoop: ctx.loop) { () -> Bool in
+                    let deadline = HALClock.deadline(after: 2)
+                    while HALClock.now < deadline {
+                        if hal.lockSnapshots.contains(where: { $0.name == lock && $0.holder?.thread == thread }) { return true }
+                        usleep(1_000)
+                    }
+                    return false
+                }
+                return ctx.after(held, waitingFor: { "\(thread) to take \(lock)" }) { held in
+                    if !held { ctx.print("% \(thread) has not taken \(lock) yet; it will on its next turn") }
+                    return .success
+                }
             },
             CommandDeclaration(
                 "test fault hal stall clear",

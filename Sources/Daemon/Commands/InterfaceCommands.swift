@@ -19,16 +19,13 @@ enum InterfaceCommands {
                 if args.negated {
                     guard ctx.config.interfaces[name] != nil else { return ctx.fail("Interface \(name) is not configured") }
                     // A port goes back to its defaults; an SVI is removed.
-                    return ctx.commit { $0.interfaces[name] = nil; return nil }
+                    return ctx.commit { $0.removeInterface(name); return nil }
                 }
                 ctx.session.mode = Modes.configInterface
                 ctx.session.clearContext()
                 ctx.session.interface = name
                 guard ctx.config.interfaces[name] == nil else { return .done(.success) }
-                return ctx.commit { config in
-                    if config.interfaces[name] == nil { config.interfaces[name] = InterfaceConfig() }
-                    return nil
-                }
+                return ctx.commit { $0.editInterface(name) { _ in nil } }
             },
             CommandDeclaration(
                 "description LINE", help: ["Interface specific description", "Characters describing this interface"],
@@ -92,7 +89,7 @@ enum InterfaceCommands {
                     port.accessVLAN = args.negated ? 1 : vlan
                     return nil
                 } alsoEdit: { config in
-                    if create && config.vlans[vlan] == nil { config.vlans[vlan] = VLANConfig() }
+                    if create && config.config.vlans[vlan] == nil { config.setVLAN(vlan, VLANConfig()) }
                 }
             },
             CommandDeclaration(
@@ -173,15 +170,13 @@ enum InterfaceCommands {
     /// Changes the session's interface through the committer; `edit` returns an error to refuse.
     static func editInterface(
         _ ctx: CommandContext, _ edit: @escaping (inout InterfaceConfig, InterfaceKind) -> String?,
-        alsoEdit: @escaping (inout RunningConfig) -> Void = { _ in }
+        alsoEdit: @escaping (inout ConfigEdit) -> Void = { _ in }
     ) -> CommandOutcome {
         guard let name = ctx.session.interface, let kind = InterfaceKind.parse(name, portCount: ctx.portCount) else {
             return ctx.fail("No interface selected")
         }
         return ctx.commit { config in
-            var interface = config.interfaces[name] ?? InterfaceConfig()
-            if let error = edit(&interface, kind) { return error }
-            config.interfaces[name] = interface
+            if let error = config.editInterface(name, { edit(&$0, kind) }) { return error }
             alsoEdit(&config)
             return nil
         }
@@ -189,7 +184,7 @@ enum InterfaceCommands {
 
     static func editSwitchport(
         _ ctx: CommandContext, _ edit: @escaping (inout SwitchportConfig) -> String?,
-        alsoEdit: @escaping (inout RunningConfig) -> Void = { _ in }
+        alsoEdit: @escaping (inout ConfigEdit) -> Void = { _ in }
     ) -> CommandOutcome {
         editInterface(ctx, { interface, kind in
             guard case .port = kind else { return "switchport applies to physical ports (ethN) only" }

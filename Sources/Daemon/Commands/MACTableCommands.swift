@@ -28,7 +28,7 @@ enum MACTableCommands {
                     if let name = args.string("ifname"), name != existing {
                         return ctx.fail("The static entry for \(key.mac.dottedDescription) in VLAN \(key.vlan) points to \(existing), not \(name)")
                     }
-                    return ctx.commit { $0.staticMACs[key] = nil; return nil }
+                    return ctx.commit { $0.setStaticMAC(key, interface: nil); return nil }
                 }
                 let name = args.string("ifname")!
                 guard case .port = InterfaceKind.parse(name, portCount: ctx.portCount) else {
@@ -38,7 +38,7 @@ enum MACTableCommands {
                 guard key.vlan == 1 || ctx.config.vlans[key.vlan] != nil else {
                     return ctx.fail("VLAN \(key.vlan) does not exist; create it with 'vlan \(key.vlan)'")
                 }
-                return ctx.commit { $0.staticMACs[key] = name; return nil }
+                return ctx.commit { $0.setStaticMAC(key, interface: name); return nil }
             },
             CommandDeclaration(
                 "mac address-table aging-time (0-1000000)$seconds",
@@ -51,7 +51,7 @@ enum MACTableCommands {
             ) { ctx, args in
                 let seconds = args.negated ? nil : args.int("seconds")
                 return ctx.commit { config in
-                    config.macAgingTime = seconds == RunningConfig.defaultMACAgingTime ? nil : seconds
+                    config.setMACAgingTime(seconds == RunningConfig.defaultMACAgingTime ? nil : seconds)
                     return nil
                 }
             },
@@ -81,12 +81,12 @@ enum MACTableCommands {
                     guard case .port = InterfaceKind.parse(name, portCount: ctx.portCount) else {
                         return ctx.fail("Learn limits apply to ports: eth1-eth\(ctx.portCount)")
                     }
-                    return ctx.commit { $0.learnLimitPerInterface[name] = limit; return nil }
+                    return ctx.commit { $0.setLearnLimit(interface: name, limit); return nil }
                 }
                 if let vlan = args.int("vlan") {
-                    return ctx.commit { $0.learnLimitPerVLAN[UInt16(vlan)] = limit; return nil }
+                    return ctx.commit { $0.setLearnLimit(vlan: UInt16(vlan), limit); return nil }
                 }
-                return ctx.commit { $0.learnLimitSystem = limit; return nil }
+                return ctx.commit { $0.setLearnLimitSystem(limit); return nil }
             },
             CommandDeclaration(
                 "show mac address-table [<dynamic|static>$type] [vlan (1-4094)$vlan] [interface IFNAME$ifname] [address MAC$mac]",

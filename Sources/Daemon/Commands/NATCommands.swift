@@ -35,14 +35,9 @@ enum NATCommands {
             let role = NATZone(name: args.string("role")!)!
             if args.negated {
                 guard ctx.config.interfaces[name]?.natRole == role else { return ctx.fail("\(name) is not a NAT \(role) interface") }
-                return ctx.commit { $0.interfaces[name]?.natRole = nil; return nil }
+                return ctx.commit { $0.editInterface(name) { $0.natRole = nil; return nil } }
             }
-            return ctx.commit { config in
-                var interface = config.interfaces[name] ?? InterfaceConfig()
-                interface.natRole = role
-                config.interfaces[name] = interface
-                return nil
-            }
+            return ctx.commit { $0.editInterface(name) { $0.natRole = role; return nil } }
         }
     }
 
@@ -76,10 +71,10 @@ enum NATCommands {
             let name = args.string("name")!
             if args.negated {
                 guard ctx.config.nat.pools[name] != nil else { return ctx.fail("pool \(name) does not exist") }
-                if let user = ctx.config.nat.rules.values.first(where: { $0.target == .pool(name) }) {
+                if let user = ctx.config.nat.rules(usingPool: name).first {
                     return ctx.fail("pool \(name) is in use by \"\(user.line)\"; remove that first")
                 }
-                return ctx.commit { $0.nat.pools[name] = nil; return nil }
+                return ctx.commit { $0.setPool(name, nil); return nil }
             }
             let length: Int
             if let mask = args.ipv4("netmask") {
@@ -91,18 +86,16 @@ enum NATCommands {
             let pool = NATPool(name: name, start: args.ipv4("start")!, end: args.ipv4("end")!, prefixLength: length,
                                typedAsNetmask: args.ipv4("netmask") != nil)
             if let problem = pool.problem { return ctx.fail(problem) }
-            if let old = ctx.config.nat.pools[name], !old.sameRange(as: pool),
-                let user = ctx.config.nat.rules.values.first(where: { $0.target == .pool(name) })
-            {
+            if let old = ctx.config.nat.pools[name], !old.sameRange(as: pool), let user = ctx.config.nat.rules(usingPool: name).first {
                 return ctx.fail("pool \(name) is in use by \"\(user.line)\"; remove that before redefining the pool")
             }
             var warnings: [String] = []
-            let outside = ctx.config.interfaces.filter { $0.value.natRole == .outside }
-            let subnets = outside.flatMap { $0.value.addresses }
+            let config = ctx.config
+            let subnets = config.index.environment.interfaces(.outside).flatMap { config.interfaces[$0]?.addresses ?? [] }
             if !subnets.isEmpty, !subnets.contains(where: { $0.contains(pool.start) && $0.contains(pool.end) }) {
                 warnings.append("pool \(name) is outside the subnets of the NAT outside interfaces (\(subnets.map(\.description).joined(separator: ", "))): the next hop must route it to this switch")
             }
-            return warn(ctx, warnings, ctx.commit { $0.nat.pools[name] = pool; return nil })
+            return warn(ctx, warnings, ctx.commit { $0.setPool(name, pool); return nil })
         }
     }
 
@@ -138,7 +131,7 @@ enum NATCommands {
             let acl = args.int("acl")!
             if args.negated {
                 guard ctx.config.nat.rules[acl] != nil else { return ctx.fail("no dynamic mapping uses access-list \(acl)") }
-                return ctx.commit { $0.nat.rules[acl] = nil; return nil }
+                return ctx.commit { $0.setRule(acl, nil); return nil }
             }
             let rule: DynamicRule
             var warnings: [String] = []
@@ -159,7 +152,7 @@ enum NATCommands {
             if ctx.config.nat.accessLists[acl] == nil {
                 warnings.append("access-list \(acl) is not defined yet: the rule matches nothing until it is")
             }
-            return warn(ctx, warnings, ctx.commit { $0.nat.rules[acl] = rule; return nil })
+            return warn(ctx, warnings, ctx.commit { $0.setRule(acl, rule); return nil })
         }
     }
 
@@ -253,14 +246,12 @@ enum NATCommands {
 
     static func editStatic(_ ctx: CommandContext, _ mapping: StaticMapping, negated: Bool) -> CommandOutcome {
         if negated {
-            guard ctx.config.nat.statics.contains(where: { $0.identity == mapping.identity }) else {
+            guard ctx.config.nat.statics[mapping.identity] != nil else {
                 return ctx.fail("no such static mapping: \(mapping.line)")
             }
-            return ctx.commit { $0.nat.statics.removeAll { $0.identity == mapping.identity }; return nil }
+            return ctx.commit { $0.removeStatic(mapping.identity); return nil }
         }
-        for other in ctx.config.nat.statics {
-            if let conflict = mapping.conflict(with: other) { return ctx.fail(conflict) }
-        }
+        if let conflict = ctx.config.nat.statics.conflict(for: mapping) { return ctx.fail(conflict) }
         var warnings: [String] = []
         if let redundancy = mapping.redundancy {
             if let interface = redundancy.interface, InterfaceKind.parse(interface, portCount: ctx.portCount).map({ if case .svi = $0 { true } else { false } }) != true {
@@ -281,11 +272,9 @@ enum NATCommands {
             }
         }
         return warn(ctx, warnings, ctx.commit { config in
-            if let index = config.nat.statics.firstIndex(where: { $0.identity == mapping.identity }) {
-                config.nat.statics[index] = mapping
-            } else {
-                config.nat.statics.append(mapping)
-            }
+            // Checked again: an edit queued before this one may have added a conflicting mapping.
+            if let conflict = config.config.nat.statics.conflict(for: mapping) { return conflict }
+            config.insertStatic(mapping)
             return nil
         })
     }
@@ -315,9 +304,9 @@ enum NATCommands {
             }
         ) { ctx, args in
             let kind = NATTimeouts.Kind(rawValue: args.string("kind")!)!
-            if args.negated { return ctx.commit { $0.nat.timeouts.reset(kind); return nil } }
+            if args.negated { return ctx.commit { $0.editTimeouts { $0.reset(kind) }; return nil } }
             let seconds = args.int("seconds")
-            return ctx.commit { $0.nat.timeouts[kind] = seconds; return nil }
+            return ctx.commit { $0.editTimeouts { $0[kind] = seconds }; return nil }
         }
     }
 
@@ -329,7 +318,7 @@ enum NATCommands {
             show: { config, _ in config.nat.maxEntries.map { [Arguments(["max": .int($0)])] } ?? [] }
         ) { ctx, args in
             let limit = args.negated ? nil : args.int("max")
-            return ctx.commit { $0.nat.maxEntries = limit; return nil }
+            return ctx.commit { $0.setMaxEntries(limit); return nil }
         }
     }
 
@@ -346,7 +335,7 @@ enum NATCommands {
             no: .custom("access-list (1-99)$acl [<deny|permit>$action <any|host A.B.C.D$host|A.B.C.D$address [A.B.C.D$wildcard]>]", help: aclHelp),
             show: { config, _ in
                 config.nat.accessLists.keys.sorted().flatMap { acl in
-                    config.nat.accessLists[acl]!.map { entry in
+                    config.nat.accessLists[acl]!.entries.map { entry in
                         var args = Arguments(["acl": .int(acl), "action": .keyword(entry.action.rawValue)])
                         switch entry.match {
                         case .any: args.keywords.insert("any")
@@ -366,7 +355,7 @@ enum NATCommands {
                 guard ctx.config.nat.accessLists[acl] != nil else { return ctx.fail("access-list \(acl) does not exist") }
                 var warnings: [String] = []
                 if let rule = ctx.config.nat.rules[acl] { warnings.append("\"\(rule.line)\" now matches nothing") }
-                return warn(ctx, warnings, ctx.commit { $0.nat.accessLists[acl] = nil; return nil })
+                return warn(ctx, warnings, ctx.commit { $0.editAccessList(acl) { $0 = nil }; return nil })
             }
             let match: AccessListEntry.Match
             if args.has("any") {
@@ -381,21 +370,27 @@ enum NATCommands {
                 guard ctx.config.nat.accessLists[acl]?.contains(entry) == true else {
                     return ctx.fail("access-list \(acl) has no line \"\(entry)\"")
                 }
-                return ctx.commit { config in
-                    config.nat.accessLists[acl]?.removeAll { $0 == entry }
-                    if config.nat.accessLists[acl]?.isEmpty == true { config.nat.accessLists[acl] = nil }
-                    return nil
-                }
+                return ctx.commit { $0.editAccessList(acl) { $0?.remove(entry) }; return nil }
             }
             var warnings: [String] = []
             if case .wildcard(let address, let wild) = match, address.value & wild.value != 0 {
                 warnings.append("\(address) has bits set under the wildcard \(wild): stored as \(entry.sourceText)")
             }
             if ctx.config.nat.accessLists[acl]?.contains(entry) == true { return .done(.success) }
-            if let shadow = ctx.config.nat.accessLists[acl]?.first(where: { $0.match == .any }) {
+            if let list = ctx.config.nat.accessLists[acl], list.contains(AccessListEntry(action: .permit, match: .any))
+                || list.contains(AccessListEntry(action: .deny, match: .any))
+            {
+                let shadow = list.contains(AccessListEntry(action: .permit, match: .any)) ? "permit any" : "deny any"
                 warnings.append("line \"\(shadow)\" above matches every source: this line is never reached")
             }
-            return warn(ctx, warnings, ctx.commit { $0.nat.accessLists[acl, default: []].append(entry); return nil })
+            return warn(ctx, warnings, ctx.commit { config in
+                config.editAccessList(acl) { list in
+                    var entries = list ?? AccessList()
+                    entries.append(entry)
+                    list = entries
+                }
+                return nil
+            })
         }
     }
 
@@ -406,13 +401,13 @@ enum NATCommands {
         case .done(.success):
             for warning in warnings { ctx.print("% Warning: " + warning) }
             return .done(.warning)
-        case .pending(let future, let waitingFor):
+        case .pending(let future, let waitingFor, let pipelined):
             let mapped = future.assumeIsolated().map { status -> Status in
                 guard status == .success else { return status }
                 for warning in warnings { ctx.print("% Warning: " + warning) }
                 return .warning
             }.nonisolated()
-            return .pending(mapped, waitingFor: waitingFor)
+            return .pending(mapped, waitingFor: waitingFor, pipelined: pipelined)
         default:
             return outcome
         }

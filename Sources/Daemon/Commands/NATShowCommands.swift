@@ -43,7 +43,7 @@ enum NATShowCommands {
                 if let only = args.int("acl"), lists[only] == nil { return ctx.fail("access-list \(only) does not exist") }
                 for number in numbers {
                     ctx.print("Standard IP access list \(number)")
-                    for (index, entry) in lists[number]!.enumerated() {
+                    for (index, entry) in lists[number]!.entries.enumerated() {
                         let source: String
                         switch entry.match {
                         case .any: source = "any"

@@ -25,16 +25,15 @@ enum RouteCommands {
                 if args.negated {
                     guard let hop = ctx.config.staticRoutes[prefix] else { return ctx.fail("no static route to \(prefix)") }
                     if let asked = args.ipv4("nexthop"), asked != hop { return ctx.fail("the route to \(prefix) is via \(hop), not \(asked)") }
-                    return ctx.commit { $0.staticRoutes[prefix] = nil; return nil }
+                    return ctx.commit { $0.setRoute(prefix, nextHop: nil); return nil }
                 }
                 let hop = args.ipv4("nexthop")!
                 guard hop.value != 0, hop.value >> 28 != 0xe, hop.value != UInt32.max else { return ctx.fail("\(hop) cannot be a next hop") }
-                let own = ctx.config.interfaces.values.flatMap(\.addresses).map(\.address)
-                if own.contains(hop) { return ctx.fail("\(hop) is this switch's own address") }
+                let index = ctx.config.index
+                if index.isOwnAddress(hop) { return ctx.fail("\(hop) is this switch's own address") }
                 var warnings: [String] = []
-                let connected = ctx.config.interfaces.values.flatMap(\.addresses).contains { $0.contains(hop) }
-                if !connected { warnings.append("\(hop) is on no connected subnet yet: the route is unused until it is") }
-                return NATCommands.warn(ctx, warnings, ctx.commit { $0.staticRoutes[prefix] = hop; return nil })
+                if !index.isConnected(hop) { warnings.append("\(hop) is on no connected subnet yet: the route is unused until it is") }
+                return NATCommands.warn(ctx, warnings, ctx.commit { $0.setRoute(prefix, nextHop: hop); return nil })
             },
             CommandDeclaration(
                 "show ip route", help: [Help.show, Help.ip, "The IP routing table (connected and static)"], modes: Modes.exec

@@ -12,17 +12,13 @@ enum SystemCommands {
             modes: [Modes.config], no: .optionalValues,
             show: { config, _ in [Arguments(["name": .word(config.hostname)])] }
         ) { ctx, args in
-            guard !args.negated else {
-                ctx.config.hostname = RunningConfig.defaultHostname
-                return .done(.success)
-            }
+            guard !args.negated else { return ctx.commit { $0.setHostname(RunningConfig.defaultHostname); return nil } }
             let name = args.string("name")!
             guard isValidHostname(name) else {
                 return ctx.fail(
                     "Invalid hostname \"\(name)\": use up to 63 letters, digits and hyphens, starting with a letter")
             }
-            ctx.config.hostname = name
-            return .done(.success)
+            return ctx.commit { $0.setHostname(name); return nil }
         },
         CommandDeclaration(
             "enable secret [<0|9>$type] PASSWORD$secret",
@@ -36,30 +32,24 @@ enum SystemCommands {
                 config.enableSecret.map { [Arguments(["type": .keyword("9"), "secret": .word($0)])] } ?? []
             }
         ) { ctx, args in
-            guard !args.negated else {
-                ctx.config.enableSecret = nil
-                return .done(.success)
-            }
+            guard !args.negated else { return ctx.commit { $0.setEnableSecret(nil); return nil } }
             let secret = args.string("secret")!
             if args.string("type") == "9" {
                 guard EnableSecret.isWellFormed(secret) else {
                     return ctx.fail("Invalid type 9 secret: expected $9$ followed by a 14-character salt, $ and a 43-character hash")
                 }
-                ctx.config.enableSecret = secret
-                return .done(.success)
+                return ctx.commit { $0.setEnableSecret(secret); return nil }
             }
             guard secret.count >= 1, secret.count <= 127 else {
                 return ctx.fail("The secret must be 1 to 127 characters long")
             }
-            let hashed = ctx.plane.pool.runIfActive(eventLoop: ctx.loop) { try EnableSecret.hash(secret) }
-            let result = hashed.assumeIsolated().map { hash -> Status in
-                ctx.config.enableSecret = hash
-                return .success
-            }.recover { error in
-                ctx.print("% Cannot hash the secret: \(error)")
-                return .error
-            }.nonisolated()
-            return .pending(result, waitingFor: { "the enable secret key derivation" })
+            let hashed = ctx.plane.pool.runIfActive(eventLoop: ctx.loop) { try EnableSecret.hash(secret) }.flatMapErrorThrowing { error in
+                throw DaemonError("Cannot hash the secret: \(error)")
+            }
+            return ctx.after(hashed, waitingFor: { "the enable secret key derivation" }) { hash in
+                guard !ctx.abandoned else { return .done(.cancelled) }
+                return ctx.commit { $0.setEnableSecret(hash); return nil }
+            }
         },
         CommandDeclaration(
             "show version", help: [Help.show, "vrrpd version, uptime and status"], modes: Modes.exec
@@ -73,7 +63,11 @@ enum SystemCommands {
             ctx.print("Uptime: \(formatUptime(MonotonicClock.nanoseconds - plane.startedAt))")
             ctx.print("PID: \(getpid())")
             ctx.print("Socket: \(plane.options.socketPath)")
-            ctx.print("Startup config: \(plane.options.configPath) (\(plane.configStatus))")
+            if let load = plane.startupLoad {
+                ctx.print("Startup config: \(plane.options.configPath) (loading: \(load.done) of \(load.total) lines, \(load.errors) error(s) so far)")
+            } else {
+                ctx.print("Startup config: \(plane.options.configPath) (\(plane.configStatus))")
+            }
             ctx.print("Command deadline: \(formatSeconds(Double(plane.options.commandTimeout.nanoseconds) / 1e9)), HAL call deadline: \(formatSeconds(plane.hal.callTimeout))")
             ctx.print("HAL configuration: \(plane.committer.isInSync ? "in sync" : "catching up (a HAL call timed out; it is re-applied every 2 s)")")
             ctx.print(

@@ -19,14 +19,14 @@ enum VLANCommands {
                     guard statics == 0 else {
                         return ctx.fail("VLAN \(vlan) has \(statics) static MAC entr\(statics == 1 ? "y" : "ies"); remove them first")
                     }
-                    return ctx.commit { $0.vlans[vlan] = nil; return nil }
+                    return ctx.commit { $0.setVLAN(vlan, nil); return nil }
                 }
                 ctx.session.mode = Modes.configVLAN
                 ctx.session.clearContext()
                 ctx.session.vlan = vlan
                 if vlan == 1 || ctx.config.vlans[vlan] != nil { return .done(.success) }
                 return ctx.commit { config in
-                    if config.vlans[vlan] == nil { config.vlans[vlan] = VLANConfig() }
+                    if config.config.vlans[vlan] == nil { config.setVLAN(vlan, VLANConfig()) }
                     return nil
                 }
             },
@@ -42,8 +42,7 @@ enum VLANCommands {
                 let name = args.negated ? nil : args.string("name")
                 if let name, name.count > 32 { return ctx.fail("A VLAN name has at most 32 characters") }
                 return ctx.commit { config in
-                    config.vlans[vlan, default: VLANConfig()].name = name
-                    if vlan == 1 && name == nil { config.vlans[1] = nil }
+                    config.setVLAN(vlan, vlan == 1 && name == nil ? nil : VLANConfig(name: name))
                     return nil
                 }
             },

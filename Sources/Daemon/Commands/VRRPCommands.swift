@@ -26,7 +26,7 @@ enum VRRPCommands {
                     guard let name = ctx.session.interface, ctx.config.interfaces[name]?.vrrp[vrid] != nil else {
                         return ctx.fail("VRRP group \(vrid) is not configured on this interface")
                     }
-                    return ctx.commit { $0.interfaces[name]?.vrrp[vrid] = nil; return nil }
+                    return ctx.commit { $0.editInterface(name) { $0.vrrp[vrid] = nil; return nil } }
                 }
                 let version = args.int("version") ?? 3
                 return edit(ctx, vrid) { instance in
@@ -225,14 +225,6 @@ enum VRRPCommands {
         guard let name = ctx.session.interface, case .svi = InterfaceKind.parse(name, portCount: ctx.portCount) else {
             return ctx.fail("VRRP runs on SVIs: configure it under interface vlanN")
         }
-        return ctx.commit { config in
-            var interface = config.interfaces[name] ?? InterfaceConfig()
-            if negated && interface.vrrp[vrid] == nil { return "VRRP group \(vrid) is not configured on this interface" }
-            var instance = interface.vrrp[vrid] ?? VRRPInstanceConfig()
-            if let error = mutation(&instance) { return error }
-            interface.vrrp[vrid] = instance
-            config.interfaces[name] = interface
-            return nil
-        }
+        return ctx.commit { $0.editGroup(name, vrid, create: !negated, mutation) }
     }
 }

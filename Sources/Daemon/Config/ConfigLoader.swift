@@ -7,8 +7,9 @@ public struct ConfigLoadReport: Sendable {
     public var source: String
     public var lines = 0
     public var commands = 0
-    /// `file:line: message` for every line that failed.
+    /// `file:line: message` for every line that failed, in line order.
     public var errors: [String] = []
+    public var seconds = 0.0
 
     public var summary: String {
         "\(commands) command\(commands == 1 ? "" : "s") from \(lines) line\(lines == 1 ? "" : "s"), "
@@ -16,9 +17,23 @@ public struct ConfigLoadReport: Sendable {
     }
 }
 
+/// How far a file being applied has come (for `show version` while the startup configuration
+/// loads).
+public struct ConfigLoadProgress: Sendable {
+    public var done = 0
+    public var total = 0
+    public var errors = 0
+}
+
 /// Applies a configuration text line by line, as if typed in configuration mode: the startup
 /// config at start, the file on SIGHUP, `copy FILE running-config`. A bad line is reported as
 /// `file:line: message` and the lines after it still apply.
+///
+/// It never holds the control plane for long: lines run in slices of at most
+/// `LoopYield.sliceNanoseconds`, and between slices every other session is served. A line that
+/// queues a configuration edit behind others (a HAL change) does not hold up the next: lines go
+/// on, each checked against the configuration as it will be, and many lines' HAL changes travel
+/// in one HAL call; each still lands or fails on its own, and errors are reported in line order.
 final class ConfigLoader {
     private let plane: ControlPlane
     private let workspace: ConfigWorkspace
@@ -26,11 +41,28 @@ final class ConfigLoader {
     private var report: ConfigLoadReport
     private let session: Session
     private let promise: EventLoopPromise<ConfigLoadReport>
+    private let progress: ((ConfigLoadProgress) -> Void)?
     private var index = 0
+    private let started = MonotonicClock.nanoseconds
+    /// Lines whose edits are queued and not yet landed, oldest first.
+    private var outstanding: [Outstanding] = []
 
-    private init(plane: ControlPlane, text: String, source: String, workspace: ConfigWorkspace) {
+    private final class Outstanding {
+        let future: EventLoopFuture<Status>
+        var landed = false
+        init(_ future: EventLoopFuture<Status>) { self.future = future }
+    }
+    private var outstandingHead = 0
+    private var errors: [(line: Int, text: String)] = []
+    private var waitingForOutstanding = false
+
+    /// At most this many lines queued and not landed; then the loader waits for the oldest.
+    static let maxOutstanding = 4096
+
+    private init(plane: ControlPlane, text: String, source: String, workspace: ConfigWorkspace, progress: ((ConfigLoadProgress) -> Void)?) {
         self.plane = plane
         self.workspace = workspace
+        self.progress = progress
         lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         report = ConfigLoadReport(source: source)
         session = Session(id: 0, mode: Modes.config, client: "config file \(source)")
@@ -38,18 +70,37 @@ final class ConfigLoader {
     }
 
     /// Applies `text` to `workspace`; the future completes (on the control-plane loop) when
-    /// every line has run.
-    static func apply(_ text: String, source: String, plane: ControlPlane, workspace: ConfigWorkspace)
-        -> EventLoopFuture<ConfigLoadReport>
-    {
+    /// every line has run. `progress` hears how far it got after every slice.
+    static func apply(
+        _ text: String, source: String, plane: ControlPlane, workspace: ConfigWorkspace,
+        progress: ((ConfigLoadProgress) -> Void)? = nil
+    ) -> EventLoopFuture<ConfigLoadReport> {
         plane.loop.preconditionInEventLoop()
-        let loader = ConfigLoader(plane: plane, text: text, source: source, workspace: workspace)
+        let loader = ConfigLoader(plane: plane, text: text, source: source, workspace: workspace, progress: progress)
         loader.run()
         return loader.promise.futureResult
     }
 
+    /// The lines that are not blank (what `total` counts).
+    static func countLines(_ text: String) -> Int {
+        text.split(separator: "\n").reduce(0) { $0 + ($1.contains { $0 != " " && $0 != "\t" && $0 != "\r" } ? 1 : 0) }
+    }
+
     private func run() {
+        let slice = Slice()
+        if plane.stopping && index < lines.count {
+            errors.append((index, "\(report.source): vrrpd is stopping: lines \(index + 1)-\(lines.count) not applied"))
+            index = lines.count
+        }
         while index < lines.count {
+            if slice.isOver {
+                announceProgress()
+                plane.yield { [self] in run() }
+                return
+            }
+            if outstanding.count - outstandingHead >= Self.maxOutstanding {
+                return waitForOldest()
+            }
             var line = lines[index]
             if line.hasSuffix("\r") { line = line.dropLast() }
             index += 1
@@ -65,28 +116,77 @@ final class ConfigLoader {
             case .done(let status):
                 record(status, context, lineNumber)
             case .input:
-                report.errors.append("\(report.source):\(lineNumber): \(text.trimmed): needs interactive input")
-            case .pending(let future, let waitingFor):
-                // Wait for this line before the next: lines may depend on each other.
-                let deadline = plane.loop.assumeIsolated().scheduleTask(in: plane.options.commandTimeout) {}
-                var finished = false
-                deadline.futureResult.assumeIsolated().whenSuccess { [self] in
-                    guard !finished else { return }
-                    finished = true
-                    report.errors.append("\(report.source):\(lineNumber): timed out waiting for \(waitingFor())")
-                    run()
-                }
+                errors.append((lineNumber, "\(report.source):\(lineNumber): \(text.trimmed): needs interactive input"))
+            case .pending(let future, _, pipelined: true):
+                let item = Outstanding(future)
+                outstanding.append(item)
                 future.hop(to: plane.loop).assumeIsolated().whenComplete { [self] result in
-                    guard !finished else { return }
-                    finished = true
-                    deadline.cancel()
+                    item.landed = true
                     record((try? result.get()) ?? .error, context, lineNumber)
-                    run()
                 }
-                return
+            case .pending(let future, let waitingFor, pipelined: false):
+                // Wait for this line before the next: lines may depend on each other.
+                return wait(for: future, line: lineNumber, context: context, waitingFor: waitingFor)
             }
         }
+        finishWhenLanded()
+    }
+
+    /// Waits for a line whose work runs elsewhere (a key derivation, a file), at most the command
+    /// deadline, then goes on.
+    private func wait(for future: EventLoopFuture<Status>, line lineNumber: Int, context: CommandContext, waitingFor: @escaping () -> String) {
+        let deadline = plane.loop.assumeIsolated().scheduleTask(in: plane.options.commandTimeout) {}
+        var finished = false
+        deadline.futureResult.assumeIsolated().whenSuccess { [self] in
+            guard !finished else { return }
+            finished = true
+            context.abandoned = true
+            errors.append((lineNumber, "\(report.source):\(lineNumber): timed out waiting for \(waitingFor())"))
+            run()
+        }
+        future.hop(to: plane.loop).assumeIsolated().whenComplete { [self] result in
+            guard !finished else { return }
+            finished = true
+            deadline.cancel()
+            record((try? result.get()) ?? .error, context, lineNumber)
+            run()
+        }
+    }
+
+    /// Too many lines queued: go on once the oldest has landed.
+    private func waitForOldest() {
+        let oldest = outstanding[outstandingHead].future
+        oldest.hop(to: plane.loop).assumeIsolated().whenComplete { [self] _ in
+            trimOutstanding()
+            run()
+        }
+    }
+
+    private func trimOutstanding() {
+        while outstandingHead < outstanding.count, outstanding[outstandingHead].landed { outstandingHead += 1 }
+        if outstandingHead > 1024 {
+            outstanding.removeFirst(outstandingHead)
+            outstandingHead = 0
+        }
+    }
+
+    /// Every line has run: once the queued ones have landed, the report.
+    private func finishWhenLanded() {
+        trimOutstanding()
+        guard outstandingHead == outstanding.count else {
+            return outstanding[outstandingHead].future.hop(to: plane.loop).assumeIsolated().whenComplete { [self] _ in
+                finishWhenLanded()
+            }
+        }
+        errors.sort { $0.line < $1.line }
+        report.errors = errors.map(\.text)
+        report.seconds = Double(MonotonicClock.nanoseconds - started) / 1e9
+        announceProgress()
         promise.succeed(report)
+    }
+
+    private func announceProgress() {
+        progress?(ConfigLoadProgress(done: report.lines, total: 0, errors: errors.count))
     }
 
     private func record(_ status: Status, _ context: CommandContext, _ lineNumber: Int) {
@@ -95,7 +195,7 @@ final class ConfigLoader {
         let message = output.split(separator: "\n").first.map {
             $0.hasPrefix("% ") ? String($0.dropFirst(2)) : String($0)
         } ?? "\(status)"
-        report.errors.append("\(report.source):\(lineNumber): \(message)")
+        errors.append((lineNumber, "\(report.source):\(lineNumber): \(message)"))
     }
 }
 

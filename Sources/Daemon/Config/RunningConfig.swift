@@ -1,33 +1,40 @@
 import CLI
+import HashTreeCollections
 import NAT
+import NetTypes
 import SwitchHAL
 
 /// The running configuration: everything `show running-config` prints and `write file` saves.
 ///
-/// A value type owned by the control plane. Commands edit it; subsystems reconcile against it;
-/// a reload builds a new one from the file and swaps it in.
+/// A persistent value: its maps are hash tries (`TreeDictionary`) whose copies share structure,
+/// so the live configuration, a pending change and a candidate being loaded cost memory and time
+/// only for what differs, and a change to one interface costs O(log n) whatever the size of the
+/// rest. It is changed only through `ConfigEdit`, which records what each edit touched (the
+/// `ConfigChange` the subsystems apply) and keeps `index` in step.
 public struct RunningConfig: Equatable, Sendable {
     public static let defaultHostname = "switch"
-
-    public var hostname = RunningConfig.defaultHostname
-    /// The enable secret as a Cisco type 9 (scrypt) string, never the password itself.
-    public var enableSecret: String?
-    public var interfaces: [String: InterfaceConfig] = [:]
-    /// `vlan N` blocks (VLAN 1 always exists and is not listed unless named).
-    public var vlans: [UInt16: VLANConfig] = [:]
-    /// `mac address-table static MAC vlan N interface IF`.
-    public var staticMACs: [StaticMAC: String] = [:]
-    /// `mac address-table aging-time S` (nil: the default).
-    public var macAgingTime: Int?
     public static let defaultMACAgingTime = 300
+
+    public fileprivate(set) var hostname = RunningConfig.defaultHostname
+    /// The enable secret as a Cisco type 9 (scrypt) string, never the password itself.
+    public fileprivate(set) var enableSecret: String?
+    public fileprivate(set) var interfaces: TreeDictionary<String, InterfaceConfig> = [:]
+    /// `vlan N` blocks (VLAN 1 always exists and is not listed unless named).
+    public fileprivate(set) var vlans: TreeDictionary<UInt16, VLANConfig> = [:]
+    /// `mac address-table static MAC vlan N interface IF`.
+    public fileprivate(set) var staticMACs: TreeDictionary<StaticMAC, String> = [:]
+    /// `mac address-table aging-time S` (nil: the default).
+    public fileprivate(set) var macAgingTime: Int?
     /// `mac address-table limit maximum N [vlan V | interface IF]`.
-    public var learnLimitSystem: Int?
-    public var learnLimitPerVLAN: [UInt16: Int] = [:]
-    public var learnLimitPerInterface: [String: Int] = [:]
+    public fileprivate(set) var learnLimitSystem: Int?
+    public fileprivate(set) var learnLimitPerVLAN: TreeDictionary<UInt16, Int> = [:]
+    public fileprivate(set) var learnLimitPerInterface: TreeDictionary<String, Int> = [:]
     /// Access lists, NAT pools, mappings, rules and timeouts (interface roles are per interface).
-    public var nat = NATConfig()
+    public fileprivate(set) var nat = NATConfig()
     /// `ip route PREFIX NEXTHOP`: static routes (the prefix is a network address).
-    public var staticRoutes: [IPv4Prefix: IPv4Address] = [:]
+    public fileprivate(set) var staticRoutes: TreeDictionary<IPv4Prefix, IPv4Address> = [:]
+    /// Derived from the above, kept by every edit.
+    public fileprivate(set) var index = ConfigIndex()
 
     public init() {}
 
@@ -35,120 +42,193 @@ public struct RunningConfig: Equatable, Sendable {
     public var sortedInterfaceNames: [String] {
         interfaces.keys.sorted(by: InterfaceName.precedes)
     }
-}
 
-/// Per-interface configuration (`interface NAME` blocks).
-public struct InterfaceConfig: Equatable, Sendable {
-    public var description: String?
-    public var shutdown = false
-    /// SVIs (`vlanN`) only.
-    public var addresses: [IPv4Prefix] = []
-    /// Physical ports (`ethN`) only.
-    public var switchport = SwitchportConfig()
-    /// SVIs (`vlanN`) only: `vrrp N ...` lines.
-    public var vrrp: [UInt8: VRRPInstanceConfig] = [:]
-    /// SVIs only: `ip nat inside` / `ip nat outside`.
-    public var natRole: NATZone?
-
-    public init() {}
-}
-
-/// One `vrrp N` group of an SVI, as FRR's vrrpd configures it (plus the switch extras).
-public struct VRRPInstanceConfig: Equatable, Sendable {
-    public var version = 3
-    /// 1-254; the address owner advertises 255 whatever this says.
-    public var priority: UInt8 = 100
-    public var advertisementIntervalMs = 1000
-    public var preempt = true
-    public var preemptDelaySeconds: Int?
-    public var acceptMode = false
-    public var shutdown = false
-    public var checksumWithPseudoHeader = true
-    /// Accept either IPv4 v3 checksum form on receive (mixed keepalived/FRR and Cisco/Juniper).
-    public var checksumLenient = false
-    /// RFC 9568: a Master answers a lower-priority advertisement at once (off: RFC 5798).
-    public var answerLowerPriority = true
-    public var ipv4: [IPv4Address] = []
-    public var ipv6: [IPv6Address] = []
-    public var description: String?
-    /// Tracked interfaces and what their being down subtracts from the priority.
-    public var tracks: [String: Int] = [:]
-
-    public static let defaultTrackDecrement = 10
-    /// The count field is 8 bits; 255 IPv4 addresses fit a 1500-byte frame.
-    public static let maxIPv4Addresses = 255
-    /// (1500 - 40 - 8) / 16: more would not fit a 1500-byte frame.
-    public static let maxIPv6Addresses = 90
-
-    public init() {}
-}
-
-/// `switchport ...` lines of a physical port.
-public struct SwitchportConfig: Equatable, Sendable {
-    public var mode = PortMode.access
-    public var accessVLAN: UInt16 = 1
-    public var nativeVLAN: UInt16 = 1
-    public var allowedVLANs = VLANSet.all
-
-    public init() {}
-}
-
-public struct VLANConfig: Equatable, Sendable {
-    public var name: String?
-    public init(name: String? = nil) { self.name = name }
-}
-
-public struct StaticMAC: Hashable, Sendable, Comparable {
-    public var mac: MACAddress
-    public var vlan: UInt16
-
-    public init(mac: MACAddress, vlan: UInt16) {
-        self.mac = mac
-        self.vlan = vlan
-    }
-
-    public static func < (a: StaticMAC, b: StaticMAC) -> Bool { (a.vlan, a.mac) < (b.vlan, b.mac) }
-}
-
-/// The kind of interface a name denotes.
-public enum InterfaceKind: Equatable {
-    case port(PortID)
-    case svi(UInt16)
-
-    /// `ethN` within the chip's ports, or `vlanN` with N in 1-4094.
-    public static func parse(_ name: String, portCount: Int) -> InterfaceKind? {
-        if name.hasPrefix("eth"), let n = Int(name.dropFirst(3)), n >= 1, n <= portCount, String(n) == name.dropFirst(3) {
-            return .port(PortID(n))
-        }
-        if name.hasPrefix("vlan"), let n = Int(name.dropFirst(4)), n >= 1, n <= 4094, String(n) == name.dropFirst(4) {
-            return .svi(UInt16(n))
-        }
-        return nil
-    }
-}
-
-public enum InterfaceName {
-    /// Natural order: by the alphabetic stem, then numerically by each number in the name.
-    public static func precedes(_ a: String, _ b: String) -> Bool {
-        let ka = key(a)
-        let kb = key(b)
-        if ka.stem != kb.stem { return ka.stem < kb.stem }
-        if ka.numbers != kb.numbers { return ka.numbers.lexicographicallyPrecedes(kb.numbers) }
-        return a < b
-    }
-
-    static func key(_ name: String) -> (stem: String, numbers: [Int]) {
-        let stem = String(name.prefix { !$0.isNumber })
-        let numbers = name.dropFirst(stem.count).split { !$0.isNumber }.compactMap { Int($0) }
-        return (stem, numbers)
-    }
-}
-
-extension RunningConfig {
     /// The SVIs with an IPv4 VRRP group `redundancy.vrid`, and the one a NAT mapping with that
     /// redundancy follows (nil: none, or ambiguous; see `StaticMapping.Redundancy.resolve`).
     func groupInterface(for redundancy: StaticMapping.Redundancy) -> (interface: String?, holders: [String]) {
-        let holders = interfaces.filter { $0.value.vrrp[redundancy.vrid]?.ipv4.isEmpty == false }.map(\.key).sorted()
-        return (redundancy.resolve(holders: holders, isOutside: { interfaces[$0]?.natRole == .outside }), holders)
+        (index.environment.resolve(redundancy)?.interface, index.environment.holders(of: redundancy.vrid))
+    }
+
+    /// Equal configurations (the index follows from the rest and is not compared).
+    public static func == (a: RunningConfig, b: RunningConfig) -> Bool {
+        a.hostname == b.hostname && a.enableSecret == b.enableSecret && a.interfaces == b.interfaces && a.vlans == b.vlans
+            && a.staticMACs == b.staticMACs && a.macAgingTime == b.macAgingTime && a.learnLimitSystem == b.learnLimitSystem
+            && a.learnLimitPerVLAN == b.learnLimitPerVLAN && a.learnLimitPerInterface == b.learnLimitPerInterface && a.nat == b.nat
+            && a.staticRoutes == b.staticRoutes
+    }
+}
+
+/// An edit of a running configuration: the only way to change one. Each method changes one
+/// thing, records its key in `change` and keeps the indexes in step; a command's edit is a
+/// closure over one of these, run on the configuration the command applies to.
+public struct ConfigEdit {
+    public private(set) var config: RunningConfig
+    public private(set) var change = ConfigChange()
+
+    public init(_ config: RunningConfig) { self.config = config }
+
+    // MARK: System
+
+    public mutating func setHostname(_ name: String) {
+        guard config.hostname != name else { return }
+        config.hostname = name
+        change.insert(.hostname)
+    }
+
+    public mutating func setEnableSecret(_ secret: String?) {
+        guard config.enableSecret != secret else { return }
+        config.enableSecret = secret
+        change.insert(.enableSecret)
+    }
+
+    // MARK: Interfaces
+
+    /// Changes interface `name` (creating it if it is not configured); `body` returns an error
+    /// message to refuse, and then nothing changes.
+    public mutating func editInterface(_ name: String, _ body: (inout InterfaceConfig) -> String?) -> String? {
+        let old = config.interfaces[name]
+        var interface = old ?? InterfaceConfig()
+        if let error = body(&interface) { return error }
+        replaceInterface(name, old: old, new: interface)
+        return nil
+    }
+
+    /// Changes (creating it if needed) VRRP group `vrid` of interface `name`. A `no` form never
+    /// creates a group: pass `create: false`.
+    public mutating func editGroup(
+        _ name: String, _ vrid: UInt8, create: Bool = true, _ body: (inout VRRPInstanceConfig) -> String?
+    ) -> String? {
+        editInterface(name) { interface in
+            if !create && interface.vrrp[vrid] == nil { return "VRRP group \(vrid) is not configured on this interface" }
+            var group = interface.vrrp[vrid] ?? VRRPInstanceConfig()
+            if let error = body(&group) { return error }
+            interface.vrrp[vrid] = group
+            return nil
+        }
+    }
+
+    /// Removes interface `name` (a port goes back to its defaults; an SVI ceases to exist).
+    public mutating func removeInterface(_ name: String) {
+        guard let old = config.interfaces[name] else { return }
+        replaceInterface(name, old: old, new: nil)
+    }
+
+    private mutating func replaceInterface(_ name: String, old: InterfaceConfig?, new: InterfaceConfig?) {
+        guard old != new || (old == nil) != (new == nil) else { return }
+        if old?.withoutGroups != new?.withoutGroups || (old == nil) != (new == nil) { change.insert(.interface(name)) }
+        let oldGroups = old?.vrrp ?? [:]
+        let newGroups = new?.vrrp ?? [:]
+        for vrid in Set(oldGroups.keys).union(newGroups.keys) where oldGroups[vrid] != newGroups[vrid] {
+            change.insert(.vrrpGroup(name, vrid))
+        }
+        config.interfaces[name] = new
+        config.index.interfaceChanged(name, from: old, to: new)
+    }
+
+    // MARK: VLANs and the MAC table
+
+    public mutating func setVLAN(_ vlan: UInt16, _ value: VLANConfig?) {
+        guard config.vlans[vlan] != value || (config.vlans[vlan] == nil) != (value == nil) else { return }
+        config.vlans[vlan] = value
+        change.insert(.vlan(vlan))
+    }
+
+    public mutating func setStaticMAC(_ key: StaticMAC, interface: String?) {
+        guard config.staticMACs[key] != interface else { return }
+        config.staticMACs[key] = interface
+        change.insert(.staticMAC(key))
+    }
+
+    public mutating func setMACAgingTime(_ seconds: Int?) {
+        guard config.macAgingTime != seconds else { return }
+        config.macAgingTime = seconds
+        change.insert(.macAgingTime)
+    }
+
+    public mutating func setLearnLimitSystem(_ limit: Int?) {
+        guard config.learnLimitSystem != limit else { return }
+        config.learnLimitSystem = limit
+        change.insert(.learnLimitSystem)
+    }
+
+    public mutating func setLearnLimit(vlan: UInt16, _ limit: Int?) {
+        guard config.learnLimitPerVLAN[vlan] != limit else { return }
+        config.learnLimitPerVLAN[vlan] = limit
+        change.insert(.learnLimitVLAN(vlan))
+    }
+
+    public mutating func setLearnLimit(interface name: String, _ limit: Int?) {
+        guard config.learnLimitPerInterface[name] != limit else { return }
+        config.learnLimitPerInterface[name] = limit
+        change.insert(.learnLimitInterface(name))
+    }
+
+    // MARK: NAT
+
+    /// Changes access list `acl` (nil: it does not exist; an emptied list ceases to exist).
+    public mutating func editAccessList(_ acl: Int, _ body: (inout AccessList?) -> Void) {
+        let old = config.nat.accessLists[acl]
+        var list = old
+        body(&list)
+        if list?.isEmpty == true { list = nil }
+        guard list != old || (list == nil) != (old == nil) else { return }
+        config.nat.accessLists[acl] = list
+        change.insert(.accessList(acl))
+    }
+
+    public mutating func setPool(_ name: String, _ pool: NATPool?) {
+        guard config.nat.pools[name] != pool || (config.nat.pools[name] == nil) != (pool == nil) else { return }
+        config.nat.pools[name] = pool
+        change.insert(.natPool(name))
+    }
+
+    public mutating func setRule(_ acl: Int, _ rule: DynamicRule?) {
+        guard config.nat.rules[acl] != rule else { return }
+        config.nat.rules[acl] = rule
+        change.insert(.natRule(acl))
+    }
+
+    /// Adds a static mapping (replacing one with the same identity).
+    public mutating func insertStatic(_ mapping: StaticMapping) {
+        guard config.nat.statics[mapping.identity] != mapping else { return }
+        config.nat.statics.insert(mapping)
+        change.insert(.natStatic(mapping.identity))
+    }
+
+    public mutating func removeStatic(_ identity: StaticMapping.Identity) {
+        guard config.nat.statics.remove(identity) != nil else { return }
+        change.insert(.natStatic(identity))
+    }
+
+    public mutating func editTimeouts(_ body: (inout NATTimeouts) -> Void) {
+        var timeouts = config.nat.timeouts
+        body(&timeouts)
+        guard timeouts != config.nat.timeouts else { return }
+        config.nat.timeouts = timeouts
+        change.insert(.natTimeouts)
+    }
+
+    public mutating func setMaxEntries(_ limit: Int?) {
+        guard config.nat.maxEntries != limit else { return }
+        config.nat.maxEntries = limit
+        change.insert(.natMaxEntries)
+    }
+
+    // MARK: Routes
+
+    public mutating func setRoute(_ prefix: IPv4Prefix, nextHop: IPv4Address?) {
+        guard config.staticRoutes[prefix] != nextHop else { return }
+        config.staticRoutes[prefix] = nextHop
+        config.index.routeChanged(prefix, to: nextHop)
+        change.insert(.staticRoute(prefix))
+    }
+}
+
+extension InterfaceConfig {
+    /// The interface without its VRRP groups (what `ConfigKey.interface` covers).
+    var withoutGroups: InterfaceConfig {
+        var copy = self
+        copy.vrrp = [:]
+        return copy
     }
 }

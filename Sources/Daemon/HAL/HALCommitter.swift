@@ -3,190 +3,165 @@ import Logging
 import NIOCore
 import SwitchHAL
 
-/// Brings configuration changes into the HAL, one change at a time, all or nothing.
+/// Brings configuration edits into the running configuration and the HAL, in order, each all or
+/// nothing.
 ///
-/// A command describes its change as a mutation of the running configuration. The committer
-/// works out which HAL objects that changes (`HALOperation.plan`), applies them on the HAL
-/// threads, and only when every one succeeded makes the change in the running configuration.
-/// If one fails, the ones already applied are undone and the configuration is left as it was.
-/// `applied` mirrors what the HAL holds; objects whose state a timeout left unknown are applied
-/// again by the next commit or by the periodic resynchronisation, so a HAL that recovers from a
-/// stall catches up without a restart.
+/// A command describes its edit as a closure over a `ConfigEdit`. The committer runs it on the
+/// configuration as it will be once everything queued has landed (`projected`), works out which
+/// HAL objects it changes from the keys it touched (never by comparing whole configurations), and
+/// hands those changes to the HAL reconciler as one transaction. Only when the HAL accepted them
+/// is the edit made to the live configuration (run again on it, so that an earlier edit that
+/// failed is not built upon), and the subsystems that follow the configuration hear of the keys.
+/// An edit that touches no HAL object lands at once when nothing is queued before it, else in
+/// its turn. A refused transaction is undone in the HAL and the live configuration is left as it
+/// was; one a timeout left unknown is brought back to the live configuration's state by the
+/// reconciler, with back-off, so a HAL that recovers from a stall catches up without a restart.
 final class HALCommitter {
-    private let service: HALService
+    typealias Edit = (inout ConfigEdit) -> String?
+
     private let plane: ControlPlane
     private let portCount: Int
-    private(set) var applied: HALDesired
-    private var queue: [Job] = []
-    private var running: Job?
-    private var resyncTask: Scheduled<Void>?
-    private var stopped = false
-    /// The resync interval backs off while the HAL keeps timing out (a stalled HAL is not
-    /// hammered), up to 16 s, and returns to 2 s on success.
-    private var resyncInterval: TimeAmount = .seconds(2)
+    let reconciler: HALReconciler<HALObject, HALState>
+    /// The live configuration with every queued edit applied: what the next command is checked
+    /// against.
+    private(set) var projected: RunningConfig
+    private var pending: [Pending] = []
 
-    struct Job {
-        let label: String
-        let requester: String
-        let work: () -> EventLoopFuture<Void>
-        var started: UInt64 = 0
-    }
+    private final class Pending {
+        let context: CommandContext
+        let edit: Edit
+        let promise: EventLoopPromise<Status>
+        var result: HALGroupResult?
+        let queued = HALClock.now
 
-    init(service: HALService, plane: ControlPlane) {
-        self.service = service
-        self.plane = plane
-        portCount = service.hal.chip.portCount
-        applied = HALDesired.initial(portCount: portCount)
-    }
-
-    /// Starts the periodic check that re-applies what a timeout left unknown.
-    func startResync(every interval: TimeAmount) {
-        guard !stopped else { return }
-        resyncInterval = interval
-        scheduleResync()
-    }
-
-    private func scheduleResync() {
-        guard !stopped else { return }
-        resyncTask = plane.loop.assumeIsolated().scheduleTask(in: resyncInterval) { [self] in
-            guard running == nil, queue.isEmpty else { return scheduleResync() }
-            let target = HALDesired(plane.live.config, portCount: portCount)
-            guard !applied.unknown.isEmpty || applied != target else {
-                resyncInterval = .seconds(2)
-                return scheduleResync()
-            }
-            enqueue(Job(label: "resynchronise the HAL", requester: "vrrpd") { [self] in
-                reconcile(reason: "resynchronise").assumeIsolated().always { [self] _ in
-                    resyncInterval = applied.unknown.isEmpty ? .seconds(2) : min(resyncInterval * 2, .seconds(16))
-                    scheduleResync()
-                }.nonisolated()
-            })
+        init(context: CommandContext, edit: @escaping Edit, promise: EventLoopPromise<Status>, result: HALGroupResult?) {
+            self.context = context
+            self.edit = edit
+            self.promise = promise
+            self.result = result
         }
     }
 
-    func stop() {
-        stopped = true
-        resyncTask?.cancel()
+    init(plane: ControlPlane) {
+        self.plane = plane
+        portCount = plane.hal.hal.chip.portCount
+        projected = plane.live.config
+        let live = plane.live
+        let ports = portCount
+        reconciler = HALReconciler(driver: HALState.driver, hal: plane.hal, loop: plane.loop) { object in
+            HALState.desired(object, in: live.config, portCount: ports)
+        }
+        let logger = plane.logger
+        reconciler.onProblem = { logger.error("HAL: \($0); retrying") }
+        reconciler.onRecovered = { _ in logger.notice("HAL configuration in step again") }
     }
 
-    var isInSync: Bool { applied.unknown.isEmpty && applied == HALDesired(plane.live.config, portCount: portCount) }
+    func stop() {
+        reconciler.stop {}
+    }
+
+    /// The HAL holds what the live configuration asks for, and nothing is waiting.
+    var isInSync: Bool { pending.isEmpty && reconciler.inSync }
 
     /// What the queue is doing, for timeout messages.
     var activity: String {
         var text = "the HAL commit queue"
-        if let running {
-            text += " (busy with \"\(running.label)\" from \(running.requester) for \(formatSeconds(HALClock.seconds(since: running.started)))"
-            if !queue.isEmpty { text += ", \(queue.count) more queued" }
-            text += ")"
+        if let first = pending.first {
+            text += " (\(pending.count) edit(s) waiting, the first \"\(first.context.line)\" from \(first.context.session.name) for "
+                + "\(formatSeconds(HALClock.seconds(since: first.queued))))"
         }
-        return text + "; " + service.activity
+        return text + "; " + reconciler.activity + "; " + plane.hal.activity
     }
 
-    /// Applies `mutation` to the configuration the command edits, through the HAL when it is
-    /// the live one. `mutation` returns an error message to refuse the change.
-    func commit(_ ctx: CommandContext, _ mutation: @escaping (inout RunningConfig) -> String?) -> CommandOutcome {
-        var after = ctx.config
-        if let error = mutation(&after) { return ctx.fail(error) }
+    /// Applies `edit` to the configuration the command edits, through the HAL when it is the live
+    /// one. `edit` returns an error message to refuse the change.
+    func commit(_ ctx: CommandContext, _ edit: @escaping Edit) -> CommandOutcome {
         guard ctx.workspace === plane.live else {
-            ctx.config = after
+            var change = ConfigEdit(ctx.workspace.config)
+            if let error = edit(&change) { return ctx.fail(error) }
+            ctx.workspace.apply(change)
             return .done(.success)
         }
-        if HALDesired(after, portCount: portCount) == HALDesired(ctx.config, portCount: portCount) {
-            ctx.config = after
+        if !ctx.loading, let message = plane.loadingMessage { return ctx.fail(message) }
+        var change = ConfigEdit(projected)
+        if let error = edit(&change) { return ctx.fail(error) }
+        let hal = halChanges(change.change, from: projected, to: change.config)
+        if hal.isEmpty && pending.isEmpty {
+            projected = change.config
+            plane.live.apply(change)
             return .done(.success)
         }
+        projected = change.config
         let promise = plane.loop.makePromise(of: Status.self)
-        enqueue(Job(label: ctx.line, requester: ctx.session.name) { [self] in
-            guard !ctx.abandoned else {
-                promise.succeed(.cancelled)
-                return plane.loop.makeSucceededVoidFuture()
+        let item = Pending(context: ctx, edit: edit, promise: promise, result: hal.isEmpty ? .applied : nil)
+        pending.append(item)
+        if !hal.isEmpty {
+            reconciler.transaction(hal, label: ctx.line, isCancelled: { ctx.abandoned }) { [self] result in
+                item.result = result
+                land()
             }
-            // Again, on the configuration as it is now (other sessions may have changed it).
-            var target = plane.live.config
-            if let error = mutation(&target) {
-                ctx.print("% " + error)
-                promise.succeed(.error)
-                return plane.loop.makeSucceededVoidFuture()
+        }
+        return .pending(promise.futureResult, waitingFor: { [self] in activity }, pipelined: true)
+    }
+
+    /// The HAL changes an edit makes, from the keys it touched.
+    private func halChanges(_ change: ConfigChange, from old: RunningConfig, to new: RunningConfig) -> [HALChange<HALObject, HALState>] {
+        var seen = Set<HALObject>()
+        var out: [HALChange<HALObject, HALState>] = []
+        for object in HALObject.objects(for: change, portCount: portCount) where seen.insert(object).inserted {
+            let target = HALState.desired(object, in: new, portCount: portCount)
+            let previous = HALState.desired(object, in: old, portCount: portCount)
+            if target != previous { out.append(HALChange(object: object, target: target, previous: previous)) }
+        }
+        return out
+    }
+
+    /// Lands the edits at the head of the queue whose HAL part is done, in order.
+    private func land() {
+        var failed = false
+        while let head = pending.first, let result = head.result {
+            pending.removeFirst()
+            let ctx = head.context
+            if ctx.abandoned {
+                head.promise.succeed(.cancelled)
+                failed = true
+                continue
             }
-            return apply(toward: target).assumeIsolated().flatMap { [self] report -> EventLoopFuture<Void> in
-                guard let error = report.error else {
-                    _ = mutation(&plane.live.config)
-                    promise.succeed(.success)
-                    return plane.loop.makeSucceededVoidFuture()
-                }
+            if let error = result.error {
                 ctx.print("% \(error)")
-                if let failed = report.failedOperation {
-                    plane.logger.warning("HAL change refused", metadata: ["command": "\(ctx.line)", "operation": "\(failed)", "error": "\(error)"])
-                }
-                promise.succeed(.error)
-                // Undo what was applied: back to the configuration as it stands.
-                return reconcile(reason: "roll back \"\(ctx.line)\"")
-            }.nonisolated()
-        })
-        return .pending(promise.futureResult, waitingFor: { [self] in activity })
-    }
-
-    /// Brings the HAL to the live configuration (after a reload, at start, on resync).
-    func reconcile(reason: String) -> EventLoopFuture<Void> {
-        let target = plane.live.config
-        let before = applied
-        return apply(toward: target).assumeIsolated().map { [self] report in
-            let count = HALOperation.plan(from: before, to: HALDesired(target, portCount: portCount)).count
-            if let error = report.error {
-                plane.logger.error("HAL \(reason): \(error)")
-            } else if count > 0 {
-                plane.logger.notice("HAL \(reason): \(count) change(s) applied")
+                plane.logger.warning("HAL change refused", metadata: ["command": "\(ctx.line)", "error": "\(error)"])
+                head.promise.succeed(.error)
+                failed = true
+                continue
             }
-        }.nonisolated()
-    }
-
-    /// Queues a full reconciliation (used after a reload replaced the configuration).
-    func scheduleReconcile(reason: String) {
-        enqueue(Job(label: reason, requester: "vrrpd") { [self] in reconcile(reason: reason) })
-    }
-
-    // MARK: Running jobs
-
-    private func enqueue(_ job: Job) {
-        queue.append(job)
-        runNext()
-    }
-
-    private func runNext() {
-        guard running == nil, !queue.isEmpty else { return }
-        var job = queue.removeFirst()
-        job.started = HALClock.now
-        running = job
-        job.work().hop(to: plane.loop).assumeIsolated().whenComplete { [self] _ in
-            running = nil
-            runNext()
+            // Again, on the live configuration (an edit before this one may have failed).
+            var change = ConfigEdit(plane.live.config)
+            if let error = head.edit(&change) {
+                ctx.print("% " + error)
+                head.promise.succeed(.error)
+                failed = true
+                continue
+            }
+            plane.live.apply(change)
+            head.promise.succeed(.success)
+        }
+        if pending.isEmpty {
+            projected = plane.live.config
+        } else if failed {
+            // What is still queued was checked against a projection that included what failed:
+            // project again from what landed.
+            var config = plane.live.config
+            for item in pending {
+                var change = ConfigEdit(config)
+                if item.edit(&change) == nil { config = change.config }
+            }
+            projected = config
         }
     }
 
-    /// Applies the operations from `applied` to `config` on the HAL threads; updates `applied`
-    /// with what succeeded and marks what timed out as unknown.
-    private func apply(toward config: RunningConfig) -> EventLoopFuture<HALApplyReport> {
-        let target = HALDesired(config, portCount: portCount)
-        let ops = HALOperation.plan(from: applied, to: target)
-        guard !ops.isEmpty else {
-            return plane.loop.makeSucceededFuture(HALApplyReport(applied: applied))
-        }
-        let start = applied
-        return service.call("apply \(ops.count) change(s)", on: plane.loop) { hal, deadline -> HALApplyReport in
-            var state = start
-            for op in ops {
-                do {
-                    try op.apply(to: hal, deadline: deadline)
-                    op.record(in: &state)
-                } catch let error as HALError {
-                    if case .timeout = error { op.forget(in: &state) }
-                    return HALApplyReport(applied: state, error: error, failedOperation: op.description)
-                }
-            }
-            return HALApplyReport(applied: state)
-        }.assumeIsolated().map { [self] report in
-            applied = report.applied
-            return report
-        }.nonisolated()
+    /// The live configuration was replaced (a reload): the HAL follows, in the background.
+    func replaced(_ change: ConfigChange) {
+        if pending.isEmpty { projected = plane.live.config }
+        reconciler.changed(HALObject.objects(for: change, portCount: portCount))
     }
 }

@@ -1,201 +1,395 @@
+import Logging
 import NIOCore
-import NetTypes
 import SwitchHAL
 
-/// The HAL state a running configuration asks for, object by object.
-struct HALDesired: Equatable, Sendable {
-    var vlans: Set<UInt16> = [1]
-    var ports: [PortID: PortSettings] = [:]
-    var svis: [UInt16: [IPv4Prefix]] = [:]
-    var statics: [StaticMAC: PortID] = [:]
-    var ageTime = RunningConfig.defaultMACAgingTime
-    var limits: [LearnLimits.Scope: Int] = [:]
-    /// Objects whose HAL state is not known (an operation on them timed out): the next plan
-    /// applies their target state again, whatever the mirror says.
-    var unknown: Set<HALObject> = []
+/// One change to one HAL object: the state wanted (nil: the object must not exist, or has its
+/// default), and the state it had before (what undoing puts back).
+struct HALChange<Object: Hashable & Sendable, State: Equatable & Sendable>: Sendable {
+    var object: Object
+    var target: State?
+    var previous: State?
+}
 
-    /// The state of a freshly started HAL.
-    static func initial(portCount: Int) -> HALDesired {
-        var state = HALDesired()
-        for port in 1...max(1, portCount) where port <= portCount { state.ports[PortID(port)] = PortSettings() }
-        return state
+/// How a group of changes went in the HAL.
+enum HALGroupResult: Sendable {
+    case applied
+    /// Refused; the HAL is as it was before the group (what was done was undone).
+    case refused(HALError)
+    /// The HAL's state of the group's objects is not known: a timeout, or an undo that failed.
+    case unknown(HALError)
+    /// Not attempted (an earlier part of the same call timed out): the HAL is as it was.
+    case skipped(HALError)
+
+    var error: HALError? {
+        switch self {
+        case .applied: return nil
+        case .refused(let e), .unknown(let e), .skipped(let e): return e
+        }
+    }
+}
+
+/// What a reconciler needs to know of its objects: how to change them in the HAL and, to verify,
+/// how to read them back. The closures run on a HAL thread.
+struct HALDriver<Object: Hashable & Sendable, State: Equatable & Sendable>: Sendable {
+    /// The HAL call's name (in `show hal` and timeout messages).
+    var operation: String
+    /// Run on the HAL's NAT thread rather than the hal-api threads.
+    var natThread = false
+    /// Applies one group of changes, all or nothing (undoing what it did on a refusal).
+    var applyGroup: @Sendable (Switch, UInt64, [HALChange<Object, State>]) -> HALGroupResult
+    /// Applies independent changes, each on its own; one result per change, in order. By default
+    /// a group of one each; a driver may do better (one NAT call for many entries).
+    var applyEach: (@Sendable (Switch, UInt64, [HALChange<Object, State>]) -> [HALGroupResult])?
+    /// The HAL's current state of each of `objects` (absent: the object is not there).
+    var read: (@Sendable (Switch, UInt64, [Object]) throws -> [Object: State])?
+}
+
+/// Brings HAL objects to the states their owner wants. One type for the HAL configuration
+/// (VLANs, ports, SVIs, static MACs), the VRRP Masters' virtual MACs and the NAT table's entries:
+///
+/// - **Desired versus applied, per object.** The owner holds the desired state (`desired`); it
+///   says which objects changed (`changed`, applied in the background) or asks for a group of
+///   changes applied together (`transaction`, all or nothing: a command). Nothing here mirrors
+///   the whole table: only objects in flight or not yet in step are tracked.
+/// - **One HAL call in flight**, carrying everything queued since the last one, in order: a
+///   4,094-VLAN change is one call, not 4,094 round trips.
+/// - **A timeout makes the objects unknown**: they are applied again from the desired state,
+///   with back-off (by default 1 s doubling to 16 s) while the HAL keeps failing; so is a
+///   refusal, which is shown (`problem`) until it clears.
+/// - **Verify**: `verify` reads objects back and repairs those the HAL lost.
+///
+/// Confined to its owner's event loop; only the driver's closures run elsewhere.
+final class HALReconciler<Object: Hashable & Sendable, State: Equatable & Sendable> {
+    typealias Change = HALChange<Object, State>
+
+    struct Counters: Sendable {
+        var calls: UInt64 = 0
+        var applied: UInt64 = 0
+        var failures: UInt64 = 0
+        var repaired: UInt64 = 0
+        var slowestCall: Double = 0
     }
 
-    init() {}
+    private struct Transaction {
+        var changes: [Change]
+        var label: String
+        /// Checked when the call that would carry it starts: an abandoned command's edit is
+        /// never sent.
+        var isCancelled: () -> Bool
+        var done: (HALGroupResult) -> Void
+    }
 
-    init(_ config: RunningConfig, portCount: Int) {
-        self = HALDesired.initial(portCount: portCount)
-        vlans.formUnion(config.vlans.keys)
-        for (name, interface) in config.interfaces {
-            switch InterfaceKind.parse(name, portCount: portCount) {
-            case .port(let port):
-                var settings = PortSettings()
-                settings.adminUp = !interface.shutdown
-                settings.mode = interface.switchport.mode
-                settings.accessVLAN = interface.switchport.accessVLAN
-                settings.nativeVLAN = interface.switchport.nativeVLAN
-                settings.allowedVLANs = interface.switchport.allowedVLANs
-                ports[port] = settings
-            case .svi(let vlan):
-                svis[vlan] = interface.addresses
-            case nil:
-                break
+    private let driver: HALDriver<Object, State>
+    private let hal: HALService
+    private let loop: EventLoop
+    private let desired: (Object) -> State?
+    /// Told of objects a verification found wrong (after they are queued for repair).
+    var onRepair: (([Object]) -> Void)?
+    /// Told of every failed call or change, once per distinct message.
+    var onProblem: ((String) -> Void)?
+    /// Told when a problem cleared.
+    var onRecovered: ((String) -> Void)?
+    /// Told of every change the HAL accepted.
+    var onApplied: ((Change) -> Void)?
+
+    private var dirty = Set<Object>()
+    private var unknown = Set<Object>()
+    private var queue: [Transaction] = []
+    private var inFlight: (label: String, started: UInt64, objects: Int)?
+    private var verifying: [Object] = []
+    private var retry: Scheduled<Void>?
+    private let backoffRange: ClosedRange<TimeAmount>
+    private var backoff: TimeAmount
+    private var stopped = false
+    private var idleWaiters: [() -> Void] = []
+    private(set) var problem: String?
+    private(set) var counters = Counters()
+
+    func resetCounters() { counters = Counters() }
+
+    /// `backoff`: the first retry's delay and the longest (doubling in between).
+    init(
+        driver: HALDriver<Object, State>, hal: HALService, loop: EventLoop,
+        backoff: ClosedRange<TimeAmount> = .seconds(1)...TimeAmount.seconds(16), desired: @escaping (Object) -> State?
+    ) {
+        self.driver = driver
+        self.hal = hal
+        self.loop = loop
+        self.desired = desired
+        backoffRange = backoff
+        self.backoff = backoff.lowerBound
+    }
+
+    // MARK: What the owner asks
+
+    /// Objects whose desired state changed: brought to it in the background.
+    func changed<S: Sequence>(_ objects: S) where S.Element == Object {
+        var any = false
+        for object in objects {
+            dirty.insert(object)
+            any = true
+        }
+        if any { kick() }
+    }
+
+    func changed(_ object: Object) { changed(CollectionOfOne(object)) }
+
+    /// Applies `changes` together, all or nothing, after what is already queued; `done` hears how
+    /// it went (on the loop) before the objects are compared with the desired state again.
+    func transaction(
+        _ changes: [Change], label: String, isCancelled: @escaping () -> Bool = { false }, done: @escaping (HALGroupResult) -> Void
+    ) {
+        guard !stopped else { return done(.skipped(.unavailable("vrrpd is stopping"))) }
+        guard !changes.isEmpty else { return done(.applied) }
+        queue.append(Transaction(changes: changes, label: label, isCancelled: isCancelled, done: done))
+        kick()
+    }
+
+    /// Reads `objects` back from the HAL and repairs those that differ from the desired state.
+    func verify(_ objects: [Object]) {
+        guard driver.read != nil, !objects.isEmpty else { return }
+        verifying += objects
+        kick()
+    }
+
+    /// No object out of step, nothing queued or in flight.
+    var inSync: Bool { dirty.isEmpty && queue.isEmpty && inFlight == nil && !callScheduled }
+
+    /// Objects whose HAL state is not known, and objects waiting to be brought in step.
+    var unknownCount: Int { unknown.count }
+    var pendingCount: Int { dirty.count + queue.reduce(0) { $0 + $1.changes.count } }
+    func isPending(_ object: Object) -> Bool { dirty.contains(object) || inFlightObjects.contains(object) }
+
+    /// The objects of the call in flight (kept only when `tracksInFlight`: what `isPending` asks).
+    private var inFlightObjects = Set<Object>()
+    var tracksInFlight = false
+
+    /// What the reconciler is doing, for timeout messages.
+    var activity: String {
+        var text = driver.operation
+        if let inFlight {
+            text += " (HAL call with \(inFlight.objects) change(s) from \"\(inFlight.label)\" in flight for "
+                + "\(formatSeconds(HALClock.seconds(since: inFlight.started)))"
+            if !queue.isEmpty { text += ", \(queue.count) more queued" }
+            text += ")"
+        } else if !queue.isEmpty || !dirty.isEmpty {
+            text += " (\(queue.count) queued, \(dirty.count) object(s) to bring in step)"
+        }
+        return text
+    }
+
+    /// No more calls start; `idle` runs once the one in flight (if any) has come back.
+    func stop(whenIdle idle: @escaping () -> Void) {
+        stopped = true
+        retry?.cancel()
+        let pending = queue
+        queue = []
+        for t in pending { t.done(.skipped(.unavailable("vrrpd is stopping"))) }
+        if inFlight == nil { idle() } else { idleWaiters.append(idle) }
+    }
+
+    // MARK: Calls
+
+    /// Starts a call on the next turn of the loop (everything queued in this turn goes with it),
+    /// unless one is in flight. Background work waits out a back-off; transactions never do.
+    private func kick() {
+        guard !stopped, inFlight == nil, !callScheduled else { return }
+        guard retry == nil || !queue.isEmpty else { return }
+        callScheduled = true
+        loop.assumeIsolated().execute { [self] in
+            callScheduled = false
+            startCall()
+        }
+    }
+
+    private var callScheduled = false
+
+    private func startCall() {
+        guard !stopped, inFlight == nil else { return finishIdle() }
+        var transactions: [Transaction] = []
+        let queued = queue
+        queue = []
+        for t in queued {
+            if t.isCancelled() { t.done(.skipped(.unavailable("the command was abandoned"))) } else { transactions.append(t) }
+        }
+        var touched = Set<Object>()
+        for t in transactions { for c in t.changes { touched.insert(c.object) } }
+        // Objects a queued transaction also changes wait for it: their state after it depends on
+        // whether it succeeds (and the owner's desired state follows only then). While a retry is
+        // pending (the HAL keeps failing) the background waits for it.
+        let waiting = retry == nil ? dirty.subtracting(touched) : []
+        let background = waiting.map { Change(object: $0, target: desired($0), previous: nil) }
+        for change in background { dirty.remove(change.object) }
+        let verify = retry == nil ? verifying : []
+        if retry == nil { verifying = [] }
+        guard !transactions.isEmpty || !background.isEmpty || !verify.isEmpty else { return finishIdle() }
+        let groups = transactions.map(\.changes)
+        let label = transactions.first?.label ?? (verify.isEmpty ? "bring \(background.count) object(s) in step" : "verify")
+        let size = groups.reduce(background.count) { $0 + $1.count }
+        inFlight = (label, HALClock.now, size)
+        if tracksInFlight {
+            inFlightObjects = Set(background.map(\.object))
+            for t in transactions { for c in t.changes { inFlightObjects.insert(c.object) } }
+        }
+        counters.calls += 1
+        let driver = self.driver
+        let body: @Sendable (Switch, UInt64) -> CallResult = { hal, deadline in
+            var result = CallResult()
+            var timedOut: HALError?
+            for group in groups {
+                if let timedOut {
+                    result.groups.append(.skipped(timedOut))
+                    continue
+                }
+                let outcome = driver.applyGroup(hal, deadline, group)
+                if case .unknown(let error) = outcome, case .timeout = error { timedOut = error }
+                result.groups.append(outcome)
+            }
+            if let timedOut {
+                result.background = background.map { _ in .skipped(timedOut) }
+            } else if let each = driver.applyEach {
+                result.background = each(hal, deadline, background)
+            } else {
+                for change in background {
+                    if let timedOut {
+                        result.background.append(.skipped(timedOut))
+                        continue
+                    }
+                    let outcome = driver.applyGroup(hal, deadline, [change])
+                    if case .unknown(let error) = outcome, case .timeout = error { timedOut = error }
+                    result.background.append(outcome)
+                }
+            }
+            if !verify.isEmpty, timedOut == nil, let read = driver.read {
+                do {
+                    result.read = try read(hal, deadline, verify)
+                } catch {
+                    result.readError = (error as? HALError) ?? .internal("\(error)")
+                }
+            }
+            return result
+        }
+        let call = driver.natThread ? hal.callNAT(driver.operation, on: loop, body) : hal.call(driver.operation, on: loop, body)
+        call.assumeIsolated().whenComplete { [self] outcome in
+            let seconds = HALClock.seconds(since: inFlight?.started ?? HALClock.now)
+            counters.slowestCall = max(counters.slowestCall, seconds)
+            inFlight = nil
+            inFlightObjects = []
+            let result: CallResult
+            switch outcome {
+            case .success(let value):
+                result = value
+            case .failure(let error):
+                // The thread pool refused the call (shutting down): nothing was attempted.
+                let e = (error as? HALError) ?? .unavailable("\(error)")
+                result = CallResult(groups: groups.map { _ in .skipped(e) }, background: background.map { _ in .skipped(e) })
+            }
+            finish(transactions: transactions, background: background, verify: verify, result: result, seconds: seconds)
+        }
+    }
+
+    private struct CallResult: Sendable {
+        var groups: [HALGroupResult] = []
+        var background: [HALGroupResult] = []
+        var read: [Object: State]?
+        var readError: HALError?
+    }
+
+    private func finish(transactions: [Transaction], background: [Change], verify: [Object], result: CallResult, seconds: Double) {
+        var failures: [String] = []
+        for (index, transaction) in transactions.enumerated() {
+            let outcome = index < result.groups.count ? result.groups[index] : .skipped(.internal("no result"))
+            if let error = outcome.error {
+                failures.append("\"\(transaction.label)\": \(error)")
+            } else {
+                counters.applied += UInt64(transaction.changes.count)
+                if let onApplied { for change in transaction.changes { onApplied(change) } }
+            }
+            transaction.done(outcome)
+            // Compare what the HAL now holds with what the owner wants, after the owner decided.
+            for change in transaction.changes {
+                let believed: State??
+                switch outcome {
+                case .applied: believed = .some(change.target)
+                case .refused, .skipped: believed = .some(change.previous)
+                case .unknown: believed = nil
+                }
+                settle(change.object, believed: believed)
             }
         }
-        for (key, name) in config.staticMACs {
-            if case .port(let port) = InterfaceKind.parse(name, portCount: portCount) { statics[key] = port }
-        }
-        ageTime = config.macAgingTime ?? RunningConfig.defaultMACAgingTime
-        if let system = config.learnLimitSystem { limits[.system] = system }
-        for (vlan, limit) in config.learnLimitPerVLAN { limits[.vlan(vlan)] = limit }
-        for (name, limit) in config.learnLimitPerInterface {
-            if case .port(let port) = InterfaceKind.parse(name, portCount: portCount) { limits[.port(port)] = limit }
-        }
-    }
-}
-
-/// One object of the HAL's configuration.
-enum HALObject: Hashable, Sendable {
-    case vlan(UInt16)
-    case port(PortID)
-    case svi(UInt16)
-    case staticMAC(StaticMAC)
-    case ageTime
-    case limit(LearnLimits.Scope)
-}
-
-/// One idempotent step that brings one HAL object to its desired state.
-enum HALOperation: Sendable, CustomStringConvertible {
-    case createVLAN(UInt16)
-    case setPort(PortID, PortSettings)
-    case setSVI(UInt16, [IPv4Prefix])
-    case addStatic(StaticMAC, PortID)
-    case setAgeTime(Int)
-    case setLimit(LearnLimits.Scope, Int?)
-    case deleteStatic(StaticMAC)
-    case deleteSVI(UInt16)
-    case deleteVLAN(UInt16)
-
-    var description: String {
-        switch self {
-        case .createVLAN(let v): return "create VLAN \(v)"
-        case .setPort(let p, _): return "set port eth\(p)"
-        case .setSVI(let v, _): return "set SVI vlan\(v)"
-        case .addStatic(let k, let p): return "add static \(k.mac) vlan \(k.vlan) -> eth\(p)"
-        case .setAgeTime(let s): return "set age time \(s)"
-        case .setLimit(let scope, let limit): return "set learn limit \(scope) \(limit.map(String.init) ?? "none")"
-        case .deleteStatic(let k): return "delete static \(k.mac) vlan \(k.vlan)"
-        case .deleteSVI(let v): return "delete SVI vlan\(v)"
-        case .deleteVLAN(let v): return "delete VLAN \(v)"
-        }
-    }
-
-    /// The operations taking `current` to `target`, in an order the HAL accepts: VLANs before
-    /// what uses them, removals of users before the VLANs they use.
-    static func plan(from current: HALDesired, to target: HALDesired) -> [HALOperation] {
-        var ops: [HALOperation] = []
-        let unknown = current.unknown
-        let vlansToCreate = target.vlans.filter { !current.vlans.contains($0) || unknown.contains(.vlan($0)) }
-        for vlan in vlansToCreate.sorted() { ops.append(.createVLAN(vlan)) }
-        for (port, settings) in target.ports.sorted(by: { $0.key < $1.key })
-        where current.ports[port] != settings || unknown.contains(.port(port)) {
-            ops.append(.setPort(port, settings))
-        }
-        for (vlan, addresses) in target.svis.sorted(by: { $0.key < $1.key })
-        where current.svis[vlan] != addresses || unknown.contains(.svi(vlan)) {
-            ops.append(.setSVI(vlan, addresses))
-        }
-        let unknownStatics = unknown.compactMap { if case .staticMAC(let key) = $0 { key } else { nil } }
-        for key in Set(current.statics.keys).union(unknownStatics).sorted() where target.statics[key] == nil {
-            ops.append(.deleteStatic(key))
-        }
-        for (key, port) in target.statics.sorted(by: { $0.key < $1.key })
-        where current.statics[key] != port || unknown.contains(.staticMAC(key)) {
-            ops.append(.addStatic(key, port))
-        }
-        if target.ageTime != current.ageTime || unknown.contains(.ageTime) { ops.append(.setAgeTime(target.ageTime)) }
-        let unknownScopes = unknown.compactMap { if case .limit(let scope) = $0 { scope } else { nil } }
-        let scopes = Set(current.limits.keys).union(target.limits.keys).union(unknownScopes)
-        for scope in scopes.sorted(by: { "\($0)" < "\($1)" })
-        where current.limits[scope] != target.limits[scope] || unknown.contains(.limit(scope)) {
-            ops.append(.setLimit(scope, target.limits[scope]))
-        }
-        let unknownSVIs = unknown.compactMap { if case .svi(let vlan) = $0 { vlan } else { nil } }
-        for vlan in Set(current.svis.keys).union(unknownSVIs).sorted() where target.svis[vlan] == nil { ops.append(.deleteSVI(vlan)) }
-        let unknownVLANs = unknown.compactMap { if case .vlan(let vlan) = $0 { vlan } else { nil } }
-        for vlan in current.vlans.union(unknownVLANs).subtracting(target.vlans).sorted() { ops.append(.deleteVLAN(vlan)) }
-        return ops
-    }
-
-    /// The object the operation changes.
-    var object: HALObject {
-        switch self {
-        case .createVLAN(let vlan), .deleteVLAN(let vlan): return .vlan(vlan)
-        case .setPort(let port, _): return .port(port)
-        case .setSVI(let vlan, _), .deleteSVI(let vlan): return .svi(vlan)
-        case .addStatic(let key, _), .deleteStatic(let key): return .staticMAC(key)
-        case .setAgeTime: return .ageTime
-        case .setLimit(let scope, _): return .limit(scope)
-        }
-    }
-
-    /// Performs the operation (idempotently: "already there" counts as done).
-    func apply(to hal: Switch, deadline: UInt64) throws {
-        do {
-            switch self {
-            case .createVLAN(let vlan): try hal.createVLAN(vlan, deadline: deadline)
-            case .setPort(let port, let settings): try hal.setPortSettings(port, settings, deadline: deadline)
-            case .setSVI(let vlan, let addresses): try hal.setSVI(vlan, addresses: addresses, deadline: deadline)
-            case .addStatic(let key, let port):
-                try hal.l2Add(L2Entry(mac: key.mac, vlan: key.vlan, port: port, flags: .static), deadline: deadline)
-            case .setAgeTime(let seconds): try hal.setAgeTime(seconds, deadline: deadline)
-            case .setLimit(let scope, let limit): try hal.setLearnLimit(scope, limit, deadline: deadline)
-            case .deleteStatic(let key): try hal.l2Delete(mac: key.mac, vlan: key.vlan, deadline: deadline)
-            case .deleteSVI(let vlan): try hal.deleteSVI(vlan, deadline: deadline)
-            case .deleteVLAN(let vlan): try hal.deleteVLAN(vlan, deadline: deadline)
+        for (index, change) in background.enumerated() {
+            let outcome = index < result.background.count ? result.background[index] : .skipped(.internal("no result"))
+            switch outcome {
+            case .applied:
+                counters.applied += 1
+                onApplied?(change)
+                unknown.remove(change.object)
+                if desired(change.object) != change.target { dirty.insert(change.object) }
+            case .refused(let error):
+                failures.append("\(change.object): \(error)")
+                dirty.insert(change.object)
+            case .unknown(let error):
+                failures.append("\(change.object): \(error)")
+                dirty.insert(change.object)
+                unknown.insert(change.object)
+            case .skipped:
+                dirty.insert(change.object)
             }
-        } catch HALError.exists(_) {
-            // idempotent create
-        } catch HALError.notFound(_) where isDelete {
-            // idempotent delete
+        }
+        if let read = result.read {
+            var wrong: [Object] = []
+            for object in verify where read[object] != desired(object) && !dirty.contains(object) {
+                dirty.insert(object)
+                wrong.append(object)
+            }
+            if !wrong.isEmpty {
+                counters.repaired += UInt64(wrong.count)
+                onRepair?(wrong)
+            }
+        } else if let error = result.readError {
+            failures.append("reading back \(verify.count) object(s): \(error)")
+        }
+        if let first = failures.first {
+            counters.failures += UInt64(failures.count)
+            let text = failures.count == 1 ? first : "\(first) (and \(failures.count - 1) more)"
+            let message = "\(driver.operation) failed after \(formatSeconds(seconds)): \(text)"
+            let isNew = problem != message
+            problem = message
+            if isNew { onProblem?(message) }
+            if !dirty.isEmpty { scheduleRetry() }
+        } else if dirty.isEmpty, let old = problem {
+            problem = nil
+            backoff = backoffRange.lowerBound
+            onRecovered?(old)
+        }
+        if stopped { return finishIdle() }
+        if !queue.isEmpty || (retry == nil && (!dirty.isEmpty || !verifying.isEmpty)) { kick() }
+    }
+
+    /// After a transaction: the object's HAL state (nil: unknown) against the desired one.
+    private func settle(_ object: Object, believed: State??) {
+        guard let believed else {
+            dirty.insert(object)
+            unknown.insert(object)
+            return
+        }
+        unknown.remove(object)
+        if believed != desired(object) { dirty.insert(object) }
+    }
+
+    private func scheduleRetry() {
+        guard retry == nil, !stopped else { return }
+        let delay = backoff
+        backoff = min(backoff * 2, backoffRange.upperBound)
+        retry = loop.assumeIsolated().scheduleTask(in: delay) { [self] in
+            retry = nil
+            kick()
         }
     }
 
-    private var isDelete: Bool {
-        switch self {
-        case .deleteStatic, .deleteSVI, .deleteVLAN: return true
-        default: return false
-        }
+    private func finishIdle() {
+        let waiters = idleWaiters
+        idleWaiters = []
+        for waiter in waiters { waiter() }
     }
-
-    /// Records the operation's effect in the mirror of what the HAL holds.
-    func record(in state: inout HALDesired) {
-        state.unknown.remove(object)
-        switch self {
-        case .createVLAN(let vlan): state.vlans.insert(vlan)
-        case .setPort(let port, let settings): state.ports[port] = settings
-        case .setSVI(let vlan, let addresses): state.svis[vlan] = addresses
-        case .addStatic(let key, let port): state.statics[key] = port
-        case .setAgeTime(let seconds): state.ageTime = seconds
-        case .setLimit(let scope, let limit): state.limits[scope] = limit
-        case .deleteStatic(let key): state.statics[key] = nil
-        case .deleteSVI(let vlan): state.svis[vlan] = nil
-        case .deleteVLAN(let vlan):
-            state.vlans.remove(vlan)
-            // The HAL removes the VLAN's entries, static ones included.
-            state.statics = state.statics.filter { $0.key.vlan != vlan }
-        }
-    }
-
-    /// After a timeout the object's HAL state is unknown: the next plan applies it again.
-    func forget(in state: inout HALDesired) {
-        state.unknown.insert(object)
-    }
-}
-
-/// The result of applying a plan on the HAL threads.
-struct HALApplyReport: Sendable {
-    var applied: HALDesired
-    var error: HALError?
-    var failedOperation: String?
 }

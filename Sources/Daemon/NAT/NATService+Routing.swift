@@ -275,7 +275,7 @@ extension NATService {
         // For the router itself (its SVI addresses, virtual addresses, NAT globals) and not
         // translated away: no service here.
         if environment.subnets.values.contains(where: { $0.contains { $0.address == out.destination } })
-            || environment.answeredAddresses.contains(out.destination)
+            || environment.isVirtualAddress(out.destination) || engine.config.statics.hasInsideGlobal(out.destination)
         {
             routing.forRouter += 1
             return

@@ -189,8 +189,8 @@ extension NATService {
     func snapshot(sorted: Bool = false) -> EventLoopFuture<Snapshot> {
         loop.submit { [self] in
             Snapshot(
-                engine: engine, now: NATService.now, halFigures: halCounters, outOfSync: outOfSync, problem: problem,
-                queued: pendingBatches, programCalls: programCalls, programFailures: programFailures, routing: routing,
+                engine: engine, now: NATService.now, halFigures: halCounters, outOfSync: outOfSync, problem: table.problem,
+                queued: table.pendingCount, programCalls: table.counters.calls, programFailures: table.counters.failures, routing: routing,
                 routeOverflow: routeOverflow.load(ordering: .relaxed), neighbors: neighbors.count,
                 neighborList: neighbors.sorted { $0.key < $1.key }.map { ($0.key, $0.value.mac, $0.value.vlan) },
                 sortedTranslations: sorted ? engine.sortedTranslations : [])

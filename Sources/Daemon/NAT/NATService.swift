@@ -12,10 +12,12 @@ import SwitchHAL
 /// NAT table it programs, the hit-bit ager, and the traffic the test commands send.
 ///
 /// Like VRRP, it never runs on the control plane's loop: a 100,000-flow burst or a stuck HAL NAT
-/// table never delays a command that does not need NAT. HAL calls run on the HAL threads with
-/// deadlines; one batch of changes is in flight at a time, in order. A call that times out leaves
-/// the HAL's state unknown: the service marks itself out of sync, says so in `show ip nat
-/// statistics`, and resynchronises (diffing the HAL's entries against the engine's) until clean.
+/// table never delays a command that does not need NAT. The HAL NAT table is brought to the
+/// engine's entries by a `HALReconciler` keyed by NAT key: each translation's entries go in
+/// together (a full table refuses only the flows that do not fit, and the engine forgets
+/// those), one HAL call in flight at a time, in order. A call that times out leaves its entries
+/// unknown: the service says so (`OUT OF SYNC` in `show ip nat statistics`) and applies them
+/// again from the engine's state every 2 s until the HAL answers.
 public final class NATService: @unchecked Sendable {
     public let loop: EventLoop
     private let group: MultiThreadedEventLoopGroup
@@ -27,21 +29,14 @@ public final class NATService: @unchecked Sendable {
     private var config = NATConfig()
     private(set) var environment = NATEnvironment()
     private var masters: Set<GroupRef> = []
-    /// Batches of HAL changes in order; each batch is groups applied one by one (all or nothing
-    /// per group: a flow's translation is one group, so a full table refuses only the flows
-    /// that do not fit).
-    private var queue: [(groups: [HardwareChanges], done: (([HALError?]) -> Void)?, undoneOnFailure: Bool)] = []
-    private var programming = false
-    /// The HAL's NAT entries may differ from the engine's (a call timed out or failed).
-    private(set) var outOfSync = false
-    private var resyncScheduled = false
-    private(set) var problem: String?
-    private(set) var halCounters: HALNATFigures?
+    /// The HAL NAT table, entry by entry (see the type's comment).
+    private(set) var table: HALReconciler<NATKey, NATEntry>!
     private var ager: RepeatedTask?
     /// An ager pass is waiting for the HAL (a stuck table must not pile passes up).
     private var aging = false
     private(set) var stopping = false
     var debug = false
+    private(set) var halCounters: HALNATFigures?
     /// Routing (real frames): the neighbour table, packets waiting for an ARP reply, counters.
     let routerMAC: MACAddress
     var neighbors: [IPv4Address: Neighbor] = [:]
@@ -55,8 +50,9 @@ public final class NATService: @unchecked Sendable {
     var routeBatchInFlight = false
     /// One line for the SIGUSR1 dump, readable from any thread (refreshed by the NAT thread).
     let summary = NIOLockedValueBox("NAT: starting")
-    var programCalls: UInt64 = 0
-    var programFailures: UInt64 = 0
+
+    /// The last failure to read the hit bits (logged once), nil once they are read again.
+    private var agerProblem: String?
 
     /// How often the HAL's hit bits are read and idle translations expire.
     static let agerInterval = TimeAmount.seconds(1)
@@ -67,8 +63,19 @@ public final class NATService: @unchecked Sendable {
         self.logger = logger
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         loop = group.next()
+        table = HALReconciler(driver: Self.tableDriver, hal: hal, loop: loop, backoff: .seconds(2)...TimeAmount.seconds(2)) {
+            [unowned self] key in desiredEntry(key)
+        }
         loop.execute { ThreadName.setCurrent("nat") }
         loop.execute { [self] in
+            table.onProblem = { [self] problem in
+                logger.error("NAT: \(problem)")
+                refreshSummary()
+            }
+            table.onRecovered = { [self] _ in
+                logger.notice("NAT: HAL resynchronised (\(engine.translations.count) translations, \(table.counters.repaired) entries repaired)")
+                refreshSummary()
+            }
             ager = loop.scheduleRepeatedTask(initialDelay: Self.agerInterval, delay: Self.agerInterval) { [self] _ in age() }
         }
     }
@@ -81,16 +88,13 @@ public final class NATService: @unchecked Sendable {
             stopping = true
             ager?.cancel()
             ager = nil
-            let pending = queue
-            queue = []
-            for item in pending {
-                item.done?(Array(repeating: HALError.unavailable("vrrpd is stopping"), count: item.groups.count))
-            }
             let signal = {
                 done.lock()
                 done.unlock(withValue: true)
             }
-            if programming || aging || routeBatchInFlight { idle = signal } else { signal() }
+            table.stop { [self] in
+                if aging || routeBatchInFlight { idle = signal } else { signal() }
+            }
         }
         if done.lock(whenValue: true, timeoutSeconds: 2) { done.unlock() }
         group.shutdownGracefully { _ in }
@@ -100,41 +104,30 @@ public final class NATService: @unchecked Sendable {
     private var idle: (() -> Void)?
 
     func checkIdle() {
-        guard stopping, !programming, !aging, !routeBatchInFlight, let idle else { return }
+        guard stopping, !aging, !routeBatchInFlight, let idle else { return }
         self.idle = nil
         idle()
     }
 
-    /// Batches of HAL changes queued or in flight.
-    var pendingBatches: Int { queue.count + (programming ? 1 : 0) }
+    /// Whether the HAL's NAT entries may differ from the engine's (a call failed or timed out
+    /// and has not been repaired yet).
+    var outOfSync: Bool { table.problem != nil }
 
     /// Milliseconds of a monotonic clock.
     static var now: UInt64 { NIODeadline.now().uptimeNanoseconds / 1_000_000 }
 
     // MARK: Configuration and VRRP
 
-    /// What NAT needs of the rest of the configuration: roles, SVI addresses, VRRP groups.
-    static func environment(_ config: RunningConfig, portCount: Int) -> NATEnvironment {
-        var env = NATEnvironment()
-        for (name, interface) in config.interfaces {
-            guard case .svi = InterfaceKind.parse(name, portCount: portCount) else { continue }
-            if let role = interface.natRole { env.roles[name] = role }
-            if !interface.addresses.isEmpty, !interface.shutdown { env.subnets[name] = interface.addresses }
-            for group in interface.vrrp.values { env.answeredAddresses.formUnion(group.ipv4) }
-            for (vrid, group) in interface.vrrp where !group.ipv4.isEmpty { env.groupInterfaces[vrid, default: []].append(name) }
-        }
-        for vrid in env.groupInterfaces.keys { env.groupInterfaces[vrid]!.sort() }
-        env.staticRoutes = config.staticRoutes
-        for mapping in config.nat.statics where mapping.direction == .inside { env.answeredAddresses.insert(mapping.global.address) }
-        return env
-    }
-
-    /// The running configuration changed (any thread).
-    func configure(_ config: NATConfig, _ environment: NATEnvironment) {
+    /// The running configuration changed (any thread): `changed` says what, so the engine redoes
+    /// only that.
+    func configure(_ config: NATConfig, _ environment: NATEnvironment, changed: NATChange) {
         loop.execute { [self] in
             self.config = config
             self.environment = environment
-            apply(reason: "configuration")
+            var env = environment
+            env.masterGroups = masters
+            let (changes, notes) = engine.configure(config, env, changed: changed, now: Self.now)
+            report(changes, notes, reason: "configuration")
         }
     }
 
@@ -143,19 +136,18 @@ public final class NATService: @unchecked Sendable {
         loop.execute { [self] in
             guard groups != masters else { return }
             masters = groups
-            apply(reason: "VRRP")
+            let (changes, notes) = engine.setMasters(groups, now: Self.now)
+            report(changes, notes, reason: "VRRP")
         }
     }
 
-    private func apply(reason: String) {
-        var env = environment
-        env.masterGroups = masters
-        let (changes, notes) = engine.configure(config, env, now: Self.now)
+    /// Programs what the engine changed and logs it; for mappings that follow VRRP, when the HAL
+    /// has them (failover timing is read from this line).
+    private func report(_ changes: HardwareChanges, _ notes: [String], reason: String) {
         for note in notes { logger.notice("NAT (\(reason)): \(note)") }
-        guard !notes.isEmpty, !changes.isEmpty else { return program(changes) }
-        // Mappings that follow VRRP: say when the HAL has them (failover timing is read from this).
+        guard !notes.isEmpty, !changes.isEmpty else { return program(changes, label: "NAT (\(reason))") }
         let started = Self.now
-        program(changes) { [self] error in
+        program(changes, label: "NAT (\(reason))") { [self] error in
             if let error {
                 logger.error("NAT (\(reason)): HAL refused \(changes.add.count) added / \(changes.remove.count) removed entries: \(error)")
             } else {
@@ -166,14 +158,41 @@ public final class NATService: @unchecked Sendable {
 
     // MARK: Programming the HAL
 
-    /// Queues HAL changes; `done` hears how they went (nil: applied).
-    func program(_ changes: HardwareChanges, done: ((HALError?) -> Void)? = nil) {
+    /// The entry the engine wants under `key`, in the HAL's type.
+    private func desiredEntry(_ key: NATKey) -> NATEntry? {
+        engine.hardwareEntry(zone: key.zone, rewritesSource: key.type == .source, proto: key.proto, match: Endpoint(key.address, key.port))
+            .map(Self.halEntry)
+    }
+
+    /// Engine changes as reconciler changes, one per key (a key removed and added again is one
+    /// replacement).
+    static func tableChanges(_ changes: HardwareChanges) -> [HALChange<NATKey, NATEntry>] {
+        var byKey: [NATKey: HALChange<NATKey, NATEntry>] = [:]
+        var order: [NATKey] = []
+        for entry in changes.remove {
+            let key = halKey(entry)
+            if byKey[key] == nil { order.append(key) }
+            byKey[key] = HALChange(object: key, target: nil, previous: halEntry(entry))
+        }
+        for entry in changes.add {
+            let key = halKey(entry)
+            if byKey[key] == nil { order.append(key) }
+            byKey[key, default: HALChange(object: key, target: nil, previous: nil)].target = halEntry(entry)
+        }
+        return order.map { byKey[$0]! }
+    }
+
+    /// Queues HAL changes (together, in order behind what is queued); `done` hears how they went
+    /// (nil: applied).
+    func program(_ changes: HardwareChanges, label: String = "NAT", done: ((HALError?) -> Void)? = nil) {
         guard !changes.isEmpty else {
             done?(nil)
             return
         }
-        queue.append(([changes], done.map { callback in { errors in callback(errors.first ?? nil) } }, false))
-        runQueue()
+        table.transaction(Self.tableChanges(changes), label: label) { [self] result in
+            done?(result.error)
+            refreshSummary()
+        }
     }
 
     /// Programs the translations the engine just made, each on its own (a full table refuses
@@ -181,158 +200,89 @@ public final class NATService: @unchecked Sendable {
     /// which were refused and why.
     func install(_ decisions: [NATEngine.Decision], done: (([(id: UInt64, error: HALError)]) -> Void)? = nil) {
         let made = decisions.compactMap { d in d.created ? d.translationID.map { ($0, d.changes) } : nil }
-        program(groups: made.map(\.1)) { [self] errors in
+        guard !made.isEmpty else {
+            done?([])
+            return
+        }
+        final class Tally {
+            var remaining: Int
             var refused: [(id: UInt64, error: HALError)] = []
-            for (index, error) in errors.enumerated() {
-                guard let error else { continue }
-                engine.abandon(made[index].0, reason: DropReason(error))
-                refused.append((made[index].0, error))
+            init(_ n: Int) { remaining = n }
+        }
+        let tally = Tally(made.count)
+        for (id, changes) in made {
+            table.transaction(Self.tableChanges(changes), label: "translation \(id)") { [self] result in
+                if let error = result.error {
+                    engine.abandon(id, reason: DropReason(error))
+                    tally.refused.append((id, error))
+                }
+                tally.remaining -= 1
+                if tally.remaining == 0 {
+                    refreshSummary()
+                    done?(tally.refused)
+                }
             }
-            done?(refused)
         }
     }
 
-    /// Queues groups of changes applied one by one; `done` gets each group's outcome and undoes
-    /// in the engine what failed (so a refusal leaves the two in agreement; a timeout does not).
-    func program(groups: [HardwareChanges], done: @escaping ([HALError?]) -> Void) {
-        guard !groups.isEmpty else { return done([]) }
-        queue.append((groups, done, true))
-        runQueue()
-    }
-
-    private func runQueue() {
-        guard !programming, !queue.isEmpty, !stopping else { return }
-        let batch = queue
-        queue = []
-        programming = true
-        programCalls += 1
-        let started = Self.now
-        let work = batch.map(\.groups)
-        hal.callNAT("nat-program", on: loop) { hal, deadline -> [[HALError?]] in
-            var timedOut: HALError?
-            return work.map { groups in
-                groups.map { changes in
-                    // After a timeout the rest would only wait again: they fail at once.
-                    if let timedOut { return timedOut }
+    /// The NAT table's driver: a group's removals in one call, its additions in another (all
+    /// or none); independent changes the same way, falling back to one entry at a time when the
+    /// table refuses the lot (so that a full table refuses only what does not fit).
+    static var tableDriver: HALDriver<NATKey, NATEntry> {
+        HALDriver(
+            operation: "NAT table",
+            natThread: true,
+            applyGroup: { hal, deadline, changes in
+                let removals = changes.filter { $0.previous != nil || $0.target == nil }.map(\.object)
+                let additions = changes.compactMap(\.target)
+                do {
+                    if !removals.isEmpty { try hal.natDelete(removals, deadline: deadline) }
+                    if !additions.isEmpty { try hal.natAdd(additions, deadline: deadline) }
+                    return .applied
+                } catch let error as HALError {
+                    if case .timeout = error { return .unknown(error) }
+                    // Additions refused after removals: what the HAL holds is brought back from
+                    // the engine's state by the reconciler.
+                    return removals.isEmpty ? .refused(error) : .unknown(error)
+                } catch {
+                    return .unknown(.internal("\(error)"))
+                }
+            },
+            applyEach: { hal, deadline, changes in
+                var results = [HALGroupResult](repeating: .applied, count: changes.count)
+                let removals = changes.indices.filter { changes[$0].target == nil }
+                let additions = changes.indices.filter { changes[$0].target != nil }
+                do {
+                    if !removals.isEmpty { try hal.natDelete(removals.map { changes[$0].object }, deadline: deadline) }
+                } catch let error as HALError {
+                    return changes.map { _ in .unknown(error) }
+                } catch {
+                    return changes.map { _ in .unknown(.internal("\(error)")) }
+                }
+                guard !additions.isEmpty else { return results }
+                if (try? hal.natAdd(additions.map { changes[$0].target! }, deadline: deadline)) != nil { return results }
+                for index in additions {
+                    let entry = changes[index].target!
                     do {
-                        if !changes.remove.isEmpty { _ = try hal.natDelete(changes.remove.map(Self.halKey), deadline: deadline) }
-                        if !changes.add.isEmpty { try hal.natAdd(changes.add.map(Self.halEntry), deadline: deadline) }
-                        return nil
+                        do {
+                            try hal.natAdd([entry], deadline: deadline)
+                        } catch HALError.exists {
+                            // Another translation's entry left behind under this key: ours wins.
+                            try hal.natDelete([entry.key], deadline: deadline)
+                            try hal.natAdd([entry], deadline: deadline)
+                        }
                     } catch let error as HALError {
-                        if case .timeout = error { timedOut = error }
-                        return error
+                        if case .timeout = error {
+                            for rest in additions where rest >= index { results[rest] = .unknown(error) }
+                            return results
+                        }
+                        results[index] = .refused(error)
                     } catch {
-                        return HALError.internal("\(error)")
+                        results[index] = .unknown(.internal("\(error)"))
                     }
                 }
-            }
-        }.assumeIsolated().whenComplete { [self] result in
-            programming = false
-            defer { checkIdle() }
-            let errors: [[HALError?]]
-            switch result {
-            case .success(let list): errors = list
-            case .failure(let error):
-                let e = (error as? HALError) ?? .internal("\(error)")
-                errors = batch.map { Array(repeating: e, count: $0.groups.count) }
-            }
-            for (index, groupErrors) in errors.enumerated() {
-                let failed = groupErrors.compactMap { $0 }
-                if let first = failed.first {
-                    programFailures += UInt64(failed.count)
-                    let entries = batch[index].groups.reduce(0) { $0 + $1.add.count + $1.remove.count }
-                    let timedOut = failed.contains { if case .timeout = $0 { true } else { false } }
-                    noteProblem(first, during: "programming \(entries) NAT entries (\(failed.count) of \(groupErrors.count) group(s) failed)",
-                                stateUnknown: timedOut || !batch[index].undoneOnFailure)
-                }
-                batch[index].done?(groupErrors)
-            }
-            refreshSummary()
-            if errors.allSatisfy({ $0.allSatisfy { $0 == nil } }), debug {
-                logger.info("NAT: programmed \(batch.count) batch(es) in \(Self.now - started) ms")
-            }
-            runQueue()
-        }
-    }
-
-    /// Logs a HAL failure (once per distinct message) and, when it leaves the HAL's entries
-    /// unknown or different from the engine's, schedules a resynchronisation.
-    private func noteProblem(_ error: HALError, during what: String, stateUnknown: Bool = true) {
-        let text = "\(what): \(error)"
-        if problem != text { logger.error("NAT: \(text)") }
-        problem = text
-        if stateUnknown {
-            outOfSync = true
-            scheduleResync()
-        }
-        refreshSummary()
-    }
-
-    /// Brings the HAL's NAT entries to the engine's, every 2 s until they agree.
-    private func scheduleResync() {
-        guard !resyncScheduled, !stopping else { return }
-        resyncScheduled = true
-        loop.scheduleTask(in: .seconds(2)) { [self] in
-            resyncScheduled = false
-            resync()
-        }
-    }
-
-    private func resync() {
-        guard outOfSync, !stopping else { return }
-        guard !programming, queue.isEmpty else { return scheduleResync() }
-        // Each translation's entries, grouped: a full table then refuses only what does not fit.
-        let wanted = engine.translations.values.map { $0.hardwareEntries.map(Self.halEntry) }
-        programming = true
-        hal.callNAT("nat-resync", on: loop) { hal, deadline -> (removed: Int, added: Int, refused: Int, error: HALError?) in
-            let present = try hal.natEntries(deadline: deadline)
-            var want: [SwitchHAL.NATKey: SwitchHAL.NATEntry] = [:]
-            for group in wanted { for entry in group { want[entry.key] = entry } }
-            var remove: [SwitchHAL.NATKey] = []
-            var right = Set<SwitchHAL.NATKey>()
-            for entry in present {
-                guard let w = want[entry.key], w.sameTranslation(as: entry) else {
-                    remove.append(entry.key)
-                    continue
-                }
-                // Same translation: right if it also belongs to the same translation now (a
-                // re-added static has a new cookie); otherwise the add below updates it in place.
-                if w.cookie == entry.cookie && w.isStatic == entry.isStatic { right.insert(entry.key) }
-            }
-            if !remove.isEmpty { _ = try hal.natDelete(remove, deadline: deadline) }
-            var added = 0
-            var refused = 0
-            var lastError: HALError?
-            for group in wanted {
-                let missing = group.filter { !right.contains($0.key) }
-                guard !missing.isEmpty else { continue }
-                do {
-                    try hal.natAdd(missing, deadline: deadline)
-                    added += missing.count
-                } catch let error as HALError {
-                    if case .timeout = error { throw error }
-                    refused += 1
-                    lastError = error
-                }
-            }
-            return (remove.count, added, refused, lastError)
-        }.assumeIsolated().whenComplete { [self] result in
-            programming = false
-            defer { checkIdle() }
-            switch result {
-            case .success(let outcome) where outcome.refused == 0:
-                outOfSync = false
-                problem = nil
-                refreshSummary()
-                logger.notice("NAT: HAL resynchronised (\(outcome.removed) entries removed, \(outcome.added) added)")
-            case .success(let outcome):
-                noteProblem(outcome.error ?? .internal("refused"),
-                            during: "resynchronising: \(outcome.refused) translation(s) could not be programmed (\(outcome.added) entries added)")
-            case .failure(let error):
-                noteProblem((error as? HALError) ?? .internal("\(error)"), during: "resynchronising")
-            }
-            runQueue()
-        }
+                return results
+            })
     }
 
     // MARK: Aging
@@ -354,21 +304,24 @@ public final class NATService: @unchecked Sendable {
                 halCounters = HALNATFigures(hal: counters)
             case .failure(let error):
                 // Without hit bits nothing is expired: a stuck HAL must not age out live flows.
-                noteProblem((error as? HALError) ?? .internal("\(error)"), during: "reading NAT hit bits", stateUnknown: false)
+                let text = "reading NAT hit bits: \((error as? HALError) ?? .internal("\(error)"))"
+                if agerProblem != text { logger.error("NAT: \(text)") }
+                agerProblem = text
                 return
             }
+            agerProblem = nil
             let (changes, expired) = engine.expire(now: now)
             defer { refreshSummary() }
             if expired > 0 && debug { logger.info("NAT: \(expired) translation(s) expired") }
-            program(changes)
+            program(changes, label: "NAT expiry")
         }
     }
 
-    private func refreshSummary() {
+    func refreshSummary() {
         let statics = engine.translations.count - engine.dynamicCount
-        var line = "NAT: \(engine.translations.count) translations (\(statics) static), \(pendingBatches) HAL batch(es) pending, "
+        var line = "NAT: \(engine.translations.count) translations (\(statics) static), \(table.pendingCount) HAL change(s) pending, "
             + (outOfSync ? "HAL OUT OF SYNC" : "HAL in sync")
-        if let problem { line += "; last HAL problem: \(problem)" }
+        if let problem = table.problem { line += "; last HAL problem: \(problem)" }
         summary.withLockedValue { $0 = line }
     }
 
@@ -418,5 +371,27 @@ struct HALNATFigures: Sendable {
         hits = hal.hits
         misses = hal.misses
         fullErrors = hal.fullErrors
+    }
+}
+
+extension NATChange {
+    /// What the engine has to redo for the keys of a configuration change.
+    init(_ change: ConfigChange, _ config: RunningConfig) {
+        self.init()
+        for key in change.keys {
+            switch key {
+            case .accessList(let acl): accessLists.insert(acl)
+            case .natPool(let name): pools.insert(name)
+            case .natRule(let acl): rules.insert(acl)
+            case .natStatic(let identity): statics.insert(identity)
+            case .natTimeouts, .natMaxEntries, .staticRoute: limits = true
+            case .interface(let name):
+                interfaces.insert(name)
+                // Its role may have changed: the groups it holds resolve anew.
+                for vrid in config.interfaces[name]?.vrrp.keys ?? [:].keys { vrids.insert(vrid) }
+            case .vrrpGroup(_, let vrid): vrids.insert(vrid)
+            default: break
+            }
+        }
     }
 }

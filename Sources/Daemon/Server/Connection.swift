@@ -19,6 +19,8 @@ final class Connection: ChannelInboundHandler {
     private var session: Session?
     private var decoder = FrameDecoder(maxPayload: ChannelLimits.maxRequestPayload)
     private var queue: [Frame] = []
+    /// Requests before this index have been taken (the queue is trimmed now and then).
+    private var queueHead = 0
     private var inflight: Inflight?
     private var partialFrameTimer: Scheduled<Void>?
     private var stallTimer: Scheduled<Void>?
@@ -72,6 +74,7 @@ final class Connection: ChannelInboundHandler {
         inflight?.deadline?.cancel()
         inflight = nil
         queue.removeAll()
+        queueHead = 0
         if let session {
             plane.closeSession(session)
             plane.logger.debug("session closed", metadata: ["session": "\(session.id)"])
@@ -128,14 +131,23 @@ final class Connection: ChannelInboundHandler {
 
     // MARK: Requests
 
-    /// Takes one decoded frame: cancellations act at once, everything else is queued in order.
+    /// Takes one decoded frame: cancellations act at once, and so does the answer to a prompt
+    /// (requests sent ahead wait behind a command asking for input); everything else is queued in
+    /// order.
     private func accept(_ frame: Frame) throws {
         guard frame.type.isRequest else { throw ProtocolError.unexpected(frame.type) }
         if frame.type == .cancel {
             cancel(frame.id)
             return
         }
-        guard queue.count < ChannelLimits.maxPipelinedRequests else {
+        if frame.type == .input, session?.pendingInput != nil, inflight == nil, streaming == nil {
+            guard frame.text != nil else {
+                throw ProtocolError.malformed("\(frame.type) payload is not valid UTF-8 text (or contains NUL)")
+            }
+            handle(frame)
+            return
+        }
+        guard queue.count - queueHead < ChannelLimits.maxPipelinedRequests else {
             throw ProtocolError.malformed("more than \(ChannelLimits.maxPipelinedRequests) requests sent ahead of their replies")
         }
         guard frame.text != nil else {
@@ -144,12 +156,47 @@ final class Connection: ChannelInboundHandler {
         queue.append(frame)
     }
 
-    /// Runs queued requests until one has to wait or the client stops reading.
+    /// Runs queued requests until one has to wait, the client stops reading, or the slice is
+    /// over: then the loop serves the other sessions before the rest (a script sent ahead never
+    /// delays anyone by more than a slice). While a command waits for input (a password), the
+    /// requests behind it wait too.
     private func pump() {
-        while inflight == nil, streaming == nil, !closing, let context, context.channel.isWritable, !queue.isEmpty {
-            handle(queue.removeFirst())
+        let slice = Slice()
+        while inflight == nil, streaming == nil, !closing, let context, context.channel.isWritable, queueHead < queue.count {
+            if session?.pendingInput != nil {
+                // Only the answer may go ahead (sent after requests that were sent ahead).
+                guard let index = queue[queueHead...].firstIndex(where: { $0.type == .input || $0.type == .cancel }) else { break }
+                let frame = queue.remove(at: index)
+                handle(frame)
+                continue
+            }
+            if slice.isOver {
+                scheduleResume()
+                break
+            }
+            let frame = queue[queueHead]
+            queueHead += 1
+            if queueHead > 64 && queueHead * 2 > queue.count {
+                queue.removeFirst(queueHead)
+                queueHead = 0
+            }
+            handle(frame)
         }
         flushIfNeeded()
+    }
+
+    private var resumeScheduled = false
+
+    /// Goes on with the queued requests (or a stream) after the loop served everyone else.
+    private func scheduleResume() {
+        guard !resumeScheduled else { return }
+        resumeScheduled = true
+        plane.yield { [self] in
+            resumeScheduled = false
+            guard !closing, context != nil else { return }
+            if streaming != nil { pumpStream() }
+            pump()
+        }
     }
 
     private func handle(_ frame: Frame) {
@@ -172,8 +219,6 @@ final class Connection: ChannelInboundHandler {
                 reply(frame.id, output: "% A command is one line; send each line as its own request\n", status: .error)
                 return
             }
-            session.pendingInput = nil
-            session.pendingInputContext = nil
             let (commandContext, outcome) = plane.execute(text, session: session, workspace: plane.live, loading: false)
             finish(frame.id, line: text, context: commandContext, outcome: outcome)
         case .input:
@@ -204,7 +249,7 @@ final class Connection: ChannelInboundHandler {
             session?.pendingInputContext = commandContext
             sendOutput(id, commandContext.takeOutput(final: true))
             send(Frame(.end, id: id, payload: EndOfReply(status: .inputRequired, prompt: prompt, hideInput: hidden).payload))
-        case .pending(let future, let waitingFor):
+        case .pending(let future, let waitingFor, _):
             // What the command printed before it started waiting ("Building configuration...")
             // goes out now, not when it finishes.
             sendOutput(id, commandContext.takeOutput(final: false))
@@ -249,10 +294,16 @@ final class Connection: ChannelInboundHandler {
         }
     }
 
-    /// Sends chunks of a streamed reply while the client keeps up; resumes on writability.
+    /// Sends chunks of a streamed reply while the client keeps up (resuming on writability) and
+    /// the slice lasts (resuming after the loop served everyone else).
     private func pumpStream() {
         guard let current = streaming, let context else { return }
+        let slice = Slice()
         while context.channel.isWritable {
+            if slice.isOver {
+                scheduleResume()
+                return
+            }
             guard let chunk = current.context.stream?() else {
                 current.context.stream = nil
                 streaming = nil
@@ -298,7 +349,7 @@ final class Connection: ChannelInboundHandler {
             pending.context.print("% Interrupted while waiting for \(pending.waitingFor())")
             complete(id, pending.context, .cancelled)
             pump()
-        } else if let index = queue.firstIndex(where: { $0.id == id }) {
+        } else if let index = queue[queueHead...].firstIndex(where: { $0.id == id }) {
             queue.remove(at: index)
             reply(id, output: "% Interrupted\n", status: .cancelled)
         } else if session?.pendingInput != nil {

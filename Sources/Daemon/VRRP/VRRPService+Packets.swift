@@ -195,7 +195,7 @@ extension VRRPService {
             mac = router.virtualMAC
         } else if ownIPv4(vlan).contains(request.targetIP) {
             mac = routerMAC
-        } else if natProxy[vlan]?.contains(where: { $0.contains(request.targetIP.value) }) == true {
+        } else if desired.natProxy.answers(request.targetIP, vlan: vlan) {
             // A NAT global address (pool or static without redundancy) on an outside SVI.
             mac = routerMAC
         } else {
@@ -255,7 +255,7 @@ extension VRRPService {
 
     /// The SVI's own IPv4 addresses (from any of its routers' specs, else none).
     private func ownIPv4(_ vlan: UInt16) -> [IPv4Address] {
-        sviAddresses[vlan] ?? []
+        desired.sviAddresses[vlan] ?? []
     }
 
     // MARK: Send
@@ -286,7 +286,7 @@ extension VRRPService {
     /// A gratuitous ARP (IPv4) or unsolicited NA (IPv6) per virtual address, from the virtual MAC.
     /// A Master router of `vlan` that NAT global address `address` follows.
     private func masterForNATGlobal(_ address: IPv4Address, vlan: UInt16) -> VirtualRouter? {
-        for (key, addresses) in extraAddresses where addresses.contains(address) {
+        for (key, addresses) in desired.natGlobals where addresses[address] != nil {
             if let router = engine.routers[key], router.state == .master, specs[key]?.vlan == vlan { return router }
         }
         return nil
@@ -294,10 +294,8 @@ extension VRRPService {
 
     /// The NAT global addresses that follow `router`.
     private func extraAddresses(of router: VirtualRouter, vlan: UInt16) -> [IPv4Address] {
-        for (key, addresses) in extraAddresses where key.vrid == router.config.vrid && !key.ipv6 && specs[key]?.vlan == vlan {
-            return addresses
-        }
-        return []
+        let key = VRRPEngine.Key(interface: interfaceName(vlan), vrid: router.config.vrid, ipv6: false)
+        return (desired.natGlobals[key] ?? [:]).keys.sorted()
     }
 
     /// Gratuitous ARPs for `addresses` from `mac`.

@@ -1,5 +1,6 @@
 import Atomics
 import Glibc
+import HashTreeCollections
 import Logging
 import NAT
 import NIOConcurrencyHelpers
@@ -31,9 +32,12 @@ public final class VRRPService: @unchecked Sendable {
 
     // Loop-confined state.
     var engine = VRRPEngine()
-    var specs: [Key: VRRPSpec] = [:]
-    /// Every SVI's own addresses (answered with the router MAC).
-    var sviAddresses: [UInt16: [IPv4Address]] = [:]
+    /// What the configuration asks for (routers, SVI addresses, NAT addresses), as last told.
+    var desired = VRRPDesired()
+    var specs: TreeDictionary<Key, VRRPSpec> { desired.specs }
+    /// The routers of each VLAN, and those tracking each port (what a port change reaches).
+    var routersByVLAN: [UInt16: Set<Key>] = [:]
+    var routersTracking: [PortID: Set<Key>] = [:]
     /// Why a router whose configuration could run is held in Initialize (no port of its VLAN up).
     var heldDown: [Key: String] = [:]
     private var timer: Scheduled<Void>?
@@ -48,15 +52,11 @@ public final class VRRPService: @unchecked Sendable {
     var debugPackets = false
     /// The virtual MACs this switch should own (its Master routers), and what the HAL has.
     var wantedMACs: Set<VirtualMAC> = []
-    var installedMACs: Set<VirtualMAC> = []
-    var macSyncInFlight = false
-    var macRetry: Scheduled<Void>?
-    var macProblem: String?
+    /// Brings the L2 table to `wantedMACs` (see VRRPService+VirtualMAC).
+    private(set) var macs: HALReconciler<VirtualMAC, Bool>!
     var macCalls = MACCallCounters()
     /// Set once the routers have stopped for good: no new HAL call starts.
     var shuttingDown = false
-    /// Called when the virtual-MAC call in flight completes (shutdown waits for it).
-    var macIdle: (() -> Void)?
 
     /// Each router's last advert as a whole frame: the same bytes go out every interval.
     var advertFrames: [Key: (advertisement: Advertisement, vlan: UInt16, frame: [UInt8])] = [:]
@@ -82,11 +82,6 @@ public final class VRRPService: @unchecked Sendable {
     let masterObserver = NIOLockedValueBox<(@Sendable (Set<Key>) -> Void)?>(nil)
     /// The Masters as last told (loop-confined).
     var publishedMasters: Set<Key>?
-    /// Addresses a Master answers ARP for and announces besides its virtual addresses: the
-    /// global addresses of NAT mappings that follow it.
-    var extraAddresses: [Key: [IPv4Address]] = [:]
-    /// NAT global addresses answered with the router MAC, per VLAN (see `Desired.natProxy`).
-    var natProxy: [UInt16: [ClosedRange<UInt32>]] = [:]
     /// More than this many frames waiting means the loop is behind: drop (and count) the rest.
     static let maxPendingFrames = 4096
 
@@ -132,11 +127,14 @@ public final class VRRPService: @unchecked Sendable {
         hal.hal.setPacketHandler { [self] port, vlan, frame in
             cpuFrame(port: port, vlan: vlan, frame: frame)
         }
-        hal.setLinkObserver { [self] _, _ in
+        hal.setLinkObserver { [self] port, _ in
             guard accepting.load(ordering: .relaxed) else { return }
-            loop.execute { self.reconcile(reason: "link change") }
+            loop.execute { self.linkChanged(port) }
         }
-        loop.execute { self.scheduleMACVerification() }
+        macs = HALReconciler(driver: Self.virtualMACDriver, hal: hal, loop: loop) { [unowned self] mac in
+            wantedMACs.contains(mac) ? true : nil
+        }
+        loop.execute { self.startVirtualMACs() }
     }
 
     /// Sends priority 0 for every Master (a graceful stop, so Backups take over at once), then
@@ -152,13 +150,14 @@ public final class VRRPService: @unchecked Sendable {
             done.unlock(withValue: true)
         }
         loop.execute {
-            self.apply([:])
+            let keys = Set(self.engine.routers.keys)
+            self.desired = VRRPDesired()
+            self.reconcile(keys)
             self.shuttingDown = true
             self.timer?.cancel()
-            self.macRetry?.cancel()
             // A virtual-MAC call still on a HAL thread completes on this loop: the loop must
             // outlive it (the process is exiting, so no new call starts).
-            if self.macSyncInFlight { self.macIdle = signal } else { signal() }
+            self.macs.stop(whenIdle: signal)
         }
         if done.lock(whenValue: true, timeoutSeconds: 2) {
             done.unlock()
@@ -178,127 +177,127 @@ public final class VRRPService: @unchecked Sendable {
 
     // MARK: Configuration
 
-    /// What the running configuration asks of VRRP and the SVIs' address answering.
-    struct Desired: Equatable, Sendable {
-        var specs: [VRRPEngine.Key: VRRPSpec] = [:]
-        var sviAddresses: [UInt16: [IPv4Address]] = [:]
-        /// NAT global addresses that follow each IPv4 router (static mappings with redundancy).
-        var natGlobals: [VRRPEngine.Key: [IPv4Address]] = [:]
-        /// NAT global addresses answered with the router MAC on each outside SVI's VLAN: static
-        /// globals without redundancy and the pools of the dynamic rules.
-        var natProxy: [UInt16: [ClosedRange<UInt32>]] = [:]
-        /// The ports' VLAN membership and admin state: a change can bring an SVI up or down
-        /// (autostate) without any link event, so it must reach the VRRP thread too.
-        var ports: [String: PortMembership] = [:]
+    /// The running configuration changed (any thread): the routers `delta` names follow, and the
+    /// answers (SVI addresses, NAT addresses) take the new tables. Costs what `delta` covers.
+    func configure(_ desired: VRRPDesired, _ delta: VRRPDesired.Delta) {
+        loop.execute { [self] in
+            let old = self.desired
+            self.desired = desired
+            // A Master announces NAT global addresses that start following it now.
+            for key in delta.natGlobals.sorted() {
+                let before = old.natGlobals[key] ?? [:]
+                let added = (desired.natGlobals[key] ?? [:]).keys.filter { before[$0] == nil }
+                if !added.isEmpty, let router = engine.routers[key], router.state == .master, let vlan = vlan(of: key) {
+                    announce(addresses: added.sorted(), mac: router.virtualMAC, vlan: vlan)
+                }
+            }
+            var keys = delta.routers
+            for key in delta.routers {
+                index(key, old: old.specs[key], new: desired.specs[key])
+                if debugEvents, old.specs[key] != desired.specs[key] {
+                    logger.info("VRRP \(key): configuration \(old.specs[key] == nil ? "added" : desired.specs[key] == nil ? "removed" : "changed")")
+                }
+            }
+            // A port's membership or admin state moves autostate of the VLANs it carried and
+            // carries, and the tracking of the groups that track it.
+            for name in delta.ports {
+                guard let port = hal.hal.port(named: name) else { continue }
+                var vlans = VLANSet.none
+                for membership in [old.ports[name], desired.ports[name]] {
+                    vlans = vlans.union(membership.map { Self.members($0.switchport) } ?? VLANSet([1]))
+                }
+                keys.formUnion(routers(inVLANs: vlans))
+                keys.formUnion(routersTracking[port] ?? [])
+            }
+            reconcile(keys)
+        }
     }
 
-    struct PortMembership: Equatable, Sendable {
-        var switchport: SwitchportConfig
-        var shutdown: Bool
+    /// The VLANs a port's settings carry.
+    static func members(_ switchport: SwitchportConfig) -> VLANSet {
+        switchport.mode == .access ? VLANSet([switchport.accessVLAN]) : switchport.allowedVLANs
     }
 
-    static func desired(_ config: RunningConfig, portCount: Int, routerMAC: MACAddress) -> Desired {
-        var out = Desired(specs: VRRPSpec.derive(config, portCount: portCount, routerMAC: routerMAC))
-        var proxied: [ClosedRange<UInt32>] = []
-        for mapping in config.nat.statics where mapping.direction == .inside && mapping.redundancy == nil {
-            proxied.append(mapping.global.address.value...mapping.global.address.value)
-        }
-        for rule in config.nat.rules.values {
-            if case .pool(let name) = rule.target, let pool = config.nat.pools[name] { proxied.append(pool.start.value...pool.end.value) }
-        }
-        if !proxied.isEmpty {
-            for (name, interface) in config.interfaces where interface.natRole == .outside && !interface.shutdown {
-                if case .svi(let vlan) = InterfaceKind.parse(name, portCount: portCount) { out.natProxy[vlan] = proxied }
-            }
-        }
-        for mapping in config.nat.statics where mapping.direction == .inside {
-            guard let redundancy = mapping.redundancy else { continue }
-            guard let interface = config.groupInterface(for: redundancy).interface else { continue }
-            let key = VRRPEngine.Key(interface: interface, vrid: redundancy.vrid, ipv6: false)
-            if out.natGlobals[key]?.contains(mapping.global.address) != true { out.natGlobals[key, default: []].append(mapping.global.address) }
-        }
-        for (name, interface) in config.interfaces {
-            switch InterfaceKind.parse(name, portCount: portCount) {
-            case .svi(let vlan) where !interface.addresses.isEmpty && !interface.shutdown:
-                out.sviAddresses[vlan] = interface.addresses.map(\.address)
-            case .port:
-                out.ports[name] = PortMembership(switchport: interface.switchport, shutdown: interface.shutdown)
-            default:
-                break
-            }
+    /// The routers of `vlans`.
+    func routers(inVLANs vlans: VLANSet) -> Set<Key> {
+        var out = Set<Key>()
+        if vlans.isAll || routersByVLAN.count < 64 {
+            for (vlan, keys) in routersByVLAN where vlans.contains(vlan) { out.formUnion(keys) }
+        } else {
+            for vlan in vlans.members { out.formUnion(routersByVLAN[vlan] ?? []) }
         }
         return out
     }
 
-    /// The running configuration changed (any thread): the routers follow.
-    func configure(_ desired: Desired) {
-        loop.execute {
-            self.sviAddresses = desired.sviAddresses
-            let newGlobals = desired.natGlobals.mapValues { Set($0) }
-            // A Master announces NAT global addresses that start following it now.
-            for (key, addresses) in newGlobals {
-                let added = addresses.subtracting(self.extraAddresses[key] ?? [])
-                if !added.isEmpty, let router = self.engine.routers[key], router.state == .master, let vlan = self.vlan(of: key) {
-                    self.announce(addresses: added.sorted(), mac: router.virtualMAC, vlan: vlan)
-                }
+    /// Keeps the VLAN and tracking indexes of a router's spec.
+    private func index(_ key: Key, old: VRRPSpec?, new: VRRPSpec?) {
+        if let old {
+            routersByVLAN[old.vlan]?.remove(key)
+            if routersByVLAN[old.vlan]?.isEmpty == true { routersByVLAN[old.vlan] = nil }
+            for port in old.tracks.keys {
+                routersTracking[port]?.remove(key)
+                if routersTracking[port]?.isEmpty == true { routersTracking[port] = nil }
             }
-            self.extraAddresses = desired.natGlobals
-            self.natProxy = desired.natProxy
-            self.apply(desired.specs)
+        }
+        if let new {
+            routersByVLAN[new.vlan, default: []].insert(key)
+            for port in new.tracks.keys { routersTracking[port, default: []].insert(key) }
         }
     }
 
-    /// On the loop: routers the configuration no longer wants stop (priority 0 if Master), new
-    /// ones start, changed ones take their new settings without restarting where they can.
-    private func apply(_ newSpecs: [Key: VRRPSpec]) {
-        let old = specs
-        specs = newSpecs
-        if debugEvents {
-            for key in Set(old.keys).union(newSpecs.keys).sorted() where old[key] != newSpecs[key] {
-                logger.info("VRRP \(key): configuration \(old[key] == nil ? "added" : newSpecs[key] == nil ? "removed" : "changed")")
-            }
-        }
-        reconcile(reason: "configuration")
+    /// A port went up or down: autostate of its VLANs, tracking of the groups that track it.
+    func linkChanged(_ port: PortID) {
+        var keys = routersTracking[port] ?? []
+        keys.formUnion(routers(inVLANs: hal.hal.memberVLANs(port)))
+        reconcile(keys)
     }
 
-    /// Brings the engine in line with the specs and the ports: which routers run, with what
-    /// settings and tracking.
-    func reconcile(reason: String) {
+    /// Every router (after a change whose reach is not known).
+    func reconcileAll() {
+        reconcile(Set(specs.keys).union(engine.routers.keys))
+    }
+
+    /// Brings the routers `keys` in line with their specs and the ports: which run, with what
+    /// settings and tracking. Routers the configuration no longer wants stop (priority 0 if
+    /// Master), new ones start, changed ones take their new settings without restarting where
+    /// they can.
+    func reconcile(_ keys: Set<Key>) {
+        guard !keys.isEmpty else { return }
         let now = VRRPService.now
-        // Autostate: an SVI is up while some port of its VLAN is up.
-        heldDown = [:]
-        for (key, spec) in specs where spec.blocked == nil && !hal.hal.vlanHasUpPort(spec.vlan) {
-            heldDown[key] = "no port of VLAN \(spec.vlan) is up"
-        }
-        for key in engine.routers.keys.sorted() {
+        for key in keys.sorted() {
+            // Autostate: an SVI is up while some port of its VLAN is up.
+            heldDown[key] = nil
+            if let spec = specs[key], spec.blocked == nil, !hal.hal.vlanHasUpPort(spec.vlan) {
+                heldDown[key] = "no port of VLAN \(spec.vlan) is up"
+            }
             guard let spec = specs[key], spec.blocked == nil, heldDown[key] == nil else {
                 stop(key, now: now)
                 continue
             }
-            let router = engine.routers[key]!
-            // A new version, or becoming (or ceasing to be) the address owner, is a new router.
-            let owner = VirtualRouter(config: spec.config, interface: spec.interface).isAddressOwner
-            if router.config.version != spec.config.version || router.isAddressOwner != owner {
-                stop(key, now: now)
-            } else if router.config != spec.config || router.interface != spec.interface {
-                // The cached advert frame may carry the old source address (v2 and RFC 9568 v3
-                // checksums do not cover it, so the message alone would not tell).
-                advertFrames[key] = nil
-                _ = engine.with(key) { router in
-                    router.update(config: spec.config, interface: spec.interface)
-                    return []
+            if let router = engine.routers[key] {
+                // A new version, or becoming (or ceasing to be) the address owner, is a new router.
+                let owner = VirtualRouter(config: spec.config, interface: spec.interface).isAddressOwner
+                if router.config.version != spec.config.version || router.isAddressOwner != owner {
+                    stop(key, now: now)
+                } else {
+                    if router.config != spec.config || router.interface != spec.interface {
+                        // The cached advert frame may carry the old source address (v2 and RFC
+                        // 9568 v3 checksums do not cover it, so the message alone would not tell).
+                        advertFrames[key] = nil
+                        _ = engine.with(key) { router in
+                            router.update(config: spec.config, interface: spec.interface)
+                            return []
+                        }
+                    }
+                    setTracking(key, spec)
+                    continue
                 }
             }
-        }
-        for key in specs.keys.sorted() where engine.routers[key] == nil {
-            let spec = specs[key]!
-            guard spec.blocked == nil, heldDown[key] == nil else { continue }
             let actions = engine.add(key, config: spec.config, interface: spec.interface, start: false, now: now)
             perform(actions.map { (key, $0) }, now: now)
             setTracking(key, spec)
             perform(engine.with(key) { $0.start(now: now) }.map { (key, $0) }, now: now)
         }
-        for (key, spec) in specs where engine.routers[key] != nil { setTracking(key, spec) }
         rearm()
     }
 
@@ -376,11 +375,9 @@ public final class VRRPService: @unchecked Sendable {
             case .announceAddresses:
                 announce(router: router, vlan: vlan)
             case .takeVirtualMAC:
-                wantedMACs.insert(VirtualMAC(mac: router.virtualMAC, vlan: vlan))
-                syncMACs()
+                wantMAC(VirtualMAC(mac: router.virtualMAC, vlan: vlan), true)
             case .releaseVirtualMAC:
-                wantedMACs.remove(VirtualMAC(mac: router.virtualMAC, vlan: vlan))
-                syncMACs()
+                wantMAC(VirtualMAC(mac: router.virtualMAC, vlan: vlan), false)
             case .transition(let from, let to, let reason):
                 transitionTimes[key] = VRRPService.wallClock
                 var text = reason
@@ -424,7 +421,7 @@ public final class VRRPService: @unchecked Sendable {
 
     /// Everything `show vrrp` needs, copied off the loop.
     struct Snapshot: Sendable {
-        var specs: [Key: VRRPSpec]
+        var specs: TreeDictionary<Key, VRRPSpec>
         var routers: [Key: VirtualRouter]
         var heldDown: [Key: String]
         var transitionTimes: [Key: Double]
@@ -450,8 +447,10 @@ public final class VRRPService: @unchecked Sendable {
                 specs: specs, routers: engine.routers, heldDown: heldDown, transitionTimes: transitionTimes, transitionSilence: transitionSilence,
                 unknownVRID: engine.unknownVRID, counters: counters, framesOverflowed: framesOverflowed.load(ordering: .relaxed),
                 framesIgnored: framesIgnored.load(ordering: .relaxed), now: VRRPService.now, wallClock: VRRPService.wallClock,
-                statisticsSince: statisticsSince, macProblem: macProblem, installedMACs: installedMACs, wantedMACs: wantedMACs,
-                macCalls: macCalls, debugEvents: debugEvents, debugPackets: debugPackets)
+                statisticsSince: statisticsSince, macProblem: macs.problem, installedMACs: installedMACs, wantedMACs: wantedMACs,
+                macCalls: MACCallCounters(
+                    installs: macCalls.installs, removals: macCalls.removals, failures: macs.counters.failures, slowest: macs.counters.slowestCall),
+                debugEvents: debugEvents, debugPackets: debugPackets)
         }
     }
 
@@ -462,6 +461,7 @@ public final class VRRPService: @unchecked Sendable {
             framesOverflowed.store(0, ordering: .relaxed)
             framesIgnored.store(0, ordering: .relaxed)
             macCalls = MACCallCounters()
+            macs.resetCounters()
             statisticsSince = VRRPService.wallClock
         }
     }

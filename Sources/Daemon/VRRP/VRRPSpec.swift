@@ -20,55 +20,52 @@ struct VRRPSpec: Equatable, Sendable {
     /// Why the configuration alone keeps it in Initialize (nil: it can run).
     var blocked: String?
 
-    /// Every virtual router of `config`.
-    static func derive(_ config: RunningConfig, portCount: Int, routerMAC: MACAddress) -> [VRRPEngine.Key: VRRPSpec] {
-        var out: [VRRPEngine.Key: VRRPSpec] = [:]
+    /// The two virtual routers (IPv4, IPv6) of group `vrid` of SVI `name` in `config` (none if
+    /// the group or the SVI is not configured).
+    static func derive(_ name: String, vrid: UInt8, in config: RunningConfig, portCount: Int, routerMAC: MACAddress) -> [VRRPSpec] {
+        guard let interface = config.interfaces[name], let group = interface.vrrp[vrid],
+            case .svi(let vlan) = InterfaceKind.parse(name, portCount: portCount)
+        else { return [] }
         let linkLocal = IPv6Address.linkLocal(for: routerMAC)
-        for (name, interface) in config.interfaces where !interface.vrrp.isEmpty {
-            guard case .svi(let vlan) = InterfaceKind.parse(name, portCount: portCount) else { continue }
-            let addresses = InterfaceAddresses(
-                primaryIPv4: interface.addresses.first?.address, linkLocalIPv6: linkLocal,
-                ownIPv4: interface.addresses.map(\.address), ownIPv6: [linkLocal])
-            for (vrid, group) in interface.vrrp {
-                for ipv6 in [false, true] {
-                    let key = VRRPEngine.Key(interface: name, vrid: vrid, ipv6: ipv6)
-                    var routerConfig = VirtualRouterConfig(vrid: vrid, addresses: ipv6 ? .ipv6(group.ipv6) : .ipv4(group.ipv4))
-                    routerConfig.version = group.version
-                    routerConfig.priority = group.priority
-                    routerConfig.advertisementInterval = group.advertisementIntervalMs / 10
-                    routerConfig.preempt = group.preempt
-                    routerConfig.preemptDelay = group.preemptDelaySeconds ?? 0
-                    routerConfig.acceptMode = group.acceptMode
-                    routerConfig.checksumWithPseudoHeader = group.checksumWithPseudoHeader
-                    routerConfig.acceptEitherChecksum = group.checksumLenient
-                    routerConfig.answerLowerPriority = group.answerLowerPriority
-                    var tracks: [PortID: Int] = [:]
-                    var trackNames: [PortID: String] = [:]
-                    for (trackName, decrement) in group.tracks {
-                        if case .port(let port) = InterfaceKind.parse(trackName, portCount: portCount) {
-                            tracks[port] = decrement
-                            trackNames[port] = trackName
-                        }
-                    }
-                    var blocked: String?
-                    if group.shutdown {
-                        blocked = "administratively shut down"
-                    } else if interface.shutdown {
-                        blocked = "\(name) is shut down"
-                    } else if vlan != 1 && config.vlans[vlan] == nil {
-                        blocked = "VLAN \(vlan) does not exist"
-                    } else if ipv6 ? group.ipv6.isEmpty : group.ipv4.isEmpty {
-                        blocked = "no IPv\(ipv6 ? 6 : 4) virtual address configured"
-                    } else if !ipv6 && addresses.primaryIPv4 == nil {
-                        blocked = "\(name) has no IPv4 address to send advertisements from"
-                    }
-                    out[key] = VRRPSpec(
-                        key: key, vlan: vlan, config: routerConfig, interface: addresses, tracks: tracks, trackNames: trackNames,
-                        description: group.description, shutdown: group.shutdown, preemptDelaySeconds: group.preemptDelaySeconds,
-                        blocked: blocked)
-                }
+        let addresses = InterfaceAddresses(
+            primaryIPv4: interface.addresses.first?.address, linkLocalIPv6: linkLocal,
+            ownIPv4: interface.addresses.map(\.address), ownIPv6: [linkLocal])
+        var tracks: [PortID: Int] = [:]
+        var trackNames: [PortID: String] = [:]
+        for (trackName, decrement) in group.tracks {
+            if case .port(let port) = InterfaceKind.parse(trackName, portCount: portCount) {
+                tracks[port] = decrement
+                trackNames[port] = trackName
             }
         }
-        return out
+        return [false, true].map { ipv6 in
+            let key = VRRPEngine.Key(interface: name, vrid: vrid, ipv6: ipv6)
+            var routerConfig = VirtualRouterConfig(vrid: vrid, addresses: ipv6 ? .ipv6(group.ipv6) : .ipv4(group.ipv4))
+            routerConfig.version = group.version
+            routerConfig.priority = group.priority
+            routerConfig.advertisementInterval = group.advertisementIntervalMs / 10
+            routerConfig.preempt = group.preempt
+            routerConfig.preemptDelay = group.preemptDelaySeconds ?? 0
+            routerConfig.acceptMode = group.acceptMode
+            routerConfig.checksumWithPseudoHeader = group.checksumWithPseudoHeader
+            routerConfig.acceptEitherChecksum = group.checksumLenient
+            routerConfig.answerLowerPriority = group.answerLowerPriority
+            var blocked: String?
+            if group.shutdown {
+                blocked = "administratively shut down"
+            } else if interface.shutdown {
+                blocked = "\(name) is shut down"
+            } else if vlan != 1 && config.vlans[vlan] == nil {
+                blocked = "VLAN \(vlan) does not exist"
+            } else if ipv6 ? group.ipv6.isEmpty : group.ipv4.isEmpty {
+                blocked = "no IPv\(ipv6 ? 6 : 4) virtual address configured"
+            } else if !ipv6 && addresses.primaryIPv4 == nil {
+                blocked = "\(name) has no IPv4 address to send advertisements from"
+            }
+            return VRRPSpec(
+                key: key, vlan: vlan, config: routerConfig, interface: addresses, tracks: tracks, trackNames: trackNames,
+                description: group.description, shutdown: group.shutdown, preemptDelaySeconds: group.preemptDelaySeconds,
+                blocked: blocked)
+        }
     }
 }

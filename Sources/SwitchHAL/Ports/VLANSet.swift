@@ -5,10 +5,15 @@ public struct VLANSet: Equatable, Hashable, Sendable, CustomStringConvertible {
     public init() { words = Array(repeating: 0, count: 64) }
 
     public static let none = VLANSet()
-    public static var all: VLANSet {
+    public static let all: VLANSet = {
         var set = VLANSet()
         for vlan in 1...4094 { set.insert(UInt16(vlan)) }
         return set
+    }()
+
+    /// From the data path's 64-word bitmap.
+    init(words pointer: UnsafePointer<UInt64>) {
+        words = (0..<64).map { pointer[$0] }
     }
 
     public init<S: Sequence>(_ vlans: S) where S.Element == UInt16 {

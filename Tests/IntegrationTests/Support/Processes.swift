@@ -215,10 +215,18 @@ final class DaemonProcess: @unchecked Sendable {
     var pid: Int32 { process.pid }
     var log: String { scratch.read("vrrpd.log") ?? "" }
 
+    /// Waits for the socket to answer and the startup configuration to be applied (it loads
+    /// behind the socket; `show version` says how far it got).
     func waitUntilServing(timeout: Double = 10) throws {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
-            if (try? ChannelClient(path: socket)) != nil { return }
+            if let client = try? ChannelClient(path: socket) {
+                var output: [UInt8] = []
+                if (try? client.request(.exec, "show version", timeout: 5) { output += $0 }) != nil {
+                    let text = String(decoding: output, as: UTF8.self)
+                    if !text.contains("(loading:") && !text.contains("(reading)") { return }
+                }
+            }
             if !process.isRunning { throw TestFailure("vrrpd exited: \(log)") }
             usleep(20_000)
         }

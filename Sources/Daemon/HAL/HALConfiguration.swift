@@ -1,0 +1,193 @@
+import NetTypes
+import SwitchHAL
+
+/// One object of the HAL's configuration.
+enum HALObject: Hashable, Sendable, CustomStringConvertible {
+    case vlan(UInt16)
+    case port(PortID)
+    case svi(UInt16)
+    case staticMAC(StaticMAC)
+    case ageTime
+    case limit(LearnLimits.Scope)
+
+    var description: String {
+        switch self {
+        case .vlan(let v): return "VLAN \(v)"
+        case .port(let p): return "port eth\(p)"
+        case .svi(let v): return "SVI vlan\(v)"
+        case .staticMAC(let k): return "static MAC \(k.mac) vlan \(k.vlan)"
+        case .ageTime: return "the aging time"
+        case .limit(let scope): return "the learn limit of \(scope)"
+        }
+    }
+
+    /// The HAL objects a configuration key covers.
+    static func objects(for key: ConfigKey, portCount: Int) -> [HALObject] {
+        switch key {
+        case .interface(let name):
+            switch InterfaceKind.parse(name, portCount: portCount) {
+            case .port(let port): return [.port(port)]
+            case .svi(let vlan): return [.svi(vlan)]
+            case nil: return []
+            }
+        case .vlan(let vlan): return [.vlan(vlan)]
+        case .staticMAC(let key): return [.staticMAC(key)]
+        case .macAgingTime: return [.ageTime]
+        case .learnLimitSystem: return [.limit(.system)]
+        case .learnLimitVLAN(let vlan): return [.limit(.vlan(vlan))]
+        case .learnLimitInterface(let name):
+            if case .port(let port) = InterfaceKind.parse(name, portCount: portCount) { return [.limit(.port(port))] }
+            return []
+        default:
+            return []
+        }
+    }
+
+    static func objects(for change: ConfigChange, portCount: Int) -> [HALObject] {
+        var out: [HALObject] = []
+        for key in change.keys { out += objects(for: key, portCount: portCount) }
+        return out
+    }
+
+    /// Every object a configuration asks for (the from-scratch derivation: tests and reloads).
+    static func all(in config: RunningConfig, portCount: Int) -> Set<HALObject> {
+        var out = Set<HALObject>([.vlan(1), .ageTime])
+        for port in 1...max(1, portCount) where port <= portCount { out.insert(.port(PortID(port))) }
+        for vlan in config.vlans.keys { out.insert(.vlan(vlan)) }
+        for name in config.interfaces.keys { out.formUnion(objects(for: .interface(name), portCount: portCount)) }
+        for key in config.staticMACs.keys { out.insert(.staticMAC(key)) }
+        if config.learnLimitSystem != nil { out.insert(.limit(.system)) }
+        for vlan in config.learnLimitPerVLAN.keys { out.insert(.limit(.vlan(vlan))) }
+        for name in config.learnLimitPerInterface.keys { out.formUnion(objects(for: .learnLimitInterface(name), portCount: portCount)) }
+        return out
+    }
+
+    /// The order of changes within one HAL call: VLANs before what uses them, removals of users
+    /// before the VLANs they use.
+    func phase(removing: Bool) -> Int {
+        switch self {
+        case .vlan: return removing ? 8 : 0
+        case .port: return 1
+        case .svi: return removing ? 7 : 2
+        case .staticMAC: return removing ? 3 : 4
+        case .ageTime: return 5
+        case .limit: return 6
+        }
+    }
+}
+
+/// The state one HAL object should have (nil, where a state is optional: the object does not
+/// exist, or has no limit).
+enum HALState: Equatable, Sendable {
+    case present
+    case port(PortSettings)
+    case svi([IPv4Prefix])
+    case staticMAC(PortID)
+    case seconds(Int)
+    case limit(Int)
+
+    /// What `config` asks of `object`.
+    static func desired(_ object: HALObject, in config: RunningConfig, portCount: Int) -> HALState? {
+        switch object {
+        case .vlan(let vlan):
+            return vlan == 1 || config.vlans[vlan] != nil ? .present : nil
+        case .port(let port):
+            var settings = PortSettings()
+            if let interface = config.interfaces["eth\(port)"] {
+                settings.adminUp = !interface.shutdown
+                settings.mode = interface.switchport.mode
+                settings.accessVLAN = interface.switchport.accessVLAN
+                settings.nativeVLAN = interface.switchport.nativeVLAN
+                settings.allowedVLANs = interface.switchport.allowedVLANs
+            }
+            return .port(settings)
+        case .svi(let vlan):
+            return config.interfaces["vlan\(vlan)"].map { .svi($0.addresses) }
+        case .staticMAC(let key):
+            guard let name = config.staticMACs[key], case .port(let port) = InterfaceKind.parse(name, portCount: portCount) else { return nil }
+            return .staticMAC(port)
+        case .ageTime:
+            return .seconds(config.macAgingTime ?? RunningConfig.defaultMACAgingTime)
+        case .limit(let scope):
+            let limit: Int?
+            switch scope {
+            case .system: limit = config.learnLimitSystem
+            case .vlan(let vlan): limit = config.learnLimitPerVLAN[vlan]
+            case .port(let port): limit = config.learnLimitPerInterface["eth\(port)"]
+            }
+            return limit.map { .limit($0) }
+        }
+    }
+
+    /// Brings `object` to `state` in the HAL, idempotently ("already there" counts as done).
+    static func apply(_ object: HALObject, _ state: HALState?, hal: Switch, deadline: UInt64) throws {
+        do {
+            switch (object, state) {
+            case (.vlan(let vlan), .some): try hal.createVLAN(vlan, deadline: deadline)
+            case (.vlan(let vlan), nil): try hal.deleteVLAN(vlan, deadline: deadline)
+            case (.port(let port), .port(let settings)): try hal.setPortSettings(port, settings, deadline: deadline)
+            case (.port(let port), _): try hal.setPortSettings(port, PortSettings(), deadline: deadline)
+            case (.svi(let vlan), .svi(let addresses)): try hal.setSVI(vlan, addresses: addresses, deadline: deadline)
+            case (.svi(let vlan), _): try hal.deleteSVI(vlan, deadline: deadline)
+            case (.staticMAC(let key), .staticMAC(let port)):
+                try hal.l2Add(L2Entry(mac: key.mac, vlan: key.vlan, port: port, flags: .static), deadline: deadline)
+            case (.staticMAC(let key), _): try hal.l2Delete(mac: key.mac, vlan: key.vlan, deadline: deadline)
+            case (.ageTime, .seconds(let seconds)): try hal.setAgeTime(seconds, deadline: deadline)
+            case (.ageTime, _): try hal.setAgeTime(RunningConfig.defaultMACAgingTime, deadline: deadline)
+            case (.limit(let scope), .limit(let limit)): try hal.setLearnLimit(scope, limit, deadline: deadline)
+            case (.limit(let scope), _): try hal.setLearnLimit(scope, nil, deadline: deadline)
+            }
+        } catch HALError.exists(_) where state != nil {
+            // idempotent create
+        } catch HALError.notFound(_) where state == nil {
+            // idempotent delete
+        }
+    }
+
+    /// The HAL configuration's driver: a group is applied in phase order and, on a refusal,
+    /// undone in reverse.
+    static var driver: HALDriver<HALObject, HALState> {
+        HALDriver(
+            operation: "HAL configuration",
+            applyGroup: { hal, deadline, changes in apply(changes, hal: hal, deadline: deadline) },
+            applyEach: { hal, deadline, changes in
+                // In phase order (a VLAN before the port that uses it), each on its own.
+                let order = changes.indices.sorted { a, b in
+                    let pa = changes[a].object.phase(removing: changes[a].target == nil)
+                    let pb = changes[b].object.phase(removing: changes[b].target == nil)
+                    return pa != pb ? pa < pb : a < b
+                }
+                var results = [HALGroupResult](repeating: .applied, count: changes.count)
+                var timedOut: HALError?
+                for index in order {
+                    if let timedOut {
+                        results[index] = .skipped(timedOut)
+                        continue
+                    }
+                    results[index] = apply([changes[index]], hal: hal, deadline: deadline)
+                    if case .unknown(let error) = results[index] { timedOut = error }
+                }
+                return results
+            })
+    }
+
+    private static func apply(_ changes: [HALChange<HALObject, HALState>], hal: Switch, deadline: UInt64) -> HALGroupResult {
+        let ordered = changes.sorted { $0.object.phase(removing: $0.target == nil) < $1.object.phase(removing: $1.target == nil) }
+        var done: [HALChange<HALObject, HALState>] = []
+        for change in ordered {
+            do {
+                try apply(change.object, change.target, hal: hal, deadline: deadline)
+                done.append(change)
+            } catch let error as HALError {
+                if case .timeout = error { return .unknown(error) }
+                for undone in done.reversed() {
+                    do { try apply(undone.object, undone.previous, hal: hal, deadline: deadline) } catch { return .unknown(error as? HALError ?? .internal("\(error)")) }
+                }
+                return .refused(error)
+            } catch {
+                return .unknown(.internal("\(error)"))
+            }
+        }
+        return .applied
+    }
+}

@@ -1,0 +1,106 @@
+import HashTreeCollections
+import NetTypes
+
+/// What the engine needs to know of the rest of the switch: interface roles and addresses, the
+/// VRRP groups and which of them this switch is Master of, static routes.
+///
+/// A persistent value kept up to date change by change (the daemon edits it as the running
+/// configuration changes, never rebuilds it): every question the per-packet path asks of it
+/// (`has`, `resolve`, `address(of:)`) costs O(1) or O(log n), whatever the number of SVIs.
+public struct NATEnvironment: Equatable, Sendable {
+    /// `ip nat inside|outside` per interface.
+    public private(set) var roles: TreeDictionary<String, NATZone> = [:]
+    private var insideCount = 0
+    private var outsideCount = 0
+    /// The VRRP groups (IPv4) this switch is Master of.
+    public var masterGroups: Set<GroupRef> = []
+    /// Which interfaces have an IPv4 VRRP group of each VRID, and which of those are NAT
+    /// outside interfaces (what `redundancy vrrp N` resolves among).
+    public private(set) var groupHolders: TreeDictionary<UInt8, TreeSet<String>> = [:]
+    private var outsideHolders: TreeDictionary<UInt8, TreeSet<String>> = [:]
+    /// Every SVI's addresses with their prefixes (the connected routes, for routing real frames);
+    /// the first is the primary (what `interface IF overload` uses). SVIs that are shut down or
+    /// have no address are absent.
+    public var subnets: TreeDictionary<String, [IPv4Prefix]> = [:]
+    /// Static routes: prefix -> next hop.
+    public var staticRoutes: TreeDictionary<IPv4Prefix, IPv4Address> = [:]
+    /// The VRRP groups' IPv4 virtual addresses, each with the number of groups that have it: a
+    /// routed packet still addressed to one of them after NAT is for the router.
+    public private(set) var virtualAddresses: TreeDictionary<IPv4Address, Int> = [:]
+
+    public init() {}
+
+    // MARK: Questions
+
+    public func address(of interface: String) -> IPv4Address? { subnets[interface]?.first?.address }
+
+    /// The interfaces with `role`, sorted (for `show`, not the per-packet path).
+    public func interfaces(_ role: NATZone) -> [String] {
+        roles.filter { $0.value == role }.map(\.key).sorted()
+    }
+
+    /// Whether any interface has `role`.
+    public func has(_ role: NATZone) -> Bool { role == .inside ? insideCount > 0 : outsideCount > 0 }
+
+    /// The SVIs with an IPv4 group `vrid`, sorted.
+    public func holders(of vrid: UInt8) -> [String] { (groupHolders[vrid] ?? []).sorted() }
+
+    /// The group a mapping with `redundancy` follows (nil: none, or ambiguous).
+    public func resolve(_ redundancy: StaticMapping.Redundancy) -> GroupRef? {
+        let holders = groupHolders[redundancy.vrid] ?? []
+        guard let interface = redundancy.resolve(holders: holders, outsideHolders: outsideHolders[redundancy.vrid] ?? []) else { return nil }
+        return GroupRef(interface: interface, vrid: redundancy.vrid)
+    }
+
+    public func isVirtualAddress(_ address: IPv4Address) -> Bool { virtualAddresses[address] != nil }
+
+    // MARK: Changes
+
+    /// Sets (nil: clears) the NAT role of `interface`.
+    public mutating func setRole(_ role: NATZone?, of interface: String) {
+        let old = roles[interface]
+        guard old != role else { return }
+        if let old { adjustCount(old, -1) }
+        if let role { adjustCount(role, 1) }
+        roles[interface] = role
+        // The groups this interface holds resolve differently when it turns outside or not.
+        for (vrid, holders) in groupHolders where holders.contains(interface) {
+            Self.set(&outsideHolders, vrid, interface, present: role == .outside)
+        }
+    }
+
+    /// Records whether `interface` has an IPv4 VRRP group `vrid`.
+    public mutating func setGroup(_ vrid: UInt8, on interface: String, present: Bool) {
+        Self.set(&groupHolders, vrid, interface, present: present)
+        Self.set(&outsideHolders, vrid, interface, present: present && roles[interface] == .outside)
+    }
+
+    /// Counts one more (or one fewer) group with `address` among its virtual addresses.
+    public mutating func countVirtualAddress(_ address: IPv4Address, _ delta: Int) {
+        let count = (virtualAddresses[address] ?? 0) + delta
+        virtualAddresses[address] = count > 0 ? count : nil
+    }
+
+    private mutating func adjustCount(_ role: NATZone, _ delta: Int) {
+        if role == .inside { insideCount += delta } else { outsideCount += delta }
+    }
+
+    private static func set(_ index: inout TreeDictionary<UInt8, TreeSet<String>>, _ vrid: UInt8, _ interface: String, present: Bool) {
+        var names = index[vrid] ?? []
+        if present { names.insert(interface) } else { names.remove(interface) }
+        index[vrid] = names.isEmpty ? nil : names
+    }
+}
+
+public struct GroupRef: Hashable, Sendable, Comparable, CustomStringConvertible {
+    public var interface: String
+    public var vrid: UInt8
+
+    public init(interface: String, vrid: UInt8) {
+        self.interface = interface
+        self.vrid = vrid
+    }
+
+    public var description: String { "\(interface) VRRP \(vrid)" }
+    public static func < (a: GroupRef, b: GroupRef) -> Bool { (a.interface, a.vrid) < (b.interface, b.vrid) }
+}
