@@ -110,8 +110,11 @@ public final class ControlPlane {
             $0 = { address, mac, vlan, port in nat?.learnNeighbor(address, mac: mac, vlan: vlan, port: port) }
         }
         // Static mappings with VRRP redundancy follow this switch's Masters.
-        vrrp.setMasterObserver { [nat] keys in
-            nat?.setMasters(Set(keys.filter { !$0.ipv6 }.map { GroupRef(interface: $0.interface, vrid: $0.vrid) }))
+        vrrp.setMasterObserver { [nat] added, removed in
+            func groups(_ keys: Set<VRRPService.Key>) -> Set<GroupRef> {
+                Set(keys.filter { !$0.ipv6 }.map { GroupRef(interface: $0.interface, vrid: $0.vrid) })
+            }
+            nat?.mastersChanged(added: groups(added), removed: groups(removed))
         }
         live.onChange = { [unowned self] change in configDidChange(change) }
         committer = HALCommitter(plane: self)

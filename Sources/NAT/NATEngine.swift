@@ -40,6 +40,10 @@ public struct NATEngine: Sendable {
     private var byOutsideLocal: [IPv4Address: UInt64] = [:]
     private var staticIDs: [StaticMapping.Identity: UInt64] = [:]
     private var staticIdentities: [UInt64: StaticMapping.Identity] = [:]
+    /// The group each mapping with redundancy resolves to, and the mappings of each group (what
+    /// a change of mastership re-examines).
+    private var followedGroup: [StaticMapping.Identity: GroupRef] = [:]
+    private var staticsFollowing: [GroupRef: Set<StaticMapping.Identity>] = [:]
     /// Dynamic translations by the access list of the rule that made them, and by their inside
     /// global and inside local addresses (what a static mapping that arrives may displace).
     private var dynamicByRule: [Int: Set<UInt64>] = [:]
@@ -132,7 +136,8 @@ public struct NATEngine: Sendable {
         var toAdd: [StaticMapping] = []
         for identity in identities.sorted() {
             let mapping = newConfig.statics[identity]
-            let wanted = mapping.map { isActive($0).active } ?? false
+            follow(identity, mapping)
+            let wanted = mapping.map { wants($0) } ?? false
             if let id = staticIDs[identity], !wanted {
                 changes.merge(remove(id))
                 if let mapping { notes.append("\(mapping.line): inactive (\(isActive(mapping).reason))") }
@@ -149,15 +154,41 @@ public struct NATEngine: Sendable {
         return (changes, notes)
     }
 
-    /// The VRRP groups this switch is Master of changed: the static mappings that follow the
-    /// groups that changed are made active or inactive.
+    /// The VRRP groups this switch is Master of are now `masters`.
     public mutating func setMasters(_ masters: Set<GroupRef>, now: UInt64) -> (changes: HardwareChanges, notes: [String]) {
+        let current = Set(environment.masterGroups)
+        return updateMasters(added: masters.subtracting(current), removed: current.subtracting(masters), now: now)
+    }
+
+    /// This switch became Master of `added` and stopped being Master of `removed`: the static
+    /// mappings that follow those groups (and only they) are made active or inactive.
+    public mutating func updateMasters(added: Set<GroupRef>, removed: Set<GroupRef>, now: UInt64) -> (changes: HardwareChanges, notes: [String]) {
         var env = environment
-        let flipped = env.masterGroups.symmetricDifference(masters)
-        env.masterGroups = masters
+        for group in added { env.masterGroups.insert(group) }
+        for group in removed { env.masterGroups.remove(group) }
         var changed = NATChange()
-        changed.vrids = Set(flipped.map(\.vrid))
+        for group in added.union(removed) { changed.statics.formUnion(staticsFollowing[group] ?? []) }
         return configure(config, env, changed: changed, now: now)
+    }
+
+    /// Keeps the index of the group a mapping with redundancy resolves to.
+    private mutating func follow(_ identity: StaticMapping.Identity, _ mapping: StaticMapping?) {
+        let group = mapping?.redundancy.flatMap { resolve($0) }
+        let old = followedGroup[identity]
+        guard old != group else { return }
+        if let old {
+            staticsFollowing[old]?.remove(identity)
+            if staticsFollowing[old]?.isEmpty == true { staticsFollowing[old] = nil }
+        }
+        followedGroup[identity] = group
+        if let group { staticsFollowing[group, default: []].insert(identity) }
+    }
+
+    /// Whether a static mapping is to be programmed (what `isActive` says, without the words).
+    private func wants(_ mapping: StaticMapping) -> Bool {
+        guard let redundancy = mapping.redundancy else { return true }
+        guard let group = resolve(redundancy) else { return false }
+        return environment.masterGroups.contains(group)
     }
 
     /// Whether a static mapping is programmed, and why (for redundancy).
@@ -166,7 +197,9 @@ public struct NATEngine: Sendable {
         guard let group = resolve(redundancy) else {
             let interfaces = environment.holders(of: redundancy.vrid)
             if interfaces.isEmpty { return (false, "no interface has VRRP group \(redundancy.vrid)") }
-            return (false, "VRRP group \(redundancy.vrid) is on \(interfaces.joined(separator: ", ")), not one NAT outside interface: name the interface")
+            let shown = interfaces.count > 8
+                ? interfaces.prefix(8).joined(separator: ", ") + " and \(interfaces.count - 8) more" : interfaces.joined(separator: ", ")
+            return (false, "VRRP group \(redundancy.vrid) is on \(shown), not one NAT outside interface: name the interface")
         }
         if environment.masterGroups.contains(group) { return (true, "\(group) is Master here") }
         return (false, "\(group) is not Master here")

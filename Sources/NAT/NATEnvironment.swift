@@ -13,7 +13,7 @@ public struct NATEnvironment: Equatable, Sendable {
     private var insideCount = 0
     private var outsideCount = 0
     /// The VRRP groups (IPv4) this switch is Master of.
-    public var masterGroups: Set<GroupRef> = []
+    public var masterGroups = TreeSet<GroupRef>()
     /// Which interfaces have an IPv4 VRRP group of each VRID, and which of those are NAT
     /// outside interfaces (what `redundancy vrrp N` resolves among).
     public private(set) var groupHolders: TreeDictionary<UInt8, TreeSet<String>> = [:]
@@ -77,18 +77,21 @@ public struct NATEnvironment: Equatable, Sendable {
 
     /// Counts one more (or one fewer) group with `address` among its virtual addresses.
     public mutating func countVirtualAddress(_ address: IPv4Address, _ delta: Int) {
-        let count = (virtualAddresses[address] ?? 0) + delta
-        virtualAddresses[address] = count > 0 ? count : nil
+        virtualAddresses[address, default: 0] += delta
+        if virtualAddresses[address]! <= 0 { virtualAddresses[address] = nil }
     }
 
     private mutating func adjustCount(_ role: NATZone, _ delta: Int) {
         if role == .inside { insideCount += delta } else { outsideCount += delta }
     }
 
+    /// In place (the set is not copied out and back: it may hold thousands of SVIs).
     private static func set(_ index: inout TreeDictionary<UInt8, TreeSet<String>>, _ vrid: UInt8, _ interface: String, present: Bool) {
-        var names = index[vrid] ?? []
-        if present { names.insert(interface) } else { names.remove(interface) }
-        index[vrid] = names.isEmpty ? nil : names
+        if present {
+            index[vrid, default: []].insert(interface)
+        } else if index[vrid]?.remove(interface) != nil, index[vrid]?.isEmpty == true {
+            index[vrid] = nil
+        }
     }
 }
 

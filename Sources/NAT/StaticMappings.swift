@@ -256,9 +256,8 @@ public struct StaticMappings: Sendable, Equatable, Sequence, ExpressibleByArrayL
     }
 
     private static func remove<K: Hashable>(_ identity: Identity, from index: inout TreeDictionary<K, TreeSet<Identity>>, at key: K) {
-        guard var set = index[key] else { return }
-        set.remove(identity)
-        index[key] = set.isEmpty ? nil : set
+        guard index[key]?.remove(identity) != nil else { return }
+        if index[key]?.isEmpty == true { index[key] = nil }
     }
 
     public static func == (a: StaticMappings, b: StaticMappings) -> Bool { a.byIdentity == b.byIdentity }

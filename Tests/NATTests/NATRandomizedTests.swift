@@ -109,7 +109,7 @@ struct ModelHAL {
                 env.masterGroups = Bool.random(using: &rng) ? [GroupRef(interface: "vlan20", vrid: 5)] : []
                 let (changes, _) = engine.configure(config, env, now: now)
                 hal.apply(changes, what)
-                _ = twin.setMasters(env.masterGroups, now: now)
+                _ = twin.setMasters(Set(env.masterGroups), now: now)
             case 19..<21:
                 env.subnets["vlan20"] = [IPv4Prefix(parsing: Bool.random(using: &rng) ? "203.0.113.1/24" : "203.0.113.2/24")!]
                 configure(what, change { $0.interfaces = ["vlan20"] })

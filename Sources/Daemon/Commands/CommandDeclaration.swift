@@ -50,6 +50,12 @@ public enum CommandOutcome {
     case pending(EventLoopFuture<Status>, waitingFor: () -> String, pipelined: Bool = false)
     /// Asks the client for one line of input (a password), then continues with `then`.
     case input(prompt: String, hidden: Bool, then: (CommandContext, String) -> CommandOutcome)
+
+    /// A configuration edit queued in order: what comes next may run before it lands.
+    var isPipelined: Bool {
+        if case .pending(_, _, let pipelined) = self { return pipelined }
+        return false
+    }
 }
 
 /// Everything a running command can reach: its session, the configuration it edits, the

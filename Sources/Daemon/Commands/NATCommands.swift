@@ -257,13 +257,17 @@ enum NATCommands {
             if let interface = redundancy.interface, InterfaceKind.parse(interface, portCount: ctx.portCount).map({ if case .svi = $0 { true } else { false } }) != true {
                 return ctx.fail("a VRRP group lives on an SVI (vlanN), not \(interface)")
             }
-            let (resolved, holders) = ctx.config.groupInterface(for: redundancy)
-            if let interface = redundancy.interface, !holders.contains(interface) {
-                warnings.append("\(interface) has no IPv4 VRRP group \(redundancy.vrid) yet: the mapping stays inactive until it has one and is Master")
-            } else if resolved == nil {
-                warnings.append(holders.isEmpty
-                    ? "no interface has an IPv4 VRRP group \(redundancy.vrid) yet: the mapping stays inactive until one does and is Master"
-                    : "VRRP group \(redundancy.vrid) is on \(holders.joined(separator: ", ")), not one NAT outside interface: the mapping stays inactive; name the interface")
+            if ctx.config.groupInterface(for: redundancy) == nil {
+                // Why not (the holders are listed only then: there may be thousands).
+                let holders = ctx.config.index.environment.holders(of: redundancy.vrid)
+                let shown = holders.count > 8 ? holders.prefix(8).joined(separator: ", ") + " and \(holders.count - 8) more" : holders.joined(separator: ", ")
+                if let interface = redundancy.interface {
+                    warnings.append("\(interface) has no IPv4 VRRP group \(redundancy.vrid) yet: the mapping stays inactive until it has one and is Master")
+                } else if holders.isEmpty {
+                    warnings.append("no interface has an IPv4 VRRP group \(redundancy.vrid) yet: the mapping stays inactive until one does and is Master")
+                } else {
+                    warnings.append("VRRP group \(redundancy.vrid) is on \(shown), not one NAT outside interface: the mapping stays inactive; name the interface")
+                }
             }
         }
         if mapping.direction == .inside {

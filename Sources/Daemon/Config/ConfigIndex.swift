@@ -71,9 +71,9 @@ public struct ConfigIndex: Equatable, Sendable {
 
     static func networkKey(_ prefix: IPv4Prefix) -> IPv4Prefix { IPv4Prefix(address: prefix.network, length: prefix.length) }
 
+    /// In place (the set is not copied out and back).
     private static func remove<K: Hashable>(_ name: String, from index: inout TreeDictionary<K, TreeSet<String>>, at key: K) {
-        guard var names = index[key] else { return }
-        names.remove(name)
-        index[key] = names.isEmpty ? nil : names
+        guard index[key]?.remove(name) != nil else { return }
+        if index[key]?.isEmpty == true { index[key] = nil }
     }
 }

@@ -43,10 +43,10 @@ public struct RunningConfig: Equatable, Sendable {
         interfaces.keys.sorted(by: InterfaceName.precedes)
     }
 
-    /// The SVIs with an IPv4 VRRP group `redundancy.vrid`, and the one a NAT mapping with that
-    /// redundancy follows (nil: none, or ambiguous; see `StaticMapping.Redundancy.resolve`).
-    func groupInterface(for redundancy: StaticMapping.Redundancy) -> (interface: String?, holders: [String]) {
-        (index.environment.resolve(redundancy)?.interface, index.environment.holders(of: redundancy.vrid))
+    /// The SVI whose VRRP group a NAT mapping with `redundancy` follows (nil: none, or
+    /// ambiguous; see `StaticMapping.Redundancy.resolve`). O(1).
+    func groupInterface(for redundancy: StaticMapping.Redundancy) -> String? {
+        index.environment.resolve(redundancy)?.interface
     }
 
     /// Equal configurations (the index follows from the rest and is not compared).

@@ -27,18 +27,29 @@ final class HALCommitter {
     private(set) var projected: RunningConfig
     private var pending: [Pending] = []
 
+    /// Bumped whenever what landed departs from what was projected (an edit failed or was
+    /// abandoned, the configuration was replaced): projections older than it are redone.
+    private var generation: UInt64 = 0
+
     private final class Pending {
         let context: CommandContext
         let edit: Edit
         let promise: EventLoopPromise<Status>
         var result: HALGroupResult?
         let queued = HALClock.now
+        /// The configuration once this edit has landed, and what it touched, as projected in
+        /// `generation`: while that is current, landing is taking this value (no second run).
+        var projection: ConfigEdit
+        var generation: UInt64
 
-        init(context: CommandContext, edit: @escaping Edit, promise: EventLoopPromise<Status>, result: HALGroupResult?) {
+        init(context: CommandContext, edit: @escaping Edit, promise: EventLoopPromise<Status>, result: HALGroupResult?,
+             projection: ConfigEdit, generation: UInt64) {
             self.context = context
             self.edit = edit
             self.promise = promise
             self.result = result
+            self.projection = projection
+            self.generation = generation
         }
     }
 
@@ -93,7 +104,8 @@ final class HALCommitter {
         }
         projected = change.config
         let promise = plane.loop.makePromise(of: Status.self)
-        let item = Pending(context: ctx, edit: edit, promise: promise, result: hal.isEmpty ? .applied : nil)
+        let item = Pending(
+            context: ctx, edit: edit, promise: promise, result: hal.isEmpty ? .applied : nil, projection: change, generation: generation)
         pending.append(item)
         if !hal.isEmpty {
             reconciler.transaction(hal, label: ctx.line, isCancelled: { ctx.abandoned }) { [self] result in
@@ -118,50 +130,64 @@ final class HALCommitter {
 
     /// Lands the edits at the head of the queue whose HAL part is done, in order.
     private func land() {
-        var failed = false
+        let start = generation
         while let head = pending.first, let result = head.result {
             pending.removeFirst()
             let ctx = head.context
             if ctx.abandoned {
                 head.promise.succeed(.cancelled)
-                failed = true
+                generation += 1
                 continue
             }
             if let error = result.error {
                 ctx.print("% \(error)")
                 plane.logger.warning("HAL change refused", metadata: ["command": "\(ctx.line)", "error": "\(error)"])
                 head.promise.succeed(.error)
-                failed = true
+                generation += 1
                 continue
             }
-            // Again, on the live configuration (an edit before this one may have failed).
-            var change = ConfigEdit(plane.live.config)
-            if let error = head.edit(&change) {
-                ctx.print("% " + error)
-                head.promise.succeed(.error)
-                failed = true
-                continue
+            if head.generation == generation {
+                // Everything before it landed as projected: its projection is the live
+                // configuration now.
+                plane.live.apply(head.projection)
+            } else {
+                // Again, on the live configuration (an edit before this one failed).
+                var change = ConfigEdit(plane.live.config)
+                if let error = head.edit(&change) {
+                    ctx.print("% " + error)
+                    head.promise.succeed(.error)
+                    generation += 1
+                    continue
+                }
+                plane.live.apply(change)
             }
-            plane.live.apply(change)
             head.promise.succeed(.success)
         }
         if pending.isEmpty {
             projected = plane.live.config
-        } else if failed {
-            // What is still queued was checked against a projection that included what failed:
-            // project again from what landed.
-            var config = plane.live.config
-            for item in pending {
-                var change = ConfigEdit(config)
-                if item.edit(&change) == nil { config = change.config }
-            }
-            projected = config
+        } else if generation != start {
+            reproject()
         }
+    }
+
+    /// What is still queued was checked against a projection that included what failed:
+    /// project again from what landed.
+    private func reproject() {
+        var config = plane.live.config
+        for item in pending {
+            var change = ConfigEdit(config)
+            guard item.edit(&change) == nil else { continue }
+            config = change.config
+            item.projection = change
+            item.generation = generation
+        }
+        projected = config
     }
 
     /// The live configuration was replaced (a reload): the HAL follows, in the background.
     func replaced(_ change: ConfigChange) {
-        if pending.isEmpty { projected = plane.live.config }
+        generation += 1
+        if pending.isEmpty { projected = plane.live.config } else { reproject() }
         reconciler.changed(HALObject.objects(for: change, portCount: portCount))
     }
 }

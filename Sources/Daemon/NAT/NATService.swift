@@ -1,4 +1,5 @@
 import Atomics
+import HashTreeCollections
 import Logging
 import NAT
 import NIOConcurrencyHelpers
@@ -28,7 +29,7 @@ public final class NATService: @unchecked Sendable {
     var engine = NATEngine()
     private var config = NATConfig()
     private(set) var environment = NATEnvironment()
-    private var masters: Set<GroupRef> = []
+    private var masters = TreeSet<GroupRef>()
     /// The HAL NAT table, entry by entry (see the type's comment).
     private(set) var table: HALReconciler<NATKey, NATEntry>!
     private var ager: RepeatedTask?
@@ -131,12 +132,12 @@ public final class NATService: @unchecked Sendable {
         }
     }
 
-    /// The VRRP groups this switch is Master of changed (from the VRRP thread).
-    func setMasters(_ groups: Set<GroupRef>) {
+    /// Groups this switch became Master of, or stopped being Master of (from the VRRP thread).
+    func mastersChanged(added: Set<GroupRef>, removed: Set<GroupRef>) {
         loop.execute { [self] in
-            guard groups != masters else { return }
-            masters = groups
-            let (changes, notes) = engine.setMasters(groups, now: Self.now)
+            for group in added { masters.insert(group) }
+            for group in removed { masters.remove(group) }
+            let (changes, notes) = engine.updateMasters(added: added, removed: removed, now: Self.now)
             report(changes, notes, reason: "VRRP")
         }
     }

@@ -3,14 +3,20 @@ import Channel
 import Logging
 import NIOCore
 
-/// One client connection: decodes frames, runs its session's requests one at a time under the
-/// command deadline, and streams the replies back.
+/// One client connection: decodes frames, runs its session's requests in order under the
+/// command deadline, and streams the replies back in the same order.
+///
+/// A request runs when the one before it has finished, with one exception: a configuration edit
+/// queued in order behind others (`.pending(..., pipelined: true)`) lets the next request run at
+/// once (it is checked against the configuration as it will be), so a script sent ahead has many
+/// of its HAL changes carried by one HAL call. Replies still go out in request order, each with
+/// the prompt of the mode its command left the session in.
 ///
 /// Defences, each limited to this connection: a frame over the size limit, garbage, invalid
 /// UTF-8 or too many requests sent ahead get an ERROR frame and the connection is closed; a
 /// frame started and not finished within `partialFrameTimeoutSeconds` closes it; a client that
 /// stops reading its replies for `stalledWriterTimeoutSeconds` is closed. None of them can
-/// delay another session: nothing here blocks the loop.
+/// delay another session: nothing here blocks the loop, and long work goes in slices.
 final class Connection: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -21,31 +27,47 @@ final class Connection: ChannelInboundHandler {
     private var queue: [Frame] = []
     /// Requests before this index have been taken (the queue is trimmed now and then).
     private var queueHead = 0
-    private var inflight: Inflight?
+    /// Replies not sent yet, in request order.
+    private var replies: [Reply] = []
     private var partialFrameTimer: Scheduled<Void>?
     private var stallTimer: Scheduled<Void>?
     private var context: ChannelHandlerContext?
     /// A finished command whose long output is still being streamed.
-    private var streaming: (id: UInt32, context: CommandContext, status: Status)?
+    private var streaming: (id: UInt32, context: CommandContext, status: Status, mode: Mode)?
     private var needsFlush = false
     private var closing = false
+    /// A command ended the session (`exit` at the top): nothing after it runs.
+    private var ended = false
 
-    /// The request whose reply is pending (waiting for a future).
-    private final class Inflight {
+    /// A command whose reply has not gone out: it is still running (waiting for a future) or it
+    /// finished behind one that is.
+    private final class Reply {
         let id: UInt32
         let line: String
         let context: CommandContext
         let started = MonotonicClock.nanoseconds
-        let waitingFor: () -> String
+        /// The session's mode once the command ran: its END carries that prompt. A command that
+        /// waits without letting others run (a password check) may change it when it finishes.
+        var mode: Mode
+        var waitingFor: (() -> String)?
         var deadline: Scheduled<Void>?
+        /// Lets the next request run while this one waits.
+        let pipelined: Bool
+        var status: Status?
+        /// The command asks for input (a password) once its turn comes.
+        var input: (prompt: String, hidden: Bool)?
 
-        init(id: UInt32, line: String, context: CommandContext, waitingFor: @escaping () -> String) {
+        init(id: UInt32, line: String, context: CommandContext, mode: Mode, pipelined: Bool) {
             self.id = id
             self.line = line
             self.context = context
-            self.waitingFor = waitingFor
+            self.mode = mode
+            self.pipelined = pipelined
         }
     }
+
+    /// Replies at most waiting to go out (commands run ahead of their replies).
+    static let maxRunningAhead = 128
 
     init(plane: ControlPlane) {
         self.plane = plane
@@ -71,8 +93,11 @@ final class Connection: ChannelInboundHandler {
     func channelInactive(context: ChannelHandlerContext) {
         partialFrameTimer?.cancel()
         stallTimer?.cancel()
-        inflight?.deadline?.cancel()
-        inflight = nil
+        for reply in replies {
+            reply.deadline?.cancel()
+            if reply.status == nil { reply.context.abandoned = true }
+        }
+        replies.removeAll()
         queue.removeAll()
         queueHead = 0
         if let session {
@@ -140,7 +165,7 @@ final class Connection: ChannelInboundHandler {
             cancel(frame.id)
             return
         }
-        if frame.type == .input, session?.pendingInput != nil, inflight == nil, streaming == nil {
+        if frame.type == .input, session?.pendingInput != nil, replies.isEmpty, streaming == nil {
             guard frame.text != nil else {
                 throw ProtocolError.malformed("\(frame.type) payload is not valid UTF-8 text (or contains NUL)")
             }
@@ -156,16 +181,24 @@ final class Connection: ChannelInboundHandler {
         queue.append(frame)
     }
 
+    /// Whether the next request may run now: nothing before it is still running (but edits
+    /// queued in order), no stream is going out, the client reads.
+    private var canRunNext: Bool {
+        guard !closing, !ended, streaming == nil, let context, context.channel.isWritable else { return false }
+        guard let last = replies.last else { return true }
+        return replies.count < Self.maxRunningAhead && (last.status != nil || last.pipelined) && last.input == nil
+    }
+
     /// Runs queued requests until one has to wait, the client stops reading, or the slice is
     /// over: then the loop serves the other sessions before the rest (a script sent ahead never
     /// delays anyone by more than a slice). While a command waits for input (a password), the
     /// requests behind it wait too.
     private func pump() {
         let slice = Slice()
-        while inflight == nil, streaming == nil, !closing, let context, context.channel.isWritable, queueHead < queue.count {
+        while canRunNext, queueHead < queue.count {
             if session?.pendingInput != nil {
                 // Only the answer may go ahead (sent after requests that were sent ahead).
-                guard let index = queue[queueHead...].firstIndex(where: { $0.type == .input || $0.type == .cancel }) else { break }
+                guard replies.isEmpty, let index = queue[queueHead...].firstIndex(where: { $0.type == .input }) else { break }
                 let frame = queue.remove(at: index)
                 handle(frame)
                 continue
@@ -213,7 +246,7 @@ final class Connection: ChannelInboundHandler {
                 "hostname=\(plane.live.config.hostname)", "prompt=\(plane.prompt(for: session))",
                 "session=\(session.id)", "max-request=\(ChannelLimits.maxRequestPayload)",
             ].joined(separator: "\n")
-            send(Frame(.welcome, id: frame.id, text: welcome))
+            reply(frame.id, frame: Frame(.welcome, id: frame.id, text: welcome))
         case .exec:
             guard !text.contains("\n"), !text.contains("\r") else {
                 reply(frame.id, output: "% A command is one line; send each line as its own request\n", status: .error)
@@ -239,54 +272,90 @@ final class Connection: ChannelInboundHandler {
         }
     }
 
-    /// Sends the reply of a finished command, or arms its deadline if it has to wait.
+    /// Sends the reply of a finished command (or queues it behind replies still due), or arms
+    /// its deadline if it has to wait.
     private func finish(_ id: UInt32, line: String, context commandContext: CommandContext, outcome: CommandOutcome) {
+        guard let session else { return }
+        if commandContext.endsSession { ended = true }
+        let item = Reply(id: id, line: line, context: commandContext, mode: session.mode, pipelined: outcome.isPipelined)
         switch outcome {
         case .done(let status):
-            complete(id, commandContext, status)
+            item.status = status
         case .input(let prompt, let hidden, let then):
-            session?.pendingInput = then
-            session?.pendingInputContext = commandContext
-            sendOutput(id, commandContext.takeOutput(final: true))
-            send(Frame(.end, id: id, payload: EndOfReply(status: .inputRequired, prompt: prompt, hideInput: hidden).payload))
+            session.pendingInput = then
+            session.pendingInputContext = commandContext
+            item.input = (prompt, hidden)
+            item.status = .inputRequired
         case .pending(let future, let waitingFor, _):
-            // What the command printed before it started waiting ("Building configuration...")
-            // goes out now, not when it finishes.
-            sendOutput(id, commandContext.takeOutput(final: false))
-            flushIfNeeded()
-            let pending = Inflight(id: id, line: line, context: commandContext, waitingFor: waitingFor)
-            inflight = pending
+            item.waitingFor = waitingFor
             let timeout = plane.options.commandTimeout
-            pending.deadline = plane.loop.assumeIsolated().scheduleTask(in: timeout) { [self] in
-                timedOut(pending)
+            item.deadline = plane.loop.assumeIsolated().scheduleTask(in: timeout) { [self] in
+                timedOut(item)
             }
             future.hop(to: plane.loop).assumeIsolated().whenComplete { [self] result in
-                guard inflight === pending else { return }  // timed out or cancelled already
-                pending.deadline?.cancel()
-                inflight = nil
+                guard item.status == nil else { return }  // timed out or cancelled already
+                item.deadline?.cancel()
+                if !item.pipelined { item.mode = session.mode }
                 switch result {
                 case .success(let status):
-                    complete(id, commandContext, status)
+                    item.status = status
                 case .failure(let error):
                     commandContext.print("% \(error)")
-                    complete(id, commandContext, .error)
+                    item.status = .error
                 }
-                pump()
+                sendReplies()
+                // Many edits land in one turn (one HAL call carried them): the requests behind
+                // them run after the loop has served everyone else, not inside this turn.
+                scheduleResume()
             }
+        }
+        replies.append(item)
+        sendReplies()
+    }
+
+    /// Sends the replies at the head that are complete, in order; the head that is still running
+    /// gets out what it printed so far ("Building configuration...").
+    private func sendReplies() {
+        while let head = replies.first, streaming == nil {
+            guard let status = head.status else {
+                sendOutput(head.id, head.context.takeOutput(final: false))
+                break
+            }
+            replies.removeFirst()
+            if let input = head.input {
+                sendOutput(head.id, head.context.takeOutput(final: true))
+                send(Frame(.end, id: head.id, payload: EndOfReply(status: .inputRequired, prompt: input.prompt, hideInput: input.hidden).payload))
+                continue
+            }
+            complete(head.id, head.context, status, mode: head.mode)
+        }
+        scheduleFlush()
+    }
+
+    private var flushScheduled = false
+
+    /// Flushes once this turn of the loop is over: many replies that complete together (one HAL
+    /// call carried their edits) go out in one write.
+    private func scheduleFlush() {
+        guard needsFlush, !flushScheduled else { return }
+        flushScheduled = true
+        plane.loop.assumeIsolated().execute { [self] in
+            flushScheduled = false
+            flushIfNeeded()
         }
     }
 
-    private func complete(_ id: UInt32, _ commandContext: CommandContext, _ status: Status) {
-        guard let session, !closing else { return }
+    private func complete(_ id: UInt32, _ commandContext: CommandContext, _ status: Status, mode: Mode) {
+        guard !closing else { return }
         if commandContext.stream != nil {
             sendOutput(id, commandContext.takeOutput(final: false))
-            streaming = (id, commandContext, status)
+            streaming = (id, commandContext, status, mode)
             pumpStream()
             return
         }
         sendOutput(id, commandContext.takeOutput(final: true))
         let end = EndOfReply(
-            status: status, prompt: plane.prompt(for: session), sessionClosed: commandContext.endsSession)
+            status: status, prompt: Modes.prompt(mode, hostname: plane.live.config.hostname), sessionClosed: commandContext.endsSession)
         send(Frame(.end, id: id, payload: end.payload))
         if commandContext.endsSession {
             flushIfNeeded()
@@ -307,8 +376,8 @@ final class Connection: ChannelInboundHandler {
             guard let chunk = current.context.stream?() else {
                 current.context.stream = nil
                 streaming = nil
-                complete(current.id, current.context, current.status)
-                flushIfNeeded()
+                complete(current.id, current.context, current.status, mode: current.mode)
+                sendReplies()
                 pump()
                 return
             }
@@ -318,20 +387,20 @@ final class Connection: ChannelInboundHandler {
         }
     }
 
-    private func timedOut(_ pending: Inflight) {
-        guard inflight === pending else { return }
-        inflight = nil
-        pending.context.abandoned = true
+    private func timedOut(_ item: Reply) {
+        guard item.status == nil else { return }
+        item.context.abandoned = true
         plane.statistics.commandTimeouts += 1
-        let waited = formatSeconds(Double(MonotonicClock.nanoseconds - pending.started) / 1e9)
-        let what = pending.waitingFor()
-        pending.context.print("% Timed out after \(waited): \"\(pending.line)\" is waiting for \(what)")
+        let waited = formatSeconds(Double(MonotonicClock.nanoseconds - item.started) / 1e9)
+        let what = item.waitingFor?() ?? "?"
+        item.context.print("% Timed out after \(waited): \"\(item.line)\" is waiting for \(what)")
         if let session {
             plane.logger.warning(
-                "command timed out", metadata: ["session": "\(session.id)", "command": "\(redacted(pending.line))",
+                "command timed out", metadata: ["session": "\(session.id)", "command": "\(redacted(item.line))",
                 "waited": "\(waited)", "waiting-for": "\(what)"])
         }
-        complete(pending.id, pending.context, .timeout)
+        item.status = .timeout
+        sendReplies()
         pump()
     }
 
@@ -340,14 +409,15 @@ final class Connection: ChannelInboundHandler {
             current.context.stream = nil
             streaming = nil
             current.context.print("% Interrupted")
-            complete(id, current.context, .cancelled)
+            complete(id, current.context, .cancelled, mode: current.mode)
+            sendReplies()
             pump()
-        } else if let pending = inflight, pending.id == id {
-            pending.deadline?.cancel()
-            inflight = nil
-            pending.context.abandoned = true
-            pending.context.print("% Interrupted while waiting for \(pending.waitingFor())")
-            complete(id, pending.context, .cancelled)
+        } else if let item = replies.first(where: { $0.id == id }), item.status == nil {
+            item.deadline?.cancel()
+            item.context.abandoned = true
+            item.context.print("% Interrupted while waiting for \(item.waitingFor?() ?? "?")")
+            item.status = .cancelled
+            sendReplies()
             pump()
         } else if let index = queue[queueHead...].firstIndex(where: { $0.id == id }) {
             queue.remove(at: index)
@@ -360,10 +430,20 @@ final class Connection: ChannelInboundHandler {
 
     // MARK: Output
 
+    /// A reply that needs no command context (help, completion, a refused frame), in its turn.
     private func reply(_ id: UInt32, output: String, status: Status) {
         guard let session else { return }
-        sendOutput(id, output)
-        send(Frame(.end, id: id, payload: EndOfReply(status: status, prompt: plane.prompt(for: session)).payload))
+        let context = CommandContext(plane: plane, session: session, workspace: plane.live, line: "", loading: false)
+        context.write(output)
+        let item = Reply(id: id, line: "", context: context, mode: session.mode, pipelined: false)
+        item.status = status
+        replies.append(item)
+        sendReplies()
+    }
+
+    /// A WELCOME: at once (the client matches it by its id).
+    private func reply(_ id: UInt32, frame: Frame) {
+        send(frame)
     }
 
     /// Streams output as DATA frames of at most `replyChunk` bytes.

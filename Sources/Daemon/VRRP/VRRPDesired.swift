@@ -137,9 +137,11 @@ struct VRRPDesired: Equatable, Sendable {
                 delta.routers.insert(key)
             }
         }
-        var vrids = groupsOf[group.interface] ?? []
-        if specsNow.isEmpty { vrids.remove(group.vrid) } else { vrids.insert(group.vrid) }
-        groupsOf[group.interface] = vrids.isEmpty ? nil : vrids
+        if !specsNow.isEmpty {
+            groupsOf[group.interface, default: []].insert(group.vrid)
+        } else if groupsOf[group.interface]?.remove(group.vrid) != nil, groupsOf[group.interface]?.isEmpty == true {
+            groupsOf[group.interface] = nil
+        }
     }
 
     /// Moves one static mapping's global address to the router it follows now (or none).
@@ -153,7 +155,7 @@ struct VRRPDesired: Equatable, Sendable {
         }
         var target: Follow?
         if let mapping, mapping.direction == .inside, let redundancy = mapping.redundancy,
-            let interface = config.groupInterface(for: redundancy).interface
+            let interface = config.groupInterface(for: redundancy)
         {
             target = Follow(router: Key(interface: interface, vrid: redundancy.vrid, ipv6: false), address: mapping.global.address)
         }
@@ -171,10 +173,9 @@ struct VRRPDesired: Equatable, Sendable {
     }
 
     private static func count(_ table: inout TreeDictionary<Key, TreeDictionary<IPv4Address, Int>>, _ key: Key, _ address: IPv4Address, _ delta: Int) {
-        var counts = table[key] ?? [:]
-        let n = (counts[address] ?? 0) + delta
-        counts[address] = n > 0 ? n : nil
-        table[key] = counts.isEmpty ? nil : counts
+        table[key, default: [:]][address, default: 0] += delta
+        if table[key]![address]! <= 0 { table[key]![address] = nil }
+        if table[key]!.isEmpty { table[key] = nil }
     }
 
     // MARK: From scratch (the oracle)

@@ -79,9 +79,13 @@ public final class VRRPService: @unchecked Sendable {
     let router = NIOLockedValueBox<(@Sendable ([UInt8], UInt16, PortID) -> Void)?>(nil)
     let neighborObserver = NIOLockedValueBox<(@Sendable (IPv4Address, MACAddress, UInt16, PortID) -> Void)?>(nil)
     /// Told of the set of Master routers whenever it changes (NAT mappings with redundancy).
-    let masterObserver = NIOLockedValueBox<(@Sendable (Set<Key>) -> Void)?>(nil)
+    let masterObserver = NIOLockedValueBox<(@Sendable (_ added: Set<Key>, _ removed: Set<Key>) -> Void)?>(nil)
     /// The Masters as last told (loop-confined).
-    var publishedMasters: Set<Key>?
+    var publishedMasters = Set<Key>()
+    /// The routers that are Master now (kept by their transitions: never a scan of every router),
+    /// and those whose mastership moved since the observer last heard.
+    var masters = Set<Key>()
+    var masterChanges = Set<Key>()
     /// More than this many frames waiting means the loop is behind: drop (and count) the rest.
     static let maxPendingFrames = 4096
 
@@ -303,6 +307,13 @@ public final class VRRPService: @unchecked Sendable {
 
     private func stop(_ key: Key, now: Microseconds) {
         guard let router = engine.routers[key] else { return }
+        defer {
+            // Removed while Master: it no longer is, whatever its last transition said.
+            if masters.remove(key) != nil {
+                masterChanges.insert(key)
+                publishMasters()
+            }
+        }
         perform(engine.remove(key, now: now).map { (key, $0) }, now: now, removed: router)
         advertFrames[key] = nil
     }
@@ -354,6 +365,7 @@ public final class VRRPService: @unchecked Sendable {
     /// removed from the engine (its priority-0 advert still needs its addresses).
     func perform(_ actions: [(Key, RouterAction)], now: Microseconds, removed: VirtualRouter? = nil) {
         var mastersMayHaveChanged = false
+        defer { if mastersMayHaveChanged { publishMasters() } }
         for (key, action) in actions {
             guard let vlan = vlan(of: key) else { continue }
             if case .sendAdvertisement(let ad) = action {
@@ -388,26 +400,36 @@ public final class VRRPService: @unchecked Sendable {
                     text += " after \(fixed(silence, 3)) s without advertisements"
                 }
                 logger.notice("VRRP \(key): \(from) -> \(to) (\(text))")
+                if to == .master { masters.insert(key) } else if from == .master { masters.remove(key) }
+                masterChanges.insert(key)
                 mastersMayHaveChanged = true
             }
         }
-        if mastersMayHaveChanged { publishMasters() }
     }
 
     /// Registers who hears of the Master set (and tells it the current one).
-    func setMasterObserver(_ observer: (@Sendable (Set<Key>) -> Void)?) {
+    /// Registers who hears of the Masters that come and go (and tells it the current ones).
+    func setMasterObserver(_ observer: (@Sendable (_ added: Set<Key>, _ removed: Set<Key>) -> Void)?) {
         masterObserver.withLockedValue { $0 = observer }
         loop.execute {
-            self.publishedMasters = nil
+            self.publishedMasters = []
+            self.masterChanges = self.masters
             self.publishMasters()
         }
     }
 
+    /// Tells the observer which routers became Master and which stopped since it last heard.
     func publishMasters() {
-        let masters = Set(engine.routers.filter { $0.value.state == .master }.map(\.key))
-        guard masters != publishedMasters else { return }
-        publishedMasters = masters
-        masterObserver.withLockedValue { $0 }?(masters)
+        var added = Set<Key>()
+        var removed = Set<Key>()
+        for key in masterChanges {
+            let now = masters.contains(key)
+            if now && publishedMasters.insert(key).inserted { added.insert(key) }
+            if !now && publishedMasters.remove(key) != nil { removed.insert(key) }
+        }
+        masterChanges = []
+        guard !added.isEmpty || !removed.isEmpty else { return }
+        masterObserver.withLockedValue { $0 }?(added, removed)
     }
 
     func vlan(of key: Key) -> UInt16? {
