@@ -237,9 +237,23 @@ public final class ControlPlane {
         case .command(let index, let arguments, _):
             session.commandCount += 1
             statistics.commands += 1
+            let declaration = registry.declarations[index]
+            // After the edits queued before it (a script sent ahead): what it reads includes them.
+            if !loading, workspace === live, declaration.readsConfiguration, let landed = committer.whenLanded() {
+                let status = landed.assumeIsolated().flatMap { [self] () -> EventLoopFuture<Status> in
+                    watchdog.begin(commandText)
+                    defer { watchdog.end() }
+                    switch declaration.run(context, arguments) {
+                    case .done(let status): return loop.makeSucceededFuture(status)
+                    case .pending(let future, _, _): return future
+                    case .input: return loop.makeSucceededFuture(.error)
+                    }
+                }.nonisolated()
+                return (context, .pending(status, waitingFor: { [committer] in committer?.activity ?? "the HAL commit queue" }))
+            }
             watchdog.begin(commandText)
             defer { watchdog.end() }
-            return (context, registry.declarations[index].run(context, arguments))
+            return (context, declaration.run(context, arguments))
         }
     }
 

@@ -171,6 +171,9 @@ public struct NATEngine: Sendable {
         return configure(config, env, changed: changed, now: now)
     }
 
+    /// The static mappings that have a translation now.
+    public var activeStatics: Set<StaticMapping.Identity> { Set(staticIDs.keys) }
+
     /// Keeps the index of the group a mapping with redundancy resolves to.
     private mutating func follow(_ identity: StaticMapping.Identity, _ mapping: StaticMapping?) {
         let group = mapping?.redundancy.flatMap { resolve($0) }

@@ -1,8 +1,10 @@
 import CLI
+import Foundation
 import Channel
 import Logging
 import NIOCore
 import NIOPosix
+import SwitchHAL
 import Testing
 import TestSupport
 
@@ -15,10 +17,12 @@ final class PlaneHarness: @unchecked Sendable {
     let plane: NIOLoopBound<ControlPlane>
     let session: NIOLoopBound<Session>
 
-    init() throws {
+    init(chip: ChipProfile = .trident2) throws {
         dir = try Scratch()
         let loop = group.next()
-        let options = ControlPlane.Options(socketPath: dir.file("vty"), configPath: dir.file("vrrpd.conf"))
+        var options = ControlPlane.Options(socketPath: dir.file("vty"), configPath: dir.file("vrrpd.conf"))
+        options.chip = chip
+        options.halTraceFile = ProcessInfo.processInfo.environment["VRRPD_TEST_TRACE"]
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         let built = logger

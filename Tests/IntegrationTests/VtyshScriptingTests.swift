@@ -123,3 +123,116 @@ import Testing
         #expect(!result.stdout.contains("vrrpd 0."))
     }
 }
+
+/// `vtysh -f` sends lines ahead of their replies: what users rely on still holds.
+@Suite struct VtyshWindowTests {
+    /// A long script with failures spread through it, mode changes, `do show`, `?` and `exit`:
+    /// every failing line is named with its number, in order; replies come in line order, each
+    /// reading what the lines before it did; the echo shows each line's prompt; the exit status
+    /// is the same as line by line.
+    @Test func aLongScriptKeepsLineOrderModesAndFailures() throws {
+        let daemon = try DaemonProcess()
+        var lines = ["enable", "configure terminal"]
+        var failing: [Int] = []
+        for n in 1...400 {
+            let vlan = 10 + n % 50
+            lines += ["interface vlan\(vlan)", " description pass \(n)", " vrrp \(n % 7 + 1) ip 10.\(vlan).0.\(n % 200 + 1)"]
+            if n % 37 == 0 {
+                lines.append(" no such command \(n)")
+                failing.append(lines.count)
+            }
+            if n % 53 == 0 { lines.append(" do show running-config | include pass \(n)$") }
+            lines.append("exit")
+        }
+        lines += ["vlan 3000", " name window", "exit", "end", "show running-config | include window"]
+        try daemon.scratch.write("long.txt", lines.joined(separator: "\n") + "\n")
+        let result = try daemon.vtysh(["-f", daemon.scratch.file("long.txt")])
+        #expect(result.status == 1)
+        let named = result.stderr.split(separator: "\n").filter { $0.contains("failed (") }.compactMap { line -> Int? in
+            guard let range = line.range(of: "long.txt:") else { return nil }
+            return Int(line[range.upperBound...].prefix { $0.isNumber })
+        }
+        #expect(named == failing, "failing lines named \(named), expected \(failing)")
+        #expect(result.stderr.contains("\(failing.count) lines failed in"))
+        // Each `do show ... | include pass N$` sees its own line, printed in order.
+        let seen = result.stdout.split(separator: "\n").filter { $0.hasPrefix(" description pass ") }.compactMap { Int($0.dropFirst(18)) }
+        let expected = (1...400).filter { $0 % 53 == 0 }
+        #expect(seen == expected, "\(seen)")
+        #expect(result.stdout.hasSuffix(" name window\n"))
+
+        // The same with the echo: every line shows the prompt of the mode it was typed in.
+        let echoed = try daemon.vtysh(["-E", "-f", daemon.scratch.file("long.txt")])
+        let prompts = echoed.stdout.split(separator: "\n").filter { $0.hasPrefix("switch") }
+        #expect(prompts.contains("switch(config-if)#  description pass 400"))
+        #expect(prompts.contains("switch(config)# vlan 3000"))
+        #expect(prompts.contains("switch(config-vlan)#  name window"))
+        #expect(prompts.last == "switch# show running-config | include window")
+    }
+
+    /// `exit` at the top ends the session: the lines sent after it never run.
+    @Test func topLevelExitStopsTheScript() throws {
+        let daemon = try DaemonProcess()
+        try daemon.scratch.write("exit.txt", "enable\nconfigure terminal\nhostname before\nend\nexit\nconfigure terminal\nhostname after\n")
+        let result = try daemon.vtysh(["-f", daemon.scratch.file("exit.txt")])
+        #expect(result.status == 0, "\(result.stderr)")
+        let check = try daemon.vtysh(["-c", "show version"])
+        #expect(check.stdout.contains("Hostname: before"), "\(check.stdout)")
+    }
+
+    /// `enable` with a secret in the middle of a script: the lines sent behind it wait for the
+    /// answer, then run in enable mode.
+    @Test func aPasswordPromptHoldsTheLinesBehindIt() throws {
+        let daemon = try DaemonProcess(config: "enable secret 9 $9$2MJBozw/9R3UsU$2lFhcKvpghcyw8deP25GOfyZaagyUOGBymkryvOdfo6\n")
+        try daemon.scratch.write("secret.txt", "enable\nconfigure terminal\nhostname secured\nend\nshow running-config | include hostname\n")
+        let result = try daemon.vtysh(["-f", daemon.scratch.file("secret.txt")], environment: ["VTYSH_ENABLE_SECRET": "hashcat"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("hostname secured"))
+        // From stdin, a pipe: the same.
+        let piped = try daemon.vtysh([], stdin: "enable\nshow running-config | include hostname\n", environment: ["VTYSH_ENABLE_SECRET": "hashcat"])
+        #expect(piped.status == 0 && piped.stdout.contains("hostname secured"), "\(piped.stdout)\(piped.stderr)")
+    }
+
+    /// `-c` still stops at the first failure: nothing after it runs.
+    @Test func dashCStopsAtTheFirstFailure() throws {
+        let daemon = try DaemonProcess()
+        let result = try daemon.vtysh(["-c", "enable", "-c", "configure terminal", "-c", "bogus", "-c", "hostname never"])
+        #expect(result.status == 1)
+        #expect(try daemon.vtysh(["-c", "show version"]).stdout.contains("Hostname: switch"))
+    }
+}
+
+/// Start-up answers at once: the socket listens while the startup configuration loads.
+@Suite struct StartupLoadTests {
+    @Test func showAnswersAndEditsWaitWhileTheStartupConfigurationLoads() throws {
+        var lines: [String] = []
+        for n in 1...4000 {
+            lines += ["interface vlan\(n)", " description loading \(n)", " vrrp 1 ip 10.\(n >> 8).\(n & 255).1", " vrrp 1 priority 120", "exit"]
+        }
+        let scratch = try Scratch()
+        try scratch.write("vrrpd.conf", lines.joined(separator: "\n") + "\n")
+        let started = Date()
+        let daemon = try DaemonProcess(scratch: scratch, waitForStartup: false)
+        let socketAfter = Date().timeIntervalSince(started)
+        // While it loads: show commands answer with the progress; edits and saves are refused.
+        let version = try daemon.vtysh(["-c", "show version"])
+        #expect(version.status == 0)
+        let loading = version.stdout.contains("(loading: ")
+        if loading {
+            #expect(version.stdout.contains(" of 20000 lines"), "\(version.stdout)")
+            let edit = try daemon.vtysh(["-c", "enable", "-c", "configure terminal", "-c", "hostname early"])
+            #expect(edit.status == 1)
+            #expect(edit.stdout.contains("% the startup configuration is still loading ("), "\(edit.stdout)")
+            let save = try daemon.vtysh(["-c", "enable", "-c", "write file"])
+            #expect(save.status == 1 && save.stdout.contains("still loading"), "\(save.stdout)")
+        } else {
+            print("startup: the configuration loaded before the first command (\(socketAfter) s to the socket); the refusal was not seen")
+        }
+        try daemon.waitUntilServing(timeout: 60)
+        let done = try daemon.vtysh(["-c", "show version"]).stdout
+        #expect(done.contains("(loaded: 20000 commands from 20000 lines, 0 errors in "), "\(done)")
+        #expect(daemon.log.contains("startup configuration applied: 20000 commands from 20000 lines, 0 errors in "))
+        let config = try daemon.vtysh(["-c", "enable", "-c", "show running-config"]).stdout
+        #expect(config.contains("interface vlan4000\n description loading 4000\n"))
+        #expect(try daemon.vtysh(["-c", "enable", "-c", "configure terminal", "-c", "hostname later"]).status == 0)
+    }
+}

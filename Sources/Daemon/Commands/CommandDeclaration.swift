@@ -22,6 +22,15 @@ public struct CommandDeclaration {
     /// (an interface name) or nil at the top level.
     public let show: ((RunningConfig, String?) -> [Arguments])?
 
+    /// An exec command that reads what configuration edits change (the running configuration,
+    /// the subsystems that follow it, the HAL): it runs once the edits queued before it have
+    /// landed. Edits, and the commands that only move between modes, run at once.
+    public var readsConfiguration: Bool {
+        !modes.contains { Modes.configModes.contains($0) } && !Self.modeCommands.contains(syntax)
+    }
+
+    static let modeCommands: Set<String> = ["enable", "disable", "configure terminal"]
+
     public init(
         _ syntax: String, help: [String], modes: [Mode], no noForm: NoForm = .none, submode: Mode? = nil,
         submodeKey: String? = nil, show: ((RunningConfig, String?) -> [Arguments])? = nil,

@@ -93,12 +93,19 @@ enum ConfigFileCommands {
         let plane = ctx.plane
         // Saving half a startup configuration would lose the other half.
         if let message = plane.loadingMessage { return ctx.fail(message + "; nothing saved") }
-        let text = "! vrrpd \(plane.options.version) configuration, saved \(LogSink.timestamp())\n"
-            + plane.renderConfig(ctx.config)
+        let header = "! vrrpd \(plane.options.version) configuration, saved \(LogSink.timestamp())\n"
         ctx.print("Building configuration...")
         let path = plane.options.configPath
         let started = MonotonicClock.nanoseconds
-        let saved = plane.store.save(text, requester: ctx.session.name, on: ctx.loop)
+        // Rendered on a worker thread from a snapshot (which costs nothing to take): a full
+        // switch's 100,000 lines never hold up the control plane.
+        let snapshot = ctx.workspace.config
+        let registry = plane.registry
+        let store = plane.store
+        let requester = ctx.session.name
+        let loop = ctx.loop
+        let rendered = plane.pool.runIfActive(eventLoop: loop) { header + registry.render(snapshot) }
+        let saved = rendered.flatMap { text in store.save(text, requester: requester, on: loop) }
         let result = saved.assumeIsolated().map { () -> Status in
             plane.logger.info(
                 "configuration saved", metadata: ["path": "\(path)", "by": "\(ctx.session.name)",
@@ -111,7 +118,6 @@ enum ConfigFileCommands {
             ctx.print("% Configuration NOT saved (\(path) is unchanged): \(error)")
             return .error
         }.nonisolated()
-        let store = plane.store
         return .pending(result, waitingFor: { store.activity })
     }
 

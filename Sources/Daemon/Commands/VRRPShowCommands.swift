@@ -20,20 +20,26 @@ enum VRRPShowCommands {
                 let interface = args.string("ifname")
                 let vrid = args.int("vrid").map(UInt8.init)
                 let format = args.string("format")
-                return withSnapshot(ctx) { snapshot in
+                // Thousands of groups stream as the client reads, a few hundred at a time.
+                let snapshot = ctx.plane.vrrp.snapshot(interface: interface, vrid: vrid)
+                return ctx.after(snapshot, waitingFor: { "the VRRP thread" }) { snapshot in
                     let show = VRRPShow(snapshot: snapshot)
                     let groups = show.groups(interface: interface, vrid: vrid)
                     switch format {
                     case "json":
-                        ctx.write(show.json(groups))
+                        show.streamJSON(groups, into: ctx)
                     case "summary":
-                        ctx.write(show.summary(groups))
+                        show.streamSummary(groups, into: ctx)
                     default:
                         if groups.isEmpty, interface != nil || vrid != nil {
                             ctx.print("% No VRRP group matches")
                             return .error
                         }
-                        ctx.write(groups.map { show.detail($0) }.joined(separator: "\n"))
+                        var first = true
+                        ctx.streamItems(groups, chunk: 100) { group in
+                            defer { first = false }
+                            return (first ? "" : "\n") + show.detail(group)
+                        }
                     }
                     return .success
                 }

@@ -26,6 +26,11 @@ final class HALCommitter {
     /// against.
     private(set) var projected: RunningConfig
     private var pending: [Pending] = []
+    /// Edits queued so far and landed so far (each edit gets the next number), and who waits
+    /// for an edit to have landed.
+    private var queuedCount: UInt64 = 0
+    private var landedCount: UInt64 = 0
+    private var barriers: [(edit: UInt64, promise: EventLoopPromise<Void>)] = []
 
     /// Bumped whenever what landed departs from what was projected (an edit failed or was
     /// abandoned, the configuration was replaced): projections older than it are redone.
@@ -41,6 +46,9 @@ final class HALCommitter {
         /// `generation`: while that is current, landing is taking this value (no second run).
         var projection: ConfigEdit
         var generation: UInt64
+        var number: UInt64 = 0
+        /// Projected again since its HAL part was planned.
+        var reprojected = false
 
         init(context: CommandContext, edit: @escaping Edit, promise: EventLoopPromise<Status>, result: HALGroupResult?,
              projection: ConfigEdit, generation: UInt64) {
@@ -65,9 +73,33 @@ final class HALCommitter {
         let logger = plane.logger
         reconciler.onProblem = { logger.error("HAL: \($0); retrying") }
         reconciler.onRecovered = { _ in logger.notice("HAL configuration in step again") }
+        reconciler.onRepair = { objects in
+            for object in objects.prefix(20) { logger.warning("HAL: \(object) was not as configured; applied again") }
+            if objects.count > 20 { logger.warning("HAL: \(objects.count - 20) more object(s) were not as configured; applied again") }
+        }
+        scheduleVerification()
+    }
+
+    /// How often the HAL is read back against the configuration (what a stall or a fault may
+    /// have lost is applied again).
+    static let verifyInterval = TimeAmount.seconds(30)
+
+    private var verification: Scheduled<Void>?
+
+    private func scheduleVerification() {
+        verification = plane.loop.assumeIsolated().scheduleTask(in: Self.verifyInterval) { [self] in
+            verify()
+            scheduleVerification()
+        }
+    }
+
+    /// Reads every object the configuration has back from the HAL and repairs what differs.
+    func verify() {
+        reconciler.verify(Array(HALObject.all(in: plane.live.config, portCount: portCount)))
     }
 
     func stop() {
+        verification?.cancel()
         reconciler.stop {}
     }
 
@@ -106,6 +138,8 @@ final class HALCommitter {
         let promise = plane.loop.makePromise(of: Status.self)
         let item = Pending(
             context: ctx, edit: edit, promise: promise, result: hal.isEmpty ? .applied : nil, projection: change, generation: generation)
+        queuedCount += 1
+        item.number = queuedCount
         pending.append(item)
         if !hal.isEmpty {
             reconciler.transaction(hal, label: ctx.line, isCancelled: { ctx.abandoned }) { [self] result in
@@ -128,11 +162,23 @@ final class HALCommitter {
         return out
     }
 
+    /// A future that completes once every edit queued so far has landed (nil: none is queued).
+    func whenLanded() -> EventLoopFuture<Void>? {
+        guard !pending.isEmpty else { return nil }
+        let promise = plane.loop.makePromise(of: Void.self)
+        barriers.append((queuedCount, promise))
+        return promise.futureResult
+    }
+
     /// Lands the edits at the head of the queue whose HAL part is done, in order.
     private func land() {
         let start = generation
+        // After the subsystems hear of what landed (that is queued first): a `show vrrp`
+        // waiting here sees it.
+        defer { plane.loop.assumeIsolated().execute { [self] in releaseBarriers() } }
         while let head = pending.first, let result = head.result {
             pending.removeFirst()
+            landedCount = head.number
             let ctx = head.context
             if ctx.abandoned {
                 head.promise.succeed(.cancelled)
@@ -150,6 +196,9 @@ final class HALCommitter {
                 // Everything before it landed as projected: its projection is the live
                 // configuration now.
                 plane.live.apply(head.projection)
+                // Projected again after an earlier edit failed: its HAL part was planned from the
+                // first projection, so the HAL follows the live configuration for what it touched.
+                if head.reprojected { reconciler.changed(HALObject.objects(for: head.projection.change, portCount: portCount)) }
             } else {
                 // Again, on the live configuration (an edit before this one failed).
                 var change = ConfigEdit(plane.live.config)
@@ -160,6 +209,9 @@ final class HALCommitter {
                     continue
                 }
                 plane.live.apply(change)
+                // What it changes now may not be what its HAL part was planned from: the HAL
+                // follows the live configuration for every object it touched.
+                reconciler.changed(HALObject.objects(for: change.change, portCount: portCount))
             }
             head.promise.succeed(.success)
         }
@@ -167,6 +219,13 @@ final class HALCommitter {
             projected = plane.live.config
         } else if generation != start {
             reproject()
+        }
+    }
+
+    private func releaseBarriers() {
+        while let first = barriers.first, first.edit <= landedCount {
+            barriers.removeFirst()
+            first.promise.succeed(())
         }
     }
 
@@ -180,6 +239,7 @@ final class HALCommitter {
             config = change.config
             item.projection = change
             item.generation = generation
+            item.reprojected = true
         }
         projected = config
     }

@@ -144,6 +144,47 @@ enum HALState: Equatable, Sendable {
         }
     }
 
+    /// What the HAL holds for each of `objects` (absent: the object does not exist, or has its
+    /// default where that is absence: no learn limit).
+    static func read(_ objects: [HALObject], hal: Switch, deadline: UInt64) throws -> [HALObject: HALState] {
+        var out: [HALObject: HALState] = [:]
+        var vlans: VLANSet?
+        var ports: [PortID: PortSettings]?
+        var svis: [UInt16: [IPv4Prefix]]?
+        var limits: LearnLimits?
+        for object in objects {
+            switch object {
+            case .vlan(let vlan):
+                if vlans == nil { vlans = try hal.vlans(deadline: deadline) }
+                if vlans!.contains(vlan) { out[object] = .present }
+            case .port(let port):
+                if ports == nil {
+                    ports = Dictionary(uniqueKeysWithValues: try hal.portStatus(deadline: deadline).map { ($0.id, $0.settings) })
+                }
+                if let settings = ports![port] { out[object] = .port(settings) }
+            case .svi(let vlan):
+                if svis == nil { svis = Dictionary(uniqueKeysWithValues: try hal.sviStatus(deadline: deadline).map { ($0.vlan, $0.addresses) }) }
+                if let addresses = svis![vlan] { out[object] = .svi(addresses) }
+            case .staticMAC(let key):
+                if let entry = try? hal.l2Get(mac: key.mac, vlan: key.vlan, deadline: deadline), entry.flags.contains(.static) {
+                    out[object] = .staticMAC(entry.port)
+                }
+            case .ageTime:
+                out[object] = .seconds(try hal.ageTime(deadline: deadline))
+            case .limit(let scope):
+                if limits == nil { limits = try hal.learnLimits(deadline: deadline) }
+                let limit: Int?
+                switch scope {
+                case .system: limit = limits!.system
+                case .vlan(let vlan): limit = limits!.perVLAN[vlan]
+                case .port(let port): limit = limits!.perPort[port]
+                }
+                if let limit { out[object] = .limit(limit) }
+            }
+        }
+        return out
+    }
+
     /// The HAL configuration's driver: a group is applied in phase order and, on a refusal,
     /// undone in reverse.
     static var driver: HALDriver<HALObject, HALState> {
@@ -168,7 +209,8 @@ enum HALState: Equatable, Sendable {
                     if case .unknown(let error) = results[index] { timedOut = error }
                 }
                 return results
-            })
+            },
+            read: { hal, deadline, objects in try read(objects, hal: hal, deadline: deadline) })
     }
 
     private static func apply(_ changes: [HALChange<HALObject, HALState>], hal: Switch, deadline: UInt64) -> HALGroupResult {

@@ -114,6 +114,11 @@ public final class NATService: @unchecked Sendable {
     /// and has not been repaired yet).
     var outOfSync: Bool { table.problem != nil }
 
+    /// Whether the HAL's NAT table holds what the engine wants, nothing queued or in flight.
+    func inSync() -> EventLoopFuture<Bool> {
+        loop.submit { [self] in table.inSync }
+    }
+
     /// Milliseconds of a monotonic clock.
     static var now: UInt64 { NIODeadline.now().uptimeNanoseconds / 1_000_000 }
 

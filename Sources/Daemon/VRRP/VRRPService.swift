@@ -463,10 +463,18 @@ public final class VRRPService: @unchecked Sendable {
         var debugPackets: Bool
     }
 
-    func snapshot() -> EventLoopFuture<Snapshot> {
+    /// A copy for `show vrrp`: the routers of `interface` (and `vrid`), or all. The routers are
+    /// copied into a table of their own, so the engine's is never shared (sharing it would make
+    /// the next advert copy every router on this thread).
+    func snapshot(interface: String? = nil, vrid: UInt8? = nil) -> EventLoopFuture<Snapshot> {
         loop.submit { [self] in
-            Snapshot(
-                specs: specs, routers: engine.routers, heldDown: heldDown, transitionTimes: transitionTimes, transitionSilence: transitionSilence,
+            var routers: [Key: VirtualRouter] = [:]
+            routers.reserveCapacity(interface == nil ? engine.routers.count : 8)
+            for (key, router) in engine.routers where (interface == nil || key.interface == interface) && (vrid == nil || key.vrid == vrid) {
+                routers[key] = router
+            }
+            return Snapshot(
+                specs: specs, routers: routers, heldDown: heldDown, transitionTimes: transitionTimes, transitionSilence: transitionSilence,
                 unknownVRID: engine.unknownVRID, counters: counters, framesOverflowed: framesOverflowed.load(ordering: .relaxed),
                 framesIgnored: framesIgnored.load(ordering: .relaxed), now: VRRPService.now, wallClock: VRRPService.wallClock,
                 statisticsSince: statisticsSince, macProblem: macs.problem, installedMACs: installedMACs, wantedMACs: wantedMACs,

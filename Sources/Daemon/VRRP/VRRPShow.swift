@@ -23,8 +23,16 @@ struct VRRPShow {
 
     func groups(interface: String?, vrid: UInt8?) -> [Group] {
         let keys = snapshot.specs.keys.filter { !$0.ipv6 && (interface == nil || $0.interface == interface) && (vrid == nil || $0.vrid == vrid) }
+        // Each name's sort key once, not once per comparison.
+        var sortKeys: [String: (stem: String, numbers: [Int])] = [:]
+        for key in keys where sortKeys[key.interface] == nil { sortKeys[key.interface] = InterfaceName.key(key.interface) }
         return keys.sorted { a, b in
-            a.interface == b.interface ? a.vrid < b.vrid : InterfaceName.precedes(a.interface, b.interface)
+            guard a.interface != b.interface else { return a.vrid < b.vrid }
+            let ka = sortKeys[a.interface]!
+            let kb = sortKeys[b.interface]!
+            if ka.stem != kb.stem { return ka.stem < kb.stem }
+            if ka.numbers != kb.numbers { return ka.numbers.lexicographicallyPrecedes(kb.numbers) }
+            return a.interface < b.interface
         }.compactMap { key in
             guard let v4 = snapshot.specs[key], let v6 = snapshot.specs[VRRPEngine.Key(interface: key.interface, vrid: key.vrid, ipv6: true)] else {
                 return nil
@@ -170,23 +178,45 @@ struct VRRPShow {
 
     // MARK: Summary
 
-    func summary(_ groups: [Group]) -> String {
-        let header = ["Interface", "VRID", "Priority", "IPv4", "IPv6", "State (v4)", "State (v6)"]
-        var rows = [header]
+    /// The summary: the header at once, the rows as the client reads.
+    func streamSummary(_ groups: [Group], into ctx: CommandContext) {
+        let widths = summaryWidths(groups)
+        ctx.write(summaryHeader(groups, widths: widths))
+        ctx.streamItems(groups, chunk: 500) { summaryLine($0, widths: widths) }
+    }
+
+    static let summaryColumns = ["Interface", "VRID", "Priority", "IPv4", "IPv6", "State (v4)", "State (v6)"]
+
+    /// Column widths from the widest value of each column (one cheap pass: lengths only).
+    func summaryWidths(_ groups: [Group]) -> [Int] {
+        var widths = VRRPShow.summaryColumns.map(\.count)
+        func widen(_ column: Int, _ count: Int) { widths[column] = max(widths[column], count) }
         for group in groups {
-            rows.append([
-                group.interface, "\(group.vrid)", "\(group.v4.config.priority)", "\(group.v4.config.addresses.count)",
-                "\(group.v6.config.addresses.count)", status(group.v4), status(group.v6),
-            ])
+            widen(0, group.interface.count)
+            widen(1, group.vrid < 10 ? 1 : group.vrid < 100 ? 2 : 3)
+            widen(2, group.v4.config.priority < 10 ? 1 : group.v4.config.priority < 100 ? 2 : 3)
+            widen(3, String(group.v4.config.addresses.count).count)
+            widen(4, String(group.v6.config.addresses.count).count)
+            widen(5, status(group.v4).count)
+            widen(6, status(group.v6).count)
         }
-        let widths = (0..<header.count).map { column in rows.map { $0[column].count }.max()! + 3 }
-        func line(_ row: [String]) -> String {
-            " " + row.enumerated().map { $0.element + String(repeating: " ", count: widths[$0.offset] - $0.element.count) }.joined()
-        }
-        var out = line(header) + "\n"
-        out += " " + String(repeating: "-", count: widths.reduce(0, +)) + "\n"
-        for row in rows.dropFirst() { out += line(row) + "\n" }
-        return out
+        return widths.map { $0 + 3 }
+    }
+
+    private func summaryRow(_ row: [String], widths: [Int]) -> String {
+        " " + row.enumerated().map { $0.element + String(repeating: " ", count: widths[$0.offset] - $0.element.count) }.joined() + "\n"
+    }
+
+    func summaryHeader(_ groups: [Group], widths: [Int]? = nil) -> String {
+        let widths = widths ?? summaryWidths(groups)
+        return summaryRow(VRRPShow.summaryColumns, widths: widths) + " " + String(repeating: "-", count: widths.reduce(0, +)) + "\n"
+    }
+
+    func summaryLine(_ group: Group, widths: [Int]) -> String {
+        summaryRow([
+            group.interface, "\(group.vrid)", "\(group.v4.config.priority)", "\(group.v4.config.addresses.count)",
+            "\(group.v6.config.addresses.count)", status(group.v4), status(group.v6),
+        ], widths: widths)
     }
 
     // MARK: JSON (FRR's keys, plus extras)
@@ -273,20 +303,34 @@ struct VRRPShow {
             addresses: addresses(spec))
     }
 
-    func json(_ groups: [Group]) -> String {
-        let values = groups.map { group in
-            JSONGroup(
-                vrid: Int(group.vrid), version: group.v4.config.version, autoconfigured: false, shutdown: group.v4.shutdown,
-                preemptMode: group.v4.config.preempt, preemptDelay: group.v4.preemptDelaySeconds ?? 0, acceptMode: group.v4.config.acceptMode,
-                checksumWithIpv4Pseudoheader: group.v4.config.checksumWithPseudoHeader, interface: group.interface,
-                description: group.v4.description, advertisementInterval: group.v4.config.advertisementInterval * 10,
-                priority: Int(group.v4.config.priority),
-                tracks: Dictionary(uniqueKeysWithValues: group.v4.tracks.map { (group.v4.trackNames[$0.key] ?? "eth\($0.key)", $0.value) }),
-                v4: family(group.v4), v6: family(group.v6))
-        }
+    /// The JSON array, one group at a time as the client reads (each element encoded on its own).
+    func streamJSON(_ groups: [Group], into ctx: CommandContext) {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        guard let data = try? encoder.encode(values) else { return "[]\n" }
-        return String(decoding: data, as: UTF8.self) + "\n"
+        guard !groups.isEmpty else {
+            ctx.write("[\n\n]\n")
+            return
+        }
+        ctx.write("[\n")
+        let last = groups.count - 1
+        var index = 0
+        ctx.streamItems(groups, chunk: 50, footer: "]\n") { group in
+            defer { index += 1 }
+            let data = (try? encoder.encode(jsonGroup(group))) ?? Data("{}".utf8)
+            let text = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).map { "  " + $0 }
+                .joined(separator: "\n")
+            return text + (index == last ? "\n" : ",\n")
+        }
+    }
+
+    private func jsonGroup(_ group: Group) -> JSONGroup {
+        JSONGroup(
+            vrid: Int(group.vrid), version: group.v4.config.version, autoconfigured: false, shutdown: group.v4.shutdown,
+            preemptMode: group.v4.config.preempt, preemptDelay: group.v4.preemptDelaySeconds ?? 0, acceptMode: group.v4.config.acceptMode,
+            checksumWithIpv4Pseudoheader: group.v4.config.checksumWithPseudoHeader, interface: group.interface,
+            description: group.v4.description, advertisementInterval: group.v4.config.advertisementInterval * 10,
+            priority: Int(group.v4.config.priority),
+            tracks: Dictionary(uniqueKeysWithValues: group.v4.tracks.map { (group.v4.trackNames[$0.key] ?? "eth\($0.key)", $0.value) }),
+            v4: family(group.v4), v6: family(group.v6))
     }
 }

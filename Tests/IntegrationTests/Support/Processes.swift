@@ -195,7 +195,9 @@ final class DaemonProcess: @unchecked Sendable {
     let logPath: String
 
     /// `launcher` runs vrrpd through another program that execs it (`ip netns exec NS`).
-    init(scratch: Scratch? = nil, arguments: [String] = [], config: String? = nil, launcher: [String] = []) throws {
+    /// `waitForStartup: false` returns once the socket answers, the startup configuration
+    /// perhaps still loading.
+    init(scratch: Scratch? = nil, arguments: [String] = [], config: String? = nil, launcher: [String] = [], waitForStartup: Bool = true) throws {
         self.scratch = try scratch ?? Scratch()
         socket = self.scratch.file("vrrpd.vty")
         self.config = self.scratch.file("vrrpd.conf")
@@ -209,7 +211,7 @@ final class DaemonProcess: @unchecked Sendable {
         }
         let command = launcher + [Binaries.vrrpd, "--socket", socket, "-f", self.config, "--log-level", "debug"] + arguments
         process = try Spawned(command[0], Array(command.dropFirst()), stdin: null, stdout: log, stderr: log)
-        try waitUntilServing()
+        try waitUntilServing(startup: waitForStartup)
     }
 
     var pid: Int32 { process.pid }
@@ -217,9 +219,10 @@ final class DaemonProcess: @unchecked Sendable {
 
     /// Waits for the socket to answer and the startup configuration to be applied (it loads
     /// behind the socket; `show version` says how far it got).
-    func waitUntilServing(timeout: Double = 10) throws {
+    func waitUntilServing(timeout: Double = 10, startup: Bool = true) throws {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
+            if !startup, (try? ChannelClient(path: socket)) != nil { return }
             if let client = try? ChannelClient(path: socket) {
                 var output: [UInt8] = []
                 if (try? client.request(.exec, "show version", timeout: 5) { output += $0 }) != nil {
