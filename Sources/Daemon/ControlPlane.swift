@@ -127,7 +127,9 @@ public final class ControlPlane {
 
     /// While the startup configuration loads, what a configuration command gets instead.
     var loadingMessage: String? {
-        startupLoad.map { "the startup configuration is still loading (\($0.done) of \($0.total) lines)" }
+        startupLoad.map {
+            $0.total == 0 ? "the startup configuration is still being read" : "the startup configuration is still loading (\($0.done) of \($0.total) lines)"
+        }
     }
 
     public func shutdown() {
@@ -147,7 +149,11 @@ public final class ControlPlane {
     /// go is a few updates, not 3,000), and each redoes only what the keys cover.
     private func configDidChange(_ change: ConfigChange) {
         pendingChange.formUnion(change)
-        guard !configPushScheduled else { return }
+        schedulePush()
+    }
+
+    private func schedulePush() {
+        guard !configPushScheduled, !pushing, !pendingChange.isEmpty else { return }
         configPushScheduled = true
         loop.assumeIsolated().execute { [self] in
             configPushScheduled = false
@@ -157,9 +163,37 @@ public final class ControlPlane {
         }
     }
 
+    /// A push of many keys (a reload) is worked out in slices; the next waits for it.
+    private var pushing = false
+
+    /// Every change so far has been handed to the subsystems.
+    var subsystemsTold: Bool { !pushing && !configPushScheduled && pendingChange.isEmpty }
+
     private func push(_ change: ConfigChange) {
+        guard change.count > Self.pushSliceKeys else { return finishPush(change, vrrpDesired.update(change, live.config, portCount: options.chip.portCount, routerMAC: options.baseMAC)) }
+        pushing = true
+        var keys = Array(change.keys)[...]
+        var delta = VRRPDesired.Delta()
+        func step() {
+            let slice = Slice()
+            while !keys.isEmpty && !slice.isOver {
+                let chunk = ConfigChange(keys.prefix(Self.pushSliceKeys))
+                keys = keys.dropFirst(Self.pushSliceKeys)
+                delta.formUnion(vrrpDesired.update(chunk, live.config, portCount: options.chip.portCount, routerMAC: options.baseMAC))
+            }
+            guard keys.isEmpty else { return yield { step() } }
+            pushing = false
+            finishPush(change, delta)
+            schedulePush()
+        }
+        step()
+    }
+
+    /// At most this many keys are worked out between two looks at the other sessions.
+    static let pushSliceKeys = 256
+
+    private func finishPush(_ change: ConfigChange, _ delta: VRRPDesired.Delta) {
         let config = live.config
-        let delta = vrrpDesired.update(change, config, portCount: options.chip.portCount, routerMAC: options.baseMAC)
         vrrp.configure(vrrpDesired, delta)
         let natChange = NATChange(change, config)
         if !natChange.isEmpty { nat.configure(config.nat, config.index.environment, changed: natChange) }

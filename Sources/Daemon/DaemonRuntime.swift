@@ -191,15 +191,17 @@ extension ControlPlane {
         let path = options.configPath
         startupLoad = ConfigLoadProgress()
         configStatus = "reading"
-        let read = pool.runIfActive(eventLoop: loop) { try StartupConfigStore.readFile(path) }
-        return read.hop(to: loop).assumeIsolated().flatMap { [self] text -> EventLoopFuture<Void> in
-            guard let text else {
+        // Read, and its lines counted, off the loop.
+        let read = pool.runIfActive(eventLoop: loop) { () -> (String, Int)? in
+            try StartupConfigStore.readFile(path).map { ($0, ConfigLoader.countLines($0)) }
+        }
+        return read.hop(to: loop).assumeIsolated().flatMap { [self] read -> EventLoopFuture<Void> in
+            guard let (text, total) = read else {
                 logger.notice("no startup configuration at \(path); starting with defaults")
                 configStatus = "not found; defaults in use"
                 startupLoad = nil
                 return loop.makeSucceededVoidFuture()
             }
-            let total = ConfigLoader.countLines(text)
             startupLoad?.total = total
             logger.info("applying the startup configuration: \(total) lines", metadata: ["path": "\(path)"])
             return ConfigLoader.apply(text, source: path, plane: self, workspace: live) { [self] progress in
@@ -256,12 +258,19 @@ extension ControlPlane {
                     for error in report.errors { logger.error("\(error)") }
                     return
                 }
+                // What differs is worked out off the loop (both are immutable values).
                 let before = live.config
-                let change = live.replace(with: candidate.config)
-                committer.replaced(change)
-                configStatus = "reloaded: \(report.summary)"
-                reloading = false
-                logDifferences(before, candidate.config)
+                let after = candidate.config
+                let diff = pool.runIfActive(eventLoop: loop) { ConfigChange.between(before, after) }
+                diff.hop(to: loop).assumeIsolated().whenComplete { [self] result in
+                    // Another session may have edited meanwhile: then the difference is taken again.
+                    let known = (try? result.get()).flatMap { live.config == before ? $0 : nil }
+                    let change = live.replace(with: after, change: known)
+                    committer.replaced(change)
+                    configStatus = "reloaded: \(report.summary)"
+                    reloading = false
+                    logDifferences(before, after)
+                }
             }
         }
     }

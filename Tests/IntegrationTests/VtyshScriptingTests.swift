@@ -214,7 +214,8 @@ import Testing
         let daemon = try DaemonProcess(scratch: scratch, waitForStartup: false)
         let socketAfter = Date().timeIntervalSince(started)
         // While it loads: show commands answer with the progress; edits and saves are refused.
-        let version = try daemon.vtysh(["-c", "show version"])
+        var version = try daemon.vtysh(["-c", "show version"])
+        while version.stdout.contains("(reading)") { version = try daemon.vtysh(["-c", "show version"]) }
         #expect(version.status == 0)
         let loading = version.stdout.contains("(loading: ")
         if loading {

@@ -214,10 +214,11 @@ public final class ConfigWorkspace {
         if !edit.change.isEmpty { onChange?(edit.change) }
     }
 
-    /// Replaces the whole configuration (a reload); returns what differs.
+    /// Replaces the whole configuration (a reload); returns what differs. `change` is that
+    /// difference when it was worked out already (off the loop).
     @discardableResult
-    func replace(with new: RunningConfig) -> ConfigChange {
-        let change = ConfigChange.between(config, new)
+    func replace(with new: RunningConfig, change known: ConfigChange? = nil) -> ConfigChange {
+        let change = known ?? ConfigChange.between(config, new)
         config = new
         if !change.isEmpty { onChange?(change) }
         return change

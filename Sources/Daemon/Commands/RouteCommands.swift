@@ -38,7 +38,10 @@ enum RouteCommands {
             CommandDeclaration(
                 "show ip route", help: [Help.show, Help.ip, "The IP routing table (connected and static)"], modes: Modes.exec
             ) { ctx, _ in
-                ctx.write(table(ctx.config, portCount: ctx.portCount))
+                // Tens of thousands of routes stream as the client reads.
+                let (header, rows) = table(ctx.config, portCount: ctx.portCount)
+                ctx.write(header)
+                ctx.streamItems(rows, chunk: 1000) { $0.line + "\n" }
                 return .done(.success)
             },
             CommandDeclaration(
@@ -63,24 +66,32 @@ enum RouteCommands {
         ]
     }
 
-    static func table(_ config: RunningConfig, portCount: Int) -> String {
-        var rows: [(IPv4Prefix, String)] = []
-        for (name, interface) in config.interfaces where !interface.shutdown {
-            guard case .svi = InterfaceKind.parse(name, portCount: portCount) else { continue }
-            for prefix in interface.addresses {
-                rows.append((IPv4Prefix(address: prefix.network, length: prefix.length), "C     \(prefix.network)/\(prefix.length) is directly connected, \(name)"))
-            }
+    /// One route of `show ip route`, its text made only when it is printed.
+    struct Row {
+        var prefix: IPv4Prefix
+        var interface: String?
+        var hop: IPv4Address?
+
+        var line: String {
+            if let interface { return "C     \(prefix.network)/\(prefix.length) is directly connected, \(interface)" }
+            return "S\(prefix.length == 0 ? "*" : " ")    \(prefix) [1/0] via \(hop!)"
         }
-        for (prefix, hop) in config.staticRoutes {
-            rows.append((prefix, "S\(prefix.length == 0 ? "*" : " ")    \(prefix) [1/0] via \(hop)"))
+    }
+
+    /// The header and the routes, sorted (connected from the SVIs that are up, then static).
+    static func table(_ config: RunningConfig, portCount: Int) -> (header: String, rows: [Row]) {
+        var rows: [Row] = []
+        for (name, prefixes) in config.index.environment.subnets {
+            for prefix in prefixes { rows.append(Row(prefix: IPv4Prefix(address: prefix.network, length: prefix.length), interface: name)) }
         }
-        rows.sort { ($0.0.address, $0.0.length) < ($1.0.address, $1.0.length) }
-        var out = "Codes: C - connected, S - static, * - candidate default\n\n"
+        for (prefix, hop) in config.staticRoutes { rows.append(Row(prefix: prefix, hop: hop)) }
+        rows.sort { ($0.prefix.address, $0.prefix.length) < ($1.prefix.address, $1.prefix.length) }
+        var header = "Codes: C - connected, S - static, * - candidate default\n\n"
         if let hop = config.staticRoutes[IPv4Prefix(address: IPv4Address(0), length: 0)] {
-            out += "Gateway of last resort is \(hop) to network 0.0.0.0\n\n"
+            header += "Gateway of last resort is \(hop) to network 0.0.0.0\n\n"
         } else {
-            out += "Gateway of last resort is not set\n\n"
+            header += "Gateway of last resort is not set\n\n"
         }
-        return out + rows.map { $0.1 + "\n" }.joined()
+        return (header, rows)
     }
 }

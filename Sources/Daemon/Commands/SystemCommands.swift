@@ -63,7 +63,9 @@ enum SystemCommands {
             ctx.print("Uptime: \(formatUptime(MonotonicClock.nanoseconds - plane.startedAt))")
             ctx.print("PID: \(getpid())")
             ctx.print("Socket: \(plane.options.socketPath)")
-            if let load = plane.startupLoad {
+            if let load = plane.startupLoad, load.total == 0 {
+                ctx.print("Startup config: \(plane.options.configPath) (reading)")
+            } else if let load = plane.startupLoad {
                 ctx.print("Startup config: \(plane.options.configPath) (loading: \(load.done) of \(load.total) lines, \(load.errors) error(s) so far)")
             } else {
                 ctx.print("Startup config: \(plane.options.configPath) (\(plane.configStatus))")

@@ -55,23 +55,26 @@ enum VLANCommands {
                     ctx.print("VLAN Name                             Status    Ports")
                     ctx.print("---- -------------------------------- --------- -------------------------------")
                     let ids = Set(config.vlans.keys).union([1]).sorted()
-                    for vlan in ids {
-                        let name = config.vlans[vlan]?.name ?? (vlan == 1 ? "default" : "VLAN" + pad(String(vlan), 4, left: true).replacingSpaces(with: "0"))
-                        let members = ports.filter { $0.settings.mode == .access && $0.settings.accessVLAN == vlan }.map(\.name)
-                        let status = present.contains(vlan) ? "active" : "pending"
-                        let lines = wrap(members, width: 31)
-                        ctx.print("\(pad(String(vlan), 4)) \(pad(name, 32)) \(pad(status, 9)) \(lines.first ?? "")")
-                        for more in lines.dropFirst() { ctx.print(String(repeating: " ", count: 48) + more) }
-                    }
+                    var access: [UInt16: [String]] = [:]
+                    for port in ports where port.settings.mode == .access { access[port.settings.accessVLAN, default: []].append(port.name) }
+                    var trunkText = ""
                     if !args.has("brief") {
                         let trunks = ports.filter { $0.settings.mode == .trunk }
                         if !trunks.isEmpty {
-                            ctx.print("")
-                            ctx.print("Trunk ports   Native  Allowed VLANs")
+                            trunkText = "\nTrunk ports   Native  Allowed VLANs\n"
                             for port in trunks {
-                                ctx.print("\(pad(port.name, 13)) \(pad(String(port.settings.nativeVLAN), 7)) \(port.settings.allowedVLANs)")
+                                trunkText += "\(pad(port.name, 13)) \(pad(String(port.settings.nativeVLAN), 7)) \(port.settings.allowedVLANs)\n"
                             }
                         }
+                    }
+                    // 4,094 VLANs stream as the client reads.
+                    ctx.streamItems(ids, chunk: 500, footer: trunkText.isEmpty ? nil : trunkText) { vlan in
+                        let name = config.vlans[vlan]?.name ?? (vlan == 1 ? "default" : "VLAN" + pad(String(vlan), 4, left: true).replacingSpaces(with: "0"))
+                        let status = present.contains(vlan) ? "active" : "pending"
+                        let lines = wrap(access[vlan] ?? [], width: 31)
+                        var text = "\(pad(String(vlan), 4)) \(pad(name, 32)) \(pad(status, 9)) \(lines.first ?? "")\n"
+                        for more in lines.dropFirst() { text += String(repeating: " ", count: 48) + more + "\n" }
+                        return text
                     }
                     return .success
                 }

@@ -37,12 +37,14 @@ public struct ConfigLoadProgress: Sendable {
 final class ConfigLoader {
     private let plane: ControlPlane
     private let workspace: ConfigWorkspace
-    private let lines: [Substring]
+    /// The text, read a line at a time as the slices go (never split whole on the loop).
+    private let text: String
+    private var position: String.Index
+    private var lineNumber = 0
     private var report: ConfigLoadReport
     private let session: Session
     private let promise: EventLoopPromise<ConfigLoadReport>
     private let progress: ((ConfigLoadProgress) -> Void)?
-    private var index = 0
     private let started = MonotonicClock.nanoseconds
     /// Lines whose edits are queued and not yet landed, oldest first.
     private var outstanding: [Outstanding] = []
@@ -63,7 +65,8 @@ final class ConfigLoader {
         self.plane = plane
         self.workspace = workspace
         self.progress = progress
-        lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        self.text = text
+        position = text.startIndex
         report = ConfigLoadReport(source: source)
         session = Session(id: 0, mode: Modes.config, client: "config file \(source)")
         promise = plane.loop.makePromise()
@@ -81,18 +84,28 @@ final class ConfigLoader {
         return loader.promise.futureResult
     }
 
-    /// The lines that are not blank (what `total` counts).
+    /// The lines that are not blank (what `total` counts). O(n): call it off the loop.
     static func countLines(_ text: String) -> Int {
         text.split(separator: "\n").reduce(0) { $0 + ($1.contains { $0 != " " && $0 != "\t" && $0 != "\r" } ? 1 : 0) }
     }
 
+    /// The next line of the text, nil at its end.
+    private func nextLine() -> Substring? {
+        guard position < text.endIndex else { return nil }
+        let end = text.utf8[position...].firstIndex(of: UInt8(ascii: "\n")) ?? text.endIndex
+        let line = text[position..<end]
+        position = end < text.endIndex ? text.index(after: end) : end
+        lineNumber += 1
+        return line
+    }
+
     private func run() {
         let slice = Slice()
-        if plane.stopping && index < lines.count {
-            errors.append((index, "\(report.source): vrrpd is stopping: lines \(index + 1)-\(lines.count) not applied"))
-            index = lines.count
+        if plane.stopping && position < text.endIndex {
+            errors.append((lineNumber + 1, "\(report.source): vrrpd is stopping: the lines from \(lineNumber + 1) on were not applied"))
+            position = text.endIndex
         }
-        while index < lines.count {
+        while position < text.endIndex {
             if slice.isOver {
                 announceProgress()
                 plane.yield { [self] in run() }
@@ -101,16 +114,15 @@ final class ConfigLoader {
             if outstanding.count - outstandingHead >= Self.maxOutstanding {
                 return waitForOldest()
             }
-            var line = lines[index]
+            guard var line = nextLine() else { break }
             if line.hasSuffix("\r") { line = line.dropLast() }
-            index += 1
             guard line.contains(where: { $0 != " " && $0 != "\t" }) else { continue }
             report.lines += 1
             // Indentation only shows structure; the line runs as if typed without it.
             let text = String(line.drop { $0 == " " || $0 == "\t" })
             if text.hasPrefix("!") || text.hasPrefix("#") { continue }
             report.commands += 1
-            let lineNumber = index
+            let lineNumber = self.lineNumber
             let (context, outcome) = plane.execute(text, session: session, workspace: workspace, loading: true)
             switch outcome {
             case .done(let status):
