@@ -62,6 +62,10 @@ public final class ControlPlane {
     private(set) var vrrpDesired = VRRPDesired()
     /// NAT: the translation engine and the HAL NAT table (on their own thread).
     public private(set) var nat: NATService!
+    /// The router on the SVIs: its answers, the neighbour table, the routing path (on NAT's
+    /// thread).
+    private(set) var l3: L3Service!
+    private(set) var cpuPath: CPUPath!
     /// What changed since the subsystems last heard (they hear once per turn of the loop).
     private var pendingChange = ConfigChange()
     private var configPushScheduled = false
@@ -103,18 +107,19 @@ public final class ControlPlane {
             throw DaemonError("internal error in the command declarations: \(error)")
         }
         vrrp = VRRPService(hal: hal, routerMAC: options.baseMAC, portCount: options.chip.portCount, logger: logger)
-        nat = NATService(hal: hal, routerMAC: options.baseMAC, logger: logger)
-        // Packets to the router that are not for the router itself are routed through the NAT.
-        vrrp.router.withLockedValue { [nat] in $0 = { bytes, vlan, port in nat?.routeFrame(bytes, vlan: vlan, port: port) } }
-        vrrp.neighborObserver.withLockedValue { [nat] in
-            $0 = { address, mac, vlan, port in nat?.learnNeighbor(address, mac: mac, vlan: vlan, port: port) }
-        }
-        // Static mappings with VRRP redundancy follow this switch's Masters.
-        vrrp.setMasterObserver { [nat] added, removed in
-            func groups(_ keys: Set<VRRPService.Key>) -> Set<GroupRef> {
+        nat = NATService(hal: hal, logger: logger)
+        l3 = L3Service(nat: nat, hal: hal, routerMAC: options.baseMAC, logger: logger)
+        // Frames to the CPU: advertisements to VRRP, what the router answers or routes to L3.
+        cpuPath = CPUPath(vrrp: vrrp, l3: l3)
+        cpuPath.start(hal.hal)
+        // Static mappings with VRRP redundancy, and the answers for virtual addresses, follow
+        // this switch's Masters.
+        vrrp.setMasterObserver { [nat, l3] updated, removed in
+            func groups<S: Sequence>(_ keys: S) -> Set<GroupRef> where S.Element == VRRPService.Key {
                 Set(keys.filter { !$0.ipv6 }.map { GroupRef(interface: $0.interface, vrid: $0.vrid) })
             }
-            nat?.mastersChanged(added: groups(added), removed: groups(removed))
+            nat?.mastersChanged(added: groups(updated.keys), removed: groups(removed))
+            l3?.mastersChanged(updated, removed: removed)
         }
         live.onChange = { [unowned self] change in configDidChange(change) }
         committer = HALCommitter(plane: self)
@@ -135,8 +140,10 @@ public final class ControlPlane {
     public func shutdown() {
         watchdog.stop()
         yielder.stop()
+        cpuPath.stop(hal.hal)
         // Masters send priority 0 while the ports still work.
         vrrp.shutdown()
+        l3.shutdown()
         nat.shutdown()
         committer.stop()
         store.shutdown()
@@ -195,6 +202,7 @@ public final class ControlPlane {
     private func finishPush(_ change: ConfigChange, _ delta: VRRPDesired.Delta) {
         let config = live.config
         vrrp.configure(vrrpDesired, delta)
+        l3.configure(vrrpDesired, config.index.environment, change)
         let natChange = NATChange(change, config)
         if !natChange.isEmpty { nat.configure(config.nat, config.index.environment, changed: natChange) }
     }

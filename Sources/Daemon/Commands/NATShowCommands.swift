@@ -30,8 +30,9 @@ enum NATShowCommands {
             CommandDeclaration(
                 "show ip nat statistics", help: [Help.show, Help.ip, natHelp, "Translation statistics"], modes: Modes.exec
             ) { ctx, _ in
-                withSnapshot(ctx) { snapshot in
-                    ctx.write(statistics(snapshot))
+                let both = ctx.plane.nat.snapshot().and(ctx.plane.l3.snapshot())
+                return ctx.after(both, waitingFor: { "the NAT thread" }) { snapshot, routed in
+                    ctx.write(statistics(snapshot, routed))
                     return .success
                 }
             },
@@ -98,7 +99,8 @@ enum NATShowCommands {
                 "clear ip nat statistics", help: ["Reset functions", Help.ip, "Clear NAT", "Hits, misses, drops and expiries"],
                 modes: [Modes.enable]
             ) { ctx, _ in
-                ctx.after(ctx.plane.nat.clearStatistics(), waitingFor: { "the NAT thread" }) { .success }
+                let both = ctx.plane.nat.clearStatistics().and(ctx.plane.l3.clearRoutingCounters())
+                return ctx.after(both, waitingFor: { "the NAT thread" }) { _ in .success }
             },
             CommandDeclaration(
                 "debug ip nat", help: [Help.debug, Help.ip, "NAT: translations made, expired, programmed"],
@@ -261,7 +263,7 @@ enum NATShowCommands {
         return "\(two(h)):\(two(m)):\(two(s))"
     }
 
-    static func statistics(_ snapshot: NATService.Snapshot) -> String {
+    static func statistics(_ snapshot: NATService.Snapshot, _ routed: L3Service.Snapshot) -> String {
         let engine = snapshot.engine
         let all = engine.translations.values
         let statics = all.filter(\.isStatic).count
@@ -300,12 +302,12 @@ enum NATShowCommands {
                 out += "[Id: \(acl)] access-list \(acl) interface \(name) overload refcount \(refcount)\n"
             }
         }
-        let r = snapshot.routing
+        let r = routed.routing
         out += "Routed frames: \(r.received) received, \(r.forwarded) forwarded (translated by the HAL \(r.translatedByHAL), "
             + "on the CPU \(r.translatedByCPU)); dropped: no route \(r.noRoute), TTL \(r.ttlExceeded), no ARP reply \(r.unresolved), "
             + "NAT \(r.natDropped), for the router \(r.forRouter), fragments \(r.fragments), untranslatable ICMP \(r.untranslatable), "
-            + "malformed \(r.malformed), inbox full \(snapshot.routeOverflow), neighbour table full \(r.neighborTableFull); "
-            + "\(snapshot.neighbors) neighbour(s)\n"
+            + "malformed \(r.malformed), inbox full \(routed.routeOverflow), neighbour table full \(r.neighborTableFull); "
+            + "\(routed.neighbors) neighbour(s)\n"
         out += "HAL NAT table:"
         if let hal = snapshot.halFigures {
             out += " \(hal.entries) of \(hal.capacity) entries in use, lookups \(hal.lookups), hits \(hal.hits), misses \(hal.misses), full errors \(hal.fullErrors)\n"

@@ -47,7 +47,7 @@ enum RouteCommands {
             CommandDeclaration(
                 "clear ip arp", help: ["Reset functions", Help.ip, "Forget every neighbour of the routing path"], modes: [Modes.enable]
             ) { ctx, _ in
-                ctx.after(ctx.plane.nat.clearNeighbors(), waitingFor: { "the NAT thread" }) { count in
+                ctx.after(ctx.plane.l3.clearNeighbors(), waitingFor: { "the L3 thread" }) { count in
                     ctx.print("\(count) neighbour(s) cleared")
                     return .success
                 }
@@ -55,7 +55,7 @@ enum RouteCommands {
             CommandDeclaration(
                 "show ip arp", help: [Help.show, Help.ip, "The neighbour table of the routing path"], modes: Modes.exec
             ) { ctx, _ in
-                NATShowCommands.withSnapshot(ctx) { snapshot in
+                ctx.after(ctx.plane.l3.snapshot(), waitingFor: { "the L3 thread" }) { snapshot in
                     ctx.print("Address          Hardware Addr    Interface")
                     for entry in snapshot.neighborList {
                         ctx.print(pad("\(entry.address)", 16) + " " + pad(entry.mac.dottedDescription, 16) + " vlan\(entry.vlan)")

@@ -48,15 +48,20 @@ enum VRRPShowCommands {
                 "show vrrp statistics", help: [Help.show, vrrpHelp, "Counters: packets, discards by reason, the HAL side"],
                 modes: Modes.exec
             ) { ctx, _ in
-                withSnapshot(ctx) { snapshot in
-                    ctx.write(statistics(snapshot))
+                let both = ctx.plane.vrrp.snapshot().and(ctx.plane.l3.snapshot().hop(to: ctx.plane.vrrp.loop))
+                let ignored = ctx.plane.cpuPath.ignored.load(ordering: .relaxed)
+                return ctx.after(both, waitingFor: { "the VRRP and L3 threads" }) { snapshot, routed in
+                    ctx.write(statistics(snapshot, answered: routed.answered, answerOverflow: routed.answerOverflow, ignored: ignored))
                     return .success
                 }
             },
             CommandDeclaration(
                 "clear vrrp statistics", help: ["Reset functions", vrrpHelp, "Every VRRP counter"], modes: [Modes.enable]
             ) { ctx, _ in
-                ctx.after(ctx.plane.vrrp.clearStatistics(), waitingFor: { "the VRRP thread" }) { .success }
+                // The answers to ARP/ping/ND and the frames nobody wanted are VRRP's figures too.
+                ctx.plane.cpuPath.ignored.store(0, ordering: .relaxed)
+                let both = ctx.plane.vrrp.clearStatistics().and(ctx.plane.l3.clearAnswerCounters().hop(to: ctx.plane.vrrp.loop))
+                return ctx.after(both, waitingFor: { "the VRRP and L3 threads" }) { _ in .success }
             },
             CommandDeclaration(
                 "debug vrrp [<events|packets>$what]",
@@ -78,18 +83,19 @@ enum VRRPShowCommands {
         ctx.after(ctx.plane.vrrp.snapshot(), waitingFor: { "the VRRP thread" }, then: body)
     }
 
-    static func statistics(_ snapshot: VRRPService.Snapshot) -> String {
+    static func statistics(_ snapshot: VRRPService.Snapshot, answered a: L3Service.AnswerCounters, answerOverflow: UInt64, ignored: UInt64) -> String {
         var out = "VRRP statistics since \(VRRPShow.duration(max(0, snapshot.wallClock - snapshot.statisticsSince))) ago\n"
         let c = snapshot.counters
         out += " Packets to the CPU for the router\n"
         out += "   VRRP received                 \(c.vrrpReceived)\n"
         out += "   malformed IP                  \(c.vrrpMalformed)\n"
-        out += "   ARP requests / replies sent   \(c.arpRequests) / \(c.arpReplies)\n"
-        out += "   NS received / NA sent         \(c.neighborSolicitations) / \(c.neighborAdvertisements)\n"
-        out += "   echo replies sent             \(c.echoReplies)\n"
+        out += "   ARP requests / replies sent   \(a.arpRequests) / \(a.arpReplies)\n"
+        out += "   NS received / NA sent         \(a.neighborSolicitations) / \(a.neighborAdvertisements)\n"
+        out += "   echo replies sent             \(a.echoReplies)\n"
         out += "   gratuitous ARPs / unsol. NAs  \(c.gratuitousARPs) / \(c.unsolicitedNAs)\n"
-        out += "   not for the router            \(snapshot.framesIgnored)\n"
+        out += "   not for the router            \(ignored)\n"
         out += "   dropped, VRRP thread behind   \(snapshot.framesOverflowed)\n"
+        out += "   dropped, L3 thread behind     \(answerOverflow)\n"
         let unknown = snapshot.unknownVRID.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
         out += "   unknown VRID                  \(unknown.isEmpty ? "0" : unknown.joined(separator: ", "))\n"
         out += " Virtual MAC (HAL)\n"

@@ -177,10 +177,6 @@ extension NATService {
         var queued: Int
         var programCalls: UInt64
         var programFailures: UInt64
-        var routing: RoutingCounters
-        var routeOverflow: UInt64
-        var neighbors: Int
-        var neighborList: [(address: IPv4Address, mac: MACAddress, vlan: UInt16)]
         var sortedTranslations: [Translation]
     }
 
@@ -190,9 +186,7 @@ extension NATService {
         loop.submit { [self] in
             Snapshot(
                 engine: engine, now: NATService.now, halFigures: halCounters, outOfSync: outOfSync, problem: table.problem,
-                queued: table.pendingCount, programCalls: table.counters.calls, programFailures: table.counters.failures, routing: routing,
-                routeOverflow: routeOverflow.load(ordering: .relaxed), neighbors: neighbors.count,
-                neighborList: neighbors.sorted { $0.key < $1.key }.map { ($0.key, $0.value.mac, $0.value.vlan) },
+                queued: table.pendingCount, programCalls: table.counters.calls, programFailures: table.counters.failures,
                 sortedTranslations: sorted ? engine.sortedTranslations : [])
         }
     }

@@ -38,17 +38,6 @@ public final class NATService: @unchecked Sendable {
     private(set) var stopping = false
     var debug = false
     private(set) var halCounters: HALNATFigures?
-    /// Routing (real frames): the neighbour table, packets waiting for an ARP reply, counters.
-    let routerMAC: MACAddress
-    var neighbors: [IPv4Address: Neighbor] = [:]
-    /// Packets waiting for a next hop's ARP reply: its VLAN, the packets, which request.
-    var waiting: [IPv4Address: (vlan: UInt16, packets: [IPv4Packet], generation: UInt64)] = [:]
-    var nextARPGeneration: UInt64 = 0
-    var routing = RoutingCounters()
-    /// Frames to route, from any thread (bounded), and whether a batch is with the HAL.
-    let routeInbox = BoundedInbox<(bytes: [UInt8], vlan: UInt16, port: PortID)>(capacity: NATService.maxPendingFrames)
-    let routeOverflow = ManagedAtomic<UInt64>(0)
-    var routeBatchInFlight = false
     /// One line for the SIGUSR1 dump, readable from any thread (refreshed by the NAT thread).
     let summary = NIOLockedValueBox("NAT: starting")
 
@@ -58,16 +47,16 @@ public final class NATService: @unchecked Sendable {
     /// How often the HAL's hit bits are read and idle translations expire.
     static let agerInterval = TimeAmount.seconds(1)
 
-    init(hal: HALService, routerMAC: MACAddress, logger: Logger) {
+    init(hal: HALService, logger: Logger) {
         self.hal = hal
-        self.routerMAC = routerMAC
         self.logger = logger
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         loop = group.next()
         table = HALReconciler(driver: Self.tableDriver, hal: hal, loop: loop, backoff: .seconds(2)...TimeAmount.seconds(2)) {
             [unowned self] key in desiredEntry(key)
         }
-        loop.execute { ThreadName.setCurrent("nat") }
+        // The L3 service shares this thread (a packet that needs a translation meets the engine).
+        loop.execute { ThreadName.setCurrent("l3-nat") }
         loop.execute { [self] in
             table.onProblem = { [self] problem in
                 logger.error("NAT: \(problem)")
@@ -94,7 +83,7 @@ public final class NATService: @unchecked Sendable {
                 done.unlock(withValue: true)
             }
             table.stop { [self] in
-                if aging || routeBatchInFlight { idle = signal } else { signal() }
+                if aging { idle = signal } else { signal() }
             }
         }
         if done.lock(whenValue: true, timeoutSeconds: 2) { done.unlock() }
@@ -105,7 +94,7 @@ public final class NATService: @unchecked Sendable {
     private var idle: (() -> Void)?
 
     func checkIdle() {
-        guard stopping, !aging, !routeBatchInFlight, let idle else { return }
+        guard stopping, !aging, let idle else { return }
         self.idle = nil
         idle()
     }

@@ -16,8 +16,10 @@ struct VRRPDesired: Equatable, Sendable {
     typealias Key = VRRPEngine.Key
 
     var specs: TreeDictionary<Key, VRRPSpec> = [:]
-    /// The SVIs' own IPv4 addresses (answered with the router MAC), for SVIs that are up.
-    var sviAddresses: TreeDictionary<UInt16, [IPv4Address]> = [:]
+    /// The SVIs' own IPv4 addresses (answered with the router MAC), for SVIs that are up, and
+    /// each address with the number of SVIs that have it.
+    private(set) var sviAddresses: TreeDictionary<UInt16, [IPv4Address]> = [:]
+    private(set) var sviAddressSet: TreeDictionary<IPv4Address, Int> = [:]
     /// The NAT global addresses that follow each IPv4 router (static mappings with redundancy),
     /// with the number of mappings that have each.
     var natGlobals: TreeDictionary<Key, TreeDictionary<IPv4Address, Int>> = [:]
@@ -82,7 +84,7 @@ struct VRRPDesired: Equatable, Sendable {
                     }
                     let interface = config.interfaces[name]
                     let own = interface.flatMap { !$0.addresses.isEmpty && !$0.shutdown ? $0.addresses.map(\.address) : nil }
-                    if sviAddresses[vlan] != own { sviAddresses[vlan] = own }
+                    if sviAddresses[vlan] != own { setSVIAddresses(vlan, own) }
                     let outside = interface.map { $0.natRole == .outside && !$0.shutdown } ?? false
                     if outside { natProxy.outsideVLANs.insert(vlan) } else { natProxy.outsideVLANs.remove(vlan) }
                 case .port:
@@ -115,6 +117,15 @@ struct VRRPDesired: Equatable, Sendable {
         for identity in statics { refollow(identity, config, into: &delta) }
         if poolsChanged { natProxy.pools = NATProxy.pools(of: config.nat) }
         return delta
+    }
+
+    private mutating func setSVIAddresses(_ vlan: UInt16, _ addresses: [IPv4Address]?) {
+        for address in sviAddresses[vlan] ?? [] {
+            sviAddressSet[address, default: 0] -= 1
+            if sviAddressSet[address]! <= 0 { sviAddressSet[address] = nil }
+        }
+        sviAddresses[vlan] = addresses
+        for address in addresses ?? [] { sviAddressSet[address, default: 0] += 1 }
     }
 
     private struct GroupID: Hashable {
@@ -190,7 +201,7 @@ struct VRRPDesired: Equatable, Sendable {
                         specs[spec.key] = spec
                     }
                 }
-                if !interface.addresses.isEmpty && !interface.shutdown { sviAddresses[vlan] = interface.addresses.map(\.address) }
+                if !interface.addresses.isEmpty && !interface.shutdown { setSVIAddresses(vlan, interface.addresses.map(\.address)) }
                 if interface.natRole == .outside && !interface.shutdown { natProxy.outsideVLANs.insert(vlan) }
             case .port:
                 ports[name] = PortMembership(switchport: interface.switchport, shutdown: interface.shutdown)

@@ -3,81 +3,29 @@ import Packets
 import SwitchHAL
 import VRRP
 
-/// The router's packets: VRRP advertisements in and out, and the answers a Master gives for its
-/// virtual addresses (ARP, neighbour solicitations, ping), plus the SVI's own addresses.
+/// VRRP's packets: advertisements in and out, and the announcements (gratuitous ARP, unsolicited
+/// neighbour advertisements) a new Master sends. What the router answers on its SVIs (ARP, ping,
+/// neighbour solicitations) is the L3 service's.
 extension VRRPService {
     // MARK: Receive
 
-    /// From the HAL's rx thread: keeps what the router handles (VRRP, ARP, ICMP echo, neighbour
-    /// solicitations), copies it, and hands it to the VRRP loop. Never blocks; when the loop is
-    /// far behind, frames are dropped and counted.
-    func cpuFrame(port: PortID, vlan: UInt16, frame: UnsafeRawBufferPointer) {
-        let queue: BoundedInbox<InboundFrame>
-        switch VRRPService.classify(frame) {
-        case .ignored:
-            framesIgnored.wrappingIncrement(ordering: .relaxed)
-            return
-        case .routed:
-            // TCP and UDP to the router go straight to the routing path's own bounded inbox: a
-            // flood of them never reaches this thread.
-            if let route = router.withLockedValue({ $0 }) { route([UInt8](frame), vlan, port) } else { framesIgnored.wrappingIncrement(ordering: .relaxed) }
-            return
-        case .advertisement: queue = adverts
-        case .other: queue = others
-        }
-        switch queue.offer(InboundFrame(port: port, vlan: vlan, bytes: [UInt8](frame))) {
+    /// From the rx thread (through `CPUPath`): an advertisement for the VRRP loop. Never blocks;
+    /// when the loop is far behind, frames are dropped and counted.
+    func receive(_ frame: InboundFrame) {
+        switch adverts.offer(frame) {
         case .refused: framesOverflowed.wrappingIncrement(ordering: .relaxed)
         case .first where accepting.load(ordering: .relaxed): loop.execute { self.drainInbox() }
         default: break
         }
     }
 
-    /// On the loop: everything that arrived since the last wake-up, advertisements first, then
-    /// one re-arm.
+    /// On the loop: every advertisement that arrived since the last wake-up, then one re-arm.
     func drainInbox() {
-        for frame in adverts.take() + others.take() { handle(frame.bytes, port: frame.port, vlan: frame.vlan) }
+        for frame in adverts.take() { handle(frame.bytes, port: frame.port, vlan: frame.vlan) }
         rearm()
     }
 
-    enum FrameClass { case advertisement, other, routed, ignored }
-
-    /// One cheap look at the headers: VRRP (IPv4 protocol 112, IPv6 next header 112); ARP, ICMP
-    /// and ICMPv6 for this thread; unicast IPv4 TCP or UDP (to the router's MAC or a virtual
-    /// MAC) for the routing path; nothing else.
-    static func classify(_ frame: UnsafeRawBufferPointer) -> FrameClass {
-        guard frame.count >= 14 else { return .ignored }
-        var offset = 12
-        var type = UInt16(frame[offset]) << 8 | UInt16(frame[offset + 1])
-        if type == EtherType.vlan {
-            guard frame.count >= 18 else { return .ignored }
-            offset = 16
-            type = UInt16(frame[offset]) << 8 | UInt16(frame[offset + 1])
-        }
-        let ip = offset + 2
-        switch type {
-        case EtherType.arp:
-            return .other
-        case EtherType.ipv4:
-            guard frame.count > ip + 9 else { return .ignored }
-            switch frame[ip + 9] {
-            case Advertisement.ipProtocol: return .advertisement
-            case ICMPv4.protocolNumber: return .other
-            case Transport.tcp, Transport.udp: return frame[0] & 1 == 0 && frame.count >= ip + 20 ? .routed : .ignored
-            default: return .ignored
-            }
-        case EtherType.ipv6:
-            guard frame.count > ip + 6 else { return .ignored }
-            switch frame[ip + 6] {
-            case Advertisement.ipProtocol: return .advertisement
-            case 58: return .other
-            default: return .ignored
-            }
-        default:
-            return .ignored
-        }
-    }
-
-    /// On the loop.
+    /// On the loop: one advertisement (IPv4 taken apart in place; IPv6 parsed).
     func handle(_ bytes: [UInt8], port: PortID, vlan: UInt16) {
         if let advert = VRRPService.ipv4Advertisement(bytes) {
             receiveAdvertisement(
@@ -89,37 +37,21 @@ extension VRRPService {
         let interface = interfaceName(vlan)
         switch frame.etherType {
         case EtherType.ipv4:
-            guard let packet = IPv4Packet.parse(frame.payload) else {
+            guard let packet = IPv4Packet.parse(frame.payload), packet.protocolNumber == Advertisement.ipProtocol else {
                 counters.vrrpMalformed += 1
                 return
             }
-            if packet.protocolNumber == Advertisement.ipProtocol {
-                receiveAdvertisement(
-                    interface: interface, ipv6: false, message: packet.payload, source: .ipv4(packet.source),
-                    destination: .ipv4(packet.destination), ttl: packet.ttl, sender: frame.source)
-            } else if packet.protocolNumber == ICMPv4.protocolNumber && answerPing(packet, frame: frame, vlan: vlan, port: port) {
-                return
-            } else if !frame.destination.isMulticast && (frame.destination == routerMAC || frame.destination.value >> 8 == 0x0000_5e00_01) {
-                // Not for the router itself: to the routing (and NAT) path.
-                router.withLockedValue { $0 }?(bytes, vlan, port)
-            }
+            receiveAdvertisement(
+                interface: interface, ipv6: false, message: packet.payload, source: .ipv4(packet.source),
+                destination: .ipv4(packet.destination), ttl: packet.ttl, sender: frame.source)
         case EtherType.ipv6:
-            guard let packet = IPv6Packet.parse(frame.payload) else {
+            guard let packet = IPv6Packet.parse(frame.payload), packet.nextHeader == Advertisement.ipProtocol else {
                 counters.vrrpMalformed += 1
                 return
             }
-            if packet.nextHeader == Advertisement.ipProtocol {
-                receiveAdvertisement(
-                    interface: interface, ipv6: true, message: packet.payload, source: .ipv6(packet.source),
-                    destination: .ipv6(packet.destination), ttl: packet.hopLimit, sender: frame.source)
-            } else if let target = NeighborAdvertisement.solicitationTarget(packet) {
-                answerSolicitation(target: target, packet: packet, frame: frame, vlan: vlan, port: port)
-            }
-        case EtherType.arp:
-            guard let arp = ARPPacket.parse(frame.payload) else { return }
-            if arp.senderIP.value != 0 { neighborObserver.withLockedValue { $0 }?(arp.senderIP, arp.senderMAC, vlan, port) }
-            guard arp.operation == 1 else { return }
-            answerARP(arp, frame: frame, vlan: vlan, port: port)
+            receiveAdvertisement(
+                interface: interface, ipv6: true, message: packet.payload, source: .ipv6(packet.source),
+                destination: .ipv6(packet.destination), ttl: packet.hopLimit, sender: frame.source)
         default:
             break
         }
@@ -184,80 +116,6 @@ extension VRRPService {
         }
     }
 
-    /// ARP: a Master answers for its virtual addresses with the virtual MAC (never the router
-    /// MAC, RFC 5798 §8.1.2); the SVI answers for its own addresses with the router MAC.
-    private func answerARP(_ request: ARPPacket, frame: EthernetFrame, vlan: UInt16, port: PortID) {
-        counters.arpRequests += 1
-        let mac: MACAddress
-        if let router = master(owning: .ipv4(request.targetIP), vlan: vlan) {
-            mac = router.virtualMAC
-        } else if let router = masterForNATGlobal(request.targetIP, vlan: vlan) {
-            mac = router.virtualMAC
-        } else if ownIPv4(vlan).contains(request.targetIP) {
-            mac = routerMAC
-        } else if desired.natProxy.answers(request.targetIP, vlan: vlan) {
-            // A NAT global address (pool or static without redundancy) on an outside SVI.
-            mac = routerMAC
-        } else {
-            return
-        }
-        let reply = ARPPacket(operation: 2, senderMAC: mac, senderIP: request.targetIP, targetMAC: request.senderMAC, targetIP: request.senderIP)
-        let out = EthernetFrame(destination: frame.source, source: mac, etherType: EtherType.arp, payload: reply.bytes[...])
-        hal.hal.sendFromCPU(out.bytes, vlan: vlan, port: port)
-        counters.arpReplies += 1
-    }
-
-    /// Neighbour solicitations for a Master's IPv6 virtual addresses get the virtual MAC, whatever
-    /// accept mode says (RFC 5798 (635)).
-    private func answerSolicitation(target: IPv6Address, packet: IPv6Packet, frame: EthernetFrame, vlan: UInt16, port: PortID) {
-        counters.neighborSolicitations += 1
-        guard let router = master(owning: .ipv6(target), vlan: vlan), let source = router.interface.linkLocalIPv6 else { return }
-        let answer = NeighborAdvertisement.solicited(target: target, mac: router.virtualMAC, source: source, to: packet.source)
-        let destinationMAC = answer.destination == packet.source ? frame.source : Multicast.allNodesIPv6
-        let out = EthernetFrame(destination: destinationMAC, source: router.virtualMAC, etherType: EtherType.ipv6, payload: answer.bytes[...])
-        hal.hal.sendFromCPU(out.bytes, vlan: vlan, port: port)
-        counters.neighborAdvertisements += 1
-    }
-
-    /// Ping: the SVI's own addresses always answer; a virtual address answers on the Master if it
-    /// is the owner or accept mode is on (RFC 5798 (650)), from the virtual MAC.
-    /// Answers an echo request to the router's own addresses; false if it is not one.
-    private func answerPing(_ packet: IPv4Packet, frame: EthernetFrame, vlan: UInt16, port: PortID) -> Bool {
-        let mac: MACAddress
-        if let router = master(owning: .ipv4(packet.destination), vlan: vlan),
-            router.isAddressOwner || router.config.acceptMode, frame.destination == router.virtualMAC
-        {
-            mac = router.virtualMAC
-        } else if ownIPv4(vlan).contains(packet.destination), frame.destination == routerMAC {
-            mac = routerMAC
-        } else {
-            return false
-        }
-        guard let reply = ICMPv4.echoReply(to: packet.payload) else { return false }
-        let ip = IPv4Packet(source: packet.destination, destination: packet.source, protocolNumber: ICMPv4.protocolNumber, ttl: 64, payload: reply)
-        let out = EthernetFrame(destination: frame.source, source: mac, etherType: EtherType.ipv4, payload: ip.bytes[...])
-        hal.hal.sendFromCPU(out.bytes, vlan: vlan, port: port)
-        counters.echoReplies += 1
-        return true
-    }
-
-    /// The Master router of `vlan` that has `address` among its virtual addresses.
-    private func master(owning address: IPAddressPair.Source, vlan: UInt16) -> VirtualRouter? {
-        for (key, router) in engine.routers where router.state == .master && specs[key]?.vlan == vlan {
-            switch (router.config.addresses, address) {
-            case (.ipv4(let list), .ipv4(let a)) where list.contains(a): return router
-            case (.ipv6(let list), .ipv6(let a)) where list.contains(a): return router
-            default: continue
-            }
-        }
-        return nil
-    }
-
-    /// The SVI's own IPv4 addresses (from any of its routers' specs, else none).
-    private func ownIPv4(_ vlan: UInt16) -> [IPv4Address] {
-        desired.sviAddresses[vlan] ?? []
-    }
-
     // MARK: Send
 
     /// An advertisement as a whole frame: from the virtual MAC to the VRRP group, TTL 255,
@@ -281,15 +139,6 @@ extension VRRPService {
 
     func logAdvert(_ ad: Advertisement, key: VRRPEngine.Key, bytes: Int) {
         logger.info("VRRP tx \(key): priority \(ad.priority) interval \(ad.interval)\(ad.version == 2 ? " s" : " cs"), \(bytes)-byte frame")
-    }
-
-    /// A gratuitous ARP (IPv4) or unsolicited NA (IPv6) per virtual address, from the virtual MAC.
-    /// A Master router of `vlan` that NAT global address `address` follows.
-    private func masterForNATGlobal(_ address: IPv4Address, vlan: UInt16) -> VirtualRouter? {
-        for (key, addresses) in desired.natGlobals where addresses[address] != nil {
-            if let router = engine.routers[key], router.state == .master, specs[key]?.vlan == vlan { return router }
-        }
-        return nil
     }
 
     /// The NAT global addresses that follow `router`.

@@ -64,24 +64,18 @@ public final class VRRPService: @unchecked Sendable {
     var interfaceNames: [UInt16: String] = [:]
 
     // Any thread.
-    /// Frames handed from the HAL's rx thread to this loop and not yet handled: one wake-up of
-    /// the loop per batch, not per frame.
-    /// Frames for the VRRP loop: advertisements in a queue of their own, so that no flood of
-    /// anything else (ARP, pings through the router) can take their room.
+    /// Advertisements handed from the HAL's rx thread to this loop and not yet handled (the
+    /// only frames this thread takes: nothing else can take their room): one wake-up of the loop
+    /// per batch, not per frame.
     let adverts = BoundedInbox<InboundFrame>(capacity: VRRPService.maxPendingFrames)
-    let others = BoundedInbox<InboundFrame>(capacity: VRRPService.maxPendingFrames)
     let framesOverflowed = ManagedAtomic<UInt64>(0)
     /// False once shutdown began: threads that hand work to the loop (rx, HAL events) stop.
     let accepting = ManagedAtomic(true)
-    let framesIgnored = ManagedAtomic<UInt64>(0)
-    /// Where IPv4 packets to the router that are not for the router itself go (the routing and
-    /// NAT path), and who hears of every ARP sender (the neighbour table). Called on this loop.
-    let router = NIOLockedValueBox<(@Sendable ([UInt8], UInt16, PortID) -> Void)?>(nil)
-    let neighborObserver = NIOLockedValueBox<(@Sendable (IPv4Address, MACAddress, UInt16, PortID) -> Void)?>(nil)
-    /// Told of the set of Master routers whenever it changes (NAT mappings with redundancy).
-    let masterObserver = NIOLockedValueBox<(@Sendable (_ added: Set<Key>, _ removed: Set<Key>) -> Void)?>(nil)
+    /// Told of the routers that became Master (with what they answer for) and those that stopped
+    /// (NAT mappings with redundancy, the router's answers).
+    let masterObserver = NIOLockedValueBox<(@Sendable (_ updated: [Key: MasterInfo], _ removed: Set<Key>) -> Void)?>(nil)
     /// The Masters as last told (loop-confined).
-    var publishedMasters = Set<Key>()
+    var publishedMasters: [Key: MasterInfo] = [:]
     /// The routers that are Master now (kept by their transitions: never a scan of every router),
     /// and those whose mastership moved since the observer last heard.
     var masters = Set<Key>()
@@ -89,10 +83,16 @@ public final class VRRPService: @unchecked Sendable {
     /// More than this many frames waiting means the loop is behind: drop (and count) the rest.
     static let maxPendingFrames = 4096
 
-    struct InboundFrame: Sendable {
-        var port: PortID
+    /// What a Master router answers for (the L3 service answers ARP, ping and neighbour
+    /// solicitations with it).
+    struct MasterInfo: Equatable, Sendable {
         var vlan: UInt16
-        var bytes: [UInt8]
+        var virtualMAC: MACAddress
+        var ipv4: [IPv4Address]
+        var ipv6: [IPv6Address]
+        /// The owner of its addresses, or accept mode on: it answers ping for them.
+        var answersPing: Bool
+        var linkLocal: IPv6Address?
     }
 
     struct VirtualMAC: Hashable, Sendable, Comparable {
@@ -104,11 +104,6 @@ public final class VRRPService: @unchecked Sendable {
     struct PacketCounters: Sendable {
         var vrrpReceived: UInt64 = 0
         var vrrpMalformed: UInt64 = 0
-        var arpRequests: UInt64 = 0
-        var arpReplies: UInt64 = 0
-        var neighborSolicitations: UInt64 = 0
-        var neighborAdvertisements: UInt64 = 0
-        var echoReplies: UInt64 = 0
         var gratuitousARPs: UInt64 = 0
         var unsolicitedNAs: UInt64 = 0
     }
@@ -128,9 +123,6 @@ public final class VRRPService: @unchecked Sendable {
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         loop = group.next()
         loop.execute { ThreadName.setCurrent("vrrp") }
-        hal.hal.setPacketHandler { [self] port, vlan, frame in
-            cpuFrame(port: port, vlan: vlan, frame: frame)
-        }
         hal.setLinkObserver { [self] port, _ in
             guard accepting.load(ordering: .relaxed) else { return }
             loop.execute { self.linkChanged(port) }
@@ -146,7 +138,6 @@ public final class VRRPService: @unchecked Sendable {
     /// (not a future) and for at most 2 s.
     func shutdown() {
         accepting.store(false, ordering: .sequentiallyConsistent)
-        hal.hal.setPacketHandler(nil)
         hal.setLinkObserver(nil)
         let done = ConditionLock(value: false)
         let signal: @Sendable () -> Void = {
@@ -292,6 +283,11 @@ public final class VRRPService: @unchecked Sendable {
                             router.update(config: spec.config, interface: spec.interface)
                             return []
                         }
+                        // A Master answers for its new addresses (and accept mode) at once.
+                        if masters.contains(key) {
+                            masterChanges.insert(key)
+                            publishMasters()
+                        }
                     }
                     setTracking(key, spec)
                     continue
@@ -409,27 +405,45 @@ public final class VRRPService: @unchecked Sendable {
 
     /// Registers who hears of the Master set (and tells it the current one).
     /// Registers who hears of the Masters that come and go (and tells it the current ones).
-    func setMasterObserver(_ observer: (@Sendable (_ added: Set<Key>, _ removed: Set<Key>) -> Void)?) {
+    func setMasterObserver(_ observer: (@Sendable (_ updated: [Key: MasterInfo], _ removed: Set<Key>) -> Void)?) {
         masterObserver.withLockedValue { $0 = observer }
         loop.execute {
-            self.publishedMasters = []
+            self.publishedMasters = [:]
             self.masterChanges = self.masters
             self.publishMasters()
         }
     }
 
-    /// Tells the observer which routers became Master and which stopped since it last heard.
+    /// Tells the observer which routers became Master (or, still Master, answer for something
+    /// else now) and which stopped, since it last heard.
     func publishMasters() {
-        var added = Set<Key>()
+        var updated: [Key: MasterInfo] = [:]
         var removed = Set<Key>()
         for key in masterChanges {
-            let now = masters.contains(key)
-            if now && publishedMasters.insert(key).inserted { added.insert(key) }
-            if !now && publishedMasters.remove(key) != nil { removed.insert(key) }
+            if masters.contains(key), let router = engine.routers[key], let vlan = vlan(of: key) {
+                let info = Self.masterInfo(router, vlan: vlan)
+                if publishedMasters[key] != info {
+                    publishedMasters[key] = info
+                    updated[key] = info
+                }
+            } else if publishedMasters.removeValue(forKey: key) != nil {
+                removed.insert(key)
+            }
         }
         masterChanges = []
-        guard !added.isEmpty || !removed.isEmpty else { return }
-        masterObserver.withLockedValue { $0 }?(added, removed)
+        guard !updated.isEmpty || !removed.isEmpty else { return }
+        masterObserver.withLockedValue { $0 }?(updated, removed)
+    }
+
+    static func masterInfo(_ router: VirtualRouter, vlan: UInt16) -> MasterInfo {
+        var info = MasterInfo(
+            vlan: vlan, virtualMAC: router.virtualMAC, ipv4: [], ipv6: [], answersPing: router.isAddressOwner || router.config.acceptMode,
+            linkLocal: router.interface.linkLocalIPv6)
+        switch router.config.addresses {
+        case .ipv4(let list): info.ipv4 = list
+        case .ipv6(let list): info.ipv6 = list
+        }
+        return info
     }
 
     func vlan(of key: Key) -> UInt16? {
@@ -451,7 +465,6 @@ public final class VRRPService: @unchecked Sendable {
         var unknownVRID: [String: UInt64]
         var counters: PacketCounters
         var framesOverflowed: UInt64
-        var framesIgnored: UInt64
         var now: Microseconds
         var wallClock: Double
         var statisticsSince: Double
@@ -476,7 +489,7 @@ public final class VRRPService: @unchecked Sendable {
             return Snapshot(
                 specs: specs, routers: routers, heldDown: heldDown, transitionTimes: transitionTimes, transitionSilence: transitionSilence,
                 unknownVRID: engine.unknownVRID, counters: counters, framesOverflowed: framesOverflowed.load(ordering: .relaxed),
-                framesIgnored: framesIgnored.load(ordering: .relaxed), now: VRRPService.now, wallClock: VRRPService.wallClock,
+                now: VRRPService.now, wallClock: VRRPService.wallClock,
                 statisticsSince: statisticsSince, macProblem: macs.problem, installedMACs: installedMACs, wantedMACs: wantedMACs,
                 macCalls: MACCallCounters(
                     installs: macCalls.installs, removals: macCalls.removals, failures: macs.counters.failures, slowest: macs.counters.slowestCall),
@@ -489,7 +502,6 @@ public final class VRRPService: @unchecked Sendable {
             engine.clearStatistics()
             counters = PacketCounters()
             framesOverflowed.store(0, ordering: .relaxed)
-            framesIgnored.store(0, ordering: .relaxed)
             macCalls = MACCallCounters()
             macs.resetCounters()
             statisticsSince = VRRPService.wallClock

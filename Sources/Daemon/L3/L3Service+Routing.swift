@@ -4,102 +4,11 @@ import NetTypes
 import Packets
 import SwitchHAL
 
-/// Real frames through the NAT: IPv4 packets a host sends to the router (its MAC or a virtual
-/// MAC) arrive here from the VRRP thread, meet the HAL NAT table (a hit is translated as the
-/// chip would; a miss goes to the engine, as on a switch's CPU), and are routed to the SVI whose
-/// subnet holds the destination (or the next hop of the longest static route), with the next
-/// hop's MAC from ARP.
-extension NATService {
-    struct RoutingCounters: Sendable {
-        var received: UInt64 = 0
-        var forwarded: UInt64 = 0
-        /// Translated by the HAL's entries / by the engine on the CPU.
-        var translatedByHAL: UInt64 = 0
-        var translatedByCPU: UInt64 = 0
-        var noRoute: UInt64 = 0
-        var ttlExceeded: UInt64 = 0
-        /// The next hop did not answer ARP within a second.
-        var unresolved: UInt64 = 0
-        var natDropped: UInt64 = 0
-        /// Addressed to one of the router's own addresses, for a service it does not run.
-        var forRouter: UInt64 = 0
-        var fragments: UInt64 = 0
-        /// ICMP errors and other ICMP that would cross the NAT untranslated.
-        var untranslatable: UInt64 = 0
-        var neighborTableFull: UInt64 = 0
-        var malformed: UInt64 = 0
-    }
-
-    struct Neighbor: Sendable {
-        var mac: MACAddress
-        var vlan: UInt16
-        /// The port it was last heard on: routed packets go there, not to every port of the VLAN.
-        var port: PortID
-        var seen: UInt64
-    }
-
-    /// How many packets may wait for one next hop's ARP reply, and how many next hops may be
-    /// waiting at once (a scan of a connected /16 asks for at most this many per second).
-    static let maxWaiting = 8
-    static let maxUnresolvedHops = 256
-    /// The neighbour table's size, and how long an entry lives without being heard from.
-    static let maxNeighbors = 4096
-    static let neighborLifetimeMs: UInt64 = 300_000
-
-    /// More than this many frames waiting means the NAT thread is behind: the rest are dropped
-    /// and counted (a flood to the router costs bounded memory and never reaches VRRP).
-    static let maxPendingFrames = 4096
-
-    /// From any thread (the HAL's CPU path, the VRRP thread): a packet for the router to route.
-    /// Never blocks; frames wait in a bounded inbox and are handled in batches.
-    func routeFrame(_ bytes: [UInt8], vlan: UInt16, port: PortID) {
-        switch routeInbox.offer((bytes, vlan, port)) {
-        case .refused: routeOverflow.wrappingIncrement(ordering: .relaxed)
-        case .first: loop.execute { [self] in drainRouteInbox() }
-        case .accepted: break
-        }
-    }
-
-    /// From the VRRP thread: an ARP sender (request or reply) on the VLAN's own subnet is a
-    /// neighbour; packets waiting for it on that VLAN go out.
-    func learnNeighbor(_ address: IPv4Address, mac: MACAddress, vlan: UInt16, port: PortID) {
-        loop.execute { [self] in
-            guard note(address, mac: mac, vlan: vlan, port: port) else { return }
-            guard let queued = waiting[address], queued.vlan == vlan else { return }
-            waiting[address] = nil
-            for packet in queued.packets { send(packet, to: mac, vlan: vlan, port: port) }
-        }
-    }
-
-    /// Records a neighbour heard on `vlan` if `address` is on that SVI's subnet (nobody can
-    /// plant an entry for another VLAN's addresses) and the table has room. True if recorded.
-    @discardableResult
-    private func note(_ address: IPv4Address, mac: MACAddress, vlan: UInt16, port: PortID) -> Bool {
-        guard environment.subnets["vlan\(vlan)"]?.contains(where: { $0.contains(address) }) == true,
-            !mac.isMulticast
-        else { return false }
-        let now = NATService.now
-        if neighbors[address] == nil && neighbors.count >= Self.maxNeighbors {
-            // Full: make room from the entries not heard from for their lifetime.
-            neighbors = neighbors.filter { now - $0.value.seen < Self.neighborLifetimeMs }
-            guard neighbors.count < Self.maxNeighbors else {
-                routing.neighborTableFull += 1
-                return false
-            }
-        }
-        neighbors[address] = Neighbor(mac: mac, vlan: vlan, port: port, seen: now)
-        return true
-    }
-
-    /// `clear ip arp`: forgets every neighbour.
-    func clearNeighbors() -> EventLoopFuture<Int> {
-        loop.submit { [self] in
-            let count = neighbors.count
-            neighbors = [:]
-            return count
-        }
-    }
-
+/// The routing path: IPv4 packets a host sends to the router (its MAC or a virtual MAC) meet the
+/// HAL NAT table (a hit is translated as the chip would; a miss goes to the NAT engine, as on a
+/// switch's CPU), and are routed to the SVI whose subnet holds the destination (or the next hop
+/// of the longest static route), with the next hop's MAC from ARP.
+extension L3Service {
     /// A received packet that needs the NAT: what the HAL is asked, and what to do after.
     private struct Pending {
         var packet: IPv4Packet
@@ -114,8 +23,8 @@ extension NATService {
         let frames = routeInbox.take()
         guard !frames.isEmpty else { return }
         var pending: [Pending] = []
-        for (bytes, vlan, port) in frames {
-            if let item = prepare(bytes, vlan: vlan, port: port) { pending.append(item) }
+        for frame in frames {
+            if let item = prepare(frame.bytes, vlan: frame.vlan, port: frame.port) { pending.append(item) }
         }
         // Nothing for the HAL: come back on the next turn of the loop (never a recursion, and
         // never a turn that keeps everything else waiting under a flood).
@@ -123,7 +32,7 @@ extension NATService {
             loop.execute { [self] in drainRouteInbox() }
             return
         }
-        let queries = pending.map { (Self.halPacket($0.flow), $0.side, $0.packet.payload.count + 20) }
+        let queries = pending.map { (NATService.halPacket($0.flow), $0.side, $0.packet.payload.count + 20) }
         routeBatchInFlight = true
         hal.callNAT("nat-route", on: loop) { hal, deadline in
             try queries.map { try hal.natTranslate($0.0, zone: $0.1, bytes: $0.2, deadline: deadline) }
@@ -152,7 +61,7 @@ extension NATService {
             routing.ttlExceeded += 1
             return nil
         }
-        let side = engine.isActive ? environment.roles[ingress] : nil
+        let side = nat.engine.isActive ? environment.roles[ingress] : nil
         // Fragments: the ports are not (all) in this one. Not reassembled here: dropped and
         // counted where NAT applies, rather than translated wrong.
         if packet.isFragment {
@@ -190,11 +99,11 @@ extension NATService {
         // As IOS orders it: from inside, routing decides first, and only a packet that leaves
         // through an outside interface is translated; from outside, translation comes first.
         if side == .inside {
-            guard let egress = nextHop(to: packet.destination) else {
+            guard let egress = routes.lookup(packet.destination) else {
                 routing.noRoute += 1
                 return nil
             }
-            if environment.roles[egress.name] != .outside {
+            if environment.roles[egress.interface] != .outside {
                 forward(packet)
                 return nil
             }
@@ -210,11 +119,11 @@ extension NATService {
     private func finish(_ item: Pending, hit: NATLookupResult?) {
         if let hit, hit.translated, !item.flow.isTCPControl {
             routing.translatedByHAL += 1
-            engine.countHardwareHits(1)
-            return forward(Self.rewrite(item.packet, as: Self.flowPacket(hit.packet, flags: item.flow.flags)))
+            nat.engine.countHardwareHits(1)
+            return forward(Self.rewrite(item.packet, as: NATService.flowPacket(hit.packet, flags: item.flow.flags)))
         }
-        let decision = engine.process(item.flow, from: item.side, now: NATService.now, commit: true, explain: false)
-        install([decision])
+        let decision = nat.engine.process(item.flow, from: item.side, now: NATService.now, commit: true, explain: false)
+        nat.install([decision])
         switch decision.outcome {
         case .translated:
             routing.translatedByCPU += 1
@@ -240,50 +149,21 @@ extension NATService {
         return out
     }
 
-    /// The SVI whose subnet holds `destination`.
-    private func connectedRoute(to destination: IPv4Address) -> (name: String, prefix: IPv4Prefix, vlan: UInt16)? {
-        var best: (name: String, prefix: IPv4Prefix, vlan: UInt16)?
-        for (name, prefixes) in environment.subnets {
-            guard let vlan = UInt16(name.dropFirst(4)) else { continue }
-            for prefix in prefixes where prefix.contains(destination) && prefix.length > (best?.prefix.length ?? -1) {
-                best = (name, prefix, vlan)
-            }
-        }
-        return best
-    }
-
-    /// Where a packet to `destination` leaves, and the next hop to send it to: the longest
-    /// matching prefix, connected or static (connected wins a tie); a static route's next hop
-    /// must itself be on a connected subnet.
-    func nextHop(to destination: IPv4Address) -> (name: String, prefix: IPv4Prefix, vlan: UInt16, hop: IPv4Address)? {
-        let connected = connectedRoute(to: destination)
-        // The longest usable static route (its next hop on a connected subnet); an unusable one
-        // does not hide a shorter one.
-        let viaStatic = environment.staticRoutes
-            .filter { $0.key.contains(destination) && connectedRoute(to: $0.value) != nil }
-            .max { $0.key.length < $1.key.length }
-        if let route = viaStatic, route.key.length > (connected?.prefix.length ?? -1), let egress = connectedRoute(to: route.value) {
-            return (egress.name, egress.prefix, egress.vlan, route.value)
-        }
-        return connected.map { ($0.name, $0.prefix, $0.vlan, destination) }
-    }
-
     /// Routes to the SVI whose subnet holds the destination; the next hop is the destination.
     private func forward(_ packet: IPv4Packet) {
         var out = packet
         out.ttl -= 1
         // For the router itself (its SVI addresses, virtual addresses, NAT globals) and not
         // translated away: no service here.
-        if environment.subnets.values.contains(where: { $0.contains { $0.address == out.destination } })
-            || environment.isVirtualAddress(out.destination) || engine.config.statics.hasInsideGlobal(out.destination)
-        {
+        if isForRouter(out.destination) {
             routing.forRouter += 1
             return
         }
-        guard let (_, prefix, vlan, hop) = nextHop(to: out.destination) else {
+        guard let route = routes.lookup(out.destination) else {
             routing.noRoute += 1
             return
         }
+        let (prefix, vlan, hop) = (route.prefix, route.vlan, route.nextHop)
         if let neighbor = neighbors[hop], neighbor.vlan == vlan, NATService.now - neighbor.seen < Self.neighborLifetimeMs {
             return send(out, to: neighbor.mac, vlan: vlan, port: neighbor.port)
         }
@@ -316,7 +196,7 @@ extension NATService {
     }
 
     /// To the neighbour's port only (as the chip's L3 egress would), never flooded.
-    private func send(_ packet: IPv4Packet, to mac: MACAddress, vlan: UInt16, port: PortID) {
+    func send(_ packet: IPv4Packet, to mac: MACAddress, vlan: UInt16, port: PortID) {
         let frame = EthernetFrame(destination: mac, source: routerMAC, etherType: EtherType.ipv4, payload: packet.bytes[...])
         hal.hal.sendFromCPU(frame.bytes, vlan: vlan, port: port)
         routing.forwarded += 1
