@@ -38,11 +38,16 @@ extension L3Service {
         }
     }
 
+    /// A Master's virtual addresses and accept mode as configured now. They come from the
+    /// configuration pushed to this thread by the control plane, not from the VRRP thread's
+    /// Master notices: a packet sent after a command's reply meets the command's effect.
+    private func configured(_ key: VRRPEngine.Key) -> VirtualRouterConfig? { desired.specs[key]?.config }
+
     /// The MAC that answers ARP for `address` on `vlan`, if the router answers for it.
     func arpAnswer(_ address: IPv4Address, vlan: UInt16) -> MACAddress? {
         for key in mastersOfVLAN[vlan] ?? [] {
             guard let master = masters[key] else { continue }
-            if master.ipv4.contains(address) { return master.virtualMAC }
+            if case .ipv4(let list) = configured(key)?.addresses, list.contains(address) { return master.virtualMAC }
             if !key.ipv6, desired.natGlobals[key]?[address] != nil { return master.virtualMAC }
         }
         if desired.sviAddresses[vlan]?.contains(address) == true { return routerMAC }
@@ -64,8 +69,10 @@ extension L3Service {
     private func answerPing(_ packet: IPv4Packet, frame: EthernetFrame, vlan: UInt16, port: PortID) -> Bool {
         var mac: MACAddress?
         for key in mastersOfVLAN[vlan] ?? [] {
-            guard let master = masters[key], master.ipv4.contains(packet.destination) else { continue }
-            if master.answersPing && frame.destination == master.virtualMAC { mac = master.virtualMAC }
+            guard let master = masters[key], let config = configured(key), case .ipv4(let list) = config.addresses,
+                list.contains(packet.destination)
+            else { continue }
+            if (master.isAddressOwner || config.acceptMode) && frame.destination == master.virtualMAC { mac = master.virtualMAC }
             break
         }
         if mac == nil, desired.sviAddresses[vlan]?.contains(packet.destination) == true, frame.destination == routerMAC { mac = routerMAC }
@@ -82,7 +89,9 @@ extension L3Service {
     private func answerSolicitation(target: IPv6Address, packet: IPv6Packet, frame: EthernetFrame, vlan: UInt16, port: PortID) {
         answered.neighborSolicitations += 1
         for key in mastersOfVLAN[vlan] ?? [] where key.ipv6 {
-            guard let master = masters[key], master.ipv6.contains(target), let source = master.linkLocal else { continue }
+            guard let master = masters[key], case .ipv6(let list) = configured(key)?.addresses, list.contains(target),
+                let source = master.linkLocal
+            else { continue }
             let answer = NeighborAdvertisement.solicited(target: target, mac: master.virtualMAC, source: source, to: packet.source)
             let destinationMAC = answer.destination == packet.source ? frame.source : Multicast.allNodesIPv6
             let out = EthernetFrame(destination: destinationMAC, source: master.virtualMAC, etherType: EtherType.ipv6, payload: answer.bytes[...])

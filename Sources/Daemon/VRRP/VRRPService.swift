@@ -88,10 +88,8 @@ public final class VRRPService: @unchecked Sendable {
     struct MasterInfo: Equatable, Sendable {
         var vlan: UInt16
         var virtualMAC: MACAddress
-        var ipv4: [IPv4Address]
-        var ipv6: [IPv6Address]
-        /// The owner of its addresses, or accept mode on: it answers ping for them.
-        var answersPing: Bool
+        /// The owner of its addresses (it answers ping for them whatever accept mode says).
+        var isAddressOwner: Bool
         var linkLocal: IPv6Address?
     }
 
@@ -436,14 +434,8 @@ public final class VRRPService: @unchecked Sendable {
     }
 
     static func masterInfo(_ router: VirtualRouter, vlan: UInt16) -> MasterInfo {
-        var info = MasterInfo(
-            vlan: vlan, virtualMAC: router.virtualMAC, ipv4: [], ipv6: [], answersPing: router.isAddressOwner || router.config.acceptMode,
-            linkLocal: router.interface.linkLocalIPv6)
-        switch router.config.addresses {
-        case .ipv4(let list): info.ipv4 = list
-        case .ipv6(let list): info.ipv6 = list
-        }
-        return info
+        MasterInfo(
+            vlan: vlan, virtualMAC: router.virtualMAC, isAddressOwner: router.isAddressOwner, linkLocal: router.interface.linkLocalIPv6)
     }
 
     func vlan(of key: Key) -> UInt16? {
