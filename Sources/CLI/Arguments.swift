@@ -7,58 +7,46 @@ public struct Mode: Hashable, Sendable, CustomStringConvertible {
 
 /// The values a matched command line bound, by name, plus the keywords it contained.
 ///
-/// Handlers read them (`args.int("vrid")`); configuration renderers build them to print a line.
+/// Handlers read them through typed `Binding`s (`args[vrid]`); configuration renderers build
+/// them to print a line.
 public struct Arguments: Sendable, Equatable, CustomStringConvertible {
-    public var values: [String: Value]
-    public var keywords: Set<String>
+    var values: [String: Value]
+    var keywords: Set<String>
     /// True when the line was the `no` form of the command.
     public var negated: Bool
 
-    public init(_ values: [String: Value] = [:], keywords: Set<String> = [], negated: Bool = false) {
+    public init(negated: Bool = false) {
+        self.init([:], negated: negated)
+    }
+
+    init(_ values: [String: Value], keywords: Set<String> = [], negated: Bool = false) {
         self.values = values
         self.keywords = keywords
         self.negated = negated
     }
 
-    public subscript(name: String) -> Value? {
+    subscript(name: String) -> Value? {
         get { values[name] }
         set { values[name] = newValue }
     }
 
-    public func has(_ keyword: String) -> Bool { keywords.contains(keyword) }
-
-    public func int(_ name: String) -> Int? {
-        if case .int(let n) = values[name] { return n }
-        return nil
+    /// The typed value of `binding`, nil when the line did not bind it. Setting it builds the
+    /// arguments a configuration line is rendered from.
+    public subscript<T>(_ binding: Binding<T>) -> T? {
+        get { values[binding.name].flatMap(T.init(bound:)) }
+        set { values[binding.name] = newValue?.bound }
     }
 
-    /// The text of a word, line, keyword or interface-name argument.
-    public func string(_ name: String) -> String? {
-        switch values[name] {
-        case .word(let s), .line(let s), .keyword(let s), .interface(let s): return s
-        default: return nil
+    /// Whether the line contained `flag`'s keyword. Setting it renders the keyword.
+    public subscript(_ flag: Flag) -> Bool {
+        get { keywords.contains(flag.name) }
+        set {
+            if newValue { keywords.insert(flag.name) } else { keywords.remove(flag.name) }
         }
     }
 
-    public func ipv4(_ name: String) -> IPv4Address? {
-        if case .ipv4(let a) = values[name] { return a }
-        return nil
-    }
-
-    public func ipv4Prefix(_ name: String) -> IPv4Prefix? {
-        if case .ipv4Prefix(let p) = values[name] { return p }
-        return nil
-    }
-
-    public func ipv6(_ name: String) -> IPv6Address? {
-        if case .ipv6(let a) = values[name] { return a }
-        return nil
-    }
-
-    public func mac(_ name: String) -> MACAddress? {
-        if case .mac(let m) = values[name] { return m }
-        return nil
-    }
+    /// The bound value of any catalogued argument, as rendered (a sub-mode block's key).
+    public func text(of argument: any NamedArgument) -> String? { values[argument.name]?.description }
 
     public var description: String {
         let parts = values.keys.sorted().map { "\($0)=\(values[$0]!)" } + keywords.sorted()

@@ -25,6 +25,8 @@ public struct OutputFilter {
         return (command, filter)
     }
 
+    static let regex = Binding<String>("regex")
+
     /// The grammar of one filter stage, for `?` and TAB after a `|`.
     nonisolated(unsafe) public static let grammar: Grammar = {
         let grammar = Grammar()
@@ -55,7 +57,7 @@ public struct OutputFilter {
                     stages.append(.count)
                     continue
                 }
-                let pattern = args.string("regex") ?? ""
+                let pattern = args[OutputFilter.regex] ?? ""
                 let regex: Regex<AnyRegexOutput>
                 do {
                     regex = try Regex(pattern)

@@ -76,7 +76,8 @@ public struct Syntax: Sendable, CustomStringConvertible {
             switch spec.kind {
             case .keyword(let keyword):
                 if let binding = spec.binding {
-                    return ([keyword], args[binding] == .keyword(keyword) || args.keywords.contains(keyword))
+                    let chosen = args[binding].flatMap(String.init(bound:)) == keyword
+                    return ([keyword], chosen || args.keywords.contains(keyword))
                 }
                 return ([keyword], args.keywords.contains(keyword))
             default:
@@ -115,7 +116,7 @@ extension TokenSpec {
         case (.ipv4, .ipv4), (.ipv4Prefix, .ipv4Prefix), (.ipv6, .ipv6), (.ipv6Prefix, .ipv6Prefix),
             (.mac, .mac), (.interfaceName, .interface), (.word, .word), (.line, .line):
             return true
-        case (.word, .interface), (.line, .word): return true
+        case (.word, .interface), (.line, .word), (.interfaceName, .word): return true
         default: return false
         }
     }
@@ -126,6 +127,11 @@ public struct SyntaxError: Error, Sendable, CustomStringConvertible {
     public var syntax: String
     public var message: String
     public var description: String { "bad syntax \"\(syntax)\": \(message)" }
+
+    public init(syntax: String, message: String) {
+        self.syntax = syntax
+        self.message = message
+    }
 }
 
 private struct SyntaxParser {

@@ -285,7 +285,7 @@ public final class ControlPlane {
                 let status = landed.assumeIsolated().flatMap { [self] () -> EventLoopFuture<Status> in
                     watchdog.begin(commandText)
                     defer { watchdog.end() }
-                    switch declaration.run(context, arguments) {
+                    switch declaration.invoke(context, arguments) {
                     case .done(let status): return loop.makeSucceededFuture(status)
                     case .pending(let future, _, _): return future
                     case .input: return loop.makeSucceededFuture(.error)
@@ -295,7 +295,7 @@ public final class ControlPlane {
             }
             watchdog.begin(commandText)
             defer { watchdog.end() }
-            return (context, declaration.run(context, arguments))
+            return (context, declaration.invoke(context, arguments))
         }
     }
 

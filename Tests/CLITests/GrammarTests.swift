@@ -90,8 +90,8 @@ private func failure(_ result: MatchResult) -> MatchError? {
     @Test func rangesBindIntegersAndRejectOutOfRange() throws {
         let (action, args) = try #require(command(g.match("vrrp 5 priority 200", mode: Mode("config-if"))))
         #expect(action == 9)
-        #expect(args.int("vrid") == 5)
-        #expect(args.int("priority") == 200)
+        #expect(args[Binding<Int>("vrid")] == 5)
+        #expect(args[Binding<Int>("priority")] == 200)
         let error = try #require(failure(g.match("vrrp 256 priority 200", mode: Mode("config-if"))))
         #expect(error.kind == .unknown)
         #expect(error.column == 5)
@@ -102,41 +102,41 @@ private func failure(_ result: MatchResult) -> MatchError? {
     @Test func optionalPartsAndKeywords() throws {
         let (action, args) = try #require(command(g.match("show vrrp interface vlan10 5 json", mode: Mode("enable"))))
         #expect(action == 2)
-        #expect(args.string("ifname") == "vlan10")
-        #expect(args.int("vrid") == 5)
-        #expect(args.has("json"))
+        #expect(args[Binding<String>("ifname")] == "vlan10")
+        #expect(args[Binding<Int>("vrid")] == 5)
+        #expect(args[Flag("json")])
         let (_, bare) = try #require(command(g.match("show vrrp", mode: Mode("enable"))))
         #expect(bare.values.isEmpty)
-        #expect(!bare.has("json"))
+        #expect(!bare[Flag("json")])
         let (_, onlyJSON) = try #require(command(g.match("sh vr j", mode: Mode("enable"))))
-        #expect(onlyJSON.has("json"))
+        #expect(onlyJSON[Flag("json")])
     }
 
     @Test func addressTypes() throws {
         let (_, v4) = try #require(command(g.match("vrrp 1 ip 10.0.0.254", mode: Mode("config-if"))))
-        #expect(v4.ipv4("vip") == IPv4Address(10, 0, 0, 254))
+        #expect(v4[Binding<IPv4Address>("vip")] == IPv4Address(10, 0, 0, 254))
         #expect(failure(g.match("vrrp 1 ip 10.0.0.256", mode: Mode("config-if")))?.kind == .unknown)
         #expect(failure(g.match("vrrp 1 ip 10.0.0", mode: Mode("config-if")))?.kind == .unknown)
         let (_, v6) = try #require(command(g.match("vrrp 1 ipv6 FE80::1", mode: Mode("config-if"))))
-        #expect(v6.ipv6("vip6")?.description == "fe80::1")
+        #expect(v6[Binding<IPv6Address>("vip6")]?.description == "fe80::1")
         let (_, prefix) = try #require(command(g.match("ip address 10.1.2.3/24", mode: Mode("config-if"))))
-        #expect(prefix.ipv4Prefix("prefix")?.description == "10.1.2.3/24")
+        #expect(prefix[Binding<IPv4Prefix>("prefix")]?.description == "10.1.2.3/24")
         #expect(failure(g.match("ip address 10.1.2.3/33", mode: Mode("config-if")))?.kind == .unknown)
         let (_, colon) = try #require(command(g.match("mac address-table static 00:00:5E:00:01:05 vlan 10", mode: Mode("config"))))
         let (_, dotted) = try #require(command(g.match("mac address-table static 0000.5e00.0105 vlan 10", mode: Mode("config"))))
-        #expect(colon.mac("mac") == dotted.mac("mac"))
-        #expect(colon.mac("mac")?.description == "00:00:5e:00:01:05")
+        #expect(colon[Binding<MACAddress>("mac")] == dotted[Binding<MACAddress>("mac")])
+        #expect(colon[Binding<MACAddress>("mac")]?.description == "00:00:5e:00:01:05")
         #expect(failure(g.match("mac address-table static 0000.5e00.01 vlan 10", mode: Mode("config")))?.column == 25)
     }
 
     @Test func lineTakesTheRestVerbatim() throws {
         let (_, args) = try #require(command(g.match("description  uplink to  core  ", mode: Mode("config-if"))))
-        #expect(args.string("line") == "uplink to  core")
+        #expect(args[Binding<String>("line")] == "uplink to  core")
     }
 
     @Test func choiceBindsTheKeyword() throws {
         let (_, args) = try #require(command(g.match("switchport mode tr", mode: Mode("config-if"))))
-        #expect(args.string("mode") == "trunk")
+        #expect(args[Binding<String>("mode")] == "trunk")
     }
 
     @Test func noForms() throws {
@@ -144,9 +144,9 @@ private func failure(_ result: MatchResult) -> MatchError? {
         #expect(action == 6)
         #expect(args.negated)
         let (_, withValue) = try #require(command(g.match("no hostname sw1", mode: Mode("config"))))
-        #expect(withValue.string("name") == "sw1")
+        #expect(withValue[Binding<String>("name")] == "sw1")
         let (_, priority) = try #require(command(g.match("no vrrp 5 priority", mode: Mode("config-if"))))
-        #expect(priority.negated && priority.int("vrid") == 5 && priority.int("priority") == nil)
+        #expect(priority.negated && priority[Binding<Int>("vrid")] == 5 && priority[Binding<Int>("priority")] == nil)
         // The custom no form: `no vrrp 5` removes the instance.
         let (instanceAction, instance) = try #require(command(g.match("no vrrp 5", mode: Mode("config-if"))))
         #expect(instanceAction == 8 && instance.negated)
@@ -341,5 +341,78 @@ private func failure(_ result: MatchResult) -> MatchError? {
         let (command, filter) = OutputFilter.split("show running-config | include vrrp")
         #expect(command == "show running-config ")
         #expect(filter == " include vrrp")
+    }
+}
+
+/// The typed bindings: a catalogue check refuses, when the commands are declared, a syntax whose
+/// values a handler could not read as the types it asks for.
+@Suite struct BindingCatalogueTests {
+    enum Side: String, KeywordValue { case inside, outside }
+
+    let catalogue: BindingCatalogue = try! BindingCatalogue([
+        Binding<Int>("vrid"), Binding<IPv4Address>("vip"), Binding<Side>("side"), Binding<String>("ifname"), Flag("secondary"),
+    ])
+
+    func problem(_ syntax: String) -> String? {
+        let help = Array(repeating: "h", count: 12)
+        do {
+            // The help count must match the token count; find it by trying.
+            for count in 1...help.count {
+                guard let parsed = try? Syntax(syntax, help: Array(help.prefix(count))) else { continue }
+                _ = try catalogue.check(parsed)
+                return nil
+            }
+            return "unparsable"
+        } catch {
+            return error.message
+        }
+    }
+
+    @Test func matchingBindingsPassAndReportWhatTheyUse() throws {
+        #expect(problem("vrrp (1-255)$vrid ip A.B.C.D$vip") == nil)
+        #expect(problem("nat <inside|outside>$side") == nil)
+        #expect(problem("interface IFNAME [secondary]") == nil)
+        let used = try catalogue.check(try Syntax("vrrp (1-255)$vrid ip A.B.C.D$vip [secondary]", help: ["a", "b", "c", "d", "e"]))
+        #expect(used == ["vrrp", "vrid", "ip", "vip", "secondary"])
+    }
+
+    @Test func aBindingOfTheWrongTypeIsRefused() {
+        #expect(problem("vrrp A.B.C.D$vrid") == "$vrid reads Int but A.B.C.D is not a number range")
+        #expect(problem("vrrp (1-255)$vip") == "$vip reads IPv4Address but (1-255) is not A.B.C.D")
+        #expect(problem("vrrp (1-255)$ifname") == "$ifname reads String but (1-255) is not text")
+    }
+
+    @Test func aKeywordThatNamesNoValueIsRefused() {
+        #expect(problem("nat <inside|outside|sideways>$side") == "$side reads Side but sideways names no Side")
+    }
+
+    @Test func aNameOutsideTheCatalogueIsRefused() {
+        #expect(problem("vrrp (1-255)$vird") == "$vird ((1-255)) is not in the argument catalogue")
+        // The default name of an unnamed range.
+        #expect(problem("vrrp (1-255)") == "$number ((1-255)) is not in the argument catalogue")
+    }
+
+    @Test func aNameDeclaredTwiceIsRefused() {
+        #expect(throws: SyntaxError.self) { try BindingCatalogue([Binding<Int>("vrid"), Binding<String>("vrid")]) }
+    }
+
+    @Test func typedReadsAndWrites() throws {
+        let g = Grammar()
+        let mode = Mode("m")
+        try g.add("nat <inside|outside>$side (1-255)$vrid [secondary]", help: ["n", "i", "o", "v", "s"], modes: [mode], action: 1)
+        guard case .command(_, let args, _) = g.match("nat out 7", mode: mode) else {
+            Issue.record("no match")
+            return
+        }
+        #expect(args[Binding<Side>("side")] == .outside)
+        #expect(args[Binding<Int>("vrid")] == 7)
+        #expect(args[Binding<IPv4Address>("vrid")] == nil)
+        #expect(args[Flag("secondary")] == false)
+        var built = Arguments()
+        built[Binding<Side>("side")] = .inside
+        built[Binding<Int>("vrid")] = 9
+        built[Flag("secondary")] = true
+        let syntax = try Syntax("nat <inside|outside>$side (1-255)$vrid [secondary]", help: ["n", "i", "o", "v", "s"])
+        #expect(syntax.render(built) == "nat inside 9 secondary")
     }
 }

@@ -119,6 +119,47 @@ struct LoadBox: Sendable {
 }
 
 @Suite struct ControlPlaneTests {
+    /// Every declared command's bindings are in the argument catalogue with the types handlers
+    /// read, and no catalogue entry is dead; a declaration that breaks this stops the build of
+    /// the command set, not a user's command.
+    @Test func everyCommandsBindingsAreCheckedWhenDeclared() throws {
+        _ = try CommandRegistry(Commands.all)
+        let wrongType = CommandDeclaration("vrrp A.B.C.D$vrid", help: ["VRRP", "Address"], modes: [Modes.configInterface]) { _, _ in
+            .done(.success)
+        }
+        #expect(throws: SyntaxError.self) { try CommandRegistry(Commands.all + [wrongType]) }
+        let unknownKeyword = CommandDeclaration(
+            "test nat flow <tcp|sctp>$proto", help: ["Test", "NAT", "Flow", "TCP", "SCTP"], modes: [Modes.enable]
+        ) { _, _ in .done(.success) }
+        do {
+            _ = try CommandRegistry(Commands.all + [unknownKeyword])
+            Issue.record("a keyword naming no L4Protocol was accepted")
+        } catch {
+            #expect(error.message == "$proto reads L4Protocol but sctp names no L4Protocol")
+        }
+    }
+
+    /// A handler that asks for a value its line did not bind gets an error reply; the daemon
+    /// goes on serving.
+    @Test func aMissingRequiredValueIsAnErrorNotACrash() throws {
+        let h = try PlaneHarness()
+        let plane = h.plane
+        let session = h.session
+        let (status, output) = try h.group.next().submit { () -> (Status, String) in
+            let declaration = CommandDeclaration("show vrrp statistics", help: ["S", "V", "Stats"], modes: Modes.exec) { ctx, args in
+                ctx.print("vrid \(try args.value(\.vrid))")
+                return .done(.success)
+            }
+            let context = CommandContext(
+                plane: plane.value, session: session.value, workspace: plane.value.live, line: "show vrrp statistics", loading: false)
+            guard case .done(let status) = declaration.invoke(context, Arguments()) else { return (.success, "not finished") }
+            return (status, context.takeOutput(final: true))
+        }.wait()
+        #expect(status == .error)
+        #expect(output == "% internal error: the command bound no value for $vrid\n")
+        #expect(try h.run("show version").0 == .success)
+    }
+
     @Test func modesAndPrompts() throws {
         let h = try PlaneHarness()
         #expect(h.mode == "view")

@@ -14,10 +14,12 @@ public struct CommandDeclaration {
     /// Set for commands that enter a configuration sub-mode (`interface IFNAME`); their
     /// running-config lines open a block holding the sub-mode's lines.
     public let submode: Mode?
-    /// For sub-mode commands: the argument that names the block (`ifname`, `vlan`), handed to
-    /// the sub-mode's `show` closures.
-    public let submodeKey: String?
-    public let run: (CommandContext, Arguments) -> CommandOutcome
+    /// For sub-mode commands: the text of the argument that names the block (the interface name,
+    /// the VLAN), handed to the sub-mode's `show` closures.
+    let submodeKey: ((Arguments) -> String?)?
+    /// What the command does. It reads its line's values through `CommandArguments`; a value it
+    /// requires and the line did not bind is a declaration bug, answered as an error.
+    let run: (CommandContext, Arguments) throws -> CommandOutcome
     /// The argument sets to print for this command; the context is the sub-mode block's key
     /// (an interface name) or nil at the top level.
     public let show: ((RunningConfig, String?) -> [Arguments])?
@@ -31,10 +33,10 @@ public struct CommandDeclaration {
 
     static let modeCommands: Set<String> = ["enable", "disable", "configure terminal"]
 
-    public init(
+    init(
         _ syntax: String, help: [String], modes: [Mode], no noForm: NoForm = .none, submode: Mode? = nil,
-        submodeKey: String? = nil, show: ((RunningConfig, String?) -> [Arguments])? = nil,
-        run: @escaping (CommandContext, Arguments) -> CommandOutcome
+        submodeKey: ((Arguments) -> String?)? = nil, show: ((RunningConfig, String?) -> [Arguments])? = nil,
+        run: @escaping (CommandContext, Arguments) throws -> CommandOutcome
     ) {
         self.syntax = syntax
         self.help = help
@@ -44,6 +46,18 @@ public struct CommandDeclaration {
         self.submodeKey = submodeKey
         self.run = run
         self.show = show
+    }
+}
+
+extension CommandDeclaration {
+    /// Runs the handler; a value it required and did not get is reported as the command's error.
+    func invoke(_ context: CommandContext, _ arguments: Arguments) -> CommandOutcome {
+        do {
+            return try run(context, arguments)
+        } catch {
+            context.plane.logger.error("\(syntax): \(error)")
+            return context.fail("\(error)")
+        }
     }
 }
 

@@ -14,6 +14,12 @@ final class CommandRegistry: @unchecked Sendable {
     private var inside: [Mode: [Int]] = [:]
 
     init(_ declarations: [CommandDeclaration]) throws(SyntaxError) {
+        let listed = CommandArguments.catalogue.listed
+        for entry in listed where entry.label != entry.argument.name {
+            throw SyntaxError(syntax: entry.label, message: "the catalogue entry \(entry.label) names $\(entry.argument.name)")
+        }
+        let catalogue = try BindingCatalogue(listed.map(\.argument))
+        var used: Set<String> = []
         for declaration in declarations {
             let index = self.declarations.count
             if declaration.syntax == "do LINE" {
@@ -26,7 +32,11 @@ final class CommandRegistry: @unchecked Sendable {
                         declaration.syntax, help: declaration.help, modes: declaration.modes, no: declaration.noForm,
                         action: index))
             }
+            used.formUnion(try catalogue.check(syntaxes.last!))
             self.declarations.append(declaration)
+        }
+        if let unused = listed.first(where: { !used.contains($0.argument.name) }) {
+            throw SyntaxError(syntax: unused.label, message: "no command binds the catalogue entry \(unused.label)")
         }
         for (index, declaration) in self.declarations.enumerated() where declaration.show != nil {
             if declaration.modes.contains(Modes.config) { topLevel.append(index) }
@@ -59,13 +69,13 @@ final class CommandRegistry: @unchecked Sendable {
         // A sub-mode block: `!` before (once), its lines indented, `exit` and `!` after.
         if !out.hasSuffix("!\n") { out += "!\n" }
         out += line + "\n"
-        let key = declaration.submodeKey.flatMap { args[$0]?.description }
+        let key = declaration.submodeKey?(args)
         // Lines of one group (`vrrp 5 ...`) stay together, in declaration order.
         var subLines: [(group: Int, order: Int, text: String)] = []
         for subIndex in inside[submode] ?? [] {
             for subArgs in declarations[subIndex].show?(config, key) ?? [] {
                 if let subLine = syntaxes[subIndex].render(subArgs) {
-                    subLines.append((subArgs.int("vrid") ?? -1, subIndex, (subArgs.negated ? "no " : "") + subLine))
+                    subLines.append((subArgs[\.vrid] ?? -1, subIndex, (subArgs.negated ? "no " : "") + subLine))
                 }
             }
         }

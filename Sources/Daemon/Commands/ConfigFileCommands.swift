@@ -39,7 +39,7 @@ enum ConfigFileCommands {
                    "Merge into the running configuration"],
             modes: [Modes.enable]
         ) { ctx, args in
-            let path = args.string("file")!
+            let path = try args.value(\.file)
             guard path.contains("/") else {
                 return ctx.fail("Give the file as a path, e.g. ./\(path) or /etc/vrrpd/\(path)")
             }

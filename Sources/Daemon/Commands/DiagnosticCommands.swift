@@ -5,10 +5,6 @@ import Glibc
 /// Fault injection for labs and tests (privileged): make the startup-config writer slow or
 /// failing, to watch deadlines and error paths work on a real daemon.
 enum DiagnosticCommands {
-    static let steps: [String: StartupConfigStore.Step] = [
-        "create": .create, "write": .write, "fsync": .fsync, "backup": .backup, "rename": .rename,
-        "sync-directory": .syncDirectory,
-    ]
     static let stepSyntax = "<create|write|fsync|backup|rename|sync-directory>$step"
     static let stepHelp = [
         "Creating the temporary file", "Writing the data (fails after half of it)", "fsync of the temporary file",
@@ -23,8 +19,8 @@ enum DiagnosticCommands {
                    "Milliseconds", "The step to slow down (default fsync)"] + stepHelp,
             modes: [Modes.enable]
         ) { ctx, args in
-            let step = args.string("step").flatMap { steps[$0] } ?? .fsync
-            let ms = args.int("ms")!
+            let step = args[\.step] ?? .fsync
+            let ms = try args.value(\.ms)
             ctx.plane.store.faults.withLockedValue {
                 $0.delayStep = step
                 $0.delayMilliseconds = ms
@@ -38,12 +34,8 @@ enum DiagnosticCommands {
                 + ["No space left on device", "Input/output error", "Read-only file system"],
             modes: [Modes.enable]
         ) { ctx, args in
-            let step = steps[args.string("step")!]!
-            let code: Int32 = switch args.string("errno") {
-            case "enospc": ENOSPC
-            case "erofs": EROFS
-            default: EIO
-            }
+            let step = try args.value(\.step)
+            let code = (args[\.errno] ?? .eio).code
             ctx.plane.store.faults.withLockedValue {
                 $0.failStep = step
                 $0.failErrno = code
@@ -57,8 +49,9 @@ enum DiagnosticCommands {
                    "Milliseconds"],
             modes: [Modes.enable]
         ) { ctx, args in
-            ctx.plane.logger.warning("fault injected: blocking the control-plane thread for \(args.int("ms")!) ms")
-            usleep(useconds_t(args.int("ms")!) * 1000)
+            let ms = try args.value(\.ms)
+            ctx.plane.logger.warning("fault injected: blocking the control-plane thread for \(ms) ms")
+            usleep(useconds_t(ms) * 1000)
             return .done(.success)
         },
         CommandDeclaration(

@@ -12,7 +12,7 @@ enum HALCommands {
                 "show hal nat [entries]", help: [Help.show, Help.hal, "The HAL NAT table: usage and counters", "Every entry (SNAT and DNAT)"],
                 modes: Modes.exec
             ) { ctx, args in
-                let all = args.has("entries")
+                let all = args[\.entries]
                 // On the HAL's NAT thread, like every NAT call: a stuck NAT table holds only it.
                 return ctx.hal("nat_stat_get", nat: true, { hal, deadline in
                     (try hal.natCounters(deadline: deadline), all ? try hal.natEntries(deadline: deadline) : [])
@@ -29,7 +29,7 @@ enum HALCommands {
                 "show interfaces [IFNAME$ifname]", help: [Help.show, "Interface status and counters", Help.interfaceName],
                 modes: Modes.exec
             ) { ctx, args in
-                let only = args.string("ifname")
+                let only = args[\.ifname]
                 if let only, InterfaceKind.parse(only, portCount: ctx.portCount) == nil {
                     return ctx.fail("No such interface \(only): ports are eth1-eth\(ctx.portCount), SVIs are vlan1-vlan4094")
                 }
@@ -104,8 +104,8 @@ enum HALCommands {
                 "show hal l2 bucket MAC$mac (1-4094)$vlan",
                 help: [Help.show, Help.hal, "The L2 table", "The buckets a key hashes to", "MAC address", "VLAN ID"], modes: Modes.exec
             ) { ctx, args in
-                let mac = args.mac("mac")!
-                let vlan = UInt16(args.int("vlan")!)
+                let mac = try args.value(\.mac)
+                let vlan = UInt16(try args.value(\.vlan))
                 return ctx.hal("l2-conflict", { hal, deadline in try hal.l2Conflict(mac: mac, vlan: vlan, deadline: deadline) }) { buckets in
                     ctx.print("Key \(mac.dottedDescription) VLAN \(vlan) hashes to:")
                     for bucket in buckets {
@@ -161,14 +161,14 @@ enum HALCommands {
                        "Frames per second", "The first source MAC (default 0200.1000.0000)", "MAC address"],
                 modes: [Modes.enable]
             ) { ctx, args in
-                let name = args.string("ifname")!
+                let name = try args.value(\.ifname)
                 guard case .port(let port) = InterfaceKind.parse(name, portCount: ctx.portCount) else {
                     return ctx.fail("Frames are injected on a port: eth1-eth\(ctx.portCount)")
                 }
-                let count = args.int("count")!
-                let vlan = UInt16(args.int("vlan")!)
-                let rate = args.int("rate") ?? 0
-                let base = args.mac("base") ?? MACAddress(0x0200_1000_0000)
+                let count = try args.value(\.count)
+                let vlan = UInt16(try args.value(\.vlan))
+                let rate = args[\.rate] ?? 0
+                let base = args[\.base] ?? MACAddress(0x0200_1000_0000)
                 guard !base.isMulticast else { return ctx.fail("The base MAC must be unicast") }
                 return ctx.hal("generator-start", { hal, deadline -> String? in
                     let status = try hal.portStatus(deadline: deadline)[Int(port) - 1]
@@ -214,15 +214,15 @@ enum HALCommands {
                 return .done(.success)
             },
             CommandDeclaration(
-                "test interface IFNAME$ifname link <up|down>$state",
+                "test interface IFNAME$ifname link <up|down>$link",
                 help: [Help.test, "Simulate a port's cable", "The port (ethN)", "Link state", "Cable in", "Cable out"],
                 modes: [Modes.enable]
             ) { ctx, args in
-                let name = args.string("ifname")!
+                let name = try args.value(\.ifname)
                 guard case .port(let port) = InterfaceKind.parse(name, portCount: ctx.portCount) else {
                     return ctx.fail("Only ports have a link: eth1-eth\(ctx.portCount)")
                 }
-                let up = args.string("state") == "up"
+                let up = try args.value(\.link) == .up
                 return ctx.hal("port-link", { hal, deadline in try hal.setLink(port, up: up, deadline: deadline) }) { _ in .success }
             },
         ]

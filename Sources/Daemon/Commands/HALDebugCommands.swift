@@ -6,11 +6,6 @@ import SwitchHAL
 /// Seeing inside a stuck HAL (witness, watchdog, call trace) and making it stuck on purpose
 /// (fault injection). The `debug` and `test` commands are privileged and change no configuration.
 enum HALDebugCommands {
-    static let faultErrors: [String: HALError] = [
-        "full": .full("injected fault"), "not-found": .notFound("injected fault"), "exists": .exists("injected fault"),
-        "param": .param("injected fault"), "busy": .busy("injected fault"), "resource": .resource("injected fault"),
-        "internal": .internal("injected fault"),
-    ]
     static let operations = [
         "l2_addr_add", "l2_addr_delete", "l2_addr_get", "l2_addr_delete_by", "l2_traverse", "l2_replace", "l2_conflict_get",
         "l2_age_timer_set", "l2_learn_limit_set", "l2_count", "vlan_create", "vlan_destroy", "port_set", "port_link_set",
@@ -49,7 +44,7 @@ enum HALDebugCommands {
                        "Milliseconds (default 1000)"],
                 modes: [Modes.enable]
             ) { ctx, args in
-                ctx.plane.hal.hal.watchdog.threshold = Double(args.int("ms")!) / 1000
+                ctx.plane.hal.hal.watchdog.threshold = Double(try args.value(\.ms)) / 1000
                 return .done(.success)
             },
             CommandDeclaration(
@@ -59,13 +54,13 @@ enum HALDebugCommands {
                        "For this many milliseconds (default: until cleared)"],
                 modes: [Modes.enable]
             ) { ctx, args in
-                let target = FaultInjector.StallTarget(rawValue: args.string("thread")!)!
+                let target = try args.value(\.thread)
                 if target == .nat {
-                    ctx.plane.hal.hal.stallNATTable(milliseconds: args.int("ms"))
+                    ctx.plane.hal.hal.stallNATTable(milliseconds: args[\.ms])
                 } else {
-                    ctx.plane.hal.hal.faults.stall(target, milliseconds: args.int("ms"))
+                    ctx.plane.hal.hal.faults.stall(target, milliseconds: args[\.ms])
                 }
-                let duration = args.int("ms").map { " for \($0) ms" } ?? " until cleared"
+                let duration = args[\.ms].map { " for \($0) ms" } ?? " until cleared"
                 let thread = target == .nat ? "nat-fault" : target.rawValue
                 ctx.plane.logger.warning("fault injected: \(thread) stalls holding \(target.lock)\(duration)")
                 // The reply comes once the thread holds the lock (it notices on its next turn),
@@ -117,12 +112,13 @@ enum HALDebugCommands {
                        "BUSY (-10)", "RESOURCE (-14)", "INTERNAL (-1)"],
                 modes: [Modes.enable]
             ) { ctx, args in
-                let operation = args.string("operation")!
+                let operation = try args.value(\.operation)
                 guard operations.contains(operation) else {
                     return ctx.fail("Unknown HAL operation \(operation); one of: \(operations.joined(separator: ", "))")
                 }
-                ctx.plane.hal.hal.faults.fail(operation, count: args.int("count")!, with: faultErrors[args.string("error")!]!)
-                ctx.plane.logger.warning("fault injected: next \(args.int("count")!) call(s) of \(operation) fail")
+                let count = try args.value(\.count)
+                ctx.plane.hal.hal.faults.fail(operation, count: count, with: try args.value(\.error).halError)
+                ctx.plane.logger.warning("fault injected: next \(count) call(s) of \(operation) fail")
                 return .done(.success)
             },
             CommandDeclaration(
@@ -130,7 +126,7 @@ enum HALDebugCommands {
                 help: [Help.test, Help.fault, Help.hal, "Make the RX pool behave as if empty", "Every frame is dropped", "Back to normal"],
                 modes: [Modes.enable]
             ) { ctx, args in
-                ctx.plane.hal.hal.rx.setExhausted(args.string("state") == "on")
+                ctx.plane.hal.hal.rx.setExhausted(args[\.state] == .on)
                 return .done(.success)
             },
             CommandDeclaration(
@@ -138,7 +134,7 @@ enum HALDebugCommands {
                 help: [Help.test, Help.fault, Help.hal, "Delay every link change", "Milliseconds (0: none)"],
                 modes: [Modes.enable]
             ) { ctx, args in
-                ctx.plane.hal.hal.faults.setLinkDelay(milliseconds: args.int("ms")!)
+                ctx.plane.hal.hal.faults.setLinkDelay(milliseconds: try args.value(\.ms))
                 return .done(.success)
             },
             CommandDeclaration(

@@ -9,10 +9,10 @@ enum InterfaceCommands {
         [
             CommandDeclaration(
                 "interface IFNAME", help: [Help.interface, Help.interfaceName], modes: [Modes.config],
-                no: .sameArguments, submode: Modes.configInterface, submodeKey: "ifname",
-                show: { config, _ in config.sortedInterfaceNames.map { Arguments(["ifname": .interface($0)]) } }
+                no: .sameArguments, submode: Modes.configInterface, submodeKey: { $0[\.ifname] },
+                show: { config, _ in config.sortedInterfaceNames.map { Arguments().with(\.ifname, $0) } }
             ) { ctx, args in
-                let name = args.string("ifname")!
+                let name = try args.value(\.ifname)
                 guard InterfaceKind.parse(name, portCount: ctx.portCount) != nil else {
                     return ctx.fail("No such interface \(name): ports are eth1-eth\(ctx.portCount), SVIs are vlan1-vlan4094")
                 }
@@ -32,11 +32,11 @@ enum InterfaceCommands {
                 modes: [Modes.configInterface], no: .optionalValues,
                 show: { config, name in
                     guard let name, let text = config.interfaces[name]?.description else { return [] }
-                    return [Arguments(["line": .line(text)])]
+                    return [Arguments().with(\.line, text)]
                 }
             ) { ctx, args in
                 editInterface(ctx) { interface, _ in
-                    interface.description = args.negated ? nil : args.string("line")
+                    interface.description = args.negated ? nil : args[\.line]
                     return nil
                 }
             },
@@ -48,7 +48,7 @@ enum InterfaceCommands {
                 show: { config, name in
                     guard let name, let interface = config.interfaces[name] else { return [] }
                     return interface.addresses.enumerated().map { index, prefix in
-                        Arguments(["prefix": .ipv4Prefix(prefix)], keywords: index == 0 ? [] : ["secondary"])
+                        Arguments().with(\.prefix, prefix).with(\.secondary, index != 0)
                     }
                 }
             ) { ctx, args in
@@ -65,11 +65,11 @@ enum InterfaceCommands {
                 modes: [Modes.configInterface], no: .custom("switchport mode", help: [Help.switchport, "Back to access mode"]),
                 show: { config, name in
                     guard let name, config.interfaces[name]?.switchport.mode == .trunk else { return [] }
-                    return [Arguments(["mode": .keyword("trunk")])]
+                    return [Arguments().with(\.mode, .trunk)]
                 }
             ) { ctx, args in
                 editSwitchport(ctx) { port in
-                    port.mode = args.negated ? .access : (args.string("mode") == "trunk" ? .trunk : .access)
+                    port.mode = args.negated ? .access : args[\.mode] ?? .access
                     return nil
                 }
             },
@@ -79,10 +79,10 @@ enum InterfaceCommands {
                 modes: [Modes.configInterface], no: .optionalValues,
                 show: { config, name in
                     guard let name, let port = config.interfaces[name]?.switchport, port.accessVLAN != 1 else { return [] }
-                    return [Arguments(["vlan": .int(Int(port.accessVLAN))])]
+                    return [Arguments().with(\.vlan, Int(port.accessVLAN))]
                 }
             ) { ctx, args in
-                let vlan = UInt16(args.int("vlan") ?? 1)
+                let vlan = UInt16(args[\.vlan] ?? 1)
                 let create = !args.negated && vlan != 1 && ctx.config.vlans[vlan] == nil
                 if create { ctx.print("% Access VLAN does not exist. Creating vlan \(vlan)") }
                 return editSwitchport(ctx) { port in
@@ -99,11 +99,12 @@ enum InterfaceCommands {
                 modes: [Modes.configInterface], no: .optionalValues,
                 show: { config, name in
                     guard let name, let port = config.interfaces[name]?.switchport, port.nativeVLAN != 1 else { return [] }
-                    return [Arguments(["vlan": .int(Int(port.nativeVLAN))])]
+                    return [Arguments().with(\.vlan, Int(port.nativeVLAN))]
                 }
             ) { ctx, args in
-                editSwitchport(ctx) { port in
-                    port.nativeVLAN = UInt16(args.negated ? 1 : args.int("vlan")!)
+                let vlan = args.negated ? 1 : UInt16(try args.value(\.vlan))
+                return editSwitchport(ctx) { port in
+                    port.nativeVLAN = vlan
                     return nil
                 }
             },
@@ -117,8 +118,8 @@ enum InterfaceCommands {
                 no: .custom("switchport trunk allowed vlan", help: [Help.switchport, "Set trunking characteristics", "Back to all VLANs", "VLAN"]),
                 show: { config, name in
                     guard let name, let port = config.interfaces[name]?.switchport, !port.allowedVLANs.isAll else { return [] }
-                    if port.allowedVLANs.isEmpty { return [Arguments(keywords: ["none"])] }
-                    return [Arguments(["list": .word(port.allowedVLANs.description)])]
+                    if port.allowedVLANs.isEmpty { return [Arguments().with(\.none)] }
+                    return [Arguments().with(\.list, port.allowedVLANs.description)]
                 }
             ) { ctx, args in
                 if args.negated {
@@ -127,7 +128,7 @@ enum InterfaceCommands {
                         return nil
                     }
                 }
-                let text = args.string("add") ?? args.string("remove") ?? args.string("except") ?? args.string("list")
+                let text = args[\.add] ?? args[\.remove] ?? args[\.except] ?? args[\.list]
                 var list = VLANSet.none
                 if let text {
                     guard let parsed = VLANSet(parsing: text) else {
@@ -136,15 +137,15 @@ enum InterfaceCommands {
                     list = parsed
                 }
                 return editSwitchport(ctx) { port in
-                    if args.has("all") {
+                    if args[\.all] {
                         port.allowedVLANs = .all
-                    } else if args.has("none") {
+                    } else if args[\.none] {
                         port.allowedVLANs = .none
-                    } else if args.string("add") != nil {
+                    } else if args[\.add] != nil {
                         port.allowedVLANs = port.allowedVLANs.union(list)
-                    } else if args.string("remove") != nil {
+                    } else if args[\.remove] != nil {
                         port.allowedVLANs = port.allowedVLANs.subtracting(list)
-                    } else if args.string("except") != nil {
+                    } else if args[\.except] != nil {
                         port.allowedVLANs = VLANSet.all.subtracting(list)
                     } else {
                         port.allowedVLANs = list
@@ -193,7 +194,7 @@ enum InterfaceCommands {
     }
 
     static func editAddresses(_ interface: inout InterfaceConfig, _ args: Arguments) -> String? {
-        let prefix = args.ipv4Prefix("prefix")
+        let prefix = args[\.prefix]
         if args.negated {
             guard let prefix else {
                 interface.addresses.removeAll()
@@ -202,7 +203,7 @@ enum InterfaceCommands {
             guard let index = interface.addresses.firstIndex(of: prefix) else {
                 return "Address \(prefix) is not configured on this interface"
             }
-            if index == 0 && interface.addresses.count > 1 && !args.has("secondary") {
+            if index == 0 && interface.addresses.count > 1 && !args[\.secondary] {
                 return "Remove the secondary addresses before the primary address"
             }
             interface.addresses.remove(at: index)
@@ -219,7 +220,7 @@ enum InterfaceCommands {
             interface.addresses[existing] = prefix
             return nil
         }
-        if args.has("secondary") {
+        if args[\.secondary] {
             guard !interface.addresses.isEmpty else { return "Configure a primary address first" }
             interface.addresses.append(prefix)
         } else if interface.addresses.isEmpty {

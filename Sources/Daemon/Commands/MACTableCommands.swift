@@ -16,21 +16,21 @@ enum MACTableCommands {
                     help: [Help.mac, Help.macTable, "Static address", "MAC address", "VLAN", "VLAN ID", "Interface", "The port"]),
                 show: { config, _ in
                     config.staticMACs.keys.sorted().map {
-                        Arguments(["mac": .mac($0.mac), "vlan": .int(Int($0.vlan)), "ifname": .interface(config.staticMACs[$0]!)])
+                        Arguments().with(\.mac, $0.mac).with(\.vlan, Int($0.vlan)).with(\.ifname, config.staticMACs[$0]!)
                     }
                 }
             ) { ctx, args in
-                let key = StaticMAC(mac: args.mac("mac")!, vlan: UInt16(args.int("vlan")!))
+                let key = StaticMAC(mac: try args.value(\.mac), vlan: UInt16(try args.value(\.vlan)))
                 if args.negated {
                     guard let existing = ctx.config.staticMACs[key] else {
                         return ctx.fail("No static entry for \(key.mac.dottedDescription) in VLAN \(key.vlan)")
                     }
-                    if let name = args.string("ifname"), name != existing {
+                    if let name = args[\.ifname], name != existing {
                         return ctx.fail("The static entry for \(key.mac.dottedDescription) in VLAN \(key.vlan) points to \(existing), not \(name)")
                     }
                     return ctx.commit { $0.setStaticMAC(key, interface: nil); return nil }
                 }
-                let name = args.string("ifname")!
+                let name = try args.value(\.ifname)
                 guard case .port = InterfaceKind.parse(name, portCount: ctx.portCount) else {
                     return ctx.fail("Static MAC entries point to a port: eth1-eth\(ctx.portCount)")
                 }
@@ -46,10 +46,10 @@ enum MACTableCommands {
                 modes: [Modes.config], no: .optionalValues,
                 show: { config, _ in
                     guard let seconds = config.macAgingTime else { return [] }
-                    return [Arguments(["seconds": .int(seconds)])]
+                    return [Arguments().with(\.seconds, seconds)]
                 }
             ) { ctx, args in
-                let seconds = args.negated ? nil : args.int("seconds")
+                let seconds = args.negated ? nil : args[\.seconds]
                 return ctx.commit { config in
                     config.setMACAgingTime(seconds == RunningConfig.defaultMACAgingTime ? nil : seconds)
                     return nil
@@ -66,24 +66,24 @@ enum MACTableCommands {
                            "For one port", "The port"]),
                 show: { config, _ in
                     var lines: [Arguments] = []
-                    if let system = config.learnLimitSystem { lines.append(Arguments(["maximum": .int(system)])) }
+                    if let system = config.learnLimitSystem { lines.append(Arguments().with(\.maximum, system)) }
                     for vlan in config.learnLimitPerVLAN.keys.sorted() {
-                        lines.append(Arguments(["maximum": .int(config.learnLimitPerVLAN[vlan]!), "vlan": .int(Int(vlan))]))
+                        lines.append(Arguments().with(\.maximum, config.learnLimitPerVLAN[vlan]!).with(\.vlan, Int(vlan)))
                     }
                     for name in config.learnLimitPerInterface.keys.sorted(by: InterfaceName.precedes) {
-                        lines.append(Arguments(["maximum": .int(config.learnLimitPerInterface[name]!), "ifname": .interface(name)]))
+                        lines.append(Arguments().with(\.maximum, config.learnLimitPerInterface[name]!).with(\.ifname, name))
                     }
                     return lines
                 }
             ) { ctx, args in
-                let limit = args.negated ? nil : args.int("maximum")
-                if let name = args.string("ifname") {
+                let limit = args.negated ? nil : args[\.maximum]
+                if let name = args[\.ifname] {
                     guard case .port = InterfaceKind.parse(name, portCount: ctx.portCount) else {
                         return ctx.fail("Learn limits apply to ports: eth1-eth\(ctx.portCount)")
                     }
                     return ctx.commit { $0.setLearnLimit(interface: name, limit); return nil }
                 }
-                if let vlan = args.int("vlan") {
+                if let vlan = args[\.vlan] {
                     return ctx.commit { $0.setLearnLimit(vlan: UInt16(vlan), limit); return nil }
                 }
                 return ctx.commit { $0.setLearnLimitSystem(limit); return nil }
@@ -94,7 +94,7 @@ enum MACTableCommands {
                        "Entries of one port", "The port (ethN)", "One address", "MAC address"],
                 modes: Modes.exec
             ) { ctx, args in
-                let base = L2Filter(includeStatic: args.string("type") != "dynamic", includeDynamic: args.string("type") != "static")
+                let base = L2Filter(includeStatic: args[\.type] != .dynamic, includeDynamic: args[\.type] != .static)
                 guard let capturedFilter = filter(base, args, ctx) else { return .done(.error) }
                 return ctx.hal("l2-traverse", { hal, deadline in try hal.l2Traverse(capturedFilter, deadline: deadline) }) { entries in
                     streamTable(ctx, entries)
@@ -105,7 +105,7 @@ enum MACTableCommands {
                 "show mac address-table count [vlan (1-4094)$vlan]",
                 help: [Help.show, Help.mac, Help.macTable, "Number of entries", "Of one VLAN", "VLAN ID"], modes: Modes.exec
             ) { ctx, args in
-                let vlan = args.int("vlan").map(UInt16.init)
+                let vlan = args[\.vlan].map(UInt16.init)
                 return ctx.hal("l2-count", { hal, deadline in try hal.l2Count(vlan: vlan, deadline: deadline) }) { count in
                     ctx.print(vlan.map { "Mac Entries for Vlan \($0):" } ?? "Mac Entries for all vlans:")
                     ctx.print("---------------------------")
@@ -148,9 +148,9 @@ enum MACTableCommands {
     /// the error printed) for an interface that is not a port.
     static func filter(_ base: L2Filter, _ args: Arguments, _ ctx: CommandContext) -> L2Filter? {
         var filter = base
-        filter.vlan = args.int("vlan").map(UInt16.init)
-        filter.mac = args.mac("mac")
-        if let name = args.string("ifname") {
+        filter.vlan = args[\.vlan].map(UInt16.init)
+        filter.mac = args[\.mac]
+        if let name = args[\.ifname] {
             guard case .port(let port) = InterfaceKind.parse(name, portCount: ctx.portCount) else {
                 ctx.print("% No such port \(name): eth1-eth\(ctx.portCount)")
                 return nil

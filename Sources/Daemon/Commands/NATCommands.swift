@@ -26,13 +26,13 @@ enum NATCommands {
             modes: [Modes.configInterface], no: .sameArguments,
             show: { config, name in
                 guard let name, let role = config.interfaces[name]?.natRole else { return [] }
-                return [Arguments(["role": .keyword(role.description)])]
+                return [Arguments().with(\.role, role)]
             }
         ) { ctx, args in
             guard let name = ctx.session.interface, case .svi = InterfaceKind.parse(name, portCount: ctx.portCount) else {
                 return ctx.fail("NAT roles are set on SVIs (interface vlanN), where the switch routes")
             }
-            let role = NATZone(name: args.string("role")!)!
+            let role = try args.value(\.role)
             if args.negated {
                 guard ctx.config.interfaces[name]?.natRole == role else { return ctx.fail("\(name) is not a NAT \(role) interface") }
                 return ctx.commit { $0.editInterface(name) { $0.natRole = nil; return nil } }
@@ -56,19 +56,17 @@ enum NATCommands {
             show: { config, _ in
                 config.nat.pools.keys.sorted().map { name in
                     let pool = config.nat.pools[name]!
-                    var args = Arguments(["name": .word(name), "start": .ipv4(pool.start), "end": .ipv4(pool.end)])
+                    var args = Arguments().with(\.name, name).with(\.start, pool.start).with(\.end, pool.end)
                     if pool.typedAsNetmask {
-                        args["netmask"] = .ipv4(pool.netmask)
-                        args.keywords.insert("netmask")
+                        args[\.netmask] = pool.netmask
                     } else {
-                        args["length"] = .int(pool.prefixLength)
-                        args.keywords.insert("prefix-length")
+                        args[\.length] = pool.prefixLength
                     }
                     return args
                 }
             }
         ) { ctx, args in
-            let name = args.string("name")!
+            let name = try args.value(\.name)
             if args.negated {
                 guard ctx.config.nat.pools[name] != nil else { return ctx.fail("pool \(name) does not exist") }
                 if let user = ctx.config.nat.rules(usingPool: name).first {
@@ -77,14 +75,14 @@ enum NATCommands {
                 return ctx.commit { $0.setPool(name, nil); return nil }
             }
             let length: Int
-            if let mask = args.ipv4("netmask") {
+            if let mask = args[\.netmask] {
                 guard let n = NATPool.prefixLength(ofNetmask: mask), n > 0 else { return ctx.fail("\(mask) is not a valid netmask") }
                 length = n
             } else {
-                length = args.int("length")!
+                length = try args.value(\.length)
             }
-            let pool = NATPool(name: name, start: args.ipv4("start")!, end: args.ipv4("end")!, prefixLength: length,
-                               typedAsNetmask: args.ipv4("netmask") != nil)
+            let pool = NATPool(name: name, start: try args.value(\.start), end: try args.value(\.end), prefixLength: length,
+                               typedAsNetmask: args[\.netmask] != nil)
             if let problem = pool.problem { return ctx.fail(problem) }
             if let old = ctx.config.nat.pools[name], !old.sameRange(as: pool), let user = ctx.config.nat.rules(usingPool: name).first {
                 return ctx.fail("pool \(name) is in use by \"\(user.line)\"; remove that before redefining the pool")
@@ -114,36 +112,34 @@ enum NATCommands {
             show: { config, _ in
                 config.nat.rules.keys.sorted().map { acl in
                     let rule = config.nat.rules[acl]!
-                    var args = Arguments(["acl": .int(acl)])
+                    var args = Arguments().with(\.acl, acl)
                     switch rule.target {
                     case .pool(let name):
-                        args["pool"] = .word(name)
-                        args.keywords.insert("pool")
+                        args[\.pool] = name
                     case .interface(let name):
-                        args["ifname"] = .interface(name)
-                        args.keywords.insert("interface")
+                        args[\.ifname] = name
                     }
-                    if rule.overload { args.keywords.insert("overload") }
+                    args[\.overload] = rule.overload
                     return args
                 }
             }
         ) { ctx, args in
-            let acl = args.int("acl")!
+            let acl = try args.value(\.acl)
             if args.negated {
                 guard ctx.config.nat.rules[acl] != nil else { return ctx.fail("no dynamic mapping uses access-list \(acl)") }
                 return ctx.commit { $0.setRule(acl, nil); return nil }
             }
             let rule: DynamicRule
             var warnings: [String] = []
-            if let pool = args.string("pool") {
+            if let pool = args[\.pool] {
                 guard ctx.config.nat.pools[pool] != nil else { return ctx.fail("pool \(pool) does not exist") }
-                rule = DynamicRule(accessList: acl, target: .pool(pool), overload: args.has("overload"))
+                rule = DynamicRule(accessList: acl, target: .pool(pool), overload: args[\.overload])
             } else {
-                let name = args.string("ifname")!
+                let name = try args.value(\.ifname)
                 guard case .svi = InterfaceKind.parse(name, portCount: ctx.portCount) else {
                     return ctx.fail("translation to an interface address needs an SVI (vlanN), not \(name)")
                 }
-                guard args.has("overload") else { return ctx.fail("translation to an interface address shares it: add overload") }
+                guard args[\.overload] else { return ctx.fail("translation to an interface address shares it: add overload") }
                 if ctx.config.interfaces[name]?.addresses.isEmpty != false {
                     warnings.append("\(name) has no IPv4 address yet: flows are dropped until it has one")
                 }
@@ -169,15 +165,15 @@ enum NATCommands {
             modes: [Modes.config], no: .sameArguments,
             show: { config, _ in
                 config.nat.statics.filter { $0.direction == .inside && $0.proto == .any }.sorted { $0.local < $1.local }.map {
-                    var args = Arguments(["local": .ipv4($0.local.address), "global": .ipv4($0.global.address)])
+                    var args = Arguments().with(\.local, $0.local.address).with(\.global, $0.global.address)
                     addOptions(&args, $0)
                     return args
                 }
             }
         ) { ctx, args in
             let mapping = StaticMapping(
-                direction: .inside, local: Endpoint(args.ipv4("local")!), global: Endpoint(args.ipv4("global")!),
-                extendable: args.has("extendable"), redundancy: redundancy(args))
+                direction: .inside, local: Endpoint(try args.value(\.local)), global: Endpoint(try args.value(\.global)),
+                extendable: args[\.extendable], redundancy: redundancy(args))
             return editStatic(ctx, mapping, negated: args.negated)
         }
     }
@@ -193,19 +189,16 @@ enum NATCommands {
             show: { config, _ in
                 config.nat.statics.filter { $0.direction == .inside && $0.proto != .any }
                     .sorted { ($0.proto, $0.local) < ($1.proto, $1.local) }.map {
-                        var args = Arguments([
-                            "proto": .keyword($0.proto.description), "local": .ipv4($0.local.address), "lport": .int(Int($0.local.port)),
-                            "global": .ipv4($0.global.address), "gport": .int(Int($0.global.port)),
-                        ])
+                        var args = Arguments().with(\.proto, $0.proto).with(\.local, $0.local.address).with(\.lport, Int($0.local.port)).with(\.global, $0.global.address).with(\.gport, Int($0.global.port))
                         addOptions(&args, $0)
                         return args
                     }
             }
         ) { ctx, args in
-            let proto = L4Protocol(name: args.string("proto")!)!
+            let proto = try args.value(\.proto)
             let mapping = StaticMapping(
-                direction: .inside, proto: proto, local: Endpoint(args.ipv4("local")!, UInt16(args.int("lport")!)),
-                global: Endpoint(args.ipv4("global")!, UInt16(args.int("gport")!)), extendable: args.has("extendable"),
+                direction: .inside, proto: proto, local: Endpoint(try args.value(\.local), UInt16(try args.value(\.lport))),
+                global: Endpoint(try args.value(\.global), UInt16(try args.value(\.gport))), extendable: args[\.extendable],
                 redundancy: redundancy(args))
             return editStatic(ctx, mapping, negated: args.negated)
         }
@@ -219,28 +212,24 @@ enum NATCommands {
             modes: [Modes.config], no: .sameArguments,
             show: { config, _ in
                 config.nat.statics.filter { $0.direction == .outside }.sorted { $0.global < $1.global }.map {
-                    Arguments(["oglobal": .ipv4($0.global.address), "olocal": .ipv4($0.local.address)])
+                    Arguments().with(\.oglobal, $0.global.address).with(\.olocal, $0.local.address)
                 }
             }
         ) { ctx, args in
-            let mapping = StaticMapping(direction: .outside, local: Endpoint(args.ipv4("olocal")!), global: Endpoint(args.ipv4("oglobal")!))
+            let mapping = StaticMapping(direction: .outside, local: Endpoint(try args.value(\.olocal)), global: Endpoint(try args.value(\.oglobal)))
             return editStatic(ctx, mapping, negated: args.negated)
         }
     }
 
     static func redundancy(_ args: Arguments) -> StaticMapping.Redundancy? {
-        args.int("vrid").map { StaticMapping.Redundancy(vrid: UInt8($0), interface: args.string("rif")) }
+        args[\.vrid].map { StaticMapping.Redundancy(vrid: UInt8($0), interface: args[\.rif]) }
     }
 
     static func addOptions(_ args: inout Arguments, _ mapping: StaticMapping) {
-        if mapping.extendable { args.keywords.insert("extendable") }
+        args[\.extendable] = mapping.extendable
         if let redundancy = mapping.redundancy {
-            args.keywords.formUnion(["redundancy", "vrrp"])
-            args["vrid"] = .int(Int(redundancy.vrid))
-            if let interface = redundancy.interface {
-                args["rif"] = .interface(interface)
-                args.keywords.insert("interface")
-            }
+            args[\.vrid] = Int(redundancy.vrid)
+            args[\.rif] = redundancy.interface
         }
     }
 
@@ -301,15 +290,15 @@ enum NATCommands {
                 NATTimeouts.Kind.allCases.compactMap { kind in
                     guard !config.nat.timeouts.isDefault(kind) else { return nil }
                     if let seconds = config.nat.timeouts[kind] {
-                        return Arguments(["kind": .keyword(kind.rawValue), "seconds": .int(seconds)])
+                        return Arguments().with(\.kind, kind).with(\.seconds, seconds)
                     }
-                    return Arguments(["kind": .keyword(kind.rawValue)], keywords: ["never"])
+                    return Arguments().with(\.kind, kind).with(\.never)
                 }
             }
         ) { ctx, args in
-            let kind = NATTimeouts.Kind(rawValue: args.string("kind")!)!
+            let kind = try args.value(\.kind)
             if args.negated { return ctx.commit { $0.editTimeouts { $0.reset(kind) }; return nil } }
-            let seconds = args.int("seconds")
+            let seconds = args[\.seconds]
             return ctx.commit { $0.editTimeouts { $0[kind] = seconds }; return nil }
         }
     }
@@ -319,9 +308,9 @@ enum NATCommands {
             "ip nat translation max-entries (1-2147483647)$max",
             help: [Help.ip, natHelp, "NAT translation entry configuration", "Limit the number of dynamic translations", "Number of entries"],
             modes: [Modes.config], no: .optionalValues,
-            show: { config, _ in config.nat.maxEntries.map { [Arguments(["max": .int($0)])] } ?? [] }
+            show: { config, _ in config.nat.maxEntries.map { [Arguments().with(\.max, $0)] } ?? [] }
         ) { ctx, args in
-            let limit = args.negated ? nil : args.int("max")
+            let limit = args.negated ? nil : args[\.max]
             return ctx.commit { $0.setMaxEntries(limit); return nil }
         }
     }
@@ -340,21 +329,21 @@ enum NATCommands {
             show: { config, _ in
                 config.nat.accessLists.keys.sorted().flatMap { acl in
                     config.nat.accessLists[acl]!.entries.map { entry in
-                        var args = Arguments(["acl": .int(acl), "action": .keyword(entry.action.rawValue)])
+                        var args = Arguments().with(\.acl, acl).with(\.action, entry.action)
                         switch entry.match {
-                        case .any: args.keywords.insert("any")
-                        case .host(let host): args["address"] = .ipv4(host)
+                        case .any: args[\.any] = true
+                        case .host(let host): args[\.address] = host
                         case .wildcard(let base, let wild):
-                            args["address"] = .ipv4(base)
-                            args["wildcard"] = .ipv4(wild)
+                            args[\.address] = base
+                            args[\.wildcard] = wild
                         }
                         return args
                     }
                 }
             }
         ) { ctx, args in
-            let acl = args.int("acl")!
-            guard let actionText = args.string("action") else {
+            let acl = try args.value(\.acl)
+            guard let action = args[\.action] else {
                 // `no access-list N`: the whole list.
                 guard ctx.config.nat.accessLists[acl] != nil else { return ctx.fail("access-list \(acl) does not exist") }
                 var warnings: [String] = []
@@ -362,14 +351,14 @@ enum NATCommands {
                 return warn(ctx, warnings, ctx.commit { $0.editAccessList(acl) { $0 = nil }; return nil })
             }
             let match: AccessListEntry.Match
-            if args.has("any") {
+            if args[\.any] {
                 match = .any
-            } else if let host = args.ipv4("host") {
+            } else if let host = args[\.host] {
                 match = .host(host)
             } else {
-                match = .wildcard(args.ipv4("address")!, args.ipv4("wildcard") ?? IPv4Address(0))
+                match = .wildcard(try args.value(\.address), args[\.wildcard] ?? IPv4Address(0))
             }
-            let entry = AccessListEntry(action: actionText == "permit" ? .permit : .deny, match: match)
+            let entry = AccessListEntry(action: action, match: match)
             if args.negated {
                 guard ctx.config.nat.accessLists[acl]?.contains(entry) == true else {
                     return ctx.fail("access-list \(acl) has no line \"\(entry)\"")

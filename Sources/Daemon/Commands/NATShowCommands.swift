@@ -18,8 +18,8 @@ enum NATShowCommands {
                 help: [Help.show, Help.ip, natHelp, "Translation entries", "Only ICMP", "Only TCP", "Only UDP", "Show more details"],
                 modes: Modes.exec
             ) { ctx, args in
-                let proto = args.string("proto").flatMap(L4Protocol.init(name:))
-                let verbose = args.has("verbose")
+                let proto = args[\.proto]
+                let verbose = args[\.verbose]
                 return withSnapshot(ctx, sorted: true) { snapshot in
                     var list = snapshot.sortedTranslations
                     if let proto { list = list.filter { $0.isExtended && $0.proto == proto } }
@@ -40,8 +40,8 @@ enum NATShowCommands {
                 "show access-lists [(1-99)$acl]", help: [Help.show, "List access lists", "Only this list"], modes: Modes.exec
             ) { ctx, args in
                 let lists = ctx.config.nat.accessLists
-                let numbers = args.int("acl").map { [$0] } ?? lists.keys.sorted()
-                if let only = args.int("acl"), lists[only] == nil { return ctx.fail("access-list \(only) does not exist") }
+                let numbers = args[\.acl].map { [$0] } ?? lists.keys.sorted()
+                if let only = args[\.acl], lists[only] == nil { return ctx.fail("access-list \(only) does not exist") }
                 for number in numbers {
                     ctx.print("Standard IP access list \(number)")
                     for (index, entry) in lists[number]!.entries.enumerated() {
@@ -70,8 +70,8 @@ enum NATShowCommands {
                        "Outside local IP address", "Outside global IP address"],
                 modes: [Modes.enable]
             ) { ctx, args in
-                let ig = args.ipv4("ig")!, il = args.ipv4("il")!
-                let ol = args.ipv4("ol"), og = args.ipv4("og")
+                let ig = try args.value(\.ig), il = try args.value(\.il)
+                let ol = args[\.ol], og = args[\.og]
                 return clear(ctx, mustMatch: true) { t in
                     !t.isExtended && t.insideGlobal?.address == ig && t.insideLocal?.address == il
                         && (ol == nil || (t.outsideLocal?.address == ol && t.outsideGlobal?.address == og))
@@ -85,11 +85,11 @@ enum NATShowCommands {
                        "Outside global IP address", "Outside global port"],
                 modes: [Modes.enable]
             ) { ctx, args in
-                let proto = L4Protocol(name: args.string("proto")!)!
-                let ig = Endpoint(args.ipv4("ig")!, UInt16(args.int("igp")!))
-                let il = Endpoint(args.ipv4("il")!, UInt16(args.int("ilp")!))
-                let ol = args.ipv4("ol").map { Endpoint($0, UInt16(args.int("olp")!)) }
-                let og = args.ipv4("og").map { Endpoint($0, UInt16(args.int("ogp")!)) }
+                let proto = try args.value(\.proto)
+                let ig = Endpoint(try args.value(\.ig), UInt16(try args.value(\.igp)))
+                let il = Endpoint(try args.value(\.il), UInt16(try args.value(\.ilp)))
+                let ol = try args[\.ol].map { Endpoint($0, UInt16(try args.value(\.olp))) }
+                let og = try args[\.og].map { Endpoint($0, UInt16(try args.value(\.ogp))) }
                 return clear(ctx, mustMatch: true) { t in
                     t.isExtended && t.proto == proto && t.insideGlobal == ig && t.insideLocal == il
                         && (ol == nil || (t.outsideLocal == ol && t.outsideGlobal == og))
@@ -118,10 +118,10 @@ enum NATShowCommands {
                        "FIN (closes it)", "RST (resets it)", "Packets per flow", "Packets", "Flows (the port of the starting side counts up)", "Flows"],
                 modes: [Modes.enable]
             ) { ctx, args in
-                guard let packet = flowPacket(ctx, args) else { return .done(.error) }
+                guard let packet = try flowPacket(ctx, args) else { return .done(.error) }
                 let request = NATService.FlowRequest(
-                    packet: packet, side: args.string("side") == "outside" ? .outside : .inside, count: args.int("count") ?? 1,
-                    sessions: args.int("sessions") ?? 1)
+                    packet: packet, side: args[\.side] ?? .inside, count: args[\.count] ?? 1,
+                    sessions: args[\.sessions] ?? 1)
                 guard request.count * request.sessions <= 2_000_000 else {
                     return ctx.fail("at most 2,000,000 packets per command (count x sessions)")
                 }
@@ -138,10 +138,10 @@ enum NATShowCommands {
                        "From an inside interface (default)", "From an outside interface", "Create the translation (default: change nothing)"],
                 modes: [Modes.enable]
             ) { ctx, args in
-                guard let packet = flowPacket(ctx, args) else { return .done(.error) }
-                let side: NATZone = args.string("side") == "outside" ? .outside : .inside
+                guard let packet = try flowPacket(ctx, args) else { return .done(.error) }
+                let side = args[\.side] ?? .inside
                 let hal = ctx.plane.hal
-                return ctx.after(ctx.plane.nat.trace(packet, from: side, commit: args.has("commit")), waitingFor: { "the NAT thread; " + hal.activity }) { decision in
+                return ctx.after(ctx.plane.nat.trace(packet, from: side, commit: args[\.commit]), waitingFor: { "the NAT thread; " + hal.activity }) { decision in
                     for (index, step) in decision.steps.enumerated() { ctx.print("\(pad(String(index + 1), 2, left: true)). \(step)") }
                     if case .dropped = decision.outcome { return .warning }
                     return .success
@@ -150,37 +150,37 @@ enum NATShowCommands {
         ]
     }
 
-    static func flowPacket(_ ctx: CommandContext, _ args: Arguments) -> FlowPacket? {
-        let proto = L4Protocol(name: args.string("proto")!)!
-        var sport = UInt16(args.int("sport") ?? 0)
-        let dport = UInt16(args.int("dport") ?? 0)
-        if proto != .icmp && args.int("sport") != nil && (sport == 0 || dport == 0) {
+    static func flowPacket(_ ctx: CommandContext, _ args: Arguments) throws -> FlowPacket? {
+        let proto = try args.value(\.proto)
+        var sport = UInt16(args[\.sport] ?? 0)
+        let dport = UInt16(args[\.dport] ?? 0)
+        if proto != .icmp && args[\.sport] != nil && (sport == 0 || dport == 0) {
             ctx.print("% \(proto) ports are 1-65535")
             return nil
         }
-        if proto != .icmp && (args.int("sport") == nil || args.int("dport") == nil) {
+        if proto != .icmp && (args[\.sport] == nil || args[\.dport] == nil) {
             ctx.print("% \(proto) needs a source and a destination port")
             return nil
         }
         // ICMP: the query id goes in both fields (given as the starting side's "port").
         if proto == .icmp {
-            let id = args.string("side") == "outside" ? dport : sport
+            let id = args[\.side] == .outside ? dport : sport
             sport = id == 0 ? 1 : id
         }
         var flags: TCPFlags = proto == .tcp ? [.ack] : []
-        switch args.string("flag") {
-        case "syn": flags = [.syn]
-        case "fin": flags = [.fin, .ack]
-        case "rst": flags = [.rst]
-        default: break
+        switch args[\.flag] {
+        case .syn: flags = [.syn]
+        case .fin: flags = [.fin, .ack]
+        case .rst: flags = [.rst]
+        case nil: break
         }
-        if args.string("flag") != nil && proto != .tcp {
+        if args[\.flag] != nil && proto != .tcp {
             ctx.print("% flags are TCP's")
             return nil
         }
         return FlowPacket(
-            proto: proto, source: Endpoint(args.ipv4("src")!, sport),
-            destination: Endpoint(args.ipv4("dst")!, proto == .icmp ? sport : dport), flags: flags)
+            proto: proto, source: Endpoint(try args.value(\.src), sport),
+            destination: Endpoint(try args.value(\.dst), proto == .icmp ? sport : dport), flags: flags)
     }
 
     static func printFlowReport(_ ctx: CommandContext, _ report: NATService.FlowReport) {

@@ -14,20 +14,20 @@ enum RouteCommands {
                 modes: [Modes.config], no: .custom("ip route A.B.C.D/M$prefix [A.B.C.D$nexthop]", help: [Help.ip, routeHelp, "Destination prefix", "Next hop address"]),
                 show: { config, _ in
                     config.staticRoutes.keys.sorted { ($0.address, $0.length) < ($1.address, $1.length) }.map {
-                        Arguments(["prefix": .ipv4Prefix($0), "nexthop": .ipv4(config.staticRoutes[$0]!)])
+                        Arguments().with(\.prefix, $0).with(\.nexthop, config.staticRoutes[$0]!)
                     }
                 }
             ) { ctx, args in
-                let prefix = args.ipv4Prefix("prefix")!
+                let prefix = try args.value(\.prefix)
                 guard prefix.address == prefix.network else {
                     return ctx.fail("Inconsistent address and mask: \(prefix) has host bits set (the network is \(prefix.network)/\(prefix.length))")
                 }
                 if args.negated {
                     guard let hop = ctx.config.staticRoutes[prefix] else { return ctx.fail("no static route to \(prefix)") }
-                    if let asked = args.ipv4("nexthop"), asked != hop { return ctx.fail("the route to \(prefix) is via \(hop), not \(asked)") }
+                    if let asked = args[\.nexthop], asked != hop { return ctx.fail("the route to \(prefix) is via \(hop), not \(asked)") }
                     return ctx.commit { $0.setRoute(prefix, nextHop: nil); return nil }
                 }
-                let hop = args.ipv4("nexthop")!
+                let hop = try args.value(\.nexthop)
                 guard hop.value != 0, hop.value >> 28 != 0xe, hop.value != UInt32.max else { return ctx.fail("\(hop) cannot be a next hop") }
                 let index = ctx.config.index
                 if index.isOwnAddress(hop) { return ctx.fail("\(hop) is this switch's own address") }

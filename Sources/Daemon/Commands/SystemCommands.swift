@@ -10,10 +10,10 @@ enum SystemCommands {
         CommandDeclaration(
             "hostname WORD$name", help: ["Set system's network name", "This system's network name"],
             modes: [Modes.config], no: .optionalValues,
-            show: { config, _ in [Arguments(["name": .word(config.hostname)])] }
+            show: { config, _ in [Arguments().with(\.name, config.hostname)] }
         ) { ctx, args in
             guard !args.negated else { return ctx.commit { $0.setHostname(RunningConfig.defaultHostname); return nil } }
-            let name = args.string("name")!
+            let name = try args.value(\.name)
             guard isValidHostname(name) else {
                 return ctx.fail(
                     "Invalid hostname \"\(name)\": use up to 63 letters, digits and hyphens, starting with a letter")
@@ -21,7 +21,7 @@ enum SystemCommands {
             return ctx.commit { $0.setHostname(name); return nil }
         },
         CommandDeclaration(
-            "enable secret [<0|9>$type] PASSWORD$secret",
+            "enable secret [<0|9>$encoding] PASSWORD$secret",
             help: [
                 "Modify enable password parameters", "Assign the privileged level secret",
                 "Specifies an UNENCRYPTED password will follow", "Specifies a SCRYPT-hashed secret will follow",
@@ -29,12 +29,12 @@ enum SystemCommands {
             ],
             modes: [Modes.config], no: .optionalValues,
             show: { config, _ in
-                config.enableSecret.map { [Arguments(["type": .keyword("9"), "secret": .word($0)])] } ?? []
+                config.enableSecret.map { [Arguments().with(\.encoding, .hashed).with(\.secret, $0)] } ?? []
             }
         ) { ctx, args in
             guard !args.negated else { return ctx.commit { $0.setEnableSecret(nil); return nil } }
-            let secret = args.string("secret")!
-            if args.string("type") == "9" {
+            let secret = try args.value(\.secret)
+            if args[\.encoding] == .hashed {
                 guard EnableSecret.isWellFormed(secret) else {
                     return ctx.fail("Invalid type 9 secret: expected $9$ followed by a 14-character salt, $ and a 43-character hash")
                 }

@@ -8,10 +8,10 @@ enum VLANCommands {
         [
             CommandDeclaration(
                 "vlan (1-4094)$vlan", help: ["VLAN configuration", "VLAN ID"], modes: [Modes.config], no: .sameArguments,
-                submode: Modes.configVLAN, submodeKey: "vlan",
-                show: { config, _ in config.vlans.keys.sorted().map { Arguments(["vlan": .int(Int($0))]) } }
+                submode: Modes.configVLAN, submodeKey: { $0[\.vlan].map(String.init) },
+                show: { config, _ in config.vlans.keys.sorted().map { Arguments().with(\.vlan, Int($0)) } }
             ) { ctx, args in
-                let vlan = UInt16(args.int("vlan")!)
+                let vlan = UInt16(try args.value(\.vlan))
                 if args.negated {
                     guard vlan != 1 else { return ctx.fail("VLAN 1 is the default VLAN and cannot be deleted") }
                     guard ctx.config.vlans[vlan] != nil else { return ctx.fail("VLAN \(vlan) does not exist") }
@@ -35,11 +35,11 @@ enum VLANCommands {
                 no: .optionalValues,
                 show: { config, key in
                     guard let key, let vlan = UInt16(key), let name = config.vlans[vlan]?.name else { return [] }
-                    return [Arguments(["name": .word(name)])]
+                    return [Arguments().with(\.name, name)]
                 }
             ) { ctx, args in
                 guard let vlan = ctx.session.vlan else { return ctx.fail("No VLAN selected") }
-                let name = args.negated ? nil : args.string("name")
+                let name = args.negated ? nil : args[\.name]
                 if let name, name.count > 32 { return ctx.fail("A VLAN name has at most 32 characters") }
                 return ctx.commit { config in
                     config.setVLAN(vlan, vlan == 1 && name == nil ? nil : VLANConfig(name: name))
@@ -58,7 +58,7 @@ enum VLANCommands {
                     var access: [UInt16: [String]] = [:]
                     for port in ports where port.settings.mode == .access { access[port.settings.accessVLAN, default: []].append(port.name) }
                     var trunkText = ""
-                    if !args.has("brief") {
+                    if !args[\.brief] {
                         let trunks = ports.filter { $0.settings.mode == .trunk }
                         if !trunks.isEmpty {
                             trunkText = "\nTrunk ports   Native  Allowed VLANs\n"

@@ -15,20 +15,20 @@ enum VRRPCommands {
                 modes: [Modes.configInterface], no: .custom("vrrp (1-255)$vrid", help: [vrrpHelp, vridHelp]),
                 show: { config, name in
                     instances(config, name).map { vrid, instance in
-                        var args = Arguments(["vrid": .int(Int(vrid))])
-                        if instance.version != 3 { args["version"] = .int(instance.version) }
+                        var args = Arguments().with(\.vrid, Int(vrid))
+                        if instance.version != 3 { args[\.version] = instance.version }
                         return args
                     }
                 }
             ) { ctx, args in
-                let vrid = UInt8(args.int("vrid")!)
+                let vrid = UInt8(try args.value(\.vrid))
                 if args.negated {
                     guard let name = ctx.session.interface, ctx.config.interfaces[name]?.vrrp[vrid] != nil else {
                         return ctx.fail("VRRP group \(vrid) is not configured on this interface")
                     }
                     return ctx.commit { $0.editInterface(name) { $0.vrrp[vrid] = nil; return nil } }
                 }
-                let version = args.int("version") ?? 3
+                let version = args[\.version] ?? 3
                 return edit(ctx, vrid) { instance in
                     if version == 2 && instance.advertisementIntervalMs % 1000 != 0 {
                         return "VRRPv2 advertises whole seconds; set an advertisement-interval that is a multiple of 1000 ms first"
@@ -43,12 +43,12 @@ enum VRRPCommands {
                 modes: [Modes.configInterface], no: .sameArguments,
                 show: { config, name in
                     instances(config, name).flatMap { vrid, instance in
-                        instance.ipv4.map { Arguments(["vrid": .int(Int(vrid)), "vip": .ipv4($0)]) }
+                        instance.ipv4.map { Arguments().with(\.vrid, Int(vrid)).with(\.vip, $0) }
                     }
                 }
             ) { ctx, args in
-                let address = args.ipv4("vip")!
-                return edit(ctx, UInt8(args.int("vrid")!), negated: args.negated) { instance in
+                let address = try args.value(\.vip)
+                return edit(ctx, UInt8(try args.value(\.vrid)), negated: args.negated) { instance in
                     if args.negated {
                         guard instance.ipv4.contains(address) else { return "\(address) is not an address of this group" }
                         instance.ipv4.removeAll { $0 == address }
@@ -66,12 +66,12 @@ enum VRRPCommands {
                 modes: [Modes.configInterface], no: .sameArguments,
                 show: { config, name in
                     instances(config, name).flatMap { vrid, instance in
-                        instance.ipv6.map { Arguments(["vrid": .int(Int(vrid)), "vip6": .ipv6($0)]) }
+                        instance.ipv6.map { Arguments().with(\.vrid, Int(vrid)).with(\.vip6, $0) }
                     }
                 }
             ) { ctx, args in
-                let address = args.ipv6("vip6")!
-                return edit(ctx, UInt8(args.int("vrid")!), negated: args.negated) { instance in
+                let address = try args.value(\.vip6)
+                return edit(ctx, UInt8(try args.value(\.vrid)), negated: args.negated) { instance in
                     if args.negated {
                         guard instance.ipv6.contains(address) else { return "\(address) is not an address of this group" }
                         // RFC 5798 §5.2.9: the link-local address stays first while others remain.
@@ -96,12 +96,12 @@ enum VRRPCommands {
                 modes: [Modes.configInterface], no: .optionalValues,
                 show: { config, name in
                     instances(config, name).compactMap { vrid, instance in
-                        instance.priority == 100 ? nil : Arguments(["vrid": .int(Int(vrid)), "priority": .int(Int(instance.priority))])
+                        instance.priority == 100 ? nil : Arguments().with(\.vrid, Int(vrid)).with(\.priority, Int(instance.priority))
                     }
                 }
             ) { ctx, args in
-                let priority = UInt8(args.negated ? 100 : args.int("priority")!)
-                return edit(ctx, UInt8(args.int("vrid")!), negated: args.negated) { $0.priority = priority; return nil }
+                let priority = UInt8(args.negated ? 100 : try args.value(\.priority))
+                return edit(ctx, UInt8(try args.value(\.vrid)), negated: args.negated) { $0.priority = priority; return nil }
             },
             CommandDeclaration(
                 "vrrp (1-255)$vrid advertisement-interval (10-40950)$ms",
@@ -109,15 +109,15 @@ enum VRRPCommands {
                 modes: [Modes.configInterface], no: .optionalValues,
                 show: { config, name in
                     instances(config, name).compactMap { vrid, instance in
-                        instance.advertisementIntervalMs == 1000 ? nil : Arguments(["vrid": .int(Int(vrid)), "ms": .int(instance.advertisementIntervalMs)])
+                        instance.advertisementIntervalMs == 1000 ? nil : Arguments().with(\.vrid, Int(vrid)).with(\.ms, instance.advertisementIntervalMs)
                     }
                 }
             ) { ctx, args in
-                let ms = args.negated ? 1000 : args.int("ms")!
+                let ms = args.negated ? 1000 : try args.value(\.ms)
                 guard ms % 10 == 0 else {
                     return ctx.fail("The advertisement interval is sent in centiseconds: \(ms) ms is not a multiple of 10 (use \(ms / 10 * 10) or \(ms / 10 * 10 + 10))")
                 }
-                return edit(ctx, UInt8(args.int("vrid")!), negated: args.negated) { instance in
+                return edit(ctx, UInt8(try args.value(\.vrid)), negated: args.negated) { instance in
                     if instance.version == 2 && ms % 1000 != 0 {
                         return "VRRPv2 advertises whole seconds: \(ms) ms is not a multiple of 1000"
                     }
@@ -131,14 +131,14 @@ enum VRRPCommands {
                 modes: [Modes.configInterface], no: .custom("vrrp (1-255)$vrid preempt", help: [vrrpHelp, vridHelp, "Preempt mode"]),
                 show: { config, name in
                     instances(config, name).compactMap { vrid, instance in
-                        if !instance.preempt { return Arguments(["vrid": .int(Int(vrid))], negated: true) }
+                        if !instance.preempt { return Arguments(negated: true).with(\.vrid, Int(vrid)) }
                         guard let delay = instance.preemptDelaySeconds else { return nil }
-                        return Arguments(["vrid": .int(Int(vrid)), "delay": .int(delay)])
+                        return Arguments().with(\.vrid, Int(vrid)).with(\.delay, delay)
                     }
                 }
             ) { ctx, args in
-                let delay = args.int("delay")
-                return edit(ctx, UInt8(args.int("vrid")!), negated: args.negated) { instance in
+                let delay = args[\.delay]
+                return edit(ctx, UInt8(try args.value(\.vrid)), negated: args.negated) { instance in
                     instance.preempt = !args.negated
                     instance.preemptDelaySeconds = args.negated ? nil : (delay == 0 ? nil : delay)
                     return nil
@@ -159,19 +159,19 @@ enum VRRPCommands {
                 show: { config, name in
                     instances(config, name).flatMap { vrid, instance in
                         instance.tracks.keys.sorted(by: InterfaceName.precedes).map { track in
-                            var args = Arguments(["vrid": .int(Int(vrid)), "track": .interface(track)])
-                            if instance.tracks[track] != VRRPInstanceConfig.defaultTrackDecrement { args["decrement"] = .int(instance.tracks[track]!) }
+                            var args = Arguments().with(\.vrid, Int(vrid)).with(\.track, track)
+                            if instance.tracks[track] != VRRPInstanceConfig.defaultTrackDecrement { args[\.decrement] = instance.tracks[track] }
                             return args
                         }
                     }
                 }
             ) { ctx, args in
-                let track = args.string("track")!
+                let track = try args.value(\.track)
                 guard case .port = InterfaceKind.parse(track, portCount: ctx.portCount) else {
                     return ctx.fail("VRRP tracks ports: eth1-eth\(ctx.portCount)")
                 }
-                let decrement = args.int("decrement") ?? VRRPInstanceConfig.defaultTrackDecrement
-                return edit(ctx, UInt8(args.int("vrid")!), negated: args.negated) { instance in
+                let decrement = args[\.decrement] ?? VRRPInstanceConfig.defaultTrackDecrement
+                return edit(ctx, UInt8(try args.value(\.vrid)), negated: args.negated) { instance in
                     if args.negated {
                         guard instance.tracks.removeValue(forKey: track) != nil else { return "\(track) is not tracked by this group" }
                     } else {
@@ -185,12 +185,12 @@ enum VRRPCommands {
                 modes: [Modes.configInterface], no: .optionalValues,
                 show: { config, name in
                     instances(config, name).compactMap { vrid, instance in
-                        instance.description.map { Arguments(["vrid": .int(Int(vrid)), "line": .line($0)]) }
+                        instance.description.map { Arguments().with(\.vrid, Int(vrid)).with(\.line, $0) }
                     }
                 }
             ) { ctx, args in
-                let text = args.negated ? nil : args.string("line")
-                return edit(ctx, UInt8(args.int("vrid")!), negated: args.negated) { $0.description = text; return nil }
+                let text = args.negated ? nil : args[\.line]
+                return edit(ctx, UInt8(try args.value(\.vrid)), negated: args.negated) { $0.description = text; return nil }
             },
         ]
     }
@@ -201,11 +201,11 @@ enum VRRPCommands {
             "vrrp (1-255)$vrid \(keyword)", help: [vrrpHelp, vridHelp, help], modes: [Modes.configInterface], no: .sameArguments,
             show: { config, name in
                 instances(config, name).compactMap { vrid, instance in
-                    instance[keyPath: path] == defaultOn ? nil : Arguments(["vrid": .int(Int(vrid))], negated: defaultOn)
+                    instance[keyPath: path] == defaultOn ? nil : Arguments(negated: defaultOn).with(\.vrid, Int(vrid))
                 }
             }
         ) { ctx, args in
-            edit(ctx, UInt8(args.int("vrid")!), negated: args.negated) { instance in
+            edit(ctx, UInt8(try args.value(\.vrid)), negated: args.negated) { instance in
                 instance[keyPath: path] = !args.negated
                 return nil
             }

@@ -17,18 +17,18 @@ enum VRRPShowCommands {
                        "Output JSON (FRR's keys)", "One line per group"],
                 modes: Modes.exec
             ) { ctx, args in
-                let interface = args.string("ifname")
-                let vrid = args.int("vrid").map(UInt8.init)
-                let format = args.string("format")
+                let interface = args[\.ifname]
+                let vrid = args[\.vrid].map(UInt8.init)
+                let format = args[\.format]
                 // Thousands of groups stream as the client reads, a few hundred at a time.
                 let snapshot = ctx.plane.vrrp.snapshot(interface: interface, vrid: vrid)
                 return ctx.after(snapshot, waitingFor: { "the VRRP thread" }) { snapshot in
                     let show = VRRPShow(snapshot: snapshot)
                     let groups = show.groups(interface: interface, vrid: vrid)
                     switch format {
-                    case "json":
+                    case .json:
                         show.streamJSON(groups, into: ctx)
-                    case "summary":
+                    case .summary:
                         show.streamSummary(groups, into: ctx)
                     default:
                         if groups.isEmpty, interface != nil || vrid != nil {
@@ -69,10 +69,10 @@ enum VRRPShowCommands {
                 modes: [Modes.enable], no: .sameArguments
             ) { ctx, args in
                 let on = !args.negated
-                switch args.string("what") {
-                case "events": ctx.plane.vrrp.setDebug(events: on, packets: nil)
-                case "packets": ctx.plane.vrrp.setDebug(events: nil, packets: on)
-                default: ctx.plane.vrrp.setDebug(events: on, packets: on)
+                switch args[\.what] {
+                case .events: ctx.plane.vrrp.setDebug(events: on, packets: nil)
+                case .packets: ctx.plane.vrrp.setDebug(events: nil, packets: on)
+                case nil: ctx.plane.vrrp.setDebug(events: on, packets: on)
                 }
                 return .done(.success)
             },
