@@ -67,9 +67,27 @@ public final class ChannelClient {
         return nextID
     }
 
-    /// Sends a frame, waiting at most until `deadline` for the socket to accept it.
+    /// Frames queued and not written yet.
+    private var outgoing: [UInt8] = []
+
+    /// Sends a frame, waiting at most until `deadline` for the socket to accept it (and every
+    /// frame queued before it).
     public func send(_ frame: Frame, deadline: Deadline) throws(ClientError) {
-        let bytes = frame.encoded
+        queue(frame)
+        try flush(deadline: deadline)
+    }
+
+    /// Queues a frame to go out with the next `flush` (or `send`, or before the next `receive`):
+    /// a script's lines sent ahead leave in one write, and wake the daemon once, not per line.
+    public func queue(_ frame: Frame) {
+        outgoing += frame.encoded
+    }
+
+    /// Writes every queued frame, waiting at most until `deadline` for the socket to take them.
+    public func flush(deadline: Deadline) throws(ClientError) {
+        guard !outgoing.isEmpty else { return }
+        defer { outgoing.removeAll(keepingCapacity: true) }
+        let bytes = outgoing
         var offset = 0
         while offset < bytes.count {
             let n = bytes[offset...].withUnsafeBytes { raw in
@@ -89,7 +107,8 @@ public final class ChannelClient {
         }
     }
 
-    /// Receives the next frame, waiting at most until `deadline`.
+    /// Receives the next frame, waiting at most until `deadline`. Frames still queued are
+    /// written before it waits for the socket.
     public func receive(deadline: Deadline) throws(ClientError) -> Frame {
         while true {
             do {
@@ -106,6 +125,7 @@ public final class ChannelClient {
             } catch {
                 throw .io("decode", "\(error)")
             }
+            try flush(deadline: deadline)
             var chunk = [UInt8](repeating: 0, count: 64 * 1024)
             let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if n > 0 {

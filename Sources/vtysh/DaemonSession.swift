@@ -46,10 +46,17 @@ final class DaemonSession {
     }
 
     /// Sends one line (its reply is collected by `complete`, in the order the lines were sent).
-    func start(_ line: String) throws(ClientError) -> UInt32 {
+    /// Queued lines go out together with the next `flush` or before a reply is awaited.
+    func start(_ line: String, queued: Bool = false) throws(ClientError) -> UInt32 {
         let id = client.makeID()
-        try client.send(Frame(.exec, id: id, text: line), deadline: Deadline(secondsFromNow: timeout))
+        let frame = Frame(.exec, id: id, text: line)
+        if queued { client.queue(frame) } else { try client.send(frame, deadline: Deadline(secondsFromNow: timeout)) }
         return id
+    }
+
+    /// Writes the lines queued by `start(_:queued:)`.
+    func flush() throws(ClientError) {
+        try client.flush(deadline: Deadline(secondsFromNow: timeout))
     }
 
     /// Collects the reply of the line sent as `id` (stdout gets its text as it arrives), answering
@@ -106,9 +113,10 @@ final class DaemonSession {
         try completeDescribe(try startDescribe(line))
     }
 
-    func startDescribe(_ line: String) throws(ClientError) -> UInt32 {
+    func startDescribe(_ line: String, queued: Bool = false) throws(ClientError) -> UInt32 {
         let id = client.makeID()
-        try client.send(Frame(.describe, id: id, text: line), deadline: Deadline(secondsFromNow: timeout))
+        let frame = Frame(.describe, id: id, text: line)
+        if queued { client.queue(frame) } else { try client.send(frame, deadline: Deadline(secondsFromNow: timeout)) }
         return id
     }
 

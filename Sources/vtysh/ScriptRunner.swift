@@ -34,6 +34,8 @@ struct ScriptRunner {
     /// Bytes of requests sent ahead at most, so the socket buffers never hold both directions
     /// full.
     static let maxBytesAhead = 128 * 1024
+    /// The window is refilled this many lines at a time: one write, one wake-up of the daemon.
+    static let refillBatch = 16
 
     private struct Sent {
         var number: Int
@@ -52,9 +54,19 @@ struct ScriptRunner {
         var ended = false
         while true {
             // Send ahead while the window has room and lines are at hand (stdin: without waiting
-            // for more while replies are due).
-            while !ended, sent.count - head < max(1, window), bytesAhead < Self.maxBytesAhead {
-                let read = lines.next(waiting: sent.count == head)
+            // for more while replies are due). The window is refilled a batch at a time, so lines
+            // leave together (one write, one wake-up of the daemon).
+            let refill = sent.count == head || sent.count - head <= window - ScriptRunner.refillBatch
+            while refill, !ended, sent.count - head < max(1, window), bytesAhead < Self.maxBytesAhead {
+                let waiting = sent.count == head
+                if waiting {
+                    // Nothing is due: what was queued goes out before stdin is waited on.
+                    do { try session.flush() } catch {
+                        Output.error(Shell.describe(error, socket: session.client.path, line: ""))
+                        return ExitStatus.connectionFailed
+                    }
+                }
+                let read = lines.next(waiting: waiting)
                 guard case .line(let number, var line) = read else {
                     if case .end = read { ended = true }
                     break
@@ -64,7 +76,7 @@ struct ScriptRunner {
                 guard let first, first != "!", first != "#" else { continue }
                 let describe = line.hasSuffix("?")
                 do {
-                    let id = try describe ? session.startDescribe(String(line.dropLast())) : session.start(line)
+                    let id = try describe ? session.startDescribe(String(line.dropLast()), queued: true) : session.start(line, queued: true)
                     sent.append(Sent(number: number, line: line, id: id, describe: describe, bytes: line.utf8.count + Frame.headerSize))
                     bytesAhead += line.utf8.count + Frame.headerSize
                 } catch {
