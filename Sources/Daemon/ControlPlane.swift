@@ -280,8 +280,9 @@ public final class ControlPlane {
             session.commandCount += 1
             statistics.commands += 1
             let declaration = registry.declarations[index]
-            // After the edits queued before it (a script sent ahead): what it reads includes them.
-            if !loading, workspace === live, declaration.readsConfiguration, let landed = committer.whenLanded() {
+            // After the edits its session queued before it (a script sent ahead): what it reads
+            // includes them.
+            if !loading, workspace === live, declaration.readsConfiguration, let landed = committer.whenLanded(session: session) {
                 let status = landed.assumeIsolated().flatMap { [self] () -> EventLoopFuture<Status> in
                     watchdog.begin(commandText)
                     defer { watchdog.end() }

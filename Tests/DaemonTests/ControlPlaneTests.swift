@@ -76,6 +76,27 @@ final class PlaneHarness: @unchecked Sendable {
         }.wait().pair
     }
 
+    /// Opens another session on the same control plane.
+    func openSession(client: String) throws -> NIOLoopBound<Session> {
+        let plane = self.plane
+        let loop = group.next()
+        return try loop.submit { NIOLoopBound(plane.value.openSession(client: client)!, eventLoop: loop) }.wait()
+    }
+
+    /// Starts a line in `session` without waiting for it; the future completes with its status.
+    func start(_ line: String, in session: NIOLoopBound<Session>) throws -> EventLoopFuture<Status> {
+        let plane = self.plane
+        let loop = group.next()
+        return try loop.submit { () -> EventLoopFuture<Status> in
+            let (_, outcome) = plane.value.execute(line, session: session.value, workspace: plane.value.live, loading: false)
+            switch outcome {
+            case .done(let status): return loop.makeSucceededFuture(status)
+            case .pending(let future, _, _): return future
+            case .input: return loop.makeSucceededFuture(.inputRequired)
+            }
+        }.wait()
+    }
+
     /// Runs lines; every one must succeed.
     func configure(_ lines: [String]) throws {
         for line in lines {
@@ -137,6 +158,34 @@ struct LoadBox: Sendable {
         } catch {
             #expect(error.message == "$proto reads L4Protocol but sctp names no L4Protocol")
         }
+    }
+
+    /// A `show` waits for the edits its own session queued (a script's `write file` saves what
+    /// the script did), never for another session's: a script stuck behind a stalled HAL holds
+    /// up nobody else's `show version` or `show running-config`.
+    @Test func aShowWaitsForItsOwnSessionsEditsOnly() throws {
+        let h = try PlaneHarness()
+        try h.configure(["enable", "test fault hal stall l2x", "configure terminal"])
+        let own = h.session
+        let edit = try h.start("mac address-table static 0000.1111.2222 vlan 1 interface eth1", in: own)
+        let ownShow = try h.start("do show running-config", in: own)
+        let other = try h.openSession(client: "other")
+        _ = try h.start("enable", in: other).wait()
+        #expect(try h.start("show version", in: other).wait() == .success)
+        #expect(try h.start("show running-config", in: other).wait() == .success)
+        // The stalled edit and the show behind it in its own session are still waiting.
+        let loop = h.group.next()
+        let waiting = try loop.submit { () -> Bool in
+            var done = false
+            edit.whenComplete { _ in done = true }
+            ownShow.whenComplete { _ in done = true }
+            return !done
+        }.wait()
+        #expect(waiting)
+        _ = try h.start("test fault hal stall clear", in: other).wait()
+        #expect(try edit.wait() == .success)
+        #expect(try ownShow.wait() == .success)
+        #expect(h.runningConfig.contains("mac address-table static 00:00:11:11:22:22 vlan 1 interface eth1"))
     }
 
     /// A handler that asks for a value its line did not bind gets an error reply; the daemon

@@ -162,11 +162,13 @@ final class HALCommitter {
         return out
     }
 
-    /// A future that completes once every edit queued so far has landed (nil: none is queued).
-    func whenLanded() -> EventLoopFuture<Void>? {
-        guard !pending.isEmpty else { return nil }
+    /// A future that completes once every edit `session` queued so far has landed (and so every
+    /// edit queued before those); nil: it has none queued. Another session's script never holds
+    /// up a `show` of this one.
+    func whenLanded(session: Session) -> EventLoopFuture<Void>? {
+        guard let last = pending.last(where: { $0.context.session === session }) else { return nil }
         let promise = plane.loop.makePromise(of: Void.self)
-        barriers.append((queuedCount, promise))
+        barriers.append((last.number, promise))
         return promise.futureResult
     }
 
@@ -223,10 +225,11 @@ final class HALCommitter {
     }
 
     private func releaseBarriers() {
-        while let first = barriers.first, first.edit <= landedCount {
-            barriers.removeFirst()
-            first.promise.succeed(())
-        }
+        guard barriers.contains(where: { $0.edit <= landedCount }) else { return }
+        // Each session waits for its own edits: the barriers are not in order.
+        let due = barriers.filter { $0.edit <= landedCount }
+        barriers.removeAll { $0.edit <= landedCount }
+        for barrier in due { barrier.promise.succeed(()) }
     }
 
     /// What is still queued was checked against a projection that included what failed:
