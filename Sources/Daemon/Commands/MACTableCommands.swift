@@ -70,7 +70,7 @@ enum MACTableCommands {
                     for vlan in config.learnLimitPerVLAN.keys.sorted() {
                         lines.append(Arguments().with(\.maximum, config.learnLimitPerVLAN[vlan]!).with(\.vlan, Int(vlan)))
                     }
-                    for name in config.learnLimitPerInterface.keys.sorted(by: InterfaceName.precedes) {
+                    for name in InterfaceName.sorted(config.learnLimitPerInterface.keys) {
                         lines.append(Arguments().with(\.maximum, config.learnLimitPerInterface[name]!).with(\.ifname, name))
                     }
                     return lines

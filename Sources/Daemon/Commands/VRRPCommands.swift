@@ -158,7 +158,7 @@ enum VRRPCommands {
                 no: .custom("vrrp (1-255)$vrid track interface IFNAME$track", help: [vrrpHelp, vridHelp, "Track an object", "Track an interface", "The port"]),
                 show: { config, name in
                     instances(config, name).flatMap { vrid, instance in
-                        instance.tracks.keys.sorted(by: InterfaceName.precedes).map { track in
+                        InterfaceName.sorted(instance.tracks.keys).map { track in
                             var args = Arguments().with(\.vrid, Int(vrid)).with(\.track, track)
                             if instance.tracks[track] != VRRPInstanceConfig.defaultTrackDecrement { args[\.decrement] = instance.tracks[track] }
                             return args

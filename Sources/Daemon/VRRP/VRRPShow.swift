@@ -24,15 +24,11 @@ struct VRRPShow {
     func groups(interface: String?, vrid: UInt8?) -> [Group] {
         let keys = snapshot.specs.keys.filter { !$0.ipv6 && (interface == nil || $0.interface == interface) && (vrid == nil || $0.vrid == vrid) }
         // Each name's sort key once, not once per comparison.
-        var sortKeys: [String: (stem: String, numbers: [Int])] = [:]
-        for key in keys where sortKeys[key.interface] == nil { sortKeys[key.interface] = InterfaceName.key(key.interface) }
+        var sortKeys: [String: InterfaceName.SortKey] = [:]
+        for key in keys where sortKeys[key.interface] == nil { sortKeys[key.interface] = InterfaceName.SortKey(key.interface) }
         return keys.sorted { a, b in
             guard a.interface != b.interface else { return a.vrid < b.vrid }
-            let ka = sortKeys[a.interface]!
-            let kb = sortKeys[b.interface]!
-            if ka.stem != kb.stem { return ka.stem < kb.stem }
-            if ka.numbers != kb.numbers { return ka.numbers.lexicographicallyPrecedes(kb.numbers) }
-            return a.interface < b.interface
+            return sortKeys[a.interface]! < sortKeys[b.interface]!
         }.compactMap { key in
             guard let v4 = snapshot.specs[key], let v6 = snapshot.specs[VRRPEngine.Key(interface: key.interface, vrid: key.vrid, ipv6: true)] else {
                 return nil
