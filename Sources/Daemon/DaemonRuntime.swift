@@ -74,6 +74,10 @@ public final class DaemonRuntime: Sendable {
             let (hal, watchdog) = try group.next().submit { (plane.value.hal, plane.value.watchdog) }.wait()
             halBox.withLockedValue { $0 = hal }
             watchdogBox.withLockedValue { $0 = watchdog }
+            // Loading from the first answer on: whoever connects before the file is read sees
+            // "(reading)" and has configuration commands refused, never a daemon that looks
+            // ready with an empty configuration.
+            try group.next().submit { plane.value.beginStartupLoad() }.wait()
             // The pid file exists before the socket accepts: whoever sees the daemon answer
             // finds its pid.
             try writePidFile()
@@ -187,10 +191,15 @@ extension ControlPlane {
     /// already answering: `show` commands work, `show version` says how far it got, and
     /// configuration commands are refused until it is done); a bad line is logged as
     /// `file:line: message` and the rest still applies. The file is read off the loop.
-    func loadStartupConfig() -> EventLoopFuture<Void> {
-        let path = options.configPath
+    func beginStartupLoad() {
+        guard startupLoad == nil else { return }
         startupLoad = ConfigLoadProgress()
         configStatus = "reading"
+    }
+
+    func loadStartupConfig() -> EventLoopFuture<Void> {
+        let path = options.configPath
+        beginStartupLoad()
         // Read, and its lines counted, off the loop.
         let read = pool.runIfActive(eventLoop: loop) { () -> (String, Int)? in
             try StartupConfigStore.readFile(path).map { ($0, ConfigLoader.countLines($0)) }

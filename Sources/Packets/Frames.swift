@@ -212,17 +212,10 @@ public enum NeighborAdvertisement {
     }
 }
 
-/// RFC 1071 over `bytes` (0 when the bytes include a correct checksum).
+/// RFC 1071 over `bytes` (0 when the bytes include a correct checksum), as a number (the first
+/// byte its high half).
 public func internetChecksum(_ bytes: [UInt8]) -> UInt16 {
-    var total: UInt32 = 0
-    var index = 0
-    while index + 1 < bytes.count {
-        total &+= UInt32(bytes[index]) << 8 | UInt32(bytes[index + 1])
-        index += 2
-    }
-    if index < bytes.count { total &+= UInt32(bytes[index]) << 8 }
-    while total >> 16 != 0 { total = (total & 0xffff) &+ (total >> 16) }
-    return ~UInt16(total)
+    bytes.withUnsafeBytes { InternetChecksum.of($0) }
 }
 
 extension IPv6Address {

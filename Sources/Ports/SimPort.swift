@@ -6,7 +6,7 @@ import SwitchHAL
 public final class SimPort: PortBackend, @unchecked Sendable {
     public let summary: String
     private let lock = NIOLock()
-    private var deliver: (@Sendable (UnsafeRawBufferPointer) -> Void)?
+    private var deliver: (@Sendable (UnsafeRawBufferPointer, FrameOffload) -> Void)?
     private weak var peer: SimPort?
 
     private init(summary: String) { self.summary = summary }
@@ -22,11 +22,11 @@ public final class SimPort: PortBackend, @unchecked Sendable {
 
     public func transmit(_ frame: UnsafeRawBufferPointer) -> Bool {
         guard let target = peer?.lock.withLock({ peer?.deliver }) else { return false }
-        target(frame)
+        target(frame, .none)
         return true
     }
 
-    public func start(deliver: @escaping @Sendable (UnsafeRawBufferPointer) -> Void) {
+    public func start(deliver: @escaping @Sendable (UnsafeRawBufferPointer, FrameOffload) -> Void) {
         lock.withLock { self.deliver = deliver }
     }
 

@@ -41,7 +41,7 @@ public final class Switch: @unchecked Sendable {
     public init(chip: ChipProfile, baseMAC: MACAddress) {
         self.chip = chip
         self.baseMAC = baseMAC
-        let pool = PacketPool(count: chip.rxPoolBuffers, size: chip.rxBufferSize)
+        let pool = PacketPool(count: chip.rxPoolBuffers, size: chip.rxBufferSize, jumboCount: chip.rxJumboBuffers)
         rx = RxPath(pool: pool)
         state = L2State(chip: chip)
         nat = NATTable(capacity: chip.natEntries)
@@ -63,7 +63,7 @@ public final class Switch: @unchecked Sendable {
         threads = [l2Worker.start(), ager.start(), cpu.start(), watchdog.start()]
         for (port, backend) in transmitter.attached {
             let rx = self.rx
-            backend.start { frame in rx.receive(port: port, frame: frame) }
+            backend.start { frame, offload in rx.receive(port: port, frame: frame, offload: offload) }
         }
     }
 

@@ -15,8 +15,8 @@ import Testing
         #expect(left.summary == "udp 127.0.0.1:\(leftPort) -> 127.0.0.1:\(rightPort)")
         let leftGot = Capture()
         let rightGot = Capture()
-        left.start { leftGot.append(Array($0)) }
-        right.start { rightGot.append(Array($0)) }
+        left.start { frame, _ in leftGot.append(Array(frame)) }
+        right.start { frame, _ in rightGot.append(Array(frame)) }
         defer {
             left.stop()
             right.stop()
@@ -46,7 +46,7 @@ import Testing
         // Plugging the far end in later works: nothing was wedged by the lost frames.
         let farEnd = try UDPPort(localPort: spareRemote, remotePort: spareLocal, name: "t-far")
         let farGot = Capture()
-        farEnd.start { farGot.append(Array($0)) }
+        farEnd.start { frame, _ in farGot.append(Array(frame)) }
         defer { farEnd.stop() }
         let after = Nonce()
         let frame = testFrame(from: MACAddress(0x0200_0000_0003), to: MACAddress(0x0200_0000_0004), after)
@@ -90,7 +90,7 @@ import Testing
         let a = try UDPPort(localPort: ports[0], remotePort: ports[1], name: "t-big-a")
         let b = try UDPPort(localPort: ports[1], remotePort: ports[0], name: "t-big-b")
         let received = Capture()
-        b.start { frame in received.append([UInt8](frame)) }
+        b.start { frame, _ in received.append([UInt8](frame)) }
         defer {
             a.stop()
             b.stop()

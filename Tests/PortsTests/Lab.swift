@@ -89,7 +89,7 @@ final class Host: Sendable, CustomStringConvertible {
         self.mac = mac
         self.end = end
         let capture = self.capture  // not self: the SimPort would keep the host alive
-        end.start { capture.append(Array($0)) }
+        end.start { frame, _ in capture.append(Array(frame)) }
     }
 
     /// Puts a frame on the wire; false when the switch end is not started.

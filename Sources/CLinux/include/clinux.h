@@ -28,12 +28,46 @@ void clinux_bucket_hashes(uint64_t key, const uint32_t *seeds, int banks, uint32
 void clinux_prefetch_buckets(const uint64_t *keys, const uint32_t *buckets, int banks, long slots_per_bank,
                              int entries_per_bucket);
 
-/* An AF_PACKET socket on interface `ifname`, bound, promiscuous, non-blocking. Returns the
-   descriptor, or -errno. */
+/* An AF_PACKET socket on interface `ifname`, bound, promiscuous, non-blocking, with the
+   virtio-net header on every frame both ways (PACKET_VNET_HDR: the kernel's checksum and GSO
+   state) and the VLAN tag the kernel took off in an auxiliary message (PACKET_AUXDATA).
+   Returns the descriptor, or -errno. */
 int clinux_packet_open(const char *ifname);
 
-/* Receives one frame (waiting at most timeout_ms); skips frames this host sent. Returns the
-   length, 0 on timeout, -errno on error. */
-int clinux_packet_receive(int fd, unsigned char *buffer, int capacity, int timeout_ms);
+/* The MTU of interface `ifname` (via socket `fd`), or -errno. */
+int clinux_interface_mtu(int fd, const char *ifname);
+
+/* One received frame: where it starts in its slot, its length (-1: skipped, this host sent
+   it), whether it was cut short, and the kernel's offload state (the virtio-net header's
+   fields, checksum start already moved for a VLAN tag put back). */
+struct clinux_frame {
+    int offset;
+    int length;
+    int truncated;
+    uint8_t flags;
+    uint8_t gso_type;
+    uint16_t gso_size;
+    uint16_t csum_start;
+    uint16_t csum_offset;
+};
+
+/* Headroom the receive functions keep in front of each slot's frame. */
+#define CLINUX_SLOT_HEADROOM 16
+
+/* Receives up to `count` frames of a packet socket opened above into slots of `stride` bytes
+   at `base` (waiting at most timeout_ms for the first; the rest only if already there). A tag
+   the kernel took off is put back into the frame. Returns how many slots were filled, 0 on
+   timeout, -errno on error. */
+int clinux_packet_receive_batch(int fd, unsigned char *base, int stride, int count, struct clinux_frame *frames, int timeout_ms);
+
+/* Sends a frame on a packet socket opened above, with its offload state (all zero: none).
+   Returns 0, or -errno. Never blocks. */
+int clinux_packet_send(int fd, const void *frame, int length, uint8_t flags, uint8_t gso_type, uint16_t gso_size,
+                       uint16_t csum_start, uint16_t csum_offset);
+
+/* Receives up to `count` datagrams into slots of `stride` bytes (as above: the first waited for
+   at most timeout_ms). lengths[i] is the datagram's real length (longer than the slot: cut
+   short). Returns how many, 0 on timeout, -errno on error. */
+int clinux_datagram_receive_batch(int fd, unsigned char *base, int stride, int count, int *lengths, int timeout_ms);
 
 #endif

@@ -122,7 +122,7 @@ enum HALCommands {
             ) { ctx, _ in
                 let hal = ctx.plane.hal.hal
                 let s = hal.rx.statistics
-                ctx.print("RX pool: \(s.poolBuffers) buffers of \(s.bufferSize) bytes, \(s.inUse) in use, high-water mark \(s.highWater)")
+                ctx.print("RX pool: \(s.poolBuffers) buffers of \(s.bufferSize) bytes and \(s.jumboBuffers) of \(s.jumboSize) for super-frames, \(s.inUse) in use, high-water mark \(s.highWater)")
                 ctx.print("Queued for l2x: \(s.queued)")
                 ctx.print("Frames offered \(s.offered), accepted \(s.accepted), dropped: no buffer \(s.droppedNoBuffer), too long \(s.droppedTooLong)")
                 ctx.print("CPU queue drops: \(hal.cpuQueueDrops)")
@@ -278,7 +278,8 @@ enum HALCommands {
         let hal = ctx.plane.hal.hal
         if let backend = hal.backends.first(where: { $0.0 == port.id })?.1 {
             let tx = hal.transmitCounters(port.id)
-            ctx.print("  Wired to \(backend.summary); sent \(tx.frames) frames, \(tx.dropped) could not be sent")
+            ctx.print("  Wired to \(backend.summary), MTU \(backend.mtu); sent \(tx.frames) frames, \(tx.dropped) could not be sent")
+            ctx.print("  Dropped: \(tx.oversize) over the MTU, \(tx.offloadErrors) with offload work that could not be finished, \(backend.receiveErrors) too long to receive")
         } else {
             ctx.print("  Not wired (vrrpd --port): only injected test frames arrive here")
         }

@@ -2,7 +2,10 @@ import Atomics
 import Glibc
 
 /// The receive path's buffers: one slab allocated at start, `count` buffers of `size` bytes,
-/// handed out and back through a lock-free free list. Nothing here allocates after `init`.
+/// and a second of `jumboCount` buffers of `jumboSize` bytes for the super-frames (GSO, up to
+/// 64 KiB) a Linux port hands over with their offload work still to do; each handed out and
+/// back through its own lock-free free list. Nothing here allocates after `init`. Buffer
+/// indices `0..<count` are the small buffers, `count..<count + jumboCount` the jumbo ones.
 ///
 /// Ownership is explicit: a buffer index taken with `take()` belongs to its taker until it is
 /// passed on (enqueued for l2x, for the CPU) or given back with `give(_:)`. Every path gives it
@@ -10,41 +13,64 @@ import Glibc
 public final class PacketPool: @unchecked Sendable {
     public let count: Int
     public let size: Int
+    public let jumboCount: Int
+    public let jumboSize: Int
     let slab: UnsafeMutableRawPointer
+    let jumboSlab: UnsafeMutableRawPointer
     /// Frame length and ingress port of each buffer (written by the owner only).
     let lengths: UnsafeMutablePointer<UInt32>
     let ports: UnsafeMutablePointer<UInt16>
     /// The VLAN l2x classified the frame into (for the CPU path).
     let vlans: UnsafeMutablePointer<UInt16>
+    /// The offload work the frame still carries (a Linux port's checksum and GSO state).
+    let offloads: UnsafeMutablePointer<FrameOffload>
     private let free: BoundedQueue
+    private let jumboFree: BoundedQueue
     private let inUse = ManagedAtomic<Int>(0)
     private let highWater = ManagedAtomic<Int>(0)
 
-    public init(count: Int, size: Int) {
+    public init(count: Int, size: Int, jumboCount: Int = 0, jumboSize: Int = 65_664) {
         self.count = count
         self.size = size
+        self.jumboCount = jumboCount
+        self.jumboSize = jumboCount > 0 ? jumboSize : 0
         slab = .allocate(byteCount: count * size, alignment: 64)
-        lengths = .allocate(capacity: count)
-        lengths.initialize(repeating: 0, count: count)
-        ports = .allocate(capacity: count)
-        ports.initialize(repeating: 0, count: count)
-        vlans = .allocate(capacity: count)
-        vlans.initialize(repeating: 0, count: count)
+        jumboSlab = .allocate(byteCount: max(1, jumboCount * self.jumboSize), alignment: 64)
+        let total = count + jumboCount
+        lengths = .allocate(capacity: total)
+        lengths.initialize(repeating: 0, count: total)
+        ports = .allocate(capacity: total)
+        ports.initialize(repeating: 0, count: total)
+        vlans = .allocate(capacity: total)
+        vlans.initialize(repeating: 0, count: total)
+        offloads = .allocate(capacity: total)
+        offloads.initialize(repeating: .none, count: total)
         free = BoundedQueue(capacity: count)
         for index in 0..<count { _ = free.enqueue(UInt32(index)) }
+        jumboFree = BoundedQueue(capacity: max(1, jumboCount))
+        for index in 0..<jumboCount { _ = jumboFree.enqueue(UInt32(count + index)) }
     }
 
     deinit {
         slab.deallocate()
+        jumboSlab.deallocate()
         lengths.deallocate()
         ports.deallocate()
         vlans.deallocate()
+        offloads.deallocate()
     }
 
-    /// A free buffer, or nil when the pool is empty. Never blocks.
+    /// Every buffer, small and jumbo.
+    public var totalCount: Int { count + jumboCount }
+
+    /// The largest frame a buffer holds.
+    public var largestFrame: Int { max(size, jumboSize) }
+
+    /// A free buffer that holds `length` bytes (a small one when it fits), or nil when there
+    /// is none. Never blocks.
     @inline(__always)
-    func take() -> UInt32? {
-        guard let index = free.dequeue() else { return nil }
+    func take(length: Int = 0) -> UInt32? {
+        guard let index = length <= size ? free.dequeue() : jumboFree.dequeue() else { return nil }
         let now = inUse.wrappingIncrementThenLoad(ordering: .relaxed)
         var high = highWater.load(ordering: .relaxed)
         while now > high {
@@ -59,16 +85,24 @@ public final class PacketPool: @unchecked Sendable {
     @inline(__always)
     func give(_ index: UInt32) {
         inUse.wrappingDecrement(ordering: .relaxed)
-        let returned = free.enqueue(index)
+        offloads[Int(index)] = .none
+        let returned = Int(index) < count ? free.enqueue(index) : jumboFree.enqueue(index)
         precondition(returned, "packet pool free list overflow: buffer \(index) given back twice")
     }
 
     @inline(__always)
-    func bytes(_ index: UInt32) -> UnsafeMutableRawPointer { slab + Int(index) * size }
+    func bytes(_ index: UInt32) -> UnsafeMutableRawPointer {
+        Int(index) < count ? slab + Int(index) * size : jumboSlab + (Int(index) - count) * jumboSize
+    }
 
     /// The frame in a buffer.
     public func frame(_ index: UInt32) -> UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(start: bytes(index), count: Int(lengths[Int(index)]))
+    }
+
+    /// The frame in a buffer, writable (by its owner).
+    func mutableFrame(_ index: UInt32) -> UnsafeMutableRawBufferPointer {
+        UnsafeMutableRawBufferPointer(start: bytes(index), count: Int(lengths[Int(index)]))
     }
 
     public var buffersInUse: Int { inUse.load(ordering: .relaxed) }
@@ -94,25 +128,27 @@ public final class RxPath: @unchecked Sendable {
 
     public init(pool: PacketPool) {
         self.pool = pool
-        toL2 = BoundedQueue(capacity: pool.count)
+        toL2 = BoundedQueue(capacity: pool.totalCount)
     }
 
-    /// Delivers one frame received on `port`. Returns false when it was dropped.
+    /// Delivers one frame received on `port`, with the offload work it still carries.
+    /// Returns false when it was dropped.
     @inline(__always)
     @discardableResult
-    public func receive(port: PortID, frame: UnsafeRawBufferPointer) -> Bool {
+    public func receive(port: PortID, frame: UnsafeRawBufferPointer, offload: FrameOffload = .none) -> Bool {
         offered.wrappingIncrement(ordering: .relaxed)
-        guard frame.count <= pool.size else {
+        guard frame.count <= pool.largestFrame else {
             droppedTooLong.wrappingIncrement(ordering: .relaxed)
             return false
         }
-        guard !exhausted.load(ordering: .relaxed), let buffer = pool.take() else {
+        guard !exhausted.load(ordering: .relaxed), let buffer = pool.take(length: frame.count) else {
             droppedNoBuffer.wrappingIncrement(ordering: .relaxed)
             return false
         }
         if let base = frame.baseAddress { pool.bytes(buffer).copyMemory(from: base, byteCount: frame.count) }
         pool.lengths[Int(buffer)] = UInt32(frame.count)
         pool.ports[Int(buffer)] = port
+        pool.offloads[Int(buffer)] = offload
         // The queue holds as many entries as the pool has buffers, so this cannot fail.
         _ = toL2.enqueue(buffer)
         accepted.wrappingIncrement(ordering: .relaxed)
@@ -122,7 +158,7 @@ public final class RxPath: @unchecked Sendable {
 
     public var statistics: RxStatistics {
         RxStatistics(
-            poolBuffers: pool.count, bufferSize: pool.size, inUse: pool.buffersInUse, highWater: pool.highWaterMark,
+            poolBuffers: pool.count, bufferSize: pool.size, jumboBuffers: pool.jumboCount, jumboSize: pool.jumboSize, inUse: pool.buffersInUse, highWater: pool.highWaterMark,
             queued: toL2.count, offered: offered.load(ordering: .relaxed), accepted: accepted.load(ordering: .relaxed),
             droppedNoBuffer: droppedNoBuffer.load(ordering: .relaxed), droppedTooLong: droppedTooLong.load(ordering: .relaxed),
             exhaustedByFault: exhausted.load(ordering: .relaxed))
@@ -133,6 +169,8 @@ public final class RxPath: @unchecked Sendable {
 public struct RxStatistics: Sendable {
     public var poolBuffers: Int
     public var bufferSize: Int
+    public var jumboBuffers: Int
+    public var jumboSize: Int
     public var inUse: Int
     public var highWater: Int
     public var queued: Int

@@ -74,7 +74,7 @@ final class L2Worker {
         var forCPU: [UInt32] = []
         var giveBack: [UInt32] = []
         var forwarding: [Forwarding] = []
-        var scratch: [UInt8] = []
+        var scratch = Transmitter.Scratch()
         var untagged: [UInt8] = []
         let forwards = transmitter.hasBackends
         while !me.shouldStop {
@@ -169,11 +169,24 @@ final class L2Worker {
         return Forwarding(buffer: buffer, vlan: vlan, port: 0, toCPU: toCPU)
     }
 
-    private func transmit(_ decision: Forwarding, view: ForwardingView, untagged: inout [UInt8], scratch: inout [UInt8]) {
+    private func transmit(_ decision: Forwarding, view: ForwardingView, untagged: inout [UInt8], scratch: inout Transmitter.Scratch) {
         guard decision.port >= 0 else { return }
         let pool = rx.pool
         let frame = pool.frame(decision.buffer)
         let ingress = Int(pool.ports[Int(decision.buffer)])
+        var offload = pool.offloads[Int(decision.buffer)]
+        // A frame of normal size leaves finished, whatever port it leaves by: its partial
+        // checksum is filled in here, once (a few hundred bytes summed). Only super-frames
+        // keep their offload work, for a kernel behind the egress port to finish (or the
+        // transmitter, where there is none).
+        if offload.needsChecksum && offload.segmentation == .none {
+            if (try? SoftwareOffload.completeChecksum(pool.mutableFrame(decision.buffer), offload)) == nil {
+                transmitter.countOffloadError(ingress)
+                return
+            }
+            offload = .none
+            pool.offloads[Int(decision.buffer)] = .none
+        }
         // The transmitter wants the frame untagged; it adds the tag a trunk needs.
         let tagged = frame.count >= 18 && frame[12] == 0x81 && frame[13] == 0x00
         if tagged {
@@ -182,21 +195,22 @@ final class L2Worker {
             untagged.append(contentsOf: frame[16...])
             // Without its tag a minimum-size frame is 4 bytes short of Ethernet's 60: pad it.
             if untagged.count < 60 { untagged.append(contentsOf: repeatElement(0, count: 60 - untagged.count)) }
-            untagged.withUnsafeBytes { send($0, decision, ingress: ingress, view: view, scratch: &scratch) }
+            untagged.withUnsafeBytes { send($0, offload.shifted(by: -4), decision, ingress: ingress, view: view, scratch: &scratch) }
         } else {
-            send(frame, decision, ingress: ingress, view: view, scratch: &scratch)
+            send(frame, offload, decision, ingress: ingress, view: view, scratch: &scratch)
         }
     }
 
     private func send(
-        _ bytes: UnsafeRawBufferPointer, _ decision: Forwarding, ingress: Int, view: ForwardingView, scratch: inout [UInt8]
+        _ bytes: UnsafeRawBufferPointer, _ offload: FrameOffload, _ decision: Forwarding, ingress: Int, view: ForwardingView,
+        scratch: inout Transmitter.Scratch
     ) {
         if decision.port == 0 {
-            transmitter.flood(bytes, vlan: decision.vlan, except: ingress, view: view, scratch: &scratch)
+            transmitter.flood(bytes, offload: offload, vlan: decision.vlan, except: ingress, view: view, scratch: &scratch)
         } else if transmitter.carries(decision.port, vlan: decision.vlan, view: view) {
             // A known station on a port that does not carry the frame's VLAN (a static entry, a
             // port moved since) gets nothing: frames never leak into another VLAN.
-            transmitter.send(bytes, vlan: decision.vlan, port: decision.port, view: view, scratch: &scratch)
+            transmitter.send(bytes, offload: offload, vlan: decision.vlan, port: decision.port, view: view, scratch: &scratch)
         }
     }
 
@@ -354,7 +368,10 @@ final class CPUDispatcher: @unchecked Sendable {
     private var handler: (@Sendable (PortID, UInt16, UnsafeRawBufferPointer) -> Void)?
     private var thread: HALThread?
     private let droppedCount = ManagedAtomic<UInt64>(0)
+    private let offloadErrorCount = ManagedAtomic<UInt64>(0)
     var dropped: UInt64 { droppedCount.load(ordering: .relaxed) }
+    /// Frames for the CPU whose offload work could not be finished (dropped).
+    var offloadErrors: UInt64 { offloadErrorCount.load(ordering: .relaxed) }
 
     init(pool: PacketPool, capacity: Int) {
         self.pool = pool
@@ -379,6 +396,7 @@ final class CPUDispatcher: @unchecked Sendable {
 
     func start() -> HALThread {
         let thread = HALThread.spawn(name: "rx") { [self] me in
+            var scratch: [UInt8] = []
             while !me.shouldStop {
                 guard let buffer = queue.dequeue() else {
                     me.set(.sleeping)
@@ -386,9 +404,16 @@ final class CPUDispatcher: @unchecked Sendable {
                     continue
                 }
                 me.set(.working)
+                // The handler is looked up once per burst (up to 64 frames), not per frame.
                 let current = handlerLock.withLock("take-handler") { handler }
-                current?(pool.ports[Int(buffer)], pool.vlans[Int(buffer)], pool.frame(buffer))
-                pool.give(buffer)
+                var next: UInt32? = buffer
+                var handled = 0
+                while let frame = next {
+                    if let current { deliver(frame, to: current, scratch: &scratch) }
+                    pool.give(frame)
+                    handled += 1
+                    next = handled < 64 ? queue.dequeue() : nil
+                }
             }
             while let buffer = queue.dequeue() { pool.give(buffer) }
         }
@@ -400,5 +425,25 @@ final class CPUDispatcher: @unchecked Sendable {
         thread?.requestStop()
         wakeup.signal()
         thread?.join()
+    }
+
+    /// The router sees finished frames, as from a NIC: a partial checksum is filled in (in
+    /// place), a super-frame is cut into its segments, each handed over in turn.
+    private func deliver(
+        _ buffer: UInt32, to handler: @Sendable (PortID, UInt16, UnsafeRawBufferPointer) -> Void, scratch: inout [UInt8]
+    ) {
+        let port = pool.ports[Int(buffer)], vlan = pool.vlans[Int(buffer)]
+        let offload = pool.offloads[Int(buffer)]
+        if offload.isNone { return handler(port, vlan, pool.frame(buffer)) }
+        do {
+            if offload.segmentation == .none {
+                try SoftwareOffload.completeChecksum(pool.mutableFrame(buffer), offload)
+                pool.offloads[Int(buffer)] = .none
+                return handler(port, vlan, pool.frame(buffer))
+            }
+            try SoftwareOffload.segment(pool.frame(buffer), offload, scratch: &scratch) { handler(port, vlan, $0) }
+        } catch {
+            offloadErrorCount.wrappingIncrement(ordering: .relaxed)
+        }
     }
 }
