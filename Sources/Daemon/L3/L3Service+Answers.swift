@@ -135,11 +135,13 @@ extension L3Service {
         if neighbors[address] == nil && neighbors.count >= Self.maxNeighbors {
             // Full: make room from the entries not heard from for their lifetime.
             neighbors = neighbors.filter { now - $0.value.seen < Self.neighborLifetimeMs }
+            for hop in offloadedVia.keys where neighbors[hop] == nil { withdrawOffloads(via: hop) }
             guard neighbors.count < Self.maxNeighbors else {
                 routing.neighborTableFull += 1
                 return false
             }
         }
+        if let old = neighbors[address], old.mac != mac || old.vlan != vlan { withdrawOffloads(via: address) }
         neighbors[address] = Neighbor(mac: mac, vlan: vlan, port: port, seen: now)
         return true
     }

@@ -165,6 +165,7 @@ extension L3Service {
         }
         let (prefix, vlan, hop) = (route.prefix, route.vlan, route.nextHop)
         if let neighbor = neighbors[hop], neighbor.vlan == vlan, NATService.now - neighbor.seen < Self.neighborLifetimeMs {
+            offload(out.destination, hop: hop, vlan: vlan, mac: neighbor.mac)
             return send(out, to: neighbor.mac, vlan: vlan, port: neighbor.port)
         }
         // Ask, and hold the packet (a few per next hop, a bounded number of next hops) for a second.

@@ -45,6 +45,16 @@ final class L3Service: @unchecked Sendable {
     var answered = AnswerCounters()
     var routeBatchInFlight = false
     var stopping = false
+    /// The destinations the chip routes (L3Service+Offload), by destination and by next hop,
+    /// and what the HAL has still to be told.
+    var offloaded: [IPv4Address: Offloaded] = [:]
+    var offloadedVia: [IPv4Address: Set<IPv4Address>] = [:]
+    var pendingHosts: [IPv4Address: L3Host?] = [:]
+    var pendingHostClear = false
+    var pendingPunts: [UInt16: Bool] = [:]
+    var hostFlushInFlight = false
+    /// The ingress VLANs the chip punts to the CPU (the NAT is on them).
+    var punted = Set<UInt16>()
 
     // Any thread.
     /// Frames for the answers (ARP, ICMP, ND) and frames to route, each in a bounded inbox of its
@@ -152,13 +162,23 @@ final class L3Service: @unchecked Sendable {
         loop.execute { [self] in
             self.desired = desired
             self.environment = environment
+            var routingChanged = false
             for key in change.keys {
                 switch key {
-                case .interface(let name) where name.hasPrefix("vlan"): routes.setConnected(name, environment.subnets[name])
-                case .staticRoute(let prefix): routes.setStatic(prefix, nextHop: environment.staticRoutes[prefix])
+                case .interface(let name) where name.hasPrefix("vlan"):
+                    routes.setConnected(name, environment.subnets[name])
+                    routingChanged = true
+                case .staticRoute(let prefix):
+                    routes.setStatic(prefix, nextHop: environment.staticRoutes[prefix])
+                    routingChanged = true
+                case .natStatic, .natRule, .natPool, .accessList:
+                    routingChanged = true
                 default: break
                 }
             }
+            // What the chip routes was decided with the old routes: the CPU decides again.
+            if routingChanged { withdrawAllOffloads() }
+            updatePunts(change)
         }
     }
 
@@ -220,6 +240,7 @@ final class L3Service: @unchecked Sendable {
         loop.submit { [self] in
             let count = neighbors.count
             neighbors = [:]
+            withdrawAllOffloads()
             return count
         }
     }

@@ -23,6 +23,8 @@ public struct ChipProfile: Sendable, Equatable {
     /// uses two entries, one SNAT and one DNAT, because SAI never installs the reverse direction
     /// implicitly, so trident2's 256K entries hold 128K translations.
     public var natEntries: Int
+    /// Entries of the L3 host table (routed destinations l2x forwards without the CPU).
+    public var l3HostEntries: Int
 
     public var l2Capacity: Int { banks * bucketsPerBank * entriesPerBucket }
 
@@ -32,7 +34,7 @@ public struct ChipProfile: Sendable, Equatable {
         name: "trident2",
         summary: "Trident2-like, 54 ports, 288K L2 entries (9 banks x 8192 buckets x 4), 256K NAT entries (2 per translation)",
         portCount: 54, banks: 9, bucketsPerBank: 8192, entriesPerBucket: 4, rxPoolBuffers: 4096, rxBufferSize: 2048, rxJumboBuffers: 256,
-        natEntries: 262_144)
+        natEntries: 262_144, l3HostEntries: 16_384)
 
     /// Tomahawk-like: 136K L2 entries (17 banks of 8K), 32 ports; 128K NAT entries (64K
     /// translations).
@@ -40,14 +42,14 @@ public struct ChipProfile: Sendable, Equatable {
         name: "tomahawk",
         summary: "Tomahawk-like, 32 ports, 136K L2 entries (17 banks x 2048 buckets x 4), 128K NAT entries (2 per translation)",
         portCount: 32, banks: 17, bucketsPerBank: 2048, entriesPerBucket: 4, rxPoolBuffers: 4096, rxBufferSize: 2048, rxJumboBuffers: 256,
-        natEntries: 131_072)
+        natEntries: 131_072, l3HostEntries: 8_192)
 
     /// Small, for tests: collisions are easy to provoke (2 banks x 16 buckets x 4 = 128 entries),
     /// and so is a full NAT table (64 entries, 32 translations).
     public static let small = ChipProfile(
         name: "small", summary: "test chip, 8 ports, 128 L2 entries (2 banks x 16 buckets x 4), 64 NAT entries (2 per translation)",
         portCount: 8, banks: 2, bucketsPerBank: 16, entriesPerBucket: 4, rxPoolBuffers: 64, rxBufferSize: 2048, rxJumboBuffers: 4,
-        natEntries: 64)
+        natEntries: 64, l3HostEntries: 16)
 
     public static let all = [trident2, tomahawk, small]
 

@@ -1,6 +1,8 @@
-/// Everything guarded by `l2.table`: the table itself, learn limits, counters, the age time.
+/// Everything guarded by `l2.table`: the table itself, learn limits, counters, the age time,
+/// and the L3 host table l2x routes with.
 final class L2State {
     let table: L2Table
+    let l3: L3HostTable
     var limits = LearnLimits()
     /// Per-port receive counters (index = port), a fixed buffer: l2x bumps them per frame.
     let portCounters: UnsafeMutablePointer<PortCounters>
@@ -15,6 +17,7 @@ final class L2State {
 
     init(chip: ChipProfile) {
         table = L2Table(chip: chip)
+        l3 = L3HostTable(capacity: chip.l3HostEntries)
         portCounterCount = chip.portCount + 1
         portCounters = .allocate(capacity: portCounterCount)
         portCounters.initialize(repeating: PortCounters(), count: portCounterCount)

@@ -47,6 +47,8 @@ public struct PortCounters: Sendable, Equatable {
     public var droppedInvalid: UInt64 = 0
     public var learnLimited: UInt64 = 0
     public var toCPU: UInt64 = 0
+    /// Routed by the chip (the L3 host table), not the CPU.
+    public var routed: UInt64 = 0
 
     public var dropped: UInt64 { droppedPortDown + droppedVLAN + droppedInvalid }
 }

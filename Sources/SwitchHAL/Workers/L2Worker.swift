@@ -162,11 +162,60 @@ final class L2Worker {
         }
         if let slot = state.table.find(destination << 12 | UInt64(vlan)) {
             let port = Int(state.table.port(at: slot))
+            // To the router: routed here when the L3 host table knows the destination.
+            if state.table.flags(at: slot).contains(.l3), !state.l3.entries.isEmpty {
+                if let routed = route(buffer, vlan: vlan, ingress: ingress, network: tag == nil ? 14 : 18, length: length) {
+                    if toCPU { state.portCounters[ingress].toCPU &-= 1 }
+                    state.portCounters[ingress].routed &+= 1
+                    return routed
+                }
+                state.l3.counters.toCPU &+= 1
+            }
             if port == cpuPort || toCPU { return toCPU ? Forwarding(buffer: buffer, vlan: vlan, port: -1, toCPU: true) : nil }
             if port == ingress { return nil }  // filtered: the station is on the port it came from
             return Forwarding(buffer: buffer, vlan: vlan, port: port, toCPU: false)
         }
         return Forwarding(buffer: buffer, vlan: vlan, port: 0, toCPU: toCPU)
+    }
+
+    /// Routes an IPv4 packet to the router's MAC as the chip's L3 engine does: the destination
+    /// in the host table, the next hop's port from the L2 table, no IP options, TTL above 1,
+    /// the ingress VLAN not one the NAT is on, and (every segment of) the packet within the
+    /// egress MTU; then the MACs rewritten, TTL decremented and the IP checksum updated, in
+    /// place. Anything else is the CPU's (nil).
+    @inline(__always)
+    private func route(_ buffer: UInt32, vlan: UInt16, ingress: Int, network l3: Int, length: Int) -> Forwarding? {
+        let pool = rx.pool
+        let bytes = pool.bytes(buffer)
+        guard length >= l3 + 20, bytes.loadUnaligned(fromByteOffset: l3 - 2, as: UInt16.self) == UInt16(0x0800).bigEndian,
+            bytes.load(fromByteOffset: l3, as: UInt8.self) == 0x45, bytes.load(fromByteOffset: l3 + 8, as: UInt8.self) > 1,
+            !state.l3.punt[Int(vlan)]
+        else { return nil }
+        let destination = UInt32(bigEndian: bytes.loadUnaligned(fromByteOffset: l3 + 16, as: UInt32.self))
+        guard let host = state.l3.entries[destination], let slot = state.table.find(host.mac << 12 | UInt64(host.vlan)) else { return nil }
+        let port = Int(state.table.port(at: slot))
+        guard port >= 1, port <= transmitter.portCount else { return nil }
+        let offload = pool.offloads[Int(buffer)]
+        let packet = offload.segmentation == .none
+            ? Int(UInt16(bigEndian: bytes.loadUnaligned(fromByteOffset: l3 + 2, as: UInt16.self)))
+            : SoftwareOffload.largestPacket(pool.frame(buffer), offload)
+        guard packet <= transmitter.mtu(port) else {
+            // The CPU answers it (ICMP "fragmentation needed" for DF, fragments otherwise).
+            state.l3.counters.tooBig &+= 1
+            return nil
+        }
+        let router = ports.baseMAC.value
+        for index in 0..<6 {
+            bytes.storeBytes(of: UInt8(truncatingIfNeeded: host.mac >> UInt64(40 - 8 * index)), toByteOffset: index, as: UInt8.self)
+            bytes.storeBytes(of: UInt8(truncatingIfNeeded: router >> UInt64(40 - 8 * index)), toByteOffset: 6 + index, as: UInt8.self)
+        }
+        bytes.storeBytes(of: bytes.load(fromByteOffset: l3 + 8, as: UInt8.self) - 1, toByteOffset: l3 + 8, as: UInt8.self)
+        // TTL one less is the checksum 0x0100 more, with the end-around carry (RFC 1624).
+        var check = UInt32(UInt16(bigEndian: bytes.loadUnaligned(fromByteOffset: l3 + 10, as: UInt16.self))) + 0x0100
+        check = (check & 0xffff) + (check >> 16)
+        bytes.storeBytes(of: UInt16(truncatingIfNeeded: check).bigEndian, toByteOffset: l3 + 10, as: UInt16.self)
+        state.l3.counters.routed &+= 1
+        return Forwarding(buffer: buffer, vlan: host.vlan, port: port, toCPU: false)
     }
 
     private func transmit(_ decision: Forwarding, view: ForwardingView, untagged: inout [UInt8], scratch: inout Transmitter.Scratch) {
