@@ -56,4 +56,26 @@ public enum InternetChecksum {
         guard let base = bytes.baseAddress else { return 0xffff }
         return UInt16(bigEndian: ~fold(sum(base, bytes.count)))
     }
+
+    /// A 16-bit ones'-complement sum (numeric, not complemented) after a 32-bit field it
+    /// covers changed from `old` to `new` (RFC 1624): for a checksum field `c`, the new field
+    /// is `~adjust(~c, ...)`; for a partial checksum's seed (the pseudo-header's sum, as
+    /// `CHECKSUM_PARTIAL` leaves it) it is `adjust(seed, ...)`.
+    @inline(__always)
+    public static func adjust(_ sum: UInt16, from old: UInt32, to new: UInt32) -> UInt16 {
+        var total = UInt32(sum) + UInt32(~UInt16(truncatingIfNeeded: old >> 16)) + UInt32(~UInt16(truncatingIfNeeded: old))
+            + UInt32(UInt16(truncatingIfNeeded: new >> 16)) + UInt32(UInt16(truncatingIfNeeded: new))
+        total = (total & 0xffff) + (total >> 16)
+        total = (total & 0xffff) + (total >> 16)
+        return UInt16(truncatingIfNeeded: total)
+    }
+
+    /// The same for a 16-bit field (a port).
+    @inline(__always)
+    public static func adjust(_ sum: UInt16, from old: UInt16, to new: UInt16) -> UInt16 {
+        var total = UInt32(sum) + UInt32(~old) + UInt32(new)
+        total = (total & 0xffff) + (total >> 16)
+        total = (total & 0xffff) + (total >> 16)
+        return UInt16(truncatingIfNeeded: total)
+    }
 }

@@ -41,12 +41,13 @@ extension Switch {
         }
     }
 
-    /// Sets which ingress VLANs send every routed packet to the CPU (those with the NAT on).
-    public func l3SetPunt(_ vlans: [UInt16: Bool], deadline: UInt64) throws {
-        try traced("l3_ingress_punt_set", "count=\(vlans.count)") {
-            for vlan in vlans.keys where vlan < 1 || vlan > 4094 { throw HALError.param("VLAN \(vlan) out of range 1-4094") }
-            try locks.l2Table.withLock("l3-punt", deadline: deadline) {
-                for (vlan, on) in vlans { state.l3.punt[Int(vlan)] = on }
+    /// Sets the NAT zone of ingress VLANs (nil: none). A zone's routed packets are translated
+    /// by the NAT table in the data path when it has the flow, else they go to the CPU.
+    public func l3SetNATZones(_ zones: [UInt16: NATZone?], deadline: UInt64) throws {
+        try traced("l3_ingress_nat_zone_set", "count=\(zones.count)") {
+            for vlan in zones.keys where vlan < 1 || vlan > 4094 { throw HALError.param("VLAN \(vlan) out of range 1-4094") }
+            try locks.l2Table.withLock("l3-zones", deadline: deadline) {
+                for (vlan, zone) in zones { state.l3.zones[Int(vlan)] = zone?.rawValue ?? L3HostTable.noZone }
             }
         }
     }

@@ -51,7 +51,8 @@ public final class Switch: @unchecked Sendable {
         generator = TrafficGenerator(rx: rx, lock: locks.generator)
         transmitter = Transmitter(portCount: chip.portCount)
         l2Worker = L2Worker(
-            rx: rx, ports: ports, state: state, lock: locks.l2Table, fanout: fanout, cpu: cpu, faults: faults, transmitter: transmitter)
+            rx: rx, ports: ports, state: state, lock: locks.l2Table, fanout: fanout, cpu: cpu, faults: faults, transmitter: transmitter,
+            nat: nat, natLock: locks.natTable)
         ager = Ager(state: state, lock: locks.l2Table, fanout: fanout, faults: faults)
         watchdog = LockWatchdog { [unowned self] in allLocks }
     }

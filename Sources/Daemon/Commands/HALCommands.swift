@@ -26,6 +26,22 @@ enum HALCommands {
                 }
             },
             CommandDeclaration(
+                "show hal l3 [entries]", help: [Help.show, Help.hal, "The L3 host table the chip routes with: usage and counters", "Every entry"],
+                modes: Modes.exec
+            ) { ctx, args in
+                let all = args[\.entries]
+                return ctx.hal("l3_host_traverse", { hal, deadline in
+                    (try hal.l3Summary(deadline: deadline), all ? try hal.l3Hosts(deadline: deadline) : [])
+                }) { summary, hosts in
+                    let c = summary.counters
+                    ctx.print("L3 host table: \(summary.entries) of \(summary.capacity) entries in use, full errors \(c.addFull)")
+                    ctx.print("Routed by the chip \(c.routed) (translated by the NAT table \(c.translated)); to the CPU \(c.toCPU) (larger than the egress MTU \(c.tooBig))")
+                    guard all else { return .success }
+                    ctx.streamItems(hosts) { "\($0.destination) vlan \($0.vlan) via \($0.nextHopMAC.dottedDescription)\n" }
+                    return .success
+                }
+            },
+            CommandDeclaration(
                 "show interfaces [IFNAME$ifname]", help: [Help.show, "Interface status and counters", Help.interfaceName],
                 modes: Modes.exec
             ) { ctx, args in

@@ -5,7 +5,8 @@ import SwitchHAL
 /// The chip routes what the CPU has routed once: after the routing path sends a packet to a
 /// resolved next hop, the destination goes into the HAL's L3 host table (VLAN, next-hop MAC),
 /// and l2x routes that destination's packets from then on, in the data path (docs/hal.md,
-/// "L3 host table"). The NAT's VLANs are punted to the CPU whatever the table says.
+/// "L3 host table"). On the NAT's VLANs the chip translates first, with the NAT table, the
+/// flows the CPU has set up (SYN, FIN and RST still go to the CPU, which follows TCP).
 ///
 /// Kept exact, change by change: an entry goes when its next hop changes MAC or VLAN or is
 /// forgotten (`clear ip arp`, aged out), and every entry goes when the routes, the SVIs or the
@@ -51,16 +52,15 @@ extension L3Service {
         flushHostTable()
     }
 
-    /// Which ingress VLANs the chip must punt (the NAT is on them), for the interfaces `change`
-    /// touched.
-    func updatePunts(_ change: ConfigChange) {
+    /// The NAT zone of each ingress VLAN, for the interfaces `change` touched.
+    func updateNATZones(_ change: ConfigChange) {
         var changed = false
         for case .interface(let name) in change.keys where name.hasPrefix("vlan") {
             guard let vlan = UInt16(name.dropFirst(4)), (1...4094).contains(vlan) else { continue }
-            let punt = environment.roles[name] != nil
-            if punted.contains(vlan) != punt {
-                pendingPunts[vlan] = punt
-                if punt { punted.insert(vlan) } else { punted.remove(vlan) }
+            let zone = environment.roles[name]
+            if natZones[vlan] != zone {
+                pendingZones[vlan] = .some(zone)
+                natZones[vlan] = zone
                 changed = true
             }
         }
@@ -70,17 +70,17 @@ extension L3Service {
     /// Sends what changed since the last call, if none is in flight (the next goes when it
     /// comes back). A call that fails leaves the chip unknown: everything is cleared next time.
     private func flushHostTable() {
-        guard !hostFlushInFlight, pendingHostClear || !pendingHosts.isEmpty || !pendingPunts.isEmpty else { return }
+        guard !hostFlushInFlight, pendingHostClear || !pendingHosts.isEmpty || !pendingZones.isEmpty else { return }
         let clear = pendingHostClear
         let changes = pendingHosts
-        let punts = pendingPunts
+        let zones = pendingZones
         pendingHostClear = false
         pendingHosts = [:]
-        pendingPunts = [:]
+        pendingZones = [:]
         hostFlushInFlight = true
-        // Punts first: no entry can route a NAT VLAN's packet past the CPU in between.
+        // Zones first: no entry routes a NAT VLAN's packet untranslated in between.
         hal.call("l3-host", on: loop) { hal, deadline -> Int in
-            if !punts.isEmpty { try hal.l3SetPunt(punts, deadline: deadline) }
+            if !zones.isEmpty { try hal.l3SetNATZones(zones, deadline: deadline) }
             if clear { try hal.l3HostClear(deadline: deadline) }
             let deletes = changes.compactMap { $0.value == nil ? $0.key : nil }
             if !deletes.isEmpty { try hal.l3HostDelete(deletes, deadline: deadline) }
@@ -93,7 +93,7 @@ extension L3Service {
                 offloaded = [:]
                 offloadedVia = [:]
                 pendingHostClear = true
-                for (vlan, punt) in punts where pendingPunts[vlan] == nil { pendingPunts[vlan] = punt }
+                for (vlan, zone) in zones where pendingZones[vlan] == nil { pendingZones[vlan] = zone }
             }
             flushHostTable()
         }

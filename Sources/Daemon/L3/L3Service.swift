@@ -51,10 +51,10 @@ final class L3Service: @unchecked Sendable {
     var offloadedVia: [IPv4Address: Set<IPv4Address>] = [:]
     var pendingHosts: [IPv4Address: L3Host?] = [:]
     var pendingHostClear = false
-    var pendingPunts: [UInt16: Bool] = [:]
+    var pendingZones: [UInt16: NATZone?] = [:]
     var hostFlushInFlight = false
-    /// The ingress VLANs the chip punts to the CPU (the NAT is on them).
-    var punted = Set<UInt16>()
+    /// The NAT zone of each ingress VLAN, as the chip was told.
+    var natZones: [UInt16: NATZone] = [:]
 
     // Any thread.
     /// Frames for the answers (ARP, ICMP, ND) and frames to route, each in a bounded inbox of its
@@ -178,7 +178,7 @@ final class L3Service: @unchecked Sendable {
             }
             // What the chip routes was decided with the old routes: the CPU decides again.
             if routingChanged { withdrawAllOffloads() }
-            updatePunts(change)
+            updateNATZones(change)
         }
     }
 

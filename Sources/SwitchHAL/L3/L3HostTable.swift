@@ -16,18 +16,20 @@ final class L3HostTable {
 
     let capacity: Int
     private(set) var entries: [UInt32: Entry]
-    /// Ingress VLANs whose routed packets always go to the CPU (the NAT is on them).
-    let punt: UnsafeMutablePointer<Bool>
+    /// The NAT zone of each ingress VLAN (`NATZone.rawValue`, `noZone` for none): routed
+    /// packets from a zone are translated by the NAT table first, or go to the CPU.
+    let zones: UnsafeMutablePointer<UInt8>
+    static let noZone: UInt8 = 0xff
     var counters = L3Counters()
 
     init(capacity: Int) {
         self.capacity = capacity
         entries = Dictionary(minimumCapacity: capacity)
-        punt = .allocate(capacity: 4096)
-        punt.initialize(repeating: false, count: 4096)
+        zones = .allocate(capacity: 4096)
+        zones.initialize(repeating: L3HostTable.noZone, count: 4096)
     }
 
-    deinit { punt.deallocate() }
+    deinit { zones.deallocate() }
 
     var count: Int { entries.count }
 
@@ -48,8 +50,11 @@ final class L3HostTable {
 public struct L3Counters: Sendable, Equatable {
     /// Routed by l2x, in the data path.
     public var routed: UInt64 = 0
-    /// Packets to the router's MAC that went to the CPU instead: no entry, the NAT on the
-    /// ingress VLAN, IP options, TTL, or larger than the egress MTU.
+    /// Translated by the NAT table and routed, in the data path.
+    public var translated: UInt64 = 0
+    /// Packets to the router's MAC that went to the CPU instead: no entry, no translation for
+    /// a NAT zone's packet, TCP SYN/FIN/RST there, IP options, TTL, fragments, or larger
+    /// than the egress MTU.
     public var toCPU: UInt64 = 0
     public var tooBig: UInt64 = 0
     public var addFull: UInt64 = 0

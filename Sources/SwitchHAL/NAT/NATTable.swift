@@ -160,6 +160,15 @@ final class NATTable {
         return result
     }
 
+    /// The data path's lookup (l2x): like `translate`, but a packet no entry matches changes
+    /// nothing and is not counted (it goes to the CPU, whose lookup counts it).
+    func translateIfHit(_ packet: NATPacket, zone: NATZone, bytes: UInt64) -> NATLookupResult? {
+        let source = lookup(zone: zone, type: .source, proto: packet.proto, address: packet.source, port: packet.sourcePort)
+        let destination = lookup(zone: zone, type: .destination, proto: packet.proto, address: packet.destination, port: packet.destinationPort)
+        guard source != nil || destination != nil else { return nil }
+        return translate(packet, zone: zone, bytes: bytes)
+    }
+
     @inline(__always)
     private func lookup(zone: NATZone, type: NATType, proto: L4Protocol, address: IPv4Address, port: UInt16)
         -> Dictionary<NATKey, NATEntry>.Index?

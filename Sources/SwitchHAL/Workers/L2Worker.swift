@@ -19,6 +19,9 @@ final class L2Worker {
     private let cpu: CPUDispatcher
     private let faults: FaultInjector
     private let transmitter: Transmitter
+    /// The NAT table and its lock (taken alone, once per batch with NAT zones' packets).
+    private let nat: NATTable
+    private let natLock: HALLock
     private var thread: HALThread?
 
     /// What to do with a frame after learning.
@@ -32,8 +35,10 @@ final class L2Worker {
 
     init(
         rx: RxPath, ports: PortTable, state: L2State, lock: HALLock, fanout: EventFanout, cpu: CPUDispatcher, faults: FaultInjector,
-        transmitter: Transmitter
+        transmitter: Transmitter, nat: NATTable, natLock: HALLock
     ) {
+        self.nat = nat
+        self.natLock = natLock
         self.rx = rx
         self.ports = ports
         self.state = state
@@ -76,6 +81,8 @@ final class L2Worker {
         var forwarding: [Forwarding] = []
         var scratch = Transmitter.Scratch()
         var untagged: [UInt8] = []
+        var natSaved: [UInt8] = []
+        var natHits: [Bool] = []
         let forwards = transmitter.hasBackends
         while !me.shouldStop {
             if faults.stalled(faults.stallL2X) { stall(me) }
@@ -90,12 +97,14 @@ final class L2Worker {
             let view = ports.view.load(ordering: .acquiring)
             let wantEvents = fanout.hasSubscribers
             let wantCPU = cpu.hasHandler
+            var natPending = false
             lock.withLock("l2x-learn") {
                 var counts = BatchCounters()
                 let limits = state.anyLimit ? (system: state.systemLimit, vlan: state.vlanLimit, port: state.portLimit) : nil
                 for buffer in batch {
                     if forwards {
                         if let decision = forward(buffer, view: view, limits: limits, wantEvents: wantEvents, wantCPU: wantCPU, counts: &counts, events: &events) {
+                            if decision.port == L2Worker.natFirst { natPending = true }
                             forwarding.append(decision)
                         } else {
                             giveBack.append(buffer)
@@ -114,6 +123,7 @@ final class L2Worker {
                 state.counters.learnLimitedVLAN &+= counts.limitedVLAN
                 state.counters.learnLimitedPort &+= counts.limitedPort
             }
+            if natPending { natPass(&forwarding, wantCPU: wantCPU, saved: &natSaved, hits: &natHits) }
             // Out of the ports, with no lock held (backends never block).
             for decision in forwarding {
                 transmit(decision, view: view, untagged: &untagged, scratch: &scratch)
@@ -164,7 +174,13 @@ final class L2Worker {
             let port = Int(state.table.port(at: slot))
             // To the router: routed here when the L3 host table knows the destination.
             if state.table.flags(at: slot).contains(.l3), !state.l3.entries.isEmpty {
-                if let routed = route(buffer, vlan: vlan, ingress: ingress, network: tag == nil ? 14 : 18, length: length) {
+                let network = tag == nil ? 14 : 18
+                if state.l3.zones[Int(vlan)] != L3HostTable.noZone {
+                    // The NAT first, under its own lock, after this batch's pass (natPass).
+                    if natEligible(buffer, network: network, length: length) {
+                        return Forwarding(buffer: buffer, vlan: vlan, port: L2Worker.natFirst, toCPU: toCPU)
+                    }
+                } else if let routed = route(buffer, vlan: vlan, ingress: ingress, network: network, length: length) {
                     if toCPU { state.portCounters[ingress].toCPU &-= 1 }
                     state.portCounters[ingress].routed &+= 1
                     return routed
@@ -178,6 +194,124 @@ final class L2Worker {
         return Forwarding(buffer: buffer, vlan: vlan, port: 0, toCPU: toCPU)
     }
 
+    /// A decision's port meaning "a NAT zone's packet: the NAT table first" (natPass).
+    static let natFirst = -2
+
+    /// Whether a NAT zone's packet may be translated in the data path: unicast IPv4 TCP or
+    /// UDP, no options, not a fragment, TTL above 1, and for TCP not SYN, FIN or RST (the CPU
+    /// follows those, as the NAT engine's state machine needs).
+    @inline(__always)
+    private func natEligible(_ buffer: UInt32, network l3: Int, length: Int) -> Bool {
+        let bytes = UnsafeRawPointer(rx.pool.bytes(buffer))
+        guard length >= l3 + 28, bytes.loadUnaligned(fromByteOffset: l3 - 2, as: UInt16.self) == UInt16(0x0800).bigEndian,
+            bytes.load(fromByteOffset: l3, as: UInt8.self) == 0x45, bytes.load(fromByteOffset: l3 + 8, as: UInt8.self) > 1,
+            UInt16(bigEndian: bytes.loadUnaligned(fromByteOffset: l3 + 6, as: UInt16.self)) & 0x3fff == 0
+        else { return false }
+        switch bytes.load(fromByteOffset: l3 + 9, as: UInt8.self) {
+        case 17: return true
+        case 6: return length >= l3 + 40 && bytes.load(fromByteOffset: l3 + 33, as: UInt8.self) & 0x07 == 0
+        default: return false
+        }
+    }
+
+    /// The NAT zones' packets of a batch: translated in place under `nat.table` (taken alone,
+    /// waited for at most 1 ms, once per batch), then routed under `l2.table` (once more);
+    /// what has no translation or no route goes to the CPU as it came in (a packet translated
+    /// but not routable gets its headers back, and counts in the NAT entry's counters once
+    /// more when the CPU translates it).
+    private func natPass(_ forwarding: inout [Forwarding], wantCPU: Bool, saved: inout [UInt8], hits: inout [Bool]) {
+        let pool = rx.pool
+        hits.removeAll(keepingCapacity: true)
+        saved.removeAll(keepingCapacity: true)
+        let translatedInTime: Bool
+        do {
+            try natLock.withLock("l2x-nat", deadline: HALClock.deadline(after: 0.001)) { () -> Void in
+                for decision in forwarding where decision.port == L2Worker.natFirst {
+                    hits.append(translate(decision, saved: &saved))
+                }
+            }
+            translatedInTime = true
+        } catch {
+            translatedInTime = false  // nat.table busy: these packets take the CPU's path
+        }
+        lock.withLock("l2x-nat-route") {
+            var index = 0
+            for position in forwarding.indices where forwarding[position].port == L2Worker.natFirst {
+                let decision = forwarding[position]
+                let hit = translatedInTime && index < hits.count && hits[index]
+                let buffer = decision.buffer, ingress = Int(pool.ports[Int(buffer)])
+                let bytes = pool.bytes(buffer)
+                let network = bytes.loadUnaligned(fromByteOffset: 12, as: UInt16.self) == UInt16(0x8100).bigEndian ? 18 : 14
+                if hit, let routed = route(buffer, vlan: decision.vlan, ingress: ingress, network: network, length: Int(pool.lengths[Int(buffer)])) {
+                    if decision.toCPU { state.portCounters[ingress].toCPU &-= 1 }
+                    state.portCounters[ingress].routed &+= 1
+                    state.l3.counters.translated &+= 1
+                    forwarding[position] = routed
+                } else {
+                    if hit {
+                        saved.withUnsafeBytes { (bytes + network).copyMemory(from: $0.baseAddress! + index * L2Worker.natSavedBytes, byteCount: L2Worker.natSavedBytes) }
+                    }
+                    state.l3.counters.toCPU &+= 1
+                    forwarding[position] = Forwarding(buffer: buffer, vlan: decision.vlan, port: -1, toCPU: wantCPU)
+                }
+                index += 1
+            }
+        }
+    }
+
+    /// The IP header and the first 20 bytes of the transport header: what a translation
+    /// rewrites, kept to be put back.
+    static let natSavedBytes = 40
+
+    /// Looks one packet up in the NAT table (`nat.table` held) and, on a hit, rewrites its
+    /// addresses and ports in place, with the IP checksum and the transport checksum updated
+    /// incrementally (a partial checksum's pseudo-header seed for the addresses only). Saves
+    /// the original headers first. Returns whether it was translated.
+    private func translate(_ decision: Forwarding, saved: inout [UInt8]) -> Bool {
+        let pool = rx.pool
+        let bytes = pool.bytes(decision.buffer)
+        let l3 = bytes.loadUnaligned(fromByteOffset: 12, as: UInt16.self) == UInt16(0x8100).bigEndian ? 18 : 14
+        let l4 = l3 + 20
+        let zone = state.l3.zones[Int(decision.vlan)]
+        guard let natZone = NATZone(rawValue: zone) else { return false }
+        let tcp = bytes.load(fromByteOffset: l3 + 9, as: UInt8.self) == 6
+        func load32(_ offset: Int) -> UInt32 { UInt32(bigEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self)) }
+        func load16(_ offset: Int) -> UInt16 { UInt16(bigEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt16.self)) }
+        func store32(_ offset: Int, _ value: UInt32) { bytes.storeBytes(of: value.bigEndian, toByteOffset: offset, as: UInt32.self) }
+        func store16(_ offset: Int, _ value: UInt16) { bytes.storeBytes(of: value.bigEndian, toByteOffset: offset, as: UInt16.self) }
+        let packet = NATPacket(
+            proto: tcp ? .tcp : .udp, source: IPv4Address(load32(l3 + 12)), sourcePort: load16(l4),
+            destination: IPv4Address(load32(l3 + 16)), destinationPort: load16(l4 + 2))
+        guard let result = nat.translateIfHit(packet, zone: natZone, bytes: UInt64(load16(l3 + 2))) else { return false }
+        saved.append(contentsOf: UnsafeRawBufferPointer(start: bytes + l3, count: L2Worker.natSavedBytes))
+        let out = result.packet
+        let partial = pool.offloads[Int(decision.buffer)].needsChecksum
+        let field = l4 + (tcp ? 16 : 6)
+        var ip = ~load16(l3 + 10)
+        // The transport checksum: as a sum (complemented field), or the partial seed itself.
+        var transport = partial ? load16(field) : ~load16(field)
+        let udpWithout = !tcp && !partial && load16(field) == 0
+        for (offset, old, new) in [(l3 + 12, packet.source.value, out.source.value), (l3 + 16, packet.destination.value, out.destination.value)]
+        where old != new {
+            ip = InternetChecksum.adjust(ip, from: old, to: new)
+            transport = InternetChecksum.adjust(transport, from: old, to: new)
+            store32(offset, new)
+        }
+        for (offset, old, new) in [(l4, packet.sourcePort, out.sourcePort), (l4 + 2, packet.destinationPort, out.destinationPort)]
+        where old != new {
+            // A partial checksum is summed over the ports later: only a full one changes.
+            if !partial { transport = InternetChecksum.adjust(transport, from: old, to: new) }
+            store16(offset, new)
+        }
+        store16(l3 + 10, ~ip)
+        if !udpWithout {
+            var value = partial ? transport : ~transport
+            if !tcp && !partial && value == 0 { value = 0xffff }
+            store16(field, value)
+        }
+        return true
+    }
+
     /// Routes an IPv4 packet to the router's MAC as the chip's L3 engine does: the destination
     /// in the host table, the next hop's port from the L2 table, no IP options, TTL above 1,
     /// the ingress VLAN not one the NAT is on, and (every segment of) the packet within the
@@ -188,8 +322,7 @@ final class L2Worker {
         let pool = rx.pool
         let bytes = pool.bytes(buffer)
         guard length >= l3 + 20, bytes.loadUnaligned(fromByteOffset: l3 - 2, as: UInt16.self) == UInt16(0x0800).bigEndian,
-            bytes.load(fromByteOffset: l3, as: UInt8.self) == 0x45, bytes.load(fromByteOffset: l3 + 8, as: UInt8.self) > 1,
-            !state.l3.punt[Int(vlan)]
+            bytes.load(fromByteOffset: l3, as: UInt8.self) == 0x45, bytes.load(fromByteOffset: l3 + 8, as: UInt8.self) > 1
         else { return nil }
         let destination = UInt32(bigEndian: bytes.loadUnaligned(fromByteOffset: l3 + 16, as: UInt32.self))
         guard let host = state.l3.entries[destination], let slot = state.table.find(host.mac << 12 | UInt64(host.vlan)) else { return nil }
