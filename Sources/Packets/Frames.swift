@@ -267,4 +267,51 @@ public enum ICMPv4 {
         reply[3] = UInt8(sum & 0xff)
         return reply
     }
+
+    /// Destination unreachable, fragmentation needed and DF set (type 3 code 4, RFC 1191):
+    /// the next hop's MTU, and the offending packet's header with the first 8 bytes of its
+    /// payload.
+    public static func fragmentationNeeded(for packet: IPv4Packet, mtu: Int) -> [UInt8] {
+        let quoted = Array(packet.bytes.prefix(28))
+        var message: [UInt8] = [3, 4, 0, 0, 0, 0, UInt8(mtu >> 8 & 0xff), UInt8(mtu & 0xff)] + quoted
+        let sum = internetChecksum(message)
+        message[2] = UInt8(sum >> 8)
+        message[3] = UInt8(sum & 0xff)
+        return message
+    }
+
+    /// Whether an ICMP message is an error (which never gets an ICMP error back, RFC 1122).
+    public static func isError(_ message: [UInt8]) -> Bool {
+        guard let type = message.first else { return false }
+        return [3, 4, 5, 11, 12].contains(type)
+    }
+}
+
+extension IPv4Packet {
+    /// Don't Fragment.
+    public var dontFragment: Bool { flagsAndOffset & 0x4000 != 0 }
+
+    /// The packet cut into fragments of at most `mtu` bytes each (RFC 791): payload in
+    /// multiples of 8 bytes, the identification kept, More Fragments on all but the last (and
+    /// on the last too if the packet was itself a fragment with more to come). Nil when `mtu`
+    /// leaves no room for 8 bytes of payload.
+    public func fragments(mtu: Int) -> [IPv4Packet]? {
+        let room = (mtu - 20) / 8 * 8
+        guard room >= 8 else { return nil }
+        guard 20 + payload.count > mtu else { return [self] }
+        let baseOffset = Int(flagsAndOffset & 0x1fff) * 8
+        let moreAfter = flagsAndOffset & 0x2000 != 0
+        var pieces: [IPv4Packet] = []
+        var start = 0
+        while start < payload.count {
+            let end = min(payload.count, start + room)
+            var piece = self
+            piece.payload = Array(payload[start..<end])
+            let more = end < payload.count || moreAfter
+            piece.flagsAndOffset = (more ? 0x2000 : 0) | UInt16((baseOffset + start) / 8)
+            pieces.append(piece)
+            start = end
+        }
+        return pieces
+    }
 }

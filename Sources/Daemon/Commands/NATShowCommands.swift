@@ -307,7 +307,8 @@ enum NATShowCommands {
             + "on the CPU \(r.translatedByCPU)); dropped: no route \(r.noRoute), TTL \(r.ttlExceeded), no ARP reply \(r.unresolved), "
             + "NAT \(r.natDropped), for the router \(r.forRouter), fragments \(r.fragments), untranslatable ICMP \(r.untranslatable), "
             + "malformed \(r.malformed), inbox full \(routed.routeOverflow), neighbour table full \(r.neighborTableFull); "
-            + "\(routed.neighbors) neighbour(s)\n"
+            + "\(routed.neighbors) neighbour(s); over the egress MTU: fragmented \(r.fragmented), "
+            + "\"fragmentation needed\" sent \(r.fragmentationNeeded)\n"
         out += "HAL NAT table:"
         if let hal = snapshot.halFigures {
             out += " \(hal.entries) of \(hal.capacity) entries in use, lookups \(hal.lookups), hits \(hal.hits), misses \(hal.misses), full errors \(hal.fullErrors)\n"

@@ -196,10 +196,40 @@ extension L3Service {
         }
     }
 
-    /// To the neighbour's port only (as the chip's L3 egress would), never flooded.
+    /// To the neighbour's port only (as the chip's L3 egress would), never flooded. A packet
+    /// larger than the egress port's MTU is fragmented, or with DF set answered with ICMP
+    /// "fragmentation needed" and the MTU (path MTU discovery, RFC 1191).
     func send(_ packet: IPv4Packet, to mac: MACAddress, vlan: UInt16, port: PortID) {
-        let frame = EthernetFrame(destination: mac, source: routerMAC, etherType: EtherType.ipv4, payload: packet.bytes[...])
-        hal.hal.sendFromCPU(frame.bytes, vlan: vlan, port: port)
+        let mtu = hal.hal.mtu(port)
+        var pieces = [packet]
+        if 20 + packet.payload.count > mtu {
+            if packet.dontFragment {
+                routing.fragmentationNeeded += 1
+                return answerTooBig(packet, mtu: mtu)
+            }
+            guard let fragments = packet.fragments(mtu: mtu) else {
+                routing.malformed += 1
+                return
+            }
+            routing.fragmented += 1
+            pieces = fragments
+        }
+        for piece in pieces {
+            let frame = EthernetFrame(destination: mac, source: routerMAC, etherType: EtherType.ipv4, payload: piece.bytes[...])
+            hal.hal.sendFromCPU(frame.bytes, vlan: vlan, port: port)
+        }
         routing.forwarded += 1
+    }
+
+    /// ICMP "fragmentation needed" to the packet's source, from the router's address on the
+    /// subnet toward it (never about an ICMP error).
+    private func answerTooBig(_ packet: IPv4Packet, mtu: Int) {
+        if packet.protocolNumber == ICMPv4.protocolNumber && ICMPv4.isError(packet.payload) { return }
+        guard let back = routes.lookup(packet.source) else { return }
+        var error = IPv4Packet(
+            source: back.prefix.address, destination: packet.source, protocolNumber: ICMPv4.protocolNumber, ttl: 65,
+            payload: ICMPv4.fragmentationNeeded(for: packet, mtu: mtu))
+        error.identification = UInt16(truncatingIfNeeded: routing.fragmentationNeeded)
+        forward(error)
     }
 }

@@ -99,6 +99,10 @@ final class L3Service: @unchecked Sendable {
         /// Addressed to one of the router's own addresses, for a service it does not run.
         var forRouter: UInt64 = 0
         var fragments: UInt64 = 0
+        /// Larger than the egress MTU: cut into fragments / with DF, answered with ICMP
+        /// "fragmentation needed".
+        var fragmented: UInt64 = 0
+        var fragmentationNeeded: UInt64 = 0
         /// ICMP errors and other ICMP that would cross the NAT untranslated.
         var untranslatable: UInt64 = 0
         var neighborTableFull: UInt64 = 0
