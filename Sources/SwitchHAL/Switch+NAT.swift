@@ -8,21 +8,42 @@ import NetTypes
 /// An entry rewrites one direction: SAI never installs the reverse implicitly, so a translation
 /// is an SNAT entry on the inside and a DNAT entry on the outside, sharing a cookie.
 extension Switch {
-    /// Adds entries, all or none. FULL (and `NATCounters.fullErrors` + 1) when the table lacks
-    /// room for every new one; EXISTS when a key is present (or repeated in `entries`) with
-    /// another translation; PARAM for a malformed entry. A key present with the same translation
-    /// is replaced (cookie, static flag) keeping its hit bit and counters; new entries start
-    /// un-hit with zero counters.
+    /// How much one hold of `nat.table` does, at most: entries added or deleted, slots walked,
+    /// packets looked up. Each stays well under a millisecond (BENCHMARKS.md, bench-nat).
+    static let natAddSlice = 1024
+    static let natKeySlice = 4096
+    static let natWalkSlice = 32_768
+
+    /// Adds entries, all or none, in slices of `natAddSlice` (the lock is released between
+    /// them; a refusal takes back the slices already applied). FULL (and
+    /// `NATCounters.fullErrors` + 1) when every bucket a new key hashes to is full; EXISTS
+    /// when a key is present (or repeated in `entries`) with another translation; PARAM for a
+    /// malformed entry. A key present with the same translation is replaced (cookie, static
+    /// flag) keeping its hit bit and counters; new entries start un-hit with zero counters.
     public func natAdd(_ entries: [NATEntry], deadline: UInt64) throws {
         try traced("nat_entry_add", "count=\(entries.count)\(entries.first.map { ", first=\($0)" } ?? "")") {
             for entry in entries { try checkNATEntry(entry) }
-            let outcome = try locks.natTable.withLock("nat-add", deadline: deadline) { nat.add(entries) }
-            switch outcome {
-            case .success:
-                return
-            case .failure(.full(let used, let needed)):
-                throw HALError.full("NAT table full: \(used) of \(nat.capacity) entries in use, \(needed) more needed")
-            case .failure(.conflict(let existing, let new, let inBatch)):
+            var undo = NATTable.Undo()
+            var refusal: NATTable.AddRefusal?
+            var start = 0
+            do {
+                while start < entries.count, refusal == nil {
+                    let slice = entries[start..<min(entries.count, start + Switch.natAddSlice)]
+                    refusal = try locks.natTable.withLock("nat-add", deadline: deadline) { nat.addSlice(slice, undo: &undo) }
+                    start += Switch.natAddSlice
+                }
+            } catch {
+                // A slice could not get the lock in time: nothing of this add stays.
+                if !undo.isEmpty { locks.natTable.withLock("nat-add-undo") { nat.takeBack(undo) } }
+                throw error
+            }
+            guard let refusal else { return }
+            if !undo.isEmpty { locks.natTable.withLock("nat-add-undo") { nat.takeBack(undo) } }
+            switch refusal {
+            case .full(let entry, let used):
+                throw HALError.full(
+                    "NAT table full for \(entry.key): every bucket it hashes to is full (\(used) of \(nat.capacity) entries in use)")
+            case .conflict(let existing, let new, let inBatch):
                 let old = "\(NATSwitchFormat.target(existing)) (cookie \(existing.cookie))"
                 let refused = "\(NATSwitchFormat.target(new)) (cookie \(new.cookie))"
                 throw HALError.exists(
@@ -33,22 +54,37 @@ extension Switch {
         }
     }
 
-    /// Deletes the entries of `keys` that exist; returns how many. Missing keys are ignored.
+    /// Deletes the entries of `keys` that exist, `natKeySlice` per hold; returns how many.
+    /// Missing keys are ignored.
     @discardableResult
     public func natDelete(_ keys: [NATKey], deadline: UInt64) throws -> Int {
         try traced("nat_entry_delete", "count=\(keys.count)\(keys.first.map { ", first=\($0)" } ?? "")") {
-            try locks.natTable.withLock("nat-delete", deadline: deadline) { nat.delete(keys) }
+            var removed = 0
+            for start in stride(from: 0, to: keys.count, by: Switch.natKeySlice) {
+                let slice = keys[start..<min(keys.count, start + Switch.natKeySlice)]
+                removed += try locks.natTable.withLock("nat-delete", deadline: deadline) { nat.delete(slice) }
+            }
+            return removed
+        }
+    }
+
+    /// Walks the whole table a slice of `natWalkSlice` slots per hold of `nat.table`.
+    private func walkNAT(_ operation: StaticString, deadline: UInt64, _ body: (Range<Int>) -> Void) throws {
+        for start in stride(from: 0, to: nat.capacity, by: Switch.natWalkSlice) {
+            let range = start..<min(nat.capacity, start + Switch.natWalkSlice)
+            try locks.natTable.withLock(operation, deadline: deadline) { body(range) }
         }
     }
 
     /// Deletes every entry of `cookies` (nil: of every cookie); static entries only when
-    /// `includeStatic`. Returns how many. Walks the table.
+    /// `includeStatic`. Returns how many. Walks the table, a slice per hold.
     @discardableResult
     public func natDeleteAll(cookies: Set<UInt64>?, includeStatic: Bool, deadline: UInt64) throws -> Int {
         try traced("nat_entry_delete_all", "cookies=\(NATSwitchFormat.cookies(cookies)), static=\(includeStatic ? "yes" : "no")") {
-            try locks.natTable.withLock("nat-delete-all", deadline: deadline) {
-                nat.deleteAll(cookies: cookies, includeStatic: includeStatic)
-            }
+            if let cookies, cookies.isEmpty { return 0 }
+            var removed = 0
+            try walkNAT("nat-delete-all", deadline: deadline) { removed += nat.deleteAll(in: $0, cookies: cookies, includeStatic: includeStatic) }
+            return removed
         }
     }
 
@@ -61,12 +97,11 @@ extension Switch {
         }
     }
 
-    /// A copy of every entry, sorted by key: copied into an array under the lock (not shared:
-    /// a shared copy-on-write table would make the next writer copy it all under the lock) and
-    /// sorted after the lock is released.
+    /// A copy of every entry, sorted by key: copied a slice per hold, sorted after.
     public func natEntries(deadline: UInt64) throws -> [NATEntry] {
         try traced("nat_entry_traverse", "") {
-            var entries = try locks.natTable.withLock("nat-traverse", deadline: deadline) { nat.snapshot() }
+            var entries: [NATEntry] = []
+            try walkNAT("nat-traverse", deadline: deadline) { nat.snapshot($0, into: &entries) }
             entries.sort { $0.key < $1.key }
             return entries
         }
@@ -81,10 +116,15 @@ extension Switch {
 
     /// The hit-bit poll for the control plane's aging (SONiC polls every 30 s): the cookies of the
     /// entries whose hit bit is set, each with the cumulative packets and bytes of all that
-    /// cookie's entries; those hit bits are cleared (clear-on-read). Walks the table.
+    /// cookie's entries; those hit bits are cleared (clear-on-read). Two walks, a slice per hold.
     public func natCollectHits(deadline: UInt64) throws -> [UInt64: (packets: UInt64, bytes: UInt64)] {
         try traced("nat_hit_collect", "") {
-            try locks.natTable.withLock("nat-collect-hits", deadline: deadline) { nat.collectHits() }
+            var cookies = Set<UInt64>()
+            try walkNAT("nat-collect-hits", deadline: deadline) { nat.collectHitCookies($0, into: &cookies) }
+            var totals: [UInt64: (packets: UInt64, bytes: UInt64)] = [:]
+            guard !cookies.isEmpty else { return totals }
+            try walkNAT("nat-sum-hits", deadline: deadline) { nat.sumCounters($0, of: cookies, into: &totals) }
+            return totals
         }
     }
 
@@ -99,6 +139,21 @@ extension Switch {
             return try locks.natTable.withLock("nat-translate", deadline: deadline) {
                 nat.translate(packet, zone: zone, bytes: UInt64(bytes))
             }
+        }
+    }
+
+    /// The same for a batch (what the CPU's routing path asks): `natKeySlice` packets per hold.
+    public func natTranslate(_ packets: [(packet: NATPacket, zone: NATZone, bytes: Int)], deadline: UInt64) throws -> [NATLookupResult] {
+        try traced("nat_translate_multi", "count=\(packets.count)") {
+            var results: [NATLookupResult] = []
+            results.reserveCapacity(packets.count)
+            for start in stride(from: 0, to: packets.count, by: Switch.natKeySlice) {
+                let slice = packets[start..<min(packets.count, start + Switch.natKeySlice)]
+                try locks.natTable.withLock("nat-translate", deadline: deadline) {
+                    for item in slice { results.append(nat.translate(item.packet, zone: item.zone, bytes: UInt64(max(0, item.bytes)))) }
+                }
+            }
+            return results
         }
     }
 

@@ -20,8 +20,9 @@ public final class Switch: @unchecked Sendable {
     public let locks = HALLocks()
     public let rx: RxPath
     let state: L2State
-    /// The NAT table, guarded by `locks.natTable`.
-    let nat: NATTable
+    /// The NAT table, guarded by `locks.natTable` (public for benchmarks: whoever touches it
+    /// directly holds that lock).
+    public let nat: NATTable
     let ports: PortTable
     let fanout: EventFanout
     let cpu: CPUDispatcher

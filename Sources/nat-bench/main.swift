@@ -90,6 +90,19 @@ enum Unit {
     }
 }
 
+/// The one-line summaries (`bench-nat: case=... key=value ...`), printed after the table.
+nonisolated(unsafe) var summaries: [String] = []
+func summary(_ name: String, _ fields: [(String, String)]) {
+    summaries.append("bench-nat: case=\(name) " + fields.map { "\($0.0)=\($0.1)" }.joined(separator: " "))
+}
+func figure(_ value: Double, _ digits: Int = 2) -> String { String(format: "%.\(digits)f", value) }
+
+/// The longest hold of `nat.table` of `hal` (ms) since the last reset, and by whom.
+func longestNATHold(_ hal: Switch) -> (ms: Double, operation: String) {
+    let lock = hal.lockSnapshots.first { $0.name == "nat.table" }
+    return ((lock?.longestHoldSeconds ?? 0) * 1000, lock?.longestHolder ?? "?")
+}
+
 /// The table, printed at the end; each section's title goes to stderr as it starts (progress).
 final class Table {
     private var rows: [String] = []
@@ -298,12 +311,19 @@ func create(_ table: Table) throws {
         do {
             let hal = makeSwitch()
             let deadline = farDeadline()
+            hal.locks.natTable.resetLongestHold()
             let t = try seconds { try hal.natAdd(entries, deadline: deadline) }
             halAll.add(n / t)
-            halAllLock.add(t)
+            halAllLock.add(longestNATHold(hal).ms / 1000)
             guard try hal.natCount(deadline: deadline).used == entries.count else { fail("HAL add") }
         }
     }
+    summary("create", [
+        ("translations", "\(flowCount)"), ("hal_one_at_a_time_per_s", figure(halOne.median, 0)),
+        ("hal_batches_of_100_per_s", figure(hal100.median, 0)), ("hal_one_bulk_add_per_s", figure(halAll.median, 0)),
+        ("bulk_add_longest_hold_ms", figure(halAllLock.max * 1000, 3)), ("slow_path_one_at_a_time_per_s", figure(oneByOne.median, 0)),
+        ("slow_path_batches_of_100_per_s", figure(batch100.median, 0)), ("engine_only_per_s", figure(engineOnly.median, 0)),
+    ])
     table.row("whole slow path, one flow at a time (natTranslate miss, process commit, natAdd of 2)", oneByOne, .kiloPerSecond)
     table.row("whole slow path, batches of 100 flows (100 lookups, 100 process, one natAdd of 200)", batch100, .kiloPerSecond)
     table.row("whole slow path, one batch of \(flowCount) (one command: one natAdd of \(2 * flowCount))", batchAll, .kiloPerSecond)
@@ -311,7 +331,7 @@ func create(_ table: Table) throws {
     table.row("HAL only: natAdd of 2 entries per call", halOne, .kiloPerSecond)
     table.row("HAL only: natAdd of 200 entries (100 translations) per call", hal100, .kiloPerSecond)
     table.row("HAL only: one natAdd of \(2 * flowCount) entries", halAll, .kiloPerSecond)
-    table.row("... that one natAdd (nat.table held throughout)", halAllLock, .milliseconds)
+    table.row("... the longest hold of nat.table during that one natAdd (applied in slices)", halAllLock, .milliseconds)
     func perItem(_ s: Samples) -> Samples { Samples(values: s.values.map { 1 / $0 }) }
     table.row("per translation: whole slow path, one at a time", perItem(oneByOne), .microseconds)
     table.row("per translation: engine process(commit: true)", perItem(engineOnly), .microseconds)
@@ -385,6 +405,40 @@ func lookup(_ table: Table) throws {
                 })
         guard found == flowCount else { fail("engine found \(found) from outside") }
     }
+    // The data path's own rate, as l2x looks up (the lock once per batch, lookups in a loop),
+    // beside the L2 table's in the same run: a table of 288K entries at 85%, random keys.
+    var natTable = Samples(), l2Table = Samples()
+    let l2 = L2Table(chip: chip)
+    var l2Keys: [UInt64] = []
+    while l2Keys.count < l2.capacity * 85 / 100 {
+        let mac = UInt64.random(in: 1..<(1 << 46), using: &rng) << 1
+        if case .inserted = l2.insert(L2Entry(mac: MACAddress(mac), vlan: 10, port: 1, flags: .hitSource)) { l2Keys.append(mac << 12 | 10) }
+    }
+    l2Keys.shuffle(using: &rng)
+    let probes = Array(l2Keys.prefix(flowCount))
+    for _ in 0..<rounds {
+        var hits = 0
+        natTable.add(
+            Double(passes * flowCount)
+                / seconds {
+                    hal.locks.natTable.withLock("bench-lookups") {
+                        for _ in 0..<passes {
+                            for packet in inside where hal.nat.translate(packet, zone: .inside, bytes: 64).sourceEntry != nil { hits += 1 }
+                        }
+                    }
+                })
+        guard hits == passes * flowCount else { fail("table lookups hit \(hits)") }
+        var found = 0
+        l2Table.add(Double(passes * probes.count) / seconds { for _ in 0..<passes { for key in probes where l2.find(key) != nil { found += 1 } } })
+        guard found == passes * probes.count else { fail("L2 lookups found \(found)") }
+    }
+    table.row("NAT table translate hit, data path (one lock per pass, as l2x)", natTable, .megaPerSecond)
+    table.row("L2 table find hit, same run (288K entries at 85%)", l2Table, .megaPerSecond)
+    summary("lookup", [
+        ("translations", "\(flowCount)"), ("nat_table_mlps", figure(natTable.median / 1e6)), ("l2_table_mlps", figure(l2Table.median / 1e6)),
+        ("ratio", figure(natTable.median / l2Table.median)), ("api_snat_mlps", figure(halIn.median / 1e6)),
+        ("api_dnat_mlps", figure(halOut.median / 1e6)), ("api_miss_mlps", figure(halMiss.median / 1e6)),
+    ])
     table.row("HAL natTranslate hit, inside -> outside (SNAT)", halIn, .megaPerSecond)
     table.row("HAL natTranslate hit, outside -> inside (DNAT)", halOut, .megaPerSecond)
     table.row("HAL natTranslate miss (a new flow's first packet)", halMiss, .megaPerSecond)
@@ -459,6 +513,7 @@ func aging(_ table: Table) throws {
     var busy = Samples(), busyCollect = Samples(), busyRecord = Samples(), busyExpire = Samples()
     var now = createdAt
     _ = try hal.natCollectHits(deadline: deadline)  // start with every hit bit clear
+    hal.locks.natTable.resetLongestHold()
     for _ in 0..<rounds {
         now += 1000
         let a = try agePass(&engine, hal, now: now)
@@ -479,10 +534,10 @@ func aging(_ table: Table) throws {
         busyExpire.add(b.expire)
     }
     table.row("pass, no traffic since the last one (0 hits, 0 expired)", idle, .milliseconds)
-    table.row("... natCollectHits + natCounters (nat.table held)", idleCollect, .milliseconds)
+    table.row("... natCollectHits + natCounters (two walks in slices)", idleCollect, .milliseconds)
     table.row("... engine.expire (walks every translation)", idleExpire, .milliseconds)
     table.row("pass, every entry hit since the last one (\(2 * flowCount) hits, 0 expired)", busy, .milliseconds)
-    table.row("... natCollectHits + natCounters (nat.table held)", busyCollect, .milliseconds)
+    table.row("... natCollectHits + natCounters (two walks in slices)", busyCollect, .milliseconds)
     table.row("... engine.recordHits", busyRecord, .milliseconds)
     table.row("... engine.expire", busyExpire, .milliseconds)
     try check(engine, hal, translations: flowCount)
@@ -500,7 +555,12 @@ func aging(_ table: Table) throws {
     }
     table.row("pass in which all \(flowCount) expire", all, .milliseconds)
     table.row("... engine.expire (removes them, gives \(2 * flowCount) entries to delete)", allExpire, .milliseconds)
-    table.row("... HAL natDelete of \(2 * flowCount) keys (nat.table held)", allDelete, .milliseconds)
+    table.row("... HAL natDelete of \(2 * flowCount) keys (in slices)", allDelete, .milliseconds)
+    let hold = longestNATHold(hal)
+    summary("aging-hold", [
+        ("translations", "\(flowCount)"), ("pass_busy_ms", figure(busy.median * 1000)), ("collect_busy_ms", figure(busyCollect.median * 1000)),
+        ("delete_all_ms", figure(allDelete.median * 1000)), ("longest_nat_table_hold_ms", figure(hold.ms, 3)), ("held_by", hold.operation),
+    ])
 }
 
 // MARK: 3. Memory per translation
@@ -638,3 +698,5 @@ do {
     fail("\(error)")
 }
 table.print()
+print()
+for line in summaries { print(line) }

@@ -129,35 +129,67 @@ private func translations(_ count: Int, firstCookie: UInt64 = 1, isStatic: Bool 
         try hal.natAdd(translation(.icmp, inside: "10.0.0.3", 0, outside: "203.0.113.3", 0, cookie: 3), deadline: soon)
     }
 
-    /// On the 64-entry chip: a batch that does not fit adds nothing, says why, and is counted.
-    @Test func fullIsAllOrNothing() throws {
+    /// On the 64-entry chip (2 banks of 8 buckets of 4): a key whose every bucket is full is
+    /// FULL though the table has room elsewhere, as on a chip; a batch with one such key adds
+    /// nothing (the slices before it taken back), says which key, and is counted.
+    @Test func fullIsPerBucketAndAllOrNothing() throws {
         let hal = makeSwitch(.small)
-        try hal.natAdd(translations(30), deadline: soon)  // 60 entries
-        let tooMany = translations(5, firstCookie: 100).map { entry in
+        #expect(hal.nat.capacity == 64 && hal.nat.banks == 2 && hal.nat.entriesPerBucket == 4)
+        // Translations one at a time until one does not fit.
+        var fitted: [NATEntry] = []
+        var refused: [NATEntry]?
+        for n in 0..<64 {
+            let pair = translation(.tcp, inside: "10.0.\(n / 250).\(n % 250 + 1)", 1000, outside: "203.0.113.1", UInt16(10000 + n), cookie: UInt64(n + 1))
+            do {
+                try hal.natAdd(pair, deadline: soon)
+                fitted += pair
+            } catch let error as HALError {
+                #expect(error.code == -6 && error.message.contains("every bucket it hashes to is full"), "\(error)")
+                refused = pair
+                break
+            }
+        }
+        let refusedPair = try #require(refused, "64 translations (128 entries) cannot fit 64 entries")
+        let used = try hal.natCount(deadline: soon).used
+        #expect(used == fitted.count || used == fitted.count + 1, "a refused pair leaves nothing behind (or its first half was the one that fit)")
+        #expect(used >= 32, "half full at least before a collision on this geometry (\(used))")
+
+        // A batch of what is there (no room needed) and the refused pair: nothing changes.
+        let before = try hal.natEntries(deadline: soon)
+        #expect(throws: HALError.self) { try hal.natAdd(fitted + refusedPair, deadline: soon) }
+        #expect(try hal.natEntries(deadline: soon) == before)
+        #expect(try hal.natCounters(deadline: soon).fullErrors >= 2)
+        // What is there re-adds without room.
+        try hal.natAdd(fitted, deadline: soon)
+        #expect(try hal.natCount(deadline: soon).used == used)
+        // Room again once the table is emptied.
+        #expect(try hal.natDeleteAll(cookies: nil, includeStatic: true, deadline: soon) == used)
+        try hal.natAdd(refusedPair, deadline: soon)
+        #expect(try hal.natCount(deadline: soon).used == 2)
+    }
+
+    /// A bulk add larger than one slice is all or nothing too: the slices applied before a
+    /// refused one are taken back, and the lock is never held for the whole add.
+    @Test func aBulkAddIsAppliedInSlicesAndTakenBackWhole() throws {
+        let hal = makeSwitch(.trident2)
+        let many = translations(3000)  // 6,000 entries: 6 slices
+        hal.locks.natTable.resetLongestHold()
+        try hal.natAdd(many, deadline: soon)
+        #expect(try hal.natCount(deadline: soon).used == 6000)
+        let conflicting = translations(3000, firstCookie: 90_000).map { entry -> NATEntry in
             var entry = entry
-            entry.key.address = IPv4Address(entry.key.address.value + 0x0001_0000)  // other keys
-            entry.translatedAddress = IPv4Address(entry.translatedAddress.value + 1)
+            entry.key.address = IPv4Address(entry.key.address.value + 0x0100_0000)
+            entry.translatedAddress = IPv4Address(entry.translatedAddress.value + 0x0100_0000)
             return entry
         }
-        #expect(throws: HALError.full("NAT table full: 60 of 64 entries in use, 10 more needed")) {
-            try hal.natAdd(tooMany, deadline: soon)
-        }
-        #expect(try hal.natCount(deadline: soon).used == 60)
-        for entry in tooMany { #expect(throws: HALError.self) { try hal.natGet(entry.key, deadline: soon) } }
-        var counters = try hal.natCounters(deadline: soon)
-        #expect(counters.fullErrors == 1 && counters.adds == 60)
-
-        // Re-adding what is there needs no room; the 4 that fit go in.
-        try hal.natAdd(translations(30) + Array(tooMany.prefix(4)), deadline: soon)
-        #expect(try hal.natCount(deadline: soon) == (64, 64, 0))
-        #expect(throws: HALError.full("NAT table full: 64 of 64 entries in use, 1 more needed")) {
-            try hal.natAdd([tooMany[4]], deadline: soon)
-        }
-        counters = try hal.natCounters(deadline: soon)
-        #expect(counters.fullErrors == 2 && counters.adds == 64 && counters.entries == 64)
-        // Room again after a delete.
-        #expect(try hal.natDelete([tooMany[0].key], deadline: soon) == 1)
-        try hal.natAdd([tooMany[4]], deadline: soon)
+        // 5,999 new entries, then one that conflicts with what is there.
+        var bad = many[0]
+        bad.translatedPort = 1
+        #expect(throws: HALError.self) { try hal.natAdd(Array(conflicting.prefix(5999)) + [bad], deadline: soon) }
+        #expect(try hal.natCount(deadline: soon).used == 6000, "the slices applied before the refusal were taken back")
+        for entry in conflicting.prefix(10) { #expect(throws: HALError.self) { try hal.natGet(entry.key, deadline: soon) } }
+        let lock = hal.lockSnapshots.first { $0.name == "nat.table" }
+        #expect(lock.map { $0.acquisitions >= 12 } == true, "each slice took the lock on its own")
     }
 
     @Test func anotherTranslationForAKeyIsExists() throws {

@@ -166,7 +166,7 @@ enum HALCommands {
                     for waiter in lock.waiters {
                         ctx.print("    waiting: \(waiter.thread) (\(waiter.operation)) for \(fixed(waiter.seconds, 3)) s")
                     }
-                    ctx.print("    \(lock.acquisitions) acquisitions, \(lock.contended) contended, \(lock.timeouts) timeouts; guards \(lock.purpose)")
+                    ctx.print("    \(lock.acquisitions) acquisitions, \(lock.contended) contended, \(lock.timeouts) timeouts, longest hold \(fixed(lock.longestHoldSeconds * 1000, 3)) ms (\(lock.longestHolder.isEmpty ? "-" : lock.longestHolder)); guards \(lock.purpose)")
                 }
                 return .done(.success)
             },

@@ -35,7 +35,7 @@ extension L3Service {
         let queries = pending.map { (NATService.halPacket($0.flow), $0.side, $0.packet.payload.count + 20) }
         routeBatchInFlight = true
         hal.callNAT("nat-route", on: loop) { hal, deadline in
-            try queries.map { try hal.natTranslate($0.0, zone: $0.1, bytes: $0.2, deadline: deadline) }
+            try hal.natTranslate(queries.map { (packet: $0.0, zone: $0.1, bytes: $0.2) }, deadline: deadline)
         }.assumeIsolated().whenComplete { [self] result in
             routeBatchInFlight = false
             guard !stopping else { return checkIdle() }

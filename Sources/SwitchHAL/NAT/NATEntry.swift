@@ -28,6 +28,9 @@ public struct NATKey: Hashable, Comparable, Sendable, CustomStringConvertible {
             | UInt64(port) << 8 | UInt64(proto.rawValue)
     }
 
+    /// A key from its packed form (as `raw` gives it).
+    public init(raw: UInt64) { self.raw = raw & ((1 << 58) - 1) }
+
     /// A basic (address-only) key: protocol `any`, port 0.
     public static func basic(zone: NATZone, type: NATType, address: IPv4Address) -> NATKey {
         NATKey(zone: zone, type: type, proto: .any, address: address, port: 0)

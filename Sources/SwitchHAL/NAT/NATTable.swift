@@ -1,189 +1,338 @@
+import CLinux
 import NetTypes
 
-/// Everything guarded by `nat.table`: the NAT entries and their counters.
+/// The NAT table as a chip holds it, hashed like the L2 table: `banks` banks of buckets, each
+/// bank with its own hash (CRC-32C with a per-bank seed of the key times a per-bank odd
+/// constant), `entriesPerBucket` entries per bucket. Allocated once, at the chip profile's
+/// capacity: nothing is ever rehashed or grown. A key may live in one bucket per bank; an add
+/// whose buckets are all full is FULL (a collision, counted), even with room elsewhere.
 ///
-/// A dictionary keyed by the packed `NATKey`: add, delete, get and a packet lookup cost O(1);
-/// only a snapshot, a hit collection and a delete-all walk the table. The table is not hashed
-/// into buckets like the L2 table: SAI reports NAT capacity as a plain count, and FULL means
-/// that count is reached.
-final class NATTable {
-    let capacity: Int
-    private var entries: [NATKey: NATEntry] = [:]
-    private(set) var staticCount = 0
-    var counters = NATCounters()
+/// A plain data structure: no locks, no threads. Whoever calls it holds `nat.table` (see
+/// `Switch+NAT`); long operations come in slices (`addSlice`, the walks from a slot), so that
+/// the lock is released between them.
+public final class NATTable: @unchecked Sendable {
+    public let banks: Int
+    public let bucketsPerBank: Int
+    public let entriesPerBucket: Int
+    public let capacity: Int
+    private let slotsPerBank: Int
+    private let bucketMask: UInt32
+    private let seeds: UnsafeMutablePointer<UInt32>
+    private let hashes: UnsafeMutablePointer<UInt32>
+    /// The key of each slot, with bit 63 set (0: empty).
+    private let keys: UnsafeMutablePointer<UInt64>
+    private let slots: UnsafeMutablePointer<Slot>
+    public private(set) var count = 0
+    public private(set) var staticCount = 0
+    public internal(set) var counters = NATCounters()
 
-    init(capacity: Int) {
-        self.capacity = capacity
+    /// What a slot holds besides its key: 32 bytes.
+    struct Slot {
+        var translatedAddress: UInt32 = 0
+        var translatedPort: UInt16 = 0
+        var isStatic = false
+        var hit = false
+        var cookie: UInt64 = 0
+        var packets: UInt64 = 0
+        var bytes: UInt64 = 0
+    }
+
+    private static let occupied: UInt64 = 1 << 63
+
+    public init(banks: Int, bucketsPerBank: Int, entriesPerBucket: Int) {
+        precondition(bucketsPerBank > 0 && bucketsPerBank & (bucketsPerBank - 1) == 0, "buckets per bank must be a power of two")
+        self.banks = banks
+        self.bucketsPerBank = bucketsPerBank
+        self.entriesPerBucket = entriesPerBucket
+        slotsPerBank = bucketsPerBank * entriesPerBucket
+        capacity = banks * slotsPerBank
+        bucketMask = UInt32(bucketsPerBank - 1)
+        seeds = .allocate(capacity: banks)
+        for bank in 0..<banks { seeds[bank] = UInt32(truncatingIfNeeded: 0x85EB_CA6B &* (bank + 1)) | 1 }
+        hashes = .allocate(capacity: banks)
+        hashes.initialize(repeating: 0, count: banks)
+        keys = .allocate(capacity: capacity)
+        keys.initialize(repeating: 0, count: capacity)
+        slots = .allocate(capacity: capacity)
+        slots.initialize(repeating: Slot(), count: capacity)
         counters.capacity = capacity
     }
 
-    var count: Int { entries.count }
-
-    /// Why a batch cannot be added, found before anything changes.
-    enum AddRefusal: Error {
-        /// `existing` is in the table, or earlier in the same batch (`inBatch`).
-        case conflict(existing: NATEntry, new: NATEntry, inBatch: Bool)
-        case full(used: Int, needed: Int)
+    /// The geometry of a chip's NAT table: 4 banks of 4-entry buckets (2 for the smallest).
+    public convenience init(capacity: Int) {
+        let banks = capacity >= 1024 ? 4 : 2
+        var buckets = 1
+        while buckets * banks * 4 < capacity { buckets <<= 1 }
+        self.init(banks: banks, bucketsPerBank: buckets, entriesPerBucket: 4)
     }
 
-    /// Adds every entry or none. An entry whose key is present with the same translation
-    /// replaces it (its cookie and static flag), keeping hit bit and counters; with another
-    /// translation the batch is refused. Returns how many entries are new.
-    func add(_ batch: [NATEntry]) -> Result<Int, AddRefusal> {
-        // Pass 1, nothing changes: conflicts with the table and within the batch, and room.
-        var newKeys: [NATKey: NATEntry] = [:]
+    deinit {
+        seeds.deallocate()
+        hashes.deallocate()
+        keys.deallocate()
+        slots.deallocate()
+    }
+
+    public var bytesPerEntry: Int { MemoryLayout<UInt64>.stride + MemoryLayout<Slot>.stride }
+
+    // MARK: Finding
+
+    @inline(__always)
+    private func hashAll(_ stored: UInt64) { clinux_bucket_hashes(stored, seeds, Int32(banks), bucketMask, hashes) }
+
+    /// The slot holding `key`, or nil.
+    @inline(__always)
+    func find(_ key: NATKey) -> Int? {
+        let stored = key.raw | NATTable.occupied
+        hashAll(stored)
+        var base = 0
+        for bank in 0..<banks {
+            let first = base &+ Int(hashes[bank]) &* entriesPerBucket
+            for slot in first..<(first &+ entriesPerBucket) where keys[slot] == stored { return slot }
+            base &+= slotsPerBank
+        }
+        return nil
+    }
+
+    /// A free slot for `key` (whose hashes `find` just computed): in the candidate bucket with
+    /// the most free entries. Nil when every candidate bucket is full.
+    @inline(__always)
+    private func freeSlot() -> Int? {
+        var best = -1, bestFree = 0
+        var base = 0
+        for bank in 0..<banks {
+            let first = base &+ Int(hashes[bank]) &* entriesPerBucket
+            var free = 0, firstFree = -1
+            for slot in first..<(first &+ entriesPerBucket) where keys[slot] == 0 {
+                free += 1
+                if firstFree < 0 { firstFree = slot }
+            }
+            if free > bestFree {
+                bestFree = free
+                best = firstFree
+            }
+            base &+= slotsPerBank
+        }
+        return best >= 0 ? best : nil
+    }
+
+    func entry(at slot: Int) -> NATEntry {
+        let s = slots[slot]
+        let key = NATKey(raw: keys[slot] & ~NATTable.occupied)
+        return NATEntry(
+            key: key, translatedAddress: IPv4Address(s.translatedAddress), translatedPort: s.translatedPort, isStatic: s.isStatic,
+            cookie: s.cookie, hit: s.hit, packets: s.packets, bytes: s.bytes)
+    }
+
+    public func get(_ key: NATKey) -> NATEntry? { find(key).map(entry(at:)) }
+
+    // MARK: Adding and deleting
+
+    /// Why an add is refused, found before anything (that stays) changes.
+    public enum AddRefusal: Error, Sendable {
+        /// `existing` is in the table, or earlier in the same batch (`inBatch`).
+        case conflict(existing: NATEntry, new: NATEntry, inBatch: Bool)
+        /// Every bucket `entry`'s key hashes to is full (`used` entries in the table).
+        case full(entry: NATEntry, used: Int)
+    }
+
+    /// How to take back what an add did: the slots it filled, and the entries it re-added
+    /// (same translation) with their old cookie and static flag.
+    public struct Undo: Sendable {
+        /// Slots filled, with the key stored there (a slot another caller emptied and filled
+        /// since is left alone).
+        var filled: [(slot: Int, key: UInt64)] = []
+        var replaced: [(slot: Int, cookie: UInt64, isStatic: Bool)] = []
+        public var isEmpty: Bool { filled.isEmpty && replaced.isEmpty }
+        public init() {}
+    }
+
+    /// Adds `batch` (one slice of a bulk add): each entry new, or present with the same
+    /// translation (its cookie and static flag replaced, hit bit and counters kept); a
+    /// conflict or a full bucket takes back this slice's changes and refuses. `undo` collects
+    /// what to take back if a later slice is refused.
+    public func addSlice(_ batch: ArraySlice<NATEntry>, undo: inout Undo) -> AddRefusal? {
+        var mine = Undo()
         for entry in batch {
-            if let existing = entries[entry.key] {
-                guard existing.sameTranslation(as: entry) else {
-                    return .failure(.conflict(existing: existing, new: entry, inBatch: false))
+            if let slot = find(entry.key) {
+                let existing = slots[slot]
+                guard existing.translatedAddress == entry.translatedAddress.value, existing.translatedPort == entry.translatedPort else {
+                    let refusal = AddRefusal.conflict(existing: self.entry(at: slot), new: entry, inBatch: mine.filled.contains { $0.slot == slot })
+                    takeBack(mine)
+                    return refusal
                 }
-            } else if let earlier = newKeys[entry.key] {
-                guard earlier.sameTranslation(as: entry) else { return .failure(.conflict(existing: earlier, new: entry, inBatch: true)) }
-            } else {
-                newKeys[entry.key] = entry
+                if !mine.filled.contains(where: { $0.slot == slot }) { mine.replaced.append((slot, existing.cookie, existing.isStatic)) }
+                if existing.isStatic != entry.isStatic { staticCount += entry.isStatic ? 1 : -1 }
+                slots[slot].cookie = entry.cookie
+                slots[slot].isStatic = entry.isStatic
+                continue
             }
-        }
-        guard newKeys.count <= capacity - entries.count else {
-            counters.fullErrors &+= 1
-            return .failure(.full(used: entries.count, needed: newKeys.count))
-        }
-        // Pass 2: apply. A later duplicate in the batch wins, as a later call would.
-        for entry in batch {
-            if let index = entries.index(forKey: entry.key) {
-                let old = entries.values[index]
-                if old.isStatic != entry.isStatic { staticCount += entry.isStatic ? 1 : -1 }
-                entries.values[index].isStatic = entry.isStatic
-                entries.values[index].cookie = entry.cookie
-            } else {
-                var fresh = entry
-                fresh.hit = false
-                fresh.packets = 0
-                fresh.bytes = 0
-                entries[entry.key] = fresh
-                if entry.isStatic { staticCount += 1 }
+            guard let slot = freeSlot() else {
+                counters.fullErrors &+= 1
+                let refusal = AddRefusal.full(entry: entry, used: count)
+                takeBack(mine)
+                return refusal
             }
+            keys[slot] = entry.key.raw | NATTable.occupied
+            slots[slot] = Slot(
+                translatedAddress: entry.translatedAddress.value, translatedPort: entry.translatedPort, isStatic: entry.isStatic,
+                hit: false, cookie: entry.cookie, packets: 0, bytes: 0)
+            count += 1
+            if entry.isStatic { staticCount += 1 }
+            mine.filled.append((slot, keys[slot]))
         }
-        counters.adds &+= UInt64(newKeys.count)
-        counters.entries = entries.count
-        return .success(newKeys.count)
+        counters.adds &+= UInt64(mine.filled.count)
+        counters.entries = count
+        undo.filled += mine.filled
+        undo.replaced += mine.replaced
+        return nil
+    }
+
+    /// Takes back an add (what `addSlice` collected), in reverse.
+    public func takeBack(_ undo: Undo) {
+        for (slot, cookie, isStatic) in undo.replaced.reversed() {
+            if slots[slot].isStatic != isStatic { staticCount += isStatic ? 1 : -1 }
+            slots[slot].cookie = cookie
+            slots[slot].isStatic = isStatic
+        }
+        for (slot, key) in undo.filled.reversed() where keys[slot] == key { clear(slot) }
+        counters.entries = count
+    }
+
+    @inline(__always)
+    private func clear(_ slot: Int) {
+        if slots[slot].isStatic { staticCount -= 1 }
+        keys[slot] = 0
+        slots[slot] = Slot()
+        count -= 1
     }
 
     /// Deletes the keys present; returns how many.
-    func delete(_ keys: [NATKey]) -> Int {
+    public func delete(_ keys: ArraySlice<NATKey>) -> Int {
         var removed = 0
         for key in keys {
-            guard let entry = entries.removeValue(forKey: key) else { continue }
-            if entry.isStatic { staticCount -= 1 }
+            guard let slot = find(key) else { continue }
+            clear(slot)
             removed += 1
         }
-        noteDeleted(removed)
+        counters.deletes &+= UInt64(removed)
+        counters.entries = count
         return removed
     }
 
-    /// Deletes the entries of `cookies` (nil: of every cookie), static ones only when
-    /// `includeStatic`.
-    func deleteAll(cookies: Set<UInt64>?, includeStatic: Bool) -> Int {
-        if cookies == nil && (includeStatic || staticCount == 0) {
-            let removed = entries.count
-            entries.removeAll(keepingCapacity: true)
-            staticCount = 0
-            noteDeleted(removed)
-            return removed
-        }
-        if let cookies, cookies.isEmpty { return 0 }
-        var doomed: [NATKey] = []
-        for entry in entries.values where includeStatic || !entry.isStatic {
-            if let cookies, !cookies.contains(entry.cookie) { continue }
-            doomed.append(entry.key)
-        }
-        return delete(doomed)
+    // MARK: Walking, a slice at a time
+
+    /// Visits the occupied slots of `range` (a slice of `0..<capacity`).
+    @inline(__always)
+    private func occupiedSlots(_ range: Range<Int>, _ body: (Int) -> Void) {
+        for slot in range where keys[slot] != 0 { body(slot) }
     }
 
-    private func noteDeleted(_ removed: Int) {
+    /// Deletes the entries of `range` whose cookie is in `cookies` (nil: every cookie), static
+    /// ones only when `includeStatic`; returns how many.
+    public func deleteAll(in range: Range<Int>, cookies: Set<UInt64>?, includeStatic: Bool) -> Int {
+        var removed = 0
+        occupiedSlots(range) { slot in
+            guard includeStatic || !slots[slot].isStatic else { return }
+            if let cookies, !cookies.contains(slots[slot].cookie) { return }
+            clear(slot)
+            removed += 1
+        }
         counters.deletes &+= UInt64(removed)
-        counters.entries = entries.count
+        counters.entries = count
+        return removed
     }
 
-    func get(_ key: NATKey) -> NATEntry? { entries[key] }
-
-    /// A copy of every entry, in no particular order (the caller sorts it outside the lock).
-    func snapshot() -> [NATEntry] { Array(entries.values) }
-
-    /// The hit-bit poll: the cookies of the entries whose hit bit is set, each with the
-    /// cumulative counters of all of that cookie's entries (so a translation's totals never go
-    /// down between polls, whichever of its entries saw traffic); clears those hit bits.
-    func collectHits() -> [UInt64: (packets: UInt64, bytes: UInt64)] {
-        var result: [UInt64: (packets: UInt64, bytes: UInt64)] = [:]
-        var index = entries.startIndex
-        while index != entries.endIndex {
-            if entries.values[index].hit {
-                entries.values[index].hit = false
-                result[entries.values[index].cookie] = (0, 0)
-            }
-            entries.formIndex(after: &index)
-        }
-        guard !result.isEmpty else { return result }
-        for entry in entries.values {
-            guard let sum = result[entry.cookie] else { continue }
-            result[entry.cookie] = (sum.packets &+ entry.packets, sum.bytes &+ entry.bytes)
-        }
-        return result
+    /// Appends a copy of every entry of `range`.
+    public func snapshot(_ range: Range<Int>, into out: inout [NATEntry]) {
+        occupiedSlots(range) { out.append(entry(at: $0)) }
     }
 
-    /// The datapath: looks the packet up as received (SNAT on its source, DNAT on its
-    /// destination; for each the NAPT key first, then the basic key), then applies the matches'
-    /// rewrites, sets their hit bits and counts the packet.
-    func translate(_ packet: NATPacket, zone: NATZone, bytes: UInt64) -> NATLookupResult {
-        var result = NATLookupResult(packet: packet)
-        if let index = lookup(zone: zone, type: .source, proto: packet.proto, address: packet.source, port: packet.sourcePort) {
-            let entry = hit(index, bytes: bytes)
-            result.sourceEntry = entry.key
-            result.packet.source = entry.translatedAddress
-            if entry.translatedPort != 0 {
-                result.packet.sourcePort = entry.translatedPort
-                if packet.proto == .icmp { result.packet.destinationPort = entry.translatedPort }
-            }
+    /// The hit-bit poll's first half for `range`: the cookies of the entries whose hit bit is
+    /// set; those bits are cleared (clear-on-read).
+    public func collectHitCookies(_ range: Range<Int>, into cookies: inout Set<UInt64>) {
+        occupiedSlots(range) { slot in
+            guard slots[slot].hit else { return }
+            slots[slot].hit = false
+            cookies.insert(slots[slot].cookie)
         }
-        if let index = lookup(
-            zone: zone, type: .destination, proto: packet.proto, address: packet.destination, port: packet.destinationPort)
-        {
-            let entry = hit(index, bytes: bytes)
-            result.destinationEntry = entry.key
-            result.packet.destination = entry.translatedAddress
-            if entry.translatedPort != 0 {
-                result.packet.destinationPort = entry.translatedPort
-                if packet.proto == .icmp { result.packet.sourcePort = entry.translatedPort }
-            }
+    }
+
+    /// Its second half: the cumulative packets and bytes of every entry of `range` whose cookie
+    /// was hit, added per cookie (so a translation's totals never go down between polls).
+    public func sumCounters(_ range: Range<Int>, of cookies: Set<UInt64>, into totals: inout [UInt64: (packets: UInt64, bytes: UInt64)]) {
+        occupiedSlots(range) { slot in
+            let s = slots[slot]
+            guard cookies.contains(s.cookie) else { return }
+            let sum = totals[s.cookie] ?? (0, 0)
+            totals[s.cookie] = (sum.packets &+ s.packets, sum.bytes &+ s.bytes)
         }
+    }
+
+    // MARK: The data path
+
+    /// Looks the packet up as received (SNAT on its source, DNAT on its destination; for each
+    /// the NAPT key first, then the basic key), applies the matches' rewrites, sets their hit
+    /// bits and counts the packet.
+    public func translate(_ packet: NATPacket, zone: NATZone, bytes: UInt64) -> NATLookupResult {
+        let source = lookup(zone: zone, type: .source, proto: packet.proto, address: packet.source, port: packet.sourcePort)
+        let destination = lookup(zone: zone, type: .destination, proto: packet.proto, address: packet.destination, port: packet.destinationPort)
         counters.lookups &+= 1
-        if result.translated { counters.hits &+= 1 } else { counters.misses &+= 1 }
-        return result
+        guard source != nil || destination != nil else {
+            counters.misses &+= 1
+            return NATLookupResult(packet: packet)
+        }
+        counters.hits &+= 1
+        return apply(packet, source: source, destination: destination, bytes: bytes)
     }
 
     /// The data path's lookup (l2x): like `translate`, but a packet no entry matches changes
     /// nothing and is not counted (it goes to the CPU, whose lookup counts it).
-    func translateIfHit(_ packet: NATPacket, zone: NATZone, bytes: UInt64) -> NATLookupResult? {
+    public func translateIfHit(_ packet: NATPacket, zone: NATZone, bytes: UInt64) -> NATLookupResult? {
         let source = lookup(zone: zone, type: .source, proto: packet.proto, address: packet.source, port: packet.sourcePort)
         let destination = lookup(zone: zone, type: .destination, proto: packet.proto, address: packet.destination, port: packet.destinationPort)
         guard source != nil || destination != nil else { return nil }
-        return translate(packet, zone: zone, bytes: bytes)
+        counters.lookups &+= 1
+        counters.hits &+= 1
+        return apply(packet, source: source, destination: destination, bytes: bytes)
     }
 
     @inline(__always)
-    private func lookup(zone: NATZone, type: NATType, proto: L4Protocol, address: IPv4Address, port: UInt16)
-        -> Dictionary<NATKey, NATEntry>.Index?
-    {
-        if proto != .any, let index = entries.index(forKey: NATKey(zone: zone, type: type, proto: proto, address: address, port: port)) {
-            return index
+    private func apply(_ packet: NATPacket, source: Int?, destination: Int?, bytes: UInt64) -> NATLookupResult {
+        var result = NATLookupResult(packet: packet)
+        if let slot = source {
+            hit(slot, bytes: bytes)
+            let s = slots[slot]
+            result.sourceEntry = NATKey(raw: keys[slot] & ~NATTable.occupied)
+            result.packet.source = IPv4Address(s.translatedAddress)
+            if s.translatedPort != 0 {
+                result.packet.sourcePort = s.translatedPort
+                if packet.proto == .icmp { result.packet.destinationPort = s.translatedPort }
+            }
         }
-        return entries.index(forKey: .basic(zone: zone, type: type, address: address))
+        if let slot = destination {
+            hit(slot, bytes: bytes)
+            let s = slots[slot]
+            result.destinationEntry = NATKey(raw: keys[slot] & ~NATTable.occupied)
+            result.packet.destination = IPv4Address(s.translatedAddress)
+            if s.translatedPort != 0 {
+                result.packet.destinationPort = s.translatedPort
+                if packet.proto == .icmp { result.packet.sourcePort = s.translatedPort }
+            }
+        }
+        return result
     }
 
     @inline(__always)
-    private func hit(_ index: Dictionary<NATKey, NATEntry>.Index, bytes: UInt64) -> NATEntry {
-        entries.values[index].hit = true
-        entries.values[index].packets &+= 1
-        entries.values[index].bytes &+= bytes
-        return entries.values[index]
+    private func lookup(zone: NATZone, type: NATType, proto: L4Protocol, address: IPv4Address, port: UInt16) -> Int? {
+        if proto != .any, let slot = find(NATKey(zone: zone, type: type, proto: proto, address: address, port: port)) { return slot }
+        return find(.basic(zone: zone, type: type, address: address))
+    }
+
+    @inline(__always)
+    private func hit(_ slot: Int, bytes: UInt64) {
+        slots[slot].hit = true
+        slots[slot].packets &+= 1
+        slots[slot].bytes &+= bytes
     }
 }

@@ -28,6 +28,9 @@ public final class HALLock: @unchecked Sendable {
     private var acquisitions: UInt64 = 0
     private var contended: UInt64 = 0
     private var timeouts: UInt64 = 0
+    /// The longest any holder kept it (nanoseconds), and in which operation.
+    private var longestHold: UInt64 = 0
+    private var longestHolder: StaticString = ""
 
     struct Holder {
         var tid: pid_t = 0
@@ -140,7 +143,13 @@ public final class HALLock: @unchecked Sendable {
 
     private func release() {
         Witness.shared.didRelease(witnessID)
+        let now = HALClock.now
         pthread_mutex_lock(mutex)
+        let held = now &- holder.since
+        if held > longestHold {
+            longestHold = held
+            longestHolder = holder.operation
+        }
         locked = false
         holder = Holder()
         if !waiters.isEmpty { pthread_cond_signal(condition) }
@@ -168,7 +177,16 @@ public final class HALLock: @unchecked Sendable {
         }
         return LockSnapshot(
             name: name, rank: rank, purpose: purpose, holder: held, waiters: waiting, acquisitions: acquisitions,
-            contended: contended, timeouts: timeouts)
+            contended: contended, timeouts: timeouts, longestHoldSeconds: Double(longestHold) / 1e9,
+            longestHolder: String(describing: longestHolder))
+    }
+
+    /// Forgets the longest hold (benchmarks measure one phase at a time).
+    public func resetLongestHold() {
+        pthread_mutex_lock(mutex)
+        longestHold = 0
+        longestHolder = ""
+        pthread_mutex_unlock(mutex)
     }
 
     static func site(_ file: StaticString, _ line: UInt) -> String? {
@@ -199,4 +217,7 @@ public struct LockSnapshot: Sendable {
     public var acquisitions: UInt64
     public var contended: UInt64
     public var timeouts: UInt64
+    /// The longest hold since start (or the last reset), and the operation that held it.
+    public var longestHoldSeconds: Double
+    public var longestHolder: String
 }
