@@ -210,6 +210,13 @@ int clinux_packet_receive_batch(int fd, unsigned char *base, int stride, int cou
     return n;
 }
 
+long clinux_packet_drops(int fd) {
+    struct tpacket_stats stats;
+    socklen_t length = sizeof stats;
+    if (getsockopt(fd, SOL_PACKET, PACKET_STATISTICS, &stats, &length) != 0) return -errno;
+    return (long)stats.tp_drops;
+}
+
 int clinux_packet_send(int fd, const void *frame, int length, uint8_t flags, uint8_t gso_type, uint16_t gso_size,
                        uint16_t csum_start, uint16_t csum_offset) {
     struct virtio_net_hdr header;
@@ -230,22 +237,31 @@ int clinux_packet_send(int fd, const void *frame, int length, uint8_t flags, uin
     return 0;
 }
 
-int clinux_datagram_receive_batch(int fd, unsigned char *base, int stride, int count, int *lengths, int timeout_ms) {
+int clinux_datagram_receive_batch(int fd, unsigned char *base, int stride, int count, int *lengths, int timeout_ms,
+                                  unsigned *overflows) {
     if (count > BATCH_MAX) count = BATCH_MAX;
     int ready = wait_readable(fd, timeout_ms);
     if (ready <= 0) return ready;
     struct mmsghdr messages[BATCH_MAX];
     struct iovec vectors[BATCH_MAX];
+    union { struct cmsghdr align; char bytes[CMSG_SPACE(sizeof(uint32_t))]; } control[BATCH_MAX];
     memset(messages, 0, sizeof(struct mmsghdr) * (size_t)count);
     for (int i = 0; i < count; i++) {
         vectors[i].iov_base = base + (long)i * stride;
         vectors[i].iov_len = (size_t)stride;
         messages[i].msg_hdr.msg_iov = &vectors[i];
         messages[i].msg_hdr.msg_iovlen = 1;
+        messages[i].msg_hdr.msg_control = control[i].bytes;
+        messages[i].msg_hdr.msg_controllen = sizeof control[i].bytes;
     }
     int n;
     do { n = recvmmsg(fd, messages, (unsigned)count, MSG_DONTWAIT | MSG_TRUNC, NULL); } while (n < 0 && errno == EINTR);
     if (n < 0) return (errno == EAGAIN) ? 0 : -errno;
-    for (int i = 0; i < n; i++) lengths[i] = (int)messages[i].msg_len;
+    for (int i = 0; i < n; i++) {
+        lengths[i] = (int)messages[i].msg_len;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&messages[i].msg_hdr); c; c = CMSG_NXTHDR(&messages[i].msg_hdr, c)) {
+            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL && overflows) memcpy(overflows, CMSG_DATA(c), sizeof(uint32_t));
+        }
+    }
     return n;
 }

@@ -19,6 +19,7 @@ public final class LinuxPort: PortBackend, @unchecked Sendable {
     private let interface: String
     private let currentMTU: ManagedAtomic<Int>
     private let truncated = ManagedAtomic<UInt64>(0)
+    private let overruns = ManagedAtomic<UInt64>(0)
     private var thread: HALThread?
     private let threadName: String
 
@@ -44,6 +45,10 @@ public final class LinuxPort: PortBackend, @unchecked Sendable {
     /// Frames longer than a receive slot (64 KiB: a super-frame of a host with BIG TCP).
     public var receiveErrors: UInt64 { truncated.load(ordering: .relaxed) }
 
+    /// Frames the kernel dropped because this port's socket buffer was full (the switch fell
+    /// behind the wire), read from the kernel at least every 100 ms.
+    public var receiveOverruns: UInt64 { overruns.load(ordering: .relaxed) }
+
     /// The interface's MTU (re-read while the port is idle, so `ip link set mtu` takes).
     public var mtu: Int { currentMTU.load(ordering: .relaxed) }
 
@@ -59,7 +64,7 @@ public final class LinuxPort: PortBackend, @unchecked Sendable {
     }
 
     public func start(deliver: @escaping @Sendable (UnsafeRawBufferPointer, FrameOffload) -> Void) {
-        let (fd, interface, mtu, tooLong) = (self.fd, self.interface, currentMTU, truncated)
+        let (fd, interface, mtu, tooLong, overruns) = (self.fd, self.interface, currentMTU, truncated, self.overruns)
         thread = HALThread.spawn(name: threadName) { me in
             let stride = LinuxPort.slotSize
             let slots = UnsafeMutableRawPointer.allocate(byteCount: stride * LinuxPort.batch, alignment: 64)
@@ -68,10 +73,16 @@ public final class LinuxPort: PortBackend, @unchecked Sendable {
                 slots.deallocate()
                 frames.deallocate()
             }
+            var lastCheck = HALClock.now
             while !me.shouldStop {
                 me.set(.sleeping)
                 let n = Int(clinux_packet_receive_batch(
                     fd, slots.assumingMemoryBound(to: UInt8.self), Int32(stride), Int32(LinuxPort.batch), frames, 100))
+                if n <= 0 || HALClock.now &- lastCheck > 100_000_000 {
+                    lastCheck = HALClock.now
+                    let dropped = clinux_packet_drops(fd)
+                    if dropped > 0 { overruns.wrappingIncrement(by: UInt64(dropped), ordering: .relaxed) }
+                }
                 guard n > 0 else {
                     let now = clinux_interface_mtu(fd, interface)
                     if now > 0 { mtu.store(Int(now), ordering: .relaxed) }

@@ -13,6 +13,7 @@ public final class UDPPort: PortBackend, @unchecked Sendable {
     private var thread: HALThread?
     private let threadName: String
     private let truncated = ManagedAtomic<UInt64>(0)
+    private let overruns = ManagedAtomic<UInt64>(0)
 
     /// A frame of a 1,500-byte MTU with a tag fits a slot; jumbo frames do not (counted).
     static let slotSize = 2048
@@ -20,6 +21,9 @@ public final class UDPPort: PortBackend, @unchecked Sendable {
 
     /// Datagrams longer than a frame can be.
     public var receiveErrors: UInt64 { truncated.load(ordering: .relaxed) }
+
+    /// Datagrams the kernel dropped because this port's socket buffer was full (SO_RXQ_OVFL).
+    public var receiveOverruns: UInt64 { overruns.load(ordering: .relaxed) }
 
     public init(localPort: UInt16, remotePort: UInt16, name: String) throws {
         summary = "udp 127.0.0.1:\(localPort) -> 127.0.0.1:\(remotePort)"
@@ -39,6 +43,9 @@ public final class UDPPort: PortBackend, @unchecked Sendable {
             setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
         }
         setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        // The kernel's count of datagrams dropped for a full buffer, with every datagram.
+        var on: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &on, socklen_t(MemoryLayout<Int32>.size))
         let bound = withUnsafePointer(to: &local) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
@@ -68,7 +75,7 @@ public final class UDPPort: PortBackend, @unchecked Sendable {
     }
 
     public func start(deliver: @escaping @Sendable (UnsafeRawBufferPointer, FrameOffload) -> Void) {
-        let (fd, tooLong) = (self.fd, truncated)
+        let (fd, tooLong, overruns) = (self.fd, truncated, self.overruns)
         thread = HALThread.spawn(name: threadName) { me in
             // One batch of datagrams per system call (recvmmsg), into slots allocated once.
             let stride = UDPPort.slotSize, batch = UDPPort.batch
@@ -80,8 +87,11 @@ public final class UDPPort: PortBackend, @unchecked Sendable {
             }
             while !me.shouldStop {
                 me.set(.sleeping)
-                let n = Int(clinux_datagram_receive_batch(fd, slots.assumingMemoryBound(to: UInt8.self), Int32(stride), Int32(batch), lengths, 100))
+                var dropped: UInt32 = 0
+                let n = Int(clinux_datagram_receive_batch(
+                    fd, slots.assumingMemoryBound(to: UInt8.self), Int32(stride), Int32(batch), lengths, 100, &dropped))
                 guard n > 0 else { continue }
+                if UInt64(dropped) > overruns.load(ordering: .relaxed) { overruns.store(UInt64(dropped), ordering: .relaxed) }
                 me.set(.working)
                 for index in 0..<n {
                     // A datagram longer than the slot (its real length, from MSG_TRUNC) is

@@ -10,8 +10,8 @@ import NetTypes
 extension Switch {
     /// How much one hold of `nat.table` does, at most: entries added or deleted, slots walked,
     /// packets looked up. Each stays well under a millisecond (BENCHMARKS.md, bench-nat).
-    static let natAddSlice = 1024
-    static let natKeySlice = 4096
+    static let natAddSlice = 512
+    static let natKeySlice = 2048
     static let natWalkSlice = 32_768
 
     /// Adds entries, all or none, in slices of `natAddSlice` (the lock is released between
@@ -23,7 +23,7 @@ extension Switch {
     public func natAdd(_ entries: [NATEntry], deadline: UInt64) throws {
         try traced("nat_entry_add", "count=\(entries.count)\(entries.first.map { ", first=\($0)" } ?? "")") {
             for entry in entries { try checkNATEntry(entry) }
-            var undo = NATTable.Undo()
+            var undo = NATTable.Undo(reserving: entries.count)
             var refusal: NATTable.AddRefusal?
             var start = 0
             do {

@@ -15,6 +15,9 @@ public protocol PortBackend: AnyObject, Sendable {
     var finishesOffloads: Bool { get }
     /// Frames the wire had that could not be received whole (longer than any buffer).
     var receiveErrors: UInt64 { get }
+    /// Frames the wire had that were dropped before the switch read them (a socket buffer
+    /// full: the switch fell behind).
+    var receiveOverruns: UInt64 { get }
     /// Sends a finished frame.
     func transmit(_ frame: UnsafeRawBufferPointer) -> Bool
     /// Sends a frame with offload work left (only called when `finishesOffloads`).
@@ -27,6 +30,7 @@ extension PortBackend {
     public var mtu: Int { 1500 }
     public var finishesOffloads: Bool { false }
     public var receiveErrors: UInt64 { 0 }
+    public var receiveOverruns: UInt64 { 0 }
     public func transmit(_ frame: UnsafeRawBufferPointer, offload: FrameOffload) -> Bool { transmit(frame) }
 }
 

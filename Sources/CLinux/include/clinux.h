@@ -60,6 +60,10 @@ struct clinux_frame {
    timeout, -errno on error. */
 int clinux_packet_receive_batch(int fd, unsigned char *base, int stride, int count, struct clinux_frame *frames, int timeout_ms);
 
+/* Frames the kernel dropped for a packet socket since the last call (its receive buffer was
+   full: PACKET_STATISTICS, which resets on reading), or -errno. */
+long clinux_packet_drops(int fd);
+
 /* Sends a frame on a packet socket opened above, with its offload state (all zero: none).
    Returns 0, or -errno. Never blocks. */
 int clinux_packet_send(int fd, const void *frame, int length, uint8_t flags, uint8_t gso_type, uint16_t gso_size,
@@ -67,7 +71,10 @@ int clinux_packet_send(int fd, const void *frame, int length, uint8_t flags, uin
 
 /* Receives up to `count` datagrams into slots of `stride` bytes (as above: the first waited for
    at most timeout_ms). lengths[i] is the datagram's real length (longer than the slot: cut
-   short). Returns how many, 0 on timeout, -errno on error. */
-int clinux_datagram_receive_batch(int fd, unsigned char *base, int stride, int count, int *lengths, int timeout_ms);
+   short). With SO_RXQ_OVFL on the socket, *overflows becomes the kernel's count of datagrams it
+   dropped for a full receive buffer (cumulative), when a message carries it. Returns how many,
+   0 on timeout, -errno on error. */
+int clinux_datagram_receive_batch(int fd, unsigned char *base, int stride, int count, int *lengths, int timeout_ms,
+                                  unsigned *overflows);
 
 #endif

@@ -295,7 +295,7 @@ enum HALCommands {
         if let backend = hal.backends.first(where: { $0.0 == port.id })?.1 {
             let tx = hal.transmitCounters(port.id)
             ctx.print("  Wired to \(backend.summary), MTU \(backend.mtu); sent \(tx.frames) frames, \(tx.dropped) could not be sent")
-            ctx.print("  Dropped: \(tx.oversize) over the MTU, \(tx.offloadErrors) with offload work that could not be finished, \(backend.receiveErrors) too long to receive")
+            ctx.print("  Dropped: \(tx.oversize) over the MTU, \(tx.offloadErrors) with offload work that could not be finished, \(backend.receiveErrors) too long to receive, \(backend.receiveOverruns) lost before they were read (the switch fell behind)")
         } else {
             ctx.print("  Not wired (vrrpd --port): only injected test frames arrive here")
         }

@@ -24,7 +24,33 @@ public final class NATTable: @unchecked Sendable {
     private let slots: UnsafeMutablePointer<Slot>
     public private(set) var count = 0
     public private(set) var staticCount = 0
-    public internal(set) var counters = NATCounters()
+    /// Fill, API activity and the data path's lookups.
+    public var counters: NATCounters {
+        var all = apiCounters
+        all.lookups = lookupCounters[0]
+        all.hits = lookupCounters[1]
+        all.misses = lookupCounters[2]
+        return all
+    }
+    private var apiCounters = NATCounters()
+    /// Entries per zone, type and kind (NAPT or basic): a lookup skips the probes of a kind
+    /// with no entries (a PAT table has no basic entries, the inside zone no DNAT ones), as a
+    /// chip's separate tables per type would.
+    private let kinds: UnsafeMutablePointer<Int>
+    /// The data path's counters (lookups, hits, misses), out of `counters` so that a lookup
+    /// pays no exclusivity check for them.
+    private let lookupCounters: UnsafeMutablePointer<UInt64>
+
+    @inline(__always)
+    private static func kind(_ raw: UInt64) -> Int {
+        // type (bit 57), zone (bit 56), basic (protocol any: the low byte 0).
+        Int(raw >> 56 & 3) << 1 | (raw & 0xff == 0 ? 1 : 0)
+    }
+
+    @inline(__always)
+    private func hasKind(zone: NATZone, type: NATType, basic: Bool) -> Bool {
+        kinds[Int(type.rawValue) << 2 | Int(zone.rawValue) << 1 | (basic ? 1 : 0)] != 0
+    }
 
     /// What a slot holds besides its key: 32 bytes.
     struct Slot {
@@ -37,7 +63,7 @@ public final class NATTable: @unchecked Sendable {
         var bytes: UInt64 = 0
     }
 
-    private static let occupied: UInt64 = 1 << 63
+    @inline(__always) private static var occupied: UInt64 { 1 << 63 }
 
     public init(banks: Int, bucketsPerBank: Int, entriesPerBucket: Int) {
         precondition(bucketsPerBank > 0 && bucketsPerBank & (bucketsPerBank - 1) == 0, "buckets per bank must be a power of two")
@@ -51,19 +77,25 @@ public final class NATTable: @unchecked Sendable {
         for bank in 0..<banks { seeds[bank] = UInt32(truncatingIfNeeded: 0x85EB_CA6B &* (bank + 1)) | 1 }
         hashes = .allocate(capacity: banks)
         hashes.initialize(repeating: 0, count: banks)
-        keys = .allocate(capacity: capacity)
+        keys = UnsafeMutableRawPointer.allocate(byteCount: capacity * 8, alignment: 64).bindMemory(to: UInt64.self, capacity: capacity)
         keys.initialize(repeating: 0, count: capacity)
         slots = .allocate(capacity: capacity)
         slots.initialize(repeating: Slot(), count: capacity)
-        counters.capacity = capacity
+        apiCounters.capacity = capacity
+        kinds = .allocate(capacity: 8)
+        kinds.initialize(repeating: 0, count: 8)
+        lookupCounters = .allocate(capacity: 3)
+        lookupCounters.initialize(repeating: 0, count: 3)
     }
 
-    /// The geometry of a chip's NAT table: 4 banks of 4-entry buckets (2 for the smallest).
+    /// The geometry of a chip's NAT table: 4 banks of 8-entry buckets, a bucket's keys one
+    /// 64-byte cache line (a lookup asks for its four lines at once); 2 banks of 4 entries for
+    /// the smallest.
     public convenience init(capacity: Int) {
-        let banks = capacity >= 1024 ? 4 : 2
+        let (banks, entries) = capacity >= 1024 ? (4, 8) : (2, 4)
         var buckets = 1
-        while buckets * banks * 4 < capacity { buckets <<= 1 }
-        self.init(banks: banks, bucketsPerBank: buckets, entriesPerBucket: 4)
+        while buckets * banks * entries < capacity { buckets <<= 1 }
+        self.init(banks: banks, bucketsPerBank: buckets, entriesPerBucket: entries)
     }
 
     deinit {
@@ -71,6 +103,8 @@ public final class NATTable: @unchecked Sendable {
         hashes.deallocate()
         keys.deallocate()
         slots.deallocate()
+        kinds.deallocate()
+        lookupCounters.deallocate()
     }
 
     public var bytesPerEntry: Int { MemoryLayout<UInt64>.stride + MemoryLayout<Slot>.stride }
@@ -85,6 +119,8 @@ public final class NATTable: @unchecked Sendable {
     func find(_ key: NATKey) -> Int? {
         let stored = key.raw | NATTable.occupied
         hashAll(stored)
+        // Every bank's line requested at once: their cache misses overlap.
+        clinux_prefetch_buckets(keys, hashes, Int32(banks), slotsPerBank, Int32(entriesPerBucket))
         var base = 0
         for bank in 0..<banks {
             let first = base &+ Int(hashes[bank]) &* entriesPerBucket
@@ -145,6 +181,8 @@ public final class NATTable: @unchecked Sendable {
         var replaced: [(slot: Int, cookie: UInt64, isStatic: Bool)] = []
         public var isEmpty: Bool { filled.isEmpty && replaced.isEmpty }
         public init() {}
+        /// Room for an add of `entries` entries, made before the lock is taken.
+        public init(reserving entries: Int) { filled.reserveCapacity(entries) }
     }
 
     /// Adds `batch` (one slice of a bulk add): each entry new, or present with the same
@@ -153,6 +191,7 @@ public final class NATTable: @unchecked Sendable {
     /// what to take back if a later slice is refused.
     public func addSlice(_ batch: ArraySlice<NATEntry>, undo: inout Undo) -> AddRefusal? {
         var mine = Undo()
+        mine.filled.reserveCapacity(batch.count)
         for entry in batch {
             if let slot = find(entry.key) {
                 let existing = slots[slot]
@@ -168,12 +207,13 @@ public final class NATTable: @unchecked Sendable {
                 continue
             }
             guard let slot = freeSlot() else {
-                counters.fullErrors &+= 1
+                apiCounters.fullErrors &+= 1
                 let refusal = AddRefusal.full(entry: entry, used: count)
                 takeBack(mine)
                 return refusal
             }
             keys[slot] = entry.key.raw | NATTable.occupied
+            kinds[NATTable.kind(entry.key.raw)] += 1
             slots[slot] = Slot(
                 translatedAddress: entry.translatedAddress.value, translatedPort: entry.translatedPort, isStatic: entry.isStatic,
                 hit: false, cookie: entry.cookie, packets: 0, bytes: 0)
@@ -181,8 +221,8 @@ public final class NATTable: @unchecked Sendable {
             if entry.isStatic { staticCount += 1 }
             mine.filled.append((slot, keys[slot]))
         }
-        counters.adds &+= UInt64(mine.filled.count)
-        counters.entries = count
+        apiCounters.adds &+= UInt64(mine.filled.count)
+        apiCounters.entries = count
         undo.filled += mine.filled
         undo.replaced += mine.replaced
         return nil
@@ -196,12 +236,13 @@ public final class NATTable: @unchecked Sendable {
             slots[slot].isStatic = isStatic
         }
         for (slot, key) in undo.filled.reversed() where keys[slot] == key { clear(slot) }
-        counters.entries = count
+        apiCounters.entries = count
     }
 
     @inline(__always)
     private func clear(_ slot: Int) {
         if slots[slot].isStatic { staticCount -= 1 }
+        kinds[NATTable.kind(keys[slot])] -= 1
         keys[slot] = 0
         slots[slot] = Slot()
         count -= 1
@@ -215,8 +256,8 @@ public final class NATTable: @unchecked Sendable {
             clear(slot)
             removed += 1
         }
-        counters.deletes &+= UInt64(removed)
-        counters.entries = count
+        apiCounters.deletes &+= UInt64(removed)
+        apiCounters.entries = count
         return removed
     }
 
@@ -238,8 +279,8 @@ public final class NATTable: @unchecked Sendable {
             clear(slot)
             removed += 1
         }
-        counters.deletes &+= UInt64(removed)
-        counters.entries = count
+        apiCounters.deletes &+= UInt64(removed)
+        apiCounters.entries = count
         return removed
     }
 
@@ -277,12 +318,12 @@ public final class NATTable: @unchecked Sendable {
     public func translate(_ packet: NATPacket, zone: NATZone, bytes: UInt64) -> NATLookupResult {
         let source = lookup(zone: zone, type: .source, proto: packet.proto, address: packet.source, port: packet.sourcePort)
         let destination = lookup(zone: zone, type: .destination, proto: packet.proto, address: packet.destination, port: packet.destinationPort)
-        counters.lookups &+= 1
+        lookupCounters[0] &+= 1
         guard source != nil || destination != nil else {
-            counters.misses &+= 1
+            lookupCounters[2] &+= 1
             return NATLookupResult(packet: packet)
         }
-        counters.hits &+= 1
+        lookupCounters[1] &+= 1
         return apply(packet, source: source, destination: destination, bytes: bytes)
     }
 
@@ -292,8 +333,8 @@ public final class NATTable: @unchecked Sendable {
         let source = lookup(zone: zone, type: .source, proto: packet.proto, address: packet.source, port: packet.sourcePort)
         let destination = lookup(zone: zone, type: .destination, proto: packet.proto, address: packet.destination, port: packet.destinationPort)
         guard source != nil || destination != nil else { return nil }
-        counters.lookups &+= 1
-        counters.hits &+= 1
+        lookupCounters[0] &+= 1
+        lookupCounters[1] &+= 1
         return apply(packet, source: source, destination: destination, bytes: bytes)
     }
 
@@ -325,7 +366,12 @@ public final class NATTable: @unchecked Sendable {
 
     @inline(__always)
     private func lookup(zone: NATZone, type: NATType, proto: L4Protocol, address: IPv4Address, port: UInt16) -> Int? {
-        if proto != .any, let slot = find(NATKey(zone: zone, type: type, proto: proto, address: address, port: port)) { return slot }
+        if proto != .any, hasKind(zone: zone, type: type, basic: false),
+            let slot = find(NATKey(zone: zone, type: type, proto: proto, address: address, port: port))
+        {
+            return slot
+        }
+        guard hasKind(zone: zone, type: type, basic: true) else { return nil }
         return find(.basic(zone: zone, type: type, address: address))
     }
 
