@@ -422,8 +422,10 @@ public struct MatchError: Error, Sendable, Equatable {
         case .ambiguous: head = "% Ambiguous command: "
         case .incomplete: head = "% Incomplete command: "
         }
-        let marker = String(repeating: " ", count: head.count + column) + "^"
-        return head + line + "\n" + marker + (hint.map { "\n% " + $0 } ?? "")
+        // A long line (a file fed to `copy`) is repeated only in part, around the error.
+        let shown = LineSafety.excerpt(line, around: column)
+        let marker = String(repeating: " ", count: head.count + shown.column) + "^"
+        return head + shown.text + "\n" + marker + (hint.map { "\n% " + $0 } ?? "")
     }
 }
 

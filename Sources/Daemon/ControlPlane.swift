@@ -236,10 +236,16 @@ public final class ControlPlane {
     func execute(_ rawLine: String, session: Session, workspace: ConfigWorkspace, loading: Bool)
         -> (CommandContext, CommandOutcome)
     {
+        // A line from a file with CRLF endings keeps its CR: it is a line end, not a character.
+        let rawLine = rawLine.unicodeScalars.last == "\r" ? String(String.UnicodeScalarView(rawLine.unicodeScalars.dropLast())) : rawLine
         let (commandText, filterText) = OutputFilter.split(rawLine)
         let context = CommandContext(
             plane: self, session: session, workspace: workspace, line: commandText, loading: loading)
         session.lastActivity = MonotonicClock.nanoseconds
+        if let control = LineSafety.controlCharacter(in: rawLine) {
+            context.print(LineSafety.controlCharacterMessage(control))
+            return (context, .done(.error))
+        }
         let first = commandText.first { $0 != " " && $0 != "\t" }
         if first == "!" || first == "#" { return (context, .done(.success)) }
         if let filterText {

@@ -236,6 +236,32 @@ struct LoadBox: Sendable {
         #expect(h.mode == "config-if")
     }
 
+    @Test func controlCharactersAreRefusedAndNothingChanges() throws {
+        let h = try PlaneHarness()
+        try h.configure(["enable", "conf t", "interface eth1", "description uplink"])
+        let before = h.runningConfig
+        for evil in ["description \u{1B}[2J\u{1B}]0;owned\u{07}", "description a\u{7F}b", "description \u{9B}31m", "hostname x\u{00}y"] {
+            let (status, output) = try h.run(evil)
+            #expect(status == .error, "\(evil.debugDescription)")
+            #expect(output.hasPrefix("% Control characters are not allowed in a command: U+"), "\(output.debugDescription)")
+            #expect(!output.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" }, "the message repeats no control character")
+        }
+        #expect(h.runningConfig == before)
+        // A CRLF line end is a line end; a TAB is a space.
+        #expect(try h.run("description core\tlink\r").0 == .success)
+        #expect(h.runningConfig.contains(" description core\tlink\n") || h.runningConfig.contains(" description core link\n"))
+    }
+
+    @Test func aRejectedLineIsRepeatedOnlyInPart() throws {
+        let h = try PlaneHarness()
+        let secret = String(repeating: "s3cr3t", count: 50)
+        let (status, output) = try h.run("root:\(secret):19000:0:99999:7:::")
+        #expect(status == .unknown)
+        let first = try #require(output.split(separator: "\n").first)
+        #expect(first.count <= "% Unknown command: ".count + LineSafety.excerptLimit + 6, "\(first)")
+        #expect(!output.contains(secret), "the whole line is never printed back")
+    }
+
     @Test func doRunsExecCommands() throws {
         let h = try PlaneHarness()
         try h.configure(["enable", "conf t", "hostname dotest"])

@@ -150,7 +150,7 @@ final class InteropLab: @unchecked Sendable {
     let swNamespace: String
     let kaInterface: String
     let swInterface: String
-    private var capture: Spawned?
+    private var capture: NamespaceCapture?
     private var keepalived: KeepalivedProcess?
 
     init(tag: String) throws {
@@ -179,43 +179,21 @@ final class InteropLab: @unchecked Sendable {
 
     func tearDown() {
         keepalived?.kill()
-        if let capture, capture.isRunning { kill(capture.pid, SIGKILL) }
+        capture?.kill()
         _ = try? Spawned.run("/usr/sbin/ip", ["netns", "delete", kaNamespace])
         _ = try? Spawned.run("/usr/sbin/ip", ["netns", "delete", swNamespace])
     }
 
     // MARK: tshark
 
-    var pcap: String { scratch.file("segment.pcapng") }
-
     func startCapture() throws {
-        let log = open(scratch.file("tshark.log"), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
-        defer {
-            close(log)
-            close(null)
-        }
-        // Written to /tmp as root: dumpcap must be allowed to create the file.
-        chmod(scratch.path, 0o777)
-        capture = try Spawned(
-            "/usr/sbin/ip", ["netns", "exec", kaNamespace, "tshark", "-i", kaInterface, "-w", pcap, "-q"], stdin: null, stdout: log, stderr: log)
-        let deadline = Date().addingTimeInterval(15)
-        while Date() < deadline {
-            if (scratch.read("tshark.log") ?? "").contains("Capturing on") { return }
-            usleep(50_000)
-        }
-        throw TestFailure("tshark did not start capturing: \(scratch.read("tshark.log") ?? "")")
+        capture = try NamespaceCapture(namespace: kaNamespace, interface: kaInterface, scratch: scratch, name: "segment")
     }
 
     func stopCapture() throws -> [CapturedPacket] {
         guard let capture else { return [] }
-        usleep(200_000)
-        kill(capture.pid, SIGINT)
-        if capture.wait(timeout: 10) == nil {
-            kill(capture.pid, SIGKILL)
-            capture.wait()
-            throw TestFailure("tshark did not stop within 10 s of SIGINT")
-        }
+        try capture.stop()
+        let pcap = capture.pcap
         let result = try Spawned.run(
             "/usr/bin/tshark",
             ["-r", pcap, "-Y", "vrrp || arp", "-T", "fields", "-E", "separator=,", "-e", "frame.time_epoch", "-e", "eth.src", "-e", "ip.src",

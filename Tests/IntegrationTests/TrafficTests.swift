@@ -47,7 +47,7 @@ import Testing
         defer { lab.tearDown() }
         try lab.startCapture()
         // The switch's own frames: ARP and ping answers from the SVI (routed topologies).
-        if let gateway = lab.h2Gateway { _ = try lab.inH2("/usr/bin/ping", ["-c", "5", "-i", "0.2", "-W", "1", gateway]) }
+        if let gateway = lab.h2Gateway { _ = try lab.run(in: lab.h2, "/usr/bin/ping", ["-c", "5", "-i", "0.2", "-W", "1", gateway]) }
         // Frames the switch must finish itself: TCP segments written small (no TSO), UDP
         // datagrams of every size (partial checksums, each left to the switch), and a bulk
         // transfer (super-frames, which only the UDP tunnel cuts into segments).
@@ -115,7 +115,7 @@ final class TrafficLab: @unchecked Sendable {
     /// h2's MAC, so that the capture can tell what h2 received from what it sent.
     static let h2MAC = "02:00:00:00:0b:02"
     private var daemons: [DaemonProcess] = []
-    private var capture: Spawned?
+    private var capture: NamespaceCapture?
 
     init(_ topology: Topology) throws {
         self.topology = topology
@@ -156,7 +156,7 @@ final class TrafficLab: @unchecked Sendable {
     }
 
     func tearDown() {
-        if let capture, capture.isRunning { kill(capture.pid, SIGKILL) }
+        capture?.kill()
         for daemon in daemons { _ = try? daemon.stop() }
         for ns in [h1, h2, sw] { _ = try? Spawned.run("/usr/sbin/ip", ["netns", "delete", ns]) }
     }
@@ -166,12 +166,13 @@ final class TrafficLab: @unchecked Sendable {
         guard result.status == 0 else { throw TestFailure("ip \(arguments.joined(separator: " ")): \(result.stderr)") }
     }
 
-    func inH1(_ path: String, _ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String, seconds: Double) {
-        try Spawned.run("/usr/sbin/ip", ["netns", "exec", h1, path] + arguments)
+    /// Runs a program in a host's namespace.
+    func run(in namespace: String, _ path: String, _ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String, seconds: Double) {
+        try Spawned.run("/usr/sbin/ip", ["netns", "exec", namespace, path] + arguments)
     }
 
-    func inH2(_ path: String, _ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String, seconds: Double) {
-        try Spawned.run("/usr/sbin/ip", ["netns", "exec", h2, path] + arguments)
+    func inH1(_ path: String, _ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String, seconds: Double) {
+        try run(in: h1, path, arguments)
     }
 
     /// vtysh on the (first) switch.
@@ -226,20 +227,8 @@ final class TrafficLab: @unchecked Sendable {
 
     // MARK: tshark on h2
 
-    var pcap: String { scratch.file("h2.pcapng") }
-
     func startCapture() throws {
-        let log = open(scratch.file("tshark.log"), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
-        defer {
-            close(log)
-            close(null)
-        }
-        chmod(scratch.path, 0o777)
-        capture = try Spawned("/usr/sbin/ip", ["netns", "exec", h2, "tshark", "-i", "h2e", "-w", pcap, "-q"], stdin: null, stdout: log, stderr: log)
-        guard try waitUntil(15, { (scratch.read("tshark.log") ?? "").contains("Capturing on") }) else {
-            throw TestFailure("tshark did not start capturing: \(scratch.read("tshark.log") ?? "")")
-        }
+        capture = try NamespaceCapture(namespace: h2, interface: "h2e", scratch: scratch, name: "h2")
     }
 
     /// What h2 received, judged with every checksum check on. A super-frame (TSO: longer than
@@ -248,12 +237,8 @@ final class TrafficLab: @unchecked Sendable {
     /// judged up to the MTU's size: everything the switch segmented, completed or built.
     func stopCaptureAndJudge() throws -> (checked: Int, bad: [String], icmpReplies: Int) {
         guard let capture else { return (0, [], 0) }
-        usleep(300_000)
-        kill(capture.pid, SIGINT)
-        if capture.wait(timeout: 10) == nil {
-            kill(capture.pid, SIGKILL)
-            throw TestFailure("tshark did not stop within 10 s of SIGINT")
-        }
+        try capture.stop()
+        let pcap = capture.pcap
         let fields = ["frame.number", "frame.len", "ip.checksum.status", "tcp.checksum.status", "udp.checksum.status", "icmp.checksum.status", "icmp.type"]
         let result = try Spawned.run(
             "/usr/bin/tshark",

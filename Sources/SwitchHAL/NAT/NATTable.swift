@@ -342,26 +342,29 @@ public final class NATTable: @unchecked Sendable {
     private func apply(_ packet: NATPacket, source: Int?, destination: Int?, bytes: UInt64) -> NATLookupResult {
         var result = NATLookupResult(packet: packet)
         if let slot = source {
-            hit(slot, bytes: bytes)
-            let s = slots[slot]
-            result.sourceEntry = NATKey(raw: keys[slot] & ~NATTable.occupied)
-            result.packet.source = IPv4Address(s.translatedAddress)
-            if s.translatedPort != 0 {
-                result.packet.sourcePort = s.translatedPort
-                if packet.proto == .icmp { result.packet.destinationPort = s.translatedPort }
-            }
+            result.sourceEntry = rewrite(&result.packet.source, &result.packet.sourcePort, &result.packet.destinationPort, slot, packet, bytes)
         }
         if let slot = destination {
-            hit(slot, bytes: bytes)
-            let s = slots[slot]
-            result.destinationEntry = NATKey(raw: keys[slot] & ~NATTable.occupied)
-            result.packet.destination = IPv4Address(s.translatedAddress)
-            if s.translatedPort != 0 {
-                result.packet.destinationPort = s.translatedPort
-                if packet.proto == .icmp { result.packet.sourcePort = s.translatedPort }
-            }
+            result.destinationEntry = rewrite(
+                &result.packet.destination, &result.packet.destinationPort, &result.packet.sourcePort, slot, packet, bytes)
         }
         return result
+    }
+
+    /// One entry's rewrite: the address, the port when it translates one (an ICMP query's
+    /// identifier is both "ports"), its hit bit and counters. Returns its key.
+    @inline(__always)
+    private func rewrite(
+        _ address: inout IPv4Address, _ port: inout UInt16, _ otherPort: inout UInt16, _ slot: Int, _ packet: NATPacket, _ bytes: UInt64
+    ) -> NATKey {
+        hit(slot, bytes: bytes)
+        let s = slots[slot]
+        address = IPv4Address(s.translatedAddress)
+        if s.translatedPort != 0 {
+            port = s.translatedPort
+            if packet.proto == .icmp { otherPort = s.translatedPort }
+        }
+        return NATKey(raw: keys[slot] & ~NATTable.occupied)
     }
 
     @inline(__always)
