@@ -23,6 +23,8 @@ public final class DaemonRuntime: Sendable {
         public var halTraceFile: String?
         public var lockThreshold = 1.0
         public var ports: [PortAttachment] = []
+        /// Reopens the log file (SIGHUP); returns a problem, or nil.
+        public var reopenLog: (@Sendable () -> String?)?
 
         public init(socketPath: String, configPath: String, pidFile: String?, commandTimeout: Double) {
             self.socketPath = socketPath
@@ -171,6 +173,9 @@ public final class DaemonRuntime: Sendable {
                         logger.notice("\(line)")
                     }
                 case SIGHUP:
+                    if let reopen = settings.reopenLog {
+                        if let problem = reopen() { logger.error("SIGHUP: \(problem)") } else { logger.notice("SIGHUP: log file reopened") }
+                    }
                     logger.notice("SIGHUP: reloading \(settings.configPath)")
                     guard let plane = planeBox.withLockedValue({ $0 }) else { return }
                     plane.eventLoop.execute { plane.value.reload() }
@@ -200,9 +205,12 @@ extension ControlPlane {
     func loadStartupConfig() -> EventLoopFuture<Void> {
         let path = options.configPath
         beginStartupLoad()
-        // Read, and its lines counted, off the loop.
+        // Read, and its lines counted, off the loop; what a killed save left is removed first.
+        let logger = self.logger
         let read = pool.runIfActive(eventLoop: loop) { () -> (String, Int)? in
-            try StartupConfigStore.readFile(path).map { ($0, ConfigLoader.countLines($0)) }
+            let stale = StartupConfigStore.removeStaleTemporaries(of: path)
+            if !stale.isEmpty { logger.notice("removed what an interrupted save left: \(stale.sorted().joined(separator: ", "))") }
+            return try StartupConfigStore.readFile(path).map { ($0, ConfigLoader.countLines($0)) }
         }
         return read.hop(to: loop).assumeIsolated().flatMap { [self] read -> EventLoopFuture<Void> in
             guard let (text, total) = read else {

@@ -123,6 +123,11 @@ struct VrrpdCommand: ParsableCommand {
         }
         let logPath = logFile.map(absolute)
 
+        // Detached with syslog as the destination: say so now if there is no syslog to take
+        // the lines, while the terminal can still show it.
+        if detach && logPath == nil && access("/dev/log", W_OK) != 0 {
+            printError("vrrpd: warning: -d logs to syslog, and /dev/log does not accept them: its log is lost; use --log-file")
+        }
         var readiness: Detacher?
         if detach { readiness = try Detacher.detach() }
 
@@ -146,6 +151,7 @@ struct VrrpdCommand: ParsableCommand {
         settings.halTimeout = halTimeout ?? min(2, commandTimeout / 2)
         settings.halTraceFile = traceHAL.map(absolute)
         settings.lockThreshold = lockThreshold
+        settings.reopenLog = { sink.reopen() }
         if let witness { Witness.shared.isEnabled = witness == .on }
         do {
             settings.ports = try ports.map { try PortAttachment.open($0, portCount: settings.chip.portCount) }

@@ -75,6 +75,33 @@ import Testing
         #expect(!show.stdout.contains("description old"))
     }
 
+    @Test func sighupReopensTheLogFileAfterRotation() throws {
+        let scratch = try Scratch()
+        let logFile = scratch.file("rotated.log")
+        let daemon = try DaemonProcess(scratch: scratch, arguments: ["--log-file", logFile], config: "hostname logged\n")
+        #expect(try daemon.waitUntilTrue(5) { (scratch.read("rotated.log") ?? "").contains("ready") })
+        // logrotate's way: rename, then SIGHUP.
+        #expect(rename(logFile, logFile + ".1") == 0)
+        kill(daemon.pid, SIGHUP)
+        #expect(try daemon.waitUntilTrue(5) { (scratch.read("rotated.log") ?? "").contains("SIGHUP: log file reopened") },
+                "the lines after SIGHUP go to a new file at the path")
+        #expect(!(scratch.read("rotated.log.1") ?? "").contains("reload"), "nothing after the SIGHUP went into the rotated file")
+    }
+
+    @Test func whatAKilledSaveLeftIsRemovedAtStart() throws {
+        let scratch = try Scratch()
+        try scratch.write("vrrpd.conf", "hostname clean\n")
+        try scratch.write(".vrrpd.conf.lock", "")
+        try scratch.write(".vrrpd.conf.tmp.Ab3xQ9", "hostname half-writ")
+        try scratch.write(".vrrpd.conf.sav.tmp", "hostname old")
+        try scratch.write(".vrrpd.conf.tmp.notours", "kept: not mkstemp's name")
+        let daemon = try DaemonProcess(scratch: scratch)
+        #expect(!scratch.exists(".vrrpd.conf.tmp.Ab3xQ9") && !scratch.exists(".vrrpd.conf.sav.tmp"))
+        #expect(scratch.exists(".vrrpd.conf.tmp.notours"))
+        #expect(daemon.waitForLog("removed what an interrupted save left: .vrrpd.conf.sav.tmp, .vrrpd.conf.tmp.Ab3xQ9"))
+        #expect(try daemon.vtysh(["-c", "enable", "-c", "show running-config"]).stdout.contains("hostname clean"))
+    }
+
     @Test func sighupWithErrorsChangesNothing() throws {
         let daemon = try DaemonProcess(config: "hostname stable\n")
         try daemon.scratch.write("vrrpd.conf", "hostname changed\nthis is not a command\n")

@@ -1,3 +1,4 @@
+import Foundation
 import Glibc
 import NIOConcurrencyHelpers
 import NIOCore
@@ -105,6 +106,29 @@ public final class StartupConfigStore: Sendable {
         case backup = "keeping previous file as .sav"
         case rename = "renaming into place"
         case syncDirectory = "fsync of directory"
+    }
+
+    /// Removes what a save killed half-way left next to `path` (`.NAME.tmp.XXXXXX`,
+    /// `.NAME.sav.tmp`), under the same lock the saves take, so a save of another process under
+    /// way keeps its file. Returns the names removed (nothing when the lock is busy).
+    public static func removeStaleTemporaries(of path: String) -> [String] {
+        let directory = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
+        let base = path.contains("/") ? String(path[path.index(after: path.lastIndex(of: "/")!)...]) : path
+        let dir = directory.isEmpty ? "/" : directory
+        let lockFD = open("\(dir)/.\(base).lock", O_RDWR | O_CLOEXEC)
+        guard lockFD >= 0 else { return [] }  // never saved here: nothing can be left
+        defer { close(lockFD) }
+        guard flock(lockFD, LOCK_EX | LOCK_NB) == 0 else { return [] }
+        defer { flock(lockFD, LOCK_UN) }
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return [] }
+        let prefix = ".\(base).tmp."
+        var removed: [String] = []
+        for name in entries where (name.hasPrefix(prefix) && name.count == prefix.count + 6) || name == ".\(base).sav.tmp" {
+            var st = stat()
+            guard lstat("\(dir)/\(name)", &st) == 0, st.st_mode & S_IFMT == S_IFREG, st.st_uid == geteuid() else { continue }
+            if unlink("\(dir)/\(name)") == 0 { removed.append(name) }
+        }
+        return removed
     }
 
     /// The durable save itself, synchronous. `progress` hears each step as it starts.

@@ -41,9 +41,10 @@ public struct LineLogHandler: LogHandler {
 }
 
 /// The shared writer behind every logger; serialises lines from all threads.
-public final class LogSink: Sendable {
+public final class LogSink: @unchecked Sendable {
     private let destination: LogDestination
-    private let fd: Int32
+    /// Written under `lock` (a reopen swaps it).
+    private var fd: Int32
     private let lock = NIOLock()
 
     public init(_ destination: LogDestination) throws {
@@ -61,6 +62,21 @@ public final class LogSink: Sendable {
             fd = -1
             openlog("vrrpd", LOG_PID | LOG_NDELAY, LOG_DAEMON)
         }
+    }
+
+    /// Reopens a log file (SIGHUP after log rotation: the old file was renamed away and the
+    /// next line goes to a new one at the same path). Returns a problem, or nil.
+    public func reopen() -> String? {
+        guard case .file(let path) = destination else { return nil }
+        let opened = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
+        guard opened >= 0 else { return "cannot reopen log file \(path): \(String(cString: strerror(errno)))" }
+        let old = lock.withLock { () -> Int32 in
+            let old = fd
+            fd = opened
+            return old
+        }
+        close(old)
+        return nil
     }
 
     public func write(level: Logger.Level, text: String) {
@@ -82,6 +98,7 @@ public final class LogSink: Sendable {
         let line = "\(LogSink.timestamp()) vrrpd[\(getpid())] \(level) \(text)\n"
         let bytes = Array(line.utf8)
         lock.withLock {
+            let fd = self.fd
             var offset = 0
             while offset < bytes.count {
                 let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }

@@ -250,6 +250,16 @@ final class DaemonProcess: @unchecked Sendable {
     }
 
     /// Waits until the log contains `text`.
+    /// Polls `condition` until it holds (true) or `timeout` seconds pass (false).
+    func waitUntilTrue(_ timeout: Double, _ condition: () throws -> Bool) rethrows -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if try condition() { return true }
+            usleep(20_000)
+        }
+        return try condition()
+    }
+
     func waitForLog(_ text: String, timeout: Double = 5) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
