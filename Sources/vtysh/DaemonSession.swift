@@ -8,6 +8,8 @@ final class DaemonSession {
     let timeout: Double
     private(set) var prompt = "> "
     private(set) var closed = false
+    /// The longest line the daemon takes (its WELCOME's `max-request`).
+    private(set) var maxRequest = ChannelLimits.maxRequestPayload
 
     /// How a line ended, from vtysh's point of view.
     enum Outcome {
@@ -27,8 +29,11 @@ final class DaemonSession {
         while true {
             let frame = try session.client.receive(deadline: deadline)
             guard frame.id == id, frame.type == .welcome else { continue }
-            for line in (frame.text ?? "").split(separator: "\n") where line.hasPrefix("prompt=") {
-                session.prompt = String(line.dropFirst("prompt=".count))
+            for line in (frame.text ?? "").split(separator: "\n") {
+                if line.hasPrefix("prompt=") { session.prompt = String(line.dropFirst("prompt=".count)) }
+                if line.hasPrefix("max-request="), let limit = Int(line.dropFirst("max-request=".count)), limit > 0 {
+                    session.maxRequest = limit
+                }
             }
             return session
         }
@@ -37,6 +42,12 @@ final class DaemonSession {
     private init(unconnected socket: String, timeout: Double) throws(ClientError) {
         client = try ChannelClient(path: socket, timeout: timeout)
         self.timeout = timeout
+    }
+
+    /// Why the daemon would refuse `line` before running it (longer than it takes), or nil.
+    func refusal(_ line: String) -> String? {
+        let bytes = line.utf8.count
+        return bytes > maxRequest ? "line too long (\(bytes) bytes; vrrpd takes at most \(maxRequest))" : nil
     }
 
     /// Runs one line; reply text goes to stdout as it arrives.

@@ -43,6 +43,8 @@ struct ScriptRunner {
         var id: UInt32
         var describe: Bool
         var bytes: Int
+        /// Not sent: why (reported in its turn, as a failing line).
+        var refused: String? = nil
     }
 
     func run<S: LineSource>(_ lines: S) -> Int32 {
@@ -75,6 +77,10 @@ struct ScriptRunner {
                 let first = line.first { $0 != " " && $0 != "\t" }
                 guard let first, first != "!", first != "#" else { continue }
                 let describe = line.hasSuffix("?")
+                if let refusal = session.refusal(line) {
+                    sent.append(Sent(number: number, line: line, id: 0, describe: false, bytes: 0, refused: refusal))
+                    continue
+                }
                 do {
                     let id = try describe ? session.startDescribe(String(line.dropLast()), queued: true) : session.start(line, queued: true)
                     sent.append(Sent(number: number, line: line, id: id, describe: describe, bytes: line.utf8.count + Frame.headerSize))
@@ -96,6 +102,12 @@ struct ScriptRunner {
                 head = 0
             }
             if echo { Output.print(session.prompt + item.line) }
+            if let refused = item.refused {
+                failed.append(item.number)
+                Output.error("% vtysh: \(location(item.number)) \(refused)")
+                if stopOnFailure { return ExitStatus.commandFailed }
+                continue
+            }
             do {
                 if item.describe {
                     try describe(item.id)
@@ -119,8 +131,20 @@ struct ScriptRunner {
                 Output.error(Shell.describe(error, socket: session.client.path, line: item.line))
                 return ExitStatus.connectionFailed
             }
-            // `exit` at the top: the daemon closed the session; the lines sent after it never ran.
-            if session.closed { break }
+            // `exit` at the top: the daemon closed the session; the lines after it never run.
+            // Quietly so when it was the last; a script that goes on is told, and fails.
+            if session.closed {
+                var notRun = sent.count - head
+                while case .line(_, let rest) = lines.next(waiting: false) {
+                    let first = rest.first { $0 != " " && $0 != "\t" }
+                    if let first, first != "!", first != "#" { notRun += 1 }
+                }
+                if notRun > 0 {
+                    Output.error("% vtysh: \(location(item.number)) \"\(item.line.drop { $0 == " " || $0 == "\t" })\" ended the session; the \(notRun) line(s) after it were not run")
+                    failed.append(item.number)
+                }
+                break
+            }
         }
         if failed.count > 1 {
             Output.error("% vtysh: \(failed.count) lines failed in \(source): \(failed.map(String.init).joined(separator: ", "))")

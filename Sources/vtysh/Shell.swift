@@ -79,6 +79,11 @@ enum Shell {
             _ = append_history(1, historyPath)
             lastHistoryLine = line
         }
+        // Longer than the daemon takes: said here, and the shell goes on.
+        if let refusal = session.refusal(line) {
+            Output.error("% " + refusal)
+            return
+        }
         do {
             switch try session.run(line, askSecret: { Terminal.readHidden(prompt: $0) }) {
             case .finished:

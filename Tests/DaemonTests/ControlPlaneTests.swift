@@ -381,7 +381,7 @@ struct LoadBox: Sendable {
         try h.dir.write("extra.conf", "interface eth5\n description merged\nexit\nnot a command\n")
         try h.configure(["enable"])
         let (status, output) = try h.run("copy \(h.dir.file("extra.conf")) running-config")
-        #expect(status == .warning)
+        #expect(status == .error, "a line failed: the command fails, the good lines stay")
         #expect(output.contains("extra.conf:4: Unknown command: not a command"))
         #expect(h.runningConfig.contains(" description merged"))
         #expect(try h.run("copy extra.conf running-config").1.contains("as a path"))

@@ -119,8 +119,10 @@ import Testing
     @Test func exitEndsTheSession() throws {
         let daemon = try DaemonProcess()
         let result = try daemon.vtysh(["-c", "exit", "-c", "show version"])
-        #expect(result.status == 0)
+        #expect(result.status == 1, "a command given after exit did not run")
+        #expect(result.stderr.contains("command 1: \"exit\" ended the session; the 1 line(s) after it were not run"), "\(result.stderr)")
         #expect(!result.stdout.contains("vrrpd 0."))
+        #expect(try daemon.vtysh(["-c", "show version", "-c", "exit"]).status == 0)
     }
 }
 
@@ -170,13 +172,42 @@ import Testing
     }
 
     /// `exit` at the top ends the session: the lines sent after it never run.
-    @Test func topLevelExitStopsTheScript() throws {
+    @Test func topLevelExitStopsTheScriptAndSaysWhatItSkipped() throws {
         let daemon = try DaemonProcess()
         try daemon.scratch.write("exit.txt", "enable\nconfigure terminal\nhostname before\nend\nexit\nconfigure terminal\nhostname after\n")
         let result = try daemon.vtysh(["-f", daemon.scratch.file("exit.txt")])
-        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.status == 1, "lines were not run: the script did not do what it says")
+        #expect(result.stderr.contains("exit.txt:5: \"exit\" ended the session; the 2 line(s) after it were not run"), "\(result.stderr)")
         let check = try daemon.vtysh(["-c", "show version"])
         #expect(check.stdout.contains("Hostname: before"), "\(check.stdout)")
+        // `exit` as the last line is how many scripts end: quiet, and a success.
+        try daemon.scratch.write("last.txt", "enable\nconfigure terminal\nhostname last\nend\nexit\n! done\n")
+        let last = try daemon.vtysh(["-f", daemon.scratch.file("last.txt")])
+        #expect(last.status == 0 && last.stderr.isEmpty, "\(last.stderr)")
+    }
+
+    @Test func aLineOverTheDaemonsLimitIsNamedAndTheRestRuns() throws {
+        let daemon = try DaemonProcess()
+        let long = " description " + String(repeating: "x", count: 9000)
+        try daemon.scratch.write("long.txt", "enable\nconfigure terminal\ninterface eth1\n\(long)\nexit\nhostname after-long\nend\n")
+        let result = try daemon.vtysh(["-f", daemon.scratch.file("long.txt")])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("long.txt:4: line too long (9013 bytes; vrrpd takes at most 8192)"), "\(result.stderr)")
+        let check = try daemon.vtysh(["-c", "show version"])
+        #expect(check.stdout.contains("Hostname: after-long"), "the lines after it ran: \(check.stdout)")
+        // Piped into the shell: the same, and the session goes on.
+        let piped = try daemon.vtysh([], stdin: "enable\n\(long)\nshow version\n")
+        #expect(piped.stdout.contains("Hostname: after-long"), "\(piped.stdout)\(piped.stderr)")
+        #expect(piped.stderr.contains("line too long"))
+    }
+
+    @Test func aCopyWithFailingLinesFails() throws {
+        let daemon = try DaemonProcess()
+        let lines = (0..<1000).map { $0 % 143 == 0 ? "hostname good\($0)" : "bogus line \($0)" }
+        try daemon.scratch.write("mostly-bad.conf", lines.joined(separator: "\n") + "\n")
+        let result = try daemon.vtysh(["-c", "enable", "-c", "copy \(daemon.scratch.file("mostly-bad.conf")) running-config"])
+        #expect(result.status == 1, "993 of 1,000 lines failed")
+        #expect(result.stdout.contains("993 error"), "\(result.stdout.suffix(300))")
     }
 
     /// `enable` with a secret in the middle of a script: the lines sent behind it wait for the

@@ -135,7 +135,9 @@ enum ConfigFileCommands {
                 .assumeIsolated().map { report -> Status in
                     for error in report.errors { ctx.print("% " + error) }
                     ctx.print("\(report.summary) applied from \(path)")
-                    return report.errors.isEmpty ? .success : .warning
+                    // The good lines stay applied (a merge, as in IOS); a script still learns
+                    // that some failed.
+                    return report.errors.isEmpty ? .success : .error
                 }.nonisolated()
         }.recover { error in
             ctx.print("% \(error)")
