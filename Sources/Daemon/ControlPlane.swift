@@ -52,6 +52,9 @@ public final class ControlPlane {
     public let store: StartupConfigStore
     /// Threads for blocking work that is not a save: file reads, key derivation.
     public let pool: NIOThreadPool
+    /// The enable secret's key derivations (scrypt) on a thread of their own: file reads and
+    /// renderings on `pool` never hold up a login.
+    public let authPool: NIOThreadPool
     let registry: CommandRegistry
     /// The switch chip and its SDK.
     public let hal: HALService
@@ -99,6 +102,8 @@ public final class ControlPlane {
             backends: options.ports.map { ($0.port, $0.backend) })
         pool = NIOThreadPool(numberOfThreads: 2)
         pool._start(threadNamePrefix: "worker-#")
+        authPool = NIOThreadPool(numberOfThreads: 1)
+        authPool._start(threadNamePrefix: "auth-#")
         yielder = LoopYield(loop: loop)
         do {
             registry = try CommandRegistry(Commands.all)
@@ -149,6 +154,7 @@ public final class ControlPlane {
         store.shutdown()
         hal.shutdown()
         try? pool.syncShutdownGracefully()
+        try? authPool.syncShutdownGracefully()
     }
 
     /// The live configuration changed: the subsystems that follow it hear what changed (the

@@ -102,6 +102,28 @@ import Testing
         #expect(try daemon.vtysh(["-c", "enable", "-c", "show running-config"]).stdout.contains("hostname clean"))
     }
 
+    /// A FIFO given to `copy` is refused at once: nothing waits on it, nothing applies later,
+    /// and logins (the enable secret's check) go on.
+    @Test func aFIFOIsNotAConfigurationFile() throws {
+        let daemon = try DaemonProcess(config: "hostname fifo-before\nenable secret 0 s3cret\n")
+        let fifo = daemon.scratch.file("trap.fifo")
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let copy = try daemon.vtysh(["-c", "enable", "-c", "copy \(fifo) running-config"], environment: ["VTYSH_ENABLE_SECRET": "s3cret"])
+        #expect(copy.status == 1)
+        #expect(copy.stdout.contains("is not a regular file"), "\(copy.stdout)")
+        #expect(copy.seconds < 3, "refused at once, not after the command deadline")
+        let enable = try daemon.vtysh(["-c", "enable", "-c", "show version"], environment: ["VTYSH_ENABLE_SECRET": "s3cret"])
+        #expect(enable.status == 0 && enable.stdout.contains("Hostname: fifo-before"))
+        // Writing the FIFO later changes nothing.
+        let writer = open(fifo, O_WRONLY | O_NONBLOCK)
+        if writer >= 0 {
+            _ = "hostname fifo-after\n".withCString { write(writer, $0, 20) }
+            close(writer)
+        }
+        usleep(300_000)
+        #expect(try daemon.vtysh(["-c", "show version"]).stdout.contains("Hostname: fifo-before"))
+    }
+
     @Test func sighupWithErrorsChangesNothing() throws {
         let daemon = try DaemonProcess(config: "hostname stable\n")
         try daemon.scratch.write("vrrpd.conf", "hostname changed\nthis is not a command\n")

@@ -127,6 +127,11 @@ enum ConfigFileCommands {
         if let message = plane.loadingMessage { return ctx.fail(message) }
         let read = plane.pool.runIfActive(eventLoop: ctx.loop) { try StartupConfigStore.readFile(path) }
         let result = read.assumeIsolated().flatMap { text -> EventLoopFuture<Status> in
+            // The reply already said it timed out (or was interrupted): nothing is applied, ever.
+            guard !ctx.abandoned else {
+                plane.logger.notice("copy not applied: the command had already timed out or been interrupted", metadata: ["path": "\(path)"])
+                return ctx.loop.makeSucceededFuture(.cancelled)
+            }
             guard let text else {
                 ctx.print("% \(path) does not exist")
                 return ctx.loop.makeSucceededFuture(.error)

@@ -67,7 +67,7 @@ enum SessionCommands {
     /// Verifies the enable secret off the control-plane thread (scrypt takes tens of ms).
     static func checkSecret(_ ctx: CommandContext, password: String, secret: String) -> CommandOutcome {
         let loop = ctx.loop
-        let verified = ctx.plane.pool.runIfActive(eventLoop: loop) {
+        let verified = ctx.plane.authPool.runIfActive(eventLoop: loop) {
             EnableSecret.verify(password, against: secret)
         }
         let result = verified.assumeIsolated().flatMap { ok -> EventLoopFuture<Status> in

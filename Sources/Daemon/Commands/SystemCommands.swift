@@ -43,7 +43,7 @@ enum SystemCommands {
             guard secret.count >= 1, secret.count <= 127 else {
                 return ctx.fail("The secret must be 1 to 127 characters long")
             }
-            let hashed = ctx.plane.pool.runIfActive(eventLoop: ctx.loop) { try EnableSecret.hash(secret) }.flatMapErrorThrowing { error in
+            let hashed = ctx.plane.authPool.runIfActive(eventLoop: ctx.loop) { try EnableSecret.hash(secret) }.flatMapErrorThrowing { error in
                 throw DaemonError("Cannot hash the secret: \(error)")
             }
             return ctx.after(hashed, waitingFor: { "the enable secret key derivation" }) { hash in

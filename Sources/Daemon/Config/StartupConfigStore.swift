@@ -72,13 +72,21 @@ public final class StartupConfigStore: Sendable {
         return pool.runIfActive(eventLoop: loop) { try StartupConfigStore.readFile(path) }
     }
 
+    /// Reads a configuration file: a regular file only (a FIFO, a device or a socket is refused
+    /// at once, never waited on), at most 16 MiB, UTF-8. Nil when it does not exist.
     public static func readFile(_ path: String) throws -> String? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // Non-blocking open: opening a FIFO for reading must not wait for a writer.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
         if fd < 0 {
             if errno == ENOENT { return nil }
             throw DaemonError("cannot open \(path): \(String(cString: strerror(errno)))")
         }
         defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw DaemonError("cannot stat \(path): \(String(cString: strerror(errno)))") }
+        guard st.st_mode & S_IFMT == S_IFREG else { throw DaemonError("\(path) is not a regular file") }
+        // A regular file never blocks: back to blocking reads.
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
