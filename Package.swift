@@ -104,7 +104,7 @@ let package = Package(
         .testTarget(
             name: "SwitchHALTests",
             dependencies: ["SwitchHAL", "TestSupport", .product(name: "Atomics", package: "swift-atomics")]),
-        .testTarget(name: "ChannelTests", dependencies: ["Channel"]),
+        .testTarget(name: "ChannelTests", dependencies: ["Channel", "TestSupport"]),
         .testTarget(name: "PacketsTests", dependencies: ["Packets", "NetTypes"]),
         .testTarget(
             name: "PortsTests",

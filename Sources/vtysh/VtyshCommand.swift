@@ -38,6 +38,11 @@ struct VtyshCommand: ParsableCommand {
 
     func run() throws {
         let path = SocketPath.resolve(socket)
+        // Nothing (a secret least of all) goes to a socket another user could have put there.
+        if let problem = SocketPath.directoryProblem(path) ?? SocketPath.socketProblem(path) {
+            Output.error("% vtysh: refusing \(path): \(problem)")
+            throw ExitCode(ExitStatus.connectionFailed)
+        }
         let session: DaemonSession
         do {
             session = try DaemonSession.connect(socket: path, timeout: timeout)

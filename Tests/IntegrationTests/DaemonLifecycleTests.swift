@@ -124,6 +124,39 @@ import Testing
         #expect(try daemon.vtysh(["-c", "show version"]).stdout.contains("Hostname: fifo-before"))
     }
 
+    /// A socket directory others can write, or a socket someone else owns: vrrpd will not listen
+    /// there, vtysh sends nothing there (an enable secret least of all).
+    @Test func socketsNobodyElseCouldHavePlacedOnly() throws {
+        let open = try Scratch()
+        #expect(chmod(open.path, 0o777) == 0)
+        let refused = try Spawned.run(Binaries.vrrpd, ["--socket", open.file("vrrpd.vty"), "-f", open.file("none.conf")])
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("can be written by others (mode 777)"), "\(refused.stderr)")
+        let told = try Vtysh.run(["--socket", open.file("vrrpd.vty"), "-c", "enable"], environment: ["VTYSH_ENABLE_SECRET": "s3cret"])
+        #expect(told.status == 2 && told.stderr.contains("refusing"), "\(told.stderr)")
+        guard geteuid() == 0 else {
+            print("skipped the other-owner half: giving a socket to another user needs root; CI runs it as root")
+            return
+        }
+        // A fake server someone else owns, in a directory of ours: vtysh does not talk to it.
+        let dir = try Scratch()
+        let fake = dir.file("vrrpd.vty")
+        let server = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(server) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in fake.utf8.enumerated() { raw[index] = byte }
+        }
+        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(server, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        #expect(bound == 0 && listen(server, 4) == 0)
+        #expect(chown(fake, 65534, 65534) == 0)
+        let result = try Vtysh.run(["--socket", fake, "-c", "enable"], environment: ["VTYSH_ENABLE_SECRET": "s3cret"])
+        #expect(result.status == 2 && result.stderr.contains("belongs to uid 65534"), "\(result.stderr)")
+        var p = pollfd(fd: server, events: Int16(POLLIN), revents: 0)
+        #expect(poll(&p, 1, 200) == 0, "nobody connected to the fake server")
+    }
+
     @Test func sighupWithErrorsChangesNothing() throws {
         let daemon = try DaemonProcess(config: "hostname stable\n")
         try daemon.scratch.write("vrrpd.conf", "hostname changed\nthis is not a command\n")

@@ -20,6 +20,7 @@ final class SocketListener {
         self.path = path
         let directory = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
         if !directory.isEmpty { try SocketListener.makeDirectory(directory) }
+        if let problem = SocketPath.directoryProblem(path) { throw DaemonError("refusing the socket \(path): \(problem)") }
 
         let lockPath = path + ".lock"
         let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
@@ -103,7 +104,8 @@ final class SocketListener {
         if stat(directory, &st) == 0 { return }
         let parent = String(directory[..<(directory.lastIndex(of: "/") ?? directory.startIndex)])
         if !parent.isEmpty { try makeDirectory(parent) }
-        if mkdir(directory, 0o755) != 0 && errno != EEXIST {
+        // Root's (/run/vrrpd) others may enter; a user's (/tmp/vrrpd-UID) nobody else.
+        if mkdir(directory, geteuid() == 0 ? 0o755 : 0o700) != 0 && errno != EEXIST {
             throw DaemonError("cannot create directory \(directory): \(String(cString: strerror(errno)))")
         }
     }

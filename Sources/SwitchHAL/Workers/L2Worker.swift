@@ -235,10 +235,13 @@ final class L2Worker {
             translatedInTime = false  // nat.table busy: these packets take the CPU's path
         }
         lock.withLock("l2x-nat-route") {
-            var index = 0
+            // `hits` has one flag per NAT packet; `saved` the headers of the translated ones only.
+            var index = 0, savedIndex = 0
             for position in forwarding.indices where forwarding[position].port == L2Worker.natFirst {
                 let decision = forwarding[position]
                 let hit = translatedInTime && index < hits.count && hits[index]
+                let savedAt = savedIndex
+                if hit { savedIndex += 1 }
                 let buffer = decision.buffer, ingress = Int(pool.ports[Int(buffer)])
                 let bytes = pool.bytes(buffer)
                 let network = bytes.loadUnaligned(fromByteOffset: 12, as: UInt16.self) == UInt16(0x8100).bigEndian ? 18 : 14
@@ -249,7 +252,9 @@ final class L2Worker {
                     forwarding[position] = routed
                 } else {
                     if hit {
-                        saved.withUnsafeBytes { (bytes + network).copyMemory(from: $0.baseAddress! + index * L2Worker.natSavedBytes, byteCount: L2Worker.natSavedBytes) }
+                        saved.withUnsafeBytes {
+                            (bytes + network).copyMemory(from: $0.baseAddress! + savedAt * L2Worker.natSavedBytes, byteCount: L2Worker.natSavedBytes)
+                        }
                     }
                     state.l3.counters.toCPU &+= 1
                     forwarding[position] = Forwarding(buffer: buffer, vlan: decision.vlan, port: -1, toCPU: wantCPU)
