@@ -208,3 +208,18 @@ public struct MACAddress: Hashable, Comparable, Sendable, CustomStringConvertibl
 
     public static func < (lhs: MACAddress, rhs: MACAddress) -> Bool { lhs.value < rhs.value }
 }
+
+extension IPv4Address {
+    /// Why this address cannot be a host's (an interface's, a virtual router's, a static NAT
+    /// translation's), as IOS and FRR refuse it, or nil.
+    public var hostAddressProblem: String? {
+        let first = value >> 24
+        if value == 0 { return "0.0.0.0 is not a host address" }
+        if value == 0xffff_ffff { return "255.255.255.255 is the broadcast address, not a host address" }
+        if first == 127 { return "\(self) is a loopback address" }
+        if first >= 224 && first < 240 { return "\(self) is a multicast address" }
+        if first >= 240 { return "\(self) is a reserved (class E) address" }
+        if first == 0 { return "\(self) is in 0.0.0.0/8 (this network), not a host address" }
+        return nil
+    }
+}

@@ -252,6 +252,39 @@ struct LoadBox: Sendable {
         #expect(h.runningConfig.contains(" description core\tlink\n") || h.runningConfig.contains(" description core link\n"))
     }
 
+    @Test func addressesNoHostCouldHaveAreRefusedAsIOSDoes() throws {
+        let h = try PlaneHarness()
+        try h.configure(["enable", "conf t", "vlan 10", "vlan 20", "exit", "interface vlan10", "ip address 10.1.0.1/24", "vrrp 5 ip 10.1.0.254", "exit",
+                         "interface vlan20", "exit"])
+        let before = h.runningConfig
+        let refused: [(String, String)] = [
+            ("interface vlan20\n ip address 10.9.0.1/0", "Bad mask /0"),
+            ("interface vlan20\n ip address 127.0.0.1/8", "loopback"),
+            ("interface vlan20\n ip address 224.0.0.5/24", "multicast"),
+            ("interface vlan20\n ip address 0.0.0.0/24", "not a host address"),
+            ("interface vlan20\n ip address 10.1.0.2/24", "overlaps with vlan10"),
+            ("interface vlan20\n ip address 10.1.0.129/25", "overlaps with vlan10"),
+            ("interface vlan20\n ip address 10.0.0.1/8", "overlaps with vlan10"),
+            ("interface vlan10\n vrrp 5 ip 0.0.0.0", "Invalid virtual address"),
+            ("interface vlan10\n vrrp 5 ip 255.255.255.255", "broadcast"),
+            ("interface vlan10\n vrrp 5 ip 239.1.1.1", "multicast"),
+            ("ip nat outside source static 10.4.0.1 0.0.0.0", "Invalid outside local address"),
+            ("ip nat inside source static 10.1.0.9 224.1.1.1", "Invalid global address"),
+        ]
+        for (lines, message) in refused {
+            var last: (Status, String) = (.success, "")
+            for line in lines.split(separator: "\n") { last = try h.run(String(line)) }
+            #expect(last.0 == .error, "\(lines)")
+            #expect(last.1.contains(message), "\(lines): \(last.1)")
+            _ = try h.run("end")
+            _ = try h.run("conf t")
+        }
+        #expect(h.runningConfig == before, "nothing changed")
+        // What is fine still is.
+        try h.configure(["interface vlan20", "ip address 10.2.0.1/24", "exit", "ip nat outside source static 198.51.100.9 10.2.0.99"])
+        #expect(h.runningConfig.contains("ip address 10.2.0.1/24"))
+    }
+
     @Test func aRejectedLineIsRepeatedOnlyInPart() throws {
         let h = try PlaneHarness()
         let secret = String(repeating: "s3cr3t", count: 50)

@@ -56,6 +56,11 @@ enum InterfaceCommands {
                     guard case .svi = kind else {
                         return "IP addresses may not be configured on L2 links (\(ctx.session.interface ?? "")); use an SVI (interface vlanN)"
                     }
+                    if !args.negated, let prefix = args[\.prefix], prefix.length > 0, prefix.address.hostAddressProblem == nil,
+                        let name = ctx.session.interface, let clash = overlap(prefix, on: name, in: ctx.workspace.config.index)
+                    {
+                        return clash
+                    }
                     return editAddresses(&interface, args)
                 }
             },
@@ -193,6 +198,27 @@ enum InterfaceCommands {
         }, alsoEdit: alsoEdit)
     }
 
+    /// Another SVI whose subnet overlaps `prefix`'s (IOS: "10.1.0.0 overlaps with Vlan10"), or
+    /// nil. The subnets that hold it cost one probe per prefix length; those it would hold are
+    /// looked for only when it is shorter than /17 (a walk of every subnet, rare).
+    static func overlap(_ prefix: IPv4Prefix, on name: String, in index: ConfigIndex) -> String? {
+        func other(_ owners: some Sequence<String>) -> String? { owners.first { $0 != name } }
+        for length in 0...prefix.length {
+            let network = IPv4Prefix(address: IPv4Prefix(address: prefix.address, length: length).network, length: length)
+            if let owners = index.networks[network], let owner = other(owners.sorted()) {
+                return "\(IPv4Prefix(address: prefix.network, length: prefix.length)) overlaps with \(owner) (\(network))"
+            }
+        }
+        if prefix.length < 17 {
+            for (network, owners) in index.networks where network.length > prefix.length && prefix.contains(network.address) {
+                if let owner = other(owners.sorted()) {
+                    return "\(IPv4Prefix(address: prefix.network, length: prefix.length)) overlaps with \(owner) (\(network))"
+                }
+            }
+        }
+        return nil
+    }
+
     static func editAddresses(_ interface: inout InterfaceConfig, _ args: Arguments) -> String? {
         let prefix = args[\.prefix]
         if args.negated {
@@ -210,6 +236,8 @@ enum InterfaceCommands {
             return nil
         }
         guard let prefix else { return "An address is required" }
+        if prefix.length == 0 { return "Bad mask /0 for address \(prefix.address)" }
+        if let problem = prefix.address.hostAddressProblem { return "Invalid address: \(problem)" }
         if prefix.length < 31 && prefix.address == prefix.network {
             return "\(prefix) is a network address, not a host address"
         }

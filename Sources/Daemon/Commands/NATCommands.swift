@@ -240,6 +240,12 @@ enum NATCommands {
             }
             return ctx.commit { $0.removeStatic(mapping.identity); return nil }
         }
+        // What the HAL would refuse is refused here, with the line's own words: one bad mapping
+        // never takes the whole NAT batch (and table) down with it.
+        for (role, endpoint) in [(mapping.direction == .inside ? "local" : "outside local", mapping.local),
+                                 (mapping.direction == .inside ? "global" : "outside global", mapping.global)] {
+            if let problem = endpoint.address.hostAddressProblem { return ctx.fail("Invalid \(role) address: \(problem)") }
+        }
         if let conflict = ctx.config.nat.statics.conflict(for: mapping) { return ctx.fail(conflict) }
         var warnings: [String] = []
         if let redundancy = mapping.redundancy {

@@ -48,6 +48,7 @@ enum VRRPCommands {
                 }
             ) { ctx, args in
                 let address = try args.value(\.vip)
+                if !args.negated, let problem = address.hostAddressProblem { return ctx.fail("Invalid virtual address: \(problem)") }
                 return edit(ctx, UInt8(try args.value(\.vrid)), negated: args.negated) { instance in
                     if args.negated {
                         guard instance.ipv4.contains(address) else { return "\(address) is not an address of this group" }
