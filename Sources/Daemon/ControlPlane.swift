@@ -89,7 +89,8 @@ public final class ControlPlane {
     /// Lets long work step aside for other sessions (see `LoopYield`).
     let yielder: LoopYield
     /// Rate limit for per-client problems (garbage frames, timeouts) in the log.
-    let clientLogLimiter = LogRateLimiter(burst: 20, intervalSeconds: 10)
+    /// What clients can make the log repeat, rate-limited per kind.
+    let repeatedLines = RepeatedLogLines()
 
     public init(loop: EventLoop, options: Options, logger: Logger) throws {
         self.loop = loop

@@ -166,6 +166,41 @@ import Testing
         #expect(text.contains("hostname writer"))
     }
 
+    /// Every session slot taken, then a flood of connections: each refused with an ERROR frame,
+    /// and the log says so at a bounded rate, not once per refusal.
+    @Test func refusedConnectionsAreLoggedAtABoundedRate() throws {
+        let daemon = try DaemonProcess()
+        let holders = try (0..<ChannelLimits.maxSessions).map { _ in try RawSocket(path: daemon.socket) }
+        for _ in 0..<300 {
+            guard let raw = try? RawSocket(path: daemon.socket) else { continue }
+            _ = raw.readUntilClosed()
+        }
+        let lines = daemon.log.split(separator: "\n").filter { $0.contains("refusing connection") }
+        #expect(lines.count >= 1 && lines.count <= 21, "\(lines.count) lines for 300 refusals")
+        withExtendedLifetime(holders) {}
+    }
+
+    /// Wrong enable secrets in a row: each answer waits twice as long as the one before.
+    @Test func wrongSecretsInARowWaitLongerEachTime() throws {
+        let daemon = try DaemonProcess(config: "enable secret 0 right-one\n")
+        let client = try ChannelClient(path: daemon.socket)
+        var waits: [Double] = []
+        for _ in 0..<3 {
+            let started = Date()
+            let id = client.makeID()
+            try client.send(Frame(.exec, id: id, text: "enable"), deadline: Deadline(secondsFromNow: 10))
+            let prompt = try client.awaitReply(id: id, deadline: Deadline(secondsFromNow: 10)) { _ in }
+            #expect(prompt.status == .inputRequired)
+            try client.send(Frame(.input, id: id, text: "wrong"), deadline: Deadline(secondsFromNow: 10))
+            let denied = try client.awaitReply(id: id, deadline: Deadline(secondsFromNow: 40)) { _ in }
+            #expect(denied.status == .error)
+            waits.append(Date().timeIntervalSince(started))
+        }
+        #expect(waits[0] >= 0.9 && waits[1] >= 1.9 && waits[2] >= 3.9, "\(waits)")
+        // Another session is not slowed by it.
+        #expect(try daemon.vtysh(["-c", "show version"]).seconds < 3)
+    }
+
     @Test func manySimultaneousSessions() throws {
         let daemon = try DaemonProcess()
         let clients = try (0..<100).map { _ in try ChannelClient(path: daemon.socket) }

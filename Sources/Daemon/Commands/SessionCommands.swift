@@ -4,8 +4,10 @@ import NIOCore
 
 /// Moving between modes: `enable`, `disable`, `configure terminal`, `exit`, `end`, `do`.
 enum SessionCommands {
-    /// Pause after a wrong enable secret, to make guessing slow.
-    static let failedSecretDelay = TimeAmount.seconds(1)
+    /// The wait after the `failures`-th wrong secret in a row.
+    static func failedSecretWait(_ failures: Int) -> TimeAmount {
+        .seconds(Int64(min(30, 1 << min(5, max(0, failures - 1)))))
+    }
 
     static var declarations: [CommandDeclaration] {
         [
@@ -65,6 +67,9 @@ enum SessionCommands {
     }
 
     /// Verifies the enable secret off the control-plane thread (scrypt takes tens of ms).
+    /// Verifies the enable secret off the control-plane thread (scrypt takes tens of ms). Each
+    /// wrong answer in a row doubles the session's wait before the next "% Access denied" (1 s,
+    /// 2 s, 4 s, ... up to 30 s): guessing costs time, not CPU, and other sessions are not slowed.
     static func checkSecret(_ ctx: CommandContext, password: String, secret: String) -> CommandOutcome {
         let loop = ctx.loop
         let verified = ctx.plane.authPool.runIfActive(eventLoop: loop) {
@@ -72,11 +77,16 @@ enum SessionCommands {
         }
         let result = verified.assumeIsolated().flatMap { ok -> EventLoopFuture<Status> in
             if ok {
+                ctx.session.failedSecrets = 0
                 ctx.session.mode = Modes.enable
                 return loop.makeSucceededFuture(.success)
             }
-            ctx.plane.logger.notice("wrong enable secret", metadata: ["session": "\(ctx.session.id)"])
-            return loop.assumeIsolated().scheduleTask(in: failedSecretDelay) {
+            ctx.session.failedSecrets += 1
+            let wait = failedSecretWait(ctx.session.failedSecrets)
+            ctx.plane.repeatedLines.log(
+                .wrongSecret, ctx.plane.logger, .notice, "wrong enable secret",
+                metadata: ["session": "\(ctx.session.id)", "in-a-row": "\(ctx.session.failedSecrets)"])
+            return loop.assumeIsolated().scheduleTask(in: wait) {
                 ctx.print("% Access denied")
                 return Status.error
             }.futureResult

@@ -81,7 +81,7 @@ final class Connection: ChannelInboundHandler {
 
     func channelActive(context: ChannelHandlerContext) {
         guard let session = plane.openSession(client: "unidentified client") else {
-            plane.logger.warning("refusing connection: \(ChannelLimits.maxSessions) sessions already open")
+            plane.repeatedLines.log(.refusedConnection, plane.logger, .warning, "refusing connection: \(ChannelLimits.maxSessions) sessions already open")
             protocolFailure(id: 0, "too many sessions (\(ChannelLimits.maxSessions)); try again later", log: false)
             return
         }
@@ -395,9 +395,9 @@ final class Connection: ChannelInboundHandler {
         let what = item.waitingFor?() ?? "?"
         item.context.print("% Timed out after \(waited): \"\(item.line)\" is waiting for \(what)")
         if let session {
-            plane.logger.warning(
-                "command timed out", metadata: ["session": "\(session.id)", "command": "\(redacted(item.line))",
-                "waited": "\(waited)", "waiting-for": "\(what)"])
+            plane.repeatedLines.log(
+                .commandTimeout, plane.logger, .warning, "command timed out",
+                metadata: ["session": "\(session.id)", "command": "\(redacted(item.line))", "waited": "\(waited)", "waiting-for": "\(what)"])
         }
         item.status = .timeout
         sendReplies()
@@ -499,10 +499,8 @@ final class Connection: ChannelInboundHandler {
     }
 
     private func logClientProblem(_ message: String) {
-        guard let dropped = plane.clientLogLimiter.admit() else { return }
-        var metadata: Logger.Metadata = ["session": "\(session?.id ?? 0)", "client": "\(session?.client ?? "?")"]
-        if dropped > 0 { metadata["suppressed"] = "\(dropped)" }
-        plane.logger.warning("\(message)", metadata: metadata)
+        plane.repeatedLines.log(
+            .protocolError, plane.logger, .warning, message, metadata: ["session": "\(session?.id ?? 0)", "client": "\(session?.client ?? "?")"])
     }
 
     /// A command line fit for the log: whatever follows a word abbreviating "secret" is hidden.

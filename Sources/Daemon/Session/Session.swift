@@ -22,6 +22,8 @@ public final class Session {
     public let connectedAt: UInt64
     public var lastActivity: UInt64
     public var commandCount = 0
+    /// Wrong enable secrets in a row (each doubles the wait before the next answer).
+    public var failedSecrets = 0
     /// Set while the session waits for input (a password) for a command.
     var pendingInput: ((CommandContext, String) -> CommandOutcome)?
     var pendingInputContext: CommandContext?

@@ -164,6 +164,32 @@ public final class LogRateLimiter: Sendable {
     }
 }
 
+/// The one rate limiter for every line that a client can make the daemon repeat (a refused
+/// connection, a wrong enable secret, a protocol error, a timed-out command): each kind gets at
+/// most `burst` lines per `interval`, and the next line let through says how many were dropped.
+public final class RepeatedLogLines: Sendable {
+    public enum Kind: String, Sendable, CaseIterable {
+        case refusedConnection, wrongSecret, protocolError, commandTimeout
+    }
+
+    private let limiters: [Kind: LogRateLimiter]
+
+    public init(burst: Int = 20, intervalSeconds: Double = 10) {
+        limiters = Dictionary(uniqueKeysWithValues: Kind.allCases.map { ($0, LogRateLimiter(burst: burst, intervalSeconds: intervalSeconds)) })
+    }
+
+    /// Nil: drop this line. Otherwise how many of its kind were dropped since the last one.
+    public func admit(_ kind: Kind) -> Int? { limiters[kind]!.admit() }
+
+    /// Logs `message` at `level` if its kind is under its limit, mentioning what was dropped.
+    public func log(_ kind: Kind, _ logger: Logger, _ level: Logger.Level, _ message: String, metadata: Logger.Metadata = [:]) {
+        guard let dropped = admit(kind) else { return }
+        var metadata = metadata
+        if dropped > 0 { metadata["suppressed"] = "\(dropped)" }
+        logger.log(level: level, "\(message)", metadata: metadata)
+    }
+}
+
 public enum MonotonicClock {
     public static var nanoseconds: UInt64 {
         var ts = timespec()
