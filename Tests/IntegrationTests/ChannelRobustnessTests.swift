@@ -180,6 +180,28 @@ import Testing
         withExtendedLifetime(holders) {}
     }
 
+    /// `exec-timeout`: a session idle for that long is closed and told why; one that is used
+    /// stays; `show running-config` shows the setting.
+    @Test func idleSessionsAreClosedAfterTheExecTimeout() throws {
+        let daemon = try DaemonProcess(config: "exec-timeout 0 3\n")
+        let idle = try RawSocket(path: daemon.socket)
+        let busy = try ChannelClient(path: daemon.socket)
+        let started = Date()
+        var closedAt: Date?
+        while Date().timeIntervalSince(started) < 12 {
+            _ = try busy.request(.exec, "show version", timeout: 5) { _ in }
+            if closedAt == nil, !idle.isOpen { closedAt = Date() }
+            if closedAt != nil && Date().timeIntervalSince(started) > 7 { break }
+            usleep(500_000)
+        }
+        let after = try #require(closedAt.map { $0.timeIntervalSince(started) }, "the idle session was never closed")
+        #expect(after >= 2.5 && after < 8, "\(after)")
+        let told = RawSocket.frames(idle.received).first { $0.type == .error }?.text ?? ""
+        #expect(told.contains("closed (exec-timeout 0 3)"), "\(told)")
+        #expect(try busy.request(.exec, "show version", timeout: 5) { _ in }.status == .success, "a session in use stays open")
+        #expect(try daemon.vtysh(["-c", "enable", "-c", "show running-config"]).stdout.contains("exec-timeout 0 3"))
+    }
+
     /// Wrong enable secrets in a row: each answer waits twice as long as the one before.
     @Test func wrongSecretsInARowWaitLongerEachTime() throws {
         let daemon = try DaemonProcess(config: "enable secret 0 right-one\n")

@@ -22,6 +22,7 @@ struct CommandArguments: Sendable {
     let except = Binding<String>("except")
     let type = Binding<MACEntryType>("type")
     let seconds = Binding<Int>("seconds")
+    let minutes = Binding<Int>("minutes")
     let maximum = Binding<Int>("maximum")
     let prefix = Binding<IPv4Prefix>("prefix")
     let nexthop = Binding<IPv4Address>("nexthop")

@@ -21,6 +21,18 @@ enum SystemCommands {
             return ctx.commit { $0.setHostname(name); return nil }
         },
         CommandDeclaration(
+            "exec-timeout (0-35791)$minutes [(0-2147483)$seconds]",
+            help: ["Set the EXEC timeout: how long an idle session stays open", "Timeout in minutes (0 0: never)", "Timeout in seconds"],
+            modes: [Modes.config], no: .optionalValues,
+            show: { config, _ in
+                guard let total = config.execTimeout else { return [] }
+                return [Arguments().with(\.minutes, total / 60).with(\.seconds, total % 60)]
+            }
+        ) { ctx, args in
+            let total = args.negated ? nil : (args[\.minutes] ?? 10) * 60 + (args[\.seconds] ?? 0)
+            return ctx.commit { $0.setExecTimeout(total == RunningConfig.defaultExecTimeout ? nil : total); return nil }
+        },
+        CommandDeclaration(
             "enable secret [<0|9>$encoding] PASSWORD$secret",
             help: [
                 "Modify enable password parameters", "Assign the privileged level secret",

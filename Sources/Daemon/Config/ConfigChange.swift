@@ -7,6 +7,7 @@ import NetTypes
 public enum ConfigKey: Hashable, Sendable {
     case hostname
     case enableSecret
+    case execTimeout
     /// An interface's own settings (description, shutdown, addresses, switchport, NAT role) or
     /// its existence; its VRRP groups are keys of their own.
     case interface(String)

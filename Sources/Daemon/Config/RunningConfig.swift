@@ -14,6 +14,8 @@ import SwitchHAL
 public struct RunningConfig: Equatable, Sendable {
     public static let defaultHostname = "switch"
     public static let defaultMACAgingTime = 300
+    /// IOS's `exec-timeout` default: 10 minutes.
+    public static let defaultExecTimeout = 600
 
     public fileprivate(set) var hostname = RunningConfig.defaultHostname
     /// The enable secret as a Cisco type 9 (scrypt) string, never the password itself.
@@ -25,6 +27,8 @@ public struct RunningConfig: Equatable, Sendable {
     public fileprivate(set) var staticMACs: TreeDictionary<StaticMAC, String> = [:]
     /// `mac address-table aging-time S` (nil: the default).
     public fileprivate(set) var macAgingTime: Int?
+    /// `exec-timeout M [S]`: seconds an idle session stays open (nil: the default, 0: forever).
+    public fileprivate(set) var execTimeout: Int?
     /// `mac address-table limit maximum N [vlan V | interface IF]`.
     public fileprivate(set) var learnLimitSystem: Int?
     public fileprivate(set) var learnLimitPerVLAN: TreeDictionary<UInt16, Int> = [:]
@@ -54,7 +58,7 @@ public struct RunningConfig: Equatable, Sendable {
         a.hostname == b.hostname && a.enableSecret == b.enableSecret && a.interfaces == b.interfaces && a.vlans == b.vlans
             && a.staticMACs == b.staticMACs && a.macAgingTime == b.macAgingTime && a.learnLimitSystem == b.learnLimitSystem
             && a.learnLimitPerVLAN == b.learnLimitPerVLAN && a.learnLimitPerInterface == b.learnLimitPerInterface && a.nat == b.nat
-            && a.staticRoutes == b.staticRoutes
+            && a.staticRoutes == b.staticRoutes && a.execTimeout == b.execTimeout
     }
 }
 
@@ -143,6 +147,12 @@ public struct ConfigEdit {
         guard config.macAgingTime != seconds else { return }
         config.macAgingTime = seconds
         change.insert(.macAgingTime)
+    }
+
+    public mutating func setExecTimeout(_ seconds: Int?) {
+        guard config.execTimeout != seconds else { return }
+        config.execTimeout = seconds
+        change.insert(.execTimeout)
     }
 
     public mutating func setLearnLimitSystem(_ limit: Int?) {

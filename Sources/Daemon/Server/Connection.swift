@@ -30,6 +30,7 @@ final class Connection: ChannelInboundHandler {
     /// Replies not sent yet, in request order.
     private var replies: [Reply] = []
     private var partialFrameTimer: Scheduled<Void>?
+    private var idleTimer: Scheduled<Void>?
     private var stallTimer: Scheduled<Void>?
     private var context: ChannelHandlerContext?
     /// A finished command whose long output is still being streamed.
@@ -87,11 +88,30 @@ final class Connection: ChannelInboundHandler {
         }
         self.session = session
         plane.logger.debug("session opened", metadata: ["session": "\(session.id)"])
+        armIdleCheck()
         context.fireChannelActive()
+    }
+
+    /// `exec-timeout`: a session that has sent nothing for that long, with nothing of its own
+    /// under way, is closed (IOS's default: 10 minutes), so idle connections cannot hold every
+    /// slot. Checked every 2 s.
+    private func armIdleCheck() {
+        idleTimer = plane.loop.assumeIsolated().scheduleTask(in: .seconds(2)) { [self] in
+            guard let session, !closing else { return }
+            let limit = plane.live.config.execTimeout ?? RunningConfig.defaultExecTimeout
+            let idle = (MonotonicClock.nanoseconds &- session.lastActivity) / 1_000_000_000
+            if limit > 0, idle >= UInt64(limit), replies.isEmpty, streaming == nil {
+                plane.logger.info("session idle: closed (exec-timeout)", metadata: ["session": "\(session.id)", "idle-s": "\(idle)"])
+                protocolFailure(id: 0, "session idle for \(idle) s: closed (exec-timeout \(limit / 60) \(limit % 60))", log: false)
+                return
+            }
+            armIdleCheck()
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         partialFrameTimer?.cancel()
+        idleTimer?.cancel()
         stallTimer?.cancel()
         for reply in replies {
             reply.deadline?.cancel()
@@ -234,6 +254,7 @@ final class Connection: ChannelInboundHandler {
 
     private func handle(_ frame: Frame) {
         guard let session else { return }
+        session.lastActivity = MonotonicClock.nanoseconds
         let text = frame.text ?? ""
         switch frame.type {
         case .hello:

@@ -353,6 +353,22 @@ final class RawSocket {
         _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
     }
 
+    /// What arrived before the daemon closed its end, once it has (`isOpen` collects it).
+    private(set) var received: [UInt8] = []
+
+    /// Whether the daemon has not closed its end; reads (and keeps) what has arrived.
+    var isOpen: Bool {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = recv(fd, &buffer, buffer.count, Int32(MSG_DONTWAIT))
+            if n > 0 {
+                received += buffer[0..<n]
+                continue
+            }
+            return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)
+        }
+    }
+
     /// Reads until the peer closes (or 10 s pass); returns everything received.
     func readUntilClosed() -> [UInt8] {
         var all: [UInt8] = []
