@@ -202,6 +202,21 @@ import Testing
         #expect(try daemon.vtysh(["-c", "enable", "-c", "show running-config"]).stdout.contains("exec-timeout 0 3"))
     }
 
+    /// CANCEL of a request that waits for its password (Ctrl-C at `Password:`): that request
+    /// ends with its own END, `cancelled`, and the session goes on.
+    @Test func cancelAtAPasswordPromptEndsThatRequest() throws {
+        let daemon = try DaemonProcess(config: "enable secret 0 right-one\n")
+        let client = try ChannelClient(path: daemon.socket)
+        let id = client.makeID()
+        try client.send(Frame(.exec, id: id, text: "enable"), deadline: Deadline(secondsFromNow: 5))
+        #expect(try client.awaitReply(id: id, deadline: Deadline(secondsFromNow: 5)) { _ in }.status == .inputRequired)
+        try client.send(Frame(.cancel, id: id), deadline: Deadline(secondsFromNow: 5))
+        let end = try client.awaitReply(id: id, deadline: Deadline(secondsFromNow: 5)) { _ in }
+        #expect(end.status == .cancelled)
+        let next = try client.request(.exec, "show version", timeout: 5) { _ in }
+        #expect(next.status == .success && !next.prompt.contains("#"), "still in view mode: \(next.prompt.debugDescription)")
+    }
+
     /// Wrong enable secrets in a row: each answer waits twice as long as the one before.
     @Test func wrongSecretsInARowWaitLongerEachTime() throws {
         let daemon = try DaemonProcess(config: "enable secret 0 right-one\n")

@@ -444,8 +444,11 @@ final class Connection: ChannelInboundHandler {
             queue.remove(at: index)
             reply(id, output: "% Interrupted\n", status: .cancelled)
         } else if session?.pendingInput != nil {
+            // A request waiting for its password: it ends here, with its own END.
+            session?.pendingInputContext?.abandoned = true
             session?.pendingInput = nil
             session?.pendingInputContext = nil
+            reply(id, output: "% Interrupted\n", status: .cancelled)
         }
     }
 
