@@ -6,7 +6,9 @@ import Glibc
 /// and `strace -f`, and registered so `show hal threads` can list it with what it is doing.
 public final class HALThread: @unchecked Sendable {
     public let name: String
-    private let body: (HALThread) -> Void
+    /// What the thread runs; dropped when it returns, so a worker that owns its thread and is
+    /// captured by its body is not kept alive by it (no cycle outlives the thread).
+    private var body: ((HALThread) -> Void)?
     private var thread: pthread_t?
     private let tidStorage = ManagedAtomic<Int32>(0)
     private let stopRequested = ManagedAtomic<Bool>(false)
@@ -31,7 +33,8 @@ public final class HALThread: @unchecked Sendable {
             let me = Unmanaged<HALThread>.fromOpaque(raw!).takeRetainedValue()
             clinux_set_thread_name(me.name)
             me.tidStorage.store(clinux_gettid(), ordering: .relaxed)
-            me.body(me)
+            me.body?(me)
+            me.body = nil
             return nil
         }, context)
         precondition(result == 0, "cannot start HAL thread \(name): \(result)")
