@@ -305,6 +305,29 @@ let soon: UInt64 = .max  // tests without a competing holder may wait as long as
 
 /// The RX path under pressure: the pool runs dry again and again; nothing leaks, nothing blocks.
 @Suite struct RxSoakTests {
+    /// Takers and givers at once on a pool that is nearly all free (as under TCP traffic): a
+    /// give must never find the free list "full" because a take is half done (the free list
+    /// had room for each buffer exactly once, and `give` trapped: the crash of the traffic
+    /// soak). A trap ends the test process; the counts prove the buffers all came back.
+    @Test func takingAndGivingAtOnceNeverOverflowsTheFreeList() throws {
+        let pool = PacketPool(count: 8, size: 64, jumboCount: 2)
+        let rounds = 400_000
+        let threads = (0..<4).map { n in
+            HALThread.spawn(name: "pool-\(n)") { _ in
+                for round in 0..<rounds {
+                    guard let buffer = pool.take(length: round % 97 == 0 ? 1000 : 60) else { continue }
+                    pool.give(buffer)
+                }
+            }
+        }
+        for thread in threads { thread.join() }
+        #expect(pool.buffersInUse == 0)
+        var taken: [UInt32] = []
+        while let buffer = pool.take() { taken.append(buffer) }
+        #expect(Set(taken).count == 8, "every small buffer back, once")
+        for buffer in taken { pool.give(buffer) }
+    }
+
     @Test func tenMillionFramesThroughAnExhaustedPool() throws {
         let hal = Switch(chip: .small, baseMAC: MACAddress(0x0200_0000_bb00))
         hal.start()

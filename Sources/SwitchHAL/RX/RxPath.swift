@@ -24,8 +24,8 @@ public final class PacketPool: @unchecked Sendable {
     let vlans: UnsafeMutablePointer<UInt16>
     /// The offload work the frame still carries (a Linux port's checksum and GSO state).
     let offloads: UnsafeMutablePointer<FrameOffload>
-    private let free: BoundedQueue
-    private let jumboFree: BoundedQueue
+    private let free: FreeList
+    private let jumboFree: FreeList
     private let inUse = ManagedAtomic<Int>(0)
     private let highWater = ManagedAtomic<Int>(0)
 
@@ -45,10 +45,13 @@ public final class PacketPool: @unchecked Sendable {
         vlans.initialize(repeating: 0, count: total)
         offloads = .allocate(capacity: total)
         offloads.initialize(repeating: .none, count: total)
-        free = BoundedQueue(capacity: count)
-        for index in 0..<count { _ = free.enqueue(UInt32(index)) }
-        jumboFree = BoundedQueue(capacity: max(1, jumboCount))
-        for index in 0..<jumboCount { _ = jumboFree.enqueue(UInt32(count + index)) }
+        // Free lists that never refuse a buffer given back (FreeList: a queue's enqueue can
+        // report "full" while a preempted taker holds a cell, and `give` trapped: the l2x crash
+        // the traffic soak found).
+        free = FreeList(capacity: count)
+        for index in (0..<count).reversed() { free.push(UInt32(index)) }
+        jumboFree = FreeList(capacity: count + jumboCount)
+        for index in (0..<jumboCount).reversed() { jumboFree.push(UInt32(count + index)) }
     }
 
     deinit {
@@ -70,7 +73,7 @@ public final class PacketPool: @unchecked Sendable {
     /// is none. Never blocks.
     @inline(__always)
     func take(length: Int = 0) -> UInt32? {
-        guard let index = length <= size ? free.dequeue() : jumboFree.dequeue() else { return nil }
+        guard let index = length <= size ? free.pop() : jumboFree.pop() else { return nil }
         let now = inUse.wrappingIncrementThenLoad(ordering: .relaxed)
         var high = highWater.load(ordering: .relaxed)
         while now > high {
@@ -86,8 +89,7 @@ public final class PacketPool: @unchecked Sendable {
     func give(_ index: UInt32) {
         inUse.wrappingDecrement(ordering: .relaxed)
         offloads[Int(index)] = .none
-        let returned = Int(index) < count ? free.enqueue(index) : jumboFree.enqueue(index)
-        precondition(returned, "packet pool free list overflow: buffer \(index) given back twice")
+        if Int(index) < count { free.push(index) } else { jumboFree.push(index) }
     }
 
     @inline(__always)
@@ -128,7 +130,7 @@ public final class RxPath: @unchecked Sendable {
 
     public init(pool: PacketPool) {
         self.pool = pool
-        toL2 = BoundedQueue(capacity: pool.totalCount)
+        toL2 = BoundedQueue(capacity: 2 * pool.totalCount)
     }
 
     /// Delivers one frame received on `port`, with the offload work it still carries.
@@ -149,8 +151,14 @@ public final class RxPath: @unchecked Sendable {
         pool.lengths[Int(buffer)] = UInt32(frame.count)
         pool.ports[Int(buffer)] = port
         pool.offloads[Int(buffer)] = offload
-        // The queue holds as many entries as the pool has buffers, so this cannot fail.
-        _ = toL2.enqueue(buffer)
+        // The queue has room for every buffer twice over, but an enqueue can still be refused
+        // while l2x is preempted half way through taking one: then the frame is dropped and
+        // counted, its buffer back in the pool.
+        guard toL2.enqueue(buffer) else {
+            pool.give(buffer)
+            droppedNoBuffer.wrappingIncrement(ordering: .relaxed)
+            return false
+        }
         accepted.wrappingIncrement(ordering: .relaxed)
         wakeup.signal()
         return true

@@ -1,5 +1,10 @@
 import Atomics
 
+/// Mind the capacity: an enqueue that reaches the cell of a dequeue still under way (a
+/// consumer between taking its position and releasing the cell) reports "full" although the
+/// queue has room. A queue that must never refuse (a free list) needs room for everything it
+/// can hold twice over.
+///
 /// A fixed-capacity, lock-free, multi-producer multi-consumer queue of `UInt32` (D. Vyukov's
 /// bounded queue). Enqueue and dequeue never allocate and never block: a full queue refuses,
 /// an empty one returns nil. This is what lets the RX producer run "in interrupt context".
