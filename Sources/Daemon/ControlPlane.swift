@@ -30,6 +30,16 @@ public final class ControlPlane {
         public var lockThreshold = 1.0
         /// What each port is wired to (`--port eth1=udp:4001:4002`); unwired ports carry nothing.
         public var ports: [PortAttachment] = []
+        /// The directories `copy FILE running-config` may read from (`--copy-dir`; by default
+        /// the startup configuration's own).
+        public var copyDirectories: [String] = []
+
+        /// The directories `copy` reads from, the default applied.
+        public var readableDirectories: [String] {
+            if !copyDirectories.isEmpty { return copyDirectories }
+            let dir = configPath.contains("/") ? String(configPath[..<configPath.lastIndex(of: "/")!]) : "."
+            return [dir.isEmpty ? "/" : dir]
+        }
 
         public init(socketPath: String, configPath: String) {
             self.socketPath = socketPath

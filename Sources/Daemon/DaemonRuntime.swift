@@ -23,6 +23,8 @@ public final class DaemonRuntime: Sendable {
         public var halTraceFile: String?
         public var lockThreshold = 1.0
         public var ports: [PortAttachment] = []
+        /// `--copy-dir`: where `copy FILE running-config` may read.
+        public var copyDirectories: [String] = []
         /// Reopens the log file (SIGHUP); returns a problem, or nil.
         public var reopenLog: (@Sendable () -> String?)?
 
@@ -139,6 +141,7 @@ public final class DaemonRuntime: Sendable {
             options.halTraceFile = settings.halTraceFile
             options.lockThreshold = settings.lockThreshold
             options.ports = settings.ports
+            options.copyDirectories = settings.copyDirectories
             return NIOLoopBound(try ControlPlane(loop: loop, options: options, logger: logger), eventLoop: loop)
         }.wait()
         return plane

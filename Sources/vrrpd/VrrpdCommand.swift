@@ -80,6 +80,13 @@ struct VrrpdCommand: ParsableCommand {
     var witness: WitnessSetting?
 
     @Option(
+        name: .customLong("copy-dir"),
+        help: ArgumentHelp(
+            "A directory `copy FILE running-config` may read from (repeatable; default: the startup configuration's directory). Nothing outside them is read.",
+            valueName: "DIR"))
+    var copyDirectories: [String] = []
+
+    @Option(
         name: .customLong("port"),
         help: ArgumentHelp(
             "Wire a port (repeatable): ethN=udp:LOCAL:REMOTE (a UDP tunnel on 127.0.0.1 to another switch) or ethN=linux:IFNAME (an AF_PACKET socket on a Linux interface; root).",
@@ -151,6 +158,7 @@ struct VrrpdCommand: ParsableCommand {
         settings.halTimeout = halTimeout ?? min(2, commandTimeout / 2)
         settings.halTraceFile = traceHAL.map(absolute)
         settings.lockThreshold = lockThreshold
+        settings.copyDirectories = copyDirectories.map(absolute)
         settings.reopenLog = { sink.reopen() }
         if let witness { Witness.shared.isEnabled = witness == .on }
         do {

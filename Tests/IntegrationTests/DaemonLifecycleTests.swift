@@ -157,6 +157,30 @@ import Testing
         #expect(poll(&p, 1, 200) == 0, "nobody connected to the fake server")
     }
 
+    /// `copy` reads configuration files, not the system's: only under the configuration
+    /// directories (the startup file's by default, `--copy-dir`), the path resolved first.
+    @Test func copyReadsOnlyFromTheConfigurationDirectories() throws {
+        let daemon = try DaemonProcess(config: "hostname policy\n")
+        let refused = try daemon.vtysh(["-c", "enable", "-c", "copy /etc/passwd running-config"])
+        #expect(refused.status == 1)
+        #expect(refused.stdout.contains("copy reads only files under \(daemon.scratch.path)"), "\(refused.stdout)")
+        #expect(!refused.stdout.contains("root:"), "not a line of the file is printed back")
+        // A link out of the directory, or `..`, leads nowhere.
+        #expect(symlink("/etc/passwd", daemon.scratch.file("innocent.conf")) == 0)
+        for path in [daemon.scratch.file("innocent.conf"), daemon.scratch.path + "/../../etc/passwd"] {
+            let out = try daemon.vtysh(["-c", "enable", "-c", "copy \(path) running-config"])
+            #expect(out.status == 1 && out.stdout.contains("copy reads only files under") && !out.stdout.contains("root:"), "\(out.stdout)")
+        }
+        try daemon.scratch.write("site.conf", "hostname merged\n")
+        #expect(try daemon.vtysh(["-c", "enable", "-c", "copy \(daemon.scratch.file("site.conf")) running-config"]).status == 0)
+        // Another directory, when vrrpd is told.
+        let extra = try Scratch()
+        try extra.write("more.conf", "hostname from-extra\n")
+        let other = try DaemonProcess(arguments: ["--copy-dir", extra.path], config: "hostname second\n")
+        #expect(try other.vtysh(["-c", "enable", "-c", "copy \(extra.file("more.conf")) running-config"]).status == 0)
+        #expect(try other.vtysh(["-c", "show version"]).stdout.contains("Hostname: from-extra"))
+    }
+
     @Test func sighupWithErrorsChangesNothing() throws {
         let daemon = try DaemonProcess(config: "hostname stable\n")
         try daemon.scratch.write("vrrpd.conf", "hostname changed\nthis is not a command\n")

@@ -1,3 +1,4 @@
+import Glibc
 import CLI
 import Channel
 import NIOCore
@@ -43,7 +44,14 @@ enum ConfigFileCommands {
             guard path.contains("/") else {
                 return ctx.fail("Give the file as a path, e.g. ./\(path) or /etc/vrrpd/\(path)")
             }
-            return merge(ctx, path: path)
+            // Only from the configuration directories (a policy: `vrrpd --copy-dir`), the path
+            // resolved first, so no `..` or symbolic link leads out of them.
+            let allowed = ctx.plane.options.readableDirectories
+            guard let resolved = realPath(path) else { return ctx.fail("\(path) does not exist") }
+            guard allowed.contains(where: { dir in realPath(dir).map { resolved.hasPrefix($0.hasSuffix("/") ? $0 : $0 + "/") } ?? false }) else {
+                return ctx.fail("copy reads only files under \(allowed.joined(separator: ", ")) (vrrpd --copy-dir); \(path) is not")
+            }
+            return merge(ctx, path: resolved)
         },
         CommandDeclaration(
             "write terminal", help: ["Write running configuration to memory, network, or terminal", "Write to terminal"],
@@ -122,6 +130,13 @@ enum ConfigFileCommands {
     }
 
     /// `copy FILE running-config`: applies a file on top of the running configuration.
+    /// The canonical absolute path (symbolic links and `..` resolved), or nil if it does not exist.
+    static func realPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
     static func merge(_ ctx: CommandContext, path: String) -> CommandOutcome {
         let plane = ctx.plane
         if let message = plane.loadingMessage { return ctx.fail(message) }
