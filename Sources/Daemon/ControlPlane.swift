@@ -226,8 +226,12 @@ public final class ControlPlane {
 
     // MARK: Sessions
 
-    func openSession(client: String) -> Session? {
-        guard sessions.count < ChannelLimits.maxSessions else {
+    /// A new session, or nil when every slot is taken. The last slot is kept for the local
+    /// administrator (a peer that is root or vrrpd's own user), so connections held open by
+    /// others can never lock them out.
+    func openSession(client: String, administrator: Bool = true) -> Session? {
+        let slots = administrator ? ChannelLimits.maxSessions : ChannelLimits.maxSessions - 1
+        guard sessions.count < slots else {
             statistics.sessionsRefused += 1
             return nil
         }

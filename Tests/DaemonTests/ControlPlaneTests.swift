@@ -285,6 +285,23 @@ struct LoadBox: Sendable {
         #expect(h.runningConfig.contains("ip address 10.2.0.1/24"))
     }
 
+    /// The last session slot is the local administrator's: others are refused one slot
+    /// earlier, so connections they hold open can never lock the administrator out.
+    @Test func theLastSlotIsKeptForTheAdministrator() throws {
+        let h = try PlaneHarness()
+        let plane = h.plane
+        let outcome = try h.group.next().submit { () -> (others: Int, lastForOthers: Bool, lastForAdmin: Bool, full: Bool) in
+            var others = 0
+            while plane.value.openSession(client: "someone", administrator: false) != nil { others += 1 }
+            let lastForOthers = plane.value.openSession(client: "someone", administrator: false) != nil
+            let lastForAdmin = plane.value.openSession(client: "root", administrator: true) != nil
+            let full = plane.value.openSession(client: "root", administrator: true) == nil
+            return (plane.value.sessions.count, lastForOthers, lastForAdmin, full)
+        }.wait()
+        #expect(outcome.others == ChannelLimits.maxSessions)
+        #expect(!outcome.lastForOthers && outcome.lastForAdmin && outcome.full)
+    }
+
     @Test func aRejectedLineIsRepeatedOnlyInPart() throws {
         let h = try PlaneHarness()
         let secret = String(repeating: "s3cr3t", count: 50)

@@ -77,4 +77,12 @@ int clinux_packet_send(int fd, const void *frame, int length, uint8_t flags, uin
 int clinux_datagram_receive_batch(int fd, unsigned char *base, int stride, int count, int *lengths, int timeout_ms,
                                   unsigned *overflows);
 
+/* The peer credentials of a Unix socket (SO_PEERCRED), laid out as the kernel's struct ucred
+   (which glibc shows only with _GNU_SOURCE). */
+struct clinux_credentials {
+    int32_t pid;
+    uint32_t uid;
+    uint32_t gid;
+};
+
 #endif

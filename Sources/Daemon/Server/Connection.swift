@@ -1,6 +1,9 @@
 import CLI
+import CLinux
 import Channel
+import Glibc
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 
 /// One client connection: decodes frames, runs its session's requests in order under the
@@ -81,7 +84,7 @@ final class Connection: ChannelInboundHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        guard let session = plane.openSession(client: "unidentified client") else {
+        guard let session = plane.openSession(client: "unidentified client", administrator: Self.isAdministrator(context.channel)) else {
             plane.repeatedLines.log(.refusedConnection, plane.logger, .warning, "refusing connection: \(ChannelLimits.maxSessions) sessions already open")
             protocolFailure(id: 0, "too many sessions (\(ChannelLimits.maxSessions)); try again later", log: false)
             return
@@ -90,6 +93,17 @@ final class Connection: ChannelInboundHandler {
         plane.logger.debug("session opened", metadata: ["session": "\(session.id)"])
         armIdleCheck()
         context.fireChannelActive()
+    }
+
+    /// Whether the peer is root or vrrpd's own user (SO_PEERCRED; read on the loop, so the
+    /// answer is there at once). Unknown counts as not.
+    static func isAdministrator(_ channel: Channel) -> Bool {
+        guard let provider = channel as? SocketOptionProvider else { return false }
+        let peer: EventLoopFuture<clinux_credentials> = provider.unsafeGetSocketOption(
+            level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_PEERCRED))
+        let answer = NIOLockedValueBox(false)
+        peer.whenSuccess { credentials in answer.withLockedValue { $0 = credentials.uid == 0 || credentials.uid == geteuid() } }
+        return answer.withLockedValue { $0 }
     }
 
     /// `exec-timeout`: a session that has sent nothing for that long, with nothing of its own
