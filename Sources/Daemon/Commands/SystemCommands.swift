@@ -83,12 +83,18 @@ enum SystemCommands {
                 ctx.print("Startup config: \(plane.options.configPath) (\(plane.configStatus))")
             }
             ctx.print("Command deadline: \(formatSeconds(Double(plane.options.commandTimeout.nanoseconds) / 1e9)), HAL call deadline: \(formatSeconds(plane.hal.callTimeout))")
-            ctx.print("HAL configuration: \(plane.committer.isInSync ? "in sync" : "catching up (a HAL call timed out; it is re-applied every 2 s)")")
-            ctx.print(
-                "Sessions: \(plane.sessions.count) active, \(stats.sessionsOpened) since start, \(stats.sessionsRefused) refused")
-            ctx.print(
-                "Commands: \(stats.commands) run, \(stats.commandTimeouts) timed out; protocol errors: \(stats.protocolErrors)")
-            return .done(.success)
+            // "In sync" only when every table is: the committer's and the NAT service's.
+            return ctx.after(plane.nat.inSync(), waitingFor: { "the NAT service" }) { natInSync in
+                var behind: [String] = []
+                if !plane.committer.isInSync { behind.append("VLANs, ports, MACs or SVIs") }
+                if !natInSync { behind.append("the NAT table (show ip nat statistics)") }
+                ctx.print("HAL configuration: " + (behind.isEmpty ? "in sync" : "catching up: \(behind.joined(separator: " and ")) (a HAL call failed or timed out; it is re-applied every 2 s)"))
+                ctx.print(
+                    "Sessions: \(plane.sessions.count) active, \(stats.sessionsOpened) since start, \(stats.sessionsRefused) refused")
+                ctx.print(
+                    "Commands: \(stats.commands) run, \(stats.commandTimeouts) timed out; protocol errors: \(stats.protocolErrors)")
+                return .success
+            }
         },
         CommandDeclaration(
             "show users", help: [Help.show, "Sessions connected to vrrpd"], modes: Modes.exec
