@@ -27,7 +27,11 @@ public struct FrameDecoder: Sendable {
     }
 
     /// The next complete frame, or nil when more bytes are needed.
+    /// The request id of the frame whose header was read last (for an ERROR about it).
+    public private(set) var headerID: UInt32 = 0
+
     public mutating func next() throws(ProtocolError) -> Frame? {
+        headerID = 0
         let available = buffer.count - readIndex
         // Validate the header as soon as its bytes arrive, so garbage is rejected at once
         // rather than after waiting for a "length" that garbage happened to spell.
@@ -42,6 +46,7 @@ public struct FrameDecoder: Sendable {
         guard available >= Frame.headerSize else { return nil }
         let h = readIndex
         let id = readBigEndian(at: h + 4)
+        headerID = id
         let length = Int(readBigEndian(at: h + 8))
         guard length <= maxPayload else { throw .tooLarge(length, max: maxPayload) }
         guard available >= Frame.headerSize + length else { return nil }

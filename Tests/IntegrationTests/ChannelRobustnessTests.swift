@@ -202,6 +202,19 @@ import Testing
         #expect(try daemon.vtysh(["-c", "enable", "-c", "show running-config"]).stdout.contains("exec-timeout 0 3"))
     }
 
+    /// An ERROR about a frame names that frame's request id (an oversized EXEC, a reply type
+    /// sent by a client).
+    @Test func errorFramesCarryTheRequestID() throws {
+        let daemon = try DaemonProcess()
+        for (name, bytes) in [("oversized", Frame(.exec, id: 4242, text: String(repeating: "x", count: 9000)).encoded),
+                              ("reply type", Frame(.end, id: 4243, payload: [0, 0]).encoded)] {
+            let raw = try RawSocket(path: daemon.socket)
+            raw.send(bytes)
+            let error = RawSocket.frames(raw.readUntilClosed()).first { $0.type == .error }
+            #expect(error?.id == (name == "oversized" ? 4242 : 4243), "\(name): \(String(describing: error))")
+        }
+    }
+
     /// CANCEL of a request that waits for its password (Ctrl-C at `Password:`): that request
     /// ends with its own END, `cancelled`, and the session goes on.
     @Test func cancelAtAPasswordPromptEndsThatRequest() throws {

@@ -146,16 +146,23 @@ final class Connection: ChannelInboundHandler {
         guard !closing, session != nil else { return }
         let buffer = unwrapInboundIn(data)
         decoder.append(buffer.readableBytesView)
+        // An ERROR about a frame carries that frame's request id (0 only when its header never
+        // got that far).
         do {
             while let frame = try decoder.next() {
-                try accept(frame)
+                do {
+                    try accept(frame)
+                } catch let error as ProtocolError {
+                    protocolFailure(id: frame.id, error.description)
+                    return
+                }
                 if closing { return }
             }
         } catch let error as ProtocolError {
-            protocolFailure(id: 0, error.description)
+            protocolFailure(id: decoder.headerID, error.description)
             return
         } catch {
-            protocolFailure(id: 0, "\(error)")
+            protocolFailure(id: decoder.headerID, "\(error)")
             return
         }
         watchPartialFrame()
