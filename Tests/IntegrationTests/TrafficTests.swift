@@ -273,7 +273,9 @@ final class TrafficLab: @unchecked Sendable {
 
         """
 
-    static let routedConfig = """
+    /// eth1 in VLAN 10, eth2 in VLAN 20, an SVI on each (with a NAT role when `nat`).
+    static func twoSVIConfig(vlan20: String, nat: Bool) -> String {
+        """
         vlan 10
         vlan 20
         interface eth1
@@ -283,31 +285,18 @@ final class TrafficLab: @unchecked Sendable {
          switchport access vlan 20
         exit
         interface vlan10
-         ip address 10.10.0.254/24
+         ip address 10.10.0.254/24\(nat ? "\n ip nat inside" : "")
         exit
         interface vlan20
-         ip address 10.20.0.254/24
+         ip address \(vlan20)\(nat ? "\n ip nat outside" : "")
         exit
 
         """
+    }
 
-    static let natConfig = """
-        vlan 10
-        vlan 20
-        interface eth1
-         switchport access vlan 10
-        exit
-        interface eth2
-         switchport access vlan 20
-        exit
-        interface vlan10
-         ip address 10.10.0.254/24
-         ip nat inside
-        exit
-        interface vlan20
-         ip address 203.0.113.254/24
-         ip nat outside
-        exit
+    static let routedConfig = twoSVIConfig(vlan20: "10.20.0.254/24", nat: false)
+
+    static let natConfig = twoSVIConfig(vlan20: "203.0.113.254/24", nat: true) + """
         access-list 1 permit 10.10.0.0 0.0.0.255
         ip nat pool PUBLIC \(natGlobal) \(natGlobal) prefix-length 24
         ip nat inside source list 1 pool PUBLIC overload
