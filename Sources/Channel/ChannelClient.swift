@@ -19,10 +19,31 @@ public final class ChannelClient {
     /// When readable, waits end with `ClientError.interrupted` (vtysh's SIGINT self-pipe).
     public var interruptFD: Int32 = -1
 
-    /// Connects to the daemon's socket. A daemon whose listen queue is full (it is stopped or
-    /// stuck and does not accept) makes this fail with `timedOut` after `timeout` seconds rather
-    /// than block.
-    public init(path: String, timeout: Double = 10) throws(ClientError) {
+    /// What the daemon's WELCOME said (`prompt`, `max-request`, ...), when the client greeted.
+    public private(set) var welcome: [String: String] = [:]
+
+    /// Connects to the daemon's socket and opens the session (HELLO, then its WELCOME) unless
+    /// `hello` is nil. A daemon whose listen queue is full (it is stopped or stuck and does not
+    /// accept) or that does not answer makes this fail with `timedOut` after `timeout` seconds
+    /// rather than block.
+    public convenience init(path: String, timeout: Double = 10, hello: String? = "client=channel-client pid \(getpid())") throws(ClientError) {
+        try self.init(connectingTo: path, timeout: timeout)
+        guard let hello else { return }
+        let id = makeID()
+        let deadline = Deadline(secondsFromNow: timeout)
+        try send(Frame(.hello, id: id, text: hello), deadline: deadline)
+        while true {
+            let frame = try receive(deadline: deadline)
+            guard frame.id == id, frame.type == .welcome else { continue }
+            for line in (frame.text ?? "").split(separator: "\n") {
+                let parts = line.split(separator: "=", maxSplits: 1)
+                if parts.count == 2 { welcome[String(parts[0])] = String(parts[1]) }
+            }
+            return
+        }
+    }
+
+    private init(connectingTo path: String, timeout: Double) throws(ClientError) {
         self.path = path
         guard path.utf8.count <= SocketPath.maxLength else {
             throw .cannotConnect(path: path, reason: "path longer than \(SocketPath.maxLength) bytes")

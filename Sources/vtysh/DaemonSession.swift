@@ -20,27 +20,17 @@ final class DaemonSession {
         case interrupted
     }
 
-    /// Sends HELLO and reads WELCOME (which carries the first prompt).
+    /// Connects: HELLO, then WELCOME (which carries the first prompt and the line limit).
     static func connect(socket: String, timeout: Double) throws(ClientError) -> DaemonSession {
-        let session = try DaemonSession(unconnected: socket, timeout: timeout)
-        let id = session.client.makeID()
-        let deadline = Deadline(secondsFromNow: timeout)
-        try session.client.send(Frame(.hello, id: id, text: "client=vtysh pid \(getpid())"), deadline: deadline)
-        while true {
-            let frame = try session.client.receive(deadline: deadline)
-            guard frame.id == id, frame.type == .welcome else { continue }
-            for line in (frame.text ?? "").split(separator: "\n") {
-                if line.hasPrefix("prompt=") { session.prompt = String(line.dropFirst("prompt=".count)) }
-                if line.hasPrefix("max-request="), let limit = Int(line.dropFirst("max-request=".count)), limit > 0 {
-                    session.maxRequest = limit
-                }
-            }
-            return session
-        }
+        let client = try ChannelClient(path: socket, timeout: timeout, hello: "client=vtysh pid \(getpid())")
+        let session = DaemonSession(client: client, timeout: timeout)
+        if let prompt = client.welcome["prompt"] { session.prompt = prompt }
+        if let limit = client.welcome["max-request"].flatMap({ Int($0) }), limit > 0 { session.maxRequest = limit }
+        return session
     }
 
-    private init(unconnected socket: String, timeout: Double) throws(ClientError) {
-        client = try ChannelClient(path: socket, timeout: timeout)
+    private init(client: ChannelClient, timeout: Double) {
+        self.client = client
         self.timeout = timeout
     }
 

@@ -63,6 +63,7 @@ import Testing
         let before = residentKiB(daemon.pid)
         let raw = try RawSocket(path: daemon.socket)
         var bytes: [UInt8] = []
+        Frame(.hello, id: 1000, text: "client=test").encode(into: &bytes)
         Frame(.exec, id: 1, text: "enable").encode(into: &bytes)
         for id in 2...200 { Frame(.exec, id: UInt32(id), text: "show running-config").encode(into: &bytes) }
         raw.send(bytes)  // about 7 MB of replies, never read
@@ -88,6 +89,7 @@ import Testing
         let daemon = try DaemonProcess()
         let raw = try RawSocket(path: daemon.socket)
         var bytes: [UInt8] = []
+        Frame(.hello, id: 1000, text: "client=test").encode(into: &bytes)
         for id in 1...50 { Frame(.exec, id: UInt32(id), text: id % 2 == 0 ? "show version" : "bogus").encode(into: &bytes) }
         Frame(.exec, id: 51, text: "exit").encode(into: &bytes)
         raw.send(bytes)
@@ -200,6 +202,20 @@ import Testing
         #expect(told.contains("closed (exec-timeout 0 3)"), "\(told)")
         #expect(try busy.request(.exec, "show version", timeout: 5) { _ in }.status == .success, "a session in use stays open")
         #expect(try daemon.vtysh(["-c", "enable", "-c", "show running-config"]).stdout.contains("exec-timeout 0 3"))
+    }
+
+    /// A session opens with HELLO: a request before it is refused, answered in its turn, and
+    /// changes nothing; after HELLO the same request runs.
+    @Test func requestsBeforeHelloAreRefused() throws {
+        let daemon = try DaemonProcess(config: "hostname before\n")
+        let client = try ChannelClient(path: daemon.socket, hello: nil)
+        var output: [UInt8] = []
+        let refused = try client.request(.exec, "show version", timeout: 5) { output += $0 }
+        #expect(refused.status == .error)
+        #expect(String(decoding: output, as: UTF8.self).contains("Send HELLO first"))
+        let greeted = try ChannelClient(path: daemon.socket)
+        #expect(greeted.welcome["daemon"] == "vrrpd" && greeted.welcome["max-request"] == "8192")
+        #expect(try greeted.request(.exec, "show version", timeout: 5) { _ in }.status == .success)
     }
 
     /// An ERROR about a frame names that frame's request id (an oversized EXEC, a reply type

@@ -277,8 +277,14 @@ final class Connection: ChannelInboundHandler {
         guard let session else { return }
         session.lastActivity = MonotonicClock.nanoseconds
         let text = frame.text ?? ""
+        // A session opens with HELLO: any other request before it is refused (and changes nothing).
+        if !session.greeted, frame.type != .hello, frame.type != .cancel {
+            reply(frame.id, output: "% Send HELLO first: the session is not open (docs/channel.md)\n", status: .error)
+            return
+        }
         switch frame.type {
         case .hello:
+            session.greeted = true
             for line in text.split(separator: "\n") {
                 let parts = line.split(separator: "=", maxSplits: 1)
                 if parts.count == 2, parts[0] == "client" { session.client = String(parts[1].prefix(64)) }

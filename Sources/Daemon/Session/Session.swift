@@ -22,6 +22,8 @@ public final class Session {
     public let connectedAt: UInt64
     public var lastActivity: UInt64
     public var commandCount = 0
+    /// The client said HELLO (a session opens with it; docs/channel.md).
+    public var greeted = false
     /// Wrong enable secrets in a row (each doubles the wait before the next answer).
     public var failedSecrets = 0
     /// Set while the session waits for input (a password) for a command.
