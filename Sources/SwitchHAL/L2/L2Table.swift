@@ -15,11 +15,10 @@ public final class L2Table: @unchecked Sendable {
     public let entriesPerBucket: Int
     public let capacity: Int
     public let portCount: Int
-    private let bucketMask: UInt32
     private let slotsPerBank: Int
-    private let seeds: UnsafeMutablePointer<UInt32>
-    /// Scratch for the bucket of each bank (the table is used by one thread at a time).
-    private let hashes: UnsafeMutablePointer<UInt32>
+    /// The banks' hashing (BankHash); its scratch holds a key's bucket in each bank.
+    private let hashing: BankHash
+    private var hashes: UnsafeMutablePointer<UInt32> { hashing.buckets }
     /// Key of each slot; 0 = empty.
     let keys: UnsafeMutablePointer<UInt64>
     /// Port (low 16 bits) and flags (high 16 bits) of each slot.
@@ -39,19 +38,13 @@ public final class L2Table: @unchecked Sendable {
     public internal(set) var collisions = 0
 
     public init(banks: Int, bucketsPerBank: Int, entriesPerBucket: Int, portCount: Int) {
-        precondition(bucketsPerBank > 0 && bucketsPerBank & (bucketsPerBank - 1) == 0, "buckets per bank must be a power of two")
         self.banks = banks
         self.bucketsPerBank = bucketsPerBank
         self.entriesPerBucket = entriesPerBucket
         self.portCount = portCount
-        slotsPerBank = bucketsPerBank * entriesPerBucket
-        capacity = banks * slotsPerBank
-        bucketMask = UInt32(bucketsPerBank - 1)
-        // Distinct odd seeds make each bank's CRC an independent hash function.
-        seeds = .allocate(capacity: banks)
-        for bank in 0..<banks { seeds[bank] = UInt32(truncatingIfNeeded: 0x9E37_79B9 &* (bank + 1)) | 1 }
-        hashes = .allocate(capacity: banks)
-        hashes.initialize(repeating: 0, count: banks)
+        hashing = BankHash(banks: banks, bucketsPerBank: bucketsPerBank, entriesPerBucket: entriesPerBucket, seed: 0x9E37_79B9)
+        slotsPerBank = hashing.slotsPerBank
+        capacity = hashing.capacity
         keys = .allocate(capacity: capacity)
         keys.initialize(repeating: 0, count: capacity)
         data = .allocate(capacity: capacity)
@@ -76,8 +69,7 @@ public final class L2Table: @unchecked Sendable {
     deinit {
         for pointer in [perVLAN, dynamicPerVLAN, perPort, dynamicPerPort] { pointer.deallocate() }
         perBank.deallocate()
-        seeds.deallocate()
-        hashes.deallocate()
+        hashing.deallocate()
         keys.deallocate()
         data.deallocate()
     }
@@ -95,14 +87,10 @@ public final class L2Table: @unchecked Sendable {
 
     /// Fills `hashes` with the key's bucket in every bank (one call into C for all banks).
     @inline(__always)
-    private func hashAll(_ key: UInt64) {
-        clinux_bucket_hashes(key, seeds, Int32(banks), bucketMask, hashes)
-    }
+    private func hashAll(_ key: UInt64) { hashing.hash(key) }
 
     @inline(__always)
-    private func firstSlot(bank: Int) -> Int {
-        bank &* slotsPerBank &+ Int(hashes[bank]) &* entriesPerBucket
-    }
+    private func firstSlot(bank: Int) -> Int { hashing.firstSlot(bank) }
 
     // MARK: Lookup
 

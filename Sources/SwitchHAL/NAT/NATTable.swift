@@ -15,10 +15,8 @@ public final class NATTable: @unchecked Sendable {
     public let bucketsPerBank: Int
     public let entriesPerBucket: Int
     public let capacity: Int
-    private let slotsPerBank: Int
-    private let bucketMask: UInt32
-    private let seeds: UnsafeMutablePointer<UInt32>
-    private let hashes: UnsafeMutablePointer<UInt32>
+    /// The banks' hashing, the same as the L2 table's (BankHash).
+    private let hashing: BankHash
     /// The key of each slot, with bit 63 set (0: empty).
     private let keys: UnsafeMutablePointer<UInt64>
     private let slots: UnsafeMutablePointer<Slot>
@@ -66,17 +64,11 @@ public final class NATTable: @unchecked Sendable {
     @inline(__always) private static var occupied: UInt64 { 1 << 63 }
 
     public init(banks: Int, bucketsPerBank: Int, entriesPerBucket: Int) {
-        precondition(bucketsPerBank > 0 && bucketsPerBank & (bucketsPerBank - 1) == 0, "buckets per bank must be a power of two")
         self.banks = banks
         self.bucketsPerBank = bucketsPerBank
         self.entriesPerBucket = entriesPerBucket
-        slotsPerBank = bucketsPerBank * entriesPerBucket
-        capacity = banks * slotsPerBank
-        bucketMask = UInt32(bucketsPerBank - 1)
-        seeds = .allocate(capacity: banks)
-        for bank in 0..<banks { seeds[bank] = UInt32(truncatingIfNeeded: 0x85EB_CA6B &* (bank + 1)) | 1 }
-        hashes = .allocate(capacity: banks)
-        hashes.initialize(repeating: 0, count: banks)
+        hashing = BankHash(banks: banks, bucketsPerBank: bucketsPerBank, entriesPerBucket: entriesPerBucket, seed: 0x85EB_CA6B)
+        capacity = hashing.capacity
         keys = UnsafeMutableRawPointer.allocate(byteCount: capacity * 8, alignment: 64).bindMemory(to: UInt64.self, capacity: capacity)
         keys.initialize(repeating: 0, count: capacity)
         slots = .allocate(capacity: capacity)
@@ -99,8 +91,7 @@ public final class NATTable: @unchecked Sendable {
     }
 
     deinit {
-        seeds.deallocate()
-        hashes.deallocate()
+        hashing.deallocate()
         keys.deallocate()
         slots.deallocate()
         kinds.deallocate()
@@ -111,21 +102,17 @@ public final class NATTable: @unchecked Sendable {
 
     // MARK: Finding
 
-    @inline(__always)
-    private func hashAll(_ stored: UInt64) { clinux_bucket_hashes(stored, seeds, Int32(banks), bucketMask, hashes) }
 
     /// The slot holding `key`, or nil.
     @inline(__always)
     func find(_ key: NATKey) -> Int? {
         let stored = key.raw | NATTable.occupied
-        hashAll(stored)
+        hashing.hash(stored)
         // Every bank's line requested at once: their cache misses overlap.
-        clinux_prefetch_buckets(keys, hashes, Int32(banks), slotsPerBank, Int32(entriesPerBucket))
-        var base = 0
+        hashing.prefetch(keys)
         for bank in 0..<banks {
-            let first = base &+ Int(hashes[bank]) &* entriesPerBucket
+            let first = hashing.firstSlot(bank)
             for slot in first..<(first &+ entriesPerBucket) where keys[slot] == stored { return slot }
-            base &+= slotsPerBank
         }
         return nil
     }
@@ -135,9 +122,8 @@ public final class NATTable: @unchecked Sendable {
     @inline(__always)
     private func freeSlot() -> Int? {
         var best = -1, bestFree = 0
-        var base = 0
         for bank in 0..<banks {
-            let first = base &+ Int(hashes[bank]) &* entriesPerBucket
+            let first = hashing.firstSlot(bank)
             var free = 0, firstFree = -1
             for slot in first..<(first &+ entriesPerBucket) where keys[slot] == 0 {
                 free += 1
@@ -147,7 +133,6 @@ public final class NATTable: @unchecked Sendable {
                 bestFree = free
                 best = firstFree
             }
-            base &+= slotsPerBank
         }
         return best >= 0 ? best : nil
     }
