@@ -152,6 +152,30 @@ static int wait_readable(int fd, int timeout_ms) {
     }
 }
 
+/* Points message i at slot i (`offset` bytes in, the rest of the slot long), with its own
+   control buffer (and address, when `names` is given), then receives them in one call. Returns
+   how many arrived, 0 when none was waiting, -errno on error. */
+static int receive_messages(int fd, struct mmsghdr *messages, struct iovec *vectors, unsigned char *base, int stride, int offset,
+                            int count, char *control, size_t control_size, struct sockaddr_ll *names) {
+    memset(messages, 0, sizeof(struct mmsghdr) * (size_t)count);
+    for (int i = 0; i < count; i++) {
+        vectors[i].iov_base = base + (long)i * stride + offset;
+        vectors[i].iov_len = (size_t)(stride - offset);
+        messages[i].msg_hdr.msg_iov = &vectors[i];
+        messages[i].msg_hdr.msg_iovlen = 1;
+        if (names) {
+            messages[i].msg_hdr.msg_name = &names[i];
+            messages[i].msg_hdr.msg_namelen = sizeof names[i];
+        }
+        messages[i].msg_hdr.msg_control = control + (size_t)i * control_size;
+        messages[i].msg_hdr.msg_controllen = control_size;
+    }
+    int n;
+    do { n = recvmmsg(fd, messages, (unsigned)count, MSG_DONTWAIT | MSG_TRUNC, NULL); } while (n < 0 && errno == EINTR);
+    if (n < 0) return (errno == EAGAIN) ? 0 : -errno;
+    return n;
+}
+
 int clinux_packet_receive_batch(int fd, unsigned char *base, int stride, int count, struct clinux_frame *frames, int timeout_ms) {
     if (count > BATCH_MAX) count = BATCH_MAX;
     int ready = wait_readable(fd, timeout_ms);
@@ -160,20 +184,8 @@ int clinux_packet_receive_batch(int fd, unsigned char *base, int stride, int cou
     struct iovec vectors[BATCH_MAX];
     struct sockaddr_ll from[BATCH_MAX];
     union { struct cmsghdr align; char bytes[CMSG_SPACE(sizeof(struct tpacket_auxdata))]; } control[BATCH_MAX];
-    memset(messages, 0, sizeof(struct mmsghdr) * (size_t)count);
-    for (int i = 0; i < count; i++) {
-        vectors[i].iov_base = base + (long)i * stride + CLINUX_SLOT_HEADROOM;
-        vectors[i].iov_len = (size_t)(stride - CLINUX_SLOT_HEADROOM);
-        messages[i].msg_hdr.msg_iov = &vectors[i];
-        messages[i].msg_hdr.msg_iovlen = 1;
-        messages[i].msg_hdr.msg_name = &from[i];
-        messages[i].msg_hdr.msg_namelen = sizeof from[i];
-        messages[i].msg_hdr.msg_control = control[i].bytes;
-        messages[i].msg_hdr.msg_controllen = sizeof control[i].bytes;
-    }
-    int n;
-    do { n = recvmmsg(fd, messages, (unsigned)count, MSG_DONTWAIT | MSG_TRUNC, NULL); } while (n < 0 && errno == EINTR);
-    if (n < 0) return (errno == EAGAIN) ? 0 : -errno;
+    int n = receive_messages(fd, messages, vectors, base, stride, CLINUX_SLOT_HEADROOM, count, control[0].bytes, sizeof control[0], from);
+    if (n <= 0) return n;
     for (int i = 0; i < n; i++) {
         struct clinux_frame *f = &frames[i];
         memset(f, 0, sizeof *f);
@@ -245,18 +257,8 @@ int clinux_datagram_receive_batch(int fd, unsigned char *base, int stride, int c
     struct mmsghdr messages[BATCH_MAX];
     struct iovec vectors[BATCH_MAX];
     union { struct cmsghdr align; char bytes[CMSG_SPACE(sizeof(uint32_t))]; } control[BATCH_MAX];
-    memset(messages, 0, sizeof(struct mmsghdr) * (size_t)count);
-    for (int i = 0; i < count; i++) {
-        vectors[i].iov_base = base + (long)i * stride;
-        vectors[i].iov_len = (size_t)stride;
-        messages[i].msg_hdr.msg_iov = &vectors[i];
-        messages[i].msg_hdr.msg_iovlen = 1;
-        messages[i].msg_hdr.msg_control = control[i].bytes;
-        messages[i].msg_hdr.msg_controllen = sizeof control[i].bytes;
-    }
-    int n;
-    do { n = recvmmsg(fd, messages, (unsigned)count, MSG_DONTWAIT | MSG_TRUNC, NULL); } while (n < 0 && errno == EINTR);
-    if (n < 0) return (errno == EAGAIN) ? 0 : -errno;
+    int n = receive_messages(fd, messages, vectors, base, stride, 0, count, control[0].bytes, sizeof control[0], NULL);
+    if (n <= 0) return n;
     for (int i = 0; i < n; i++) {
         lengths[i] = (int)messages[i].msg_len;
         for (struct cmsghdr *c = CMSG_FIRSTHDR(&messages[i].msg_hdr); c; c = CMSG_NXTHDR(&messages[i].msg_hdr, c)) {
