@@ -63,8 +63,6 @@ final class Transmitter: @unchecked Sendable {
     private let dropped: UnsafeMutablePointer<UnsafeAtomic<UInt64>.Storage>
     private let oversize: UnsafeMutablePointer<UnsafeAtomic<UInt64>.Storage>
     private let offloadErrors: UnsafeMutablePointer<UnsafeAtomic<UInt64>.Storage>
-    /// Each port's MTU, read from its backend when attached.
-    private var mtus: [Int]
     /// Whether each port's backend finishes offload work itself.
     private var finishes: [Bool]
     let portCount: Int
@@ -72,7 +70,6 @@ final class Transmitter: @unchecked Sendable {
     init(portCount: Int) {
         self.portCount = portCount
         backends = Array(repeating: nil, count: portCount + 1)
-        mtus = Array(repeating: 1500, count: portCount + 1)
         finishes = Array(repeating: false, count: portCount + 1)
         sent = .allocate(capacity: portCount + 1)
         dropped = .allocate(capacity: portCount + 1)
@@ -145,8 +142,7 @@ final class Transmitter: @unchecked Sendable {
         guard port >= 1, port <= portCount, let backend = backends[port] else { return }
         guard view.operUp[port] else { return }
         let tag = view.trunk[port] && vlan != view.nativeVLAN[port] ? vlan : nil
-        let packet = offload.segmentation == .none ? bytes.count - 14 : SoftwareOffload.largestPacket(bytes, offload)
-        guard packet <= backend.mtu else {
+        guard SoftwareOffload.largestPacket(bytes, offload) <= backend.mtu else {
             UnsafeAtomic<UInt64>(at: oversize + port).wrappingIncrement(ordering: .relaxed)
             return
         }

@@ -132,6 +132,9 @@ public final class Switch: @unchecked Sendable {
 
     public var cpuQueueDrops: UInt64 { cpu.dropped }
 
+    /// Frames for the CPU whose offload work (checksum, segments) could not be finished.
+    public var cpuOffloadErrors: UInt64 { cpu.offloadErrors }
+
     // MARK: Faults
 
     /// Proves the witness: thread `fault-order` takes hal.ports then l2.table (the documented

@@ -31,6 +31,10 @@ final class L2Worker {
         /// Egress port, or 0 to flood the VLAN.
         var port: Int
         var toCPU: Bool
+        /// For a NAT zone's packet (`port == natFirst`): its zone and where its IP header
+        /// starts, as read under `l2.table` (the NAT pass runs without it).
+        var natZone = NATZone.inside
+        var network = 14
     }
 
     init(
@@ -175,10 +179,10 @@ final class L2Worker {
             // To the router: routed here when the L3 host table knows the destination.
             if state.table.flags(at: slot).contains(.l3), !state.l3.entries.isEmpty {
                 let network = tag == nil ? 14 : 18
-                if state.l3.zones[Int(vlan)] != L3HostTable.noZone {
+                if let zone = NATZone(rawValue: state.l3.zones[Int(vlan)]) {
                     // The NAT first, under its own lock, after this batch's pass (natPass).
                     if natEligible(buffer, network: network, length: length) {
-                        return Forwarding(buffer: buffer, vlan: vlan, port: L2Worker.natFirst, toCPU: toCPU)
+                        return Forwarding(buffer: buffer, vlan: vlan, port: L2Worker.natFirst, toCPU: toCPU, natZone: zone, network: network)
                     }
                 } else if let routed = route(buffer, vlan: vlan, ingress: ingress, network: network, length: length) {
                     if toCPU { state.portCounters[ingress].toCPU &-= 1 }
@@ -194,6 +198,14 @@ final class L2Worker {
         return Forwarding(buffer: buffer, vlan: vlan, port: 0, toCPU: toCPU)
     }
 
+    /// What the chip routes: IPv4 (after the Ethernet header or one 802.1Q tag), no options, a
+    /// TTL above 1.
+    @inline(__always)
+    static func isRoutableIPv4(_ bytes: UnsafeRawPointer, network l3: Int, length: Int) -> Bool {
+        length >= l3 + 20 && bytes.loadUnaligned(fromByteOffset: l3 - 2, as: UInt16.self) == UInt16(0x0800).bigEndian
+            && bytes.load(fromByteOffset: l3, as: UInt8.self) == 0x45 && bytes.load(fromByteOffset: l3 + 8, as: UInt8.self) > 1
+    }
+
     /// A decision's port meaning "a NAT zone's packet: the NAT table first" (natPass).
     static let natFirst = -2
 
@@ -203,8 +215,7 @@ final class L2Worker {
     @inline(__always)
     private func natEligible(_ buffer: UInt32, network l3: Int, length: Int) -> Bool {
         let bytes = UnsafeRawPointer(rx.pool.bytes(buffer))
-        guard length >= l3 + 28, bytes.loadUnaligned(fromByteOffset: l3 - 2, as: UInt16.self) == UInt16(0x0800).bigEndian,
-            bytes.load(fromByteOffset: l3, as: UInt8.self) == 0x45, bytes.load(fromByteOffset: l3 + 8, as: UInt8.self) > 1,
+        guard length >= l3 + 28, L2Worker.isRoutableIPv4(bytes, network: l3, length: length),
             UInt16(bigEndian: bytes.loadUnaligned(fromByteOffset: l3 + 6, as: UInt16.self)) & 0x3fff == 0
         else { return false }
         switch bytes.load(fromByteOffset: l3 + 9, as: UInt8.self) {
@@ -244,7 +255,7 @@ final class L2Worker {
                 if hit { savedIndex += 1 }
                 let buffer = decision.buffer, ingress = Int(pool.ports[Int(buffer)])
                 let bytes = pool.bytes(buffer)
-                let network = bytes.loadUnaligned(fromByteOffset: 12, as: UInt16.self) == UInt16(0x8100).bigEndian ? 18 : 14
+                let network = decision.network
                 if hit, let routed = route(buffer, vlan: decision.vlan, ingress: ingress, network: network, length: Int(pool.lengths[Int(buffer)])) {
                     if decision.toCPU { state.portCounters[ingress].toCPU &-= 1 }
                     state.portCounters[ingress].routed &+= 1
@@ -275,10 +286,8 @@ final class L2Worker {
     private func translate(_ decision: Forwarding, saved: inout [UInt8]) -> Bool {
         let pool = rx.pool
         let bytes = pool.bytes(decision.buffer)
-        let l3 = bytes.loadUnaligned(fromByteOffset: 12, as: UInt16.self) == UInt16(0x8100).bigEndian ? 18 : 14
-        let l4 = l3 + 20
-        let zone = state.l3.zones[Int(decision.vlan)]
-        guard let natZone = NATZone(rawValue: zone) else { return false }
+        let l3 = decision.network, l4 = l3 + 20
+        let natZone = decision.natZone
         let tcp = bytes.load(fromByteOffset: l3 + 9, as: UInt8.self) == 6
         func load32(_ offset: Int) -> UInt32 { UInt32(bigEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self)) }
         func load16(_ offset: Int) -> UInt16 { UInt16(bigEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt16.self)) }
@@ -326,18 +335,12 @@ final class L2Worker {
     private func route(_ buffer: UInt32, vlan: UInt16, ingress: Int, network l3: Int, length: Int) -> Forwarding? {
         let pool = rx.pool
         let bytes = pool.bytes(buffer)
-        guard length >= l3 + 20, bytes.loadUnaligned(fromByteOffset: l3 - 2, as: UInt16.self) == UInt16(0x0800).bigEndian,
-            bytes.load(fromByteOffset: l3, as: UInt8.self) == 0x45, bytes.load(fromByteOffset: l3 + 8, as: UInt8.self) > 1
-        else { return nil }
+        guard L2Worker.isRoutableIPv4(UnsafeRawPointer(bytes), network: l3, length: length) else { return nil }
         let destination = UInt32(bigEndian: bytes.loadUnaligned(fromByteOffset: l3 + 16, as: UInt32.self))
         guard let host = state.l3.entries[destination], let slot = state.table.find(host.mac << 12 | UInt64(host.vlan)) else { return nil }
         let port = Int(state.table.port(at: slot))
         guard port >= 1, port <= transmitter.portCount else { return nil }
-        let offload = pool.offloads[Int(buffer)]
-        let packet = offload.segmentation == .none
-            ? Int(UInt16(bigEndian: bytes.loadUnaligned(fromByteOffset: l3 + 2, as: UInt16.self)))
-            : SoftwareOffload.largestPacket(pool.frame(buffer), offload)
-        guard packet <= transmitter.mtu(port) else {
+        guard SoftwareOffload.largestPacket(pool.frame(buffer), pool.offloads[Int(buffer)]) <= transmitter.mtu(port) else {
             // The CPU answers it (ICMP "fragmentation needed" for DF, fragments otherwise).
             state.l3.counters.tooBig &+= 1
             return nil
