@@ -34,11 +34,11 @@ extension Switch {
                 }
             } catch {
                 // A slice could not get the lock in time: nothing of this add stays.
-                if !undo.isEmpty { locks.natTable.withLock("nat-add-undo") { nat.takeBack(undo) } }
+                takeBack(&undo)
                 throw error
             }
             guard let refusal else { return }
-            if !undo.isEmpty { locks.natTable.withLock("nat-add-undo") { nat.takeBack(undo) } }
+            takeBack(&undo)
             switch refusal {
             case .full(let entry, let used):
                 throw HALError.full(
@@ -51,6 +51,13 @@ extension Switch {
                         ? "NAT entry \(existing.key) given twice in one add, translating to \(old) and to \(refused)"
                         : "NAT entry \(existing.key) exists translating to \(old); refused \(refused)")
             }
+        }
+    }
+
+    /// Takes back what an add applied, `natKeySlice` changes per hold of `nat.table`.
+    private func takeBack(_ undo: inout NATTable.Undo) {
+        while !undo.isEmpty {
+            locks.natTable.withLock("nat-add-undo") { nat.takeBack(&undo, atMost: Switch.natKeySlice) }
         }
     }
 

@@ -182,7 +182,7 @@ public final class NATTable: @unchecked Sendable {
                 let existing = slots[slot]
                 guard existing.translatedAddress == entry.translatedAddress.value, existing.translatedPort == entry.translatedPort else {
                     let refusal = AddRefusal.conflict(existing: self.entry(at: slot), new: entry, inBatch: mine.filled.contains { $0.slot == slot })
-                    takeBack(mine)
+                    takeBack(&mine)
                     return refusal
                 }
                 if !mine.filled.contains(where: { $0.slot == slot }) { mine.replaced.append((slot, existing.cookie, existing.isStatic)) }
@@ -194,7 +194,7 @@ public final class NATTable: @unchecked Sendable {
             guard let slot = freeSlot() else {
                 apiCounters.fullErrors &+= 1
                 let refusal = AddRefusal.full(entry: entry, used: count)
-                takeBack(mine)
+                takeBack(&mine)
                 return refusal
             }
             keys[slot] = entry.key.raw | NATTable.occupied
@@ -213,14 +213,20 @@ public final class NATTable: @unchecked Sendable {
         return nil
     }
 
-    /// Takes back an add (what `addSlice` collected), in reverse.
-    public func takeBack(_ undo: Undo) {
-        for (slot, cookie, isStatic) in undo.replaced.reversed() {
+    /// Takes back what an add did (what `addSlice` collected), latest first: all of it, or at
+    /// most `limit` changes, the rest left in `undo` for the next hold of the lock.
+    public func takeBack(_ undo: inout Undo, atMost limit: Int = .max) {
+        var done = 0
+        while done < limit, let (slot, cookie, isStatic) = undo.replaced.popLast() {
             if slots[slot].isStatic != isStatic { staticCount += isStatic ? 1 : -1 }
             slots[slot].cookie = cookie
             slots[slot].isStatic = isStatic
+            done += 1
         }
-        for (slot, key) in undo.filled.reversed() where keys[slot] == key { clear(slot) }
+        while done < limit, let (slot, key) = undo.filled.popLast() {
+            if keys[slot] == key { clear(slot) }
+            done += 1
+        }
         apiCounters.entries = count
     }
 
