@@ -36,9 +36,7 @@ public final class ControlPlane {
 
         /// The directories `copy` reads from, the default applied.
         public var readableDirectories: [String] {
-            if !copyDirectories.isEmpty { return copyDirectories }
-            let dir = configPath.contains("/") ? String(configPath[..<configPath.lastIndex(of: "/")!]) : "."
-            return [dir.isEmpty ? "/" : dir]
+            copyDirectories.isEmpty ? [StartupConfigStore.directoryAndName(configPath).directory] : copyDirectories
         }
 
         public init(socketPath: String, configPath: String) {

@@ -22,7 +22,7 @@ public enum Checksum {
 
     /// The checksum of a message over its bytes alone (checksum field zeroed).
     public static func internet(_ bytes: [UInt8]) -> UInt16 {
-        ~fold(sum(bytes))
+        bytes.withUnsafeBytes { InternetChecksum.of($0) }
     }
 
     /// The VRRP checksum of `message` (its checksum field is taken as zero):

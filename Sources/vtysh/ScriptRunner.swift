@@ -74,8 +74,7 @@ struct ScriptRunner {
                     break
                 }
                 if line.hasSuffix("\r") { line.removeLast() }
-                let first = line.first { $0 != " " && $0 != "\t" }
-                guard let first, first != "!", first != "#" else { continue }
+                guard ScriptRunner.isCommand(line) else { continue }
                 let describe = line.hasSuffix("?")
                 if let refusal = session.refusal(line) {
                     sent.append(Sent(number: number, line: line, id: 0, describe: false, bytes: 0, refused: refusal))
@@ -136,8 +135,7 @@ struct ScriptRunner {
             if session.closed {
                 var notRun = sent.count - head
                 while case .line(_, let rest) = lines.next(waiting: false) {
-                    let first = rest.first { $0 != " " && $0 != "\t" }
-                    if let first, first != "!", first != "#" { notRun += 1 }
+                    if ScriptRunner.isCommand(rest) { notRun += 1 }
                 }
                 if notRun > 0 {
                     Output.error("% vtysh: \(location(item.number)) \"\(item.line.drop { $0 == " " || $0 == "\t" })\" ended the session; the \(notRun) line(s) after it were not run")
@@ -150,6 +148,12 @@ struct ScriptRunner {
             Output.error("% vtysh: \(failed.count) lines failed in \(source): \(failed.map(String.init).joined(separator: ", "))")
         }
         return failed.isEmpty ? ExitStatus.success : ExitStatus.commandFailed
+    }
+
+    /// Whether a line is a command: not blank, not a `!` or `#` comment.
+    static func isCommand(_ line: String) -> Bool {
+        guard let first = line.first(where: { $0 != " " && $0 != "\t" }) else { return false }
+        return first != "!" && first != "#"
     }
 
     private func location(_ number: Int) -> String {

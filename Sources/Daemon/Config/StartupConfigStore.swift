@@ -116,13 +116,18 @@ public final class StartupConfigStore: Sendable {
         case syncDirectory = "fsync of directory"
     }
 
+    /// The directory a file is in ("/" for one at the root, "." for a bare name) and its name.
+    public static func directoryAndName(_ path: String) -> (directory: String, name: String) {
+        guard let slash = path.lastIndex(of: "/") else { return (".", path) }
+        let directory = String(path[..<slash])
+        return (directory.isEmpty ? "/" : directory, String(path[path.index(after: slash)...]))
+    }
+
     /// Removes what a save killed half-way left next to `path` (`.NAME.tmp.XXXXXX`,
     /// `.NAME.sav.tmp`), under the same lock the saves take, so a save of another process under
     /// way keeps its file. Returns the names removed (nothing when the lock is busy).
     public static func removeStaleTemporaries(of path: String) -> [String] {
-        let directory = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
-        let base = path.contains("/") ? String(path[path.index(after: path.lastIndex(of: "/")!)...]) : path
-        let dir = directory.isEmpty ? "/" : directory
+        let (dir, base) = directoryAndName(path)
         let lockFD = open("\(dir)/.\(base).lock", O_RDWR | O_CLOEXEC)
         guard lockFD >= 0 else { return [] }  // never saved here: nothing can be left
         defer { close(lockFD) }
@@ -143,9 +148,7 @@ public final class StartupConfigStore: Sendable {
     public static func atomicWrite(
         _ text: String, to path: String, faults: WriteFaults = WriteFaults(), progress: (String) -> Void = { _ in }
     ) throws {
-        let directory = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
-        let base = path.contains("/") ? String(path[path.index(after: path.lastIndex(of: "/")!)...]) : path
-        let dir = directory.isEmpty ? "/" : directory
+        let (dir, base) = directoryAndName(path)
 
         func step(_ s: Step, _ detail: String) throws {
             progress("\(s.rawValue) \(detail)")

@@ -52,24 +52,19 @@ extension L3Service {
         flushHostTable()
     }
 
-    /// The NAT zone of each ingress VLAN, for the interfaces `change` touched.
-    func updateNATZones(_ change: ConfigChange) {
-        var changed = false
-        for case .interface(let name) in change.keys where name.hasPrefix("vlan") {
-            guard let vlan = UInt16(name.dropFirst(4)), (1...4094).contains(vlan) else { continue }
-            let zone = environment.roles[name]
-            if natZones[vlan] != zone {
-                pendingZones[vlan] = .some(zone)
-                natZones[vlan] = zone
-                changed = true
-            }
-        }
-        if changed { flushHostTable() }
+    /// The SVI `name` changed: the chip is told its VLAN's NAT zone if that moved (sent with
+    /// the next `flushHostTable`).
+    func noteNATZone(of name: String) {
+        guard case .svi(let vlan) = InterfaceKind.parse(name, portCount: 0) else { return }
+        let zone = environment.roles[name]
+        guard natZones[vlan] != zone else { return }
+        pendingZones[vlan] = .some(zone)
+        natZones[vlan] = zone
     }
 
     /// Sends what changed since the last call, if none is in flight (the next goes when it
     /// comes back). A call that fails leaves the chip unknown: everything is cleared next time.
-    private func flushHostTable() {
+    func flushHostTable() {
         guard !hostFlushInFlight, pendingHostClear || !pendingHosts.isEmpty || !pendingZones.isEmpty else { return }
         let clear = pendingHostClear
         let changes = pendingHosts

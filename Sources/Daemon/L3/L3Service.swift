@@ -171,6 +171,7 @@ final class L3Service: @unchecked Sendable {
                 switch key {
                 case .interface(let name) where name.hasPrefix("vlan"):
                     routes.setConnected(name, environment.subnets[name])
+                    noteNATZone(of: name)
                     routingChanged = true
                 case .staticRoute(let prefix):
                     routes.setStatic(prefix, nextHop: environment.staticRoutes[prefix])
@@ -182,7 +183,7 @@ final class L3Service: @unchecked Sendable {
             }
             // What the chip routes was decided with the old routes: the CPU decides again.
             if routingChanged { withdrawAllOffloads() }
-            updateNATZones(change)
+            flushHostTable()
         }
     }
 
