@@ -96,6 +96,10 @@ let package = Package(
         .executableTarget(name: "hal-bench", dependencies: ["SwitchHAL"]),
         // NAT benchmarks: the engine and the HAL NAT table at 100,000 translations (scripts/bench-nat).
         .executableTarget(name: "nat-bench", dependencies: ["Daemon", "NAT", "SwitchHAL", "NetTypes"]),
+        // The fuzzers (scripts/fuzz builds them with libFuzzer and AddressSanitizer); in other
+        // builds a replayer of their inputs.
+        .executableTarget(
+            name: "fuzz", dependencies: ["Daemon", "CLI", "Channel", "Packets", "VRRP", "SwitchHAL", "NetTypes"]),
         .testTarget(name: "CLITests", dependencies: ["CLI"]),
         .testTarget(name: "VRRPTests", dependencies: ["VRRP", "TestSupport"]),
         .testTarget(

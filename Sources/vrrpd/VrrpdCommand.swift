@@ -98,6 +98,13 @@ struct VrrpdCommand: ParsableCommand {
         help: ArgumentHelp("Deadline for one command, in seconds; a command still waiting then answers with a timeout.", valueName: "SECONDS"))
     var commandTimeout: Double = 5
 
+    @Flag(
+        name: .customLong("check-config"),
+        help: ArgumentHelp(
+            "Check the configuration file (-f) as vrrpd would apply it, print every failing line as FILE:LINE: message, and exit: 0 when it loads with no error, 1 otherwise.",
+            discussion: "Nothing is started: no socket, no ports; the --chip's limits apply."))
+    var checkConfig = false
+
     func validate() throws {
         guard commandTimeout > 0, commandTimeout <= 3600 else {
             throw ValidationError("--command-timeout must be between 0 and 3600 seconds")
@@ -122,6 +129,7 @@ struct VrrpdCommand: ParsableCommand {
     }
 
     func run() throws {
+        if checkConfig { try runCheck() }
         let socketPath = absolute(SocketPath.resolve(socket))
         let configPath = absolute(config ?? Self.defaultConfigPath)
         var pidPath = pidFile.map(absolute)
@@ -182,6 +190,29 @@ struct VrrpdCommand: ParsableCommand {
             if !detach { printError("vrrpd: \(error)") }
             throw ExitCode(1)
         }
+    }
+
+    /// `--check-config`: the file through the daemon's own loader, on a plane of its own.
+    func runCheck() throws -> Never {
+        let path = absolute(config ?? Self.defaultConfigPath)
+        let text: String
+        do {
+            guard let read = try StartupConfigStore.readFile(path) else {
+                printError("vrrpd: \(path) does not exist")
+                throw ExitCode(1)
+            }
+            text = read
+        } catch let exit as ExitCode {
+            throw exit
+        } catch {
+            printError("vrrpd: \(error)")
+            throw ExitCode(1)
+        }
+        let plane = try OfflinePlane(chip: ChipProfile.named(chip)!)
+        let result = plane.check(text, source: path)
+        for error in result.report.errors { print(error) }
+        print("\(path): \(result.report.summary)")
+        throw ExitCode(result.report.errors.isEmpty ? 0 : 1)
     }
 
     /// A locally administered MAC from the socket path, so that switches of a lab (one socket

@@ -289,6 +289,24 @@ import Testing
         #expect(try Self.waitUntil(3) { try Self.halEntries(daemon) == 6 })
     }
 
+    /// A static mapping the HAL refuses (an injected FULL, for longer than the retries): the
+    /// log names the configuration line it comes from, show version does not say "in sync",
+    /// and once the HAL takes it again everything is in step.
+    @Test func aRefusedStaticMappingIsNamedByItsLine() throws {
+        let daemon = try DaemonProcess(config: Self.base)
+        #expect(try Self.waitUntil(5) { try Self.halEntries(daemon) == 6 })
+        #expect(try Self.run(daemon, ["enable", "test fault hal fail nat_entry_add count 6 error full"]).status == 0)
+        #expect(try Self.configure(daemon, "ip nat inside source static 10.0.0.77 203.0.113.77").status == 0)
+        let line = "ip nat inside source static 10.0.0.77 203.0.113.77"
+        #expect(try daemon.waitUntilTrue(10) { daemon.log.contains("(from \"\(line)\")") }, "\(daemon.log.suffix(2000))")
+        let during = try daemon.vtysh(["-c", "show version"]).stdout
+        let entries = try Self.halEntries(daemon)
+        #expect(!during.contains("HAL configuration: in sync") || entries == 8, "\(during)")
+        // The fault is used up: the retry lands, and show version says so.
+        #expect(try Self.waitUntil(15) { try Self.halEntries(daemon) == 8 })
+        #expect(try daemon.waitUntilTrue(5) { (try? daemon.vtysh(["-c", "show version"]).stdout.contains("in sync")) == true })
+    }
+
     /// Two extendable mappings of one server: one SNAT entry (the first's), two DNAT entries;
     /// the HAL takes them without a conflict, and when the first goes the second sends out.
     @Test func extendableMappingsShareTheServersWayOut() throws {

@@ -91,6 +91,13 @@ final class HALReconciler<Object: Hashable & Sendable, State: Equatable & Sendab
     var onRecovered: ((String) -> Void)?
     /// Told of every change the HAL accepted.
     var onApplied: ((Change) -> Void)?
+    /// The configuration line an object comes from, if any: a refusal names it.
+    var origin: ((Object) -> String?)?
+
+    private func named(_ object: Object) -> String {
+        guard let line = origin?(object) else { return "\(object)" }
+        return "\(object) (from \"\(line)\")"
+    }
 
     private var dirty = Set<Object>()
     private var unknown = Set<Object>()
@@ -326,10 +333,10 @@ final class HALReconciler<Object: Hashable & Sendable, State: Equatable & Sendab
                 unknown.remove(change.object)
                 if desired(change.object) != change.target { dirty.insert(change.object) }
             case .refused(let error):
-                failures.append("\(change.object): \(error)")
+                failures.append("\(named(change.object)): \(error)")
                 dirty.insert(change.object)
             case .unknown(let error):
-                failures.append("\(change.object): \(error)")
+                failures.append("\(named(change.object)): \(error)")
                 dirty.insert(change.object)
                 unknown.insert(change.object)
             case .skipped:

@@ -62,6 +62,7 @@ public final class NATService: @unchecked Sendable {
                 logger.error("NAT: \(problem)")
                 refreshSummary()
             }
+            table.origin = { [unowned self] key in staticLine(for: key) }
             table.onRecovered = { [self] _ in
                 logger.notice("NAT: HAL resynchronised (\(engine.translations.count) translations, \(table.counters.repaired) entries repaired)")
                 refreshSummary()
@@ -152,6 +153,15 @@ public final class NATService: @unchecked Sendable {
     }
 
     // MARK: Programming the HAL
+
+    /// The `ip nat ... static` line a HAL entry comes from (a refusal names it), or nil for a
+    /// dynamic translation's entry.
+    private func staticLine(for key: NATKey) -> String? {
+        config.statics.first { mapping in
+            (mapping.local.address == key.address || mapping.global.address == key.address)
+                && (mapping.proto == .any || (mapping.proto == key.proto && (mapping.local.port == key.port || mapping.global.port == key.port)))
+        }?.line
+    }
 
     /// The entry the engine wants under `key`, in the HAL's type.
     private func desiredEntry(_ key: NATKey) -> NATEntry? {
