@@ -19,7 +19,8 @@ import SwitchHAL
 final class HALCommitter {
     typealias Edit = (inout ConfigEdit) -> String?
 
-    private let plane: ControlPlane
+    /// The plane owns the committer (unowned: no cycle).
+    private unowned let plane: ControlPlane
     private let portCount: Int
     let reconciler: HALReconciler<HALObject, HALState>
     /// The live configuration with every queued edit applied: what the next command is checked

@@ -21,7 +21,7 @@ final class CPUPath: Sendable {
 
     /// Takes the HAL's CPU frames (until `stop`).
     func start(_ hal: Switch) {
-        hal.setPacketHandler { [self] port, vlan, frame in receive(port: port, vlan: vlan, frame: frame) }
+        hal.setPacketHandler { [weak self] port, vlan, frame in self?.receive(port: port, vlan: vlan, frame: frame) }
     }
 
     func stop(_ hal: Switch) {

@@ -58,12 +58,12 @@ public final class NATService: @unchecked Sendable {
         // The L3 service shares this thread (a packet that needs a translation meets the engine).
         loop.execute { ThreadName.setCurrent("l3-nat") }
         loop.execute { [self] in
-            table.onProblem = { [self] problem in
+            table.onProblem = { [unowned self] problem in
                 logger.error("NAT: \(problem)")
                 refreshSummary()
             }
             table.origin = { [unowned self] key in staticLine(for: key) }
-            table.onRecovered = { [self] _ in
+            table.onRecovered = { [unowned self] _ in
                 logger.notice("NAT: HAL resynchronised (\(engine.translations.count) translations, \(table.counters.repaired) entries repaired)")
                 refreshSummary()
             }

@@ -63,7 +63,7 @@ extension VRRPService {
                 logger.warning("VRRP: virtual MAC \(entry.mac) vlan \(entry.vlan) was missing from the L2 table; re-installed")
             }
         }
-        macs.onApplied = { [self] change in
+        macs.onApplied = { [unowned self] change in
             if change.target == true { macCalls.installs += 1 } else { macCalls.removals += 1 }
         }
         scheduleMACVerification()

@@ -121,8 +121,9 @@ public final class VRRPService: @unchecked Sendable {
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         loop = group.next()
         loop.execute { ThreadName.setCurrent("vrrp") }
-        hal.setLinkObserver { [self] port, _ in
-            guard accepting.load(ordering: .relaxed) else { return }
+        // The HAL may outlive this service: it holds the observer weakly (no cycle).
+        hal.setLinkObserver { [weak self] port, _ in
+            guard let self, accepting.load(ordering: .relaxed) else { return }
             loop.execute { self.linkChanged(port) }
         }
         macs = HALReconciler(driver: Self.virtualMACDriver, hal: hal, loop: loop) { [unowned self] mac in
