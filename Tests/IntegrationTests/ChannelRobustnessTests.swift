@@ -55,18 +55,24 @@ import Testing
     }
 
     /// A client that asks for megabytes and never reads them: vrrpd stops working for it (its
-    /// output stays bounded) and everyone else is served as usual.
-    @Test func clientThatStopsReadingDelaysNoOneAndIsBounded() throws {
+    /// output stays bounded) and everyone else is served as usual. The same for every kind of
+    /// long output (each streams as the client reads).
+    @Test(arguments: ["show running-config", "show access-lists", "show ip route", "show vlan"])
+    func clientThatStopsReadingDelaysNoOneAndIsBounded(command: String) throws {
         var config = ""
         for n in 1...400 { config += "interface eth\(n)\n description \(String(repeating: "x", count: 60)) port \(n)\nexit\n" }
+        for v in 2...1000 { config += "vlan \(v)\nexit\n" }
+        config += "interface vlan2\n ip address 10.2.0.1/16\nexit\n"
+        for n in 0..<3000 { config += "access-list 1 permit 10.\(n / 250).\(n % 250).0 0.0.0.255\n" }
+        for n in 0..<3000 { config += "ip route 172.\(16 + n / 250).\(n % 250).0/24 10.2.0.9\n" }
         let daemon = try DaemonProcess(config: config)
         let before = residentKiB(daemon.pid)
         let raw = try RawSocket(path: daemon.socket)
         var bytes: [UInt8] = []
         Frame(.hello, id: 1000, text: "client=test").encode(into: &bytes)
         Frame(.exec, id: 1, text: "enable").encode(into: &bytes)
-        for id in 2...200 { Frame(.exec, id: UInt32(id), text: "show running-config").encode(into: &bytes) }
-        raw.send(bytes)  // about 7 MB of replies, never read
+        for id in 2...100 { Frame(.exec, id: UInt32(id), text: command).encode(into: &bytes) }
+        raw.send(bytes)  // megabytes of replies, never read
         usleep(500_000)
         // Served while the other client's replies pile up: a daemon blocked on that client
         // would answer only when it gives up on it (30 s).

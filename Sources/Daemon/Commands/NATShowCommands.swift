@@ -42,18 +42,25 @@ enum NATShowCommands {
                 let lists = ctx.config.nat.accessLists
                 let numbers = args[\.acl].map { [$0] } ?? lists.keys.sorted()
                 if let only = args[\.acl], lists[only] == nil { return ctx.fail("access-list \(only) does not exist") }
-                for number in numbers {
-                    ctx.print("Standard IP access list \(number)")
-                    for (index, entry) in lists[number]!.entries.enumerated() {
+                // Tens of thousands of entries stream as the client reads, like every long output.
+                let rules = ctx.config.nat.rules
+                let items = numbers.flatMap { number -> [(list: Int, index: Int)] in
+                    [(number, -1)] + lists[number]!.entries.indices.map { (number, $0) } + [(number, Int.max)]
+                }
+                ctx.streamItems(items) { item in
+                    switch item.index {
+                    case -1: return "Standard IP access list \(item.list)\n"
+                    case Int.max: return rules[item.list].map { "    (used by: \($0.line))\n" } ?? ""
+                    default:
+                        let entry = lists[item.list]!.entries[item.index]
                         let source: String
                         switch entry.match {
                         case .any: source = "any"
                         case .host(let host): source = "\(host)"
                         case .wildcard(let base, let wild): source = "\(base), wildcard bits \(wild)"
                         }
-                        ctx.print("    \((index + 1) * 10) \(entry.action.rawValue) \(source)")
+                        return "    \((item.index + 1) * 10) \(entry.action.rawValue) \(source)\n"
                     }
-                    if let rule = ctx.config.nat.rules[number] { ctx.print("    (used by: \(rule.line))") }
                 }
                 return .done(.success)
             },

@@ -57,8 +57,8 @@ enum RouteCommands {
             ) { ctx, _ in
                 ctx.after(ctx.plane.l3.snapshot(), waitingFor: { "the L3 thread" }) { snapshot in
                     ctx.print("Address          Hardware Addr    Interface")
-                    for entry in snapshot.neighborList {
-                        ctx.print(pad("\(entry.address)", 16) + " " + pad(entry.mac.dottedDescription, 16) + " vlan\(entry.vlan)")
+                    ctx.streamItems(snapshot.neighborList) { entry in
+                        pad("\(entry.address)", 16) + " " + pad(entry.mac.dottedDescription, 16) + " vlan\(entry.vlan)\n"
                     }
                     return .success
                 }
