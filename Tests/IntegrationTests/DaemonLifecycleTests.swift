@@ -2,6 +2,7 @@ import Channel
 import Foundation
 import Glibc
 import Testing
+import TestSupport
 
 /// vrrpd as a process: start-up, the socket, signals, reload, detaching.
 @Suite struct DaemonLifecycleTests {
@@ -60,6 +61,27 @@ import Testing
         #expect(show.stdout.contains("interface eth2\n shutdown\nexit"))
         let version = try daemon.vtysh(["-c", "show version"])
         #expect(version.stdout.contains("2 errors"))
+    }
+
+
+    /// `vrrpd --check-config`: the file through the daemon's loader, nothing started; every
+    /// failing line as FILE:LINE, exit 1; a good file exits 0 with the summary.
+    @Test func checkConfigReportsEveryFailingLineAndStartsNothing() throws {
+        let scratch = try Scratch()
+        let bad = scratch.file("bad.conf")
+        try "hostname x\ninterface vlan10\n ip address 10.0.0.2/24\n vrrp 1 ip 224.0.0.5\nexit\nfrobnicate\n".write(toFile: bad, atomically: true, encoding: .utf8)
+        let failed = try Spawned.run(Binaries.vrrpd, ["--check-config", "-f", bad, "--socket", scratch.file("never.vty")])
+        #expect(failed.status == 1, "\(failed)")
+        #expect(failed.stdout.contains("bad.conf:4: ") && failed.stdout.contains("bad.conf:6: Unknown command: frobnicate"), "\(failed.stdout)")
+        #expect(failed.stdout.contains("2 errors"), "\(failed.stdout)")
+        #expect(!FileManager.default.fileExists(atPath: scratch.file("never.vty")), "--check-config opened a socket")
+        let good = try Spawned.run(Binaries.vrrpd, ["--check-config", "-f", try Self.demoConfig()])
+        #expect(good.status == 0 && good.stdout.contains("0 errors"), "\(good)")
+    }
+
+    static func demoConfig() throws -> String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("configs/demo.conf").path
     }
 
     @Test func sighupAppliesTheDifference() throws {
