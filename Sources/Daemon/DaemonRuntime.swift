@@ -25,6 +25,8 @@ public final class DaemonRuntime: Sendable {
         public var ports: [PortAttachment] = []
         /// `--copy-dir`: where `copy FILE running-config` may read.
         public var copyDirectories: [String] = []
+        /// `--socket-group`: a group whose members may use the socket (SSH logins into vtysh).
+        public var socketGroup: gid_t?
         /// Reopens the log file (SIGHUP); returns a problem, or nil.
         public var reopenLog: (@Sendable () -> String?)?
 
@@ -62,7 +64,7 @@ public final class DaemonRuntime: Sendable {
         let listener: SocketListener
         let plane: NIOLoopBound<ControlPlane>
         do {
-            listener = try SocketListener(path: settings.socketPath, logger: logger)
+            listener = try SocketListener(path: settings.socketPath, group: settings.socketGroup, logger: logger)
         } catch {
             ready(.failure(error))
             stopped.succeed(())

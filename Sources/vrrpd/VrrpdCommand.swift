@@ -87,6 +87,13 @@ struct VrrpdCommand: ParsableCommand {
     var copyDirectories: [String] = []
 
     @Option(
+        name: .customLong("socket-group"),
+        help: ArgumentHelp(
+            "A group whose members may use the command socket (mode 0660), e.g. the users SSH logins run vtysh as (scripts/ssh-access).",
+            valueName: "GROUP"))
+    var socketGroup: String?
+
+    @Option(
         name: .customLong("port"),
         help: ArgumentHelp(
             "Wire a port (repeatable): ethN=udp:LOCAL:REMOTE (a UDP tunnel on 127.0.0.1 to another switch) or ethN=linux:IFNAME (an AF_PACKET socket on a Linux interface; root).",
@@ -167,6 +174,14 @@ struct VrrpdCommand: ParsableCommand {
         settings.halTraceFile = traceHAL.map(absolute)
         settings.lockThreshold = lockThreshold
         settings.copyDirectories = copyDirectories.map(absolute)
+        if let socketGroup {
+            guard let entry = getgrnam(socketGroup) else {
+                if !detach { printError("vrrpd: --socket-group: no group \(socketGroup)") }
+                readiness?.fail("--socket-group: no group \(socketGroup)")
+                throw ExitCode(1)
+            }
+            settings.socketGroup = entry.pointee.gr_gid
+        }
         settings.reopenLog = { sink.reopen() }
         if let witness { Witness.shared.isEnabled = witness == .on }
         do {

@@ -35,6 +35,7 @@ enum Shell {
             if fd >= 0 { close(fd) }
         }
         rl_callback_handler_install(session.prompt, lineHandler)
+        vtysh_rl_after_init()
 
         while !finished {
             var fds = [

@@ -79,6 +79,9 @@ struct CommandArguments: Sendable {
     let dport = Binding<Int>("dport")
     let flag = Binding<TCPFlagChoice>("flag")
     let count = Binding<Int>("count")
+    /// `terminal length` / `terminal width`.
+    let lines = Binding<Int>("lines")
+    let columns = Binding<Int>("columns")
     let sessions = Binding<Int>("sessions")
 
     // The system, files, faults

@@ -21,6 +21,43 @@ enum SessionCommands {
                 checkSecret(ctx, password: password, secret: secret)
             }
         },
+        CommandDeclaration(
+            "terminal length (0-512)$lines", help: ["Set terminal line parameters", "Set number of lines on a screen", "Lines (0: no pausing)"],
+            modes: Modes.exec
+        ) { ctx, args in
+            ctx.session.terminalLength = try args.value(\.lines)
+            return .done(.success)
+        },
+        CommandDeclaration(
+            "terminal width (0-512)$columns", help: ["Set terminal line parameters", "Set width of the display terminal", "Characters"],
+            modes: Modes.exec
+        ) { ctx, args in
+            ctx.session.terminalWidth = try args.value(\.columns)
+            return .done(.success)
+        },
+        CommandDeclaration(
+            "terminal monitor", help: ["Set terminal line parameters", "Copy debug output to the current terminal line"],
+            modes: Modes.exec, no: .sameArguments
+        ) { ctx, args in
+            ctx.session.terminalMonitor = !args.negated
+            return .done(.success)
+        },
+        CommandDeclaration(
+            "terminal no monitor", help: ["Set terminal line parameters", "Negate a command or set its defaults", "Copy debug output to the current terminal line"],
+            modes: Modes.exec
+        ) { ctx, _ in
+            ctx.session.terminalMonitor = false
+            return .done(.success)
+        },
+        CommandDeclaration(
+            "show terminal", help: [Help.show, "Display terminal configuration parameters"], modes: Modes.exec
+        ) { ctx, _ in
+            let session = ctx.session
+            ctx.print("Line \(session.id), session of \(session.client)")
+            ctx.print("Length: \(session.terminalLength) lines, Width: \(session.terminalWidth) columns")
+            ctx.print("Monitor: \(session.terminalMonitor ? "on" : "off")")
+            return .done(.success)
+        },
         CommandDeclaration("disable", help: ["Turn off privileged mode command"], modes: [Modes.enable]) { ctx, _ in
             ctx.session.mode = Modes.view
             return .done(.success)

@@ -5,21 +5,24 @@ import NIOCore
 import NIOPosix
 
 /// The command socket: one vrrpd per path (a lock file beside it), stale sockets replaced,
-/// mode 0660.
+/// mode 0660: vrrpd's user, and its group or the `--socket-group`.
 final class SocketListener {
     let path: String
+    private let socketGroup: gid_t?
     private let lockFD: Int32
     private(set) var channel: Channel?
 
     /// Takes the socket path for this process. Fails with a clear message if another vrrpd is
     /// serving it.
-    init(path: String, logger: Logger) throws {
+    init(path: String, group: gid_t? = nil, logger: Logger) throws {
         guard path.utf8.count <= SocketPath.maxLength else {
             throw DaemonError("socket path \(path) is longer than \(SocketPath.maxLength) bytes")
         }
         self.path = path
+        socketGroup = group
         let directory = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
         if !directory.isEmpty { try SocketListener.makeDirectory(directory) }
+        if let group, !directory.isEmpty { try SocketListener.letGroupEnter(directory, group: group) }
         if let problem = SocketPath.directoryProblem(path) { throw DaemonError("refusing the socket \(path): \(problem)") }
 
         let lockPath = path + ".lock"
@@ -74,6 +77,20 @@ final class SocketListener {
             throw DaemonError("cannot listen on \(path): \(error)")
         }
         chmod(path, 0o660)
+        if let socketGroup, chown(path, uid_t.max, socketGroup) != 0 {
+            throw DaemonError("cannot give \(path) to group \(socketGroup): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// The socket's group may reach it: a directory of vrrpd's own that others cannot enter
+    /// gets the group and g+x (never write: nobody else may put a socket there).
+    static func letGroupEnter(_ directory: String, group: gid_t) throws {
+        var st = stat()
+        guard stat(directory, &st) == 0, st.st_uid == geteuid() else { return }
+        if st.st_mode & S_IXOTH != 0 { return }  // anyone may enter already (/run/vrrpd is 0755)
+        guard chown(directory, uid_t.max, group) == 0, chmod(directory, (st.st_mode & 0o700) | 0o010) == 0 else {
+            throw DaemonError("cannot let group \(group) into \(directory): \(String(cString: strerror(errno)))")
+        }
     }
 
     /// Stops accepting, removes the socket file and the lock.

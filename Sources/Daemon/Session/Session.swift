@@ -26,6 +26,11 @@ public final class Session {
     public var greeted = false
     /// Wrong enable secrets in a row (each doubles the wait before the next answer).
     public var failedSecrets = 0
+    /// `terminal length` / `terminal width` (0: no paging; what automation sets on connect).
+    public var terminalLength = 24
+    public var terminalWidth = 80
+    /// `terminal monitor`: log lines for this session (kept; vtysh shows the daemon's log with `show logging`).
+    public var terminalMonitor = false
     /// Set while the session waits for input (a password) for a command.
     var pendingInput: ((CommandContext, String) -> CommandOutcome)?
     var pendingInputContext: CommandContext?

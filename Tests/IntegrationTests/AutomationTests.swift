@@ -1,0 +1,125 @@
+import Foundation
+import Glibc
+import Testing
+import TestSupport
+
+/// Network automation drives vrrpd as it drives a switch: OpenSSH's sshd (set up by
+/// scripts/ssh-access) runs vtysh for each login, and netmiko connects as `cisco_ios`.
+/// Needs root (a system user, sshd), sshd and netmiko (scripts/setup installs both); elsewhere
+/// skipped, saying why.
+@Suite(.serialized) struct AutomationTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    static let user = "vrrpd-ci"
+
+    static var skipReason: String? {
+        if getuid() != 0 { return "needs root (a system user and sshd); CI runs it as root" }
+        if access("/usr/sbin/sshd", X_OK) != 0 { return "OpenSSH's sshd is not installed (scripts/setup installs openssh-server)" }
+        let probe = try? Spawned.run("/usr/bin/env", ["python3", "-c", "import netmiko"])
+        if probe?.status != 0 { return "netmiko is not installed (scripts/setup installs requirements-automation.txt)" }
+        return nil
+    }
+
+    /// A TCP port nobody listens on now.
+    static func freeTCPPort() throws -> UInt16 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound else { throw TestFailure("no free TCP port") }
+        return UInt16(bigEndian: address.sin_port)
+    }
+
+    /// sshd on a free loopback port for a password login whose shell is vtysh on `socket`.
+    struct SSHAccess {
+        let scratch: Scratch
+        let port: UInt16
+        let password = "ci-\(getpid())-pw"
+
+        init(scratch: Scratch, socket: String) throws {
+            self.scratch = scratch
+            port = try AutomationTests.freeTCPPort()
+            let started = try Spawned.run(
+                AutomationTests.root + "/scripts/ssh-access",
+                ["start", "--socket", socket, "--port", "\(port)", "--user", AutomationTests.user, "--password", password,
+                 "--dir", scratch.file("ssh")],
+                environment: ProcessInfo.processInfo.environment.merging(["VRRPD_BIN_DIR": Binaries.directory]) { $1 })
+            guard started.status == 0 else { throw TestFailure("ssh-access start failed: \(started.stdout)\(started.stderr)") }
+        }
+
+        func stop() {
+            _ = try? Spawned.run(AutomationTests.root + "/scripts/ssh-access", ["stop", "--dir", scratch.file("ssh")])
+            _ = try? Spawned.run("/usr/sbin/userdel", ["--remove", AutomationTests.user])
+        }
+
+        /// The netmiko session script's JSON.
+        func netmiko(_ extra: [String] = []) throws -> [String: Any] {
+            let run = try Spawned.run(
+                "/usr/bin/env",
+                ["python3", AutomationTests.root + "/Tests/Automation/netmiko_session.py", "--port", "\(port)", "--user", AutomationTests.user,
+                 "--password", password] + extra)
+            guard run.status == 0, let object = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any] else {
+                throw TestFailure("netmiko failed (\(run.status)): \(run.stdout.suffix(2000)) \(run.stderr.suffix(3000))")
+            }
+            return object
+        }
+    }
+
+    @Test(.enabled(if: skipReason == nil, "\(skipReason ?? "")"))
+    func netmikoConfiguresSavesAndReadsBackOverSSH() throws {
+        let scratch = try Scratch()
+        let access = try SSHAccess(scratch: scratch, socket: scratch.file("vrrpd.vty"))
+        defer { access.stop() }
+        let daemon = try DaemonProcess(scratch: scratch, arguments: ["--socket-group", "vrrpvty"], config: "hostname auto-sw\n")
+        let result = try access.netmiko(["--repeat", "5", "--lines", "100"])
+        // Prompts as IOS's, no escape sequences around them.
+        #expect(result["prompt"] as? String == "auto-sw>", "\(result["prompt"] ?? "")")
+        #expect(result["enable_prompt"] as? String == "auto-sw#")
+        #expect(result["after_config_prompt"] as? String == "auto-sw#")
+        let configOutput = result["config_output"] as? String ?? ""
+        #expect(!configOutput.contains("%") && !configOutput.contains("\u{1b}"), "\(configOutput)")
+        #expect((result["save_output"] as? String ?? "").contains("[OK]"))
+        // What it configured is running, saved, and VRRP runs it.
+        let running = result["running"] as? String ?? ""
+        #expect(running.contains("interface vlan40\n ip address 10.40.0.2/24") && running.contains(" vrrp 40 priority 150"), "\(running)")
+        #expect((result["vrrp"] as? String ?? "").contains("vlan40      40     150"), "\(result["vrrp"] ?? "")")
+        let saved = scratch.read("vrrpd.conf") ?? ""
+        #expect(saved.contains("vrrp 40 ip 10.40.0.1") && saved.contains("access-list 40 permit 10.40.0.0 0.0.0.255"), "\(saved)")
+        #expect((result["vlans"] as? String ?? "").contains("149  VLAN0149"))
+        // Each SSH login was a vtysh session of its own, gone once it disconnected: only the
+        // session asking is left.
+        #expect(try daemon.waitUntilTrue(10) { (try? daemon.vtysh(["-c", "show users"]).stdout.components(separatedBy: "\n").filter { $0.contains("vtysh") }.count) == 1 })
+    }
+
+    /// A login dropped in configuration mode, half way through a line: the daemon and every
+    /// other session carry on.
+    @Test(.enabled(if: skipReason == nil, "\(skipReason ?? "")"))
+    func aDroppedLoginInConfigurationModeHurtsNoOne() throws {
+        let scratch = try Scratch()
+        let access = try SSHAccess(scratch: scratch, socket: scratch.file("vrrpd.vty"))
+        defer { access.stop() }
+        let daemon = try DaemonProcess(scratch: scratch, arguments: ["--socket-group", "vrrpvty"], config: "hostname drop-sw\n")
+        let script = """
+            import os, sys, time
+            from netmiko import ConnectHandler
+            c = ConnectHandler(device_type="cisco_ios", host="127.0.0.1", port=\(access.port), username="\(AutomationTests.user)", password="\(access.password)")
+            c.enable(); c.config_mode()
+            c.write_channel("interface vlan7\\n ip addr")   # half a line, then the connection dies
+            time.sleep(0.5)
+            os._exit(0)
+            """
+        let dropped = try Spawned.run("/usr/bin/env", ["python3", "-c", script])
+        #expect(dropped.status == 0, "\(dropped.stderr.suffix(2000))")
+        // Another login works at once, and the half line changed nothing.
+        let next = try access.netmiko(["--repeat", "2", "--lines", "10"])
+        #expect(next["enable_prompt"] as? String == "drop-sw#")
+        let running = try daemon.vtysh(["-c", "enable", "-c", "show running-config"]).stdout
+        #expect(!running.contains("ip addr\n"), "\(running)")
+        #expect(try daemon.waitUntilTrue(10) { (try? daemon.vtysh(["-c", "show users"]).stdout.components(separatedBy: "\n").filter { $0.contains("vtysh") }.count) == 1 },
+                "the dropped login's session is still open")
+    }
+}
