@@ -436,4 +436,43 @@ struct LoadBox: Sendable {
         #expect(h.runningConfig.contains(" description merged"))
         #expect(try h.run("copy extra.conf running-config").1.contains("as a path"))
     }
+
+    /// A file as FRR 8.4's `write file` writes it loads with no error: the global lines FRR
+    /// writes for itself are accepted and ignored, what has a meaning here (exec-timeout under
+    /// `line vty`) is kept, and typed at the prompt each ignored line says so.
+    @Test func anFRRWrittenFileLoadsWithNoError() throws {
+        let h = try PlaneHarness(chip: .small)
+        let text = """
+            frr version 8.4.4
+            frr defaults traditional
+            hostname r1
+            log syslog informational
+            no ip forwarding
+            no ipv6 forwarding
+            service integrated-vtysh-config
+            !
+            vlan 10
+            exit
+            interface vlan10
+             ip address 10.0.10.2/24
+             vrrp 5 version 3
+             vrrp 5 priority 200
+             vrrp 5 ip 10.0.10.1
+            exit
+            !
+            agentx
+            !
+            line vty
+             exec-timeout 0 0
+            !
+            end
+            """
+        let (rendered, errors) = try h.loadIntoFresh(text)
+        #expect(errors.isEmpty, "\(errors)")
+        #expect(rendered.contains("hostname r1") && rendered.contains(" vrrp 5 priority 200") && rendered.contains("exec-timeout 0 0"), "\(rendered)")
+        #expect(!rendered.contains("frr ") && !rendered.contains("forwarding") && !rendered.contains("agentx"), "\(rendered)")
+        try h.configure(["enable", "configure terminal"])
+        let (status, output) = try h.run("frr defaults traditional")
+        #expect(!status.isFailure && output.contains("% Note: \"frr defaults traditional\" ignored"), "\(output)")
+    }
 }

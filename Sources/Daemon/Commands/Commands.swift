@@ -5,6 +5,7 @@ enum Commands {
     static var all: [CommandDeclaration] {
         SessionCommands.declarations
             + SystemCommands.declarations
+            + CompatibilityCommands.declarations
             + ConfigFileCommands.declarations
             + VLANCommands.declarations
             + InterfaceCommands.declarations
