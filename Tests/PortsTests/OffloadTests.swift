@@ -157,6 +157,18 @@ struct SuperFrame {
         }
     }
 
+    /// An IPv4 header whose own length disagrees with where the offload work says the transport
+    /// header starts (a fuzzer's find: the header was summed past the bytes copied) is refused.
+    @Test(arguments: [6, 13, 15])
+    func anIPv4HeaderLengthThatDisagreesWithTheOffloadIsRefused(ihlWords: UInt8) {
+        var frame = SuperFrame(.tcpv4, payload: 200, mss: 100)
+        frame.bytes[frame.l3] = 0x40 | ihlWords
+        var scratch: [UInt8] = []
+        #expect(throws: OffloadFailure.malformed) {
+            try frame.bytes.withUnsafeBytes { try SoftwareOffload.segment($0, frame.offload, scratch: &scratch) { _ in } }
+        }
+    }
+
     /// Through a switch: a super-frame from a port whose kernel left the work to do leaves by
     /// a port that cannot hand it on as finished frames no larger than the MTU; by a port that
     /// can, whole with its offload; by a port with a smaller MTU, not at all (counted).

@@ -138,6 +138,9 @@ public enum SoftwareOffload {
         guard mss > 0, l4 > l3, frame.count > headers else { throw .malformed }
         let version = frame[l3] >> 4
         guard (version == 4 && l4 >= l3 + 20) || (version == 6 && l4 >= l3 + 40) else { throw .malformed }
+        // The IPv4 header's own length must end where the transport header starts (found by
+        // fuzzing: a header length past the copied headers was summed out of bounds).
+        guard version == 6 || Int(frame[l3] & 0x0f) * 4 == l4 - l3 else { throw .malformed }
         let tcp = offload.segmentation != .udp
         let payload = frame.count - headers
         let count = (payload + mss - 1) / mss
