@@ -39,6 +39,8 @@ def main():
     out["after_config_prompt"] = conn.find_prompt()
     out["save_output"] = conn.save_config()
     out["vrrp"] = conn.send_command("show vrrp summary")
+    # Parsed by ntc-templates' cisco_ios template, as automation reads it.
+    out["vrrp_brief"] = conn.send_command("show vrrp brief", use_textfsm=True)
     out["running"] = conn.send_command("show running-config")
     samples = []
     for _ in range(args.repeat):

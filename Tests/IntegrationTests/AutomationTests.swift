@@ -87,6 +87,10 @@ import TestSupport
         let running = result["running"] as? String ?? ""
         #expect(running.contains("interface vlan40\n ip address 10.40.0.2/24") && running.contains(" vrrp 40 priority 150"), "\(running)")
         #expect((result["vrrp"] as? String ?? "").contains("vlan40      40     150"), "\(result["vrrp"] ?? "")")
+        // ntc-templates' cisco_ios parser reads the group back as rows.
+        let rows = result["vrrp_brief"] as? [[String: String]] ?? []
+        #expect(rows.contains { $0["interface"] == "vlan40" && $0["group"] == "40" && $0["priority"] == "150" && $0["virtual_ip_address"] == "10.40.0.1"
+            && $0["addr_family"] == "IPv4" && $0["preempt"] == "Y" }, "\(result["vrrp_brief"] ?? "")")
         let saved = scratch.read("vrrpd.conf") ?? ""
         #expect(saved.contains("vrrp 40 ip 10.40.0.1") && saved.contains("access-list 40 permit 10.40.0.0 0.0.0.255"), "\(saved)")
         #expect((result["vlans"] as? String ?? "").contains("149  VLAN0149"))

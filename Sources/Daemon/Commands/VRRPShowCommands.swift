@@ -12,9 +12,9 @@ enum VRRPShowCommands {
     static var declarations: [CommandDeclaration] {
         [
             CommandDeclaration(
-                "show vrrp [interface IFNAME$ifname] [(1-255)$vrid] [<json|summary>$format]",
+                "show vrrp [interface IFNAME$ifname] [(1-255)$vrid] [<json|summary|brief>$format]",
                 help: [Help.show, vrrpHelp, "Only the groups of one interface", "Interface name (vlanN)", "Only this VRID",
-                       "Output JSON (FRR's keys)", "One line per group"],
+                       "Output JSON (FRR's keys)", "One line per group", "One line per group and address family, as IOS prints it"],
                 modes: Modes.exec
             ) { ctx, args in
                 let interface = args[\.ifname]
@@ -30,6 +30,8 @@ enum VRRPShowCommands {
                         show.streamJSON(groups, into: ctx)
                     case .summary:
                         show.streamSummary(groups, into: ctx)
+                    case .brief:
+                        show.streamBrief(groups, into: ctx)
                     default:
                         if groups.isEmpty, interface != nil || vrid != nil {
                             ctx.print("% No VRRP group matches")

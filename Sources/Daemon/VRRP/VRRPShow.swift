@@ -172,6 +172,43 @@ struct VRRPShow {
         }.joined(separator: "\n") + "\n"
     }
 
+    // MARK: Brief (IOS's layout)
+
+    /// IOS's unified `show vrrp brief` (VRRPv3, both address families): one line per group and
+    /// address family with addresses; Time is the Master_Down_Interval in ms; the Master's
+    /// address is this switch's own, "(local)", while it is Master. Interfaces keep our names.
+    func streamBrief(_ groups: [Group], into ctx: CommandContext) {
+        ctx.write("  Interface          Grp  A-F Pri  Time Own Pre State   Master addr/Group addr\n")
+        let specs = groups.flatMap { [$0.v4, $0.v6] }.filter { $0.config.addresses.count > 0 }
+        ctx.streamItems(specs, chunk: 500) { briefLine($0) }
+    }
+
+    func briefLine(_ spec: VRRPSpec) -> String {
+        let router = effectiveRouter(spec)
+        let running = self.router(spec)
+        let state: String
+        var master: String
+        switch running?.state {
+        case .master?:
+            state = "MASTER"
+            master = primary(spec) + "(local)"
+        case .backup?:
+            state = "BACKUP"
+            master = running?.masterAddress?.description ?? (spec.key.ipv6 ? "::" : "0.0.0.0")
+        default:
+            state = "INIT"
+            master = spec.key.ipv6 ? "::" : "0.0.0.0"
+        }
+        if master.isEmpty { master = "0.0.0.0" }
+        let group = addresses(spec).first ?? ""
+        func right(_ text: String, _ width: Int) -> String { String(repeating: " ", count: max(0, width - text.count)) + text }
+        func left(_ text: String, _ width: Int) -> String { text + String(repeating: " ", count: max(1, width - text.count)) }
+        return "  " + left(spec.key.interface, 18) + right("\(spec.key.vrid)", 4) + " " + (spec.key.ipv6 ? "IPv6" : "IPv4")
+            + right("\(spec.config.priority)", 4) + right("\(ms(router.masterDownInterval))", 6)
+            + "  " + (spec.config.priority == 255 ? "Y" : "N") + "   " + (spec.config.preempt ? "Y" : "N") + "  " + left(state, 8)
+            + master + " " + group + "\n"
+    }
+
     // MARK: Summary
 
     /// The summary: the header at once, the rows as the client reads.
