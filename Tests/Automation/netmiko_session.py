@@ -41,6 +41,7 @@ def main():
     out["vrrp"] = conn.send_command("show vrrp summary")
     # Parsed by ntc-templates' cisco_ios template, as automation reads it.
     out["vrrp_brief"] = conn.send_command("show vrrp brief", use_textfsm=True)
+    out["version"] = conn.send_command("show version", use_textfsm=True)
     out["running"] = conn.send_command("show running-config")
     samples = []
     for _ in range(args.repeat):

@@ -91,6 +91,9 @@ import TestSupport
         let rows = result["vrrp_brief"] as? [[String: String]] ?? []
         #expect(rows.contains { $0["interface"] == "vlan40" && $0["group"] == "40" && $0["priority"] == "150" && $0["virtual_ip_address"] == "10.40.0.1"
             && $0["addr_family"] == "IPv4" && $0["preempt"] == "Y" }, "\(result["vrrp_brief"] ?? "")")
+        let version = (result["version"] as? [[String: Any]])?.first ?? [:]
+        #expect(version["hostname"] as? String == "auto-sw" && version["version"] as? String == "0.1.0"
+            && (version["mac_address"] as? [String])?.count == 1 && (version["serial"] as? [String])?.first?.count == 12, "\(result["version"] ?? "")")
         let saved = scratch.read("vrrpd.conf") ?? ""
         #expect(saved.contains("vrrp 40 ip 10.40.0.1") && saved.contains("access-list 40 permit 10.40.0.0 0.0.0.255"), "\(saved)")
         #expect((result["vlans"] as? String ?? "").contains("149  VLAN0149"))

@@ -93,6 +93,16 @@ enum SystemCommands {
                     "Sessions: \(plane.sessions.count) active, \(stats.sessionsOpened) since start, \(stats.sessionsRefused) refused")
                 ctx.print(
                     "Commands: \(stats.commands) run, \(stats.commandTimeouts) timed out; protocol errors: \(stats.protocolErrors)")
+                // The lines IOS tools read (ntc-templates, napalm, Ansible facts), in IOS's words.
+                let mac = plane.hal.hal.baseMAC
+                ctx.print("")
+                ctx.print("vrrpd Software (vrrpd-\(chip.name)), Version \(plane.options.version), RELEASE SOFTWARE (simulated)")
+                ctx.print("\(plane.live.config.hostname) uptime is \(iosUptime(MonotonicClock.nanoseconds - plane.startedAt))")
+                ctx.print("System image file is \"flash:vrrpd\"")
+                ctx.print("Last reload reason: process start")
+                let serial = String(mac.value, radix: 16, uppercase: true)
+                ctx.print("Processor board ID " + String(repeating: "0", count: max(0, 12 - serial.count)) + serial)
+                ctx.print("Base ethernet MAC Address       : \(mac)")
                 return .success
             }
         },
@@ -130,6 +140,15 @@ func formatUptime(_ nanoseconds: UInt64, short: Bool = false) -> String {
     let clock = "\(pad2(total / 3600 % 24)):\(pad2(total / 60 % 60)):\(pad2(total % 60))"
     if short { return days > 0 ? "\(days)d\(pad2(total / 3600 % 24))h" : clock }
     return "\(days) days, \(clock)"
+}
+
+/// Uptime as IOS says it: "1 week, 2 days, 3 hours, 4 minutes" (zero parts left out, minutes
+/// always).
+func iosUptime(_ nanoseconds: UInt64) -> String {
+    let minutes = Int(nanoseconds / 60_000_000_000)
+    let parts = [(minutes / 10080, "week"), (minutes / 1440 % 7, "day"), (minutes / 60 % 24, "hour")].filter { $0.0 > 0 }
+        + [(minutes % 60, "minute")]
+    return parts.map { "\($0.0) \($0.1)\($0.0 == 1 ? "" : "s")" }.joined(separator: ", ")
 }
 
 private func pad2(_ n: Int) -> String { n < 10 ? "0\(n)" : String(n) }
