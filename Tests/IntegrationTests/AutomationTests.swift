@@ -53,6 +53,9 @@ import TestSupport
 
         func stop() {
             _ = try? Spawned.run(AutomationTests.root + "/scripts/ssh-access", ["stop", "--dir", scratch.file("ssh")])
+            // The user's own sessions (sshd children, vtysh) end first, or userdel refuses.
+            _ = try? Spawned.run("/usr/bin/pkill", ["-KILL", "-u", AutomationTests.user])
+            usleep(200_000)
             _ = try? Spawned.run("/usr/sbin/userdel", ["--remove", AutomationTests.user])
         }
 
