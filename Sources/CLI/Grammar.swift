@@ -60,6 +60,12 @@ public final class Grammar {
             let no = TokenSpec(kind: .keyword("no"), display: "no", help: Grammar.negateHelp)
             let full = Syntax(text: "no " + negatedSyntax.text, root: .sequence([.token(no), negatedSyntax.root]))
             for mode in modes { try insert(full, mode: mode, negated: true, action: action) }
+            // `no` of a line exactly as it is written (IOS habit: `no switchport mode trunk`,
+            // `no vrrp 10 track interface eth1 decrement 50`) is the same `no`, with the values.
+            if case .custom = noForm {
+                let asWritten = Syntax(text: "no " + parsed.text, root: .sequence([.token(no), parsed.root]))
+                for mode in modes { try insert(asWritten, mode: mode, negated: true, action: action, sameActionAllowed: true) }
+            }
         }
         return parsed
     }
@@ -77,13 +83,14 @@ public final class Grammar {
         for mode in modes { try insert(syntax, mode: mode, negated: false, action: action) }
     }
 
-    private func insert(_ syntax: Syntax, mode: Mode, negated: Bool, action: Action) throws(SyntaxError) {
+    private func insert(_ syntax: Syntax, mode: Mode, negated: Bool, action: Action, sameActionAllowed: Bool = false) throws(SyntaxError) {
         let root = roots[mode] ?? Node(spec: TokenSpec(kind: .word, display: "", help: ""))
         roots[mode] = root
         for path in syntax.paths() {
             var node = root
             for spec in path { node = node.child(for: spec) }
             if let existing = node.terminal {
+                if sameActionAllowed && existing.action == action && existing.negated == negated { continue }
                 throw SyntaxError(
                     syntax: syntax.text, message: "duplicates \"\(existing.syntax)\" in mode \(mode)")
             }

@@ -475,4 +475,33 @@ struct LoadBox: Sendable {
         let (status, output) = try h.run("frr defaults traditional")
         #expect(!status.isFailure && output.contains("% Note: \"frr defaults traditional\" ignored"), "\(output)")
     }
+
+    /// IOS habits: `no` of a line exactly as show running-config prints it, `interface vlan 10`
+    /// with a space, show running-config output that pastes back (its header is comments),
+    /// show startup-config of a missing file failing.
+    @Test func iosHabitsWork() throws {
+        let h = try PlaneHarness(chip: .small)
+        try h.configure(["enable", "configure terminal", "vlan 10", "exit", "interface eth1", "switchport mode trunk"])
+        #expect(h.runningConfig.contains(" switchport mode trunk"))
+        try h.configure(["no switchport mode trunk", "exit"])
+        #expect(!h.runningConfig.contains("switchport mode trunk"), "\(h.runningConfig)")
+        try h.configure(["interface vlan 10", "ip address 10.0.0.2/24", "vrrp 10 ip 10.0.0.1",
+                         "vrrp 10 track interface eth1 decrement 50", "vrrp 10 preempt delay minimum 30"])
+        #expect(h.mode == "config-if" && h.runningConfig.contains("interface vlan10\n ip address 10.0.0.2/24"))
+        #expect(h.runningConfig.contains(" vrrp 10 track interface eth1 decrement 50") && h.runningConfig.contains(" vrrp 10 preempt delay minimum 30"))
+        try h.configure(["no vrrp 10 track interface eth1 decrement 50", "no vrrp 10 preempt delay minimum 30", "end"])
+        let running = h.runningConfig
+        #expect(!running.contains("track") && !running.contains("preempt"), "the delay went, preemption stayed on: \(running)")
+        // The whole output of show running-config, pasted in configuration mode: no error.
+        let (_, shown) = try h.run("show running-config")
+        #expect(shown.hasPrefix("! Building configuration..."))
+        try h.configure(["configure terminal"])
+        for line in shown.split(separator: "\n") {
+            let (status, output) = try h.run(String(line))
+            #expect(!status.isFailure, "pasting \"\(line)\": \(output)")
+        }
+        #expect(h.mode == "enable", "the pasted text ends with end")
+        let (missing, text) = try h.run("show startup-config")
+        #expect(missing.isFailure && text.contains("does not exist"), "\(text)")
+    }
 }

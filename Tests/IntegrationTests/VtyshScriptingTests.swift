@@ -12,7 +12,7 @@ import Testing
         ])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("hostname lab1\n!\ninterface eth3\n description to server\nexit\n"))
-        #expect(result.stdout.hasPrefix("Building configuration...\n\nCurrent configuration:\n"))
+        #expect(result.stdout.hasPrefix("! Building configuration...\n!\n! Current configuration:\n"))
     }
 
     @Test func firstFailingCommandStopsAndIsNamed() throws {

@@ -72,7 +72,7 @@ enum ConfigFileCommands {
             let result = read.assumeIsolated().map { text -> Status in
                 guard let text else {
                     ctx.print("% No startup configuration: \(path) does not exist (use write file)")
-                    return .warning
+                    return .error
                 }
                 ctx.write(text)
                 return .success
@@ -88,9 +88,10 @@ enum ConfigFileCommands {
     /// The running configuration, streamed as the client reads it: a snapshot (which costs
     /// nothing to take) rendered a few hundred lines at a time.
     static func showRunning(_ ctx: CommandContext) -> CommandOutcome {
-        ctx.print("Building configuration...")
-        ctx.print("")
-        ctx.print("Current configuration:")
+        // Comments, so that the whole output pastes back into configuration mode.
+        ctx.print("! Building configuration...")
+        ctx.print("!")
+        ctx.print("! Current configuration:")
         var renderer = ctx.plane.registry.renderer(ctx.workspace.config)
         ctx.stream = { renderer.next(lines: 512) }
         return .done(.success)

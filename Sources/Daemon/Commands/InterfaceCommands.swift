@@ -12,20 +12,14 @@ enum InterfaceCommands {
                 no: .sameArguments, submode: Modes.configInterface, submodeKey: { $0[\.ifname] },
                 show: { config, _ in config.sortedInterfaceNames.map { Arguments().with(\.ifname, $0) } }
             ) { ctx, args in
-                let name = try args.value(\.ifname)
-                guard InterfaceKind.parse(name, portCount: ctx.portCount) != nil else {
-                    return ctx.fail("No such interface \(name): ports are eth1-eth\(ctx.portCount), SVIs are vlan1-vlan4094")
-                }
-                if args.negated {
-                    guard ctx.config.interfaces[name] != nil else { return ctx.fail("Interface \(name) is not configured") }
-                    // A port goes back to its defaults; an SVI is removed.
-                    return ctx.commit { $0.removeInterface(name); return nil }
-                }
-                ctx.session.mode = Modes.configInterface
-                ctx.session.clearContext()
-                ctx.session.interface = name
-                guard ctx.config.interfaces[name] == nil else { return .done(.success) }
-                return ctx.commit { $0.editInterface(name) { _ in nil } }
+                enterInterface(ctx, try args.value(\.ifname), negated: args.negated)
+            },
+            // IOS's spelling with a space: the same SVI.
+            CommandDeclaration(
+                "interface vlan (1-4094)$vlan", help: [Help.interface, "An SVI (the VLAN's routed interface)", "VLAN ID"],
+                modes: [Modes.config], no: .sameArguments
+            ) { ctx, args in
+                enterInterface(ctx, "vlan\(try args.value(\.vlan))", negated: args.negated)
             },
             CommandDeclaration(
                 "description LINE", help: ["Interface specific description", "Characters describing this interface"],
@@ -257,6 +251,24 @@ enum InterfaceCommands {
             interface.addresses[0] = prefix
         }
         return nil
+    }
+
+    /// `interface NAME` (and `no interface NAME`): enters the interface's configuration, creating
+    /// it; `no` puts a port back to its defaults and removes an SVI.
+    static func enterInterface(_ ctx: CommandContext, _ name: String, negated: Bool) -> CommandOutcome {
+        guard InterfaceKind.parse(name, portCount: ctx.portCount) != nil else {
+            return ctx.fail("No such interface \(name): ports are eth1-eth\(ctx.portCount), SVIs are vlan1-vlan4094")
+        }
+        if negated {
+            guard ctx.config.interfaces[name] != nil else { return ctx.fail("Interface \(name) is not configured") }
+            // A port goes back to its defaults; an SVI is removed.
+            return ctx.commit { $0.removeInterface(name); return nil }
+        }
+        ctx.session.mode = Modes.configInterface
+        ctx.session.clearContext()
+        ctx.session.interface = name
+        guard ctx.config.interfaces[name] == nil else { return .done(.success) }
+        return ctx.commit { $0.editInterface(name) { _ in nil } }
     }
 }
 

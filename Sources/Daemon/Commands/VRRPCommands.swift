@@ -139,8 +139,10 @@ enum VRRPCommands {
                 }
             ) { ctx, args in
                 let delay = args[\.delay]
+                // `no vrrp N preempt delay minimum S` takes the delay away and keeps preempting.
+                let onlyDelay = args.negated && delay != nil
                 return edit(ctx, UInt8(try args.value(\.vrid)), negated: args.negated) { instance in
-                    instance.preempt = !args.negated
+                    instance.preempt = !args.negated || onlyDelay
                     instance.preemptDelaySeconds = args.negated ? nil : (delay == 0 ? nil : delay)
                     return nil
                 }
