@@ -14,6 +14,10 @@ import time
 from netmiko import ConnectHandler
 
 
+PARSED = ["show version", "show clock", "show users", "show vlan", "show vlan brief", "show ip arp",
+          "show ip interface brief", "show vrrp brief"]
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--host", default="127.0.0.1")
@@ -42,6 +46,12 @@ def main():
     # Parsed by ntc-templates' cisco_ios template, as automation reads it.
     out["vrrp_brief"] = conn.send_command("show vrrp brief", use_textfsm=True)
     out["version"] = conn.send_command("show version", use_textfsm=True)
+    # Every IOS-layout command: how many rows ntc-templates' cisco_ios parser gives (a string
+    # back means it could not parse).
+    out["parsed_rows"] = {}
+    for command in PARSED:
+        rows = conn.send_command(command, use_textfsm=True)
+        out["parsed_rows"][command] = len(rows) if isinstance(rows, list) else -1
     out["running"] = conn.send_command("show running-config")
     samples = []
     for _ in range(args.repeat):

@@ -97,6 +97,8 @@ import TestSupport
         let version = (result["version"] as? [[String: Any]])?.first ?? [:]
         #expect(version["hostname"] as? String == "auto-sw" && version["version"] as? String == "0.1.0"
             && (version["mac_address"] as? [String])?.count == 1 && (version["serial"] as? [String])?.first?.count == 12, "\(result["version"] ?? "")")
+        let parsed = result["parsed_rows"] as? [String: Int] ?? [:]
+        #expect(parsed.count == 8 && parsed.values.allSatisfy { $0 >= 1 }, "rows per command: \(parsed)")
         let saved = scratch.read("vrrpd.conf") ?? ""
         #expect(saved.contains("vrrp 40 ip 10.40.0.1") && saved.contains("access-list 40 permit 10.40.0.0 0.0.0.255"), "\(saved)")
         #expect((result["vlans"] as? String ?? "").contains("149  VLAN0149"))

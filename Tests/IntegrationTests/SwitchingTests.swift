@@ -102,7 +102,9 @@ import Testing
         // And the hardware got it from the startup configuration.
         let vlans = try daemon.vtysh(["-c", "show vlan"]).stdout
         #expect(vlans.contains("10   users                            active    eth5"))
-        #expect(vlans.contains("eth1          20      10,20"))
+        let trunks = try daemon.vtysh(["-c", "show interfaces trunk"]).stdout
+        #expect(trunks.contains("eth1        on               802.1q") && trunks.contains("eth1        10,20"), "\(trunks)")
+        #expect(trunks.split(separator: "\n").first { $0.hasPrefix("eth1") }?.hasSuffix(" 20") == true, "native VLAN 20: \(trunks)")
         let ports = try daemon.vtysh(["-c", "show interfaces eth5"]).stdout
         #expect(ports.contains("eth5 is administratively down, line protocol is down"))
         let table = try daemon.vtysh(["-c", "show mac address-table static"]).stdout

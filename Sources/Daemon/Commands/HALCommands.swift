@@ -97,6 +97,34 @@ enum HALCommands {
                 }
             },
             CommandDeclaration(
+                "show ip interface brief", help: [Help.show, Help.ip, "IP interface status and configuration", "Brief summary of IP status and configuration"],
+                modes: Modes.exec
+            ) { ctx, _ in
+                // IOS's layout (ntc-templates parse it); ports are switched, so unassigned.
+                let config = ctx.config
+                return ctx.hal("interface-status", { hal, deadline in
+                    (try hal.portStatus(deadline: deadline), try hal.sviStatus(deadline: deadline))
+                }) { result in
+                    let (ports, svis) = result
+                    func row(_ name: String, _ address: String, _ method: String, _ status: String, _ proto: String) {
+                        ctx.print(pad(name, 27) + pad(address, 16) + "YES " + pad(method, 7) + pad(status, 22) + proto)
+                    }
+                    ctx.print("Interface                  IP-Address      OK? Method Status                Protocol")
+                    for port in ports {
+                        row(port.name, "unassigned", "unset", port.settings.adminUp ? (port.linkUp ? "up" : "down") : "administratively down",
+                            port.operUp ? "up" : "down")
+                    }
+                    for svi in svis {
+                        let name = "vlan\(svi.vlan)"
+                        let address = config.interfaces[name]?.addresses.first.map { "\($0.address)" }
+                        let shut = config.interfaces[name]?.shutdown == true
+                        row(name, address ?? "unassigned", address == nil ? "unset" : "manual",
+                            shut ? "administratively down" : (svi.up ? "up" : "down"), !shut && svi.up ? "up" : "down")
+                    }
+                    return .success
+                }
+            },
+            CommandDeclaration(
                 "show hal l2 summary", help: [Help.show, Help.hal, "The L2 table", "Geometry, fill and counters"], modes: Modes.exec
             ) { ctx, _ in
                 ctx.hal("l2-summary", { hal, deadline in (try hal.l2Summary(deadline: deadline), hal.subscriptions) }) { result in

@@ -56,9 +56,18 @@ enum RouteCommands {
                 "show ip arp", help: [Help.show, Help.ip, "The neighbour table of the routing path"], modes: Modes.exec
             ) { ctx, _ in
                 ctx.after(ctx.plane.l3.snapshot(), waitingFor: { "the L3 thread" }) { snapshot in
-                    ctx.print("Address          Hardware Addr    Interface")
+                    // IOS's layout (ntc-templates parse it): the neighbours the router learnt.
+                    ctx.print("Protocol  Address          Age (min)  Hardware Addr   Type   Interface")
+                    // The SVIs' own addresses first (age "-", the router MAC), as IOS lists them.
+                    let router = ctx.plane.hal.hal.baseMAC.dottedDescription
+                    for name in ctx.config.sortedInterfaceNames where name.hasPrefix("vlan") {
+                        for prefix in ctx.config.interfaces[name]?.addresses ?? [] {
+                            ctx.print("Internet  " + pad("\(prefix.address)", 16) + " " + pad("-", 9, left: true) + "   " + pad(router, 15) + " ARPA   " + name)
+                        }
+                    }
                     ctx.streamItems(snapshot.neighborList) { entry in
-                        pad("\(entry.address)", 16) + " " + pad(entry.mac.dottedDescription, 16) + " vlan\(entry.vlan)\n"
+                        "Internet  " + pad("\(entry.address)", 16) + " " + pad(String(entry.ageMinutes), 9, left: true) + "   "
+                            + pad(entry.mac.dottedDescription, 15) + " ARPA   vlan\(entry.vlan)\n"
                     }
                     return .success
                 }

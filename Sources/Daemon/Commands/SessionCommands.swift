@@ -1,3 +1,4 @@
+import Glibc
 import CLI
 import Channel
 import NIOCore
@@ -47,6 +48,10 @@ enum SessionCommands {
             modes: Modes.exec
         ) { ctx, _ in
             ctx.session.terminalMonitor = false
+            return .done(.success)
+        },
+        CommandDeclaration("show clock", help: [Help.show, "Display the system clock"], modes: Modes.exec) { ctx, _ in
+            ctx.print(iosClock())
             return .done(.success)
         },
         CommandDeclaration(
@@ -130,4 +135,21 @@ enum SessionCommands {
         }.nonisolated()
         return .pending(result, waitingFor: { "the enable secret check" })
     }
+}
+
+/// The time as IOS's `show clock` prints it: `*10:15:31.123 UTC Fri Dec 4 2026` (the `*`: not
+/// set by NTP on this switch; vrrpd uses the host's clock).
+func iosClock() -> String {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    var seconds = ts.tv_sec
+    var parts = tm()
+    gmtime_r(&seconds, &parts)
+    let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+    let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+    func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
+    let millis = ts.tv_nsec / 1_000_000
+    let fraction = millis < 10 ? "00\(millis)" : millis < 100 ? "0\(millis)" : "\(millis)"
+    return "*\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).\(fraction) UTC \(days[Int(parts.tm_wday)]) "
+        + "\(months[Int(parts.tm_mon)]) \(parts.tm_mday) \(1900 + parts.tm_year)"
 }

@@ -109,14 +109,17 @@ enum SystemCommands {
         CommandDeclaration(
             "show users", help: [Help.show, "Sessions connected to vrrpd"], modes: Modes.exec
         ) { ctx, _ in
-            ctx.print("    Id  Mode        Idle      Commands  Client")
+            // IOS's layout (ntc-templates parse it): line = session, Host(s) = its mode,
+            // Location = the client (spaces as underscores).
+            ctx.print("    Line       User       Host(s)              Idle       Location")
             let now = MonotonicClock.nanoseconds
             for session in ctx.plane.sessions.values.sorted(by: { $0.id < $1.id }) {
                 let marker = session === ctx.session ? "*" : " "
-                let idle = formatUptime(now - session.lastActivity, short: true)
-                ctx.print(
-                    "\(marker) \(pad(String(session.id), 4, left: true))  \(pad(session.mode.name, 10))  \(pad(idle, 8))  "
-                        + "\(pad(String(session.commandCount), 8, left: true))  \(session.client)")
+                let idle = formatUptime(now - session.lastActivity)
+                let clock = String(idle.split(separator: " ").last ?? "00:00:00")
+                let line = pad(String(session.id), 3, left: true) + " vty \(session.id - 1)"
+                let location = session.client.replacingSpaces(with: "_")
+                ctx.print(marker + " " + pad(line, 10) + "  " + pad("-", 10) + " " + pad(session.mode.name, 20) + " " + pad(clock, 10) + " " + location)
             }
             return .done(.success)
         },

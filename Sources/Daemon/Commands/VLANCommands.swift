@@ -47,6 +47,23 @@ enum VLANCommands {
                 }
             },
             CommandDeclaration(
+                "show interfaces trunk", help: [Help.show, "Interface status and counters", "Trunk ports: native VLAN, allowed VLANs"],
+                modes: Modes.exec
+            ) { ctx, _ in
+                ctx.hal("port-status", { hal, deadline in try hal.portStatus(deadline: deadline) }) { ports in
+                    let trunks = ports.filter { $0.settings.mode == .trunk }
+                    ctx.print("Port        Mode             Encapsulation  Status        Native vlan")
+                    for port in trunks {
+                        ctx.print(pad(port.name, 12) + pad("on", 17) + pad("802.1q", 15) + pad(port.operUp ? "trunking" : "not-trunking", 14)
+                            + "\(port.settings.nativeVLAN)")
+                    }
+                    ctx.print("")
+                    ctx.print("Port        Vlans allowed on trunk")
+                    for port in trunks { ctx.print(pad(port.name, 12) + "\(port.settings.allowedVLANs)") }
+                    return .success
+                }
+            },
+            CommandDeclaration(
                 "show vlan [brief]", help: [Help.show, "VLAN information", "One line per VLAN"], modes: Modes.exec
             ) { ctx, args in
                 let config = ctx.config
@@ -57,18 +74,9 @@ enum VLANCommands {
                     let ids = Set(config.vlans.keys).union([1]).sorted()
                     var access: [UInt16: [String]] = [:]
                     for port in ports where port.settings.mode == .access { access[port.settings.accessVLAN, default: []].append(port.name) }
-                    var trunkText = ""
-                    if !args[\.brief] {
-                        let trunks = ports.filter { $0.settings.mode == .trunk }
-                        if !trunks.isEmpty {
-                            trunkText = "\nTrunk ports   Native  Allowed VLANs\n"
-                            for port in trunks {
-                                trunkText += "\(pad(port.name, 13)) \(pad(String(port.settings.nativeVLAN), 7)) \(port.settings.allowedVLANs)\n"
-                            }
-                        }
-                    }
-                    // 4,094 VLANs stream as the client reads.
-                    ctx.streamItems(ids, chunk: 500, footer: trunkText.isEmpty ? nil : trunkText) { vlan in
+                    // 4,094 VLANs stream as the client reads. Trunks are in show interfaces trunk,
+                    // as on IOS (whose layout ntc-templates parse).
+                    ctx.streamItems(ids, chunk: 500) { vlan in
                         let name = config.vlans[vlan]?.name ?? (vlan == 1 ? "default" : "VLAN" + pad(String(vlan), 4, left: true).replacingSpaces(with: "0"))
                         let status = present.contains(vlan) ? "active" : "pending"
                         let lines = wrap(access[vlan] ?? [], width: 31)

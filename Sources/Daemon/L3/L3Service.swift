@@ -212,7 +212,8 @@ final class L3Service: @unchecked Sendable {
         var routeOverflow: UInt64
         var answerOverflow: UInt64
         var neighbors: Int
-        var neighborList: [(address: IPv4Address, mac: MACAddress, vlan: UInt16)]
+        /// Age: minutes since the neighbour was last heard.
+        var neighborList: [(address: IPv4Address, mac: MACAddress, vlan: UInt16, ageMinutes: Int)]
     }
 
     func snapshot() -> EventLoopFuture<Snapshot> {
@@ -220,7 +221,9 @@ final class L3Service: @unchecked Sendable {
             Snapshot(
                 routing: routing, answered: answered, routeOverflow: routeOverflow.load(ordering: .relaxed),
                 answerOverflow: answerOverflow.load(ordering: .relaxed), neighbors: neighbors.count,
-                neighborList: neighbors.sorted { $0.key < $1.key }.map { ($0.key, $0.value.mac, $0.value.vlan) })
+                neighborList: neighbors.sorted { $0.key < $1.key }.map { [now = NATService.now] in
+                    ($0.key, $0.value.mac, $0.value.vlan, Int(now &- $0.value.seen) / 60_000)
+                })
         }
     }
 
