@@ -17,5 +17,6 @@ static inline void vtysh_rl_after_init(void) {
     rl_variable_bind("enable-bracketed-paste", "off");
 }
 static inline int vtysh_rl_point(void) { return rl_point; }
+static inline void vtysh_rl_move_to_end(void) { rl_point = rl_end; }
 static inline const char *vtysh_rl_line_buffer(void) { return rl_line_buffer; }
 static inline void vtysh_rl_completion_over(void) { rl_attempted_completion_over = 1; }

@@ -27,6 +27,20 @@ enum Shell {
 
         vtysh_rl_setup(strdup("vtysh"), complete)
         rl_bind_key(Int32(UInt8(ascii: "?")), describeKey)
+        // Ctrl-Z ends configuration mode, as on IOS: the terminal must hand it over as a key
+        // rather than stop vtysh (its suspend character is switched off while the shell runs).
+        var terminal = termios()
+        let haveTerminal = tcgetattr(STDIN_FILENO, &terminal) == 0
+        let savedTerminal = terminal
+        if haveTerminal {
+            withUnsafeMutableBytes(of: &terminal.c_cc) { $0[Int(VSUSP)] = 0 }  // _POSIX_VDISABLE
+            tcsetattr(STDIN_FILENO, TCSANOW, &terminal)
+        }
+        defer {
+            var restored = savedTerminal
+            if haveTerminal { tcsetattr(STDIN_FILENO, TCSANOW, &restored) }
+        }
+        rl_bind_key(26, endKey)
         using_history()
         stifle_history(historyLimit)
         if read_history(historyPath) != 0 {
@@ -100,6 +114,15 @@ enum Shell {
             finished = true
         }
         if session.closed { finished = true }
+    }
+
+    /// Ctrl-Z: in a configuration mode, `end` (what is typed on the line is dropped); elsewhere
+    /// nothing.
+    static let endKey: @convention(c) (Int32, Int32) -> Int32 = { _, key in
+        guard session.prompt.contains("(config") else { return 0 }
+        rl_replace_line("end", 0)
+        vtysh_rl_move_to_end()
+        return rl_newline(1, key)
     }
 
     /// `?`: show what may come next, then redraw the line as it was.

@@ -102,6 +102,30 @@ final class Terminal: @unchecked Sendable {
         #expect(term.exitStatus() == 0)
     }
 
+    /// Ctrl-Z ends configuration mode from any depth, dropping the half-typed line (IOS); in
+    /// exec mode it does nothing, and it never suspends vtysh.
+    @Test func ctrlZEndsConfigurationMode() throws {
+        let daemon = try DaemonProcess()
+        let term = try Terminal(["--socket", daemon.socket], home: daemon.scratch.path)
+        try term.expect("switch> ")
+        term.type("\u{1a}")
+        term.type("enable\r")
+        try term.expect("switch# ")
+        term.type("configure terminal\r")
+        try term.expect("switch(config)# ")
+        term.type("interface eth1\r")
+        try term.expect("switch(config-if)# ")
+        term.type("description half")
+        try term.expect("description half")
+        term.type("\u{1a}")
+        try term.expect("switch# ")
+        term.type("show running-config\r")
+        let shown = try term.expect("switch# ")
+        #expect(!shown.contains("description half"), "\(shown)")
+        term.type("\u{04}")
+        #expect(term.exitStatus() == 0)
+    }
+
     @Test func ctrlCAbandonsTheLineAndTheCommandInFlight() throws {
         let daemon = try DaemonProcess(arguments: ["--command-timeout", "20"])
         let term = try Terminal(["--socket", daemon.socket], home: daemon.scratch.path)
