@@ -49,18 +49,7 @@ final class PlaneHarness: @unchecked Sendable {
             let (context, outcome) = plane.value.execute(
                 line, session: session.value, workspace: plane.value.live, loading: false)
             // A streamed reply (show running-config) is drained as a client would read it.
-            func output() -> String {
-                var text = context.takeOutput(final: context.stream == nil)
-                while let chunk = context.stream?() {
-                    context.write(chunk)
-                    text += context.takeOutput(final: false)
-                }
-                if context.stream != nil {
-                    context.stream = nil
-                    text += context.takeOutput(final: true)
-                }
-                return text
-            }
+            func output() -> String { context.drainOutput() }
             switch outcome {
             case .done(let status):
                 return loop.makeSucceededFuture(ResultBox(status: status, output: output()))

@@ -212,6 +212,21 @@ public final class CommandContext {
         }
         return text
     }
+
+    /// The whole output at once, a streamed reply drained as a client would read it (for
+    /// callers that are not a connection: the offline plane, tests).
+    func drainOutput() -> String {
+        var text = takeOutput(final: stream == nil)
+        while let chunk = stream?() {
+            write(chunk)
+            text += takeOutput(final: false)
+        }
+        if stream != nil {
+            stream = nil
+            text += takeOutput(final: true)
+        }
+        return text
+    }
 }
 
 /// A configuration being edited: the live running configuration, or a candidate.

@@ -6,6 +6,13 @@ import SwitchHAL
 /// Interfaces as the hardware sees them, the SDK-shell style diagnostics, and the traffic
 /// generator and link simulation (privileged test commands).
 enum HALCommands {
+    /// Every port's and SVI's state from the HAL (one call), then `then`.
+    static func interfaceStatus(_ ctx: CommandContext, then: @escaping ([PortStatus], [SVIStatus]) -> Status) -> CommandOutcome {
+        ctx.hal("interface-status", { hal, deadline in
+            (try hal.portStatus(deadline: deadline), try hal.sviStatus(deadline: deadline))
+        }) { result in then(result.0, result.1) }
+    }
+
     static var declarations: [CommandDeclaration] {
         [
             CommandDeclaration(
@@ -50,10 +57,7 @@ enum HALCommands {
                     return ctx.fail("No such interface \(only): ports are eth1-eth\(ctx.portCount), SVIs are vlan1-vlan4094")
                 }
                 let config = ctx.config
-                return ctx.hal("interface-status", { hal, deadline in
-                    (try hal.portStatus(deadline: deadline), try hal.sviStatus(deadline: deadline))
-                }) { result in
-                    let (ports, svis) = result
+                return interfaceStatus(ctx) { ports, svis in
                     for port in ports where only == nil || only == port.name {
                         describe(port, config: config.interfaces[port.name], ctx)
                     }
@@ -72,10 +76,7 @@ enum HALCommands {
                 modes: Modes.exec
             ) { ctx, _ in
                 let config = ctx.config
-                return ctx.hal("interface-status", { hal, deadline in
-                    (try hal.portStatus(deadline: deadline), try hal.sviStatus(deadline: deadline))
-                }) { result in
-                    let (ports, svis) = result
+                return interfaceStatus(ctx) { ports, svis in
                     ctx.print("Interface  Admin  Link  Oper  Mode    VLAN  MACs    Description")
                     for port in ports {
                         let s = port.settings
@@ -102,10 +103,7 @@ enum HALCommands {
             ) { ctx, _ in
                 // IOS's layout (ntc-templates parse it); ports are switched, so unassigned.
                 let config = ctx.config
-                return ctx.hal("interface-status", { hal, deadline in
-                    (try hal.portStatus(deadline: deadline), try hal.sviStatus(deadline: deadline))
-                }) { result in
-                    let (ports, svis) = result
+                return interfaceStatus(ctx) { ports, svis in
                     func row(_ name: String, _ address: String, _ method: String, _ status: String, _ proto: String) {
                         ctx.print(pad(name, 27) + pad(address, 16) + "YES " + pad(method, 7) + pad(status, 22) + proto)
                     }

@@ -69,18 +69,7 @@ public final class OfflinePlane: @unchecked Sendable {
         let result = try? loop.flatSubmit { () -> EventLoopFuture<(Status, String)> in
             let session = plane.value.sessions[1] ?? plane.value.openSession(client: "offline")!
             let (context, outcome) = plane.value.execute(line, session: session, workspace: plane.value.live, loading: false)
-            func output() -> String {
-                var text = context.takeOutput(final: context.stream == nil)
-                while let chunk = context.stream?() {
-                    context.write(chunk)
-                    text += context.takeOutput(final: false)
-                }
-                if context.stream != nil {
-                    context.stream = nil
-                    text += context.takeOutput(final: true)
-                }
-                return text
-            }
+            func output() -> String { context.drainOutput() }
             switch outcome {
             case .done(let status): return loop.makeSucceededFuture((status, output()))
             case .pending(let future, _, _): return future.hop(to: loop).assumeIsolated().map { ($0, output()) }.nonisolated()
