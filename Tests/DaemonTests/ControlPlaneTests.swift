@@ -254,6 +254,9 @@ struct LoadBox: Sendable {
             ("interface vlan20\n ip address 10.1.0.2/24", "overlaps with vlan10"),
             ("interface vlan20\n ip address 10.1.0.129/25", "overlaps with vlan10"),
             ("interface vlan20\n ip address 10.0.0.1/8", "overlaps with vlan10"),
+            // A /23 (≥ /17) over another SVI's /24: found by the config fuzzer.
+            ("interface vlan20\n ip address 10.1.0.2/23", "overlaps with vlan10 (10.1.0.0/24)"),
+            ("interface vlan20\n ip address 10.1.1.2/20", "overlaps with vlan10"),
             ("interface vlan10\n vrrp 5 ip 0.0.0.0", "Invalid virtual address"),
             ("interface vlan10\n vrrp 5 ip 255.255.255.255", "broadcast"),
             ("interface vlan10\n vrrp 5 ip 239.1.1.1", "multicast"),

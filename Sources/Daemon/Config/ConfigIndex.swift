@@ -14,6 +14,9 @@ public struct ConfigIndex: Equatable, Sendable {
     public private(set) var addressOwners: TreeDictionary<IPv4Address, TreeSet<String>> = [:]
     /// The network of every SVI address, with its length, and the SVIs on it.
     public private(set) var networks: TreeDictionary<IPv4Prefix, TreeSet<String>> = [:]
+    /// Every shorter prefix that holds one of `networks`, with the SVIs whose subnets it holds:
+    /// "would 10.10.0.0/23 hold another SVI's subnet?" is one probe (32 entries per subnet).
+    public private(set) var holders: TreeDictionary<IPv4Prefix, TreeSet<String>> = [:]
     /// What NAT and the routing path see: roles, the subnets of SVIs that are up, the holders of
     /// each VRRP group, the virtual addresses, the static routes.
     public private(set) var environment = NATEnvironment()
@@ -43,10 +46,12 @@ public struct ConfigIndex: Equatable, Sendable {
             for prefix in oldAddresses {
                 Self.remove(name, from: &addressOwners, at: prefix.address)
                 Self.remove(name, from: &networks, at: Self.networkKey(prefix))
+                for length in 0..<prefix.length { Self.remove(name, from: &holders, at: Self.networkKey(IPv4Prefix(address: prefix.address, length: length))) }
             }
             for prefix in newAddresses {
                 addressOwners[prefix.address, default: []].insert(name)
                 networks[Self.networkKey(prefix), default: []].insert(name)
+                for length in 0..<prefix.length { holders[Self.networkKey(IPv4Prefix(address: prefix.address, length: length)), default: []].insert(name) }
             }
         }
         if old?.natRole != new?.natRole { environment.setRole(new?.natRole, of: name) }
