@@ -33,6 +33,10 @@ public final class ControlPlane {
         /// The directories `copy FILE running-config` may read from (`--copy-dir`; by default
         /// the startup configuration's own).
         public var copyDirectories: [String] = []
+        /// The daemon's last log messages, for `show logging` (nil: none kept), and where its
+        /// log goes.
+        public var logBuffer: LogBuffer?
+        public var logDestination = LogDestination.standardError
 
         /// The directories `copy` reads from, the default applied.
         public var readableDirectories: [String] {

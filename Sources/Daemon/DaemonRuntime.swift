@@ -29,6 +29,9 @@ public final class DaemonRuntime: Sendable {
         public var socketGroup: gid_t?
         /// Reopens the log file (SIGHUP); returns a problem, or nil.
         public var reopenLog: (@Sendable () -> String?)?
+        /// The last log messages (`show logging`) and where the log goes.
+        public var logBuffer: LogBuffer?
+        public var logDestination = LogDestination.standardError
 
         public init(socketPath: String, configPath: String, pidFile: String?, commandTimeout: Double) {
             self.socketPath = socketPath
@@ -144,6 +147,8 @@ public final class DaemonRuntime: Sendable {
             options.lockThreshold = settings.lockThreshold
             options.ports = settings.ports
             options.copyDirectories = settings.copyDirectories
+            options.logBuffer = settings.logBuffer
+            options.logDestination = settings.logDestination
             return NIOLoopBound(try ControlPlane(loop: loop, options: options, logger: logger), eventLoop: loop)
         }.wait()
         return plane

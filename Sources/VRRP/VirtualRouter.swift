@@ -101,6 +101,8 @@ public struct VirtualRouter: Sendable {
     public private(set) var lastTransition: (from: RouterState, to: RouterState, at: Microseconds, reason: String)?
     /// The primary address of the current Master as last heard (nil when we are Master).
     public private(set) var masterAddress: IPAddressPair.Source?
+    /// The priority the current Master advertised, as last heard (nil when we are Master).
+    public private(set) var masterPriority: UInt8?
     /// When the last advertisement from the Master was accepted (Backup), for "silent for" figures.
     public private(set) var lastHeardFromMaster: Microseconds?
     /// Subtracted from the configured priority (tracked interfaces that are down).
@@ -273,6 +275,7 @@ public struct VirtualRouter: Sendable {
                 if config.version == 3 { masterAdverInterval = ad.interval }
                 masterDownDeadline = now + masterDownInterval
                 masterAddress = source
+                masterPriority = ad.priority
                 lastHeardFromMaster = now
                 masterResigned = false
                 return []
@@ -291,6 +294,7 @@ public struct VirtualRouter: Sendable {
                 if config.version == 3 { masterAdverInterval = ad.interval }
                 masterDownDeadline = now + masterDownInterval
                 masterAddress = source
+                masterPriority = ad.priority
                 lastHeardFromMaster = now
                 let reason = ad.priority > effectivePriority ? "higher priority \(ad.priority) from \(source)"
                     : "equal priority from higher address \(source)"
@@ -395,6 +399,7 @@ public struct VirtualRouter: Sendable {
         if next == .master {
             statistics.becameMaster += 1
             masterAddress = nil
+            masterPriority = nil
             actions.insert(.takeVirtualMAC, at: 0)
         }
         if previous == .master {

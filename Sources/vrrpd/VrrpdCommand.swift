@@ -156,7 +156,7 @@ struct VrrpdCommand: ParsableCommand {
         let destination: LogDestination = logPath.map { .file($0) } ?? (detach ? .syslog : .standardError)
         let sink: LogSink
         do {
-            sink = try LogSink(destination)
+            sink = try LogSink(destination, buffer: LogBuffer())
         } catch {
             readiness?.fail("\(error)")
             throw error
@@ -183,6 +183,8 @@ struct VrrpdCommand: ParsableCommand {
             settings.socketGroup = entry.pointee.gr_gid
         }
         settings.reopenLog = { sink.reopen() }
+        settings.logBuffer = sink.buffer
+        settings.logDestination = destination
         if let witness { Witness.shared.isEnabled = witness == .on }
         do {
             settings.ports = try ports.map { try PortAttachment.open($0, portCount: settings.chip.portCount) }

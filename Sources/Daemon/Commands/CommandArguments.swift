@@ -201,7 +201,7 @@ enum LinkState: String, KeywordValue { case up, down }
 enum OnOff: String, KeywordValue { case on, off }
 
 /// `show vrrp ... <json|summary>`.
-enum VRRPOutputFormat: String, KeywordValue { case json, summary, brief }
+enum VRRPOutputFormat: String, KeywordValue { case json, summary, brief, all }
 
 /// `debug vrrp <events|packets>`.
 enum VRRPDebugKind: String, KeywordValue { case events, packets }

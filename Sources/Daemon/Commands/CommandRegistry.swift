@@ -69,8 +69,15 @@ final class CommandRegistry: @unchecked Sendable {
         // A sub-mode block: `!` before (once), its lines indented, `exit` and `!` after.
         if !out.hasSuffix("!\n") { out += "!\n" }
         out += line + "\n"
-        let key = declaration.submodeKey?(args)
-        // Lines of one group (`vrrp 5 ...`) stay together, in declaration order.
+        let subLines = blockLines(submode, key: declaration.submodeKey?(args), config)
+        for line in subLines { out += " " + line + "\n" }
+        out += "exit\n!\n"
+        lines += subLines.count + 3
+    }
+
+    /// The lines inside one sub-mode block (unindented): those of one group (`vrrp 5 ...`)
+    /// together, in declaration order.
+    private func blockLines(_ submode: Mode, key: String?, _ config: RunningConfig) -> [String] {
         var subLines: [(group: Int, order: Int, text: String)] = []
         for subIndex in inside[submode] ?? [] {
             for subArgs in declarations[subIndex].show?(config, key) ?? [] {
@@ -79,11 +86,23 @@ final class CommandRegistry: @unchecked Sendable {
                 }
             }
         }
-        for line in subLines.enumerated().sorted(by: { ($0.element.group, $0.element.order, $0.offset) < ($1.element.group, $1.element.order, $1.offset) }) {
-            out += " " + line.element.text + "\n"
+        return subLines.enumerated()
+            .sorted { ($0.element.group, $0.element.order, $0.offset) < ($1.element.group, $1.element.order, $1.offset) }
+            .map(\.element.text)
+    }
+
+    /// One block of the running configuration (`interface vlan10` and its lines, unindented
+    /// lines inside), or nil when nothing is configured under that name.
+    func block(named key: String, _ config: RunningConfig) -> (opening: String, lines: [String])? {
+        for index in topLevel {
+            let declaration = declarations[index]
+            guard let submode = declaration.submode, let keyOf = declaration.submodeKey else { continue }
+            for args in declaration.show?(config, nil) ?? [] where keyOf(args) == key {
+                guard let opening = syntaxes[index].render(args) else { continue }
+                return (opening, blockLines(submode, key: key, config))
+            }
         }
-        out += "exit\n!\n"
-        lines += subLines.count + 3
+        return nil
     }
 
     fileprivate var topLevelDeclarations: [Int] { topLevel }

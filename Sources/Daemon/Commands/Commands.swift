@@ -5,6 +5,7 @@ enum Commands {
     static var all: [CommandDeclaration] {
         SessionCommands.declarations
             + SystemCommands.declarations
+            + LoggingCommands.declarations
             + CompatibilityCommands.declarations
             + ConfigFileCommands.declarations
             + VLANCommands.declarations
@@ -15,6 +16,7 @@ enum Commands {
             + RouteCommands.declarations
             + NATCommands.declarations
             + NATShowCommands.declarations
+            + InterfaceShowCommands.declarations
             + HALCommands.declarations
             + HALDebugCommands.declarations
             + DiagnosticCommands.declarations

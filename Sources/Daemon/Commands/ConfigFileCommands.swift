@@ -65,6 +65,27 @@ enum ConfigFileCommands {
             showRunning(ctx)
         },
         CommandDeclaration(
+            "show running-config interface IFNAME$ifname",
+            help: [Help.show, "Current operating configuration", "Show the configuration of one interface", Help.interfaceName],
+            modes: [Modes.enable]
+        ) { ctx, args in
+            let name = try args.value(\.ifname)
+            guard InterfaceKind.parse(name, portCount: ctx.portCount) != nil else {
+                return ctx.fail("No such interface \(name): ports are eth1-eth\(ctx.portCount), SVIs are vlan1-vlan4094")
+            }
+            // IOS's layout: the banner, then the block closed by `!` (the form ntc-templates'
+            // parser reads; it refuses IOS's closing `end`). It pastes back as it is.
+            let block = ctx.plane.registry.block(named: name, ctx.workspace.config)
+            let lines = [block?.opening ?? "interface \(name)"] + (block?.lines ?? []).map { " " + $0 }
+            let text = lines.joined(separator: "\n") + "\n!\n"
+            ctx.print("Building configuration...")
+            ctx.print("")
+            ctx.print("Current configuration : \(text.utf8.count) bytes")
+            ctx.print("!")
+            ctx.write(text)
+            return .done(.success)
+        },
+        CommandDeclaration(
             "show startup-config", help: [Help.show, "Contents of startup configuration"], modes: [Modes.enable]
         ) { ctx, _ in
             let path = ctx.plane.options.configPath

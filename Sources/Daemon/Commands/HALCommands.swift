@@ -3,16 +3,9 @@ import Channel
 import NetTypes
 import SwitchHAL
 
-/// Interfaces as the hardware sees them, the SDK-shell style diagnostics, and the traffic
-/// generator and link simulation (privileged test commands).
+/// The HAL as the SDK shell shows it (its tables, threads and locks), the traffic generator and
+/// the link simulation (privileged test commands).
 enum HALCommands {
-    /// Every port's and SVI's state from the HAL (one call), then `then`.
-    static func interfaceStatus(_ ctx: CommandContext, then: @escaping ([PortStatus], [SVIStatus]) -> Status) -> CommandOutcome {
-        ctx.hal("interface-status", { hal, deadline in
-            (try hal.portStatus(deadline: deadline), try hal.sviStatus(deadline: deadline))
-        }) { result in then(result.0, result.1) }
-    }
-
     static var declarations: [CommandDeclaration] {
         [
             CommandDeclaration(
@@ -45,80 +38,6 @@ enum HALCommands {
                     ctx.print("Routed by the chip \(c.routed) (translated by the NAT table \(c.translated)); to the CPU \(c.toCPU) (larger than the egress MTU \(c.tooBig))")
                     guard all else { return .success }
                     ctx.streamItems(hosts) { "\($0.destination) vlan \($0.vlan) via \($0.nextHopMAC.dottedDescription)\n" }
-                    return .success
-                }
-            },
-            CommandDeclaration(
-                "show interfaces [IFNAME$ifname]", help: [Help.show, "Interface status and counters", Help.interfaceName],
-                modes: Modes.exec
-            ) { ctx, args in
-                let only = args[\.ifname]
-                if let only, InterfaceKind.parse(only, portCount: ctx.portCount) == nil {
-                    return ctx.fail("No such interface \(only): ports are eth1-eth\(ctx.portCount), SVIs are vlan1-vlan4094")
-                }
-                let config = ctx.config
-                return interfaceStatus(ctx) { ports, svis in
-                    for port in ports where only == nil || only == port.name {
-                        describe(port, config: config.interfaces[port.name], ctx)
-                    }
-                    for svi in svis where only == nil || only == "vlan\(svi.vlan)" {
-                        describe(svi, config: config.interfaces["vlan\(svi.vlan)"], ctx)
-                    }
-                    if let only, only.hasPrefix("vlan"), !svis.contains(where: { "vlan\($0.vlan)" == only }) {
-                        ctx.print("% \(only) is not configured")
-                        return .error
-                    }
-                    return .success
-                }
-            },
-            CommandDeclaration(
-                "show interfaces brief", help: [Help.show, "Interface status and counters", "One line per interface"],
-                modes: Modes.exec
-            ) { ctx, _ in
-                let config = ctx.config
-                return interfaceStatus(ctx) { ports, svis in
-                    ctx.print("Interface  Admin  Link  Oper  Mode    VLAN  MACs    Description")
-                    for port in ports {
-                        let s = port.settings
-                        let vlan = s.mode == .access ? String(s.accessVLAN) : "trunk"
-                        ctx.print(
-                            "\(pad(port.name, 10)) \(pad(s.adminUp ? "up" : "down", 6)) \(pad(port.linkUp ? "up" : "down", 5)) "
-                                + "\(pad(port.operUp ? "up" : "down", 5)) \(pad(s.mode.rawValue, 7)) \(pad(vlan, 5)) "
-                                + "\(pad(String(port.dynamicEntries), 7)) \(config.interfaces[port.name]?.description ?? "")")
-                    }
-                    for svi in svis {
-                        let name = "vlan\(svi.vlan)"
-                        let admin = config.interfaces[name]?.shutdown == true ? "down" : "up"
-                        let oper = svi.up && admin == "up" ? "up" : "down"
-                        ctx.print(
-                            "\(pad(name, 10)) \(pad(admin, 6)) \(pad("-", 5)) \(pad(oper, 5)) \(pad("routed", 7)) "
-                                + "\(pad(String(svi.vlan), 5)) \(pad("-", 7)) \(config.interfaces[name]?.description ?? "")")
-                    }
-                    return .success
-                }
-            },
-            CommandDeclaration(
-                "show ip interface brief", help: [Help.show, Help.ip, "IP interface status and configuration", "Brief summary of IP status and configuration"],
-                modes: Modes.exec
-            ) { ctx, _ in
-                // IOS's layout (ntc-templates parse it); ports are switched, so unassigned.
-                let config = ctx.config
-                return interfaceStatus(ctx) { ports, svis in
-                    func row(_ name: String, _ address: String, _ method: String, _ status: String, _ proto: String) {
-                        ctx.print(pad(name, 27) + pad(address, 16) + "YES " + pad(method, 7) + pad(status, 22) + proto)
-                    }
-                    ctx.print("Interface                  IP-Address      OK? Method Status                Protocol")
-                    for port in ports {
-                        row(port.name, "unassigned", "unset", port.settings.adminUp ? (port.linkUp ? "up" : "down") : "administratively down",
-                            port.operUp ? "up" : "down")
-                    }
-                    for svi in svis {
-                        let name = "vlan\(svi.vlan)"
-                        let address = config.interfaces[name]?.addresses.first.map { "\($0.address)" }
-                        let shut = config.interfaces[name]?.shutdown == true
-                        row(name, address ?? "unassigned", address == nil ? "unset" : "manual",
-                            shut ? "administratively down" : (svi.up ? "up" : "down"), !shut && svi.up ? "up" : "down")
-                    }
                     return .success
                 }
             },
@@ -302,40 +221,6 @@ enum HALCommands {
             lines.append("\(pad(thread, 15)) \(pad("", 8)) \(pad("in a HAL call", 25)) \(pad("", 7))\(hold)")
         }
         return lines
-    }
-
-    static func describe(_ port: PortStatus, config: InterfaceConfig?, _ ctx: CommandContext) {
-        let state = !port.settings.adminUp ? "administratively down" : (port.linkUp ? "up" : "down")
-        ctx.print("\(port.name) is \(state), line protocol is \(port.operUp ? "up" : "down")")
-        ctx.print("  Hardware is Ethernet, address is \(port.mac.dottedDescription)")
-        if let description = config?.description { ctx.print("  Description: \(description)") }
-        let s = port.settings
-        switch s.mode {
-        case .access: ctx.print("  Switchport: access, VLAN \(s.accessVLAN)")
-        case .trunk: ctx.print("  Switchport: trunk, native VLAN \(s.nativeVLAN), allowed \(s.allowedVLANs)")
-        }
-        let c = port.counters
-        ctx.print("  Received \(c.frames) frames (\(c.bytes) bytes); dropped \(c.dropped) (port down \(c.droppedPortDown), VLAN \(c.droppedVLAN), invalid \(c.droppedInvalid)); to CPU \(c.toCPU)")
-        ctx.print("  Learned \(c.learned), moves \(c.moves), learn-limited \(c.learnLimited); \(port.dynamicEntries) dynamic entries now")
-        let hal = ctx.plane.hal.hal
-        if let backend = hal.backends.first(where: { $0.0 == port.id })?.1 {
-            let tx = hal.transmitCounters(port.id)
-            ctx.print("  Wired to \(backend.summary), MTU \(backend.mtu); sent \(tx.frames) frames, \(tx.dropped) could not be sent")
-            ctx.print("  Dropped: \(tx.oversize) over the MTU, \(tx.offloadErrors) with offload work that could not be finished, \(backend.receiveErrors) too long to receive, \(backend.receiveOverruns) lost before they were read (the switch fell behind)")
-        } else {
-            ctx.print("  Not wired (vrrpd --port): only injected test frames arrive here")
-        }
-    }
-
-    static func describe(_ svi: SVIStatus, config: InterfaceConfig?, _ ctx: CommandContext) {
-        let shut = config?.shutdown == true
-        let state = shut ? "administratively down" : (svi.up ? "up" : "down")
-        ctx.print("vlan\(svi.vlan) is \(state), line protocol is \(svi.up && !shut ? "up" : "down")\(svi.up ? "" : " (VLAN \(svi.vlan) does not exist)")")
-        ctx.print("  Hardware is SVI, address is \(svi.routerMAC.dottedDescription)")
-        if let description = config?.description { ctx.print("  Description: \(description)") }
-        for (index, prefix) in svi.addresses.enumerated() {
-            ctx.print("  Internet address is \(prefix)\(index == 0 ? "" : " secondary")")
-        }
     }
 }
 

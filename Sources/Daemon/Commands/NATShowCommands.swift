@@ -39,30 +39,14 @@ enum NATShowCommands {
             CommandDeclaration(
                 "show access-lists [(1-99)$acl]", help: [Help.show, "List access lists", "Only this list"], modes: Modes.exec
             ) { ctx, args in
-                let lists = ctx.config.nat.accessLists
-                let numbers = args[\.acl].map { [$0] } ?? lists.keys.sorted()
-                if let only = args[\.acl], lists[only] == nil { return ctx.fail("access-list \(only) does not exist") }
-                // Tens of thousands of entries stream as the client reads, like every long output.
-                let rules = ctx.config.nat.rules
-                let items = numbers.flatMap { number -> [(list: Int, index: Int)] in
-                    [(number, -1)] + lists[number]!.entries.indices.map { (number, $0) } + [(number, Int.max)]
-                }
-                ctx.streamItems(items) { item in
-                    switch item.index {
-                    case -1: return "Standard IP access list \(item.list)\n"
-                    case Int.max: return rules[item.list].map { "    (used by: \($0.line))\n" } ?? ""
-                    default:
-                        let entry = lists[item.list]!.entries[item.index]
-                        let source: String
-                        switch entry.match {
-                        case .any: source = "any"
-                        case .host(let host): source = "\(host)"
-                        case .wildcard(let base, let wild): source = "\(base), wildcard bits \(wild)"
-                        }
-                        return "    \((item.index + 1) * 10) \(entry.action.rawValue) \(source)\n"
-                    }
-                }
-                return .done(.success)
+                accessLists(ctx, only: args[\.acl], usedBy: true)
+            },
+            // IOS's own form: the same lists, without the note of what uses each (which
+            // tools that parse it would not expect).
+            CommandDeclaration(
+                "show ip access-lists [(1-99)$acl]", help: [Help.show, Help.ip, "List IP access lists", "Only this list"], modes: Modes.exec
+            ) { ctx, args in
+                accessLists(ctx, only: args[\.acl], usedBy: false)
             },
             CommandDeclaration(
                 "clear ip nat translation *", help: ["Reset functions", Help.ip, "Clear NAT", "Clear dynamic translations", "Every dynamic translation"],
@@ -204,6 +188,34 @@ enum NATShowCommands {
             if let n = report.drops[reason], n > 0 { ctx.print("% \(n) flow(s) dropped: \(reason.rawValue)") }
         }
         ctx.print("(\(fixed(report.seconds, 3)) s)")
+    }
+
+    /// The standard access lists (all, or `only`), as IOS prints them; `usedBy` adds what uses
+    /// each. Tens of thousands of entries stream as the client reads, like every long output.
+    static func accessLists(_ ctx: CommandContext, only: Int?, usedBy: Bool) -> CommandOutcome {
+        let lists = ctx.config.nat.accessLists
+        let numbers = only.map { [$0] } ?? lists.keys.sorted()
+        if let only, lists[only] == nil { return ctx.fail("access-list \(only) does not exist") }
+        let rules = ctx.config.nat.rules
+        let items = numbers.flatMap { number -> [(list: Int, index: Int)] in
+            [(number, -1)] + lists[number]!.entries.indices.map { (number, $0) } + (usedBy ? [(number, Int.max)] : [])
+        }
+        ctx.streamItems(items) { item in
+            switch item.index {
+            case -1: return "Standard IP access list \(item.list)\n"
+            case Int.max: return rules[item.list].map { "    (used by: \($0.line))\n" } ?? ""
+            default:
+                let entry = lists[item.list]!.entries[item.index]
+                let source: String
+                switch entry.match {
+                case .any: source = "any"
+                case .host(let host): source = "\(host)"
+                case .wildcard(let base, let wild): source = "\(base), wildcard bits \(wild)"
+                }
+                return "    \((item.index + 1) * 10) \(entry.action.rawValue) \(source)\n"
+            }
+        }
+        return .done(.success)
     }
 
     static func clear(_ ctx: CommandContext, mustMatch: Bool = false, _ predicate: @escaping @Sendable (Translation) -> Bool) -> CommandOutcome {

@@ -12,9 +12,10 @@ enum VRRPShowCommands {
     static var declarations: [CommandDeclaration] {
         [
             CommandDeclaration(
-                "show vrrp [interface IFNAME$ifname] [(1-255)$vrid] [<json|summary|brief>$format]",
+                "show vrrp [interface IFNAME$ifname] [(1-255)$vrid] [<json|summary|brief|all>$format]",
                 help: [Help.show, vrrpHelp, "Only the groups of one interface", "Interface name (vlanN)", "Only this VRID",
-                       "Output JSON (FRR's keys)", "One line per group", "One line per group and address family, as IOS prints it"],
+                       "Output JSON (FRR's keys)", "One line per group", "One line per group and address family, as IOS prints it",
+                       "Every group in detail, as IOS prints it"],
                 modes: Modes.exec
             ) { ctx, args in
                 let interface = args[\.ifname]
@@ -32,6 +33,8 @@ enum VRRPShowCommands {
                         show.streamSummary(groups, into: ctx)
                     case .brief:
                         show.streamBrief(groups, into: ctx)
+                    case .all:
+                        show.streamIOSDetail(groups, into: ctx)
                     default:
                         if groups.isEmpty, interface != nil || vrid != nil {
                             ctx.print("% No VRRP group matches")

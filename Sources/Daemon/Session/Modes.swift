@@ -30,9 +30,9 @@ public enum Modes {
 
     public static func prompt(_ mode: Mode, hostname: String) -> String {
         switch mode {
-        case view: return hostname + "> "
-        case enable: return hostname + "# "
-        default: return hostname + "(\(mode.name))# "
+        case view: return hostname + ">"
+        case enable: return hostname + "#"
+        default: return hostname + "(\(mode.name))#"
         }
     }
 }

@@ -1,3 +1,4 @@
+import DequeModule
 import Glibc
 import Logging
 import NIOConcurrencyHelpers
@@ -37,18 +38,22 @@ public struct LineLogHandler: LogHandler {
             text += " " + merged.keys.sorted().map { "\($0)=\(merged[$0]!)" }.joined(separator: " ")
         }
         sink.write(level: event.level, text: text)
+        sink.buffer?.append(level: event.level, label: label, message: String(text.dropFirst(label.count + 3)))
     }
 }
 
 /// The shared writer behind every logger; serialises lines from all threads.
 public final class LogSink: @unchecked Sendable {
-    private let destination: LogDestination
+    public let destination: LogDestination
+    /// The last messages, for `show logging` (nil: not kept).
+    public let buffer: LogBuffer?
     /// Written under `lock` (a reopen swaps it).
     private var fd: Int32
     private let lock = NIOLock()
 
-    public init(_ destination: LogDestination) throws {
+    public init(_ destination: LogDestination, buffer: LogBuffer? = nil) throws {
         self.destination = destination
+        self.buffer = buffer
         switch destination {
         case .standardError:
             fd = STDERR_FILENO
@@ -123,6 +128,70 @@ public final class LogSink: @unchecked Sendable {
         }
         return "\(tm.tm_year + 1900)-\(pad(tm.tm_mon + 1, 2))-\(pad(tm.tm_mday, 2))T\(pad(tm.tm_hour, 2)):"
             + "\(pad(tm.tm_min, 2)):\(pad(tm.tm_sec, 2)).\(pad(Int32(ts.tv_nsec / 1_000_000), 3))Z"
+    }
+}
+
+/// The daemon's last log messages, kept in memory for `show logging` (IOS's logging buffer):
+/// the oldest go when `capacity` is reached. Written from every thread that logs.
+public final class LogBuffer: Sendable {
+    public struct Entry: Sendable {
+        /// 1, 2, 3... since vrrpd started (IOS's sequence numbers).
+        public var sequence: UInt64
+        public var wallSeconds: Int
+        public var milliseconds: Int
+        public var level: Logger.Level
+        public var label: String
+        public var message: String
+    }
+
+    public struct Contents: Sendable {
+        public var entries: [Entry]
+        /// Every message logged since the start (or the last `clear logging`).
+        public var logged: UInt64
+        /// Pushed out by newer ones.
+        public var overwritten: UInt64
+    }
+
+    private struct State {
+        var entries = Deque<Entry>()
+        var next: UInt64 = 1
+        var logged: UInt64 = 0
+        var overwritten: UInt64 = 0
+    }
+
+    public let capacity: Int
+    private let state = NIOLockedValueBox(State())
+
+    public init(capacity: Int = 4096) {
+        self.capacity = max(1, capacity)
+    }
+
+    public func append(level: Logger.Level, label: String, message: String) {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        state.withLockedValue { s in
+            s.entries.append(Entry(sequence: s.next, wallSeconds: ts.tv_sec, milliseconds: Int(ts.tv_nsec / 1_000_000),
+                                   level: level, label: label, message: message))
+            s.next += 1
+            s.logged += 1
+            if s.entries.count > capacity {
+                s.entries.removeFirst()
+                s.overwritten += 1
+            }
+        }
+    }
+
+    public var contents: Contents {
+        state.withLockedValue { Contents(entries: Array($0.entries), logged: $0.logged, overwritten: $0.overwritten) }
+    }
+
+    /// `clear logging`.
+    public func clear() {
+        state.withLockedValue { s in
+            s.entries.removeAll()
+            s.logged = 0
+            s.overwritten = 0
+        }
     }
 }
 

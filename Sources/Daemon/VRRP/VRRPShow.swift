@@ -209,6 +209,64 @@ struct VRRPShow {
             + master + " " + group + "\n"
     }
 
+    // MARK: Detail (IOS's layout)
+
+    /// IOS's detailed `show vrrp` (here `show vrrp all`, beside FRR's `show vrrp`): a block per
+    /// group and address family with addresses, in the layout of IOS-XE (VRRPv3) or classic IOS
+    /// (VRRPv2). Interfaces keep our names.
+    func streamIOSDetail(_ groups: [Group], into ctx: CommandContext) {
+        let specs = groups.flatMap { [$0.v4, $0.v6] }.filter { $0.config.addresses.count > 0 }
+        var first = true
+        ctx.streamItems(specs, chunk: 200) { spec in
+            defer { first = false }
+            return (first ? "" : "\n") + iosDetail(spec)
+        }
+    }
+
+    func iosDetail(_ spec: VRRPSpec) -> String {
+        let router = effectiveRouter(spec)
+        let running = self.router(spec)
+        let v3 = spec.config.version == 3
+        func interval(_ centiseconds: Int) -> String {
+            v3 ? "\(centiseconds * 10) msec" : fixed(Double(centiseconds) / 100, 3) + " sec"
+        }
+        func state(_ upper: String, _ classic: String) -> String { v3 ? upper : classic }
+        var out = "\(spec.key.interface) - Group \(spec.key.vrid)" + (v3 ? " - Address-Family \(spec.key.ipv6 ? "IPv6" : "IPv4")" : "") + "\n"
+        switch running?.state {
+        case .master?: out += "  State is \(state("MASTER", "Master"))\n"
+        case .backup?: out += "  State is \(state("BACKUP", "Backup"))\n"
+        default: out += "  State is \(state("INIT", "Init"))\n"
+        }
+        if let last = running?.lastTransition, last.at <= snapshot.now {
+            let seconds = Double(snapshot.now - last.at) / 1e6
+            let minutes = Int(seconds / 60)
+            out += "  State duration \(minutes) mins \(fixed(seconds - Double(minutes * 60), 3)) secs\n"
+        }
+        let addresses = addresses(spec)
+        out += "  Virtual IP address is \(addresses.first ?? "")\n"
+        if addresses.count > 1 {
+            out += "  Virtual secondary IP addresses:\n" + addresses.dropFirst().map { "    \($0)\n" }.joined()
+        }
+        out += "  Virtual MAC address is \(router.virtualMAC.dottedDescription)\n"
+        out += "  Advertisement interval is \(interval(spec.config.advertisementInterval))\n"
+        out += "  Preemption \(spec.config.preempt ? "enabled" : "disabled")\n"
+        let effective = router.effectivePriority
+        out += "  Priority is \(effective)" + (effective != spec.config.priority ? " (cfgd \(spec.config.priority))" : "") + "\n"
+        switch running?.state {
+        case .master?:
+            out += "  Master Router is \(primary(spec)) (local), priority is \(effective)\n"
+        case .backup?:
+            let master = running?.masterAddress?.description ?? "unknown"
+            out += "  Master Router is \(master), priority is \(running?.masterPriority.map { "\($0)" } ?? "unknown")\n"
+        default:
+            out += "  Master Router is unknown, priority is unknown\n"
+        }
+        out += "  Master Advertisement interval is \(interval(router.masterAdverInterval))\n"
+        let down = router.masterDownInterval
+        out += "  Master Down interval is " + (v3 ? "\(ms(down)) msec" : fixed(Double(down) / 1e6, 3) + " sec") + "\n"
+        return out
+    }
+
     // MARK: Summary
 
     /// The summary: the header at once, the rows as the client reads.

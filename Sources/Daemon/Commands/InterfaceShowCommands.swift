@@ -1,0 +1,248 @@
+import CLI
+import Channel
+import HashTreeCollections
+import NetTypes
+import SwitchHAL
+
+/// What the interfaces are and do, from the HAL (one call for every port and SVI): `show
+/// interfaces` and its IOS views (`status`, `description`, `switchport`, `brief`), `show ip
+/// interface brief`. The IOS layouts are the ones network tools parse (ntc-templates' cisco_ios
+/// templates); ports keep our names (eth1, vlan10), see docs/automation.md.
+enum InterfaceShowCommands {
+    /// Every port's and SVI's state from the HAL (one call), then `then`.
+    static func interfaceStatus(_ ctx: CommandContext, then: @escaping ([PortStatus], [SVIStatus]) -> Status) -> CommandOutcome {
+        ctx.hal("interface-status", { hal, deadline in
+            (try hal.portStatus(deadline: deadline), try hal.sviStatus(deadline: deadline))
+        }) { result in then(result.0, result.1) }
+    }
+
+    /// `IFNAME` names an interface this switch has (or could have, for an SVI), or the error.
+    static func checkName(_ name: String?, _ ctx: CommandContext) -> String? {
+        guard let name, InterfaceKind.parse(name, portCount: ctx.portCount) == nil else { return nil }
+        return "No such interface \(name): ports are eth1-eth\(ctx.portCount), SVIs are vlan1-vlan4094"
+    }
+
+    static var declarations: [CommandDeclaration] {
+        [
+            CommandDeclaration(
+                "show interfaces [IFNAME$ifname]", help: [Help.show, "Interface status and counters", Help.interfaceName],
+                modes: Modes.exec
+            ) { ctx, args in
+                let only = args[\.ifname]
+                if let problem = checkName(only, ctx) { return ctx.fail(problem) }
+                let config = ctx.config
+                return interfaceStatus(ctx) { ports, svis in
+                    for port in ports where only == nil || only == port.name {
+                        describe(port, config: config.interfaces[port.name], ctx)
+                    }
+                    for svi in svis where only == nil || only == "vlan\(svi.vlan)" {
+                        describe(svi, config: config.interfaces["vlan\(svi.vlan)"], ctx)
+                    }
+                    if let only, only.hasPrefix("vlan"), !svis.contains(where: { "vlan\($0.vlan)" == only }) {
+                        ctx.print("% \(only) is not configured")
+                        return .error
+                    }
+                    return .success
+                }
+            },
+            CommandDeclaration(
+                "show interfaces brief", help: [Help.show, "Interface status and counters", "One line per interface"],
+                modes: Modes.exec
+            ) { ctx, _ in
+                let config = ctx.config
+                return interfaceStatus(ctx) { ports, svis in
+                    ctx.print("Interface  Admin  Link  Oper  Mode    VLAN  MACs    Description")
+                    for port in ports {
+                        let s = port.settings
+                        let vlan = s.mode == .access ? String(s.accessVLAN) : "trunk"
+                        ctx.print(
+                            "\(pad(port.name, 10)) \(pad(s.adminUp ? "up" : "down", 6)) \(pad(port.linkUp ? "up" : "down", 5)) "
+                                + "\(pad(port.operUp ? "up" : "down", 5)) \(pad(s.mode.rawValue, 7)) \(pad(vlan, 5)) "
+                                + "\(pad(String(port.dynamicEntries), 7)) \(config.interfaces[port.name]?.description ?? "")")
+                    }
+                    for svi in svis {
+                        let name = "vlan\(svi.vlan)"
+                        let admin = config.interfaces[name]?.shutdown == true ? "down" : "up"
+                        let oper = svi.up && admin == "up" ? "up" : "down"
+                        ctx.print(
+                            "\(pad(name, 10)) \(pad(admin, 6)) \(pad("-", 5)) \(pad(oper, 5)) \(pad("routed", 7)) "
+                                + "\(pad(String(svi.vlan), 5)) \(pad("-", 7)) \(config.interfaces[name]?.description ?? "")")
+                    }
+                    return .success
+                }
+            },
+            CommandDeclaration(
+                "show ip interface brief", help: [Help.show, Help.ip, "IP interface status and configuration", "Brief summary of IP status and configuration"],
+                modes: Modes.exec
+            ) { ctx, _ in
+                // IOS's layout (ntc-templates parse it); ports are switched, so unassigned.
+                let config = ctx.config
+                return interfaceStatus(ctx) { ports, svis in
+                    func row(_ name: String, _ address: String, _ method: String, _ status: String, _ proto: String) {
+                        ctx.print(pad(name, 27) + pad(address, 16) + "YES " + pad(method, 7) + pad(status, 22) + proto)
+                    }
+                    ctx.print("Interface                  IP-Address      OK? Method Status                Protocol")
+                    for port in ports {
+                        row(port.name, "unassigned", "unset", port.settings.adminUp ? (port.linkUp ? "up" : "down") : "administratively down",
+                            port.operUp ? "up" : "down")
+                    }
+                    for svi in svis {
+                        let name = "vlan\(svi.vlan)"
+                        let address = config.interfaces[name]?.addresses.first.map { "\($0.address)" }
+                        let shut = config.interfaces[name]?.shutdown == true
+                        row(name, address ?? "unassigned", address == nil ? "unset" : "manual",
+                            shut ? "administratively down" : (svi.up ? "up" : "down"), !shut && svi.up ? "up" : "down")
+                    }
+                    return .success
+                }
+            },
+            CommandDeclaration(
+                "show interfaces [IFNAME$ifname] status", help: [Help.show, "Interface status and counters", Help.interfaceName, "Port status, one line each (IOS)"],
+                modes: Modes.exec
+            ) { ctx, args in
+                let only = args[\.ifname]
+                if let problem = checkName(only, ctx) { return ctx.fail(problem) }
+                let config = ctx.config
+                return interfaceStatus(ctx) { ports, _ in
+                    ctx.print("Port      Name               Status       Vlan       Duplex  Speed Type")
+                    for port in ports where only == nil || only == port.name {
+                        let s = port.settings
+                        let status = !s.adminUp ? "disabled" : port.linkUp ? "connected" : "notconnect"
+                        let vlan = s.mode == .trunk ? "trunk" : "\(s.accessVLAN)"
+                        let name = String((config.interfaces[port.name]?.description ?? "").prefix(18))
+                        ctx.print(pad(port.name, 9) + " " + pad(name, 18) + " " + pad(status, 12) + " " + pad(vlan, 10) + " "
+                            + pad("full", 6, left: true) + " " + pad(speed.short, 6, left: true) + " " + speed.media)
+                    }
+                    return .success
+                }
+            },
+            CommandDeclaration(
+                "show interfaces [IFNAME$ifname] description",
+                help: [Help.show, "Interface status and counters", Help.interfaceName, "Status and description, one line each (IOS)"],
+                modes: Modes.exec
+            ) { ctx, args in
+                let only = args[\.ifname]
+                if let problem = checkName(only, ctx) { return ctx.fail(problem) }
+                let config = ctx.config
+                return interfaceStatus(ctx) { ports, svis in
+                    ctx.print("Interface                      Status         Protocol Description")
+                    func row(_ name: String, _ status: String, _ proto: String) {
+                        ctx.print(pad(name, 30) + " " + pad(status, 14) + " " + pad(proto, 8) + " " + (config.interfaces[name]?.description ?? ""))
+                    }
+                    for port in ports where only == nil || only == port.name {
+                        row(port.name, !port.settings.adminUp ? "admin down" : port.linkUp ? "up" : "down", port.operUp ? "up" : "down")
+                    }
+                    for svi in svis where only == nil || only == "vlan\(svi.vlan)" {
+                        let shut = config.interfaces["vlan\(svi.vlan)"]?.shutdown == true
+                        row("vlan\(svi.vlan)", shut ? "admin down" : svi.up ? "up" : "down", !shut && svi.up ? "up" : "down")
+                    }
+                    return .success
+                }
+            },
+            CommandDeclaration(
+                "show interfaces [IFNAME$ifname] switchport",
+                help: [Help.show, "Interface status and counters", Help.interfaceName, "Switchport settings: mode, access and trunk VLANs (IOS)"],
+                modes: Modes.exec
+            ) { ctx, args in
+                let only = args[\.ifname]
+                if let problem = checkName(only, ctx) { return ctx.fail(problem) }
+                if let only, !only.hasPrefix("eth") { return ctx.fail("\(only) is not a switch port: SVIs are routed") }
+                let config = ctx.config
+                return interfaceStatus(ctx) { ports, _ in
+                    var first = true
+                    for port in ports where only == nil || only == port.name {
+                        if !first { ctx.print("") }
+                        first = false
+                        switchport(port, vlans: config.vlans, ctx)
+                    }
+                    return .success
+                }
+            },
+        ]
+    }
+
+    /// What the simulated ports claim to be (the chip's ports carry whatever their backends
+    /// carry; the figures are nominal, as on a virtual switch).
+    static let speed = (short: "10G", iosLine: "Full-duplex, 10Gb/s, media type is 10GBase-SIM", media: "10GBase-SIM", kbits: 10_000_000)
+
+    /// One port in IOS's `show interfaces switchport` layout.
+    static func switchport(_ port: PortStatus, vlans: TreeDictionary<UInt16, VLANConfig>, _ ctx: CommandContext) {
+        let s = port.settings
+        func named(_ vlan: UInt16) -> String {
+            vlan == 1 ? "1 (default)" : "\(vlan) (\(vlans[vlan]?.name ?? "VLAN" + String(repeating: "0", count: max(0, 4 - String(vlan).count)) + String(vlan)))"
+        }
+        let admin = s.mode == .trunk ? "trunk" : "static access"
+        ctx.print("Name: \(port.name)")
+        ctx.print("Switchport: Enabled")
+        ctx.print("Administrative Mode: \(admin)")
+        ctx.print("Operational Mode: \(port.operUp ? admin : "down")")
+        ctx.print("Administrative Trunking Encapsulation: dot1q")
+        if s.mode == .trunk { ctx.print("Operational Trunking Encapsulation: dot1q") }
+        ctx.print("Negotiation of Trunking: Off")
+        ctx.print("Access Mode VLAN: \(named(s.accessVLAN))")
+        ctx.print("Trunking Native Mode VLAN: \(named(s.nativeVLAN))")
+        ctx.print("Administrative Native VLAN tagging: disabled")
+        ctx.print("Voice VLAN: none")
+        ctx.print("Trunking VLANs Enabled: \(s.allowedVLANs.isAll ? "ALL" : s.allowedVLANs.description.uppercased())")
+        ctx.print("Pruning VLANs Enabled: NONE")
+        ctx.print("Capture Mode Disabled")
+        ctx.print("Capture VLANs Allowed: ALL")
+        ctx.print("")
+        ctx.print("Protected: false")
+        ctx.print("Unknown unicast blocked: disabled")
+        ctx.print("Unknown multicast blocked: disabled")
+        ctx.print("Appliance trust: none")
+    }
+
+    /// One port in IOS's `show interfaces` layout, then what only this switch has to say (the
+    /// switchport, the L2 counters, what the port is wired to).
+    static func describe(_ port: PortStatus, config: InterfaceConfig?, _ ctx: CommandContext) {
+        let state = !port.settings.adminUp ? "administratively down" : (port.linkUp ? "up" : "down")
+        let hal = ctx.plane.hal.hal
+        let backend = hal.backends.first(where: { $0.0 == port.id })?.1
+        let tx = hal.transmitCounters(port.id)
+        let c = port.counters
+        ctx.print("\(port.name) is \(state), line protocol is \(port.operUp ? "up" : "down") (\(port.operUp ? "connected" : "notconnect"))")
+        ctx.print("  Hardware is Ethernet, address is \(port.mac.dottedDescription) (bia \(port.mac.dottedDescription))")
+        if let description = config?.description { ctx.print("  Description: \(description)") }
+        ctx.print("  MTU \(backend?.mtu ?? 1500) bytes, BW \(speed.kbits) Kbit/sec, DLY 10 usec,")
+        ctx.print("     reliability 255/255, txload 1/255, rxload 1/255")
+        ctx.print("  Encapsulation ARPA, loopback not set")
+        ctx.print("  \(speed.iosLine)")
+        ctx.print("  Input queue: 0/75/0/0 (size/max/drops/flushes); Total output drops: \(tx.dropped + tx.oversize + tx.offloadErrors)")
+        ctx.print("  Queueing strategy: fifo")
+        ctx.print("     \(c.frames) packets input, \(c.bytes) bytes, 0 no buffer")
+        ctx.print("     0 runts, 0 giants, 0 throttles")
+        ctx.print("     \(c.droppedInvalid) input errors, 0 CRC, 0 frame, \(backend?.receiveOverruns ?? 0) overrun, 0 ignored")
+        ctx.print("     \(tx.frames) packets output, 0 bytes, 0 underruns")
+        ctx.print("     \(tx.dropped) output errors, 0 collisions, 0 interface resets")
+        let s = port.settings
+        switch s.mode {
+        case .access: ctx.print("  Switchport: access, VLAN \(s.accessVLAN)")
+        case .trunk: ctx.print("  Switchport: trunk, native VLAN \(s.nativeVLAN), allowed \(s.allowedVLANs)")
+        }
+        ctx.print("  Dropped on receive \(c.dropped) (port down \(c.droppedPortDown), VLAN \(c.droppedVLAN), invalid \(c.droppedInvalid)); to CPU \(c.toCPU)")
+        ctx.print("  Learned \(c.learned), moves \(c.moves), learn-limited \(c.learnLimited); \(port.dynamicEntries) dynamic entries now")
+        if let backend {
+            ctx.print("  Wired to \(backend.summary), MTU \(backend.mtu); sent \(tx.frames) frames, \(tx.dropped) could not be sent")
+            ctx.print("  Dropped: \(tx.oversize) over the MTU, \(tx.offloadErrors) with offload work that could not be finished, \(backend.receiveErrors) too long to receive, \(backend.receiveOverruns) lost before they were read (the switch fell behind)")
+        } else {
+            ctx.print("  Not wired (vrrpd --port): only injected test frames arrive here")
+        }
+    }
+
+    /// One SVI in IOS's `show interfaces` layout.
+    static func describe(_ svi: SVIStatus, config: InterfaceConfig?, _ ctx: CommandContext) {
+        let shut = config?.shutdown == true
+        let state = shut ? "administratively down" : (svi.up ? "up" : "down")
+        ctx.print("vlan\(svi.vlan) is \(state), line protocol is \(svi.up && !shut ? "up" : "down")\(svi.up ? "" : " (VLAN \(svi.vlan) does not exist)")")
+        ctx.print("  Hardware is EtherSVI, address is \(svi.routerMAC.dottedDescription) (bia \(svi.routerMAC.dottedDescription))")
+        if let description = config?.description { ctx.print("  Description: \(description)") }
+        for (index, prefix) in svi.addresses.enumerated() {
+            ctx.print("  Internet address is \(prefix)\(index == 0 ? "" : " secondary")")
+        }
+        ctx.print("  MTU 1500 bytes, BW \(speed.kbits) Kbit/sec, DLY 10 usec,")
+        ctx.print("     reliability 255/255, txload 1/255, rxload 1/255")
+        ctx.print("  Encapsulation ARPA, loopback not set")
+    }
+}
