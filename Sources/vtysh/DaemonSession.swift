@@ -6,7 +6,7 @@ import Glibc
 final class DaemonSession {
     let client: ChannelClient
     let timeout: Double
-    private(set) var prompt = "> "
+    private(set) var prompt = ">"
     private(set) var closed = false
     /// The longest line the daemon takes (its WELCOME's `max-request`).
     private(set) var maxRequest = ChannelLimits.maxRequestPayload

@@ -48,8 +48,11 @@ enum Shell {
             let fd = open(historyPath, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
             if fd >= 0 { close(fd) }
         }
-        rl_callback_handler_install(session.prompt, lineHandler)
+        // Initialised first (inputrc read), so that the settings hold before the first prompt
+        // is written: no bracketed-paste escape even around it.
+        rl_initialize()
         vtysh_rl_after_init()
+        rl_callback_handler_install(session.prompt, lineHandler)
 
         while !finished {
             var fds = [

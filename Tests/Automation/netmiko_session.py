@@ -14,8 +14,13 @@ import time
 from netmiko import ConnectHandler
 
 
-PARSED = ["show version", "show clock", "show users", "show vlan", "show vlan brief", "show ip arp",
-          "show ip interface brief", "show vrrp brief"]
+# The IOS commands whose output ntc-templates' cisco_ios templates parse (issue 12's list; FRR's
+# `show vrrp` stays FRR's, IOS's detail is `show vrrp all`).
+PARSED = ["show version", "show clock", "show users", "show logging", "show interfaces", "show interfaces status",
+          "show interfaces description", "show interfaces switchport", "show vlan", "show vlan brief",
+          "show mac address-table", "show ip arp", "show ip route", "show ip interface brief", "show access-lists",
+          "show ip access-lists", "show ip nat translations", "show vrrp all", "show vrrp brief",
+          "show running-config interface eth3"]
 
 
 def main():
@@ -38,7 +43,13 @@ def main():
     out["enable_prompt"] = conn.find_prompt()
     config = ["vlan 40", "name automation", "exit", "interface vlan40", "ip address 10.40.0.2/24", "ip nat inside",
               "vrrp 40 ip 10.40.0.1", "vrrp 40 priority 150", "exit",
-              "access-list 40 permit 10.40.0.0 0.0.0.255"]
+              "vlan 41", "exit", "interface vlan41", "ip address 198.51.100.2/24", "ip nat outside", "exit",
+              "interface eth3", "description automation uplink", "exit",
+              "interface eth4", "switchport access vlan 40", "exit",
+              "mac address-table static 00:40:00:00:00:01 vlan 40 interface eth4",
+              "ip route 0.0.0.0/0 198.51.100.254",
+              "access-list 40 permit 10.40.0.0 0.0.0.255",
+              "ip nat inside source static 10.40.0.80 198.51.100.80"]
     out["config_output"] = conn.send_config_set(config)
     out["after_config_prompt"] = conn.find_prompt()
     out["save_output"] = conn.save_config()
@@ -49,9 +60,11 @@ def main():
     # Every IOS-layout command: how many rows ntc-templates' cisco_ios parser gives (a string
     # back means it could not parse).
     out["parsed_rows"] = {}
+    out["parsed"] = {}
     for command in PARSED:
         rows = conn.send_command(command, use_textfsm=True)
         out["parsed_rows"][command] = len(rows) if isinstance(rows, list) else -1
+        out["parsed"][command] = rows if isinstance(rows, list) else []
     out["running"] = conn.send_command("show running-config")
     samples = []
     for _ in range(args.repeat):

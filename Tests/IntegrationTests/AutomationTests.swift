@@ -4,9 +4,9 @@ import Testing
 import TestSupport
 
 /// Network automation drives vrrpd as it drives a switch: OpenSSH's sshd (set up by
-/// scripts/ssh-access) runs vtysh for each login, and netmiko connects as `cisco_ios`.
-/// Needs root (a system user, sshd), sshd and netmiko (scripts/setup installs both); elsewhere
-/// skipped, saying why.
+/// scripts/ssh-access) runs vtysh for each login; netmiko connects as `cisco_ios`, scrapli with
+/// its IOS-XE driver. Needs root (a system user, sshd), sshd, netmiko and scrapli (scripts/setup
+/// installs them); elsewhere skipped, saying why.
 @Suite(.serialized) struct AutomationTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
     static let user = "vrrpd-ci"
@@ -14,8 +14,8 @@ import TestSupport
     static var skipReason: String? {
         if getuid() != 0 { return "needs root (a system user and sshd); CI runs it as root" }
         if access("/usr/sbin/sshd", X_OK) != 0 { return "OpenSSH's sshd is not installed (scripts/setup installs openssh-server)" }
-        let probe = try? Spawned.run("/usr/bin/env", ["python3", "-c", "import netmiko"])
-        if probe?.status != 0 { return "netmiko is not installed (scripts/setup installs requirements-automation.txt)" }
+        let probe = try? Spawned.run("/usr/bin/env", ["python3", "-c", "import netmiko, scrapli, ntc_templates"])
+        if probe?.status != 0 { return "netmiko, scrapli or ntc-templates is not installed (scripts/setup installs requirements-automation.txt)" }
         return nil
     }
 
@@ -97,14 +97,107 @@ import TestSupport
         let version = (result["version"] as? [[String: Any]])?.first ?? [:]
         #expect(version["hostname"] as? String == "auto-sw" && version["version"] as? String == "0.1.0"
             && (version["mac_address"] as? [String])?.count == 1 && (version["serial"] as? [String])?.first?.count == 12, "\(result["version"] ?? "")")
+        // Every IOS command of the list parses into rows, and the rows say what was configured.
         let parsed = result["parsed_rows"] as? [String: Int] ?? [:]
-        #expect(parsed.count == 8 && parsed.values.allSatisfy { $0 >= 1 }, "rows per command: \(parsed)")
+        #expect(parsed.count == 20 && parsed.values.allSatisfy { $0 >= 1 }, "rows per command: \(parsed)")
+        let tables = result["parsed"] as? [String: [[String: Any]]] ?? [:]
+        func row(_ command: String, _ matches: ([String: Any]) -> Bool) -> Bool { (tables[command] ?? []).contains(where: matches) }
+        func text(_ row: [String: Any], _ key: String) -> String { row[key] as? String ?? "" }
+        #expect(row("show interfaces status") { text($0, "port") == "eth3" && text($0, "name") == "automation uplink" && text($0, "status") == "connected" },
+                "\(tables["show interfaces status"] ?? [])")
+        #expect(row("show interfaces description") { text($0, "port") == "eth3" && text($0, "description") == "automation uplink" })
+        #expect(row("show interfaces switchport") { text($0, "interface") == "eth4" && text($0, "access_vlan") == "40" && text($0, "admin_mode") == "static access" },
+                "\(tables["show interfaces switchport"] ?? [])")
+        #expect(row("show interfaces") { text($0, "interface") == "vlan40" && text($0, "ip_address") == "10.40.0.2" && text($0, "prefix_length") == "24" })
+        #expect(row("show vrrp all") { text($0, "interface") == "vlan40" && text($0, "group") == "40" && text($0, "priority") == "150"
+            && text($0, "virtual_ip_address") == "10.40.0.1" && text($0, "virtual_mac_address") == "0000.5e00.0128" }, "\(tables["show vrrp all"] ?? [])")
+        #expect(row("show ip nat translations") { text($0, "inside_local_ip") == "10.40.0.80" && text($0, "inside_global_ip") == "198.51.100.80" })
+        #expect(row("show ip route") { text($0, "network") == "0.0.0.0" && text($0, "nexthop_ip") == "198.51.100.254" })
+        #expect(row("show ip route") { text($0, "network") == "10.40.0.0" && text($0, "nexthop_if") == "vlan40" })
+        #expect(row("show mac address-table") { text($0, "destination_address") == "0040.0000.0001" && ($0["destination_port"] as? [String]) == ["eth4"] })
+        #expect(row("show ip access-lists") { text($0, "acl_name") == "40" && text($0, "src_network") == "10.40.0.0" && text($0, "src_wildcard") == "0.0.0.255" })
+        #expect(row("show running-config interface eth3") { text($0, "interface") == "eth3" && text($0, "description") == "automation uplink" })
+        #expect(row("show logging") { (($0["message"] as? [String]) ?? []).joined().contains("configuration saved") }, "the save is in the log buffer")
         let saved = scratch.read("vrrpd.conf") ?? ""
         #expect(saved.contains("vrrp 40 ip 10.40.0.1") && saved.contains("access-list 40 permit 10.40.0.0 0.0.0.255"), "\(saved)")
         #expect((result["vlans"] as? String ?? "").contains("149  VLAN0149"))
         // Each SSH login was a vtysh session of its own, gone once it disconnected: only the
         // session asking is left.
         #expect(try daemon.waitUntilTrue(10) { (try? daemon.vtysh(["-c", "show users"]).stdout.components(separatedBy: "\n").filter { $0.contains("vtysh") }.count) == 1 })
+    }
+
+    /// scrapli's IOS-XE driver: its on_open (enable, terminal length 0, terminal width 512),
+    /// send_configs, write memory, parsed show output, a failed command reported as failed.
+    @Test(.enabled(if: skipReason == nil, "\(skipReason ?? "")"))
+    func scrapliDrivesItAsIOSXE() throws {
+        let scratch = try Scratch()
+        let access = try SSHAccess(scratch: scratch, socket: scratch.file("vrrpd.vty"))
+        defer { access.stop() }
+        let daemon = try DaemonProcess(scratch: scratch, arguments: ["--socket-group", "vrrpvty"], config: "hostname scr-sw\n")
+        let run = try Spawned.run(
+            "/usr/bin/env",
+            ["python3", AutomationTests.root + "/Tests/Automation/scrapli_session.py", "--port", "\(access.port)", "--user", AutomationTests.user,
+             "--password", access.password])
+        let result = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any] ?? [:]
+        #expect(run.status == 0, "scrapli failed (\(run.status)): \(run.stdout.suffix(2000)) \(run.stderr.suffix(3000))")
+        #expect(result["prompt"] as? String == "scr-sw#", "\(result["prompt"] ?? "")")
+        #expect(result["config_failed"] as? Bool == false, "\(result["config_output"] ?? "")")
+        #expect((result["save_output"] as? String ?? "").contains("[OK]"))
+        let rows = result["vrrp_brief"] as? [[String: String]] ?? []
+        #expect(rows.contains { $0["interface"] == "vlan50" && $0["group"] == "50" && $0["priority"] == "120" && $0["virtual_ip_address"] == "10.50.0.1" },
+                "\(result["vrrp_brief_raw"] ?? "")")
+        let vlans = result["vlans"] as? [[String: Any]] ?? []
+        #expect(vlans.contains { $0["vlan_id"] as? String == "50" && $0["vlan_name"] as? String == "scrapli" })
+        #expect(result["bad_failed"] as? Bool == true, "an unknown command is a failed response: \(result["bad_output"] ?? "")")
+        #expect((scratch.read("vrrpd.conf") ?? "").contains("vrrp 50 priority 120"))
+        #expect(try daemon.vtysh(["-c", "show vrrp brief"]).stdout.contains("vlan50"))
+    }
+
+    /// A login that asks for a long `show` and never reads it (its SSH window stays shut): the
+    /// daemon and every other session carry on, and its session goes once it is dropped.
+    @Test(.enabled(if: skipReason == nil, "\(skipReason ?? "")"))
+    func aLoginThatNeverReadsALongShowBlocksNoOne() throws {
+        let scratch = try Scratch()
+        let access = try SSHAccess(scratch: scratch, socket: scratch.file("vrrpd.vty"))
+        defer { access.stop() }
+        let config = (2...4094).map { "vlan \($0)\n name stalled-reader-\($0)\nexit\n" }.joined()
+        let daemon = try DaemonProcess(scratch: scratch, arguments: ["--socket-group", "vrrpvty"], config: "hostname slow-sw\n" + config)
+        // paramiko with a 4 KiB SSH window: five running-configs (~1 MB) are asked for, a few
+        // KiB are read, then nothing for as long as the others work.
+        let script = """
+            import sys, time, paramiko
+            c = paramiko.SSHClient(); c.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+            c.connect("127.0.0.1", port=\(access.port), username="\(AutomationTests.user)", password="\(access.password)",
+                      look_for_keys=False, allow_agent=False)
+            ch = c.get_transport().open_session(window_size=4096, max_packet_size=1024)
+            ch.get_pty(term="dumb"); ch.invoke_shell()
+            ch.send("enable\\nterminal length 0\\n" + "show running-config\\n" * 5)
+            time.sleep(1); ch.recv(4096)
+            print("stalled", flush=True)
+            time.sleep(60)
+            """
+        let log = open(scratch.file("stalled.out"), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        let stalled = try Spawned("/usr/bin/env", ["python3", "-c", script], stdin: null, stdout: log, stderr: log)
+        close(log)
+        close(null)
+        #expect(try daemon.waitUntilTrue(20) { scratch.read("stalled.out")?.contains("stalled") == true },
+                "the stalled reader did not get going: \(scratch.read("stalled.out") ?? "")")
+        // Everyone else is served at once: a netmiko login that configures and saves, and a
+        // local vtysh.
+        let started = Date()
+        let next = try access.netmiko(["--repeat", "3", "--lines", "10"])
+        #expect(next["enable_prompt"] as? String == "slow-sw#")
+        #expect((next["save_output"] as? String ?? "").contains("[OK]"))
+        let version = try daemon.vtysh(["-c", "show version"])
+        #expect(version.status == 0 && version.stdout.contains("slow-sw"))
+        #expect(Date().timeIntervalSince(started) < 30, "the others waited for the stalled reader")
+        #expect(stalled.isRunning, "the stalled reader was still there all along")
+        // Dropped, its session goes (sshd and vtysh end; the daemon closes the session).
+        kill(stalled.pid, SIGKILL)
+        _ = stalled.wait()
+        #expect(try daemon.waitUntilTrue(15) { (try? daemon.vtysh(["-c", "show users"]).stdout.components(separatedBy: "\n").filter { $0.contains("vtysh") }.count) == 1 },
+                "the stalled login's session is still open")
     }
 
     /// A login dropped in configuration mode, half way through a line: the daemon and every
