@@ -1,4 +1,5 @@
-/// Output filters after a `|`: `include REGEX`, `exclude REGEX`, `begin REGEX`, `count`.
+/// Output filters after a `|`: `include REGEX`, `exclude REGEX`, `begin REGEX`,
+/// `section REGEX`, `count`.
 /// Several can be chained (`show running-config | include vrrp | exclude priority`).
 ///
 /// The filter is a stream transformer: text goes in in arbitrary chunks, whole matching lines
@@ -8,12 +9,16 @@ public struct OutputFilter {
         case include(Regex<AnyRegexOutput>)
         case exclude(Regex<AnyRegexOutput>)
         case begin(Regex<AnyRegexOutput>)
+        /// IOS's `section`: each line that matches, with the lines indented under it.
+        case section(Regex<AnyRegexOutput>)
         case count
     }
 
     public private(set) var stages: [Stage]
     private var pending = ""
     private var begun: [Bool]
+    /// Per `section` stage: the indentation of the matching line whose section is being shown.
+    private var sectionIndent: [Int?]
     private var counted = 0
 
     /// Splits `line` at the first word that is `|`: the command, and the filter text after it.
@@ -35,6 +40,8 @@ public struct OutputFilter {
         try! grammar.add("exclude REGEX...", help: ["Hide lines that match", "Regular expression"], modes: [mode], action: 1)
         try! grammar.add("begin REGEX...", help: ["Start at the first line that matches", "Regular expression"], modes: [mode], action: 2)
         try! grammar.add("count", help: ["Print the number of lines"], modes: [mode], action: 3)
+        try! grammar.add("section REGEX...", help: ["Show the sections (a line and those indented under it) that match", "Regular expression"],
+                         modes: [mode], action: 4)
         return grammar
     }()
 
@@ -67,12 +74,14 @@ public struct OutputFilter {
                 switch action {
                 case 0: stages.append(.include(regex))
                 case 1: stages.append(.exclude(regex))
+                case 4: stages.append(.section(regex))
                 default: stages.append(.begin(regex))
                 }
             }
         }
         self.stages = stages
         begun = Array(repeating: false, count: stages.count)
+        sectionIndent = Array(repeating: nil, count: stages.count)
     }
 
     /// Feeds a chunk of output; returns the text that passes.
@@ -114,6 +123,12 @@ public struct OutputFilter {
                     if (try? regex.firstMatch(in: line)) == nil { return false }
                     begun[index] = true
                 }
+            case .section(let regex):
+                let indent = line.prefix { $0 == " " }.count
+                if let open = sectionIndent[index], indent > open { continue }
+                sectionIndent[index] = nil
+                if (try? regex.firstMatch(in: line)) == nil { return false }
+                sectionIndent[index] = indent
             case .count:
                 counted += 1
                 return false

@@ -271,6 +271,7 @@ public final class ControlPlane {
         }
         let first = commandText.first { $0 != " " && $0 != "\t" }
         if first == "!" || first == "#" { return (context, .done(.success)) }
+        if !loading { session.remember(rawLine) }
         if let filterText {
             do {
                 context.filter = try OutputFilter(parsing: filterText)

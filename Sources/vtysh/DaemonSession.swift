@@ -7,6 +7,8 @@ final class DaemonSession {
     let client: ChannelClient
     let timeout: Double
     private(set) var prompt = ">"
+    /// Where a reply's text goes (the terminal, or the shell's pager).
+    var output: ([UInt8]) -> Void = { Output.write($0) }
     private(set) var closed = false
     /// The longest line the daemon takes (its WELCOME's `max-request`).
     private(set) var maxRequest = ChannelLimits.maxRequestPayload
@@ -68,7 +70,7 @@ final class DaemonSession {
         while true {
             let end: EndOfReply
             do {
-                end = try client.awaitReply(id: id, deadline: deadline) { Output.write($0) }
+                end = try client.awaitReply(id: id, deadline: deadline) { output($0) }
             } catch .timedOut {
                 return .noAnswer
             } catch .interrupted {
@@ -100,7 +102,7 @@ final class DaemonSession {
         client.interruptFD = -1
         defer { client.interruptFD = saved }
         do {
-            let end = try client.awaitReply(id: id, deadline: deadline) { Output.write($0) }
+            let end = try client.awaitReply(id: id, deadline: deadline) { output($0) }
             prompt = end.prompt
             return .interrupted
         } catch .timedOut {

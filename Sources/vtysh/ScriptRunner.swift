@@ -112,7 +112,13 @@ struct ScriptRunner {
                     try describe(item.id)
                     continue
                 }
-                switch try session.complete(item.id, askSecret: ScriptRunner.secret) {
+                // The secret from the environment is given once: asked again, it was wrong.
+                var asked = false
+                let answer = { (prompt: String) -> String? in
+                    defer { asked = true }
+                    return asked && getenv("VTYSH_ENABLE_SECRET") != nil ? nil : ScriptRunner.secret(prompt: prompt)
+                }
+                switch try session.complete(item.id, askSecret: answer) {
                 case .finished(let status):
                     if status.isFailure {
                         failed.append(item.number)

@@ -17,12 +17,15 @@ enum Shell {
     nonisolated(unsafe) static var exitStatus = ExitStatus.success
     nonisolated(unsafe) static var historyPath = ""
     nonisolated(unsafe) static var lastHistoryLine = ""
+    nonisolated(unsafe) static var pager = Pager()
     static let historyLimit: Int32 = 1000
 
     static func run(_ session: DaemonSession) -> Int32 {
         Shell.session = session
         installSignalPipe()
         session.client.interruptFD = signalPipe[0]
+        pager.interruptFD = signalPipe[0]
+        session.output = { Shell.pager.length > 0 ? Shell.pager.feed($0) : Output.write($0) }
         historyPath = (getenv("HOME").map { String(cString: $0) } ?? ".") + "/.vtysh_history"
 
         vtysh_rl_setup(strdup("vtysh"), complete)
@@ -102,13 +105,17 @@ enum Shell {
             Output.error("% " + refusal)
             return
         }
+        pager.begin()
         do {
             switch try session.run(line, askSecret: { Terminal.readHidden(prompt: $0) }) {
-            case .finished:
-                break
+            case .finished(let status):
+                pager.finish()
+                if !status.isFailure, let length = terminalLength(line) { pager.length = length }
             case .noAnswer:
+                pager.finish()
                 Output.print("% vrrpd did not answer \"\(line)\" within \(formatTimeout(session.timeout)) s")
             case .interrupted:
+                pager.abandon()
                 drainSignals()
             }
         } catch {
@@ -117,6 +124,13 @@ enum Shell {
             finished = true
         }
         if session.closed { finished = true }
+    }
+
+    /// N of a `terminal length N` line (abbreviated as the daemon accepts it), else nil.
+    static func terminalLength(_ line: String) -> Int? {
+        let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map { $0.lowercased() }
+        guard words.count == 3, words[0].count >= 2, "terminal".hasPrefix(words[0]), "length".hasPrefix(words[1]) else { return nil }
+        return Int(words[2])
     }
 
     /// Ctrl-Z: in a configuration mode, `end` (what is typed on the line is dropped); elsewhere

@@ -325,6 +325,20 @@ private func failure(_ result: MatchResult) -> MatchError? {
         #expect(count.feed(text) + count.finish() == "Count: 4 lines\n")
     }
 
+    /// IOS's `section`: a matching line and the lines indented under it; a matching child line
+    /// alone; the section ends at the next line indented no deeper.
+    @Test func section() throws {
+        let text = "hostname a\n!\ninterface vlan10\n ip address 10.0.0.1/24\n vrrp 10 ip 10.0.0.5\nexit\n!\n"
+            + "interface vlan20\n description no group\nexit\n!\ninterface vlan30\n vrrp 30 ip 10.3.0.5\nexit\n"
+        var byHeader = try OutputFilter(parsing: "section interface vlan(10|30)")
+        #expect(byHeader.feed(text) + byHeader.finish()
+            == "interface vlan10\n ip address 10.0.0.1/24\n vrrp 10 ip 10.0.0.5\ninterface vlan30\n vrrp 30 ip 10.3.0.5\n")
+        var byChild = try OutputFilter(parsing: "section vrrp")
+        #expect(byChild.feed(text) + byChild.finish() == " vrrp 10 ip 10.0.0.5\n vrrp 30 ip 10.3.0.5\n")
+        var chained = try OutputFilter(parsing: "section ^interface | include vrrp|^interface")
+        #expect(chained.feed(text) + chained.finish() == "interface vlan10\n vrrp 10 ip 10.0.0.5\ninterface vlan20\ninterface vlan30\n vrrp 30 ip 10.3.0.5\n")
+    }
+
     @Test func chunkedInput() throws {
         var filter = try OutputFilter(parsing: "include eth")
         var out = filter.feed("interf")

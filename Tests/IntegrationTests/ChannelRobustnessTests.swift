@@ -252,23 +252,39 @@ import Testing
         #expect(next.status == .success && !next.prompt.contains("#"), "still in view mode: \(next.prompt.debugDescription)")
     }
 
-    /// Wrong enable secrets in a row: each answer waits twice as long as the one before.
+    /// Wrong enable secrets in a row: each answer waits twice as long as the one before; as on
+    /// IOS, one `enable` asks three times, then says `% Bad secrets`.
     @Test func wrongSecretsInARowWaitLongerEachTime() throws {
         let daemon = try DaemonProcess(config: "enable secret 0 right-one\n")
         let client = try ChannelClient(path: daemon.socket)
         var waits: [Double] = []
+        var texts: [String] = []
+        var ends: [Status] = []
+        let id = client.makeID()
+        try client.send(Frame(.exec, id: id, text: "enable"), deadline: Deadline(secondsFromNow: 10))
+        var prompt = try client.awaitReply(id: id, deadline: Deadline(secondsFromNow: 10)) { _ in }
+        #expect(prompt.status == .inputRequired && prompt.prompt == "Password: ")
         for _ in 0..<3 {
             let started = Date()
-            let id = client.makeID()
-            try client.send(Frame(.exec, id: id, text: "enable"), deadline: Deadline(secondsFromNow: 10))
-            let prompt = try client.awaitReply(id: id, deadline: Deadline(secondsFromNow: 10)) { _ in }
-            #expect(prompt.status == .inputRequired)
-            try client.send(Frame(.input, id: id, text: "wrong"), deadline: Deadline(secondsFromNow: 10))
-            let denied = try client.awaitReply(id: id, deadline: Deadline(secondsFromNow: 40)) { _ in }
-            #expect(denied.status == .error)
+            let answer = client.makeID()
+            try client.send(Frame(.input, id: answer, text: "wrong"), deadline: Deadline(secondsFromNow: 10))
+            var text: [UInt8] = []
+            prompt = try client.awaitReply(id: answer, deadline: Deadline(secondsFromNow: 40)) { text += $0 }
             waits.append(Date().timeIntervalSince(started))
+            texts.append(String(decoding: text, as: UTF8.self))
+            ends.append(prompt.status)
         }
+        #expect(ends == [.inputRequired, .inputRequired, .error], "\(ends)")
+        #expect(texts == ["% Access denied\n", "% Access denied\n", "% Bad secrets\n"], "\(texts)")
         #expect(waits[0] >= 0.9 && waits[1] >= 1.9 && waits[2] >= 3.9, "\(waits)")
+        // The next enable asks again, and the right secret works (the back-off goes on: 8 s).
+        let again = client.makeID()
+        try client.send(Frame(.exec, id: again, text: "enable"), deadline: Deadline(secondsFromNow: 10))
+        #expect(try client.awaitReply(id: again, deadline: Deadline(secondsFromNow: 10)) { _ in }.status == .inputRequired)
+        let right = client.makeID()
+        try client.send(Frame(.input, id: right, text: "right-one"), deadline: Deadline(secondsFromNow: 10))
+        let entered = try client.awaitReply(id: right, deadline: Deadline(secondsFromNow: 10)) { _ in }
+        #expect(entered.status == .success && entered.prompt.hasSuffix("#"), "\(entered)")
         // Another session is not slowed by it.
         #expect(try daemon.vtysh(["-c", "show version"]).seconds < 3)
     }

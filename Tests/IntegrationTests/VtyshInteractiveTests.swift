@@ -126,6 +126,44 @@ final class Terminal: @unchecked Sendable {
         #expect(term.exitStatus() == 0)
     }
 
+    /// `terminal length N`: output stops at ` --More-- `; SPACE gives the next page, RETURN
+    /// one more line, q drops the rest; `terminal length 0` turns it off. `show history` lists
+    /// what was typed, and `| section` shows a block.
+    @Test func pagerHistoryAndSection() throws {
+        let config = (2...40).map { "vlan \($0)\n name paged-\($0)\nexit\n" }.joined()
+        let daemon = try DaemonProcess(config: config)
+        let term = try Terminal(["--socket", daemon.socket], home: daemon.scratch.path)
+        try term.expect("switch>")
+        term.type("enable\r")
+        try term.expect("switch#")
+        term.type("terminal length 10\r")
+        try term.expect("switch#")
+        term.type("show running-config\r")
+        let first = try term.expect("--More--")
+        #expect(first.split(separator: "\n").count <= 11, "one screen: \(first)")
+        #expect(!first.contains("paged-10"))
+        term.type(" ")
+        let second = try term.expect("--More--")
+        #expect(second.contains("vlan 4") && !second.contains("paged-40"), "\(second)")
+        term.type("q")
+        let rest = try term.expect("switch#")
+        #expect(!rest.contains("paged-40") && !rest.contains("end\r\n"), "the rest was dropped: \(rest)")
+        term.type("terminal length 0\r")
+        try term.expect("switch#")
+        term.type("show running-config\r")
+        let whole = try term.expect("end")
+        #expect(whole.contains("paged-40") && !whole.contains("--More--"))
+        try term.expect("switch#")
+        term.type("show running-config | section vlan 7\r")
+        let section = try term.expect("switch#")
+        #expect(section.contains("vlan 7\r\n name paged-7") && !section.contains("vlan 8"), "\(section)")
+        term.type("show history\r")
+        let history = try term.expect("switch#")
+        #expect(history.contains("  terminal length 10") && history.contains("  show running-config | section vlan 7"), "\(history)")
+        term.type("\u{04}")
+        #expect(term.exitStatus() == 0)
+    }
+
     @Test func ctrlCAbandonsTheLineAndTheCommandInFlight() throws {
         let daemon = try DaemonProcess(arguments: ["--command-timeout", "20"])
         let term = try Terminal(["--socket", daemon.socket], home: daemon.scratch.path)

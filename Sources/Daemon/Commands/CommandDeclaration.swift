@@ -103,6 +103,9 @@ public final class CommandContext {
     /// Output too long to build at once (a 288K-entry MAC table): pulled one chunk at a time,
     /// only as fast as the client reads, after the command finished. nil ends it.
     public var stream: (() -> String?)?
+    /// Set by work that finished with `Status.inputRequired`: the question to ask next (the
+    /// enable secret again after a wrong one) and what to do with the answer.
+    var nextInput: (prompt: String, hidden: Bool, then: (CommandContext, String) -> CommandOutcome)?
 
     init(plane: ControlPlane, session: Session, workspace: ConfigWorkspace, line: String, loading: Bool) {
         self.plane = plane

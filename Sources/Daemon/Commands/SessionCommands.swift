@@ -19,7 +19,7 @@ enum SessionCommands {
                 return .done(.success)
             }
             return .input(prompt: "Password: ", hidden: true) { ctx, password in
-                checkSecret(ctx, password: password, secret: secret)
+                checkSecret(ctx, password: password, secret: secret, attempt: 1)
             }
         },
         CommandDeclaration(
@@ -54,6 +54,10 @@ enum SessionCommands {
             ctx.print(iosClock())
             return .done(.success)
         },
+        CommandDeclaration("show history", help: [Help.show, "Display the session command history"], modes: Modes.exec) { ctx, _ in
+            for line in ctx.session.history { ctx.print("  " + line) }
+            return .done(.success)
+        },
         CommandDeclaration(
             "show terminal", help: [Help.show, "Display terminal configuration parameters"], modes: Modes.exec
         ) { ctx, _ in
@@ -61,6 +65,7 @@ enum SessionCommands {
             ctx.print("Line \(session.id), session of \(session.client)")
             ctx.print("Length: \(session.terminalLength) lines, Width: \(session.terminalWidth) columns")
             ctx.print("Monitor: \(session.terminalMonitor ? "on" : "off")")
+            ctx.print("History is enabled, history size is \(Session.historySize).")
             return .done(.success)
         },
         CommandDeclaration("disable", help: ["Turn off privileged mode command"], modes: [Modes.enable]) { ctx, _ in
@@ -112,7 +117,11 @@ enum SessionCommands {
     /// Verifies the enable secret off the control-plane thread (scrypt takes tens of ms). Each
     /// wrong answer in a row doubles the session's wait before the next "% Access denied" (1 s,
     /// 2 s, 4 s, ... up to 30 s): guessing costs time, not CPU, and other sessions are not slowed.
-    static func checkSecret(_ ctx: CommandContext, password: String, secret: String) -> CommandOutcome {
+    /// As IOS: three tries per `enable`, each wrong one answered after a back-off that grows
+    /// with the wrong ones in a row in the session; the third ends it with `% Bad secrets`.
+    static let enableTries = 3
+
+    static func checkSecret(_ ctx: CommandContext, password: String, secret: String, attempt: Int) -> CommandOutcome {
         let loop = ctx.loop
         let verified = ctx.plane.authPool.runIfActive(eventLoop: loop) {
             EnableSecret.verify(password, against: secret)
@@ -129,8 +138,13 @@ enum SessionCommands {
                 .wrongSecret, ctx.plane.logger, .notice, "wrong enable secret",
                 metadata: ["session": "\(ctx.session.id)", "in-a-row": "\(ctx.session.failedSecrets)"])
             return loop.assumeIsolated().scheduleTask(in: wait) {
+                guard attempt < enableTries else {
+                    ctx.print("% Bad secrets")
+                    return Status.error
+                }
                 ctx.print("% Access denied")
-                return Status.error
+                ctx.nextInput = ("Password: ", true, { ctx, password in checkSecret(ctx, password: password, secret: secret, attempt: attempt + 1) })
+                return Status.inputRequired
             }.futureResult
         }.nonisolated()
         return .pending(result, waitingFor: { "the enable secret check" })

@@ -345,6 +345,17 @@ final class Connection: ChannelInboundHandler {
                 item.deadline?.cancel()
                 if !item.pipelined { item.mode = session.mode }
                 switch result {
+                case .success(.inputRequired):
+                    // The work asks a question after all (a password again).
+                    guard let ask = commandContext.nextInput else {
+                        item.status = .error
+                        break
+                    }
+                    commandContext.nextInput = nil
+                    session.pendingInput = ask.then
+                    session.pendingInputContext = commandContext
+                    item.input = (ask.prompt, ask.hidden)
+                    item.status = .inputRequired
                 case .success(let status):
                     item.status = status
                 case .failure(let error):

@@ -31,6 +31,9 @@ public final class Session {
     public var terminalWidth = 80
     /// `terminal monitor`: log lines for this session (kept; vtysh shows the daemon's log with `show logging`).
     public var terminalMonitor = false
+    /// The last lines typed (`show history`), oldest first; lines with a secret are not kept.
+    public private(set) var history: [String] = []
+    public static let historySize = 20
     /// Set while the session waits for input (a password) for a command.
     var pendingInput: ((CommandContext, String) -> CommandOutcome)?
     var pendingInputContext: CommandContext?
@@ -44,4 +47,12 @@ public final class Session {
     }
 
     public var name: String { "session \(id) (\(client))" }
+
+    /// Keeps `line` in the history (the last `historySize`), unless it carries a secret.
+    func remember(_ line: String) {
+        let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+        guard !words.isEmpty, !words.contains(where: { $0.count >= 3 && "secret".hasPrefix($0.lowercased()) }) else { return }
+        history.append(String(line.drop { $0 == " " || $0 == "\t" }))
+        if history.count > Session.historySize { history.removeFirst(history.count - Session.historySize) }
+    }
 }

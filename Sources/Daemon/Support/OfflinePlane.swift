@@ -33,16 +33,17 @@ public final class OfflinePlane: @unchecked Sendable {
         let template = NSTemporaryDirectory() + "vrrpd-offline.XXXXXX"
         var path = Array(template.utf8CString)
         guard mkdtemp(&path) != nil else { throw DaemonError("cannot create a scratch directory in \(NSTemporaryDirectory())") }
-        scratch = String(cString: path)
+        scratch = String(decoding: path.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         var options = ControlPlane.Options(socketPath: scratch + "/unused.vty", configPath: scratch + "/unused.conf")
         options.chip = chip
         self.options = options
+        let planeOptions = options
         var logger = Logger(label: "vrrpd.offline")
         logger.logLevel = logLevel
         let built = logger
         let loop = group.next()
         do {
-            plane = try loop.submit { NIOLoopBound(try ControlPlane(loop: loop, options: options, logger: built), eventLoop: loop) }.wait()
+            plane = try loop.submit { NIOLoopBound(try ControlPlane(loop: loop, options: planeOptions, logger: built), eventLoop: loop) }.wait()
         } catch {
             try? group.syncShutdownGracefully()
             rmdir(scratch)
