@@ -250,7 +250,8 @@ public final class ControlPlane {
 
     /// The prompt for a session's current mode.
     public func prompt(for session: Session) -> String {
-        Modes.prompt(session.mode, hostname: live.config.hostname)
+        if session.mode == Modes.configInterface, session.interfaceRange != nil { return live.config.hostname + "(config-if-range)#" }
+        return Modes.prompt(session.mode, hostname: live.config.hostname)
     }
 
     // MARK: Commands
@@ -326,6 +327,9 @@ public final class ControlPlane {
             }
             watchdog.begin(commandText)
             defer { watchdog.end() }
+            if let range = session.interfaceRange, declaration.modes.contains(Modes.configInterface), !declaration.modes.contains(Modes.config) {
+                return (context, InterfaceCommands.runOverRange(range, declaration, arguments, context))
+            }
             return (context, declaration.invoke(context, arguments))
         }
     }

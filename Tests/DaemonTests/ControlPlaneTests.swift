@@ -277,6 +277,29 @@ struct LoadBox: Sendable {
         #expect(h.runningConfig.contains("ip address 10.2.0.1/24"))
     }
 
+    /// `interface range`: each line of the sub-mode applies to every interface of the range,
+    /// lists and ranges alike; a line that fails for them changes none; bad ranges are refused.
+    @Test func interfaceRangeAppliesEachLineToEveryInterface() throws {
+        let h = try PlaneHarness()
+        try h.configure(["enable", "conf t", "vlan 10", "exit", "interface range eth1 - 3 , eth5", "description edge", "switchport access vlan 10"])
+        for port in ["eth1", "eth2", "eth3", "eth5"] {
+            #expect(h.runningConfig.contains("interface \(port)\n description edge\n switchport access vlan 10\n"), "\(port): \(h.runningConfig)")
+        }
+        #expect(!h.runningConfig.contains("interface eth4"))
+        let before = h.runningConfig
+        let refused = try h.run("ip address 10.9.0.1/24")
+        #expect(refused.0 == .error && refused.1.contains("L2 links"), "\(refused.1)")
+        #expect(h.runningConfig == before)
+        _ = try h.run("exit")
+        try h.configure(["interface range vlan20-22", "shutdown", "exit"])
+        #expect(h.runningConfig.contains("interface vlan21\n shutdown\n"))
+        for (range, message) in [("eth3-1", "the end must be"), ("eth99", "No such interface"), ("eth1,,eth2", "Invalid interface range"),
+                                 ("eth1-vlan3", "the end must be")] {
+            let result = try h.run("interface range \(range)")
+            #expect(result.0 == .error && result.1.contains(message), "\(range): \(result.1)")
+        }
+    }
+
     /// The last session slot is the local administrator's: others are refused one slot
     /// earlier, so connections they hold open can never lock the administrator out.
     @Test func theLastSlotIsKeptForTheAdministrator() throws {

@@ -1,5 +1,6 @@
 import CLI
 import Channel
+import NIOCore
 import SwitchHAL
 
 /// `interface IFNAME` and what goes inside: descriptions, `shutdown`, addresses on SVIs, and
@@ -13,6 +14,27 @@ enum InterfaceCommands {
                 show: { config, _ in config.sortedInterfaceNames.map { Arguments().with(\.ifname, $0) } }
             ) { ctx, args in
                 enterInterface(ctx, try args.value(\.ifname), negated: args.negated)
+            },
+            CommandDeclaration(
+                "interface range LINE$line",
+                help: [Help.interface, "Configure several interfaces at once", "eth1 - 8, eth1,eth3, vlan10-20 (ranges and lists)"],
+                modes: [Modes.config]
+            ) { ctx, args in
+                let names: [String]
+                switch parseRange(try args.value(\.line), portCount: ctx.portCount) {
+                case .success(let parsed): names = parsed
+                case .failure(let problem): return ctx.fail(problem.message)
+                }
+                ctx.session.mode = Modes.configInterface
+                ctx.session.clearContext()
+                ctx.session.interface = names[0]
+                ctx.session.interfaceRange = names
+                let missing = names.filter { ctx.config.interfaces[$0] == nil }
+                guard !missing.isEmpty else { return .done(.success) }
+                return ctx.commit { config in
+                    for name in missing { if let error = config.editInterface(name, { _ in nil }) { return error } }
+                    return nil
+                }
             },
             // IOS's spelling with a space: the same SVI.
             CommandDeclaration(
@@ -267,6 +289,80 @@ enum InterfaceCommands {
         ctx.session.interface = name
         guard ctx.config.interfaces[name] == nil else { return .done(.success) }
         return ctx.commit { $0.editInterface(name) { _ in nil } }
+    }
+}
+
+extension InterfaceCommands {
+    struct RangeProblem: Error {
+        var message: String
+    }
+
+    /// The most interfaces one `interface range` takes (every port and every SVI).
+    static let maxRange = 4094 + 64
+
+    /// `eth1 - 8`, `eth1-8,eth10`, `vlan10 - 20 , vlan30`: the interfaces, in order, each once.
+    static func parseRange(_ text: String, portCount: Int) -> Result<[String], RangeProblem> {
+        let compact = text.lowercased().filter { $0 != " " && $0 != "\t" }
+        var names: [String] = []
+        var seen = Set<String>()
+        for item in compact.split(separator: ",", omittingEmptySubsequences: false) {
+            let bounds = item.split(separator: "-", omittingEmptySubsequences: false)
+            guard let first = bounds.first, !first.isEmpty, bounds.count <= 2 else {
+                return .failure(RangeProblem(message: "Invalid interface range \"\(item)\": use eth1 - 8, eth1,eth3 or vlan10-20"))
+            }
+            let prefix = String(first.prefix { $0.isLetter })
+            guard let start = Int(first.dropFirst(prefix.count)), InterfaceKind.parse(String(first), portCount: portCount) != nil else {
+                return .failure(RangeProblem(message: "No such interface \(first): ports are eth1-eth\(portCount), SVIs are vlan1-vlan4094"))
+            }
+            var end = start
+            if bounds.count == 2 {
+                let last = bounds[1].hasPrefix(prefix) ? bounds[1].dropFirst(prefix.count) : bounds[1]
+                guard let parsed = Int(last), parsed >= start, InterfaceKind.parse(prefix + String(parsed), portCount: portCount) != nil else {
+                    return .failure(RangeProblem(message: "Invalid interface range \"\(item)\": the end must be a \(prefix) number from \(start) up"))
+                }
+                end = parsed
+            }
+            guard names.count + (end - start + 1) <= maxRange else {
+                return .failure(RangeProblem(message: "An interface range takes at most \(maxRange) interfaces"))
+            }
+            for number in start...end where seen.insert(prefix + String(number)).inserted { names.append(prefix + String(number)) }
+        }
+        return .success(names)
+    }
+
+    /// One line of `config-if-range` mode: the command for each interface of the range in
+    /// turn, its output together; it fails if it failed for any of them.
+    static func runOverRange(_ range: [String], _ declaration: CommandDeclaration, _ arguments: Arguments, _ ctx: CommandContext) -> CommandOutcome {
+        let session = ctx.session
+        defer { session.interface = range.first }
+        var worst = Status.success
+        var waiting: [EventLoopFuture<Status>] = []
+        var pipelined = true
+        for name in range {
+            session.interface = name
+            switch declaration.invoke(ctx, arguments) {
+            case .done(let status):
+                if status.isFailure { worst = status }
+            case .pending(let future, _, let inOrder):
+                waiting.append(future)
+                pipelined = pipelined && inOrder
+            case .input:
+                worst = .error
+            }
+        }
+        guard !waiting.isEmpty else { return .done(worst) }
+        let immediate = worst
+        let all = EventLoopFuture.whenAllComplete(waiting, on: ctx.loop).map { results in
+            results.reduce(immediate) { sofar, result in
+                switch result {
+                case .success(let status) where status.isFailure: return status
+                case .failure: return .error
+                default: return sofar
+                }
+            }
+        }
+        let committer = ctx.plane.committer
+        return .pending(all, waitingFor: { committer?.activity ?? "the HAL commit queue" }, pipelined: pipelined)
     }
 }
 

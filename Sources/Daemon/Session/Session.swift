@@ -9,12 +9,15 @@ public final class Session {
     public var mode: Mode
     /// The interface being configured in `config-if` mode.
     public var interface: String?
+    /// `interface range ...`: every interface the sub-mode's lines apply to, in order.
+    public var interfaceRange: [String]?
     /// The VLAN being configured in `config-vlan` mode.
     public var vlan: UInt16?
 
     /// Leaves any sub-mode context (back to plain configuration or above).
     public func clearContext() {
         interface = nil
+        interfaceRange = nil
         vlan = nil
     }
     /// What the client said it is (`vtysh pid 4711`), or the peer credentials.
