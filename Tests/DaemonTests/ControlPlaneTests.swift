@@ -26,8 +26,9 @@ final class PlaneHarness: @unchecked Sendable {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         let built = logger
+        let planeOptions = options
         (plane, session) = try loop.submit {
-            let plane = try ControlPlane(loop: loop, options: options, logger: built)
+            let plane = try ControlPlane(loop: loop, options: planeOptions, logger: built)
             let session = plane.openSession(client: "test")!
             return (NIOLoopBound(plane, eventLoop: loop), NIOLoopBound(session, eventLoop: loop))
         }.wait()
@@ -165,10 +166,10 @@ struct LoadBox: Sendable {
         // The stalled edit and the show behind it in its own session are still waiting.
         let loop = h.group.next()
         let waiting = try loop.submit { () -> Bool in
-            var done = false
-            edit.whenComplete { _ in done = true }
-            ownShow.whenComplete { _ in done = true }
-            return !done
+            let done = NIOLoopBoundBox(false, eventLoop: loop)
+            edit.whenComplete { _ in done.value = true }
+            ownShow.whenComplete { _ in done.value = true }
+            return !done.value
         }.wait()
         #expect(waiting)
         _ = try h.start("test fault hal stall clear", in: other).wait()
@@ -275,6 +276,18 @@ struct LoadBox: Sendable {
         // What is fine still is.
         try h.configure(["interface vlan20", "ip address 10.2.0.1/24", "exit", "ip nat outside source static 198.51.100.9 10.2.0.99"])
         #expect(h.runningConfig.contains("ip address 10.2.0.1/24"))
+    }
+
+    /// IOS's `ip address A.B.C.D M.M.M.M [secondary]` is the same address as `/M`; a mask whose
+    /// ones do not come first is refused.
+    @Test func ipAddressWithANetmask() throws {
+        let h = try PlaneHarness()
+        try h.configure(["enable", "conf t", "interface vlan30", "ip address 10.30.0.2 255.255.255.0", "ip address 10.31.0.2 255.255.254.0 secondary"])
+        #expect(h.runningConfig.contains(" ip address 10.30.0.2/24\n ip address 10.31.0.2/23 secondary\n"), "\(h.runningConfig)")
+        let bad = try h.run("ip address 10.32.0.2 255.0.255.0")
+        #expect(bad.0 == .error && bad.1.contains("Bad mask"), "\(bad.1)")
+        try h.configure(["no ip address 10.31.0.2 255.255.254.0 secondary"])
+        #expect(!h.runningConfig.contains("10.31.0.2"))
     }
 
     /// `interface range`: each line of the sub-mode applies to every interface of the range,

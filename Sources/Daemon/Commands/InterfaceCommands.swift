@@ -1,6 +1,7 @@
 import CLI
 import Channel
 import NIOCore
+import NetTypes
 import SwitchHAL
 
 /// `interface IFNAME` and what goes inside: descriptions, `shutdown`, addresses on SVIs, and
@@ -68,17 +69,21 @@ enum InterfaceCommands {
                     }
                 }
             ) { ctx, args in
-                editInterface(ctx) { interface, kind in
-                    guard case .svi = kind else {
-                        return "IP addresses may not be configured on L2 links (\(ctx.session.interface ?? "")); use an SVI (interface vlanN)"
-                    }
-                    if !args.negated, let prefix = args[\.prefix], prefix.length > 0, prefix.address.hostAddressProblem == nil,
-                        let name = ctx.session.interface, let clash = overlap(prefix, on: name, in: ctx.workspace.config.index)
-                    {
-                        return clash
-                    }
-                    return editAddresses(&interface, args)
+                setAddress(ctx, args)
+            },
+            // IOS's form, with a netmask: the same address (shown as FRR writes it, /M).
+            CommandDeclaration(
+                "ip address A.B.C.D$address A.B.C.D$netmask [secondary]",
+                help: [Help.ip, "Set the IP address of an interface", "IP address", "IP subnet mask", "Make this IP address a secondary address"],
+                modes: [Modes.configInterface], no: .sameArguments
+            ) { ctx, args in
+                let mask = try args.value(\.netmask).value
+                let length = mask.nonzeroBitCount
+                guard mask == (length == 0 ? 0 : ~UInt32(0) << (32 - length)) else {
+                    return ctx.fail("Bad mask \(try args.value(\.netmask)): its ones must come first (255.255.255.0, not 255.0.255.0)")
                 }
+                let prefix = IPv4Prefix(address: try args.value(\.address), length: length)
+                return setAddress(ctx, Arguments(negated: args.negated).with(\.prefix, prefix).with(\.secondary, args[\.secondary]))
             },
             CommandDeclaration(
                 "switchport mode <access|trunk>$mode",
@@ -231,6 +236,22 @@ enum InterfaceCommands {
         // Which of its subnets (the error path only: a walk is fine here).
         let held = index.networks.first { $0.key.length > prefix.length && prefix.contains($0.key.address) && $0.value.contains(owner) }?.key
         return "\(key) overlaps with \(owner)" + (held.map { " (\($0))" } ?? "")
+    }
+
+    /// `ip address`: on SVIs only, an address no host could have or that overlaps another SVI's
+    /// subnet refused.
+    static func setAddress(_ ctx: CommandContext, _ args: Arguments) -> CommandOutcome {
+        editInterface(ctx) { interface, kind in
+            guard case .svi = kind else {
+                return "IP addresses may not be configured on L2 links (\(ctx.session.interface ?? "")); use an SVI (interface vlanN)"
+            }
+            if !args.negated, let prefix = args[\.prefix], prefix.length > 0, prefix.address.hostAddressProblem == nil,
+                let name = ctx.session.interface, let clash = overlap(prefix, on: name, in: ctx.workspace.config.index)
+            {
+                return clash
+            }
+            return editAddresses(&interface, args)
+        }
     }
 
     static func editAddresses(_ interface: inout InterfaceConfig, _ args: Arguments) -> String? {
