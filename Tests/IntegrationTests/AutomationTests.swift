@@ -123,7 +123,7 @@ import TestSupport
         #expect((result["vlans"] as? String ?? "").contains("149  VLAN0149"))
         // Each SSH login was a vtysh session of its own, gone once it disconnected: only the
         // session asking is left.
-        #expect(try daemon.waitUntilTrue(10) { (try? daemon.vtysh(["-c", "show users"]).stdout.components(separatedBy: "\n").filter { $0.contains("vtysh") }.count) == 1 })
+        #expect(daemon.waitUntilTrue(10) { (try? daemon.vtysh(["-c", "show users"]).stdout.components(separatedBy: "\n").filter { $0.contains("vtysh") }.count) == 1 })
     }
 
     /// scrapli's IOS-XE driver: its on_open (enable, terminal length 0, terminal width 512),
@@ -151,6 +151,53 @@ import TestSupport
         #expect(result["bad_failed"] as? Bool == true, "an unknown command is a failed response: \(result["bad_output"] ?? "")")
         #expect((scratch.read("vrrpd.conf") ?? "").contains("vrrp 50 priority 120"))
         #expect(try daemon.vtysh(["-c", "show vrrp brief"]).stdout.contains("vlan50"))
+    }
+
+    /// Ansible's cisco.ios collection (network_cli over paramiko, become with enable): facts,
+    /// ios_config of an SVI with a VRRP group saved when changed, ios_command with wait_for; a
+    /// second run changes nothing. Skipped, saying why, where Ansible is not installed.
+    @Test(.enabled(if: skipReason == nil && AutomationTests.ansibleMissing == nil, "\(skipReason ?? AutomationTests.ansibleMissing ?? "")"))
+    func ansibleConfiguresItIdempotently() throws {
+        let scratch = try Scratch()
+        let access = try SSHAccess(scratch: scratch, socket: scratch.file("vrrpd.vty"))
+        defer { access.stop() }
+        let daemon = try DaemonProcess(scratch: scratch, arguments: ["--socket-group", "vrrpvty"], config: "hostname ans-sw\n")
+        let inventory = """
+            switches:
+              hosts:
+                ans-sw:
+                  ansible_host: 127.0.0.1
+                  ansible_port: \(access.port)
+                  ansible_user: \(AutomationTests.user)
+                  ansible_password: "\(access.password)"
+                  ansible_connection: ansible.netcommon.network_cli
+                  ansible_network_os: cisco.ios.ios
+                  ansible_network_cli_ssh_type: paramiko
+                  ansible_become: true
+                  ansible_become_method: enable
+            """
+        try inventory.write(toFile: scratch.file("inventory.yml"), atomically: true, encoding: .utf8)
+        var environment = ProcessInfo.processInfo.environment
+        environment["ANSIBLE_HOST_KEY_CHECKING"] = "False"
+        environment["ANSIBLE_HOME"] = scratch.file("ansible-home")
+        environment["ANSIBLE_NOCOLOR"] = "1"
+        func play() throws -> (status: Int32, stdout: String, stderr: String, seconds: Double) {
+            try Spawned.run("/usr/bin/env", ["ansible-playbook", "-i", scratch.file("inventory.yml"), AutomationTests.root + "/Tests/Automation/ansible-vrrp.yml"],
+                            environment: environment)
+        }
+        let first = try play()
+        #expect(first.status == 0 && first.stdout.contains("changed=1") && first.stdout.contains("failed=0"), "\(first.stdout.suffix(3000)) \(first.stderr.suffix(2000))")
+        #expect(first.stdout.contains("version=0.1.0 hostname=ans-sw") && first.stdout.contains("vlan70              70 IPv4 140"), "\(first.stdout.suffix(2000))")
+        let second = try play()
+        #expect(second.status == 0 && second.stdout.contains("changed=0") && second.stdout.contains("failed=0"), "idempotent: \(second.stdout.suffix(3000))")
+        let saved = scratch.read("vrrpd.conf") ?? ""
+        #expect(saved.contains("interface vlan70\n description set by ansible\n ip address 10.70.0.2/24\n") && saved.contains(" vrrp 70 priority 140"), "\(saved)")
+        #expect(try daemon.vtysh(["-c", "show vrrp brief"]).stdout.contains("vlan70"))
+    }
+
+    static var ansibleMissing: String? {
+        let probe = try? Spawned.run("/usr/bin/env", ["python3", "-c", "import ansible_collections.cisco.ios, ansible_collections.ansible.netcommon"])
+        return probe?.status == 0 ? nil : "Ansible's cisco.ios collection is not installed (scripts/setup installs requirements-automation.txt)"
     }
 
     /// A login that asks for a long `show` and never reads it (its SSH window stays shut): the
@@ -181,7 +228,7 @@ import TestSupport
         let stalled = try Spawned("/usr/bin/env", ["python3", "-c", script], stdin: null, stdout: log, stderr: log)
         close(log)
         close(null)
-        #expect(try daemon.waitUntilTrue(20) { scratch.read("stalled.out")?.contains("stalled") == true },
+        #expect(daemon.waitUntilTrue(20) { scratch.read("stalled.out")?.contains("stalled") == true },
                 "the stalled reader did not get going: \(scratch.read("stalled.out") ?? "")")
         // Everyone else is served at once: a netmiko login that configures and saves, and a
         // local vtysh.
@@ -196,7 +243,7 @@ import TestSupport
         // Dropped, its session goes (sshd and vtysh end; the daemon closes the session).
         kill(stalled.pid, SIGKILL)
         _ = stalled.wait()
-        #expect(try daemon.waitUntilTrue(15) { (try? daemon.vtysh(["-c", "show users"]).stdout.components(separatedBy: "\n").filter { $0.contains("vtysh") }.count) == 1 },
+        #expect(daemon.waitUntilTrue(15) { (try? daemon.vtysh(["-c", "show users"]).stdout.components(separatedBy: "\n").filter { $0.contains("vtysh") }.count) == 1 },
                 "the stalled login's session is still open")
     }
 
@@ -224,7 +271,7 @@ import TestSupport
         #expect(next["enable_prompt"] as? String == "drop-sw#")
         let running = try daemon.vtysh(["-c", "enable", "-c", "show running-config"]).stdout
         #expect(!running.contains("ip addr\n"), "\(running)")
-        #expect(try daemon.waitUntilTrue(10) { (try? daemon.vtysh(["-c", "show users"]).stdout.components(separatedBy: "\n").filter { $0.contains("vtysh") }.count) == 1 },
+        #expect(daemon.waitUntilTrue(10) { (try? daemon.vtysh(["-c", "show users"]).stdout.components(separatedBy: "\n").filter { $0.contains("vtysh") }.count) == 1 },
                 "the dropped login's session is still open")
     }
 }

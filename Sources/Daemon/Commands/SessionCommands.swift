@@ -54,6 +54,11 @@ enum SessionCommands {
             ctx.print(iosClock())
             return .done(.success)
         },
+        // What Ansible's cisco.ios asks after `enable` to know it worked.
+        CommandDeclaration("show privilege", help: [Help.show, "Show current privilege level"], modes: Modes.exec) { ctx, _ in
+            ctx.print("Current privilege level is \(ctx.session.mode == Modes.view ? 1 : 15)")
+            return .done(.success)
+        },
         CommandDeclaration("show history", help: [Help.show, "Display the session command history"], modes: Modes.exec) { ctx, _ in
             for line in ctx.session.history { ctx.print("  " + line) }
             return .done(.success)
