@@ -43,9 +43,11 @@ final class DaemonSession {
     }
 
     /// Runs one line; reply text goes to stdout as it arrives.
-    func run(_ line: String, askSecret: (String) -> String?) throws(ClientError) -> Outcome {
+    /// `answer(prompt, hidden)`: the reply to a question the daemon asks (a password, hidden;
+    /// a confirmation, shown), or nil to cancel the command.
+    func run(_ line: String, answer: (String, Bool) -> String?) throws(ClientError) -> Outcome {
         let id = try start(line)
-        return try complete(id, askSecret: askSecret)
+        return try complete(id, answer: answer)
     }
 
     /// Sends one line (its reply is collected by `complete`, in the order the lines were sent).
@@ -63,8 +65,8 @@ final class DaemonSession {
     }
 
     /// Collects the reply of the line sent as `id` (stdout gets its text as it arrives), answering
-    /// a password prompt with `askSecret`. Waits at most the timeout from now.
-    func complete(_ first: UInt32, askSecret: (String) -> String?) throws(ClientError) -> Outcome {
+    /// a question (a password, a confirmation) with `answer`. Waits at most the timeout from now.
+    func complete(_ first: UInt32, answer: (String, Bool) -> String?) throws(ClientError) -> Outcome {
         var id = first
         var deadline = Deadline(secondsFromNow: timeout)
         while true {
@@ -83,7 +85,7 @@ final class DaemonSession {
             }
             // The daemon asks for a secret (enable): answer with an INPUT frame (requests sent
             // ahead wait behind it in the daemon).
-            guard let secret = askSecret(end.prompt) else {
+            guard let secret = answer(end.prompt, end.hideInput) else {
                 // Tell the daemon to drop the prompt so the session is not left waiting.
                 try client.send(Frame(.cancel, id: id), deadline: Deadline(secondsFromNow: timeout))
                 return .finished(.error)

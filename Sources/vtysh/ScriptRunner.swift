@@ -112,13 +112,16 @@ struct ScriptRunner {
                     try describe(item.id)
                     continue
                 }
-                // The secret from the environment is given once: asked again, it was wrong.
+                // The secret from the environment is given once: asked again, it was wrong. A
+                // confirmation (`Destination filename [startup-config]?`) takes its default, as
+                // IOS's `file prompt quiet` does.
                 var asked = false
-                let answer = { (prompt: String) -> String? in
+                let answer = { (prompt: String, hidden: Bool) -> String? in
+                    guard hidden else { return "" }
                     defer { asked = true }
                     return asked && getenv("VTYSH_ENABLE_SECRET") != nil ? nil : ScriptRunner.secret(prompt: prompt)
                 }
-                switch try session.complete(item.id, askSecret: answer) {
+                switch try session.complete(item.id, answer: answer) {
                 case .finished(let status):
                     if status.isFailure {
                         failed.append(item.number)
@@ -263,6 +266,18 @@ func formatTimeout(_ seconds: Double) -> String {
 
 /// Reading a secret from the controlling terminal with echo off.
 enum Terminal {
+    /// A line typed at the terminal, echoed (a confirmation); nil without a terminal.
+    static func readVisible(prompt: String) -> String? {
+        let fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        Output.writeAll(fd, Array(prompt.utf8))
+        var bytes: [UInt8] = []
+        var byte: UInt8 = 0
+        while read(fd, &byte, 1) == 1, byte != UInt8(ascii: "\n") { bytes.append(byte) }
+        return String(decoding: bytes.filter { $0 != UInt8(ascii: "\r") }, as: UTF8.self)
+    }
+
     static func readHidden(prompt: String) -> String? {
         let fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC)
         guard fd >= 0 else { return nil }

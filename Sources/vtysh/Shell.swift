@@ -107,7 +107,9 @@ enum Shell {
         }
         pager.begin()
         do {
-            switch try session.run(line, askSecret: { Terminal.readHidden(prompt: $0) }) {
+            switch try session.run(line, answer: { prompt, hidden in
+                hidden ? Terminal.readHidden(prompt: prompt) : Terminal.readVisible(prompt: prompt)
+            }) {
             case .finished(let status):
                 pager.finish()
                 if !status.isFailure, let length = terminalLength(line) { pager.length = length }

@@ -40,9 +40,11 @@ final class PlaneHarness: @unchecked Sendable {
         try? group.syncShutdownGracefully()
     }
 
-    /// Runs one line in the harness session; returns the status and output.
+    /// Runs one line in the harness session; returns the status and output. A question the
+    /// command asks (a password, a confirmation) gets the next of `answers`; with none left the
+    /// status is `inputRequired`.
     @discardableResult
-    func run(_ line: String) throws -> (Status, String) {
+    func run(_ line: String, answering answers: [String] = []) throws -> (Status, String) {
         let plane = self.plane
         let session = self.session
         let loop = group.next()
@@ -51,18 +53,22 @@ final class PlaneHarness: @unchecked Sendable {
                 line, session: session.value, workspace: plane.value.live, loading: false)
             // A streamed reply (show running-config) is drained as a client would read it.
             func output() -> String { context.drainOutput() }
-            switch outcome {
-            case .done(let status):
-                return loop.makeSucceededFuture(ResultBox(status: status, output: output()))
-            case .pending(let future, _, _):
-                return future.hop(to: loop).assumeIsolated().map { status in
-                    ResultBox(status: status, output: output())
-                }.nonisolated()
-            case .input(_, _, let then):
-                // Tests answer prompts with the line after a '|' marker, e.g. "enable ⟂secret".
-                _ = then
-                return loop.makeSucceededFuture(ResultBox(status: .inputRequired, output: context.takeOutput(final: true)))
+            func resolve(_ outcome: CommandOutcome, _ answers: ArraySlice<String>) -> EventLoopFuture<ResultBox> {
+                switch outcome {
+                case .done(let status):
+                    return loop.makeSucceededFuture(ResultBox(status: status, output: output()))
+                case .pending(let future, _, _):
+                    return future.hop(to: loop).assumeIsolated().map { status in
+                        ResultBox(status: status, output: output())
+                    }.nonisolated()
+                case .input(_, _, let then):
+                    guard let answer = answers.first else {
+                        return loop.makeSucceededFuture(ResultBox(status: .inputRequired, output: context.takeOutput(final: true)))
+                    }
+                    return resolve(then(context, answer), answers.dropFirst())
+                }
             }
+            return resolve(outcome, answers[...])
         }.wait().pair
     }
 
@@ -445,13 +451,29 @@ struct LoadBox: Sendable {
         let h = try PlaneHarness()
         try h.configure(["enable", "conf t", "hostname first", "end", "write memory"])
         try h.configure(["test fault config-write fail rename enospc", "conf t", "hostname second", "end"])
-        let (status, output) = try h.run("copy running-config startup-config")
+        let (status, output) = try h.run("copy running-config startup-config", answering: [""])
         #expect(status == .error)
         #expect(output.contains("NOT saved"))
         #expect(output.contains("No space left on device"))
         #expect(h.dir.read("vrrpd.conf")?.contains("hostname first") == true)
         try h.configure(["test fault config-write clear", "write"])
         #expect(h.dir.read("vrrpd.conf")?.contains("hostname second") == true)
+    }
+
+    /// `copy running-config startup-config` asks for the destination as IOS does: RETURN or
+    /// `startup-config` saves, anything else saves nothing.
+    @Test func copyRunningStartupAsksForTheDestination() throws {
+        let h = try PlaneHarness()
+        try h.configure(["enable", "conf t", "hostname asked", "end"])
+        let asked = try h.run("copy running-config startup-config")
+        #expect(asked.0 == .inputRequired)
+        #expect(h.dir.read("vrrpd.conf") == nil, "nothing saved before the answer")
+        let other = try h.run("copy running-config startup-config", answering: ["flash:backup.cfg"])
+        #expect(other.0 == .error && other.1.contains("nothing saved"), "\(other.1)")
+        #expect(h.dir.read("vrrpd.conf") == nil)
+        let saved = try h.run("copy running-config startup-config", answering: [""])
+        #expect(saved.0 == .success && saved.1.hasSuffix("[OK]\n"), "\(saved.1)")
+        #expect(h.dir.read("vrrpd.conf")?.contains("hostname asked") == true)
     }
 
     @Test func copyFileMergesIntoRunning() throws {

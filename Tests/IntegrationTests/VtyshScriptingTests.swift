@@ -94,6 +94,16 @@ import Testing
         #expect(none.stderr.contains("VTYSH_ENABLE_SECRET"))
     }
 
+    /// A script's `copy running-config startup-config` takes the destination prompt's default
+    /// (IOS's `file prompt quiet`) and saves.
+    @Test func copyRunningStartupInAScriptSaves() throws {
+        let daemon = try DaemonProcess()
+        let result = try daemon.vtysh(["-c", "enable", "-c", "conf t", "-c", "hostname copied", "-c", "end", "-c", "copy running-config startup-config"])
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+        #expect(result.stdout.contains("[OK]"))
+        #expect(daemon.scratch.read("vrrpd.conf")?.contains("hostname copied") == true)
+    }
+
     @Test func writeFileSurvivesRestart() throws {
         let scratch = try Scratch()
         do {

@@ -24,7 +24,14 @@ enum ConfigFileCommands {
                    "Copy to the startup configuration"],
             modes: [Modes.enable]
         ) { ctx, _ in
-            save(ctx)
+            // IOS asks for the destination; RETURN takes the default (scripts answer it so).
+            .input(prompt: "Destination filename [startup-config]? ", hidden: false) { ctx, answer in
+                let name = answer.trimmingCharacters(in: .whitespaces)
+                guard name.isEmpty || name == "startup-config" else {
+                    return ctx.fail("Only startup-config can be written here (\(ctx.plane.options.configPath)); nothing saved")
+                }
+                return save(ctx)
+            }
         },
         CommandDeclaration(
             "copy startup-config running-config",
