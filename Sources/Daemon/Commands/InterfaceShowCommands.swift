@@ -9,17 +9,33 @@ import SwitchHAL
 /// interface brief`. The IOS layouts are the ones network tools parse (ntc-templates' cisco_ios
 /// templates); ports keep our names (eth1, vlan10), see docs/automation.md.
 enum InterfaceShowCommands {
-    /// Every port's and SVI's state from the HAL (one call), then `then`.
-    static func interfaceStatus(_ ctx: CommandContext, then: @escaping ([PortStatus], [SVIStatus]) -> Status) -> CommandOutcome {
-        ctx.hal("interface-status", { hal, deadline in
-            (try hal.portStatus(deadline: deadline), try hal.sviStatus(deadline: deadline))
-        }) { result in then(result.0, result.1) }
+    /// The interfaces one show command reports: the HAL's ports and SVIs (those named `only`,
+    /// or all), with the configuration that describes them.
+    struct View {
+        let ports: [PortStatus]
+        let svis: [SVIStatus]
+        let config: RunningConfig
+
+        func description(_ name: String) -> String { config.interfaces[name]?.description ?? "" }
+        /// An SVI's admin state (`shutdown`) and line protocol (up only if not shut and its VLAN exists).
+        func state(_ svi: SVIStatus) -> (shut: Bool, up: Bool) {
+            let shut = config.interfaces["vlan\(svi.vlan)"]?.shutdown == true
+            return (shut, svi.up && !shut)
+        }
     }
 
-    /// `IFNAME` names an interface this switch has (or could have, for an SVI), or the error.
-    static func checkName(_ name: String?, _ ctx: CommandContext) -> String? {
-        guard let name, InterfaceKind.parse(name, portCount: ctx.portCount) == nil else { return nil }
-        return "No such interface \(name): ports are eth1-eth\(ctx.portCount), SVIs are vlan1-vlan4094"
+    /// Checks `only` (an interface this switch has or could have), reads every port's and
+    /// SVI's state from the HAL (one call), then `body` prints.
+    static func withInterfaces(_ ctx: CommandContext, only: String? = nil, _ body: @escaping (View) -> Status) -> CommandOutcome {
+        if let only, InterfaceKind.parse(only, portCount: ctx.portCount) == nil {
+            return ctx.fail("No such interface \(only): ports are eth1-eth\(ctx.portCount), SVIs are vlan1-vlan4094")
+        }
+        let config = ctx.config
+        return ctx.hal("interface-status", { hal, deadline in
+            (try hal.portStatus(deadline: deadline), try hal.sviStatus(deadline: deadline))
+        }) { ports, svis in
+            body(View(ports: ports.filter { only == nil || $0.name == only }, svis: svis.filter { only == nil || "vlan\($0.vlan)" == only }, config: config))
+        }
     }
 
     static var declarations: [CommandDeclaration] {
@@ -29,16 +45,10 @@ enum InterfaceShowCommands {
                 modes: Modes.exec
             ) { ctx, args in
                 let only = args[\.ifname]
-                if let problem = checkName(only, ctx) { return ctx.fail(problem) }
-                let config = ctx.config
-                return interfaceStatus(ctx) { ports, svis in
-                    for port in ports where only == nil || only == port.name {
-                        describe(port, config: config.interfaces[port.name], ctx)
-                    }
-                    for svi in svis where only == nil || only == "vlan\(svi.vlan)" {
-                        describe(svi, config: config.interfaces["vlan\(svi.vlan)"], ctx)
-                    }
-                    if let only, only.hasPrefix("vlan"), !svis.contains(where: { "vlan\($0.vlan)" == only }) {
+                return withInterfaces(ctx, only: only) { view in
+                    for port in view.ports { describe(port, config: view.config.interfaces[port.name], ctx) }
+                    for svi in view.svis { describe(svi, config: view.config.interfaces["vlan\(svi.vlan)"], ctx) }
+                    if let only, only.hasPrefix("vlan"), view.svis.isEmpty {
                         ctx.print("% \(only) is not configured")
                         return .error
                     }
@@ -49,24 +59,21 @@ enum InterfaceShowCommands {
                 "show interfaces brief", help: [Help.show, "Interface status and counters", "One line per interface"],
                 modes: Modes.exec
             ) { ctx, _ in
-                let config = ctx.config
-                return interfaceStatus(ctx) { ports, svis in
+                withInterfaces(ctx) { view in
                     ctx.print("Interface  Admin  Link  Oper  Mode    VLAN  MACs    Description")
-                    for port in ports {
+                    for port in view.ports {
                         let s = port.settings
                         let vlan = s.mode == .access ? String(s.accessVLAN) : "trunk"
                         ctx.print(
                             "\(pad(port.name, 10)) \(pad(s.adminUp ? "up" : "down", 6)) \(pad(port.linkUp ? "up" : "down", 5)) "
                                 + "\(pad(port.operUp ? "up" : "down", 5)) \(pad(s.mode.rawValue, 7)) \(pad(vlan, 5)) "
-                                + "\(pad(String(port.dynamicEntries), 7)) \(config.interfaces[port.name]?.description ?? "")")
+                                + "\(pad(String(port.dynamicEntries), 7)) \(view.description(port.name))")
                     }
-                    for svi in svis {
-                        let name = "vlan\(svi.vlan)"
-                        let admin = config.interfaces[name]?.shutdown == true ? "down" : "up"
-                        let oper = svi.up && admin == "up" ? "up" : "down"
+                    for svi in view.svis {
+                        let (shut, up) = view.state(svi)
                         ctx.print(
-                            "\(pad(name, 10)) \(pad(admin, 6)) \(pad("-", 5)) \(pad(oper, 5)) \(pad("routed", 7)) "
-                                + "\(pad(String(svi.vlan), 5)) \(pad("-", 7)) \(config.interfaces[name]?.description ?? "")")
+                            "\(pad("vlan\(svi.vlan)", 10)) \(pad(shut ? "down" : "up", 6)) \(pad("-", 5)) \(pad(up ? "up" : "down", 5)) \(pad("routed", 7)) "
+                                + "\(pad(String(svi.vlan), 5)) \(pad("-", 7)) \(view.description("vlan\(svi.vlan)"))")
                     }
                     return .success
                 }
@@ -76,22 +83,21 @@ enum InterfaceShowCommands {
                 modes: Modes.exec
             ) { ctx, _ in
                 // IOS's layout (ntc-templates parse it); ports are switched, so unassigned.
-                let config = ctx.config
-                return interfaceStatus(ctx) { ports, svis in
+                withInterfaces(ctx) { view in
                     func row(_ name: String, _ address: String, _ method: String, _ status: String, _ proto: String) {
                         ctx.print(pad(name, 27) + pad(address, 16) + "YES " + pad(method, 7) + pad(status, 22) + proto)
                     }
                     ctx.print("Interface                  IP-Address      OK? Method Status                Protocol")
-                    for port in ports {
+                    for port in view.ports {
                         row(port.name, "unassigned", "unset", port.settings.adminUp ? (port.linkUp ? "up" : "down") : "administratively down",
                             port.operUp ? "up" : "down")
                     }
-                    for svi in svis {
+                    for svi in view.svis {
                         let name = "vlan\(svi.vlan)"
-                        let address = config.interfaces[name]?.addresses.first.map { "\($0.address)" }
-                        let shut = config.interfaces[name]?.shutdown == true
+                        let address = view.config.interfaces[name]?.addresses.first.map { "\($0.address)" }
+                        let (shut, up) = view.state(svi)
                         row(name, address ?? "unassigned", address == nil ? "unset" : "manual",
-                            shut ? "administratively down" : (svi.up ? "up" : "down"), !shut && svi.up ? "up" : "down")
+                            shut ? "administratively down" : (svi.up ? "up" : "down"), up ? "up" : "down")
                     }
                     return .success
                 }
@@ -100,18 +106,14 @@ enum InterfaceShowCommands {
                 "show interfaces [IFNAME$ifname] status", help: [Help.show, "Interface status and counters", Help.interfaceName, "Port status, one line each (IOS)"],
                 modes: Modes.exec
             ) { ctx, args in
-                let only = args[\.ifname]
-                if let problem = checkName(only, ctx) { return ctx.fail(problem) }
-                let config = ctx.config
-                return interfaceStatus(ctx) { ports, _ in
+                withInterfaces(ctx, only: args[\.ifname]) { view in
                     ctx.print("Port      Name               Status       Vlan       Duplex  Speed Type")
-                    for port in ports where only == nil || only == port.name {
+                    for port in view.ports {
                         let s = port.settings
                         let status = !s.adminUp ? "disabled" : port.linkUp ? "connected" : "notconnect"
                         let vlan = s.mode == .trunk ? "trunk" : "\(s.accessVLAN)"
-                        let name = String((config.interfaces[port.name]?.description ?? "").prefix(18))
-                        ctx.print(pad(port.name, 9) + " " + pad(name, 18) + " " + pad(status, 12) + " " + pad(vlan, 10) + " "
-                            + pad("full", 6, left: true) + " " + pad(speed.short, 6, left: true) + " " + speed.media)
+                        ctx.print(pad(port.name, 9) + " " + pad(String(view.description(port.name).prefix(18)), 18) + " " + pad(status, 12) + " "
+                            + pad(vlan, 10) + " " + pad("full", 6, left: true) + " " + pad(speed.short, 6, left: true) + " " + speed.media)
                     }
                     return .success
                 }
@@ -121,20 +123,17 @@ enum InterfaceShowCommands {
                 help: [Help.show, "Interface status and counters", Help.interfaceName, "Status and description, one line each (IOS)"],
                 modes: Modes.exec
             ) { ctx, args in
-                let only = args[\.ifname]
-                if let problem = checkName(only, ctx) { return ctx.fail(problem) }
-                let config = ctx.config
-                return interfaceStatus(ctx) { ports, svis in
+                withInterfaces(ctx, only: args[\.ifname]) { view in
                     ctx.print("Interface                      Status         Protocol Description")
-                    func row(_ name: String, _ status: String, _ proto: String) {
-                        ctx.print(pad(name, 30) + " " + pad(status, 14) + " " + pad(proto, 8) + " " + (config.interfaces[name]?.description ?? ""))
+                    func row(_ name: String, _ status: String, _ up: Bool) {
+                        ctx.print(pad(name, 30) + " " + pad(status, 14) + " " + pad(up ? "up" : "down", 8) + " " + view.description(name))
                     }
-                    for port in ports where only == nil || only == port.name {
-                        row(port.name, !port.settings.adminUp ? "admin down" : port.linkUp ? "up" : "down", port.operUp ? "up" : "down")
+                    for port in view.ports {
+                        row(port.name, !port.settings.adminUp ? "admin down" : port.linkUp ? "up" : "down", port.operUp)
                     }
-                    for svi in svis where only == nil || only == "vlan\(svi.vlan)" {
-                        let shut = config.interfaces["vlan\(svi.vlan)"]?.shutdown == true
-                        row("vlan\(svi.vlan)", shut ? "admin down" : svi.up ? "up" : "down", !shut && svi.up ? "up" : "down")
+                    for svi in view.svis {
+                        let (shut, up) = view.state(svi)
+                        row("vlan\(svi.vlan)", shut ? "admin down" : svi.up ? "up" : "down", up)
                     }
                     return .success
                 }
@@ -144,16 +143,11 @@ enum InterfaceShowCommands {
                 help: [Help.show, "Interface status and counters", Help.interfaceName, "Switchport settings: mode, access and trunk VLANs (IOS)"],
                 modes: Modes.exec
             ) { ctx, args in
-                let only = args[\.ifname]
-                if let problem = checkName(only, ctx) { return ctx.fail(problem) }
-                if let only, !only.hasPrefix("eth") { return ctx.fail("\(only) is not a switch port: SVIs are routed") }
-                let config = ctx.config
-                return interfaceStatus(ctx) { ports, _ in
-                    var first = true
-                    for port in ports where only == nil || only == port.name {
-                        if !first { ctx.print("") }
-                        first = false
-                        switchport(port, vlans: config.vlans, ctx)
+                if let only = args[\.ifname], only.hasPrefix("vlan") { return ctx.fail("\(only) is not a switch port: SVIs are routed") }
+                return withInterfaces(ctx, only: args[\.ifname]) { view in
+                    for (index, port) in view.ports.enumerated() {
+                        if index > 0 { ctx.print("") }
+                        switchport(port, vlans: view.config.vlans, ctx)
                     }
                     return .success
                 }
