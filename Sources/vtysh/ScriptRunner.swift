@@ -267,31 +267,48 @@ func formatTimeout(_ seconds: Double) -> String {
 /// Reading a secret from the controlling terminal with echo off.
 enum Terminal {
     /// A line typed at the terminal, echoed (a confirmation); nil without a terminal.
-    static func readVisible(prompt: String) -> String? {
-        let fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        Output.writeAll(fd, Array(prompt.utf8))
-        var bytes: [UInt8] = []
-        var byte: UInt8 = 0
-        while read(fd, &byte, 1) == 1, byte != UInt8(ascii: "\n") { bytes.append(byte) }
-        return String(decoding: bytes.filter { $0 != UInt8(ascii: "\r") }, as: UTF8.self)
-    }
+    static func readVisible(prompt: String) -> String? { readLine(prompt: prompt, echo: true) }
 
-    static func readHidden(prompt: String) -> String? {
+    /// A line typed at the terminal without echo (a password); nil without a terminal.
+    static func readHidden(prompt: String) -> String? { readLine(prompt: prompt, echo: false) }
+
+    /// Reads one line from the terminal a byte at a time, ending at CR or LF (what was typed
+    /// ahead counts: Ansible sends `copy running-config startup-config\r` and its answer's CR
+    /// together, as IOS takes them).
+    private static func readLine(prompt: String, echo: Bool) -> String? {
         let fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var saved = termios()
         guard tcgetattr(fd, &saved) == 0 else { return nil }
-        var quiet = saved
-        quiet.c_lflag &= ~tcflag_t(ECHO)
-        tcsetattr(fd, TCSAFLUSH, &quiet)
-        defer { tcsetattr(fd, TCSAFLUSH, &saved) }
+        var line = saved
+        line.c_lflag &= ~tcflag_t(ICANON | ECHO)
+        withUnsafeMutableBytes(of: &line.c_cc) { cc in
+            cc[Int(VMIN)] = 1
+            cc[Int(VTIME)] = 0
+        }
+        tcsetattr(fd, TCSANOW, &line)
+        defer { tcsetattr(fd, TCSANOW, &saved) }
         Output.writeAll(fd, Array(prompt.utf8))
         var bytes: [UInt8] = []
         var byte: UInt8 = 0
-        while read(fd, &byte, 1) == 1, byte != UInt8(ascii: "\n") { bytes.append(byte) }
+        while true {
+            // Ctrl-C (a signal interrupts the read) or the end of input: no answer.
+            guard read(fd, &byte, 1) == 1 else {
+                Output.writeAll(fd, [UInt8(ascii: "\n")])
+                return nil
+            }
+            if byte == 10 || byte == 13 { break }
+            if byte == 127 || byte == 8 {  // erase
+                if !bytes.isEmpty {
+                    bytes.removeLast()
+                    if echo { Output.writeAll(fd, [8, 32, 8]) }
+                }
+                continue
+            }
+            bytes.append(byte)
+            if echo { Output.writeAll(fd, [byte]) }
+        }
         Output.writeAll(fd, [UInt8(ascii: "\n")])
         return String(decoding: bytes, as: UTF8.self)
     }
