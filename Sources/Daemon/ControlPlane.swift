@@ -37,6 +37,8 @@ public final class ControlPlane {
         /// log goes.
         public var logBuffer: LogBuffer?
         public var logDestination = LogDestination.standardError
+        /// `--log-level`: what the log's output takes.
+        public var logLevel = Logger.Level.info
 
         /// The directories `copy` reads from, the default applied.
         public var readableDirectories: [String] {

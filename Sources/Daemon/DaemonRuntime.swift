@@ -32,6 +32,7 @@ public final class DaemonRuntime: Sendable {
         /// The last log messages (`show logging`) and where the log goes.
         public var logBuffer: LogBuffer?
         public var logDestination = LogDestination.standardError
+        public var logLevel = Logger.Level.info
 
         public init(socketPath: String, configPath: String, pidFile: String?, commandTimeout: Double) {
             self.socketPath = socketPath
@@ -149,6 +150,7 @@ public final class DaemonRuntime: Sendable {
             options.copyDirectories = settings.copyDirectories
             options.logBuffer = settings.logBuffer
             options.logDestination = settings.logDestination
+            options.logLevel = settings.logLevel
             return NIOLoopBound(try ControlPlane(loop: loop, options: options, logger: logger), eventLoop: loop)
         }.wait()
         return plane

@@ -156,7 +156,7 @@ struct VrrpdCommand: ParsableCommand {
         let destination: LogDestination = logPath.map { .file($0) } ?? (detach ? .syslog : .standardError)
         let sink: LogSink
         do {
-            sink = try LogSink(destination, buffer: LogBuffer())
+            sink = try LogSink(destination, buffer: LogBuffer(level: min(.info, logLevel.level)))
         } catch {
             readiness?.fail("\(error)")
             throw error
@@ -185,6 +185,7 @@ struct VrrpdCommand: ParsableCommand {
         settings.reopenLog = { sink.reopen() }
         settings.logBuffer = sink.buffer
         settings.logDestination = destination
+        settings.logLevel = logLevel.level
         if let witness { Witness.shared.isEnabled = witness == .on }
         do {
             settings.ports = try ports.map { try PortAttachment.open($0, portCount: settings.chip.portCount) }

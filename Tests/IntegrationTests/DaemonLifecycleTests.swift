@@ -6,6 +6,26 @@ import TestSupport
 
 /// vrrpd as a process: start-up, the socket, signals, reload, detaching.
 @Suite struct DaemonLifecycleTests {
+    /// `show logging`: the log buffer in IOS's layout, kept down to informational even when
+    /// `--log-level warning` keeps those lines out of the log itself; `clear logging` empties it.
+    @Test func showLoggingKeepsItsOwnLevel() throws {
+        let daemon = try DaemonProcess(arguments: ["--log-level", "warning"])
+        _ = try daemon.vtysh(["-c", "enable", "-c", "conf t", "-c", "vlan 10", "-c", "exit", "-c", "interface eth1", "-c", "switchport access vlan 10",
+                              "-c", "interface vlan10", "-c", "ip address 10.1.0.2/24",
+                          "-c", "vrrp 10 ip 10.1.0.1", "-c", "end", "-c", "write file"])
+        // The group's first transition is logged by the VRRP thread just after the edit lands.
+        _ = daemon.waitUntilTrue(5) { (try? daemon.vtysh(["-c", "show logging"]).stdout.contains("Initialize -> Backup")) == true }
+        let shown = try daemon.vtysh(["-c", "show logging"]).stdout
+        #expect(shown.contains("Buffer logging:  level informational") && shown.contains("level warnings"), "\(shown)")
+        let lines = shown.split(separator: "\n").filter { $0.contains(" UTC: %VRRPD-") }
+        #expect(lines.contains { $0.contains("%VRRPD-6-INFO: configuration saved") }, "\(shown)")
+        #expect(lines.contains { $0.contains("%VRRPD-5-NOTICE: VRRP vlan10 VRID 10: Initialize -> Backup") }, "\(shown)")
+        #expect(!daemon.log.contains("configuration saved"), "the log itself keeps to --log-level")
+        #expect(try daemon.vtysh(["-c", "enable", "-c", "clear logging"]).status == 0)
+        let cleared = try daemon.vtysh(["-c", "show logging"]).stdout
+        #expect(!cleared.contains("configuration saved") && cleared.contains("0 messages logged"), "\(cleared)")
+    }
+
     @Test func socketModeAndCleanShutdown() throws {
         let daemon = try DaemonProcess()
         var st = stat()

@@ -20,13 +20,12 @@ enum LoggingCommands {
                     return .done(.success)
                 }
                 let contents = buffer.contents
-                let level = ctx.plane.logger.logLevel
                 ctx.print("Syslog logging: enabled (\(contents.overwritten) messages dropped, 0 flushes, 0 overruns)")
                 ctx.print("")
                 ctx.print("    Console logging: disabled")
                 ctx.print("    Monitor logging: disabled")
-                ctx.print("    Buffer logging:  level \(iosLevelName(level)), \(contents.logged) messages logged")
-                ctx.print("    Logging to: \(destination(options.logDestination)), level \(iosLevelName(level))")
+                ctx.print("    Buffer logging:  level \(iosLevelName(buffer.level)), \(contents.logged) messages logged")
+                ctx.print("    Logging to: \(destination(options.logDestination)), level \(iosLevelName(options.logLevel))")
                 ctx.print("")
                 ctx.print("Log Buffer (\(buffer.capacity) messages):")
                 ctx.print("")

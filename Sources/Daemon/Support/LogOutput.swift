@@ -12,15 +12,21 @@ public enum LogDestination: Sendable {
 
 /// A swift-log handler writing one line per message:
 /// `2026-11-26T15:26:52.123Z vrrpd[4711] info [channel] message key=value`.
+/// The log buffer (`show logging`) keeps its own level, as IOS's `logging buffered` does: what
+/// `--log-level warning` keeps out of the file still reaches the buffer down to its level.
 public struct LineLogHandler: LogHandler {
+    /// The least severe level anything takes (the output's or the buffer's).
     public var logLevel: Logger.Level
     public var metadata: Logger.Metadata = [:]
     private let label: String
     private let sink: LogSink
+    /// `--log-level`: the least severe level written to the output.
+    private let outputLevel: Logger.Level
 
     public init(label: String, level: Logger.Level, sink: LogSink) {
         self.label = label
-        self.logLevel = level
+        self.outputLevel = level
+        self.logLevel = min(level, sink.buffer?.level ?? level)
         self.sink = sink
     }
 
@@ -37,8 +43,10 @@ public struct LineLogHandler: LogHandler {
         if !merged.isEmpty {
             text += " " + merged.keys.sorted().map { "\($0)=\(merged[$0]!)" }.joined(separator: " ")
         }
-        sink.write(level: event.level, text: text)
-        sink.buffer?.append(level: event.level, label: label, message: String(text.dropFirst(label.count + 3)))
+        if event.level >= outputLevel { sink.write(level: event.level, text: text) }
+        if let buffer = sink.buffer, event.level >= buffer.level {
+            buffer.append(level: event.level, label: label, message: String(text.dropFirst(label.count + 3)))
+        }
     }
 }
 
@@ -160,10 +168,13 @@ public final class LogBuffer: Sendable {
     }
 
     public let capacity: Int
+    /// The least severe level kept (`informational` unless the output's is lower).
+    public let level: Logger.Level
     private let state = NIOLockedValueBox(State())
 
-    public init(capacity: Int = 4096) {
+    public init(capacity: Int = 4096, level: Logger.Level = .info) {
         self.capacity = max(1, capacity)
+        self.level = level
     }
 
     public func append(level: Logger.Level, label: String, message: String) {
