@@ -33,12 +33,8 @@ public final class ControlPlane {
         /// The directories `copy FILE running-config` may read from (`--copy-dir`; by default
         /// the startup configuration's own).
         public var copyDirectories: [String] = []
-        /// The daemon's last log messages, for `show logging` (nil: none kept), and where its
-        /// log goes.
-        public var logBuffer: LogBuffer?
-        public var logDestination = LogDestination.standardError
-        /// `--log-level`: what the log's output takes.
-        public var logLevel = Logger.Level.info
+        /// Where the log goes and the buffer of its last messages (`show logging`).
+        public var log = LogSettings()
 
         /// The directories `copy` reads from, the default applied.
         public var readableDirectories: [String] {

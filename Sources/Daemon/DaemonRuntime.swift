@@ -29,10 +29,8 @@ public final class DaemonRuntime: Sendable {
         public var socketGroup: gid_t?
         /// Reopens the log file (SIGHUP); returns a problem, or nil.
         public var reopenLog: (@Sendable () -> String?)?
-        /// The last log messages (`show logging`) and where the log goes.
-        public var logBuffer: LogBuffer?
-        public var logDestination = LogDestination.standardError
-        public var logLevel = Logger.Level.info
+        /// Where the log goes and the buffer of its last messages (`show logging`).
+        public var log = LogSettings()
 
         public init(socketPath: String, configPath: String, pidFile: String?, commandTimeout: Double) {
             self.socketPath = socketPath
@@ -148,9 +146,7 @@ public final class DaemonRuntime: Sendable {
             options.lockThreshold = settings.lockThreshold
             options.ports = settings.ports
             options.copyDirectories = settings.copyDirectories
-            options.logBuffer = settings.logBuffer
-            options.logDestination = settings.logDestination
-            options.logLevel = settings.logLevel
+            options.log = settings.log
             return NIOLoopBound(try ControlPlane(loop: loop, options: options, logger: logger), eventLoop: loop)
         }.wait()
         return plane

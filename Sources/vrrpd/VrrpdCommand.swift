@@ -183,9 +183,7 @@ struct VrrpdCommand: ParsableCommand {
             settings.socketGroup = entry.pointee.gr_gid
         }
         settings.reopenLog = { sink.reopen() }
-        settings.logBuffer = sink.buffer
-        settings.logDestination = destination
-        settings.logLevel = logLevel.level
+        settings.log = LogSettings(destination: destination, level: logLevel.level, buffer: sink.buffer)
         if let witness { Witness.shared.isEnabled = witness == .on }
         do {
             settings.ports = try ports.map { try PortAttachment.open($0, portCount: settings.chip.portCount) }

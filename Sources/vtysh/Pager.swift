@@ -80,12 +80,10 @@ struct Pager {
     /// One key from the terminal, read with echo and line editing off; nil when `wait` is false
     /// and none was typed. The end of input or Ctrl-C count as `q`.
     private static func readKey(wait: Bool, interruptFD: Int32) -> UInt8? {
-        var saved = termios()
-        guard tcgetattr(STDIN_FILENO, &saved) == 0 else { return nil }
-        var raw = saved
-        raw.c_lflag &= ~tcflag_t(ICANON | ECHO)
-        tcsetattr(STDIN_FILENO, TCSANOW, &raw)
-        defer { tcsetattr(STDIN_FILENO, TCSANOW, &saved) }
+        Terminal.byKey(STDIN_FILENO) { () -> UInt8? in nextKey(wait: wait, interruptFD: interruptFD) } ?? nil
+    }
+
+    private static func nextKey(wait: Bool, interruptFD: Int32) -> UInt8? {
         var fds = [pollfd(fd: STDIN_FILENO, events: Int16(POLLIN), revents: 0), pollfd(fd: interruptFD, events: Int16(POLLIN), revents: 0)]
         while true {
             let ready = poll(&fds, interruptFD >= 0 ? 2 : 1, wait ? -1 : 0)

@@ -264,8 +264,24 @@ func formatTimeout(_ seconds: Double) -> String {
     seconds == seconds.rounded() ? String(Int(seconds)) : String(seconds)
 }
 
-/// Reading a secret from the controlling terminal with echo off.
+/// Reading from the controlling terminal: a password (echo off), a confirmation, a key.
 enum Terminal {
+    /// Runs `body` with the terminal on `fd` handing over each key as typed, unechoed (no line
+    /// editing), then puts it back; nil when `fd` is not a terminal.
+    static func byKey<T>(_ fd: Int32, _ body: () -> T) -> T? {
+        var saved = termios()
+        guard tcgetattr(fd, &saved) == 0 else { return nil }
+        var keys = saved
+        keys.c_lflag &= ~tcflag_t(ICANON | ECHO)
+        withUnsafeMutableBytes(of: &keys.c_cc) { cc in
+            cc[Int(VMIN)] = 1
+            cc[Int(VTIME)] = 0
+        }
+        tcsetattr(fd, TCSANOW, &keys)
+        defer { tcsetattr(fd, TCSANOW, &saved) }
+        return body()
+    }
+
     /// A line typed at the terminal, echoed (a confirmation); nil without a terminal.
     static func readVisible(prompt: String) -> String? { readLine(prompt: prompt, echo: true) }
 
@@ -279,16 +295,11 @@ enum Terminal {
         let fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
-        var saved = termios()
-        guard tcgetattr(fd, &saved) == 0 else { return nil }
-        var line = saved
-        line.c_lflag &= ~tcflag_t(ICANON | ECHO)
-        withUnsafeMutableBytes(of: &line.c_cc) { cc in
-            cc[Int(VMIN)] = 1
-            cc[Int(VTIME)] = 0
-        }
-        tcsetattr(fd, TCSANOW, &line)
-        defer { tcsetattr(fd, TCSANOW, &saved) }
+        return byKey(fd) { () -> String? in readLine(fd, prompt: prompt, echo: echo) } ?? nil
+    }
+
+    /// The line, echoing what is typed itself (so that an erase erases on the screen too).
+    private static func readLine(_ fd: Int32, prompt: String, echo: Bool) -> String? {
         Output.writeAll(fd, Array(prompt.utf8))
         var bytes: [UInt8] = []
         var byte: UInt8 = 0

@@ -94,8 +94,7 @@ enum Shell {
         let trimmed = line.drop { $0 == " " || $0 == "\t" }
         guard !trimmed.isEmpty else { return }
         // A line carrying a secret (`enable secret ...`) never goes to the history file.
-        let secret = trimmed.split(separator: " ").contains { $0.count >= 3 && "secret".hasPrefix($0.lowercased()) }
-        if line != lastHistoryLine && !secret {
+        if line != lastHistoryLine && !SecretLines.carriesSecret(trimmed) {
             add_history(line)
             _ = append_history(1, historyPath)
             lastHistoryLine = line

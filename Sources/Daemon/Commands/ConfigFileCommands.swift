@@ -77,9 +77,7 @@ enum ConfigFileCommands {
             modes: [Modes.enable]
         ) { ctx, args in
             let name = try args.value(\.ifname)
-            guard InterfaceKind.parse(name, portCount: ctx.portCount) != nil else {
-                return ctx.fail("No such interface \(name): ports are eth1-eth\(ctx.portCount), SVIs are vlan1-vlan4094")
-            }
+            if let problem = InterfaceKind.problem(name, portCount: ctx.portCount) { return ctx.fail(problem) }
             // IOS's layout: the banner, then the block closed by `!` (the form ntc-templates'
             // parser reads; it refuses IOS's closing `end`). It pastes back as it is.
             let block = ctx.plane.registry.block(named: name, ctx.workspace.config)

@@ -297,9 +297,7 @@ enum InterfaceCommands {
     /// `interface NAME` (and `no interface NAME`): enters the interface's configuration, creating
     /// it; `no` puts a port back to its defaults and removes an SVI.
     static func enterInterface(_ ctx: CommandContext, _ name: String, negated: Bool) -> CommandOutcome {
-        guard InterfaceKind.parse(name, portCount: ctx.portCount) != nil else {
-            return ctx.fail("No such interface \(name): ports are eth1-eth\(ctx.portCount), SVIs are vlan1-vlan4094")
-        }
+        if let problem = InterfaceKind.problem(name, portCount: ctx.portCount) { return ctx.fail(problem) }
         if negated {
             guard ctx.config.interfaces[name] != nil else { return ctx.fail("Interface \(name) is not configured") }
             // A port goes back to its defaults; an SVI is removed.
@@ -332,8 +330,9 @@ extension InterfaceCommands {
                 return .failure(RangeProblem(message: "Invalid interface range \"\(item)\": use eth1 - 8, eth1,eth3 or vlan10-20"))
             }
             let prefix = String(first.prefix { $0.isLetter })
-            guard let start = Int(first.dropFirst(prefix.count)), InterfaceKind.parse(String(first), portCount: portCount) != nil else {
-                return .failure(RangeProblem(message: "No such interface \(first): ports are eth1-eth\(portCount), SVIs are vlan1-vlan4094"))
+            if let problem = InterfaceKind.problem(String(first), portCount: portCount) { return .failure(RangeProblem(message: problem)) }
+            guard let start = Int(first.dropFirst(prefix.count)) else {
+                return .failure(RangeProblem(message: "Invalid interface range \"\(item)\": use eth1 - 8, eth1,eth3 or vlan10-20"))
             }
             var end = start
             if bounds.count == 2 {

@@ -27,9 +27,7 @@ enum InterfaceShowCommands {
     /// Checks `only` (an interface this switch has or could have), reads every port's and
     /// SVI's state from the HAL (one call), then `body` prints.
     static func withInterfaces(_ ctx: CommandContext, only: String? = nil, _ body: @escaping (View) -> Status) -> CommandOutcome {
-        if let only, InterfaceKind.parse(only, portCount: ctx.portCount) == nil {
-            return ctx.fail("No such interface \(only): ports are eth1-eth\(ctx.portCount), SVIs are vlan1-vlan4094")
-        }
+        if let only, let problem = InterfaceKind.problem(only, portCount: ctx.portCount) { return ctx.fail(problem) }
         let config = ctx.config
         return ctx.hal("interface-status", { hal, deadline in
             (try hal.portStatus(deadline: deadline), try hal.sviStatus(deadline: deadline))

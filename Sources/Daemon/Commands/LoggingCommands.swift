@@ -13,8 +13,8 @@ enum LoggingCommands {
             CommandDeclaration(
                 "show logging", help: [Help.show, "Show the contents of the logging buffer"], modes: Modes.exec
             ) { ctx, _ in
-                let options = ctx.plane.options
-                guard let buffer = options.logBuffer else {
+                let log = ctx.plane.options.log
+                guard let buffer = log.buffer else {
                     ctx.print("Syslog logging: enabled (0 messages dropped)")
                     ctx.print("    Buffer logging: disabled (this vrrpd keeps no log buffer)")
                     return .done(.success)
@@ -25,7 +25,7 @@ enum LoggingCommands {
                 ctx.print("    Console logging: disabled")
                 ctx.print("    Monitor logging: disabled")
                 ctx.print("    Buffer logging:  level \(iosLevelName(buffer.level)), \(contents.logged) messages logged")
-                ctx.print("    Logging to: \(destination(options.logDestination)), level \(iosLevelName(options.logLevel))")
+                ctx.print("    Logging to: \(destination(log.destination)), level \(iosLevelName(log.level))")
                 ctx.print("")
                 ctx.print("Log Buffer (\(buffer.capacity) messages):")
                 ctx.print("")
@@ -35,7 +35,7 @@ enum LoggingCommands {
             CommandDeclaration(
                 "clear logging", help: ["Reset functions", "Clear the logging buffer"], modes: [Modes.enable]
             ) { ctx, _ in
-                ctx.plane.options.logBuffer?.clear()
+                ctx.plane.options.log.buffer?.clear()
                 return .done(.success)
             },
         ]

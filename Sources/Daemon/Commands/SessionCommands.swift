@@ -119,13 +119,13 @@ enum SessionCommands {
     }
 
     /// Verifies the enable secret off the control-plane thread (scrypt takes tens of ms).
+    /// As IOS: three tries per `enable`; the third wrong one ends it with `% Bad secrets`.
+    static let enableTries = 3
+
     /// Verifies the enable secret off the control-plane thread (scrypt takes tens of ms). Each
     /// wrong answer in a row doubles the session's wait before the next "% Access denied" (1 s,
     /// 2 s, 4 s, ... up to 30 s): guessing costs time, not CPU, and other sessions are not slowed.
-    /// As IOS: three tries per `enable`, each wrong one answered after a back-off that grows
-    /// with the wrong ones in a row in the session; the third ends it with `% Bad secrets`.
-    static let enableTries = 3
-
+    /// A wrong answer before the `enableTries`th asks again.
     static func checkSecret(_ ctx: CommandContext, password: String, secret: String, attempt: Int) -> CommandOutcome {
         let loop = ctx.loop
         let verified = ctx.plane.authPool.runIfActive(eventLoop: loop) {

@@ -91,6 +91,11 @@ public enum InterfaceKind: Equatable {
         }
         return nil
     }
+
+    /// Why `name` is not an interface of a switch with `portCount` ports, or nil if it is one.
+    public static func problem(_ name: String, portCount: Int) -> String? {
+        parse(name, portCount: portCount) == nil ? "No such interface \(name): ports are eth1-eth\(portCount), SVIs are vlan1-vlan4094" : nil
+    }
 }
 
 public enum InterfaceName {

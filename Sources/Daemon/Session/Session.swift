@@ -1,4 +1,5 @@
 import CLI
+import Channel
 
 /// One client's session: its mode, its configuration context and who it is.
 ///
@@ -53,9 +54,9 @@ public final class Session {
 
     /// Keeps `line` in the history (the last `historySize`), unless it carries a secret.
     func remember(_ line: String) {
-        let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
-        guard !words.isEmpty, !words.contains(where: { $0.count >= 3 && "secret".hasPrefix($0.lowercased()) }) else { return }
-        history.append(String(line.drop { $0 == " " || $0 == "\t" }))
+        let typed = line.drop { $0 == " " || $0 == "\t" }
+        guard !typed.isEmpty, !SecretLines.carriesSecret(typed) else { return }
+        history.append(String(typed))
         if history.count > Session.historySize { history.removeFirst(history.count - Session.historySize) }
     }
 }

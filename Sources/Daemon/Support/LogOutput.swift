@@ -38,21 +38,34 @@ public struct LineLogHandler: LogHandler {
     public func log(event: LogEvent) {
         var merged = metadata
         if let explicit = event.metadata { merged.merge(explicit) { $1 } }
-        var text = "[\(label)] \(event.message)"
-        if let error = event.error { text += " error=\(error)" }
+        var message = "\(event.message)"
+        if let error = event.error { message += " error=\(error)" }
         if !merged.isEmpty {
-            text += " " + merged.keys.sorted().map { "\($0)=\(merged[$0]!)" }.joined(separator: " ")
+            message += " " + merged.keys.sorted().map { "\($0)=\(merged[$0]!)" }.joined(separator: " ")
         }
-        if event.level >= outputLevel { sink.write(level: event.level, text: text) }
-        if let buffer = sink.buffer, event.level >= buffer.level {
-            buffer.append(level: event.level, label: label, message: String(text.dropFirst(label.count + 3)))
-        }
+        if event.level >= outputLevel { sink.write(level: event.level, text: "[\(label)] " + message) }
+        if let buffer = sink.buffer, event.level >= buffer.level { buffer.append(level: event.level, label: label, message: message) }
+    }
+}
+
+/// How vrrpd logs, as `show logging` reports it: where the lines go, from which level, and the
+/// buffer of the last messages (nil: none kept, as in tests and `--check-config`).
+public struct LogSettings: Sendable {
+    public var destination = LogDestination.standardError
+    /// `--log-level`: what the output takes.
+    public var level = Logger.Level.info
+    public var buffer: LogBuffer?
+
+    public init(destination: LogDestination = .standardError, level: Logger.Level = .info, buffer: LogBuffer? = nil) {
+        self.destination = destination
+        self.level = level
+        self.buffer = buffer
     }
 }
 
 /// The shared writer behind every logger; serialises lines from all threads.
 public final class LogSink: @unchecked Sendable {
-    public let destination: LogDestination
+    private let destination: LogDestination
     /// The last messages, for `show logging` (nil: not kept).
     public let buffer: LogBuffer?
     /// Written under `lock` (a reopen swaps it).
@@ -143,8 +156,6 @@ public final class LogSink: @unchecked Sendable {
 /// the oldest go when `capacity` is reached. Written from every thread that logs.
 public final class LogBuffer: Sendable {
     public struct Entry: Sendable {
-        /// 1, 2, 3... since vrrpd started (IOS's sequence numbers).
-        public var sequence: UInt64
         public var wallSeconds: Int
         public var milliseconds: Int
         public var level: Logger.Level
@@ -162,7 +173,6 @@ public final class LogBuffer: Sendable {
 
     private struct State {
         var entries = Deque<Entry>()
-        var next: UInt64 = 1
         var logged: UInt64 = 0
         var overwritten: UInt64 = 0
     }
@@ -181,9 +191,7 @@ public final class LogBuffer: Sendable {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         state.withLockedValue { s in
-            s.entries.append(Entry(sequence: s.next, wallSeconds: ts.tv_sec, milliseconds: Int(ts.tv_nsec / 1_000_000),
-                                   level: level, label: label, message: message))
-            s.next += 1
+            s.entries.append(Entry(wallSeconds: ts.tv_sec, milliseconds: Int(ts.tv_nsec / 1_000_000), level: level, label: label, message: message))
             s.logged += 1
             if s.entries.count > capacity {
                 s.entries.removeFirst()
