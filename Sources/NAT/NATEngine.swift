@@ -227,17 +227,7 @@ public struct NATEngine: Sendable {
     private mutating func addStatic(_ mapping: StaticMapping, now: UInt64) -> HardwareChanges {
         let id = nextID
         nextID += 1
-        var t = Translation(
-            id: id, kind: mapping.proto == .any ? .staticSimple : .staticExtended, direction: mapping.direction,
-            proto: mapping.proto, created: now, lastUsed: now)
-        if mapping.direction == .inside {
-            t.insideLocal = mapping.local
-            t.insideGlobal = mapping.global
-        } else {
-            t.outsideLocal = mapping.local
-            t.outsideGlobal = mapping.global
-        }
-        insert(t)
+        insert(Translation(static: mapping.identity, id: id, now: now))
         staticIDs[mapping.identity] = id
         staticIdentities[id] = mapping.identity
         // As inserted: an extendable sibling may already send the local side out.
@@ -727,6 +717,15 @@ public struct NATEngine: Sendable {
     }
 
     /// Undoes the creation of a translation whose HAL entries could not be installed.
+    /// The HAL gave the slot of a dynamic translation's entry to a static mapping's reservation
+    /// (and dropped both its entries): the translation goes; returns its entries to remove
+    /// (already gone from the HAL, unless a new one took a key since).
+    public mutating func displaced(_ id: UInt64) -> HardwareChanges {
+        guard let t = translations[id], !t.isStatic else { return HardwareChanges() }
+        counters.drops[.displacedByStatic, default: 0] += 1
+        return remove(id)
+    }
+
     public mutating func abandon(_ id: UInt64, reason: DropReason) {
         _ = remove(id)
         counters.misses -= min(counters.misses, 1)

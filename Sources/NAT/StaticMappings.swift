@@ -176,6 +176,20 @@ public struct StaticMappings: Sendable, Equatable, Sequence, ExpressibleByArrayL
         (byVRID[vrid] ?? []).compactMap { byIdentity[$0] }
     }
 
+    /// A mapping whose translation has a HAL entry under `key` (one of `hardwareKeys`), found by
+    /// index; nil if none has. Only extendable mappings share a key (their local side).
+    public func mapping(holding key: HardwareEntry.Key) -> StaticMapping? {
+        let side = SideKey(proto: key.proto, endpoint: key.match)
+        let identity: Identity?
+        switch (key.zone, key.rewritesSource) {
+        case (.inside, true): identity = insideByLocalSide[side]?.first
+        case (.outside, false): identity = insideByGlobalSide[side]
+        case (.inside, false): identity = key.proto == .any ? outsideByLocal[key.match.address] : nil
+        case (.outside, true): identity = key.proto == .any ? outsideByGlobal[key.match.address] : nil
+        }
+        return identity.flatMap { byIdentity[$0] }
+    }
+
     /// Why `mapping` cannot be added beside the others, or nil (a mapping with the same identity
     /// is replaced, not a conflict).
     public func conflict(for mapping: StaticMapping) -> String? {

@@ -128,6 +128,30 @@ public struct Translation: Equatable, Sendable {
     }
 }
 
+extension Translation {
+    /// The translation a static mapping makes.
+    public init(static mapping: StaticMapping.Identity, id: UInt64, now: UInt64) {
+        self.init(
+            id: id, kind: mapping.proto == .any ? .staticSimple : .staticExtended, direction: mapping.direction,
+            proto: mapping.proto, created: now, lastUsed: now)
+        if mapping.direction == .inside {
+            insideLocal = mapping.local
+            insideGlobal = mapping.global
+        } else {
+            outsideLocal = mapping.local
+            outsideGlobal = mapping.global
+        }
+    }
+}
+
+extension StaticMapping.Identity {
+    /// The keys of every HAL entry the mapping's translation can hold (an extendable sibling's
+    /// shared local side included): what configuring it reserves in the HAL's NAT table.
+    public var hardwareKeys: [HardwareEntry.Key] {
+        Translation(static: self, id: 0, now: 0).hardwareEntries.map(\.key)
+    }
+}
+
 /// One HAL NAT entry as the engine wants it (the daemon maps it onto the HAL's type).
 public struct HardwareEntry: Hashable, Sendable {
     /// The ingress side whose packets it matches.
@@ -139,6 +163,24 @@ public struct HardwareEntry: Hashable, Sendable {
     public var translated: Endpoint
     public var isStatic: Bool
     public var cookie: UInt64
+
+    /// What the HAL finds an entry by: its ingress zone, its direction, the protocol and the
+    /// endpoint it matches.
+    public struct Key: Hashable, Sendable {
+        public var zone: NATZone
+        public var rewritesSource: Bool
+        public var proto: L4Protocol
+        public var match: Endpoint
+
+        public init(zone: NATZone, rewritesSource: Bool, proto: L4Protocol, match: Endpoint) {
+            self.zone = zone
+            self.rewritesSource = rewritesSource
+            self.proto = proto
+            self.match = match
+        }
+    }
+
+    public var key: Key { Key(zone: zone, rewritesSource: rewritesSource, proto: proto, match: match) }
 
     public init(zone: NATZone, rewritesSource: Bool, proto: L4Protocol, match: Endpoint, translated: Endpoint, isStatic: Bool, cookie: UInt64) {
         self.zone = zone
@@ -186,4 +228,6 @@ public enum DropReason: String, Sendable, CaseIterable, Hashable {
     case noAddress = "interface has no address"
     case hardwareFull = "HAL NAT table full"
     case hardwareError = "HAL error"
+    /// A static mapping configured later took its HAL slot.
+    case displacedByStatic = "displaced by a static mapping"
 }

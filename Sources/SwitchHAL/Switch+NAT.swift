@@ -54,6 +54,67 @@ extension Switch {
         }
     }
 
+    /// Reserves a slot for each key, all or none (docs/hal.md, "NAT table"): what a static
+    /// mapping's configuration does, so that a mapping the table cannot hold is refused then,
+    /// and its entries always find their slots. A dynamic entry in the way is evicted with its
+    /// translation (`natTakeEvicted` reports it). FULL when every bucket a key hashes to holds
+    /// only static entries and reservations; `natKeySlice` keys per hold of `nat.table`.
+    public func natReserve(_ keys: [NATKey], deadline: UInt64) throws {
+        try traced("nat_entry_reserve", "count=\(keys.count)\(keys.first.map { ", first=\($0)" } ?? "")") {
+            var made: [(slot: Int, key: UInt64)] = []
+            var refused: NATKey?
+            do {
+                for start in stride(from: 0, to: keys.count, by: Switch.natKeySlice) where refused == nil {
+                    let slice = keys[start..<min(keys.count, start + Switch.natKeySlice)]
+                    refused = try locks.natTable.withLock("nat-reserve", deadline: deadline) { nat.reserve(slice, made: &made) }
+                }
+            } catch {
+                // A slice could not get the lock in time: the slices before it are taken back.
+                if !made.isEmpty { locks.natTable.withLock("nat-reserve-undo") { nat.takeBack(reservations: &made) } }
+                throw error
+            }
+            guard let refused else { return }
+            let (used, reserved) = locks.natTable.withLock("nat-reserve-undo") { () -> (Int, Int) in
+                nat.takeBack(reservations: &made)
+                return (nat.used, nat.reservedCount)
+            }
+            throw HALError.full(
+                "NAT table full for \(refused): every bucket it hashes to holds static entries or reservations "
+                    + "(\(used) of \(nat.capacity) entries in use, \(reserved) reserved)")
+        }
+    }
+
+    /// Gives up the reservations of `keys` (entries present stay); returns how many there were.
+    @discardableResult
+    public func natUnreserve(_ keys: [NATKey], deadline: UInt64) throws -> Int {
+        try traced("nat_entry_unreserve", "count=\(keys.count)\(keys.first.map { ", first=\($0)" } ?? "")") {
+            var released = 0
+            for start in stride(from: 0, to: keys.count, by: Switch.natKeySlice) {
+                let slice = keys[start..<min(keys.count, start + Switch.natKeySlice)]
+                released += try locks.natTable.withLock("nat-unreserve", deadline: deadline) { nat.unreserve(slice) }
+            }
+            return released
+        }
+    }
+
+    /// Which of `keys` have a reservation.
+    public func natReservations(_ keys: [NATKey], deadline: UInt64) throws -> Set<NATKey> {
+        try traced("nat_entry_reserved_get", "count=\(keys.count)") {
+            var out = Set<NATKey>()
+            for start in stride(from: 0, to: keys.count, by: Switch.natKeySlice) {
+                let slice = keys[start..<min(keys.count, start + Switch.natKeySlice)]
+                try locks.natTable.withLock("nat-reserved-get", deadline: deadline) { nat.reserved(slice, into: &out) }
+            }
+            return out
+        }
+    }
+
+    /// The cookies of the dynamic entries reservations evicted since the last call (each with
+    /// the other entry of its translation).
+    public func natTakeEvicted(deadline: UInt64) throws -> [UInt64] {
+        try locks.natTable.withLock("nat-evicted", deadline: deadline) { nat.takeEvicted() }
+    }
+
     /// Takes back what an add applied, `natKeySlice` changes per hold of `nat.table`.
     private func takeBack(_ undo: inout NATTable.Undo) {
         while !undo.isEmpty {

@@ -513,4 +513,115 @@ private func translations(_ count: Int, firstCookie: UInt64 = 1, isStatic: Bool 
         #expect(try hal.natDeleteAll(cookies: nil, includeStatic: false, deadline: soon) == 100_000)
         #expect(try hal.natCount(deadline: soon) == (0, 262_144, 0))
     }
+
+    // MARK: Reservations (static mappings)
+
+    /// A reservation holds a slot without matching; the entry added under its key takes that
+    /// slot; deleted, the entry gives the slot back to the reservation; unreserved, the slot is
+    /// free (or the entry stays as an ordinary one).
+    @Test func aReservationHoldsItsSlotWithoutMatching() throws {
+        let hal = makeSwitch()
+        let pair = translation(.any, inside: "10.0.0.5", outside: "203.0.113.5", cookie: 2, isStatic: true)
+        try hal.natReserve(pair.map(\.key), deadline: soon)
+        var counters = try hal.natCounters(deadline: soon)
+        #expect(counters.entries == 0 && counters.reserved == 2 && counters.idleReserved == 2)
+        #expect(try hal.natReservations(pair.map(\.key), deadline: soon) == Set(pair.map(\.key)))
+        // Nothing matches a reservation.
+        let outbound = packet(.tcp, "10.0.0.5", 4000, "198.51.100.1", 80)
+        #expect(!(try hal.natTranslate(outbound, zone: .inside, bytes: 60, deadline: soon)).translated)
+        #expect(try hal.natEntries(deadline: soon).isEmpty)
+        // Reserving again changes nothing.
+        try hal.natReserve(pair.map(\.key), deadline: soon)
+        #expect(try hal.natCounters(deadline: soon).reserved == 2)
+
+        try hal.natAdd(pair, deadline: soon)
+        counters = try hal.natCounters(deadline: soon)
+        #expect(counters.entries == 2 && counters.reserved == 2 && counters.idleReserved == 0)
+        #expect(try hal.natTranslate(outbound, zone: .inside, bytes: 60, deadline: soon).packet.source == ip("203.0.113.5"))
+        // Deleted (the mapping went inactive): the slots stay held.
+        #expect(try hal.natDelete(pair.map(\.key), deadline: soon) == 2)
+        counters = try hal.natCounters(deadline: soon)
+        #expect(counters.entries == 0 && counters.idleReserved == 2)
+        // Even by a walk that deletes every entry.
+        try hal.natAdd(pair, deadline: soon)
+        #expect(try hal.natDeleteAll(cookies: nil, includeStatic: true, deadline: soon) == 2)
+        #expect(try hal.natCounters(deadline: soon).idleReserved == 2)
+
+        // Unreserved with its entry present: the entry stays, as an ordinary one.
+        try hal.natAdd(pair, deadline: soon)
+        #expect(try hal.natUnreserve([pair[0].key], deadline: soon) == 1)
+        #expect(try hal.natDelete([pair[0].key], deadline: soon) == 1)
+        counters = try hal.natCounters(deadline: soon)
+        #expect(counters.entries == 1 && counters.reserved == 1 && counters.idleReserved == 0)
+        // Unreserved without: the slot is free.
+        #expect(try hal.natDelete([pair[1].key], deadline: soon) == 1)
+        #expect(try hal.natUnreserve(pair.map(\.key), deadline: soon) == 1)
+        counters = try hal.natCounters(deadline: soon)
+        #expect(counters.entries == 0 && counters.reserved == 0 && counters.idleReserved == 0)
+        #expect(try hal.natReservations(pair.map(\.key), deadline: soon).isEmpty)
+    }
+
+    /// Reservations fill the table like entries: once a key's buckets hold only reservations
+    /// and static entries it is FULL (counted), all or nothing; an ordinary add cannot take a
+    /// reserved slot.
+    @Test func reservationsAreRefusedWhenTheirBucketsAreFull() throws {
+        let hal = makeSwitch(.small)
+        var reserved: [NATKey] = []
+        var refusal: HALError?
+        for n in 0..<64 {
+            let keys = translation(.any, inside: "10.0.0.\(n + 1)", outside: "203.0.113.\(n + 1)", cookie: UInt64(n + 1), isStatic: true).map(\.key)
+            do {
+                try hal.natReserve(keys, deadline: soon)
+                reserved += keys
+            } catch let error as HALError {
+                refusal = error
+                break
+            }
+        }
+        let error = try #require(refusal, "64 mappings (128 slots) cannot fit 64")
+        #expect(error.code == -6 && error.message.contains("holds static entries or reservations"), "\(error)")
+        let counters = try hal.natCounters(deadline: soon)
+        #expect(counters.reserved == reserved.count, "the refused mapping's first key was taken back")
+        #expect(counters.fullErrors == 1)
+        // A dynamic translation finds no room in reserved slots either, once their buckets are full.
+        var refusedDynamic = false
+        for n in 0..<64 where !refusedDynamic {
+            do {
+                try hal.natAdd(translation(.tcp, inside: "10.1.0.\(n + 1)", 1000, outside: "198.51.100.1", UInt16(2000 + n), cookie: UInt64(100 + n)), deadline: soon)
+            } catch HALError.full(_) {
+                refusedDynamic = true
+            }
+        }
+        #expect(refusedDynamic)
+        #expect(try hal.natCounters(deadline: soon).reserved == reserved.count)
+    }
+
+    /// With a key's buckets full of dynamic entries, a reservation takes a dynamic entry's slot:
+    /// that translation's two entries go, and its cookie is reported once.
+    @Test func aReservationEvictsADynamicTranslation() throws {
+        let hal = makeSwitch(.small)
+        // Fill the table with dynamic translations until one does not fit.
+        var cookie: UInt64 = 1
+        while true {
+            let pair = translation(.tcp, inside: "10.0.\(cookie / 250).\(cookie % 250 + 1)", 1000, outside: "203.0.113.1", UInt16(10000 + cookie), cookie: cookie << 1)
+            do { try hal.natAdd(pair, deadline: soon) } catch { break }
+            cookie += 1
+        }
+        let before = try hal.natCounters(deadline: soon).entries
+        // Reservations until one of them has to evict.
+        var n = 0
+        while try hal.natCounters(deadline: soon).evictions == 0, n < 64 {
+            try hal.natReserve(translation(.any, inside: "10.9.0.\(n + 1)", outside: "192.0.2.\(n + 1)", cookie: 1, isStatic: true).map(\.key), deadline: soon)
+            n += 1
+        }
+        let evicted = try hal.natTakeEvicted(deadline: soon)
+        let counters = try hal.natCounters(deadline: soon)
+        #expect(!evicted.isEmpty && UInt64(evicted.count) == counters.evictions)
+        // Each evicted translation lost both of its entries (cookie and partner cookie alike).
+        #expect(counters.entries == before - 2 * evicted.count, "entries \(before) -> \(counters.entries), evicted \(evicted)")
+        for victim in evicted {
+            #expect(!(try hal.natEntries(deadline: soon)).contains { $0.cookie >> 1 == victim >> 1 })
+        }
+        #expect(try hal.natTakeEvicted(deadline: soon).isEmpty, "reported once")
+    }
 }

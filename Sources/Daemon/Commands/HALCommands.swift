@@ -17,8 +17,11 @@ enum HALCommands {
                 return ctx.hal("nat_stat_get", nat: true, { hal, deadline in
                     (try hal.natCounters(deadline: deadline), all ? try hal.natEntries(deadline: deadline) : [])
                 }) { counters, entries in
-                    ctx.print("NAT table: \(counters.entries) of \(counters.capacity) entries in use")
-                    ctx.print("adds \(counters.adds), deletes \(counters.deletes), full errors \(counters.fullErrors)")
+                    ctx.print("NAT table: \(counters.entries) of \(counters.capacity) entries in use, "
+                        + "\(counters.idleReserved) more slot(s) held for inactive static mappings")
+                    ctx.print("static mappings' slots reserved \(counters.reserved) (free \(counters.capacity - counters.entries - counters.idleReserved))")
+                    ctx.print("adds \(counters.adds), deletes \(counters.deletes), full errors \(counters.fullErrors), "
+                        + "dynamic entries evicted for static ones \(counters.evictions)")
                     ctx.print("lookups \(counters.lookups), hits \(counters.hits), misses \(counters.misses)")
                     guard all else { return .success }
                     ctx.streamItems(entries) { "\($0)\($0.hit ? " hit" : "") packets \($0.packets)\n" }

@@ -330,7 +330,8 @@ enum NATShowCommands {
             + "\"fragmentation needed\" sent \(r.fragmentationNeeded)\n"
         out += "HAL NAT table:"
         if let hal = snapshot.halFigures {
-            out += " \(hal.entries) of \(hal.capacity) entries in use, lookups \(hal.lookups), hits \(hal.hits), misses \(hal.misses), full errors \(hal.fullErrors)\n"
+            out += " \(hal.entries) of \(hal.capacity) entries in use, \(hal.idleReserved) more slot(s) held for inactive static mappings "
+                + "(\(hal.reserved) reserved for static mappings), lookups \(hal.lookups), hits \(hal.hits), misses \(hal.misses), full errors \(hal.fullErrors)\n"
         } else {
             out += " not read yet\n"
         }

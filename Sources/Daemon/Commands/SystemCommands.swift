@@ -83,8 +83,10 @@ enum SystemCommands {
                 ctx.print("Startup config: \(plane.options.configPath) (\(plane.configStatus))")
             }
             ctx.print("Command deadline: \(formatSeconds(Double(plane.options.commandTimeout.nanoseconds) / 1e9)), HAL call deadline: \(formatSeconds(plane.hal.callTimeout))")
-            // "In sync" only when every table is: the committer's and the NAT service's.
-            return ctx.after(plane.nat.inSync(), waitingFor: { "the NAT service" }) { natInSync in
+            // "In sync" only when every table is: the committer's and the NAT service's (as the
+            // NAT thread last saw it: a busy NAT thread never holds up show version).
+            let natInSync = plane.nat.inSyncLastSeen
+            do {
                 var behind: [String] = []
                 if !plane.committer.isInSync { behind.append("VLANs, ports, MACs or SVIs") }
                 if !natInSync { behind.append("the NAT table (show ip nat statistics)") }
@@ -103,7 +105,7 @@ enum SystemCommands {
                 let serial = String(mac.value, radix: 16, uppercase: true)
                 ctx.print("Processor board ID " + String(repeating: "0", count: max(0, 12 - serial.count)) + serial)
                 ctx.print("Base ethernet MAC Address       : \(mac)")
-                return .success
+                return .done(.success)
             }
         },
         CommandDeclaration(

@@ -1,3 +1,4 @@
+import NAT
 import NetTypes
 import SwitchHAL
 
@@ -9,6 +10,8 @@ enum HALObject: Hashable, Sendable, CustomStringConvertible {
     case staticMAC(StaticMAC)
     case ageTime
     case limit(LearnLimits.Scope)
+    /// The NAT table slot a static mapping's entry is reserved (docs/nat.md, "Capacity").
+    case natReservation(NATKey)
 
     var description: String {
         switch self {
@@ -18,7 +21,13 @@ enum HALObject: Hashable, Sendable, CustomStringConvertible {
         case .staticMAC(let k): return "static MAC \(k.mac) vlan \(k.vlan)"
         case .ageTime: return "the aging time"
         case .limit(let scope): return "the learn limit of \(scope)"
+        case .natReservation(let key): return "the NAT table slot of \(key)"
         }
+    }
+
+    /// The NAT table slots a static mapping reserves.
+    static func natReservations(_ identity: StaticMapping.Identity) -> [HALObject] {
+        identity.hardwareKeys.map { .natReservation(NATService.halKey($0)) }
     }
 
     /// The HAL objects a configuration key covers.
@@ -38,6 +47,7 @@ enum HALObject: Hashable, Sendable, CustomStringConvertible {
         case .learnLimitInterface(let name):
             if case .port(let port) = InterfaceKind.parse(name, portCount: portCount) { return [.limit(.port(port))] }
             return []
+        case .natStatic(let identity): return natReservations(identity)
         default:
             return []
         }
@@ -59,6 +69,7 @@ enum HALObject: Hashable, Sendable, CustomStringConvertible {
         if config.learnLimitSystem != nil { out.insert(.limit(.system)) }
         for vlan in config.learnLimitPerVLAN.keys { out.insert(.limit(.vlan(vlan))) }
         for name in config.learnLimitPerInterface.keys { out.formUnion(objects(for: .learnLimitInterface(name), portCount: portCount)) }
+        for mapping in config.nat.statics { out.formUnion(natReservations(mapping.identity)) }
         return out
     }
 
@@ -72,6 +83,7 @@ enum HALObject: Hashable, Sendable, CustomStringConvertible {
         case .staticMAC: return removing ? 3 : 4
         case .ageTime: return 5
         case .limit: return 6
+        case .natReservation: return removing ? 3 : 4
         }
     }
 }
@@ -116,6 +128,8 @@ enum HALState: Equatable, Sendable {
             case .port(let port): limit = config.learnLimitPerInterface["eth\(port)"]
             }
             return limit.map { .limit($0) }
+        case .natReservation(let key):
+            return config.nat.statics.mapping(holding: NATService.hardwareKey(key)) != nil ? .present : nil
         }
     }
 
@@ -136,6 +150,8 @@ enum HALState: Equatable, Sendable {
             case (.ageTime, _): try hal.setAgeTime(RunningConfig.defaultMACAgingTime, deadline: deadline)
             case (.limit(let scope), .limit(let limit)): try hal.setLearnLimit(scope, limit, deadline: deadline)
             case (.limit(let scope), _): try hal.setLearnLimit(scope, nil, deadline: deadline)
+            case (.natReservation(let key), .some): try hal.natReserve([key], deadline: deadline)
+            case (.natReservation(let key), nil): try hal.natUnreserve([key], deadline: deadline)
             }
         } catch HALError.exists(_) where state != nil {
             // idempotent create
@@ -152,6 +168,11 @@ enum HALState: Equatable, Sendable {
         var ports: [PortID: PortSettings]?
         var svis: [UInt16: [IPv4Prefix]]?
         var limits: LearnLimits?
+        let natKeys = objects.compactMap { object -> NATKey? in
+            if case .natReservation(let key) = object { return key }
+            return nil
+        }
+        let reserved = natKeys.isEmpty ? [] : try hal.natReservations(natKeys, deadline: deadline)
         for object in objects {
             switch object {
             case .vlan(let vlan):
@@ -180,6 +201,8 @@ enum HALState: Equatable, Sendable {
                 case .port(let port): limit = limits!.perPort[port]
                 }
                 if let limit { out[object] = .limit(limit) }
+            case .natReservation(let key):
+                if reserved.contains(key) { out[object] = .present }
             }
         }
         return out

@@ -303,11 +303,13 @@ final class HALReconciler<Object: Hashable & Sendable, State: Equatable & Sendab
     }
 
     private func finish(transactions: [Transaction], background: [Change], verify: [Object], result: CallResult, seconds: Double) {
-        var failures: [String] = []
+        // Only the first failure is put in words (naming an object may look it up): a call that
+        // refused 100,000 changes costs a count, not 100,000 messages.
+        var failures = Failures()
         for (index, transaction) in transactions.enumerated() {
             let outcome = index < result.groups.count ? result.groups[index] : .skipped(.internal("no result"))
             if let error = outcome.error {
-                failures.append("\"\(transaction.label)\": \(error)")
+                failures.add { "\"\(transaction.label)\": \(error)" }
             } else {
                 counters.applied += UInt64(transaction.changes.count)
                 if let onApplied { for change in transaction.changes { onApplied(change) } }
@@ -333,10 +335,10 @@ final class HALReconciler<Object: Hashable & Sendable, State: Equatable & Sendab
                 unknown.remove(change.object)
                 if desired(change.object) != change.target { dirty.insert(change.object) }
             case .refused(let error):
-                failures.append("\(named(change.object)): \(error)")
+                failures.add { "\(self.named(change.object)): \(error)" }
                 dirty.insert(change.object)
             case .unknown(let error):
-                failures.append("\(named(change.object)): \(error)")
+                failures.add { "\(self.named(change.object)): \(error)" }
                 dirty.insert(change.object)
                 unknown.insert(change.object)
             case .skipped:
@@ -354,7 +356,7 @@ final class HALReconciler<Object: Hashable & Sendable, State: Equatable & Sendab
                 onRepair?(wrong)
             }
         } else if let error = result.readError {
-            failures.append("reading back \(verify.count) object(s): \(error)")
+            failures.add { "reading back \(verify.count) object(s): \(error)" }
         }
         if let first = failures.first {
             counters.failures += UInt64(failures.count)
@@ -371,6 +373,17 @@ final class HALReconciler<Object: Hashable & Sendable, State: Equatable & Sendab
         }
         if stopped { return finishIdle() }
         if !queue.isEmpty || (retry == nil && (!dirty.isEmpty || !verifying.isEmpty)) { kick() }
+    }
+
+    /// The failures of one call: how many, and the first in words.
+    private struct Failures {
+        var count = 0
+        var first: String?
+
+        mutating func add(_ text: () -> String) {
+            if count == 0 { first = text() }
+            count += 1
+        }
     }
 
     /// After a transaction: the object's HAL state (nil: unknown) against the desired one.

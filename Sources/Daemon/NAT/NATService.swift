@@ -109,6 +109,11 @@ public final class NATService: @unchecked Sendable {
         loop.submit { [self] in table.inSync }
     }
 
+    /// The same as last seen by the NAT thread (refreshed whenever it programs the HAL or a
+    /// call comes back): what `show version` reads, so that it never waits for a busy NAT thread.
+    var inSyncLastSeen: Bool { lastInSync.load(ordering: .relaxed) }
+    private let lastInSync = ManagedAtomic(true)
+
     /// Milliseconds of a monotonic clock.
     static var now: UInt64 { NIODeadline.now().uptimeNanoseconds / 1_000_000 }
 
@@ -157,10 +162,7 @@ public final class NATService: @unchecked Sendable {
     /// The `ip nat ... static` line a HAL entry comes from (a refusal names it), or nil for a
     /// dynamic translation's entry.
     private func staticLine(for key: NATKey) -> String? {
-        config.statics.first { mapping in
-            (mapping.local.address == key.address || mapping.global.address == key.address)
-                && (mapping.proto == .any || (mapping.proto == key.proto && (mapping.local.port == key.port || mapping.global.port == key.port)))
-        }?.line
+        config.statics.mapping(holding: Self.hardwareKey(key))?.line
     }
 
     /// The entry the engine wants under `key`, in the HAL's type.
@@ -194,6 +196,7 @@ public final class NATService: @unchecked Sendable {
             done?(nil)
             return
         }
+        lastInSync.store(false, ordering: .relaxed)
         table.transaction(Self.tableChanges(changes), label: label) { [self] result in
             done?(result.error)
             refreshSummary()
@@ -215,6 +218,7 @@ public final class NATService: @unchecked Sendable {
             init(_ n: Int) { remaining = n }
         }
         let tally = Tally(made.count)
+        lastInSync.store(false, ordering: .relaxed)
         for (id, changes) in made {
             table.transaction(Self.tableChanges(changes), label: "translation \(id)") { [self] result in
                 if let error = result.error {
@@ -297,16 +301,23 @@ public final class NATService: @unchecked Sendable {
         guard !stopping, !aging else { return }
         aging = true
         hal.callNAT("nat-age", on: loop) { hal, deadline in
-            (try hal.natCollectHits(deadline: deadline), try hal.natCounters(deadline: deadline))
+            (try hal.natCollectHits(deadline: deadline), try hal.natCounters(deadline: deadline), try hal.natTakeEvicted(deadline: deadline))
         }.assumeIsolated().whenComplete { [self] result in
             aging = false
             defer { checkIdle() }
             guard !stopping else { return }
             let now = Self.now
             switch result {
-            case .success(let (hits, counters)):
+            case .success(let (hits, counters, evicted)):
                 engine.recordHits(hits, now: now)
                 halCounters = HALNATFigures(hal: counters)
+                // Translations a static mapping's reservation displaced: gone from the engine too.
+                var displaced = HardwareChanges()
+                for id in Set(evicted.map { $0 >> 1 }).sorted() { displaced.merge(engine.displaced(id)) }
+                if !evicted.isEmpty {
+                    logger.notice("NAT: \(evicted.count) dynamic translation(s) gave their HAL slots to static mappings")
+                }
+                program(displaced, label: "NAT displaced")
             case .failure(let error):
                 // Without hit bits nothing is expired: a stuck HAL must not age out live flows.
                 let text = "reading NAT hit bits: \((error as? HALError) ?? .internal("\(error)"))"
@@ -323,6 +334,7 @@ public final class NATService: @unchecked Sendable {
     }
 
     func refreshSummary() {
+        lastInSync.store(table.inSync, ordering: .relaxed)
         let statics = engine.translations.count - engine.dynamicCount
         var line = "NAT: \(engine.translations.count) translations (\(statics) static), \(table.pendingCount) HAL change(s) pending, "
             + (outOfSync ? "HAL OUT OF SYNC" : "HAL in sync")
@@ -332,9 +344,16 @@ public final class NATService: @unchecked Sendable {
 
     // MARK: Mapping onto the HAL's types (also what nat-bench measures)
 
-    public static func halKey(_ entry: HardwareEntry) -> NATKey {
-        NATKey(zone: entry.zone, type: entry.rewritesSource ? .source : .destination, proto: entry.proto,
-               address: entry.match.address, port: entry.match.port)
+    public static func halKey(_ entry: HardwareEntry) -> NATKey { halKey(entry.key) }
+
+    public static func halKey(_ key: HardwareEntry.Key) -> NATKey {
+        NATKey(zone: key.zone, type: key.rewritesSource ? .source : .destination, proto: key.proto,
+               address: key.match.address, port: key.match.port)
+    }
+
+    /// The engine's form of a HAL key.
+    static func hardwareKey(_ key: NATKey) -> HardwareEntry.Key {
+        HardwareEntry.Key(zone: key.zone, rewritesSource: key.type == .source, proto: key.proto, match: Endpoint(key.address, key.port))
     }
 
     public static func halEntry(_ entry: HardwareEntry) -> NATEntry {
@@ -368,10 +387,14 @@ struct HALNATFigures: Sendable {
     var hits: UInt64
     var misses: UInt64
     var fullErrors: UInt64
+    var reserved: Int
+    var idleReserved: Int
 
     init(hal: SwitchHAL.NATCounters) {
         entries = hal.entries
         capacity = hal.capacity
+        reserved = hal.reserved
+        idleReserved = hal.idleReserved
         lookups = hal.lookups
         hits = hal.hits
         misses = hal.misses

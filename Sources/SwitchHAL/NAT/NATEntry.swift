@@ -168,6 +168,12 @@ public struct NATCounters: Sendable, Equatable {
     /// Entries in use and the table's size (`ChipProfile.natEntries`).
     public var entries: Int = 0
     public var capacity: Int = 0
+    /// Slots reserved for static entries (`natReserve`), and of them those still waiting for
+    /// their entry (holding a slot, matching nothing): slots in use = entries + idleReserved.
+    public var reserved: Int = 0
+    public var idleReserved: Int = 0
+    /// Dynamic entries whose slot a reservation took.
+    public var evictions: UInt64 = 0
     /// Entries added (an idempotent re-add of an existing entry is not counted) and deleted.
     public var adds: UInt64 = 0
     public var deletes: UInt64 = 0

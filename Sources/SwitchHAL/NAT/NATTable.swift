@@ -7,6 +7,14 @@ import NetTypes
 /// capacity: nothing is ever rehashed or grown. A key may live in one bucket per bank; an add
 /// whose buckets are all full is FULL (a collision, counted), even with room elsewhere.
 ///
+/// A static mapping's entries have their slots **reserved** when it is configured (`reserve`), as
+/// a chip's SDK sets aside static entries: a reservation holds a slot under its key, matching
+/// nothing until the entry itself is added there, and going back to holding the slot when the
+/// entry is deleted. So a mapping the table cannot hold is refused when it is configured, and
+/// one that is inactive (a VRRP Backup's) always finds its slot when it becomes active. A
+/// reservation that finds its buckets full takes the slot of a dynamic entry, whose
+/// translation (both of its entries) is evicted and reported (`takeEvicted`).
+///
 /// A plain data structure: no locks, no threads. Whoever calls it holds `nat.table` (see
 /// `Switch+NAT`); long operations come in slices (`addSlice`, the walks from a slot), so that
 /// the lock is released between them.
@@ -17,14 +25,26 @@ public final class NATTable: @unchecked Sendable {
     public let capacity: Int
     /// The banks' hashing, the same as the L2 table's (BankHash).
     private let hashing: BankHash
-    /// The key of each slot, with bit 63 set (0: empty).
+    /// The key of each slot, with bit 63 set for an entry, bit 62 for a reservation holding the
+    /// slot without an entry (0: empty).
     private let keys: UnsafeMutablePointer<UInt64>
     private let slots: UnsafeMutablePointer<Slot>
+    /// Entries (matching packets), of them static, reservations (with or without their entry)
+    /// and reservations without their entry (slots held, matching nothing).
     public private(set) var count = 0
     public private(set) var staticCount = 0
+    public private(set) var reservedCount = 0
+    public private(set) var idleReservations = 0
+    /// Slots taken: by entries and by reservations waiting for theirs.
+    public var used: Int { count + idleReservations }
+    /// The cookies of the dynamic entries reservations evicted, until `takeEvicted`.
+    private var evicted: [UInt64] = []
     /// Fill, API activity and the data path's lookups.
     public var counters: NATCounters {
         var all = apiCounters
+        all.entries = count
+        all.reserved = reservedCount
+        all.idleReserved = idleReservations
         all.lookups = lookupCounters[0]
         all.hits = lookupCounters[1]
         all.misses = lookupCounters[2]
@@ -54,14 +74,45 @@ public final class NATTable: @unchecked Sendable {
     struct Slot {
         var translatedAddress: UInt32 = 0
         var translatedPort: UInt16 = 0
-        var isStatic = false
+        /// `staticFlag`, `reservedFlag`.
+        var flags: UInt8 = 0
         var hit = false
         var cookie: UInt64 = 0
         var packets: UInt64 = 0
         var bytes: UInt64 = 0
+
+        static let staticFlag: UInt8 = 1
+        static let reservedFlag: UInt8 = 2
+
+        var isStatic: Bool {
+            get { flags & Slot.staticFlag != 0 }
+            set { flags = newValue ? flags | Slot.staticFlag : flags & ~Slot.staticFlag }
+        }
+
+        var isReserved: Bool {
+            get { flags & Slot.reservedFlag != 0 }
+            set { flags = newValue ? flags | Slot.reservedFlag : flags & ~Slot.reservedFlag }
+        }
+
+        init() {}
+
+        init(translatedAddress: UInt32, translatedPort: UInt16, isStatic: Bool, reserved: Bool, cookie: UInt64) {
+            self.translatedAddress = translatedAddress
+            self.translatedPort = translatedPort
+            self.flags = (isStatic ? Slot.staticFlag : 0) | (reserved ? Slot.reservedFlag : 0)
+            self.cookie = cookie
+        }
+
+        /// A reservation without its entry.
+        static var idle: Slot {
+            var slot = Slot()
+            slot.isReserved = true
+            return slot
+        }
     }
 
     @inline(__always) private static var occupied: UInt64 { 1 << 63 }
+    @inline(__always) private static var held: UInt64 { 1 << 62 }
 
     public init(banks: Int, bucketsPerBank: Int, entriesPerBucket: Int) {
         self.banks = banks
@@ -117,6 +168,24 @@ public final class NATTable: @unchecked Sendable {
         return nil
     }
 
+    /// The slot of `key`'s entry, or else of its reservation without an entry (one hashing for
+    /// both).
+    @inline(__always)
+    private func locate(_ key: NATKey) -> (entry: Int?, idle: Int?) {
+        let stored = key.raw | NATTable.occupied
+        let idle = key.raw | NATTable.held
+        hashing.hash(stored)
+        var idleSlot: Int?
+        for bank in 0..<banks {
+            let first = hashing.firstSlot(bank)
+            for slot in first..<(first &+ entriesPerBucket) {
+                if keys[slot] == stored { return (slot, nil) }
+                if keys[slot] == idle { idleSlot = slot }
+            }
+        }
+        return (nil, idleSlot)
+    }
+
     /// A free slot for `key` (whose hashes `find` just computed): in the candidate bucket with
     /// the most free entries. Nil when every candidate bucket is full.
     @inline(__always)
@@ -135,6 +204,20 @@ public final class NATTable: @unchecked Sendable {
             }
         }
         return best >= 0 ? best : nil
+    }
+
+    /// A slot of the candidate buckets (hashes just computed) holding a dynamic entry, un-hit
+    /// first: what a reservation may take.
+    private func evictionCandidate() -> Int? {
+        var hitCandidate: Int?
+        for bank in 0..<banks {
+            let first = hashing.firstSlot(bank)
+            for slot in first..<(first &+ entriesPerBucket) where keys[slot] & NATTable.occupied != 0 && slots[slot].flags == 0 {
+                if !slots[slot].hit { return slot }
+                if hitCandidate == nil { hitCandidate = slot }
+            }
+        }
+        return hitCandidate
     }
 
     func entry(at slot: Int) -> NATEntry {
@@ -178,7 +261,8 @@ public final class NATTable: @unchecked Sendable {
         var mine = Undo()
         mine.filled.reserveCapacity(batch.count)
         for entry in batch {
-            if let slot = find(entry.key) {
+            let (found, idle) = locate(entry.key)
+            if let slot = found {
                 let existing = slots[slot]
                 guard existing.translatedAddress == entry.translatedAddress.value, existing.translatedPort == entry.translatedPort else {
                     let refusal = AddRefusal.conflict(existing: self.entry(at: slot), new: entry, inBatch: mine.filled.contains { $0.slot == slot })
@@ -191,17 +275,19 @@ public final class NATTable: @unchecked Sendable {
                 slots[slot].isStatic = entry.isStatic
                 continue
             }
-            guard let slot = freeSlot() else {
+            // Its reservation's slot, else a free one.
+            guard let slot = idle ?? freeSlot() else {
                 apiCounters.fullErrors &+= 1
-                let refusal = AddRefusal.full(entry: entry, used: count)
+                let refusal = AddRefusal.full(entry: entry, used: used)
                 takeBack(&mine)
                 return refusal
             }
+            if idle != nil { idleReservations -= 1 }
             keys[slot] = entry.key.raw | NATTable.occupied
             kinds[NATTable.kind(entry.key.raw)] += 1
             slots[slot] = Slot(
                 translatedAddress: entry.translatedAddress.value, translatedPort: entry.translatedPort, isStatic: entry.isStatic,
-                hit: false, cookie: entry.cookie, packets: 0, bytes: 0)
+                reserved: idle != nil, cookie: entry.cookie)
             count += 1
             if entry.isStatic { staticCount += 1 }
             mine.filled.append((slot, keys[slot]))
@@ -230,13 +316,121 @@ public final class NATTable: @unchecked Sendable {
         apiCounters.entries = count
     }
 
+    /// Removes a slot's entry; a reserved slot goes back to holding its key.
     @inline(__always)
     private func clear(_ slot: Int) {
         if slots[slot].isStatic { staticCount -= 1 }
         kinds[NATTable.kind(keys[slot])] -= 1
-        keys[slot] = 0
-        slots[slot] = Slot()
         count -= 1
+        if slots[slot].isReserved {
+            keys[slot] = keys[slot] & ~NATTable.occupied | NATTable.held
+            slots[slot] = .idle
+            idleReservations += 1
+        } else {
+            keys[slot] = 0
+            slots[slot] = Slot()
+        }
+    }
+
+    // MARK: Reservations
+
+    /// Reserves a slot for each key (all or none: a refusal takes back this call's). A key
+    /// already reserved is left as it is; one whose entry is present has that slot reserved.
+    /// With every candidate bucket full, a dynamic entry's slot is taken (its translation is
+    /// evicted); with no dynamic entry there either, the key is refused. `made` collects the
+    /// reservations this call made (what `takeBack(reservations:)` gives up).
+    public func reserve(_ batch: ArraySlice<NATKey>, made: inout [(slot: Int, key: UInt64)]) -> NATKey? {
+        let before = made.count
+        for key in batch {
+            let (found, idle) = locate(key)
+            if idle != nil { continue }
+            if let slot = found {
+                guard !slots[slot].isReserved else { continue }
+                slots[slot].isReserved = true
+                reservedCount += 1
+                made.append((slot, keys[slot]))
+                continue
+            }
+            var slot = freeSlot()
+            if slot == nil, let victim = evictionCandidate() {
+                evict(victim)
+                slot = victim
+            }
+            guard let slot else {
+                apiCounters.fullErrors &+= 1
+                var mine = Array(made[before...])
+                made.removeSubrange(before...)
+                takeBack(reservations: &mine)
+                return key
+            }
+            keys[slot] = key.raw | NATTable.held
+            slots[slot] = .idle
+            reservedCount += 1
+            idleReservations += 1
+            made.append((slot, keys[slot]))
+        }
+        return nil
+    }
+
+    /// Gives up reservations `reserve` made (latest first), those whose slot still holds them.
+    public func takeBack(reservations made: inout [(slot: Int, key: UInt64)]) {
+        while let (slot, stored) = made.popLast() {
+            if keys[slot] == stored && slots[slot].isReserved { release(slot) }
+        }
+    }
+
+    /// Gives up the reservations of `keys`: an entry present stays as an ordinary entry.
+    /// Returns how many were given up.
+    public func unreserve(_ batch: ArraySlice<NATKey>) -> Int {
+        var released = 0
+        for key in batch {
+            let (found, idle) = locate(key)
+            guard let slot = found ?? idle, slots[slot].isReserved else { continue }
+            release(slot)
+            released += 1
+        }
+        return released
+    }
+
+    /// Whether each key has its slot reserved.
+    public func reserved(_ batch: ArraySlice<NATKey>, into out: inout Set<NATKey>) {
+        for key in batch {
+            let (found, idle) = locate(key)
+            if let slot = found ?? idle, slots[slot].isReserved { out.insert(key) }
+        }
+    }
+
+    /// Ends a slot's reservation.
+    private func release(_ slot: Int) {
+        reservedCount -= 1
+        if keys[slot] & NATTable.occupied != 0 {
+            slots[slot].isReserved = false
+        } else {
+            keys[slot] = 0
+            slots[slot] = Slot()
+            idleReservations -= 1
+        }
+    }
+
+    /// Evicts a dynamic entry and the other entry of its translation (the reverse direction:
+    /// the translated side, whose cookie differs at most in its lowest bit: the control plane
+    /// numbers a translation's entries 2n and 2n+1), remembering the cookie.
+    private func evict(_ slot: Int) {
+        let victim = entry(at: slot)
+        clear(slot)
+        evicted.append(victim.cookie)
+        apiCounters.evictions &+= 1
+        let key = victim.key
+        let partner = NATKey(
+            zone: key.zone == .inside ? .outside : .inside, type: key.type == .source ? .destination : .source, proto: key.proto,
+            address: victim.translatedAddress, port: key.isBasic ? 0 : (victim.translatedPort != 0 ? victim.translatedPort : key.port))
+        if let other = find(partner), slots[other].flags == 0, slots[other].cookie >> 1 == victim.cookie >> 1 { clear(other) }
+    }
+
+    /// The cookies of the dynamic entries evicted since the last call.
+    public func takeEvicted() -> [UInt64] {
+        defer { evicted = [] }
+        return evicted
     }
 
     /// Deletes the keys present; returns how many.
@@ -254,10 +448,10 @@ public final class NATTable: @unchecked Sendable {
 
     // MARK: Walking, a slice at a time
 
-    /// Visits the occupied slots of `range` (a slice of `0..<capacity`).
+    /// Visits the slots of `range` (a slice of `0..<capacity`) that hold an entry.
     @inline(__always)
     private func occupiedSlots(_ range: Range<Int>, _ body: (Int) -> Void) {
-        for slot in range where keys[slot] != 0 { body(slot) }
+        for slot in range where keys[slot] & NATTable.occupied != 0 { body(slot) }
     }
 
     /// Deletes the entries of `range` whose cookie is in `cookies` (nil: every cookie), static
