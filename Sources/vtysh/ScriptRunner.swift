@@ -10,6 +10,8 @@ enum ExitStatus {
     static let connectionFailed: Int32 = 2
     /// vrrpd did not answer within --timeout.
     static let noAnswer: Int32 = 3
+    /// Arguments vtysh does not take (ArgumentParser's EX_USAGE, and the login shell's).
+    static let usage: Int32 = 64
 }
 
 /// Runs lines as if typed at the prompt: `-c` commands, a `-f` file, or stdin. `!` and `#` start
@@ -126,7 +128,11 @@ struct ScriptRunner {
                     if status.isFailure {
                         failed.append(item.number)
                         let shown = item.line.drop { $0 == " " || $0 == "\t" }
-                        Output.error("% vtysh: \(location(item.number)) \"\(shown)\" failed (\(status))")
+                        // `ssh HOST 'show a; show b'` is one line that does not parse, as on IOS
+                        // and FRR: say why.
+                        let unparsed = status == .unknown || status == .ambiguous || status == .incomplete
+                        let hint = source == "-c" && unparsed && shown.contains(";") ? "; ';' does not separate commands: one command per line" : ""
+                        Output.error("% vtysh: \(location(item.number)) \"\(shown)\" failed (\(status))\(hint)")
                         if stopOnFailure { return ExitStatus.commandFailed }
                     }
                 case .noAnswer:

@@ -9,7 +9,9 @@ struct VtyshCommand: ParsableCommand {
         abstract: "The shell of vrrpd: an interactive CLI, or a script runner with -c, -f or stdin.",
         discussion: """
             Lines run as if typed at the prompt: start with 'enable', 'configure terminal', ... \
-            '!' and '#' start comments. A line ending in '?' shows help instead of running.
+            '!' and '#' start comments. A line ending in '?' shows help instead of running. \
+            A -c command may hold several lines (one command per line, as FRR's vtysh takes them; \
+            ';' is text, not a separator).
             Exit status: 0 every command succeeded; 1 a command failed; 2 vrrpd unreachable or \
             the connection broke; 3 vrrpd did not answer within --timeout.
             Enable secret for scripts: $VTYSH_ENABLE_SECRET, else asked on the terminal.
@@ -31,6 +33,31 @@ struct VtyshCommand: ParsableCommand {
 
     @Option(help: ArgumentHelp("Seconds to wait for vrrpd's answer to one command before giving up.", valueName: "SECONDS"))
     var timeout: Double = 10
+
+    /// As an account's login shell (scripts/ssh-access) vtysh takes a session or `-c COMMAND`
+    /// and nothing else (LoginShell); otherwise its arguments are parsed as usual.
+    static func main() {
+        guard LoginShell.isCallersShell else {
+            main(nil)
+            return
+        }
+        switch LoginShell.invocation(Array(CommandLine.arguments.dropFirst())) {
+        case .session:
+            main([])
+        case .command(let text):
+            // Verbatim, never parsed as options: a COMMAND starting with '-' is a (bad) CLI line.
+            do {
+                var command = try parse([])
+                command.commands = [text]
+                try command.run()
+            } catch {
+                exit(withError: error)
+            }
+        case .refused(let reason):
+            Output.error(reason)
+            Glibc.exit(ExitStatus.usage)
+        }
+    }
 
     func validate() throws {
         guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
@@ -58,7 +85,9 @@ struct VtyshCommand: ParsableCommand {
         if !commands.isEmpty {
             var runner = ScriptRunner(session: session, echo: echo, stopOnFailure: true, source: "-c")
             runner.window = 1
-            status = runner.run(ListedLines(commands.enumerated().map { ($0.offset + 1, $0.element) }))
+            // Each -c command's lines, in order (FRR's vtysh splits on newlines too).
+            let lines = commands.flatMap { $0.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) }
+            status = runner.run(ListedLines(lines.enumerated().map { ($0.offset + 1, $0.element) }))
             if status != ExitStatus.success || session.closed { throw ExitCode(status) }
         }
         if let file {

@@ -9,7 +9,9 @@ import TestSupport
 /// installs them); elsewhere skipped, saying why.
 @Suite(.serialized) struct AutomationTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
-    static let user = "vrrpd-ci"
+    /// A system user of this test process alone: another checkout's tests running at the same
+    /// time would otherwise set its password or delete it under this one's logins.
+    static let user = "vrrpd-ci-\(getpid())"
 
     static var skipReason: String? {
         if getuid() != 0 { return "needs root (a system user and sshd); CI runs it as root" }
@@ -34,36 +36,42 @@ import TestSupport
         return UInt16(bigEndian: address.sin_port)
     }
 
-    /// sshd on a free loopback port for a password login whose shell is vtysh on `socket`.
+    /// sshd on a free loopback port (scripts/ssh-access) for a login whose shell is vtysh on
+    /// `socket`: a password login unless `login` says otherwise (`--key FILE.pub`).
     struct SSHAccess {
         let scratch: Scratch
         let port: UInt16
+        let user: String
         let password = "ci-\(getpid())-pw"
+        /// What `ssh-access start` printed.
+        let started: String
 
-        init(scratch: Scratch, socket: String) throws {
+        init(scratch: Scratch, socket: String, user: String = AutomationTests.user, login: [String]? = nil, arguments: [String] = []) throws {
             self.scratch = scratch
+            self.user = user
             port = try AutomationTests.freeTCPPort()
-            let started = try Spawned.run(
+            let run = try Spawned.run(
                 AutomationTests.root + "/scripts/ssh-access",
-                ["start", "--socket", socket, "--port", "\(port)", "--user", AutomationTests.user, "--password", password,
-                 "--dir", scratch.file("ssh")],
+                ["start", "--socket", socket, "--port", "\(port)", "--user", user, "--dir", scratch.file("ssh")]
+                    + (login ?? ["--password", password]) + arguments,
                 environment: ProcessInfo.processInfo.environment.merging(["VRRPD_BIN_DIR": Binaries.directory]) { $1 })
-            guard started.status == 0 else { throw TestFailure("ssh-access start failed: \(started.stdout)\(started.stderr)") }
+            guard run.status == 0 else { throw TestFailure("ssh-access start failed: \(run.stdout)\(run.stderr)") }
+            started = run.stdout + run.stderr
         }
 
         func stop() {
             _ = try? Spawned.run(AutomationTests.root + "/scripts/ssh-access", ["stop", "--dir", scratch.file("ssh")])
             // The user's own sessions (sshd children, vtysh) end first, or userdel refuses.
-            _ = try? Spawned.run("/usr/bin/pkill", ["-KILL", "-u", AutomationTests.user])
+            _ = try? Spawned.run("/usr/bin/pkill", ["-KILL", "-u", user])
             usleep(200_000)
-            _ = try? Spawned.run("/usr/sbin/userdel", ["--remove", AutomationTests.user])
+            _ = try? Spawned.run("/usr/sbin/userdel", ["--remove", user])
         }
 
         /// The netmiko session script's JSON.
         func netmiko(_ extra: [String] = []) throws -> [String: Any] {
             let run = try Spawned.run(
                 "/usr/bin/env",
-                ["python3", AutomationTests.root + "/Tests/Automation/netmiko_session.py", "--port", "\(port)", "--user", AutomationTests.user,
+                ["python3", AutomationTests.root + "/Tests/Automation/netmiko_session.py", "--port", "\(port)", "--user", user,
                  "--password", password] + extra)
             guard run.status == 0, let object = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any] else {
                 throw TestFailure("netmiko failed (\(run.status)): \(run.stdout.suffix(2000)) \(run.stderr.suffix(3000))")
