@@ -275,7 +275,7 @@ extension ControlPlane {
             case .success(let value?):
                 text = value
             }
-            let candidate = ConfigWorkspace()
+            let candidate = ConfigWorkspace(checkingCapacityOf: options.chip)
             ConfigLoader.apply(text, source: path, plane: self, workspace: candidate).assumeIsolated().whenSuccess { [self] report in
                 guard report.errors.isEmpty else {
                     reloading = false

@@ -61,8 +61,8 @@ import Testing
             #expect(refusedLine.map { !running.contains($0 + "\n") } ?? false, "\(failed)")
         }
         #expect(try daemon.waitUntilTrue(5) { try Self.halEntries(daemon) == 2 * accepted.count })
-        let version = try daemon.vtysh(["-c", "show version"]).stdout
-        #expect(version.contains("HAL configuration: in sync"), "\(version)")
+        // (What was queued behind a refused line is applied once more, idempotently: in sync after that.)
+        #expect(try daemon.waitUntilTrue(5) { try daemon.vtysh(["-c", "show version"]).stdout.contains("HAL configuration: in sync") })
         let statistics = try daemon.vtysh(["-c", "show ip nat statistics"]).stdout
         #expect(statistics.contains("Total active translations: \(accepted.count) (\(accepted.count) static"), "\(statistics)")
         #expect(statistics.contains("in sync") && !statistics.contains("OUT OF SYNC"), "\(statistics)")
@@ -79,6 +79,35 @@ import Testing
         let removed = accepted[0]
         #expect(try daemon.vtysh(["-c", "enable", "-c", "configure terminal", "-c", "no " + removed]).status == 0)
         #expect(try daemon.vtysh(["-c", "enable", "-c", "configure terminal", "-c", removed]).status == 0)
+    }
+
+    /// A file is held to the chip's tables as typed lines are: `vrrpd --check-config` (nothing
+    /// started) and the start-up load refuse the same lines, by number, and the daemon runs with
+    /// the rest, the HAL holding exactly what the running configuration says.
+    @Test func aFileIsHeldToTheChipsTablesByLine() throws {
+        let scratch = try Scratch()
+        let macs = (0..<160).map { n in String(format: "mac address-table static 0200.00%02x.%04x vlan 10 interface eth1", n / 256, n % 256) }
+        let text = (["vlan 10", "interface eth1", " switchport access vlan 10", "exit"] + Self.statics(40) + macs).joined(separator: "\n") + "\n"
+        try scratch.write("vrrpd.conf", text)
+        let check = try Spawned.run(Binaries.vrrpd, ["--check-config", "-f", scratch.file("vrrpd.conf"), "--chip", "small"])
+        #expect(check.status == 1, "\(check)")
+        let refused = check.stdout.split(separator: "\n").filter { $0.contains(": HAL error FULL (-6): ") }
+        let natRefused = refused.filter { $0.contains("NAT table full") }
+        let macRefused = refused.filter { $0.contains("no room for") }
+        #expect(!natRefused.isEmpty && !macRefused.isEmpty, "\(check.stdout)")
+        #expect(check.stdout.contains("\(refused.count) errors"), "\(check.stdout)")
+        // The same file at start-up: the same lines refused, the rest running and in the HAL.
+        let daemon = try DaemonProcess(scratch: scratch, arguments: ["--chip", "small"])
+        for line in refused {
+            let location = line.prefix { $0 != " " }  // vrrpd.conf:NN:
+            #expect(daemon.log.contains(String(location)), "\(location) not refused at start-up: \(daemon.log.suffix(3000))")
+        }
+        let mappings = 40 - natRefused.count
+        #expect(try daemon.waitUntilTrue(5) { try Self.halEntries(daemon) == 2 * mappings })
+        let statics = try daemon.vtysh(["-c", "show mac address-table count"]).stdout
+        #expect(statics.contains("Static  Address Count  : \(160 - macRefused.count)"), "\(statics)")
+        // (What was queued behind a refused line is applied once more, idempotently: in sync after that.)
+        #expect(try daemon.waitUntilTrue(5) { try daemon.vtysh(["-c", "show version"]).stdout.contains("HAL configuration: in sync") })
     }
 
     /// A mapping that is not active (its VRRP group is not here) holds its slots: the table

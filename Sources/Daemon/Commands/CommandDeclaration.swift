@@ -238,7 +238,20 @@ public final class ConfigWorkspace {
     /// Told what every change touched (the live workspace tells the subsystems that follow it).
     var onChange: ((ConfigChange) -> Void)?
 
-    public init(_ config: RunningConfig = RunningConfig()) { self.config = config }
+    /// For a configuration that is not the running one: the chip's tables its static MACs and
+    /// static NAT mappings are placed in (a line the chip could not hold is refused).
+    let capacity: CapacityModel?
+
+    public init(_ config: RunningConfig = RunningConfig()) {
+        self.config = config
+        capacity = nil
+    }
+
+    /// A workspace whose table entries are placed in a model of `chip`.
+    init(checkingCapacityOf chip: ChipProfile) {
+        config = RunningConfig()
+        capacity = CapacityModel(chip: chip)
+    }
 
     /// Makes an edit.
     func apply(_ edit: ConfigEdit) {

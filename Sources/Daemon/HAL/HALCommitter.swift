@@ -123,6 +123,11 @@ final class HALCommitter {
         guard ctx.workspace === plane.live else {
             var change = ConfigEdit(ctx.workspace.config)
             if let error = edit(&change) { return ctx.fail(error) }
+            if let capacity = ctx.workspace.capacity,
+                let error = capacity.place(halChanges(change.change, from: ctx.workspace.config, to: change.config))
+            {
+                return ctx.fail("\(error)")
+            }
             ctx.workspace.apply(change)
             return .done(.success)
         }

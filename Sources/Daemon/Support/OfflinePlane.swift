@@ -89,7 +89,7 @@ public final class OfflinePlane: @unchecked Sendable {
         let plane = self.plane
         let loop = group.next()
         let result = try? loop.flatSubmit { () -> EventLoopFuture<CheckResult> in
-            let workspace = ConfigWorkspace()
+            let workspace = ConfigWorkspace(checkingCapacityOf: plane.value.options.chip)
             return ConfigLoader.apply(text, source: source, plane: plane.value, workspace: workspace).assumeIsolated().map { report in
                 CheckResult(report: report, rendered: plane.value.renderConfig(workspace.config))
             }.nonisolated()
