@@ -35,6 +35,9 @@ public final class ControlPlane {
         public var copyDirectories: [String] = []
         /// Where the log goes and the buffer of its last messages (`show logging`).
         public var log = LogSettings()
+        /// `--allow-fault-injection`: the `test fault` commands run (labs and tests); off, they
+        /// are refused.
+        public var allowFaultInjection = false
 
         /// The directories `copy` reads from, the default applied.
         public var readableDirectories: [String] {
@@ -101,6 +104,8 @@ public final class ControlPlane {
     /// Rate limit for per-client problems (garbage frames, timeouts) in the log.
     /// What clients can make the log repeat, rate-limited per kind.
     let repeatedLines = RepeatedLogLines()
+    /// When the last `test fault control-plane block` ended (they are spaced; see `FaultInjection`).
+    var faultBlockEnded: UInt64?
 
     public init(loop: EventLoop, options: Options, logger: Logger) throws {
         self.loop = loop

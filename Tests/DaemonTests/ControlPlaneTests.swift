@@ -17,11 +17,13 @@ final class PlaneHarness: @unchecked Sendable {
     let plane: NIOLoopBound<ControlPlane>
     let session: NIOLoopBound<Session>
 
-    init(chip: ChipProfile = .trident2) throws {
+    /// `faults`: the plane allows `test fault ...` (vrrpd's `--allow-fault-injection`).
+    init(chip: ChipProfile = .trident2, faults: Bool = false) throws {
         dir = try Scratch()
         let loop = group.next()
         var options = ControlPlane.Options(socketPath: dir.file("vty"), configPath: dir.file("vrrpd.conf"))
         options.chip = chip
+        options.allowFaultInjection = faults
         options.halTraceFile = ProcessInfo.processInfo.environment["VRRPD_TEST_TRACE"]
         var logger = Logger(label: "test")
         logger.logLevel = .critical
@@ -160,7 +162,7 @@ struct LoadBox: Sendable {
     /// the script did), never for another session's: a script stuck behind a stalled HAL holds
     /// up nobody else's `show version` or `show running-config`.
     @Test func aShowWaitsForItsOwnSessionsEditsOnly() throws {
-        let h = try PlaneHarness()
+        let h = try PlaneHarness(faults: true)
         try h.configure(["enable", "test fault hal stall l2x", "configure terminal"])
         let own = h.session
         let edit = try h.start("mac address-table static 0000.1111.2222 vlan 1 interface eth1", in: own)
@@ -448,7 +450,7 @@ struct LoadBox: Sendable {
     }
 
     @Test func writeFailureIsReportedAndOldFileKept() throws {
-        let h = try PlaneHarness()
+        let h = try PlaneHarness(faults: true)
         try h.configure(["enable", "conf t", "hostname first", "end", "write memory"])
         try h.configure(["test fault config-write fail rename enospc", "conf t", "hostname second", "end"])
         let (status, output) = try h.run("copy running-config startup-config", answering: [""])

@@ -132,7 +132,7 @@ import Testing
     /// A command waiting on a slow subsystem answers with a timeout naming what it waits for,
     /// and every other session keeps being served meanwhile.
     @Test func slowSaveTimesOutAndOthersAreServed() throws {
-        let daemon = try DaemonProcess(arguments: ["--command-timeout", "2"])
+        let daemon = try DaemonProcess(arguments: ["--command-timeout", "2"], faults: true)
         #expect(try daemon.vtysh(["-c", "enable", "-c", "test fault config-write delay 6000"]).status == 0)
         let group = DispatchGroup()
         nonisolated(unsafe) var slow: VtyshResult?

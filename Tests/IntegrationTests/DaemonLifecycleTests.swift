@@ -266,7 +266,7 @@ import TestSupport
 
     @Test func helpDocumentsEveryFlag() throws {
         let text = try Vtysh.vrrpd(["--help"]).stdout
-        for flag in ["-d", "--config", "--socket", "--pid-file", "--log-level", "--log-file", "--command-timeout"] {
+        for flag in ["-d", "--config", "--socket", "--pid-file", "--log-level", "--log-file", "--command-timeout", "--allow-fault-injection"] {
             #expect(text.contains(flag), "\(flag) missing from --help")
         }
     }

@@ -83,6 +83,7 @@ enum SystemCommands {
                 ctx.print("Startup config: \(plane.options.configPath) (\(plane.configStatus))")
             }
             ctx.print("Command deadline: \(formatSeconds(Double(plane.options.commandTimeout.nanoseconds) / 1e9)), HAL call deadline: \(formatSeconds(plane.hal.callTimeout))")
+            ctx.print(FaultInjection.status(plane.options.allowFaultInjection))
             // "In sync" only when every table is: the committer's and the NAT service's.
             return ctx.after(plane.nat.inSync(), waitingFor: { "the NAT service" }) { natInSync in
                 var behind: [String] = []

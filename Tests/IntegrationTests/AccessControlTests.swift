@@ -1,0 +1,45 @@
+import Channel
+import Foundation
+import Glibc
+import Testing
+import TestSupport
+
+/// Who may do what, against a careless or hostile client: fault injection only where vrrpd
+/// allows it.
+@Suite struct AccessControlTests {
+    /// A production vrrpd refuses every `test fault`, naming the flag; one started with it
+    /// says so in `show version` and keeps each fault within its bounds.
+    @Test func faultInjectionIsOptInAndBounded() throws {
+        let production = try DaemonProcess()
+        #expect(try production.vtysh(["-c", "show version"]).stdout.contains("Fault injection: off (test fault needs vrrpd --allow-fault-injection)"))
+        for line in ["test fault control-plane block 100", "test fault hal stall l2x 100", "test fault config-write delay 100",
+                     "test fault hal fail port_set count 1 error busy", "test fault hal clear"] {
+            let refused = try production.vtysh(["-c", "enable", "-c", line])
+            #expect(refused.status == 1, "\(line)")
+            #expect(refused.stdout.contains("% Fault injection is off in this vrrpd: start it with --allow-fault-injection"), "\(line): \(refused.stdout)")
+        }
+        #expect(try production.vtysh(["-c", "show hal faults"]).stdout.contains("No HAL faults injected"))
+
+        let lab = try DaemonProcess(faults: true)
+        #expect(try lab.vtysh(["-c", "show version"]).stdout.contains("Fault injection: allowed (--allow-fault-injection)"))
+        // Durations past the limits are not commands at all.
+        for (line, range) in [("test fault control-plane block 8000", "1-3000"), ("test fault hal stall l2x 600000", "1-60000"),
+                              ("test fault config-write delay 600000", "1-10000"), ("test fault hal link-delay 600000", "0-10000")] {
+            let refused = try lab.vtysh(["-c", "enable", "-c", line])
+            #expect(refused.status == 1 && refused.stdout.contains("is out of range: \(range)"), "\(line): \(refused.stdout)")
+        }
+        // A block, then another at once: refused, so repeating cannot keep the switch frozen.
+        #expect(try lab.vtysh(["-c", "enable", "-c", "test fault control-plane block 300"]).status == 0)
+        let again = try lab.vtysh(["-c", "enable", "-c", "test fault control-plane block 300"])
+        #expect(again.status == 1 && again.stdout.contains("one block per 10 s"), "\(again.stdout)")
+        // A stall cannot be stretched by repeating it, and "until cleared" has its limit too.
+        #expect(try lab.vtysh(["-c", "enable", "-c", "test fault hal stall ager 5000"]).status == 0)
+        let restall = try lab.vtysh(["-c", "enable", "-c", "test fault hal stall ager 5000"])
+        #expect(restall.status == 1 && restall.stdout.contains("% ager is stalled already ("), "\(restall.stdout)")
+        #expect(try lab.vtysh(["-c", "enable", "-c", "test fault hal stall l2x"]).status == 0)
+        let faults = try lab.vtysh(["-c", "show hal faults"]).stdout
+        #expect(faults.contains("l2x stalled holding l2.table for 5") && !faults.contains("until cleared"), "\(faults)")
+        #expect(lab.log.contains("fault injected: l2x stalls holding l2.table until cleared (at most 60 s)"))
+        #expect(try lab.vtysh(["-c", "enable", "-c", "test fault hal stall clear"]).status == 0)
+    }
+}
