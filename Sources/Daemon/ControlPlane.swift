@@ -300,6 +300,10 @@ public final class ControlPlane {
                 break
             }
         }
+        if case .failure(let error) = result, session.mode == Modes.view, isPrivileged(commandText, beyond: error) {
+            context.print(Modes.privilegedMessage)
+            return (context, .done(.error))
+        }
         switch result {
         case .empty:
             return (context, .done(.success))

@@ -210,7 +210,11 @@ struct LoadBox: Sendable {
     @Test func modesAndPrompts() throws {
         let h = try PlaneHarness()
         #expect(h.mode == "view")
-        #expect(try h.run("configure terminal").0 == .unknown)  // not in view mode
+        // Not in view mode, and it says so (where `?` in view mode does not show it).
+        #expect(try h.run("configure terminal") == (.error, Modes.privilegedMessage + "\n"))
+        #expect(try h.run("configure").0 == .error)
+        #expect(try h.run("configure bogus").0 == .error)
+        #expect(try h.run("bogus").0 == .unknown)
         try h.configure(["enable", "conf t"])
         #expect(h.mode == "config")
         try h.configure(["interface eth1"])

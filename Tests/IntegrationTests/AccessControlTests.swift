@@ -5,8 +5,10 @@ import Testing
 import TestSupport
 
 /// Who may do what, against a careless or hostile client: fault injection only where vrrpd
-/// allows it.
+/// allows it, view mode sees no secret and is told to `enable`.
 @Suite struct AccessControlTests {
+    static let hashcat = "$9$2MJBozw/9R3UsU$2lFhcKvpghcyw8deP25GOfyZaagyUOGBymkryvOdfo6"  // "hashcat"
+
     /// A production vrrpd refuses every `test fault`, naming the flag; one started with it
     /// says so in `show version` and keeps each fault within its bounds.
     @Test func faultInjectionIsOptInAndBounded() throws {
@@ -41,5 +43,40 @@ import TestSupport
         #expect(faults.contains("l2x stalled holding l2.table for 5") && !faults.contains("until cleared"), "\(faults)")
         #expect(lab.log.contains("fault injected: l2x stalls holding l2.table until cleared (at most 60 s)"))
         #expect(try lab.vtysh(["-c", "enable", "-c", "test fault hal stall clear"]).status == 0)
+    }
+
+    /// View mode (privilege 1): the log buffer is privileged as the running configuration is,
+    /// and what a privileged command typed there answers says so; `?` and TAB keep showing
+    /// view mode's commands only. No log line, in the buffer or the file, carries a secret: a
+    /// SIGHUP reload that changes the enable secret logs the line without its hash.
+    @Test func viewModeIsToldToEnableAndNoLogLineCarriesASecret() throws {
+        let daemon = try DaemonProcess(config: "enable secret 9 \(Self.hashcat)\n")
+        for line in ["show running-config", "show logging", "configure terminal", "show startup-config"] {
+            let refused = try daemon.vtysh(["-c", line])
+            #expect(refused.status == 1, "\(line)")
+            #expect(refused.stdout == "% This command needs privileged mode: type enable first\n", "\(line): \(refused.stdout)")
+        }
+        let typo = try daemon.vtysh(["-c", "show runnning-config"])
+        #expect(typo.stdout.hasPrefix("% Unknown command: show runnning-config"), "\(typo.stdout)")
+        let client = try ChannelClient(path: daemon.socket)
+        var help: [UInt8] = []
+        _ = try client.request(.describe, "show ", timeout: 5) { help += $0 }
+        let words = String(decoding: help, as: UTF8.self).split(separator: "\n").map { $0.split(separator: "\t").first ?? "" }
+        #expect(words.contains("version") && !words.contains("running-config") && !words.contains("logging"), "\(words)")
+        var completed: [UInt8] = []
+        _ = try client.request(.complete, "show runn", timeout: 5) { completed += $0 }
+        #expect(completed.isEmpty, "\(String(decoding: completed, as: UTF8.self))")
+
+        // A new secret in the running configuration, then SIGHUP: the file's comes back.
+        let secret = ["VTYSH_ENABLE_SECRET": "hashcat"]
+        #expect(try daemon.vtysh(["-c", "enable", "-c", "conf t", "-c", "enable secret 0 another-one"], environment: secret).status == 0)
+        kill(daemon.pid, SIGHUP)
+        #expect(daemon.waitForLog("reload: + enable secret"))
+        // (The reload brought the file's secret back.)
+        let buffer = try daemon.vtysh(["-c", "enable", "-c", "show logging"], environment: secret).stdout
+        #expect(buffer.contains("reload: - enable secret <redacted>") && buffer.contains("reload: + enable secret <redacted>"), "\(buffer)")
+        #expect(!buffer.contains("$9$"), "\(buffer)")
+        #expect(daemon.log.contains("reload: + enable secret <redacted>"))
+        #expect(!daemon.log.contains("$9$") && !daemon.log.contains("another-one"), "\(daemon.log)")
     }
 }

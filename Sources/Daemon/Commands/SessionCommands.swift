@@ -152,7 +152,7 @@ enum SessionCommands {
                 return Status.inputRequired
             }.futureResult
         }.nonisolated()
-        return .pending(result, waitingFor: { "the enable secret check" })
+        return .pending(result, waitingFor: { "the check of the enable secret" })
     }
 }
 

@@ -58,7 +58,7 @@ enum SystemCommands {
             let hashed = ctx.plane.authPool.runIfActive(eventLoop: ctx.loop) { try EnableSecret.hash(secret) }.flatMapErrorThrowing { error in
                 throw DaemonError("Cannot hash the secret: \(error)")
             }
-            return ctx.after(hashed, waitingFor: { "the enable secret key derivation" }) { hash in
+            return ctx.after(hashed, waitingFor: { "the key derivation of the enable secret" }) { hash in
                 guard !ctx.abandoned else { return .done(.cancelled) }
                 return ctx.commit { $0.setEnableSecret(hash); return nil }
             }

@@ -456,7 +456,8 @@ final class Connection: ChannelInboundHandler {
         if let session {
             plane.repeatedLines.log(
                 .commandTimeout, plane.logger, .warning, "command timed out",
-                metadata: ["session": "\(session.id)", "command": "\(redacted(item.line))", "waited": "\(waited)", "waiting-for": "\(what)"])
+                // (The log hides what follows a secret in the command: `LineLogHandler`.)
+                metadata: ["session": "\(session.id)", "command": "\(item.line)", "waited": "\(waited)", "waiting-for": "\(what)"])
         }
         item.status = .timeout
         sendReplies()
@@ -563,15 +564,6 @@ final class Connection: ChannelInboundHandler {
     private func logClientProblem(_ message: String) {
         plane.repeatedLines.log(
             .protocolError, plane.logger, .warning, message, metadata: ["session": "\(session?.id ?? 0)", "client": "\(session?.client ?? "?")"])
-    }
-
-    /// A command line fit for the log: whatever follows a word abbreviating "secret" is hidden.
-    private func redacted(_ line: String) -> String {
-        let words = line.split(separator: " ", omittingEmptySubsequences: true)
-        guard let index = words.firstIndex(where: { $0.count >= 3 && "secret".hasPrefix($0.lowercased()) }) else {
-            return line
-        }
-        return (words[...index] + ["<redacted>"]).joined(separator: " ")
     }
 
     private func close() {

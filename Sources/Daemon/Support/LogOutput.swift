@@ -1,3 +1,4 @@
+import Channel
 import DequeModule
 import Glibc
 import Logging
@@ -38,10 +39,14 @@ public struct LineLogHandler: LogHandler {
     public func log(event: LogEvent) {
         var merged = metadata
         if let explicit = event.metadata { merged.merge(explicit) { $1 } }
-        var message = "\(event.message)"
-        if let error = event.error { message += " error=\(error)" }
+        // No line carries a secret, wherever it goes (a reload's "+ enable secret 9 $9$...",
+        // a command quoted in a warning): the one rule of `SecretLines`, on the message and on
+        // each metadata value. So a message of our own never puts words after "secret": they
+        // would be hidden as one.
+        var message = SecretLines.redacted("\(event.message)")
+        if let error = event.error { message += " error=\(SecretLines.redacted("\(error)"))" }
         if !merged.isEmpty {
-            message += " " + merged.keys.sorted().map { "\($0)=\(merged[$0]!)" }.joined(separator: " ")
+            message += " " + merged.keys.sorted().map { "\($0)=\(SecretLines.redacted("\(merged[$0]!)"))" }.joined(separator: " ")
         }
         if event.level >= outputLevel { sink.write(level: event.level, text: "[\(label)] " + message) }
         if let buffer = sink.buffer, event.level >= buffer.level { buffer.append(level: event.level, label: label, message: message) }
