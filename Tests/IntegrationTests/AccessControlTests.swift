@@ -5,7 +5,8 @@ import Testing
 import TestSupport
 
 /// Who may do what, against a careless or hostile client: fault injection only where vrrpd
-/// allows it, view mode sees no secret and is told to `enable`.
+/// allows it, view mode sees no secret and is told to `enable`, and a client that goes away is
+/// named in words.
 @Suite struct AccessControlTests {
     static let hashcat = "$9$2MJBozw/9R3UsU$2lFhcKvpghcyw8deP25GOfyZaagyUOGBymkryvOdfo6"  // "hashcat"
 
@@ -78,5 +79,22 @@ import TestSupport
         #expect(!buffer.contains("$9$"), "\(buffer)")
         #expect(daemon.log.contains("reload: + enable secret <redacted>"))
         #expect(!daemon.log.contains("$9$") && !daemon.log.contains("another-one"), "\(daemon.log)")
+    }
+
+    /// A client killed while its reply is on the way: the log names the session and says what
+    /// happened in words, not SwiftNIO's function names.
+    @Test func aClientThatGoesAwayIsNamedInWords() throws {
+        let daemon = try DaemonProcess()
+        do {
+            let raw = try RawSocket(path: daemon.socket)
+            raw.send(Frame(.hello, id: 1, text: "client=reset test").encoded)
+            usleep(200_000)  // its WELCOME arrives and is never read: closing now resets the connection
+            raw.send(Frame(.exec, id: 2, text: "show version").encoded)
+            usleep(200_000)
+        }
+        #expect(daemon.waitForLog("(reset test): connection reset by peer") || daemon.log.contains("(reset test): broken pipe"), "\(daemon.log)")
+        let lines = daemon.log.split(separator: "\n").filter { $0.contains("reset test") }
+        #expect(lines.allSatisfy { !$0.contains("descriptor") && !$0.contains("errno") }, "\(lines)")
+        #expect(try daemon.vtysh(["-c", "show version"]).status == 0)
     }
 }

@@ -162,7 +162,7 @@ final class Connection: ChannelInboundHandler {
             protocolFailure(id: decoder.headerID, error.description)
             return
         } catch {
-            protocolFailure(id: decoder.headerID, "\(error)")
+            protocolFailure(id: decoder.headerID, ErrorText.describe(error))
             return
         }
         watchPartialFrame()
@@ -191,7 +191,12 @@ final class Connection: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        logClientProblem("connection error: \(error)")
+        // A client that went away (killed mid-reply) is no problem of anyone's: noted, not warned.
+        if ErrorText.isClientGone(error) {
+            plane.repeatedLines.log(.clientGone, plane.logger, .info, "\(session?.name ?? "a connection"): \(ErrorText.describe(error))")
+        } else {
+            logClientProblem("connection error: \(ErrorText.describe(error))")
+        }
         close()
     }
 
@@ -359,7 +364,7 @@ final class Connection: ChannelInboundHandler {
                 case .success(let status):
                     item.status = status
                 case .failure(let error):
-                    commandContext.print("% \(error)")
+                    commandContext.print("% \(ErrorText.describe(error))")
                     item.status = .error
                 }
                 sendReplies()
@@ -561,9 +566,9 @@ final class Connection: ChannelInboundHandler {
         close()
     }
 
+    /// `session 5 (vtysh pid 4711): problem`: who, then what.
     private func logClientProblem(_ message: String) {
-        plane.repeatedLines.log(
-            .protocolError, plane.logger, .warning, message, metadata: ["session": "\(session?.id ?? 0)", "client": "\(session?.client ?? "?")"])
+        plane.repeatedLines.log(.protocolError, plane.logger, .warning, "\(session?.name ?? "a connection"): \(message)")
     }
 
     private func close() {

@@ -259,16 +259,26 @@ public final class LogRateLimiter: Sendable {
 
 /// The one rate limiter for every line that a client can make the daemon repeat (a refused
 /// connection, a wrong enable secret, a protocol error, a timed-out command): each kind gets at
-/// most `burst` lines per `interval`, and the next line let through says how many were dropped.
+/// most its `burst` of lines per `interval`, and the next line let through says how many were
+/// dropped (`suppressed=N`).
 public final class RepeatedLogLines: Sendable {
     public enum Kind: String, Sendable, CaseIterable {
         case refusedConnection, wrongSecret, protocolError, commandTimeout
+        /// A client that went away mid-reply (connection reset, broken pipe).
+        case clientGone
+
+        /// Lines of this kind let through per interval.
+        public var burst: Int {
+            switch self {
+            case .refusedConnection, .wrongSecret, .protocolError, .commandTimeout, .clientGone: return 20
+            }
+        }
     }
 
     private let limiters: [Kind: LogRateLimiter]
 
-    public init(burst: Int = 20, intervalSeconds: Double = 10) {
-        limiters = Dictionary(uniqueKeysWithValues: Kind.allCases.map { ($0, LogRateLimiter(burst: burst, intervalSeconds: intervalSeconds)) })
+    public init(intervalSeconds: Double = 10) {
+        limiters = Dictionary(uniqueKeysWithValues: Kind.allCases.map { ($0, LogRateLimiter(burst: $0.burst, intervalSeconds: intervalSeconds)) })
     }
 
     /// Nil: drop this line. Otherwise how many of its kind were dropped since the last one.
