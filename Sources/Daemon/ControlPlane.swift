@@ -56,6 +56,8 @@ public final class ControlPlane {
         public var commandTimeouts = 0
         public var protocolErrors = 0
         public var sessionsRefused = 0
+        /// Connections closed for not sending HELLO in time, or to make room for another.
+        public var silentClosed = 0
     }
 
     public let loop: EventLoop
@@ -101,9 +103,10 @@ public final class ControlPlane {
     public internal(set) var stopping = false
     /// Lets long work step aside for other sessions (see `LoopYield`).
     let yielder: LoopYield
-    /// Rate limit for per-client problems (garbage frames, timeouts) in the log.
     /// What clients can make the log repeat, rate-limited per kind.
     let repeatedLines = RepeatedLogLines()
+    /// The enable secret's checks and their back-off.
+    let secretChecks = EnableSecretChecks()
     /// When the last `test fault control-plane block` ended (they are spaced; see `FaultInjection`).
     var faultBlockEnded: UInt64?
 
@@ -233,14 +236,20 @@ public final class ControlPlane {
 
     /// A new session, or nil when every slot is taken. The last slot is kept for the local
     /// administrator (a peer that is root or vrrpd's own user), so connections held open by
-    /// others can never lock them out.
-    func openSession(client: String, administrator: Bool = true) -> Session? {
+    /// others can never lock them out; and when every slot is taken, a connection that has not
+    /// greeted yet (the longest waiting) makes room: a silent connection never keeps a slot
+    /// from a client that connects.
+    func openSession(client: String, administrator: Bool = true, identity: ClientIdentity = .unidentified) -> Session? {
         let slots = administrator ? ChannelLimits.maxSessions : ChannelLimits.maxSessions - 1
+        if sessions.count >= slots, let silent = sessions.values.filter({ !$0.greeted && $0.makeRoom != nil }).min(by: { $0.connectedAt < $1.connectedAt }) {
+            silent.makeRoom?()
+            sessions[silent.id] = nil
+        }
         guard sessions.count < slots else {
             statistics.sessionsRefused += 1
             return nil
         }
-        let session = Session(id: nextSessionID, mode: Modes.view, client: client)
+        let session = Session(id: nextSessionID, mode: Modes.view, client: client, identity: identity, administrator: administrator)
         nextSessionID += 1
         sessions[session.id] = session
         statistics.sessionsOpened += 1

@@ -5,8 +5,9 @@ import Testing
 import TestSupport
 
 /// Who may do what, against a careless or hostile client: fault injection only where vrrpd
-/// allows it, view mode sees no secret and is told to `enable`, and a client that goes away is
-/// named in words.
+/// allows it, view mode sees no secret and is told to `enable`, guessing the enable secret is
+/// slow however many sessions guess, silent connections cannot lock the administrator out, and
+/// a client that goes away is named in words.
 @Suite struct AccessControlTests {
     static let hashcat = "$9$2MJBozw/9R3UsU$2lFhcKvpghcyw8deP25GOfyZaagyUOGBymkryvOdfo6"  // "hashcat"
 
@@ -81,6 +82,84 @@ import TestSupport
         #expect(!daemon.log.contains("$9$") && !daemon.log.contains("another-one"), "\(daemon.log)")
     }
 
+    /// vtysh as another user (root only): `setpriv` with that uid and the socket's group.
+    static func vtyshAs(uid: Int, _ daemon: DaemonProcess, _ arguments: [String], secret: String, output: String) throws -> Spawned {
+        let out = open(output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        defer {
+            close(out)
+            close(null)
+        }
+        var environment = ProcessInfo.processInfo.environment
+        environment["VTYSH_ENABLE_SECRET"] = secret
+        return try Spawned(
+            "/usr/bin/setpriv", ["--reuid=\(uid)", "--regid=65534", "--clear-groups", Binaries.vtysh, "--socket", daemon.socket] + arguments,
+            stdin: null, stdout: out, stderr: out, environment: environment)
+    }
+
+    /// Forty sessions of one user guess at once: a handful of answers are checked (the
+    /// identity's back-off: 1 s, 2 s, 4 s ...) and the rest refused unchecked, saying when to
+    /// try again; the log says so once. Meanwhile the local administrator, and another user,
+    /// get in with the right secret at once.
+    @Test(.enabled(if: geteuid() == 0, "needs root: the guessers run as another user (setpriv)"))
+    func guessingTheEnableSecretIsSlowedPerIdentityNotPerSession() throws {
+        let daemon = try DaemonProcess(arguments: ["--socket-group", "nogroup"], config: "enable secret 9 \(Self.hashcat)\n")
+        let guessers = 40
+        let started = Date()
+        let processes = try (0..<guessers).map { index in
+            try Self.vtyshAs(uid: 65534, daemon, ["-c", "enable"], secret: "guess-\(index)", output: daemon.scratch.file("guess-\(index).out"))
+        }
+        usleep(300_000)
+        // The administrator (root), over the channel: answered without waiting for the guessers.
+        let admin = try ChannelClient(path: daemon.socket)
+        #expect(try admin.request(.exec, "enable", timeout: 10) { _ in }.status == .inputRequired)
+        let asked = Date()
+        let entered = try admin.request(.input, "hashcat", timeout: 10) { _ in }
+        #expect(entered.status == .success && entered.prompt.hasSuffix("#"), "\(entered)")
+        #expect(Date().timeIntervalSince(asked) < 1.5, "the administrator waited \(Date().timeIntervalSince(asked)) s")
+        // Another user's own record is clean: the right secret works too.
+        let other = try Self.vtyshAs(uid: 20001, daemon, ["-c", "enable", "-c", "show privilege"], secret: "hashcat", output: daemon.scratch.file("other.out"))
+        #expect(other.wait(timeout: 10) == 0, "\(daemon.scratch.read("other.out") ?? "")")
+        #expect(daemon.scratch.read("other.out")?.contains("Current privilege level is 15") == true)
+
+        for process in processes { #expect(process.wait(timeout: 20) == 1) }
+        let seconds = Date().timeIntervalSince(started)
+        let outputs = (0..<guessers).map { daemon.scratch.read("guess-\($0).out") ?? "" }
+        let checked = outputs.filter { $0.contains("% Access denied") }.count
+        let refused = outputs.filter { $0.contains("% Too many wrong enable secrets from uid 65534 (") && $0.contains("): try again in ") }.count
+        #expect(checked >= 1 && checked <= 4, "\(checked) of \(guessers) guesses checked in \(seconds) s")
+        #expect(checked + refused == guessers, "\(outputs)")
+        let lines = daemon.log.split(separator: "\n")
+        #expect(lines.filter { $0.contains("answers refused unchecked by the back-off of the enable secret") }.count == 1, "\(daemon.log)")
+        #expect(lines.filter { $0.contains("wrong enable secret from=uid 65534") }.count == checked)
+    }
+
+    /// Three hundred connections that never send HELLO (from the administrator's own user, so
+    /// they could take the reserved slot): the administrator's vtysh still gets in at once,
+    /// every silent one is closed and told why within the HELLO limit, and the log says so
+    /// once, not three hundred times. A client that greeted and then idles stays.
+    @Test func silentConnectionsCannotLockTheAdministratorOut() throws {
+        let daemon = try DaemonProcess()
+        let greeted = try ChannelClient(path: daemon.socket)
+        let started = Date()
+        let silent = try (0..<300).map { _ in try RawSocket(path: daemon.socket) }
+        let admin = try daemon.vtysh(["-c", "show version"])
+        #expect(admin.status == 0, "\(admin.stderr)")
+        #expect(admin.seconds < 3, "vtysh took \(admin.seconds) s")
+        #expect(daemon.waitUntilTrue(Double(ChannelLimits.helloTimeoutSeconds) + 5) { silent.allSatisfy { !$0.isOpen } })
+        let closedAfter = Date().timeIntervalSince(started)
+        #expect(closedAfter < Double(ChannelLimits.helloTimeoutSeconds) + 4, "the last silent connection was closed after \(closedAfter) s")
+        for raw in silent {
+            let error = RawSocket.frames(raw.received).first { $0.type == .error }?.text ?? ""
+            #expect(error.hasPrefix("% no HELLO") && error.contains("closed (a session opens with HELLO"), "\(error)")
+        }
+        let version = try daemon.vtysh(["-c", "show version"]).stdout
+        #expect(version.contains("0 refused, 300 closed without HELLO"), "\(version)")
+        let lines = daemon.log.split(separator: "\n").filter { $0.contains("connection closed: no HELLO") }
+        #expect(lines.count >= 1 && lines.count <= 2, "\(lines.count) lines for 300 silent connections")
+        #expect(try greeted.request(.exec, "show version", timeout: 5) { _ in }.status == .success, "a client that greeted stays")
+    }
+
     /// A client killed while its reply is on the way: the log names the session and says what
     /// happened in words, not SwiftNIO's function names.
     @Test func aClientThatGoesAwayIsNamedInWords() throws {
@@ -88,11 +167,11 @@ import TestSupport
         do {
             let raw = try RawSocket(path: daemon.socket)
             raw.send(Frame(.hello, id: 1, text: "client=reset test").encoded)
-            usleep(200_000)  // its WELCOME arrives and is never read: closing now resets the connection
-            raw.send(Frame(.exec, id: 2, text: "show version").encoded)
-            usleep(200_000)
+            // Its WELCOME arrives and is never read: closing with it unread resets the connection.
+            var peek = [UInt8](repeating: 0, count: 64)
+            #expect(daemon.waitUntilTrue(10) { recv(raw.fd, &peek, peek.count, Int32(MSG_PEEK | MSG_DONTWAIT)) > 0 })
         }
-        #expect(daemon.waitForLog("(reset test): connection reset by peer") || daemon.log.contains("(reset test): broken pipe"), "\(daemon.log)")
+        #expect(daemon.waitForLog("(reset test): connection reset by peer", timeout: 10) || daemon.log.contains("(reset test): broken pipe"), "\(daemon.log)")
         let lines = daemon.log.split(separator: "\n").filter { $0.contains("reset test") }
         #expect(lines.allSatisfy { !$0.contains("descriptor") && !$0.contains("errno") }, "\(lines)")
         #expect(try daemon.vtysh(["-c", "show version"]).status == 0)

@@ -91,7 +91,7 @@ enum SystemCommands {
                 if !natInSync { behind.append("the NAT table (show ip nat statistics)") }
                 ctx.print("HAL configuration: " + (behind.isEmpty ? "in sync" : "catching up: \(behind.joined(separator: " and ")) (a HAL call failed or timed out; it is re-applied every 2 s)"))
                 ctx.print(
-                    "Sessions: \(plane.sessions.count) active, \(stats.sessionsOpened) since start, \(stats.sessionsRefused) refused")
+                    "Sessions: \(plane.sessions.count) active, \(stats.sessionsOpened) since start, \(stats.sessionsRefused) refused, \(stats.silentClosed) closed without HELLO")
                 ctx.print(
                     "Commands: \(stats.commands) run, \(stats.commandTimeouts) timed out; protocol errors: \(stats.protocolErrors)")
                 // The lines IOS tools read (ntc-templates, napalm, Ansible facts), in IOS's words.

@@ -264,12 +264,18 @@ public final class LogRateLimiter: Sendable {
 public final class RepeatedLogLines: Sendable {
     public enum Kind: String, Sendable, CaseIterable {
         case refusedConnection, wrongSecret, protocolError, commandTimeout
+        /// Enable secret checks held back by the back-off: once per interval with the count,
+        /// however many clients guess.
+        case secretHeldBack
+        /// Connections closed for not sending HELLO (once per interval, with the count).
+        case silentConnection
         /// A client that went away mid-reply (connection reset, broken pipe).
         case clientGone
 
         /// Lines of this kind let through per interval.
         public var burst: Int {
             switch self {
+            case .secretHeldBack, .silentConnection: return 1
             case .refusedConnection, .wrongSecret, .protocolError, .commandTimeout, .clientGone: return 20
             }
         }
