@@ -236,12 +236,17 @@ public final class ControlPlane {
 
     /// A new session, or nil when every slot is taken. The last slot is kept for the local
     /// administrator (a peer that is root or vrrpd's own user), so connections held open by
-    /// others can never lock them out; and when every slot is taken, a connection that has not
-    /// greeted yet (the longest waiting) makes room: a silent connection never keeps a slot
-    /// from a client that connects.
+    /// others can never lock them out; and when the slots this client may take are all taken,
+    /// a connection that has not greeted yet (the longest waiting) makes room: a silent
+    /// connection never keeps a slot from a client that connects. Only for a client that then
+    /// gets the slot, and never an administrator's for another's (a flood of others cannot
+    /// close the administrator's connection before its HELLO arrives).
     func openSession(client: String, administrator: Bool = true, identity: ClientIdentity = .unidentified) -> Session? {
         let slots = administrator ? ChannelLimits.maxSessions : ChannelLimits.maxSessions - 1
-        if sessions.count >= slots, let silent = sessions.values.filter({ !$0.greeted && $0.makeRoom != nil }).min(by: { $0.connectedAt < $1.connectedAt }) {
+        if sessions.count == slots,
+            let silent = sessions.values.filter({ !$0.greeted && $0.makeRoom != nil && (administrator || !$0.administrator) })
+                .min(by: { $0.connectedAt < $1.connectedAt })
+        {
             silent.makeRoom?()
             sessions[silent.id] = nil
         }

@@ -158,6 +158,37 @@ struct LoadBox: Sendable {
         }
     }
 
+    /// Every slot taken: a connection that has not greeted makes room for a new client, but
+    /// only for one that then gets the slot, and an administrator's never for someone else's.
+    @Test func aSilentConnectionMakesRoomOnlyForAClientThatGetsItsSlot() throws {
+        let h = try PlaneHarness()
+        let plane = h.plane
+        let loop = h.group.next()
+        let outcome = try loop.submit { () -> [String] in
+            var closed: [String] = []
+            func open(_ name: String, administrator: Bool, greeted: Bool) -> Session? {
+                let session = plane.value.openSession(client: name, administrator: administrator)
+                session?.greeted = greeted
+                if !greeted { session?.makeRoom = { closed.append(name) } }
+                return session
+            }
+            // The harness's own session, then others up to the last slot but one.
+            while plane.value.sessions.count < ChannelLimits.maxSessions - 2 { _ = open("busy", administrator: false, greeted: true) }
+            var results: [String] = []
+            // Every slot but the reserved one taken, one silently: it makes room for someone else.
+            _ = open("silent-other", administrator: false, greeted: false)
+            results.append(open("other-1", administrator: false, greeted: true) == nil ? "refused" : "opened")
+            // The reserved slot taken by an administrator's connection that has not greeted yet:
+            // someone else is refused (closing it would not give them a slot) and it stays.
+            _ = open("silent-admin", administrator: true, greeted: false)
+            results.append(open("other-2", administrator: false, greeted: true) == nil ? "refused" : "opened")
+            // Another administrator's connection: the silent one makes room.
+            results.append(open("admin", administrator: true, greeted: true) == nil ? "refused" : "opened")
+            return results + closed
+        }.wait()
+        #expect(outcome == ["opened", "refused", "opened", "silent-other", "silent-admin"], "\(outcome)")
+    }
+
     /// A `show` waits for the edits its own session queued (a script's `write file` saves what
     /// the script did), never for another session's: a script stuck behind a stalled HAL holds
     /// up nobody else's `show version` or `show running-config`.
