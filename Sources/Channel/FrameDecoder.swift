@@ -97,6 +97,10 @@ public enum ChannelLimits {
     public static let maxReplyPayload = 1 << 20
     /// A connection that sends part of a frame and then nothing for this long is closed.
     public static let partialFrameTimeoutSeconds = 5
+    /// A connection that has not sent HELLO this long after it connected is closed: a silent
+    /// connection holds a session slot for seconds, never for the exec-timeout. (vtysh greets
+    /// as it connects.)
+    public static let helloTimeoutSeconds = 5
     /// A connection whose reply output cannot be written for this long is closed.
     public static let stalledWriterTimeoutSeconds = 30
     /// Most simultaneous sessions; further connections get an ERROR frame and are closed.

@@ -35,6 +35,9 @@ public final class ControlPlane {
         public var copyDirectories: [String] = []
         /// Where the log goes and the buffer of its last messages (`show logging`).
         public var log = LogSettings()
+        /// `--allow-fault-injection`: the `test fault` commands run (labs and tests); off, they
+        /// are refused.
+        public var allowFaultInjection = false
 
         /// The directories `copy` reads from, the default applied.
         public var readableDirectories: [String] {
@@ -53,6 +56,8 @@ public final class ControlPlane {
         public var commandTimeouts = 0
         public var protocolErrors = 0
         public var sessionsRefused = 0
+        /// Connections closed for not sending HELLO in time, or to make room for another.
+        public var silentClosed = 0
     }
 
     public let loop: EventLoop
@@ -98,9 +103,12 @@ public final class ControlPlane {
     public internal(set) var stopping = false
     /// Lets long work step aside for other sessions (see `LoopYield`).
     let yielder: LoopYield
-    /// Rate limit for per-client problems (garbage frames, timeouts) in the log.
     /// What clients can make the log repeat, rate-limited per kind.
     let repeatedLines = RepeatedLogLines()
+    /// The enable secret's checks and their back-off.
+    let secretChecks = EnableSecretChecks()
+    /// When the last `test fault control-plane block` ended (they are spaced; see `FaultInjection`).
+    var faultBlockEnded: UInt64?
 
     public init(loop: EventLoop, options: Options, logger: Logger) throws {
         self.loop = loop
@@ -228,14 +236,25 @@ public final class ControlPlane {
 
     /// A new session, or nil when every slot is taken. The last slot is kept for the local
     /// administrator (a peer that is root or vrrpd's own user), so connections held open by
-    /// others can never lock them out.
-    func openSession(client: String, administrator: Bool = true) -> Session? {
+    /// others can never lock them out; and when the slots this client may take are all taken,
+    /// a connection that has not greeted yet (the longest waiting) makes room: a silent
+    /// connection never keeps a slot from a client that connects. Only for a client that then
+    /// gets the slot, and never an administrator's for another's (a flood of others cannot
+    /// close the administrator's connection before its HELLO arrives).
+    func openSession(client: String, administrator: Bool = true, identity: ClientIdentity = .unidentified) -> Session? {
         let slots = administrator ? ChannelLimits.maxSessions : ChannelLimits.maxSessions - 1
+        if sessions.count == slots,
+            let silent = sessions.values.filter({ !$0.greeted && $0.makeRoom != nil && (administrator || !$0.administrator) })
+                .min(by: { $0.connectedAt < $1.connectedAt })
+        {
+            silent.makeRoom?()
+            sessions[silent.id] = nil
+        }
         guard sessions.count < slots else {
             statistics.sessionsRefused += 1
             return nil
         }
-        let session = Session(id: nextSessionID, mode: Modes.view, client: client)
+        let session = Session(id: nextSessionID, mode: Modes.view, client: client, identity: identity, administrator: administrator)
         nextSessionID += 1
         sessions[session.id] = session
         statistics.sessionsOpened += 1
@@ -294,6 +313,10 @@ public final class ControlPlane {
             default:
                 break
             }
+        }
+        if case .failure(let error) = result, session.mode == Modes.view, isPrivileged(commandText, beyond: error) {
+            context.print(Modes.privilegedMessage)
+            return (context, .done(.error))
         }
         switch result {
         case .empty:

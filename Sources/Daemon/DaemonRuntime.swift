@@ -31,6 +31,8 @@ public final class DaemonRuntime: Sendable {
         public var reopenLog: (@Sendable () -> String?)?
         /// Where the log goes and the buffer of its last messages (`show logging`).
         public var log = LogSettings()
+        /// `--allow-fault-injection`: the `test fault` commands run.
+        public var allowFaultInjection = false
 
         public init(socketPath: String, configPath: String, pidFile: String?, commandTimeout: Double) {
             self.socketPath = socketPath
@@ -147,6 +149,7 @@ public final class DaemonRuntime: Sendable {
             options.ports = settings.ports
             options.copyDirectories = settings.copyDirectories
             options.log = settings.log
+            options.allowFaultInjection = settings.allowFaultInjection
             return NIOLoopBound(try ControlPlane(loop: loop, options: options, logger: logger), eventLoop: loop)
         }.wait()
         return plane

@@ -106,6 +106,13 @@ struct VrrpdCommand: ParsableCommand {
     var commandTimeout: Double = 5
 
     @Flag(
+        name: .customLong("allow-fault-injection"),
+        help: ArgumentHelp(
+            "Let privileged sessions inject faults (test fault ...: block the control plane, stall HAL threads, slow saves), for labs and tests.",
+            discussion: "Off by default: a production switch refuses every test fault command. Each fault is bounded (docs/hal.md); show version says whether this is on."))
+    var allowFaultInjection = false
+
+    @Flag(
         name: .customLong("check-config"),
         help: ArgumentHelp(
             "Check the configuration file (-f) as vrrpd would apply it, print every failing line as FILE:LINE: message, and exit: 0 when it loads with no error, 1 otherwise.",
@@ -184,6 +191,8 @@ struct VrrpdCommand: ParsableCommand {
         }
         settings.reopenLog = { sink.reopen() }
         settings.log = LogSettings(destination: destination, level: logLevel.level, buffer: sink.buffer)
+        settings.allowFaultInjection = allowFaultInjection
+        if allowFaultInjection { logger.warning("fault injection allowed (--allow-fault-injection): test fault commands can block the control plane and stall the HAL") }
         if let witness { Witness.shared.isEnabled = witness == .on }
         do {
             settings.ports = try ports.map { try PortAttachment.open($0, portCount: settings.chip.portCount) }

@@ -17,11 +17,13 @@ final class PlaneHarness: @unchecked Sendable {
     let plane: NIOLoopBound<ControlPlane>
     let session: NIOLoopBound<Session>
 
-    init(chip: ChipProfile = .trident2) throws {
+    /// `faults`: the plane allows `test fault ...` (vrrpd's `--allow-fault-injection`).
+    init(chip: ChipProfile = .trident2, faults: Bool = false) throws {
         dir = try Scratch()
         let loop = group.next()
         var options = ControlPlane.Options(socketPath: dir.file("vty"), configPath: dir.file("vrrpd.conf"))
         options.chip = chip
+        options.allowFaultInjection = faults
         options.halTraceFile = ProcessInfo.processInfo.environment["VRRPD_TEST_TRACE"]
         var logger = Logger(label: "test")
         logger.logLevel = .critical
@@ -156,11 +158,42 @@ struct LoadBox: Sendable {
         }
     }
 
+    /// Every slot taken: a connection that has not greeted makes room for a new client, but
+    /// only for one that then gets the slot, and an administrator's never for someone else's.
+    @Test func aSilentConnectionMakesRoomOnlyForAClientThatGetsItsSlot() throws {
+        let h = try PlaneHarness()
+        let plane = h.plane
+        let loop = h.group.next()
+        let outcome = try loop.submit { () -> [String] in
+            var closed: [String] = []
+            func open(_ name: String, administrator: Bool, greeted: Bool) -> Session? {
+                let session = plane.value.openSession(client: name, administrator: administrator)
+                session?.greeted = greeted
+                if !greeted { session?.makeRoom = { closed.append(name) } }
+                return session
+            }
+            // The harness's own session, then others up to the last slot but one.
+            while plane.value.sessions.count < ChannelLimits.maxSessions - 2 { _ = open("busy", administrator: false, greeted: true) }
+            var results: [String] = []
+            // Every slot but the reserved one taken, one silently: it makes room for someone else.
+            _ = open("silent-other", administrator: false, greeted: false)
+            results.append(open("other-1", administrator: false, greeted: true) == nil ? "refused" : "opened")
+            // The reserved slot taken by an administrator's connection that has not greeted yet:
+            // someone else is refused (closing it would not give them a slot) and it stays.
+            _ = open("silent-admin", administrator: true, greeted: false)
+            results.append(open("other-2", administrator: false, greeted: true) == nil ? "refused" : "opened")
+            // Another administrator's connection: the silent one makes room.
+            results.append(open("admin", administrator: true, greeted: true) == nil ? "refused" : "opened")
+            return results + closed
+        }.wait()
+        #expect(outcome == ["opened", "refused", "opened", "silent-other", "silent-admin"], "\(outcome)")
+    }
+
     /// A `show` waits for the edits its own session queued (a script's `write file` saves what
     /// the script did), never for another session's: a script stuck behind a stalled HAL holds
     /// up nobody else's `show version` or `show running-config`.
     @Test func aShowWaitsForItsOwnSessionsEditsOnly() throws {
-        let h = try PlaneHarness()
+        let h = try PlaneHarness(faults: true)
         try h.configure(["enable", "test fault hal stall l2x", "configure terminal"])
         let own = h.session
         let edit = try h.start("mac address-table static 0000.1111.2222 vlan 1 interface eth1", in: own)
@@ -208,7 +241,11 @@ struct LoadBox: Sendable {
     @Test func modesAndPrompts() throws {
         let h = try PlaneHarness()
         #expect(h.mode == "view")
-        #expect(try h.run("configure terminal").0 == .unknown)  // not in view mode
+        // Not in view mode, and it says so (where `?` in view mode does not show it).
+        #expect(try h.run("configure terminal") == (.error, Modes.privilegedMessage + "\n"))
+        #expect(try h.run("configure").0 == .error)
+        #expect(try h.run("configure bogus").0 == .error)
+        #expect(try h.run("bogus").0 == .unknown)
         try h.configure(["enable", "conf t"])
         #expect(h.mode == "config")
         try h.configure(["interface eth1"])
@@ -448,7 +485,7 @@ struct LoadBox: Sendable {
     }
 
     @Test func writeFailureIsReportedAndOldFileKept() throws {
-        let h = try PlaneHarness()
+        let h = try PlaneHarness(faults: true)
         try h.configure(["enable", "conf t", "hostname first", "end", "write memory"])
         try h.configure(["test fault config-write fail rename enospc", "conf t", "hostname second", "end"])
         let (status, output) = try h.run("copy running-config startup-config", answering: [""])

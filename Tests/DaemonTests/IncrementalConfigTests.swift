@@ -27,7 +27,7 @@ import VRRP
     static let steps = 120
 
     @Test(arguments: seeds) func incrementalStateEqualsTheFromScratchDerivation(seed: UInt64) throws {
-        let h = try PlaneHarness(chip: .small)
+        let h = try PlaneHarness(chip: .small, faults: true)
         var rng = SeededGenerator(seed: seed)
         var history: [String] = []
         var seen = Set<HALObject>()

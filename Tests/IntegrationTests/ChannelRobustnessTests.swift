@@ -132,7 +132,7 @@ import Testing
     /// A command waiting on a slow subsystem answers with a timeout naming what it waits for,
     /// and every other session keeps being served meanwhile.
     @Test func slowSaveTimesOutAndOthersAreServed() throws {
-        let daemon = try DaemonProcess(arguments: ["--command-timeout", "2"])
+        let daemon = try DaemonProcess(arguments: ["--command-timeout", "2"], faults: true)
         #expect(try daemon.vtysh(["-c", "enable", "-c", "test fault config-write delay 6000"]).status == 0)
         let group = DispatchGroup()
         nonisolated(unsafe) var slow: VtyshResult?
@@ -174,11 +174,12 @@ import Testing
         #expect(text.contains("hostname writer"))
     }
 
-    /// Every session slot taken, then a flood of connections: each refused with an ERROR frame,
-    /// and the log says so at a bounded rate, not once per refusal.
+    /// Every session slot taken (by clients that greeted: a silent one would make room), then a
+    /// flood of connections: each refused with an ERROR frame, and the log says so at a bounded
+    /// rate, not once per refusal.
     @Test func refusedConnectionsAreLoggedAtABoundedRate() throws {
         let daemon = try DaemonProcess()
-        let holders = try (0..<ChannelLimits.maxSessions).map { _ in try RawSocket(path: daemon.socket) }
+        let holders = try (0..<ChannelLimits.maxSessions).map { _ in try ChannelClient(path: daemon.socket) }
         for _ in 0..<300 {
             guard let raw = try? RawSocket(path: daemon.socket) else { continue }
             _ = raw.readUntilClosed()
@@ -193,6 +194,7 @@ import Testing
     @Test func idleSessionsAreClosedAfterTheExecTimeout() throws {
         let daemon = try DaemonProcess(config: "exec-timeout 0 3\n")
         let idle = try RawSocket(path: daemon.socket)
+        idle.send(Frame(.hello, id: 1, text: "client=idle test").encoded)
         let busy = try ChannelClient(path: daemon.socket)
         let started = Date()
         var closedAt: Date?

@@ -14,15 +14,15 @@ import TestSupport
                               "-c", "interface vlan10", "-c", "ip address 10.1.0.2/24",
                           "-c", "vrrp 10 ip 10.1.0.1", "-c", "end", "-c", "write file"])
         // The group's first transition is logged by the VRRP thread just after the edit lands.
-        _ = daemon.waitUntilTrue(5) { (try? daemon.vtysh(["-c", "show logging"]).stdout.contains("Initialize -> Backup")) == true }
-        let shown = try daemon.vtysh(["-c", "show logging"]).stdout
+        _ = daemon.waitUntilTrue(5) { (try? daemon.vtysh(["-c", "enable", "-c", "show logging"]).stdout.contains("Initialize -> Backup")) == true }
+        let shown = try daemon.vtysh(["-c", "enable", "-c", "show logging"]).stdout
         #expect(shown.contains("Buffer logging:  level informational") && shown.contains("level warnings"), "\(shown)")
         let lines = shown.split(separator: "\n").filter { $0.contains(" UTC: %VRRPD-") }
         #expect(lines.contains { $0.contains("%VRRPD-6-INFO: configuration saved") }, "\(shown)")
         #expect(lines.contains { $0.contains("%VRRPD-5-NOTICE: VRRP vlan10 VRID 10: Initialize -> Backup") }, "\(shown)")
         #expect(!daemon.log.contains("configuration saved"), "the log itself keeps to --log-level")
         #expect(try daemon.vtysh(["-c", "enable", "-c", "clear logging"]).status == 0)
-        let cleared = try daemon.vtysh(["-c", "show logging"]).stdout
+        let cleared = try daemon.vtysh(["-c", "enable", "-c", "show logging"]).stdout
         #expect(!cleared.contains("configuration saved") && cleared.contains("0 messages logged"), "\(cleared)")
     }
 
@@ -266,7 +266,7 @@ import TestSupport
 
     @Test func helpDocumentsEveryFlag() throws {
         let text = try Vtysh.vrrpd(["--help"]).stdout
-        for flag in ["-d", "--config", "--socket", "--pid-file", "--log-level", "--log-file", "--command-timeout"] {
+        for flag in ["-d", "--config", "--socket", "--pid-file", "--log-level", "--log-file", "--command-timeout", "--allow-fault-injection"] {
             #expect(text.contains(flag), "\(flag) missing from --help")
         }
     }

@@ -33,7 +33,7 @@ import Testing
 
     @Test func fieldScenarioStalledL2XThenRecovery() throws {
         let commandTimeout = 5.0
-        let daemon = try DaemonProcess(arguments: ["--command-timeout", "5", "--hal-timeout", "1", "--lock-threshold", "1"], config: "vlan 10\nexit\n")
+        let daemon = try DaemonProcess(arguments: ["--command-timeout", "5", "--hal-timeout", "1", "--lock-threshold", "1"], config: "vlan 10\nexit\n", faults: true)
         #expect(Self.fieldScript.count > 10)
         // Clean first.
         let before = try Spawned.run(Self.repository + "/scripts/config-loop", [Self.repository + "/configs/field-script-hal.vtysh", "--socket", daemon.socket, "--iterations", "2"],
@@ -104,7 +104,7 @@ import Testing
     }
 
     @Test func injectedInversionIsReportedAndNothingDeadlocks() throws {
-        let daemon = try DaemonProcess()
+        let daemon = try DaemonProcess(faults: true)
         let result = try daemon.vtysh(["-c", "enable", "-c", "test fault hal inversion"])
         #expect(result.status == 0)
         #expect(result.stdout.contains("the witness reported"))
@@ -120,7 +120,7 @@ import Testing
     }
 
     @Test func injectedFailureRollsBackTheWholeChange() throws {
-        let daemon = try DaemonProcess()
+        let daemon = try DaemonProcess(faults: true)
         // A change of two HAL operations (create VLAN 40, set the port) whose second fails.
         #expect(try daemon.vtysh(["-c", "enable", "-c", "test fault hal fail port_set count 1 error resource"]).status == 0)
         let change = try daemon.vtysh(["-c", "enable", "-c", "conf t", "-c", "interface eth6", "-c", "switchport access vlan 40"])
@@ -149,7 +149,7 @@ import Testing
     }
 
     @Test func aBlockedControlPlaneIsNamed() throws {
-        let daemon = try DaemonProcess(arguments: ["--lock-threshold", "0.5"])
+        let daemon = try DaemonProcess(arguments: ["--lock-threshold", "0.5"], faults: true)
         let started = Date()
         #expect(try daemon.vtysh(["-c", "enable", "-c", "test fault control-plane block 1500"]).status == 0)
         #expect(Date().timeIntervalSince(started) >= 1.4)

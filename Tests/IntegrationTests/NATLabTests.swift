@@ -239,7 +239,7 @@ import Testing
             ip nat translation max-entries 20
 
             """
-        let daemon = try DaemonProcess(config: config)
+        let daemon = try DaemonProcess(config: config, faults: true)
         // The tracer: every step, and nothing changes.
         let trace = try Self.run(daemon, ["enable", "test nat translate tcp 10.0.0.8 40000 198.51.100.1 80"]).stdout
         #expect(trace == """
@@ -293,7 +293,7 @@ import Testing
     /// log names the configuration line it comes from, show version does not say "in sync",
     /// and once the HAL takes it again everything is in step.
     @Test func aRefusedStaticMappingIsNamedByItsLine() throws {
-        let daemon = try DaemonProcess(config: Self.base)
+        let daemon = try DaemonProcess(config: Self.base, faults: true)
         #expect(try Self.waitUntil(5) { try Self.halEntries(daemon) == 6 })
         #expect(try Self.run(daemon, ["enable", "test fault hal fail nat_entry_add count 6 error full"]).status == 0)
         #expect(try Self.configure(daemon, "ip nat inside source static 10.0.0.77 203.0.113.77").status == 0)
@@ -575,7 +575,7 @@ import Testing
     /// The field bug's cousin: the HAL NAT table is wedged. What needs it fails in time naming
     /// the lock and its holder; everything else answers; when it recovers, the HAL catches up.
     @Test func aStuckNATTableFailsOnlyWhatNeedsItAndCatchesUp() throws {
-        let daemon = try DaemonProcess(arguments: ["--hal-timeout", "1"], config: Self.base)
+        let daemon = try DaemonProcess(arguments: ["--hal-timeout", "1"], config: Self.base, faults: true)
         #expect(try Self.waitUntil(5) { try Self.halEntries(daemon) == 6 })
         #expect(try Self.run(daemon, ["enable", "test fault hal stall nat"]).status == 0)
         let flow = try Self.run(daemon, ["enable", "test nat flow udp 10.0.0.7 5000 198.51.100.1 53"])

@@ -28,14 +28,14 @@ import VRRP
         return lines.joined(separator: "\n") + "\n"
     }
 
-    static func start(_ config: String, ports: [String], scratch: Scratch? = nil, baseMAC: String? = nil) throws -> DaemonProcess {
+    static func start(_ config: String, ports: [String], scratch: Scratch? = nil, baseMAC: String? = nil, faults: Bool = false) throws -> DaemonProcess {
         var arguments = ["--chip", "small"] + ports.flatMap { ["--port", $0] }
         if let baseMAC { arguments += ["--base-mac", baseMAC] }
         if let scratch {
             try scratch.write("vrrpd.conf", config)
-            return try DaemonProcess(scratch: scratch, arguments: arguments)
+            return try DaemonProcess(scratch: scratch, arguments: arguments, faults: faults)
         }
-        return try DaemonProcess(arguments: arguments, config: config)
+        return try DaemonProcess(arguments: arguments, config: config, faults: faults)
     }
 
     /// Group 5's IPv4 router as `show vrrp json` has it.
@@ -296,7 +296,7 @@ import VRRP
         let host = try WireHost(localPort: ports[1], switchPort: ports[0])
         let a = try Self.start(
             Self.config(host: 2, priority: 200, extra: ["vrrp 5 track interface eth3 decrement 150"]),
-            ports: ["eth1=udp:\(ports[0]):\(ports[1])"])
+            ports: ["eth1=udp:\(ports[0]):\(ports[1])"], faults: true)
         _ = try Self.waitFor(a, status: "Master")
         #expect(try Self.v4(a)["effectivePriority"] as? Int == 200)
 

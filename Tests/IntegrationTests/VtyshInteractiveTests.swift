@@ -165,7 +165,7 @@ final class Terminal: @unchecked Sendable {
     }
 
     @Test func ctrlCAbandonsTheLineAndTheCommandInFlight() throws {
-        let daemon = try DaemonProcess(arguments: ["--command-timeout", "20"])
+        let daemon = try DaemonProcess(arguments: ["--command-timeout", "20"], faults: true)
         let term = try Terminal(["--socket", daemon.socket], home: daemon.scratch.path)
         try term.expect("switch>")
         term.type("enable\r")

@@ -155,7 +155,7 @@ public final class CommandContext {
         _ future: EventLoopFuture<T>, waitingFor: @escaping () -> String, then: @escaping (T) -> Status
     ) -> CommandOutcome {
         let status = future.hop(to: loop).assumeIsolated().map { then($0) }.recover { error in
-            self.print("% \(error)")
+            self.print("% \(ErrorText.describe(error))")
             return Status.error
         }.nonisolated()
         return .pending(status, waitingFor: waitingFor)
@@ -173,7 +173,7 @@ public final class CommandContext {
             case .input: return self.loop.makeSucceededFuture(.error)
             }
         }.recover { error in
-            self.print("% \(error)")
+            self.print("% \(ErrorText.describe(error))")
             return Status.error
         }.nonisolated()
         return .pending(status, waitingFor: waitingFor)

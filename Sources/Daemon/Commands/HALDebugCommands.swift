@@ -4,7 +4,8 @@ import Channel
 import SwitchHAL
 
 /// Seeing inside a stuck HAL (witness, watchdog, call trace) and making it stuck on purpose
-/// (fault injection). The `debug` and `test` commands are privileged and change no configuration.
+/// (fault injection, only with `--allow-fault-injection`, bounded: `FaultInjection`). The
+/// `debug` and `test` commands are privileged and change no configuration.
 enum HALDebugCommands {
     static let operations = [
         "l2_addr_add", "l2_addr_delete", "l2_addr_get", "l2_addr_delete_by", "l2_traverse", "l2_replace", "l2_conflict_get",
@@ -47,21 +48,26 @@ enum HALDebugCommands {
                 ctx.plane.hal.hal.watchdog.threshold = Double(try args.value(\.ms)) / 1000
                 return .done(.success)
             },
-            CommandDeclaration(
-                "test fault hal stall <l2x|ager|nat>$thread [(1-600000)$ms]",
-                help: [Help.test, Help.fault, Help.hal, "Make a HAL thread hold a table lock and do nothing",
+            FaultInjection.command(
+                "hal stall <l2x|ager|nat>$thread [(1-\(FaultInjection.maxHALStallMilliseconds))$ms]",
+                help: [Help.hal, "Make a HAL thread hold a table lock and do nothing",
                        "The L2 worker (holds l2.table)", "The ager (holds l2.table)", "A nat-fault thread holds nat.table",
-                       "For this many milliseconds (default: until cleared)"],
-                modes: [Modes.enable]
+                       "For this many milliseconds (default: until cleared, at most \(FaultInjection.maxHALStallMilliseconds / 1000) s)"]
             ) { ctx, args in
                 let target = try args.value(\.thread)
-                if target == .nat {
-                    ctx.plane.hal.hal.stallNATTable(milliseconds: args[\.ms])
-                } else {
-                    ctx.plane.hal.hal.faults.stall(target, milliseconds: args[\.ms])
-                }
-                let duration = args[\.ms].map { " for \($0) ms" } ?? " until cleared"
                 let thread = target == .nat ? "nat-fault" : target.rawValue
+                // One stall at a time per thread: repeating the command never stretches it.
+                if let left = ctx.plane.hal.hal.faults.stallLeft(target) {
+                    let remaining = left.isFinite ? "\(formatSeconds(left)) left" : "until cleared"
+                    return ctx.fail("\(thread) is stalled already (\(remaining)); test fault hal stall clear ends it")
+                }
+                let ms = args[\.ms] ?? FaultInjection.maxHALStallMilliseconds
+                if target == .nat {
+                    ctx.plane.hal.hal.stallNATTable(milliseconds: ms)
+                } else {
+                    ctx.plane.hal.hal.faults.stall(target, milliseconds: ms)
+                }
+                let duration = args[\.ms].map { " for \($0) ms" } ?? " until cleared (at most \(ms / 1000) s)"
                 ctx.plane.logger.warning("fault injected: \(thread) stalls holding \(target.lock)\(duration)")
                 // The reply comes once the thread holds the lock (it notices on its next turn),
                 // so that what the user types next meets the stall.
@@ -80,19 +86,15 @@ enum HALDebugCommands {
                     return .success
                 }
             },
-            CommandDeclaration(
-                "test fault hal stall clear",
-                help: [Help.test, Help.fault, Help.hal, "Make a HAL thread hold l2.table and do nothing", "End the stalls"],
-                modes: [Modes.enable]
+            FaultInjection.command(
+                "hal stall clear", help: [Help.hal, "Make a HAL thread hold l2.table and do nothing", "End the stalls"]
             ) { ctx, _ in
                 ctx.plane.hal.hal.faults.clearStalls()
                 ctx.plane.logger.notice("HAL stalls cleared")
                 return .done(.success)
             },
-            CommandDeclaration(
-                "test fault hal inversion",
-                help: [Help.test, Help.fault, Help.hal, "Take hal.ports and l2.table in the wrong order (once, with a deadline)"],
-                modes: [Modes.enable]
+            FaultInjection.command(
+                "hal inversion", help: [Help.hal, "Take hal.ports and l2.table in the wrong order (once, with a deadline)"]
             ) { ctx, _ in
                 ctx.hal("inversion", { hal, _ in hal.injectInversion() }) { _ in
                     let found = Witness.shared.reports.filter { $0.thread == "fault-inversion" }
@@ -104,13 +106,12 @@ enum HALDebugCommands {
                     return .success
                 }
             },
-            CommandDeclaration(
-                "test fault hal fail WORD$operation count (1-1000000)$count error <full|not-found|exists|param|busy|resource|internal>$error",
-                help: [Help.test, Help.fault, Help.hal, "Make calls of a HAL operation fail",
+            FaultInjection.command(
+                "hal fail WORD$operation count (1-1000000)$count error <full|not-found|exists|param|busy|resource|internal>$error",
+                help: [Help.hal, "Make calls of a HAL operation fail",
                        "The operation (l2_addr_add, l2_addr_delete_by, vlan_create, port_set, ...)", "How many calls",
                        "Number of calls", "The error to return", "FULL (-6)", "NOT_FOUND (-7)", "EXISTS (-8)", "PARAM (-4)",
-                       "BUSY (-10)", "RESOURCE (-14)", "INTERNAL (-1)"],
-                modes: [Modes.enable]
+                       "BUSY (-10)", "RESOURCE (-14)", "INTERNAL (-1)"]
             ) { ctx, args in
                 let operation = try args.value(\.operation)
                 guard operations.contains(operation) else {
@@ -121,26 +122,21 @@ enum HALDebugCommands {
                 ctx.plane.logger.warning("fault injected: next \(count) call(s) of \(operation) fail")
                 return .done(.success)
             },
-            CommandDeclaration(
-                "test fault hal rx-exhaust <on|off>$state",
-                help: [Help.test, Help.fault, Help.hal, "Make the RX pool behave as if empty", "Every frame is dropped", "Back to normal"],
-                modes: [Modes.enable]
+            FaultInjection.command(
+                "hal rx-exhaust <on|off>$state",
+                help: [Help.hal, "Make the RX pool behave as if empty", "Every frame is dropped", "Back to normal"]
             ) { ctx, args in
                 ctx.plane.hal.hal.rx.setExhausted(args[\.state] == .on)
                 return .done(.success)
             },
-            CommandDeclaration(
-                "test fault hal link-delay (0-600000)$ms",
-                help: [Help.test, Help.fault, Help.hal, "Delay every link change", "Milliseconds (0: none)"],
-                modes: [Modes.enable]
+            FaultInjection.command(
+                "hal link-delay (0-\(FaultInjection.maxLinkDelayMilliseconds))$ms",
+                help: [Help.hal, "Delay every link change", "Milliseconds (0: none)"]
             ) { ctx, args in
                 ctx.plane.hal.hal.faults.setLinkDelay(milliseconds: try args.value(\.ms))
                 return .done(.success)
             },
-            CommandDeclaration(
-                "test fault hal clear", help: [Help.test, Help.fault, Help.hal, "Remove every injected HAL fault"],
-                modes: [Modes.enable]
-            ) { ctx, _ in
+            FaultInjection.command("hal clear", help: [Help.hal, "Remove every injected HAL fault"]) { ctx, _ in
                 ctx.plane.hal.hal.faults.clearAll()
                 ctx.plane.hal.hal.rx.setExhausted(false)
                 ctx.plane.logger.notice("HAL faults cleared")

@@ -6,12 +6,13 @@ import Logging
 /// IOS's layout so that tools parse it (ntc-templates' cisco_ios `show logging`):
 /// `Dec  4 18:24:55.487 UTC: %VRRPD-5-NOTICE: VRRP vlan10 VRID 10: Initialize -> Backup`.
 /// FACILITY is the logger's label, SEVERITY the syslog severity of the level, MNEMONIC the
-/// level's name.
+/// level's name. Privileged, as `show running-config` is: the log says what changed and who
+/// did what (and no line of it carries a secret: `LineLogHandler`).
 enum LoggingCommands {
     static var declarations: [CommandDeclaration] {
         [
             CommandDeclaration(
-                "show logging", help: [Help.show, "Show the contents of the logging buffer"], modes: Modes.exec
+                "show logging", help: [Help.show, "Show the contents of the logging buffer"], modes: [Modes.enable]
             ) { ctx, _ in
                 let log = ctx.plane.options.log
                 guard let buffer = log.buffer else {

@@ -5,11 +5,6 @@ import NIOCore
 
 /// Moving between modes: `enable`, `disable`, `configure terminal`, `exit`, `end`, `do`.
 enum SessionCommands {
-    /// The wait after the `failures`-th wrong secret in a row.
-    static func failedSecretWait(_ failures: Int) -> TimeAmount {
-        .seconds(Int64(min(30, 1 << min(5, max(0, failures - 1)))))
-    }
-
     static var declarations: [CommandDeclaration] {
         [
         CommandDeclaration("enable", help: ["Turn on privileged mode command"], modes: Modes.exec) { ctx, _ in
@@ -118,41 +113,43 @@ enum SessionCommands {
         return .done(.success)
     }
 
-    /// Verifies the enable secret off the control-plane thread (scrypt takes tens of ms).
     /// As IOS: three tries per `enable`; the third wrong one ends it with `% Bad secrets`.
     static let enableTries = 3
 
-    /// Verifies the enable secret off the control-plane thread (scrypt takes tens of ms). Each
-    /// wrong answer in a row doubles the session's wait before the next "% Access denied" (1 s,
-    /// 2 s, 4 s, ... up to 30 s): guessing costs time, not CPU, and other sessions are not slowed.
-    /// A wrong answer before the `enableTries`th asks again.
+    /// Checks an answer to `Password:` (off the control-plane thread: scrypt takes tens of ms)
+    /// under the back-off of `EnableSecretGuard`: per client identity and shared, so opening
+    /// more sessions guesses no faster. A wrong answer's reply comes after the wait the next
+    /// answer of that identity faces (1 s, 2 s, 4 s, ... as far as the command deadline
+    /// allows), then asks again until the `enableTries`th; an answer whose turn is further
+    /// away than the deadline allows is refused unchecked, saying when to try again. Other
+    /// sessions are not slowed, and the local administrator is held back by nobody's wrong
+    /// answers but their own.
     static func checkSecret(_ ctx: CommandContext, password: String, secret: String, attempt: Int) -> CommandOutcome {
         let loop = ctx.loop
-        let verified = ctx.plane.authPool.runIfActive(eventLoop: loop) {
-            EnableSecret.verify(password, against: secret)
-        }
-        let result = verified.assumeIsolated().flatMap { ok -> EventLoopFuture<Status> in
-            if ok {
-                ctx.session.failedSecrets = 0
+        let result = ctx.plane.secretChecks.check(password, against: secret, ctx).assumeIsolated().flatMap { verdict -> EventLoopFuture<Status> in
+            switch verdict {
+            case .right:
                 ctx.session.mode = Modes.enable
                 return loop.makeSucceededFuture(.success)
+            case .refused(let message):
+                ctx.print("% " + message)
+                return loop.makeSucceededFuture(.error)
+            case .wrong(let failures, let hold):
+                ctx.plane.repeatedLines.log(
+                    .wrongSecret, ctx.plane.logger, .notice, "wrong enable secret",
+                    metadata: ["session": "\(ctx.session.id)", "from": "\(ctx.session.identity)", "in-a-row": "\(failures)"])
+                return loop.assumeIsolated().scheduleTask(in: hold) {
+                    guard attempt < enableTries else {
+                        ctx.print("% Bad secrets")
+                        return Status.error
+                    }
+                    ctx.print("% Access denied")
+                    ctx.nextInput = ("Password: ", true, { ctx, password in checkSecret(ctx, password: password, secret: secret, attempt: attempt + 1) })
+                    return Status.inputRequired
+                }.futureResult
             }
-            ctx.session.failedSecrets += 1
-            let wait = failedSecretWait(ctx.session.failedSecrets)
-            ctx.plane.repeatedLines.log(
-                .wrongSecret, ctx.plane.logger, .notice, "wrong enable secret",
-                metadata: ["session": "\(ctx.session.id)", "in-a-row": "\(ctx.session.failedSecrets)"])
-            return loop.assumeIsolated().scheduleTask(in: wait) {
-                guard attempt < enableTries else {
-                    ctx.print("% Bad secrets")
-                    return Status.error
-                }
-                ctx.print("% Access denied")
-                ctx.nextInput = ("Password: ", true, { ctx, password in checkSecret(ctx, password: password, secret: secret, attempt: attempt + 1) })
-                return Status.inputRequired
-            }.futureResult
         }.nonisolated()
-        return .pending(result, waitingFor: { "the enable secret check" })
+        return .pending(result, waitingFor: { "the check of the enable secret" })
     }
 }
 

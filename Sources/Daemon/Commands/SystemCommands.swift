@@ -58,7 +58,7 @@ enum SystemCommands {
             let hashed = ctx.plane.authPool.runIfActive(eventLoop: ctx.loop) { try EnableSecret.hash(secret) }.flatMapErrorThrowing { error in
                 throw DaemonError("Cannot hash the secret: \(error)")
             }
-            return ctx.after(hashed, waitingFor: { "the enable secret key derivation" }) { hash in
+            return ctx.after(hashed, waitingFor: { "the key derivation of the enable secret" }) { hash in
                 guard !ctx.abandoned else { return .done(.cancelled) }
                 return ctx.commit { $0.setEnableSecret(hash); return nil }
             }
@@ -83,6 +83,7 @@ enum SystemCommands {
                 ctx.print("Startup config: \(plane.options.configPath) (\(plane.configStatus))")
             }
             ctx.print("Command deadline: \(formatSeconds(Double(plane.options.commandTimeout.nanoseconds) / 1e9)), HAL call deadline: \(formatSeconds(plane.hal.callTimeout))")
+            ctx.print(FaultInjection.status(plane.options.allowFaultInjection))
             // "In sync" only when every table is: the committer's and the NAT service's (as the
             // NAT thread last saw it: a busy NAT thread never holds up show version).
             let natInSync = plane.nat.inSyncLastSeen
@@ -92,7 +93,7 @@ enum SystemCommands {
                 if !natInSync { behind.append("the NAT table (show ip nat statistics)") }
                 ctx.print("HAL configuration: " + (behind.isEmpty ? "in sync" : "catching up: \(behind.joined(separator: " and ")) (a HAL call failed or timed out; it is re-applied every 2 s)"))
                 ctx.print(
-                    "Sessions: \(plane.sessions.count) active, \(stats.sessionsOpened) since start, \(stats.sessionsRefused) refused")
+                    "Sessions: \(plane.sessions.count) active, \(stats.sessionsOpened) since start, \(stats.sessionsRefused) refused, \(stats.silentClosed) closed without HELLO")
                 ctx.print(
                     "Commands: \(stats.commands) run, \(stats.commandTimeouts) timed out; protocol errors: \(stats.protocolErrors)")
                 // The lines IOS tools read (ntc-templates, napalm, Ansible facts), in IOS's words.

@@ -18,8 +18,10 @@ import NIOCore
 /// Defences, each limited to this connection: a frame over the size limit, garbage, invalid
 /// UTF-8 or too many requests sent ahead get an ERROR frame and the connection is closed; a
 /// frame started and not finished within `partialFrameTimeoutSeconds` closes it; a client that
-/// stops reading its replies for `stalledWriterTimeoutSeconds` is closed. None of them can
-/// delay another session: nothing here blocks the loop, and long work goes in slices.
+/// stops reading its replies for `stalledWriterTimeoutSeconds` is closed; one that has not sent
+/// HELLO within `helloTimeoutSeconds` is closed (sooner if every slot is taken and another
+/// client connects). None of them can delay another session: nothing here blocks the loop,
+/// and long work goes in slices.
 final class Connection: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -33,6 +35,7 @@ final class Connection: ChannelInboundHandler {
     /// Replies not sent yet, in request order.
     private var replies: [Reply] = []
     private var partialFrameTimer: Scheduled<Void>?
+    private var helloTimer: Scheduled<Void>?
     private var idleTimer: Scheduled<Void>?
     private var stallTimer: Scheduled<Void>?
     private var context: ChannelHandlerContext?
@@ -84,26 +87,55 @@ final class Connection: ChannelInboundHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        guard let session = plane.openSession(client: "unidentified client", administrator: Self.isAdministrator(context.channel)) else {
+        let peer = Self.peerCredentials(context.channel)
+        // Root or vrrpd's own user; unknown counts as not.
+        let administrator = peer.map { $0.uid == 0 || $0.uid == geteuid() } ?? false
+        let client = peer.map { "pid \($0.pid), uid \($0.uid)" } ?? "unidentified client"
+        guard let session = plane.openSession(client: client, administrator: administrator, identity: ClientIdentity(uid: peer?.uid)) else {
             plane.repeatedLines.log(.refusedConnection, plane.logger, .warning, "refusing connection: \(ChannelLimits.maxSessions) sessions already open")
             protocolFailure(id: 0, "too many sessions (\(ChannelLimits.maxSessions)); try again later", log: false)
             return
         }
         self.session = session
-        plane.logger.debug("session opened", metadata: ["session": "\(session.id)"])
+        // Weak: the session must not keep its connection alive once it is gone.
+        session.makeRoom = { [weak self] in self?.closeSilent("no HELLO yet, and a new client needed the slot") }
+        plane.logger.debug("session opened", metadata: ["session": "\(session.id)", "client": "\(client)"])
+        armHelloCheck()
         armIdleCheck()
         context.fireChannelActive()
     }
 
-    /// Whether the peer is root or vrrpd's own user (SO_PEERCRED; read on the loop, so the
-    /// answer is there at once). Unknown counts as not.
-    static func isAdministrator(_ channel: Channel) -> Bool {
-        guard let provider = channel as? SocketOptionProvider else { return false }
+    /// The peer's credentials (SO_PEERCRED; read on the loop, so the answer is there at once),
+    /// or nil if they cannot be read.
+    static func peerCredentials(_ channel: Channel) -> clinux_credentials? {
+        guard let provider = channel as? SocketOptionProvider else { return nil }
         let peer: EventLoopFuture<clinux_credentials> = provider.unsafeGetSocketOption(
             level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_PEERCRED))
-        let answer = NIOLockedValueBox(false)
-        peer.whenSuccess { credentials in answer.withLockedValue { $0 = credentials.uid == 0 || credentials.uid == geteuid() } }
+        let answer = NIOLockedValueBox<clinux_credentials?>(nil)
+        peer.whenSuccess { credentials in answer.withLockedValue { $0 = credentials } }
         return answer.withLockedValue { $0 }
+    }
+
+    /// A connection must greet within `helloTimeoutSeconds`: a silent one holds a slot for
+    /// seconds, not for the exec-timeout. One in the middle of a frame is left to the
+    /// partial-frame deadline, which closes it in its turn.
+    private func armHelloCheck() {
+        let seconds = ChannelLimits.helloTimeoutSeconds
+        helloTimer = plane.loop.assumeIsolated().scheduleTask(in: .seconds(Int64(seconds))) { [self] in
+            guard let session, !session.greeted, !closing, !decoder.hasPartialFrame else { return }
+            closeSilent("no HELLO within \(seconds) s")
+        }
+    }
+
+    /// Closes a connection that has not greeted, saying why; the log says so once per interval
+    /// with the count (a few hundred silent connections are not a few hundred lines).
+    private func closeSilent(_ why: String) {
+        guard let session, !closing else { return }
+        plane.statistics.silentClosed += 1
+        plane.repeatedLines.log(
+            .silentConnection, plane.logger, .notice, "connection closed: \(why)",
+            metadata: ["session": "\(session.id)", "client": "\(session.client)", "closed-without-hello": "\(plane.statistics.silentClosed)"])
+        protocolFailure(id: 0, "\(why): closed (a session opens with HELLO; docs/channel.md)", log: false)
     }
 
     /// `exec-timeout`: a session that has sent nothing for that long, with nothing of its own
@@ -125,6 +157,7 @@ final class Connection: ChannelInboundHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         partialFrameTimer?.cancel()
+        helloTimer?.cancel()
         idleTimer?.cancel()
         stallTimer?.cancel()
         for reply in replies {
@@ -135,6 +168,7 @@ final class Connection: ChannelInboundHandler {
         queue.removeAll()
         queueHead = 0
         if let session {
+            session.makeRoom = nil
             plane.closeSession(session)
             plane.logger.debug("session closed", metadata: ["session": "\(session.id)"])
         }
@@ -162,7 +196,7 @@ final class Connection: ChannelInboundHandler {
             protocolFailure(id: decoder.headerID, error.description)
             return
         } catch {
-            protocolFailure(id: decoder.headerID, "\(error)")
+            protocolFailure(id: decoder.headerID, ErrorText.describe(error))
             return
         }
         watchPartialFrame()
@@ -191,7 +225,12 @@ final class Connection: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        logClientProblem("connection error: \(error)")
+        // A client that went away (killed mid-reply) is no problem of anyone's: noted, not warned.
+        if ErrorText.isClientGone(error) {
+            plane.repeatedLines.log(.clientGone, plane.logger, .info, "\(session?.name ?? "a connection"): \(ErrorText.describe(error))")
+        } else {
+            logClientProblem("connection error: \(ErrorText.describe(error))")
+        }
         close()
     }
 
@@ -285,6 +324,8 @@ final class Connection: ChannelInboundHandler {
         switch frame.type {
         case .hello:
             session.greeted = true
+            session.makeRoom = nil
+            helloTimer?.cancel()
             for line in text.split(separator: "\n") {
                 let parts = line.split(separator: "=", maxSplits: 1)
                 if parts.count == 2, parts[0] == "client" { session.client = String(parts[1].prefix(64)) }
@@ -359,7 +400,7 @@ final class Connection: ChannelInboundHandler {
                 case .success(let status):
                     item.status = status
                 case .failure(let error):
-                    commandContext.print("% \(error)")
+                    commandContext.print("% \(ErrorText.describe(error))")
                     item.status = .error
                 }
                 sendReplies()
@@ -456,7 +497,8 @@ final class Connection: ChannelInboundHandler {
         if let session {
             plane.repeatedLines.log(
                 .commandTimeout, plane.logger, .warning, "command timed out",
-                metadata: ["session": "\(session.id)", "command": "\(redacted(item.line))", "waited": "\(waited)", "waiting-for": "\(what)"])
+                // (The log hides what follows a secret in the command: `LineLogHandler`.)
+                metadata: ["session": "\(session.id)", "command": "\(item.line)", "waited": "\(waited)", "waiting-for": "\(what)"])
         }
         item.status = .timeout
         sendReplies()
@@ -560,24 +602,16 @@ final class Connection: ChannelInboundHandler {
         close()
     }
 
+    /// `session 5 (vtysh pid 4711): problem`: who, then what.
     private func logClientProblem(_ message: String) {
-        plane.repeatedLines.log(
-            .protocolError, plane.logger, .warning, message, metadata: ["session": "\(session?.id ?? 0)", "client": "\(session?.client ?? "?")"])
-    }
-
-    /// A command line fit for the log: whatever follows a word abbreviating "secret" is hidden.
-    private func redacted(_ line: String) -> String {
-        let words = line.split(separator: " ", omittingEmptySubsequences: true)
-        guard let index = words.firstIndex(where: { $0.count >= 3 && "secret".hasPrefix($0.lowercased()) }) else {
-            return line
-        }
-        return (words[...index] + ["<redacted>"]).joined(separator: " ")
+        plane.repeatedLines.log(.protocolError, plane.logger, .warning, "\(session?.name ?? "a connection"): \(message)")
     }
 
     private func close() {
         guard !closing, let context else { return }
         closing = true
         partialFrameTimer?.cancel()
+        helloTimer?.cancel()
         stallTimer?.cancel()
         context.close(promise: nil)
     }

@@ -74,7 +74,7 @@ final class SocketListener {
         do {
             channel = try bootstrap.bind(unixDomainSocketPath: path).wait()
         } catch {
-            throw DaemonError("cannot listen on \(path): \(error)")
+            throw DaemonError("cannot listen on \(path): \(ErrorText.describe(error))")
         }
         chmod(path, 0o660)
         if let socketGroup, chown(path, uid_t.max, socketGroup) != 0 {

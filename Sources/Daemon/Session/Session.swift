@@ -23,13 +23,19 @@ public final class Session {
     }
     /// What the client said it is (`vtysh pid 4711`), or the peer credentials.
     public var client: String
+    /// Who the kernel says the peer is (for the enable secret's back-off).
+    public let identity: ClientIdentity
+    /// The peer is the local administrator (root or vrrpd's own user): the last session slot
+    /// is theirs, and other clients' wrong secrets never hold them back.
+    public let administrator: Bool
     public let connectedAt: UInt64
     public var lastActivity: UInt64
     public var commandCount = 0
     /// The client said HELLO (a session opens with it; docs/channel.md).
     public var greeted = false
-    /// Wrong enable secrets in a row (each doubles the wait before the next answer).
-    public var failedSecrets = 0
+    /// Closes this session's connection to free its slot for a new one (set by the connection
+    /// while the client has not greeted).
+    var makeRoom: (() -> Void)?
     /// `terminal length` / `terminal width` (0: no paging; what automation sets on connect).
     public var terminalLength = 24
     public var terminalWidth = 80
@@ -42,10 +48,12 @@ public final class Session {
     var pendingInput: ((CommandContext, String) -> CommandOutcome)?
     var pendingInputContext: CommandContext?
 
-    public init(id: Int, mode: Mode, client: String) {
+    public init(id: Int, mode: Mode, client: String, identity: ClientIdentity = .unidentified, administrator: Bool = true) {
         self.id = id
         self.mode = mode
         self.client = client
+        self.identity = identity
+        self.administrator = administrator
         connectedAt = MonotonicClock.nanoseconds
         lastActivity = connectedAt
     }

@@ -1,3 +1,4 @@
+import Channel
 import Dispatch
 import Logging
 import NIOConcurrencyHelpers
@@ -33,7 +34,9 @@ final class ControlPlaneWatchdog: @unchecked Sendable {
             let stalledSince = reported.withLockedValue { $0 }
             if age > threshold + 100_000_000, stalledSince == nil {
                 reported.withLockedValue { $0 = now - age }
-                let what = running.withLockedValue { $0 }.map { "running \"\($0.label)\"" } ?? "between commands"
+                // The command as typed, but never a secret it carries (the log's rule would hide
+                // the rest of this line with it).
+                let what = running.withLockedValue { $0 }.map { "running \"\(SecretLines.redacted($0.label))\"" } ?? "between commands"
                 logger.critical("control plane stalled: thread ctl-plane has not run its loop for \(formatSeconds(Double(age) / 1e9)), \(what)")
             } else if age < 200_000_000, let since = stalledSince {
                 reported.withLockedValue { $0 = nil }
@@ -52,7 +55,7 @@ final class ControlPlaneWatchdog: @unchecked Sendable {
         let beat = lastBeat.withLockedValue { $0 }
         let now = MonotonicClock.nanoseconds
         let age = Double(now > beat ? now - beat : 0) / 1e9
-        let what = running.withLockedValue { $0 }.map { "running \"\($0.label)\" for \(formatSeconds(Double(now > $0.since ? now - $0.since : 0) / 1e9))" } ?? "idle"
+        let what = running.withLockedValue { $0 }.map { "running \"\(SecretLines.redacted($0.label))\" for \(formatSeconds(Double(now > $0.since ? now - $0.since : 0) / 1e9))" } ?? "idle"
         return "control plane (thread ctl-plane): last loop beat \(formatSeconds(age)) ago, \(what)"
     }
 

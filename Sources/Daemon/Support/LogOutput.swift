@@ -1,3 +1,4 @@
+import Channel
 import DequeModule
 import Glibc
 import Logging
@@ -38,10 +39,14 @@ public struct LineLogHandler: LogHandler {
     public func log(event: LogEvent) {
         var merged = metadata
         if let explicit = event.metadata { merged.merge(explicit) { $1 } }
-        var message = "\(event.message)"
-        if let error = event.error { message += " error=\(error)" }
+        // No line carries a secret, wherever it goes (a reload's "+ enable secret 9 $9$...",
+        // a command quoted in a warning): the one rule of `SecretLines`, on the message and on
+        // each metadata value. So a message of our own never puts words after "secret": they
+        // would be hidden as one.
+        var message = SecretLines.redacted("\(event.message)")
+        if let error = event.error { message += " error=\(SecretLines.redacted("\(error)"))" }
         if !merged.isEmpty {
-            message += " " + merged.keys.sorted().map { "\($0)=\(merged[$0]!)" }.joined(separator: " ")
+            message += " " + merged.keys.sorted().map { "\($0)=\(SecretLines.redacted("\(merged[$0]!)"))" }.joined(separator: " ")
         }
         if event.level >= outputLevel { sink.write(level: event.level, text: "[\(label)] " + message) }
         if let buffer = sink.buffer, event.level >= buffer.level { buffer.append(level: event.level, label: label, message: message) }
@@ -254,16 +259,32 @@ public final class LogRateLimiter: Sendable {
 
 /// The one rate limiter for every line that a client can make the daemon repeat (a refused
 /// connection, a wrong enable secret, a protocol error, a timed-out command): each kind gets at
-/// most `burst` lines per `interval`, and the next line let through says how many were dropped.
+/// most its `burst` of lines per `interval`, and the next line let through says how many were
+/// dropped (`suppressed=N`).
 public final class RepeatedLogLines: Sendable {
     public enum Kind: String, Sendable, CaseIterable {
         case refusedConnection, wrongSecret, protocolError, commandTimeout
+        /// Enable secret checks held back by the back-off: once per interval with the count,
+        /// however many clients guess.
+        case secretHeldBack
+        /// Connections closed for not sending HELLO (once per interval, with the count).
+        case silentConnection
+        /// A client that went away mid-reply (connection reset, broken pipe).
+        case clientGone
+
+        /// Lines of this kind let through per interval.
+        public var burst: Int {
+            switch self {
+            case .secretHeldBack, .silentConnection: return 1
+            case .refusedConnection, .wrongSecret, .protocolError, .commandTimeout, .clientGone: return 20
+            }
+        }
     }
 
     private let limiters: [Kind: LogRateLimiter]
 
-    public init(burst: Int = 20, intervalSeconds: Double = 10) {
-        limiters = Dictionary(uniqueKeysWithValues: Kind.allCases.map { ($0, LogRateLimiter(burst: burst, intervalSeconds: intervalSeconds)) })
+    public init(intervalSeconds: Double = 10) {
+        limiters = Dictionary(uniqueKeysWithValues: Kind.allCases.map { ($0, LogRateLimiter(burst: $0.burst, intervalSeconds: intervalSeconds)) })
     }
 
     /// Nil: drop this line. Otherwise how many of its kind were dropped since the last one.

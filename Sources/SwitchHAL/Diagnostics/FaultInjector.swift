@@ -34,6 +34,20 @@ public final class FaultInjector: @unchecked Sendable {
         }
     }
 
+    /// The seconds `target`'s stall has left (nil: it is not stalled; infinity: until cleared).
+    public func stallLeft(_ target: StallTarget) -> Double? {
+        let flag: ManagedAtomic<UInt64>
+        switch target {
+        case .l2x: flag = stallL2X
+        case .ager: flag = stallAger
+        case .nat: flag = stallNAT
+        }
+        let until = flag.load(ordering: .relaxed)
+        let now = HALClock.now
+        guard until != 0, now < until else { return nil }
+        return until == .max ? .infinity : Double(until - now) / 1e9
+    }
+
     public func clearStalls() {
         stallL2X.store(0, ordering: .relaxed)
         stallAger.store(0, ordering: .relaxed)

@@ -196,8 +196,10 @@ final class DaemonProcess: @unchecked Sendable {
 
     /// `launcher` runs vrrpd through another program that execs it (`ip netns exec NS`).
     /// `waitForStartup: false` returns once the socket answers, the startup configuration
-    /// perhaps still loading.
-    init(scratch: Scratch? = nil, arguments: [String] = [], config: String? = nil, launcher: [String] = [], waitForStartup: Bool = true) throws {
+    /// perhaps still loading. `faults`: vrrpd runs with `--allow-fault-injection` (a test that
+    /// types `test fault ...` says so; a production vrrpd refuses them).
+    init(scratch: Scratch? = nil, arguments: [String] = [], config: String? = nil, launcher: [String] = [], waitForStartup: Bool = true,
+         faults: Bool = false) throws {
         self.scratch = try scratch ?? Scratch()
         socket = self.scratch.file("vrrpd.vty")
         self.config = self.scratch.file("vrrpd.conf")
@@ -209,7 +211,8 @@ final class DaemonProcess: @unchecked Sendable {
             close(log)
             close(null)
         }
-        let command = launcher + [Binaries.vrrpd, "--socket", socket, "-f", self.config, "--log-level", "debug"] + arguments
+        let command = launcher + [Binaries.vrrpd, "--socket", socket, "-f", self.config, "--log-level", "debug"]
+            + (faults ? ["--allow-fault-injection"] : []) + arguments
         process = try Spawned(command[0], Array(command.dropFirst()), stdin: null, stdout: log, stderr: log)
         try waitUntilServing(startup: waitForStartup)
     }
