@@ -72,7 +72,9 @@ final class HALCommitter {
             HALState.desired(object, in: live.config, portCount: ports)
         }
         let logger = plane.logger
-        reconciler.onProblem = { logger.error("HAL: \($0); retrying") }
+        let repeated = plane.repeatedLines
+        // Each refused command makes a new problem (its own words); the session was told.
+        reconciler.onProblem = { repeated.log(.halRefusal, logger, .error, "HAL: \($0)") }
         reconciler.onRecovered = { _ in logger.notice("HAL configuration in step again") }
         reconciler.onRepair = { objects in
             for object in objects.prefix(20) { logger.warning("HAL: \(object) was not as configured; applied again") }
@@ -195,7 +197,7 @@ final class HALCommitter {
             }
             if let error = result.error {
                 ctx.print("% \(error)")
-                plane.logger.warning("HAL change refused", metadata: ["command": "\(ctx.line)", "error": "\(error)"])
+                plane.repeatedLines.log(.halRefusal, plane.logger, .warning, "HAL change refused", metadata: ["command": "\(ctx.line)", "error": "\(error)"])
                 head.promise.succeed(.error)
                 generation += 1
                 continue

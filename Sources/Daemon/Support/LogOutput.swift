@@ -271,12 +271,15 @@ public final class RepeatedLogLines: Sendable {
         case silentConnection
         /// A client that went away mid-reply (connection reset, broken pipe).
         case clientGone
+        /// A command the HAL refused (a full table): the session is told; a script of 100,000
+        /// such lines is a few log lines with the count.
+        case halRefusal
 
         /// Lines of this kind let through per interval.
         public var burst: Int {
             switch self {
             case .secretHeldBack, .silentConnection: return 1
-            case .refusedConnection, .wrongSecret, .protocolError, .commandTimeout, .clientGone: return 20
+            case .refusedConnection, .wrongSecret, .protocolError, .commandTimeout, .clientGone, .halRefusal: return 20
             }
         }
     }
