@@ -9,6 +9,7 @@ enum HALObject: Hashable, Sendable, CustomStringConvertible {
     case staticMAC(StaticMAC)
     case ageTime
     case limit(LearnLimits.Scope)
+    case cpuPolicer(CPUClass)
 
     var description: String {
         switch self {
@@ -18,6 +19,7 @@ enum HALObject: Hashable, Sendable, CustomStringConvertible {
         case .staticMAC(let k): return "static MAC \(k.mac) vlan \(k.vlan)"
         case .ageTime: return "the aging time"
         case .limit(let scope): return "the learn limit of \(scope)"
+        case .cpuPolicer(let cpuClass): return "the \(cpuClass.keyword) CPU policer"
         }
     }
 
@@ -38,6 +40,7 @@ enum HALObject: Hashable, Sendable, CustomStringConvertible {
         case .learnLimitInterface(let name):
             if case .port(let port) = InterfaceKind.parse(name, portCount: portCount) { return [.limit(.port(port))] }
             return []
+        case .cpuPolicer(let cpuClass): return [.cpuPolicer(cpuClass)]
         default:
             return []
         }
@@ -52,6 +55,7 @@ enum HALObject: Hashable, Sendable, CustomStringConvertible {
     /// Every object a configuration asks for (the from-scratch derivation: tests and reloads).
     static func all(in config: RunningConfig, portCount: Int) -> Set<HALObject> {
         var out = Set<HALObject>([.vlan(1), .ageTime])
+        for cpuClass in CPUClass.allCases { out.insert(.cpuPolicer(cpuClass)) }
         for port in 1...max(1, portCount) where port <= portCount { out.insert(.port(PortID(port))) }
         for vlan in config.vlans.keys { out.insert(.vlan(vlan)) }
         for name in config.interfaces.keys { out.formUnion(objects(for: .interface(name), portCount: portCount)) }
@@ -70,7 +74,7 @@ enum HALObject: Hashable, Sendable, CustomStringConvertible {
         case .port: return 1
         case .svi: return removing ? 7 : 2
         case .staticMAC: return removing ? 3 : 4
-        case .ageTime: return 5
+        case .ageTime, .cpuPolicer: return 5
         case .limit: return 6
         }
     }
@@ -85,6 +89,7 @@ enum HALState: Equatable, Sendable {
     case staticMAC(PortID)
     case seconds(Int)
     case limit(Int)
+    case policer(PolicerRate)
 
     /// What `config` asks of `object`.
     static func desired(_ object: HALObject, in config: RunningConfig, portCount: Int) -> HALState? {
@@ -116,6 +121,8 @@ enum HALState: Equatable, Sendable {
             case .port(let port): limit = config.learnLimitPerInterface["eth\(port)"]
             }
             return limit.map { .limit($0) }
+        case .cpuPolicer(let cpuClass):
+            return .policer(config.cpuPolicers[cpuClass] ?? PolicerRate.defaultRate(cpuClass))
         }
     }
 
@@ -136,6 +143,8 @@ enum HALState: Equatable, Sendable {
             case (.ageTime, _): try hal.setAgeTime(RunningConfig.defaultMACAgingTime, deadline: deadline)
             case (.limit(let scope), .limit(let limit)): try hal.setLearnLimit(scope, limit, deadline: deadline)
             case (.limit(let scope), _): try hal.setLearnLimit(scope, nil, deadline: deadline)
+            case (.cpuPolicer(let cpuClass), .policer(let rate)): try hal.setCPUPolicer(cpuClass, rate, deadline: deadline)
+            case (.cpuPolicer(let cpuClass), _): try hal.setCPUPolicer(cpuClass, PolicerRate.defaultRate(cpuClass), deadline: deadline)
             }
         } catch HALError.exists(_) where state != nil {
             // idempotent create
@@ -152,6 +161,7 @@ enum HALState: Equatable, Sendable {
         var ports: [PortID: PortSettings]?
         var svis: [UInt16: [IPv4Prefix]]?
         var limits: LearnLimits?
+        var policers: [CPUClass: PolicerRate]?
         for object in objects {
             switch object {
             case .vlan(let vlan):
@@ -180,6 +190,9 @@ enum HALState: Equatable, Sendable {
                 case .port(let port): limit = limits!.perPort[port]
                 }
                 if let limit { out[object] = .limit(limit) }
+            case .cpuPolicer(let cpuClass):
+                if policers == nil { policers = try hal.cpuPolicers(deadline: deadline) }
+                if let rate = policers![cpuClass] { out[object] = .policer(rate) }
             }
         }
         return out
