@@ -42,7 +42,8 @@ public final class Switch: @unchecked Sendable {
     public init(chip: ChipProfile, baseMAC: MACAddress) {
         self.chip = chip
         self.baseMAC = baseMAC
-        let pool = PacketPool(count: chip.rxPoolBuffers, size: chip.rxBufferSize, jumboCount: chip.rxJumboBuffers)
+        let pool = PacketPool(
+            count: chip.rxPoolBuffers, size: chip.rxBufferSize, reservedCount: chip.rxReservedBuffers, jumboCount: chip.rxJumboBuffers)
         rx = RxPath(pool: pool)
         state = L2State(chip: chip)
         nat = NATTable(capacity: chip.natEntries)

@@ -138,6 +138,56 @@ let arpPayload: [UInt8] = [0, 1, 8, 0, 6, 4, 0, 1] + [UInt8](repeating: 0, count
     }
 }
 
+/// The RX pool's reserve: when a flood has taken every buffer, a VRRP advert still gets one
+/// of the kept buffers, nothing else does, and each goes back where it came from.
+@Suite struct RxReserveTests {
+    @Test func aVRRPAdvertGetsAKeptBufferWhenTheOthersAreTaken() {
+        let pool = PacketPool(count: 4, size: 128, reservedCount: 2, jumboCount: 1, jumboSize: 4096)
+        let rx = RxPath(pool: pool)
+        let advert = punted(0x0800, ipv4(112), destination: 0x0100_5e00_0012)
+        let arp = punted(0x0806, arpPayload)
+        func receive(_ bytes: [UInt8]) -> Bool { bytes.withUnsafeBytes { rx.receive(port: 1, frame: $0) } }
+        for _ in 0..<4 { #expect(receive(arp)) }
+        #expect(!receive(arp), "the flood has every regular buffer")
+        #expect(receive(advert) && receive(advert), "two adverts get the two kept buffers")
+        #expect(!receive(advert), "and no more")
+        let stats = rx.statistics
+        #expect(stats.accepted == 6 && stats.acceptedReserved == 2 && stats.droppedNoBuffer == 2 && stats.reservedBuffers == 2)
+        var taken: [UInt32] = []
+        while let buffer = rx.toL2.dequeue() { taken.append(buffer) }
+        #expect(taken.count == 4, "the flood in the regular queue")
+        while let buffer = rx.toL2Priority.dequeue() { taken.append(buffer) }
+        #expect(taken.filter { $0 >= 4 }.count == 2 && taken.allSatisfy { $0 < 6 }, "\(taken)")
+        #expect(pool.frame(taken[4]).elementsEqual(advert))
+        for buffer in taken { pool.give(buffer) }
+        #expect(pool.buffersInUse == 0)
+        // Back where they came from: four regular, two kept, the jumbo one apart.
+        var regular = 0
+        while pool.take() != nil { regular += 1 }
+        #expect(regular == 4)
+        #expect(pool.takeReserved() != nil && pool.takeReserved() != nil && pool.takeReserved() == nil)
+        #expect(pool.take(length: 1000).map { $0 == 6 } == true)
+    }
+}
+
+extension RxReserveTests {
+    /// While l2x keeps up an advert queues with everything else; once more than a batch waits,
+    /// adverts go to the queue l2x takes first.
+    @Test func anAdvertOvertakesABacklog() {
+        let pool = PacketPool(count: 600, size: 128, reservedCount: 4)
+        let rx = RxPath(pool: pool)
+        let advert = punted(0x0800, ipv4(112), destination: 0x0100_5e00_0012)
+        let arp = punted(0x0806, arpPayload)
+        func receive(_ bytes: [UInt8]) -> Bool { bytes.withUnsafeBytes { rx.receive(port: 1, frame: $0) } }
+        #expect(receive(advert))
+        #expect(rx.toL2.count == 1 && rx.toL2Priority.count == 0)
+        for _ in 0..<RxPath.backlog { #expect(receive(arp)) }
+        #expect(receive(arp) && receive(advert))
+        #expect(rx.toL2.count == RxPath.backlog + 2 && rx.toL2Priority.count == 1 && rx.queuedForL2 == RxPath.backlog + 3)
+        #expect(rx.toL2Priority.dequeue().map { pool.frame($0).elementsEqual(advert) } == true)
+    }
+}
+
 /// The classes a packet handler saw, in order.
 final class ClassLog: @unchecked Sendable {
     private let lock = HALLock(name: "test.classes", rank: 99, purpose: "test")

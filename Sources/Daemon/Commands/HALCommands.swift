@@ -83,9 +83,9 @@ enum HALCommands {
             ) { ctx, _ in
                 let hal = ctx.plane.hal.hal
                 let s = hal.rx.statistics
-                ctx.print("RX pool: \(s.poolBuffers) buffers of \(s.bufferSize) bytes and \(s.jumboBuffers) of \(s.jumboSize) for super-frames, \(s.inUse) in use, high-water mark \(s.highWater)")
+                ctx.print("RX pool: \(s.poolBuffers) buffers of \(s.bufferSize) bytes, \(s.reservedBuffers) more kept for VRRP adverts, and \(s.jumboBuffers) of \(s.jumboSize) for super-frames, \(s.inUse) in use, high-water mark \(s.highWater)")
                 ctx.print("Queued for l2x: \(s.queued)")
-                ctx.print("Frames offered \(s.offered), accepted \(s.accepted), dropped: no buffer \(s.droppedNoBuffer), too long \(s.droppedTooLong)")
+                ctx.print("Frames offered \(s.offered), accepted \(s.accepted) (VRRP adverts in a kept buffer \(s.acceptedReserved)), dropped: no buffer \(s.droppedNoBuffer), too long \(s.droppedTooLong)")
                 ctx.print("CPU queue drops: \(hal.cpuQueueDrops); offload work for the CPU that could not be finished: \(hal.cpuOffloadErrors)")
                 if s.exhaustedByFault { ctx.print("Fault injected: the pool behaves as if empty") }
                 for line in HALCommands.policerTable(hal.cpuStatistics) { ctx.print(line) }

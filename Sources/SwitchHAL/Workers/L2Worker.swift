@@ -92,10 +92,12 @@ final class L2Worker {
         while !me.shouldStop {
             if faults.stalled(faults.stallL2X) { stall(me) }
             batch.removeAll(keepingCapacity: true)
+            // VRRP adverts that arrived while l2x was behind come first (RxPath).
+            while batch.count < L2Worker.batchSize, let buffer = rx.toL2Priority.dequeue() { batch.append(buffer) }
             while batch.count < L2Worker.batchSize, let buffer = rx.toL2.dequeue() { batch.append(buffer) }
             if batch.isEmpty {
                 me.set(.sleeping)
-                rx.wakeup.wait(timeoutNanoseconds: 50_000_000) { rx.toL2.count == 0 }
+                rx.wakeup.wait(timeoutNanoseconds: 50_000_000) { rx.queuedForL2 == 0 }
                 continue
             }
             me.set(.working)
@@ -146,7 +148,7 @@ final class L2Worker {
             }
         }
         // Whatever is still queued goes back to the pool.
-        while let buffer = rx.toL2.dequeue() { rx.pool.give(buffer) }
+        while let buffer = rx.toL2Priority.dequeue() ?? rx.toL2.dequeue() { rx.pool.give(buffer) }
     }
 
     /// Like `process`, but also decides where the frame goes out (when ports have backends):
