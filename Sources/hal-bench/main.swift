@@ -231,8 +231,14 @@ func punt() {
         let delivered = HandlerCount()
         if benchCase != .notPunted { hal.setPacketHandler { _, _, _ in delivered.count += 1 } }
         if benchCase == .open { openARPPolicer(hal) }
-        let l2x = hal.threadStates.first { $0.name == "l2x" }!.tid
-        let rxThread = hal.threadStates.first { $0.name == "rx" }!.tid
+        // The threads publish their ids once they run.
+        func tid(_ name: String) -> Int32 {
+            while true {
+                if let tid = hal.threadStates.first(where: { $0.name == name })?.tid, tid != 0 { return tid }
+                usleep(1000)
+            }
+        }
+        let l2x = tid("l2x"), rxThread = tid("rx")
         let cpuBefore = threadCPUNanoseconds(l2x), rxBefore = threadCPUNanoseconds(rxThread)
         let started = now()
         var sent = 0
