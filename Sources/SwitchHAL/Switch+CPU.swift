@@ -10,11 +10,9 @@ extension Switch {
         }
     }
 
-    /// Every class's policer setting.
+    /// Every class's policer setting (untraced, as the other reads the periodic check makes).
     public func cpuPolicers(deadline: UInt64) throws -> [CPUClass: PolicerRate] {
-        try traced("rx_policer_get", "") {
-            Dictionary(uniqueKeysWithValues: CPUClass.allCases.map { ($0, cpu.policer.rate($0)) })
-        }
+        Dictionary(uniqueKeysWithValues: CPUClass.allCases.map { ($0, cpu.policer.rate($0)) })
     }
 
     /// Each class's setting, counters (since the last `clearCPUStatistics`) and queue depth, in
