@@ -42,7 +42,8 @@ public final class Switch: @unchecked Sendable {
     public init(chip: ChipProfile, baseMAC: MACAddress) {
         self.chip = chip
         self.baseMAC = baseMAC
-        let pool = PacketPool(count: chip.rxPoolBuffers, size: chip.rxBufferSize, jumboCount: chip.rxJumboBuffers)
+        let pool = PacketPool(
+            count: chip.rxPoolBuffers, size: chip.rxBufferSize, reservedCount: chip.rxReservedBuffers, jumboCount: chip.rxJumboBuffers)
         rx = RxPath(pool: pool)
         state = L2State(chip: chip)
         nat = NATTable(capacity: chip.natEntries)
@@ -124,12 +125,14 @@ public final class Switch: @unchecked Sendable {
     }
 
     /// Sets the handler for frames punted to the CPU (router MAC, broadcast, multicast), called
-    /// with the ingress port, the VLAN and the frame. It runs on the `rx` thread; the frame's
-    /// memory is only valid during the call.
+    /// with the ingress port, the VLAN and the frame, each class policed and in priority order
+    /// (`setCPUPolicer`). It runs on the `rx` thread; the frame's memory is only valid during
+    /// the call.
     public func setPacketHandler(_ handler: (@Sendable (PortID, UInt16, UnsafeRawBufferPointer) -> Void)?) {
         cpu.setHandler(handler)
     }
 
+    /// Frames for the CPU that conformed to their policer but found their queue full.
     public var cpuQueueDrops: UInt64 { cpu.dropped }
 
     /// Frames for the CPU whose offload work (checksum, segments) could not be finished.

@@ -4,6 +4,7 @@
 //   hal-bench lookup   [--chip NAME]               table lookups/s (data path) and l2Get calls/s (API)
 //   hal-bench bulk     [--chip NAME]               delete-by-port and aging passes on a full table, vs memcpy
 //   hal-bench soak     [--frames N]                frames through an exhausted RX pool; buffers and memory
+//   hal-bench punt     [--frames N]                l2x's cost per frame for the CPU: not punted, policed, punted
 //   hal-bench diagnostics                          HAL calls/s with the witness and trace off/on; watchdog lateness
 //   hal-bench all
 import Foundation
@@ -204,6 +205,73 @@ func soak() {
         + "seconds \(String(format: "%.2f", elapsed)) accepted-check \(accepted)")
 }
 
+/// CPU time a thread of this process has run, in ns (the scheduler's own account).
+func threadCPUNanoseconds(_ tid: Int32) -> UInt64 {
+    guard let text = try? String(contentsOfFile: "/proc/self/task/\(tid)/schedstat", encoding: .utf8) else { return 0 }
+    return UInt64(text.split(separator: " ").first ?? "0") ?? 0
+}
+
+/// The same ARP broadcast (one station, so learning costs nothing after the first) offered as
+/// fast as the RX path takes it, in three cases: no packet handler (nothing goes to the CPU),
+/// a handler with the default policers (ARP policed to 1,000/s: nearly every frame classified
+/// and dropped in l2x), and the ARP policer opened to its maximum (every frame queued for the
+/// rx thread, which hands it to a handler that counts it). l2x's CPU time per frame is the
+/// cost; the difference between the first two cases is the policer's.
+func punt() {
+    let frames = Int(argument("--frames", default: "2000000"))!
+    var arp = [UInt8](repeating: 0, count: 60)
+    for i in 0..<6 { arp[i] = 0xff }
+    arp[6] = 0x02; arp[11] = 0x01
+    arp[12] = 0x08; arp[13] = 0x06
+    arp.replaceSubrange(14..<22, with: [0, 1, 8, 0, 6, 4, 0, 1])
+    enum Case: String, CaseIterable { case notPunted = "no handler (not punted)", policed = "default policers (ARP 1000/s)", open = "ARP policer at its maximum" }
+    for benchCase in Case.allCases {
+        let hal = Switch(chip: chip, baseMAC: MACAddress(0x0200_0000_ff00))
+        hal.start()
+        let delivered = HandlerCount()
+        if benchCase != .notPunted { hal.setPacketHandler { _, _, _ in delivered.count += 1 } }
+        if benchCase == .open { openARPPolicer(hal) }
+        // The threads publish their ids once they run.
+        func tid(_ name: String) -> Int32 {
+            while true {
+                if let tid = hal.threadStates.first(where: { $0.name == name })?.tid, tid != 0 { return tid }
+                usleep(1000)
+            }
+        }
+        let l2x = tid("l2x"), rxThread = tid("rx")
+        let cpuBefore = threadCPUNanoseconds(l2x), rxBefore = threadCPUNanoseconds(rxThread)
+        let started = now()
+        var sent = 0
+        arp.withUnsafeBytes { raw in
+            while sent < frames {
+                if hal.rx.receive(port: 1, frame: raw) { sent += 1 } else { sched_yield() }
+            }
+        }
+        let deadline = HALClock.deadline(after: 60)
+        while (hal.rx.statistics.inUse > 0 || hal.rx.statistics.queued > 0) && HALClock.now < deadline { usleep(200) }
+        let elapsed = seconds(started, now())
+        let l2xNanos = threadCPUNanoseconds(l2x) - cpuBefore, rxNanos = threadCPUNanoseconds(rxThread) - rxBefore
+        let figures = cpuFigures(hal)
+        hal.stop()  // joins rx: its count is complete and visible
+        print("punt: \(benchCase.rawValue): \(frames) frames in \(String(format: "%.3f", elapsed)) s "
+            + "= \(String(format: "%.2f", Double(frames) / elapsed / 1e6)) million/s; l2x \(String(format: "%.1f", Double(l2xNanos) / Double(frames))) ns/frame, "
+            + "rx \(String(format: "%.1f", Double(rxNanos) / Double(frames))) ns/frame; to the handler \(delivered.count)\(figures)")
+    }
+}
+
+/// Frames a packet handler saw: written by the rx thread only, read after it is joined.
+final class HandlerCount: @unchecked Sendable { var count = 0 }
+
+/// The ARP class's counters, for the punt lines.
+func cpuFigures(_ hal: Switch) -> String {
+    guard let arp = hal.cpuStatistics.first(where: { $0.cpuClass == .arp }) else { return "" }
+    return "; ARP passed \(arp.passed), dropped by the policer \(arp.dropped), queue full \(arp.queueFull)"
+}
+
+func openARPPolicer(_ hal: Switch) {
+    try! hal.setCPUPolicer(.arp, PolicerRate(packetsPerSecond: PolicerRate.maxPacketsPerSecond, burst: PolicerRate.maxBurst), deadline: .max)
+}
+
 /// HAL API ops/s with the witness and the call trace off and on; and how late the watchdog
 /// reports a lock held past its threshold.
 func diagnostics() {
@@ -271,11 +339,12 @@ case "learn": learn()
 case "lookup": lookup()
 case "bulk": bulk()
 case "soak": soak()
+case "punt": punt()
 case "all":
     learn()
     lookup()
     bulk()
 default:
-    print("usage: hal-bench learn|lookup|bulk|soak|diagnostics|all [--chip NAME] [--count N] [--frames N]")
+    print("usage: hal-bench learn|lookup|bulk|soak|punt|diagnostics|all [--chip NAME] [--count N] [--frames N]")
     exit(2)
 }

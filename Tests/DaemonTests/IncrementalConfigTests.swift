@@ -116,7 +116,9 @@ enum RandomOps {
         case 17: return ["interface eth\(port)", " \(no)shutdown", "exit"]
         case 18: return ["\(no)mac address-table static 0200.0000.00\(Int.random(in: 10...30, using: &rng)) vlan \(Int.random(in: 1...6, using: &rng)) interface eth\(port)"]
         case 19: return [pick(["mac address-table aging-time 600", "no mac address-table aging-time", "mac address-table limit maximum 50",
-                              "no mac address-table limit", "mac address-table limit maximum 9 vlan 3", "mac address-table limit maximum 7 interface eth2"], &rng)]
+                              "no mac address-table limit", "mac address-table limit maximum 9 vlan 3", "mac address-table limit maximum 7 interface eth2",
+                              "control-plane police arp rate 300 pps burst 40 packets", "no control-plane police arp",
+                              "control-plane police \(pick(["icmp", "other"], &rng)) rate \(pick([50, 1000], &rng)) pps"], &rng)]
         case 20: return ["\(no)access-list \(Int.random(in: 1...3, using: &rng)) \(pick(["permit", "deny"], &rng)) 10.\(v).0.0 0.0.0.255"]
         case 21: return ["\(no)ip nat pool P\(Int.random(in: 1...2, using: &rng)) 203.0.113.\(pick([10, 20], &rng)) 203.0.113.\(pick([15, 25], &rng)) prefix-length 24"]
         case 22:

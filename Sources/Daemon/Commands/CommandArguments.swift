@@ -97,6 +97,11 @@ struct CommandArguments: Sendable {
     let state = Binding<OnOff>("state")
     let rate = Binding<Int>("rate")
 
+    // Control-plane policing
+    let cpuclass = Binding<CPUClass>("cpuclass")
+    let pps = Binding<Int>("pps")
+    let burst = Binding<Int>("burst")
+
     // Keywords handlers test
     let secondary = Flag("secondary")
     let overload = Flag("overload")
@@ -177,6 +182,7 @@ extension PortMode: KeywordValue {}
 extension NATTimeouts.Kind: KeywordValue {}
 extension AccessListEntry.Action: KeywordValue {}
 extension FaultInjector.StallTarget: KeywordValue {}
+extension CPUClass: KeywordValue {}
 
 extension StartupConfigStore.Step: KeywordValue {
     /// The steps as `test fault config-write` names them.

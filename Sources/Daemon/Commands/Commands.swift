@@ -16,6 +16,7 @@ enum Commands {
             + RouteCommands.declarations
             + NATCommands.declarations
             + NATShowCommands.declarations
+            + ControlPlaneCommands.declarations
             + InterfaceShowCommands.declarations
             + HALCommands.declarations
             + HALDebugCommands.declarations

@@ -82,15 +82,22 @@ enum HALCommands {
                 }
             },
             CommandDeclaration(
-                "show hal rx", help: [Help.show, Help.hal, "The receive path: buffer pool and queues"], modes: Modes.exec
+                "show hal rx", help: [Help.show, Help.hal, "The receive path: buffer pool, queues and the CPU policers"], modes: Modes.exec
             ) { ctx, _ in
                 let hal = ctx.plane.hal.hal
                 let s = hal.rx.statistics
-                ctx.print("RX pool: \(s.poolBuffers) buffers of \(s.bufferSize) bytes and \(s.jumboBuffers) of \(s.jumboSize) for super-frames, \(s.inUse) in use, high-water mark \(s.highWater)")
+                ctx.print("RX pool: \(s.poolBuffers) buffers of \(s.bufferSize) bytes, \(s.reservedBuffers) more kept for VRRP adverts, and \(s.jumboBuffers) of \(s.jumboSize) for super-frames, \(s.inUse) in use, high-water mark \(s.highWater)")
                 ctx.print("Queued for l2x: \(s.queued)")
-                ctx.print("Frames offered \(s.offered), accepted \(s.accepted), dropped: no buffer \(s.droppedNoBuffer), too long \(s.droppedTooLong)")
+                ctx.print("Frames offered \(s.offered), accepted \(s.accepted) (VRRP adverts in a kept buffer \(s.acceptedReserved)), dropped: no buffer \(s.droppedNoBuffer), too long \(s.droppedTooLong)")
                 ctx.print("CPU queue drops: \(hal.cpuQueueDrops); offload work for the CPU that could not be finished: \(hal.cpuOffloadErrors)")
                 if s.exhaustedByFault { ctx.print("Fault injected: the pool behaves as if empty") }
+                for line in HALCommands.policerTable(hal.cpuStatistics) { ctx.print(line) }
+                return .done(.success)
+            },
+            CommandDeclaration(
+                "clear hal rx counters", help: ["Reset functions", Help.hal, "The receive path", "The CPU policers' counters"], modes: [Modes.enable]
+            ) { ctx, _ in
+                ctx.plane.hal.hal.clearCPUStatistics()
                 return .done(.success)
             },
             CommandDeclaration(
@@ -190,6 +197,19 @@ enum HALCommands {
                 return ctx.hal("port-link", { hal, deadline in try hal.setLink(port, up: up, deadline: deadline) }) { _ in .success }
             },
         ]
+    }
+
+    /// The CPU policers, one line per class in priority order (the column heads are what
+    /// scripts look for: `arp ... passed N dropped M`).
+    static func policerTable(_ classes: [CPUClassStatistics]) -> [String] {
+        var lines = ["CPU policers (control-plane police; classes in strict priority, highest first):",
+                     "  Class  Rate (pps)  Burst (packets)      Passed     Dropped  Queue full  Queued"]
+        for c in classes {
+            lines.append("  " + pad(c.cpuClass.keyword, 5) + pad(String(c.rate.packetsPerSecond), 12, left: true)
+                + pad(String(c.rate.burst), 17, left: true) + pad(String(c.passed), 12, left: true) + pad(String(c.dropped), 12, left: true)
+                + pad(String(c.queueFull), 12, left: true) + pad(String(c.queued), 8, left: true))
+        }
+        return lines
     }
 
     /// Every HAL thread (and every thread waiting for a HAL lock, such as vrrpd's hal-api

@@ -325,7 +325,7 @@ enum NATShowCommands {
         out += "Routed frames: \(r.received) received, \(r.forwarded) forwarded (translated by the HAL \(r.translatedByHAL), "
             + "on the CPU \(r.translatedByCPU)); dropped: no route \(r.noRoute), TTL \(r.ttlExceeded), no ARP reply \(r.unresolved), "
             + "NAT \(r.natDropped), for the router \(r.forRouter), fragments \(r.fragments), untranslatable ICMP \(r.untranslatable), "
-            + "malformed \(r.malformed), inbox full \(routed.routeOverflow), neighbour table full \(r.neighborTableFull); "
+            + "malformed \(r.malformed), inbox full \(routed.routeOverflow), neighbour table full \(routed.neighborCounters.refusedFull); "
             + "\(routed.neighbors) neighbour(s); over the egress MTU: fragmented \(r.fragmented), "
             + "\"fragmentation needed\" sent \(r.fragmentationNeeded)\n"
         out += "HAL NAT table:"

@@ -72,6 +72,20 @@ enum RouteCommands {
                     return .success
                 }
             },
+            CommandDeclaration(
+                "show ip arp summary", help: [Help.show, Help.ip, "The neighbour table of the routing path", "Its size, limit and refusals"],
+                modes: Modes.exec
+            ) { ctx, _ in
+                ctx.after(ctx.plane.l3.snapshot(), waitingFor: { "the L3 thread" }) { snapshot in
+                    let c = snapshot.neighborCounters
+                    ctx.print("\(snapshot.neighbors) IP ARP entries, with \(snapshot.incomplete) of them incomplete")
+                    ctx.print("Limit \(snapshot.neighborCapacity) entries; new entries refused (table full) \(c.refusedFull), "
+                        + "evicted for a reply the router asked for \(c.evicted)")
+                    ctx.print("Changes of address refused within the lock time (\(NeighborTable.lockTimeMs) ms) \(c.changesLocked); "
+                        + "unsolicited ARP not learned \(c.notLearned)")
+                    return .success
+                }
+            },
         ]
     }
 

@@ -1,6 +1,7 @@
 import HashTreeCollections
 import NAT
 import NetTypes
+import SwitchHAL
 
 /// One thing of the running configuration a change can touch. Each subsystem maps the keys it
 /// cares about onto its own objects (a VLAN, a VRRP group, a NAT pool) and redoes only those.
@@ -25,6 +26,7 @@ public enum ConfigKey: Hashable, Sendable {
     case natTimeouts
     case natMaxEntries
     case staticRoute(IPv4Prefix)
+    case cpuPolicer(CPUClass)
 }
 
 /// What one or more configuration edits touched: the keys, never a copy of the configuration.
@@ -70,6 +72,7 @@ public struct ConfigChange: Sendable, Equatable {
         if a.nat.timeouts != b.nat.timeouts { change.insert(.natTimeouts) }
         if a.nat.maxEntries != b.nat.maxEntries { change.insert(.natMaxEntries) }
         for prefix in differing(a.staticRoutes, b.staticRoutes) { change.insert(.staticRoute(prefix)) }
+        for cpuClass in differing(a.cpuPolicers, b.cpuPolicers) { change.insert(.cpuPolicer(cpuClass)) }
         return change
     }
 

@@ -37,6 +37,9 @@ public struct RunningConfig: Equatable, Sendable {
     public fileprivate(set) var nat = NATConfig()
     /// `ip route PREFIX NEXTHOP`: static routes (the prefix is a network address).
     public fileprivate(set) var staticRoutes: TreeDictionary<IPv4Prefix, IPv4Address> = [:]
+    /// `control-plane police CLASS rate N pps burst M packets`: the CPU policers set away from
+    /// their defaults (`PolicerRate.defaultRate`).
+    public fileprivate(set) var cpuPolicers: TreeDictionary<CPUClass, PolicerRate> = [:]
     /// Derived from the above, kept by every edit.
     public fileprivate(set) var index = ConfigIndex()
 
@@ -58,7 +61,7 @@ public struct RunningConfig: Equatable, Sendable {
         a.hostname == b.hostname && a.enableSecret == b.enableSecret && a.interfaces == b.interfaces && a.vlans == b.vlans
             && a.staticMACs == b.staticMACs && a.macAgingTime == b.macAgingTime && a.learnLimitSystem == b.learnLimitSystem
             && a.learnLimitPerVLAN == b.learnLimitPerVLAN && a.learnLimitPerInterface == b.learnLimitPerInterface && a.nat == b.nat
-            && a.staticRoutes == b.staticRoutes && a.execTimeout == b.execTimeout
+            && a.staticRoutes == b.staticRoutes && a.execTimeout == b.execTimeout && a.cpuPolicers == b.cpuPolicers
     }
 }
 
@@ -222,6 +225,16 @@ public struct ConfigEdit {
         guard config.nat.maxEntries != limit else { return }
         config.nat.maxEntries = limit
         change.insert(.natMaxEntries)
+    }
+
+    // MARK: Control-plane policing
+
+    /// Sets a CPU policer (nil, or its default: back to the default, not printed).
+    public mutating func setCPUPolicer(_ cpuClass: CPUClass, _ rate: PolicerRate?) {
+        let stored = rate == PolicerRate.defaultRate(cpuClass) ? nil : rate
+        guard config.cpuPolicers[cpuClass] != stored else { return }
+        config.cpuPolicers[cpuClass] = stored
+        change.insert(.cpuPolicer(cpuClass))
     }
 
     // MARK: Routes

@@ -30,7 +30,7 @@ extension HALObject {
     var takesTableRoom: Bool {
         switch self {
         case .staticMAC, .natReservation: return true
-        case .vlan, .port, .svi, .ageTime, .limit: return false
+        case .vlan, .port, .svi, .ageTime, .limit, .cpuPolicer: return false
         }
     }
 }

@@ -12,6 +12,7 @@ enum HALObject: Hashable, Sendable, CustomStringConvertible {
     case limit(LearnLimits.Scope)
     /// The NAT table slot a static mapping's entry is reserved (docs/nat.md, "Capacity").
     case natReservation(NATKey)
+    case cpuPolicer(CPUClass)
 
     var description: String {
         switch self {
@@ -22,6 +23,7 @@ enum HALObject: Hashable, Sendable, CustomStringConvertible {
         case .ageTime: return "the aging time"
         case .limit(let scope): return "the learn limit of \(scope)"
         case .natReservation(let key): return "the NAT table slot of \(key)"
+        case .cpuPolicer(let cpuClass): return "the \(cpuClass.keyword) CPU policer"
         }
     }
 
@@ -48,6 +50,7 @@ enum HALObject: Hashable, Sendable, CustomStringConvertible {
             if case .port(let port) = InterfaceKind.parse(name, portCount: portCount) { return [.limit(.port(port))] }
             return []
         case .natStatic(let identity): return natReservations(identity)
+        case .cpuPolicer(let cpuClass): return [.cpuPolicer(cpuClass)]
         default:
             return []
         }
@@ -62,6 +65,7 @@ enum HALObject: Hashable, Sendable, CustomStringConvertible {
     /// Every object a configuration asks for (the from-scratch derivation: tests and reloads).
     static func all(in config: RunningConfig, portCount: Int) -> Set<HALObject> {
         var out = Set<HALObject>([.vlan(1), .ageTime])
+        for cpuClass in CPUClass.allCases { out.insert(.cpuPolicer(cpuClass)) }
         for port in 1...max(1, portCount) where port <= portCount { out.insert(.port(PortID(port))) }
         for vlan in config.vlans.keys { out.insert(.vlan(vlan)) }
         for name in config.interfaces.keys { out.formUnion(objects(for: .interface(name), portCount: portCount)) }
@@ -81,7 +85,7 @@ enum HALObject: Hashable, Sendable, CustomStringConvertible {
         case .port: return 1
         case .svi: return removing ? 7 : 2
         case .staticMAC: return removing ? 3 : 4
-        case .ageTime: return 5
+        case .ageTime, .cpuPolicer: return 5
         case .limit: return 6
         case .natReservation: return removing ? 3 : 4
         }
@@ -97,6 +101,7 @@ enum HALState: Equatable, Sendable {
     case staticMAC(PortID)
     case seconds(Int)
     case limit(Int)
+    case policer(PolicerRate)
 
     /// What `config` asks of `object`.
     static func desired(_ object: HALObject, in config: RunningConfig, portCount: Int) -> HALState? {
@@ -130,6 +135,8 @@ enum HALState: Equatable, Sendable {
             return limit.map { .limit($0) }
         case .natReservation(let key):
             return config.nat.statics.mapping(holding: NATService.hardwareKey(key)) != nil ? .present : nil
+        case .cpuPolicer(let cpuClass):
+            return .policer(config.cpuPolicers[cpuClass] ?? PolicerRate.defaultRate(cpuClass))
         }
     }
 
@@ -152,6 +159,8 @@ enum HALState: Equatable, Sendable {
             case (.limit(let scope), _): try hal.setLearnLimit(scope, nil, deadline: deadline)
             case (.natReservation(let key), .some): try hal.natReserve([key], deadline: deadline)
             case (.natReservation(let key), nil): try hal.natUnreserve([key], deadline: deadline)
+            case (.cpuPolicer(let cpuClass), .policer(let rate)): try hal.setCPUPolicer(cpuClass, rate, deadline: deadline)
+            case (.cpuPolicer(let cpuClass), _): try hal.setCPUPolicer(cpuClass, PolicerRate.defaultRate(cpuClass), deadline: deadline)
             }
         } catch HALError.exists(_) where state != nil {
             // idempotent create
@@ -173,6 +182,7 @@ enum HALState: Equatable, Sendable {
             return nil
         }
         let reserved = natKeys.isEmpty ? [] : try hal.natReservations(natKeys, deadline: deadline)
+        var policers: [CPUClass: PolicerRate]?
         for object in objects {
             switch object {
             case .vlan(let vlan):
@@ -203,6 +213,9 @@ enum HALState: Equatable, Sendable {
                 if let limit { out[object] = .limit(limit) }
             case .natReservation(let key):
                 if reserved.contains(key) { out[object] = .present }
+            case .cpuPolicer(let cpuClass):
+                if policers == nil { policers = try hal.cpuPolicers(deadline: deadline) }
+                if let rate = policers![cpuClass] { out[object] = .policer(rate) }
             }
         }
         return out

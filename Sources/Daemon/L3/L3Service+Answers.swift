@@ -7,8 +7,9 @@ import VRRP
 /// Master's virtual addresses and the NAT global addresses that follow it (with the virtual MAC,
 /// never the router MAC, RFC 5798 §8.1.2), and for NAT pools and static globals on outside SVIs;
 /// ping for its own addresses and, when the Master owns them or accept mode is on, the virtual
-/// ones (RFC 5798 (650)); neighbour solicitations for a Master's IPv6 virtual addresses. Every
-/// ARP sender on the VLAN's own subnet is a neighbour of the routing path.
+/// ones (RFC 5798 (650)); neighbour solicitations for a Master's IPv6 virtual addresses. An ARP
+/// sender on the VLAN's own subnet becomes a neighbour of the routing path when its ARP asks for
+/// one of these addresses or answers the router's own request (`NeighborTable`: as Linux).
 extension L3Service {
     /// On the loop: everything that arrived since the last wake-up.
     func drainAnswers() {
@@ -20,9 +21,15 @@ extension L3Service {
         switch frame.etherType {
         case EtherType.arp:
             guard let arp = ARPPacket.parse(frame.payload) else { return }
-            if arp.senderIP.value != 0 { learnNeighbor(arp.senderIP, mac: arp.senderMAC, vlan: vlan, port: port) }
+            let answer = arp.operation == 1 ? arpAnswer(arp.targetIP, vlan: vlan) : nil
+            if arp.senderIP.value != 0 {
+                let evidence: NeighborTable.Evidence =
+                    waiting[arp.senderIP]?.vlan == vlan ? .solicited : answer != nil ? .addressedToUs : .unsolicited
+                learnNeighbor(arp.senderIP, mac: arp.senderMAC, vlan: vlan, port: port, evidence: evidence)
+            }
             guard arp.operation == 1 else { return }
-            answerARP(arp, frame: frame, vlan: vlan, port: port)
+            answered.arpRequests += 1
+            if let answer { answerARP(arp, with: answer, frame: frame, vlan: vlan, port: port) }
         case EtherType.ipv4:
             guard let packet = IPv4Packet.parse(frame.payload) else { return }
             if packet.protocolNumber == ICMPv4.protocolNumber, answerPing(packet, frame: frame, vlan: vlan, port: port) { return }
@@ -56,9 +63,7 @@ extension L3Service {
         return nil
     }
 
-    private func answerARP(_ request: ARPPacket, frame: EthernetFrame, vlan: UInt16, port: PortID) {
-        answered.arpRequests += 1
-        guard let mac = arpAnswer(request.targetIP, vlan: vlan) else { return }
+    private func answerARP(_ request: ARPPacket, with mac: MACAddress, frame: EthernetFrame, vlan: UInt16, port: PortID) {
         let reply = ARPPacket(operation: 2, senderMAC: mac, senderIP: request.targetIP, targetMAC: request.senderMAC, targetIP: request.senderIP)
         let out = EthernetFrame(destination: frame.source, source: mac, etherType: EtherType.arp, payload: reply.bytes[...])
         hal.hal.sendFromCPU(out.bytes, vlan: vlan, port: port)
@@ -113,36 +118,16 @@ extension L3Service {
     /// waiting at once (a scan of a connected /16 asks for at most this many per second).
     static let maxWaiting = 8
     static let maxUnresolvedHops = 256
-    /// The neighbour table's size, and how long an entry lives without being heard from.
-    static let maxNeighbors = 4096
-    static let neighborLifetimeMs: UInt64 = 300_000
 
-    /// An ARP sender (request or reply) on the VLAN's own subnet is a neighbour; packets waiting
-    /// for it on that VLAN go out.
-    func learnNeighbor(_ address: IPv4Address, mac: MACAddress, vlan: UInt16, port: PortID) {
-        guard note(address, mac: mac, vlan: vlan, port: port) else { return }
-        guard let queued = waiting[address], queued.vlan == vlan else { return }
+    /// A sender heard on `vlan` (by ARP or a packet to route) is recorded as `evidence` allows
+    /// (`NeighborTable`), if `address` is on that SVI's subnet (nobody can plant an entry for
+    /// another VLAN's addresses); packets waiting for it on that VLAN go out.
+    func learnNeighbor(_ address: IPv4Address, mac: MACAddress, vlan: UInt16, port: PortID, evidence: NeighborTable.Evidence) {
+        guard routes.isOnSubnet(address, vlan: vlan), !mac.isMulticast else { return }
+        let outcome = neighbors.learn(address, mac: mac, vlan: vlan, port: port, evidence: evidence, now: NATService.now)
+        for hop in outcome.invalidated { withdrawOffloads(via: hop) }
+        guard outcome.recorded, let queued = waiting[address], queued.vlan == vlan else { return }
         waiting[address] = nil
         for packet in queued.packets { send(packet, to: mac, vlan: vlan, port: port) }
-    }
-
-    /// Records a neighbour heard on `vlan` if `address` is on that SVI's subnet (nobody can
-    /// plant an entry for another VLAN's addresses) and the table has room. True if recorded.
-    @discardableResult
-    func note(_ address: IPv4Address, mac: MACAddress, vlan: UInt16, port: PortID) -> Bool {
-        guard routes.isOnSubnet(address, vlan: vlan), !mac.isMulticast else { return false }
-        let now = NATService.now
-        if neighbors[address] == nil && neighbors.count >= Self.maxNeighbors {
-            // Full: make room from the entries not heard from for their lifetime.
-            neighbors = neighbors.filter { now - $0.value.seen < Self.neighborLifetimeMs }
-            for hop in offloadedVia.keys where neighbors[hop] == nil { withdrawOffloads(via: hop) }
-            guard neighbors.count < Self.maxNeighbors else {
-                routing.neighborTableFull += 1
-                return false
-            }
-        }
-        if let old = neighbors[address], old.mac != mac || old.vlan != vlan { withdrawOffloads(via: address) }
-        neighbors[address] = Neighbor(mac: mac, vlan: vlan, port: port, seen: now)
-        return true
     }
 }

@@ -55,8 +55,9 @@ extension L3Service {
             return nil
         }
         let ingress = "vlan\(vlan)"
-        // A sender on the ingress subnet is a neighbour (so the reply needs no ARP).
-        note(packet.source, mac: frame.source, vlan: vlan, port: port)
+        // A sender on the ingress subnet is a neighbour (so the reply needs no ARP), while the
+        // table has room.
+        learnNeighbor(packet.source, mac: frame.source, vlan: vlan, port: port, evidence: .addressedToUs)
         guard packet.ttl > 1 else {
             routing.ttlExceeded += 1
             return nil
@@ -164,7 +165,7 @@ extension L3Service {
             return
         }
         let (prefix, vlan, hop) = (route.prefix, route.vlan, route.nextHop)
-        if let neighbor = neighbors[hop], neighbor.vlan == vlan, NATService.now - neighbor.seen < Self.neighborLifetimeMs {
+        if let neighbor = neighbors[hop], neighbor.vlan == vlan, NATService.now - neighbor.seen < NeighborTable.lifetimeMs {
             offload(out.destination, hop: hop, vlan: vlan, mac: neighbor.mac)
             return send(out, to: neighbor.mac, vlan: vlan, port: neighbor.port)
         }

@@ -37,7 +37,7 @@ final class L3Service: @unchecked Sendable {
     var routes = RouteTable()
     /// NAT roles and subnets (what the routing path asks of the environment).
     var environment = NATEnvironment()
-    var neighbors: [IPv4Address: Neighbor] = [:]
+    var neighbors = NeighborTable()
     /// Packets waiting for a next hop's ARP reply: its VLAN, the packets, which request.
     var waiting: [IPv4Address: (vlan: UInt16, packets: [IPv4Packet], generation: UInt64)] = [:]
     var nextARPGeneration: UInt64 = 0
@@ -69,14 +69,6 @@ final class L3Service: @unchecked Sendable {
     /// counted (a flood to the router costs bounded memory and never reaches VRRP).
     static let maxPendingFrames = 4096
 
-    struct Neighbor: Sendable {
-        var mac: MACAddress
-        var vlan: UInt16
-        /// The port it was last heard on: routed packets go there, not to every port of the VLAN.
-        var port: PortID
-        var seen: UInt64
-    }
-
     struct AnswerCounters: Sendable {
         var arpRequests: UInt64 = 0
         var arpReplies: UInt64 = 0
@@ -105,7 +97,6 @@ final class L3Service: @unchecked Sendable {
         var fragmentationNeeded: UInt64 = 0
         /// ICMP errors and other ICMP that would cross the NAT untranslated.
         var untranslatable: UInt64 = 0
-        var neighborTableFull: UInt64 = 0
         var malformed: UInt64 = 0
     }
 
@@ -212,6 +203,10 @@ final class L3Service: @unchecked Sendable {
         var routeOverflow: UInt64
         var answerOverflow: UInt64
         var neighbors: Int
+        var neighborCapacity: Int
+        var neighborCounters: NeighborTable.Counters
+        /// Next hops being resolved (an ARP request out, packets waiting for the reply).
+        var incomplete: Int
         /// Age: minutes since the neighbour was last heard.
         var neighborList: [(address: IPv4Address, mac: MACAddress, vlan: UInt16, ageMinutes: Int)]
     }
@@ -220,8 +215,9 @@ final class L3Service: @unchecked Sendable {
         loop.submit { [self] in
             Snapshot(
                 routing: routing, answered: answered, routeOverflow: routeOverflow.load(ordering: .relaxed),
-                answerOverflow: answerOverflow.load(ordering: .relaxed), neighbors: neighbors.count,
-                neighborList: neighbors.sorted { $0.key < $1.key }.map { [now = NATService.now] in
+                answerOverflow: answerOverflow.load(ordering: .relaxed), neighbors: neighbors.count, neighborCapacity: neighbors.capacity,
+                neighborCounters: neighbors.counters, incomplete: waiting.count,
+                neighborList: neighbors.entries.sorted { $0.key < $1.key }.map { [now = NATService.now] in
                     ($0.key, $0.value.mac, $0.value.vlan, Int(now &- $0.value.seen) / 60_000)
                 })
         }
@@ -246,8 +242,7 @@ final class L3Service: @unchecked Sendable {
     /// `clear ip arp`: forgets every neighbour.
     func clearNeighbors() -> EventLoopFuture<Int> {
         loop.submit { [self] in
-            let count = neighbors.count
-            neighbors = [:]
+            let count = neighbors.removeAll()
             withdrawAllOffloads()
             return count
         }

@@ -48,6 +48,7 @@ enum StateDump {
         let rx = hal.rx.statistics
         out.append("RX pool: \(rx.inUse)/\(rx.poolBuffers) buffers in use (high-water \(rx.highWater)), \(rx.queued) queued for l2x; "
             + "offered \(rx.offered), accepted \(rx.accepted), dropped no-buffer \(rx.droppedNoBuffer); CPU queue drops \(hal.cpuQueueDrops)")
+        out.append("CPU policers (passed/dropped): " + hal.cpuStatistics.map { "\($0.cpuClass.keyword) \($0.passed)/\($0.dropped)" }.joined(separator: ", "))
         for sub in hal.subscriptions {
             out.append("subscriber \(sub.name): \(sub.queued)/\(sub.capacity) queued, \(sub.delivered) delivered, \(sub.overflowed) lost")
         }

@@ -4,7 +4,8 @@ import NetTypes
 
 /// The "l2x" thread: takes received frames off the RX queue in batches, classifies each into
 /// its VLAN, learns source MACs (new entries, station moves, hit bits, learn limits), marks
-/// destination hits, and passes frames meant for the CPU to the "rx" thread.
+/// destination hits, and passes frames meant for the CPU, through their class's policer, to the
+/// "rx" thread.
 ///
 /// Holds `l2.table` once per batch and never calls out while holding it: events are collected
 /// and published after release, buffers are returned after release.
@@ -91,10 +92,12 @@ final class L2Worker {
         while !me.shouldStop {
             if faults.stalled(faults.stallL2X) { stall(me) }
             batch.removeAll(keepingCapacity: true)
+            // VRRP adverts that arrived while l2x was behind come first (RxPath).
+            while batch.count < L2Worker.batchSize, let buffer = rx.toL2Priority.dequeue() { batch.append(buffer) }
             while batch.count < L2Worker.batchSize, let buffer = rx.toL2.dequeue() { batch.append(buffer) }
             if batch.isEmpty {
                 me.set(.sleeping)
-                rx.wakeup.wait(timeoutNanoseconds: 50_000_000) { rx.toL2.count == 0 }
+                rx.wakeup.wait(timeoutNanoseconds: 50_000_000) { rx.queuedForL2 == 0 }
                 continue
             }
             me.set(.working)
@@ -136,7 +139,8 @@ final class L2Worker {
             forwarding.removeAll(keepingCapacity: true)
             for buffer in giveBack { rx.pool.give(buffer) }
             giveBack.removeAll(keepingCapacity: true)
-            for buffer in forCPU where !cpu.enqueue(buffer) { rx.pool.give(buffer) }
+            // Policed by class on the way (CPUDispatcher): what is over its rate goes back now.
+            cpu.punt(forCPU)
             forCPU.removeAll(keepingCapacity: true)
             if !events.isEmpty {
                 fanout.publish(events[...])
@@ -144,7 +148,7 @@ final class L2Worker {
             }
         }
         // Whatever is still queued goes back to the pool.
-        while let buffer = rx.toL2.dequeue() { rx.pool.give(buffer) }
+        while let buffer = rx.toL2Priority.dequeue() ?? rx.toL2.dequeue() { rx.pool.give(buffer) }
     }
 
     /// Like `process`, but also decides where the frame goes out (when ports have backends):
@@ -544,96 +548,5 @@ final class L2Worker {
         let high = UInt64(UInt16(bigEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt16.self)))
         let low = UInt64(UInt32(bigEndian: bytes.loadUnaligned(fromByteOffset: offset + 2, as: UInt32.self)))
         return high << 32 | low
-    }
-}
-
-/// The "rx" thread: hands frames for the CPU (to the router MAC, broadcasts, multicasts) to the
-/// registered packet handler, with no HAL lock held, then returns the buffer to the pool.
-/// The handler must copy what it wants to keep.
-final class CPUDispatcher: @unchecked Sendable {
-    private let pool: PacketPool
-    private let queue: BoundedQueue
-    private let wakeup = Wakeup()
-    let handlerLock = HALLock(name: "hal.rx-handler", rank: HALLocks.Rank.subscribers, purpose: "the CPU packet handler")
-    private var handler: (@Sendable (PortID, UInt16, UnsafeRawBufferPointer) -> Void)?
-    private var thread: HALThread?
-    private let droppedCount = ManagedAtomic<UInt64>(0)
-    private let offloadErrorCount = ManagedAtomic<UInt64>(0)
-    var dropped: UInt64 { droppedCount.load(ordering: .relaxed) }
-    /// Frames for the CPU whose offload work could not be finished (dropped).
-    var offloadErrors: UInt64 { offloadErrorCount.load(ordering: .relaxed) }
-
-    init(pool: PacketPool, capacity: Int) {
-        self.pool = pool
-        queue = BoundedQueue(capacity: capacity)
-    }
-
-    var hasHandler: Bool { handlerLock.withLock("peek") { handler != nil } }
-
-    func setHandler(_ handler: (@Sendable (PortID, UInt16, UnsafeRawBufferPointer) -> Void)?) {
-        handlerLock.withLock("set-handler") { self.handler = handler }
-    }
-
-    /// Takes ownership of a buffer; false (ownership stays with the caller) when full.
-    func enqueue(_ buffer: UInt32) -> Bool {
-        guard queue.enqueue(buffer) else {
-            droppedCount.wrappingIncrement(ordering: .relaxed)
-            return false
-        }
-        wakeup.signal()
-        return true
-    }
-
-    func start() -> HALThread {
-        let thread = HALThread.spawn(name: "rx") { [self] me in
-            var scratch: [UInt8] = []
-            while !me.shouldStop {
-                guard let buffer = queue.dequeue() else {
-                    me.set(.sleeping)
-                    wakeup.wait(timeoutNanoseconds: 50_000_000) { queue.count == 0 }
-                    continue
-                }
-                me.set(.working)
-                // The handler is looked up once per burst (up to 64 frames), not per frame.
-                let current = handlerLock.withLock("take-handler") { handler }
-                var next: UInt32? = buffer
-                var handled = 0
-                while let frame = next {
-                    if let current { deliver(frame, to: current, scratch: &scratch) }
-                    pool.give(frame)
-                    handled += 1
-                    next = handled < 64 ? queue.dequeue() : nil
-                }
-            }
-            while let buffer = queue.dequeue() { pool.give(buffer) }
-        }
-        self.thread = thread
-        return thread
-    }
-
-    func stop() {
-        thread?.requestStop()
-        wakeup.signal()
-        thread?.join()
-    }
-
-    /// The router sees finished frames, as from a NIC: a partial checksum is filled in (in
-    /// place), a super-frame is cut into its segments, each handed over in turn.
-    private func deliver(
-        _ buffer: UInt32, to handler: @Sendable (PortID, UInt16, UnsafeRawBufferPointer) -> Void, scratch: inout [UInt8]
-    ) {
-        let port = pool.ports[Int(buffer)], vlan = pool.vlans[Int(buffer)]
-        let offload = pool.offloads[Int(buffer)]
-        if offload.isNone { return handler(port, vlan, pool.frame(buffer)) }
-        do {
-            if offload.segmentation == .none {
-                try SoftwareOffload.completeChecksum(pool.mutableFrame(buffer), offload)
-                pool.offloads[Int(buffer)] = .none
-                return handler(port, vlan, pool.frame(buffer))
-            }
-            try SoftwareOffload.segment(pool.frame(buffer), offload, scratch: &scratch) { handler(port, vlan, $0) }
-        } catch {
-            offloadErrorCount.wrappingIncrement(ordering: .relaxed)
-        }
     }
 }
