@@ -202,12 +202,14 @@ public final class DaemonRuntime: Sendable {
 extension ControlPlane {
     /// Applies the startup configuration to the live configuration, in slices (the socket is
     /// already answering: `show` commands work, `show version` says how far it got, and
-    /// configuration commands are refused until it is done); a bad line is logged as
-    /// `file:line: message` and the rest still applies. The file is read off the loop.
+    /// configuration commands are refused until it is done); a bad line (a byte that is not
+    /// UTF-8 included) is logged as `file:line: message` and the rest still applies, and
+    /// `write file` then refuses to replace the file unless forced. The file is read off the
+    /// loop.
     func beginStartupLoad() {
         guard startupLoad == nil else { return }
         startupLoad = ConfigLoadProgress()
-        configStatus = "reading"
+        loadStatus = "reading"
     }
 
     func loadStartupConfig() -> EventLoopFuture<Void> {
@@ -215,40 +217,46 @@ extension ControlPlane {
         beginStartupLoad()
         // Read, and its lines counted, off the loop; what a killed save left is removed first.
         let logger = self.logger
-        let read = pool.runIfActive(eventLoop: loop) { () -> (String, Int)? in
+        let read = pool.runIfActive(eventLoop: loop) { () -> ([UInt8], Int)? in
             let stale = StartupConfigStore.removeStaleTemporaries(of: path)
             if !stale.isEmpty { logger.notice("removed what an interrupted save left: \(stale.sorted().joined(separator: ", "))") }
             return try StartupConfigStore.readFile(path).map { ($0, ConfigLoader.countLines($0)) }
         }
         return read.hop(to: loop).assumeIsolated().flatMap { [self] read -> EventLoopFuture<Void> in
-            guard let (text, total) = read else {
+            guard let (bytes, total) = read else {
                 logger.notice("no startup configuration at \(path); starting with defaults")
-                configStatus = "not found; defaults in use"
+                loadStatus = "not found; defaults in use"
                 startupLoad = nil
                 return loop.makeSucceededVoidFuture()
             }
             startupLoad?.total = total
             logger.info("applying the startup configuration: \(total) lines", metadata: ["path": "\(path)"])
-            return ConfigLoader.apply(text, source: path, plane: self, workspace: live) { [self] progress in
+            return ConfigLoader.apply(bytes, source: path, plane: self, workspace: live) { [self] progress in
                 startupLoad?.done = progress.done
                 startupLoad?.errors = progress.errors
             }.assumeIsolated().map { [self] report in
                 for error in report.errors { logger.error("\(error)") }
                 startupLoad = nil
-                configStatus = "loaded: \(report.summary) in \(formatSeconds(report.seconds))"
+                loadStatus = "loaded: \(report.summary) in \(formatSeconds(report.seconds))"
                 logger.notice("startup configuration applied: \(report.summary) in \(formatSeconds(report.seconds))", metadata: ["path": "\(path)"])
+                startupNotWhole = StartupFileProblem(report, occasion: .startup)
+                if let problem = startupNotWhole {
+                    logger.warning("write file will not replace \(path) until it loads whole (\(problem.count)); write memory force overrides")
+                }
             }.nonisolated()
         }.recover { [self] error in
             logger.error("cannot read startup configuration: \(error)")
-            configStatus = "unreadable: \(error)"
+            loadStatus = "unreadable: \(error)"
+            startupNotWhole = StartupFileProblem(path: path, occasion: .startup, failedLines: 0, first: "\(error)")
+            logger.warning("write file will not replace \(path) until it can be read; write memory force overrides")
             startupLoad = nil
         }.nonisolated()
     }
 
     /// SIGHUP: re-reads the startup configuration (off the loop) and, if every line is valid,
     /// replaces the running configuration with it, logging each difference; the subsystems and
-    /// the HAL redo only what differs. Otherwise logs why not and keeps the running
-    /// configuration as it is.
+    /// the HAL redo only what differs. Otherwise logs why not, keeps the running configuration
+    /// as it is, and `write file` refuses to replace the file unless forced.
     func reload() {
         let path = options.configPath
         if let load = startupLoad {
@@ -262,25 +270,28 @@ extension ControlPlane {
         reloading = true
         let read = pool.runIfActive(eventLoop: loop) { try StartupConfigStore.readFile(path) }
         read.hop(to: loop).assumeIsolated().whenComplete { [self] result in
-            let text: String
+            let bytes: [UInt8]
             switch result {
             case .failure(let error):
                 reloading = false
-                logger.error("reload not applied: \(error)")
+                logger.error("reload not applied: \(error); running configuration unchanged")
+                startupNotWhole = StartupFileProblem(path: path, occasion: .reload, failedLines: 0, first: "\(error)")
                 return
             case .success(nil):
                 reloading = false
                 logger.error("reload not applied: \(path) does not exist; running configuration unchanged")
                 return
             case .success(let value?):
-                text = value
+                bytes = value
             }
             let candidate = ConfigWorkspace()
-            ConfigLoader.apply(text, source: path, plane: self, workspace: candidate).assumeIsolated().whenSuccess { [self] report in
-                guard report.errors.isEmpty else {
+            ConfigLoader.apply(bytes, source: path, plane: self, workspace: candidate).assumeIsolated().whenSuccess { [self] report in
+                if let problem = StartupFileProblem(report, occasion: .reload) {
                     reloading = false
                     logger.error("reload not applied: \(report.errors.count) error(s) in \(path); running configuration unchanged")
                     for error in report.errors { logger.error("\(error)") }
+                    startupNotWhole = problem
+                    logger.warning("write file will not replace \(path) until it loads whole (\(problem.count)); write memory force overrides")
                     return
                 }
                 // What differs is worked out off the loop (both are immutable values).
@@ -292,7 +303,8 @@ extension ControlPlane {
                     let known = (try? result.get()).flatMap { live.config == before ? $0 : nil }
                     let change = live.replace(with: after, change: known)
                     committer.replaced(change)
-                    configStatus = "reloaded: \(report.summary)"
+                    loadStatus = "reloaded: \(report.summary)"
+                    startupNotWhole = nil
                     reloading = false
                     logDifferences(before, after)
                 }
