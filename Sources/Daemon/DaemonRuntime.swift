@@ -254,9 +254,15 @@ extension ControlPlane {
     }
 
     /// SIGHUP: re-reads the startup configuration (off the loop) and, if every line is valid,
-    /// replaces the running configuration with it, logging each difference; the subsystems and
-    /// the HAL redo only what differs. Otherwise logs why not, keeps the running configuration
-    /// as it is, and `write file` refuses to replace the file unless forced.
+    /// makes the running configuration the file's, logging every line that changes; the
+    /// subsystems and the HAL redo only what differs. Otherwise logs why not, keeps the running
+    /// configuration as it is, and `write file` refuses to replace the file unless forced.
+    ///
+    /// The file's configuration takes the running one's place as one edit in the queue of edits
+    /// (`HALCommitter.replace`), at the moment the reload has the file ready: edits accepted
+    /// before that land first and, where the file differs, are replaced (each such line logged
+    /// `reload: - ...`); edits accepted after it apply on top of the file. The difference is
+    /// taken against the running configuration as it is when the replacement lands.
     func reload() {
         let path = options.configPath
         if let load = startupLoad {
@@ -294,25 +300,44 @@ extension ControlPlane {
                     logger.warning("write file will not replace \(path) until it loads whole (\(problem.count)); write memory force overrides")
                     return
                 }
-                // What differs is worked out off the loop (both are immutable values).
-                let before = live.config
-                let after = candidate.config
-                let diff = pool.runIfActive(eventLoop: loop) { ConfigChange.between(before, after) }
-                diff.hop(to: loop).assumeIsolated().whenComplete { [self] result in
-                    // Another session may have edited meanwhile: then the difference is taken again.
-                    let known = (try? result.get()).flatMap { live.config == before ? $0 : nil }
-                    let change = live.replace(with: after, change: known)
-                    committer.replaced(change)
-                    loadStatus = "reloaded: \(report.summary)"
-                    startupNotWhole = nil
-                    reloading = false
-                    logDifferences(before, after)
-                }
+                replaceRunning(with: candidate.config, report: report)
             }
         }
     }
 
-    /// Logs what a reload changed, line by line, rendering both configurations off the loop.
+    /// The reload's second half: the file's configuration replaces the running one in its turn
+    /// in the queue of edits. Most of the difference is worked out off the loop, against a copy
+    /// of the running configuration; the keys edited meanwhile (kept in the live workspace's
+    /// journal) are added when the replacement lands, so the difference is the one with what is
+    /// running then, at the cost of what changed, not of the whole configuration.
+    private func replaceRunning(with file: RunningConfig, report: ConfigLoadReport) {
+        let path = options.configPath
+        let copy = live.config
+        live.startJournal()
+        let diff = pool.runIfActive(eventLoop: loop) { ConfigChange.between(copy, file) }
+        diff.hop(to: loop).assumeIsolated().whenComplete { [self] result in
+            guard case .success(var keys) = result else {
+                _ = live.takeJournal()
+                reloading = false
+                logger.error("reload not applied: vrrpd is stopping")
+                return
+            }
+            committer.replace(with: file, label: "reload of \(path)") { [self] _ in
+                keys.formUnion(live.takeJournal())
+                return keys
+            }.assumeIsolated().whenSuccess { [self] replaced in
+                reloading = false
+                loadStatus = "reloaded: \(report.summary)"
+                startupNotWhole = nil
+                logDifferences(replaced, file)
+            }
+        }
+    }
+
+    /// Logs what a reload changed, every line (the running configuration it replaced against
+    /// the file's), rendering both off the loop and logging in slices. Lines removed are edits
+    /// that were running and are no more: each is named. A line that carries a secret is named
+    /// without it.
     private func logDifferences(_ before: RunningConfig, _ after: RunningConfig) {
         let registry = self.registry
         let diff = pool.runIfActive(eventLoop: loop) { () -> (removed: [String], added: [String]) in
@@ -324,16 +349,18 @@ extension ControlPlane {
         }
         diff.hop(to: loop).assumeIsolated().whenSuccess { [self] diff in
             logger.notice("reload applied: \(diff.added.count) line(s) added, \(diff.removed.count) removed")
-            let limit = ControlPlane.reloadLinesLogged
-            for line in diff.removed.prefix(limit) { logger.info("reload: - \(line)") }
-            for line in diff.added.prefix(limit) { logger.info("reload: + \(line)") }
-            let more = max(0, diff.removed.count - limit) + max(0, diff.added.count - limit)
-            if more > 0 { logger.info("reload: \(more) more changed line(s) not listed") }
+            var removed = diff.removed[...]
+            var added = diff.added[...]
+            func step() {
+                let slice = Slice()
+                while !slice.isOver, let line = removed.popFirst() { logger.notice("reload: - \(SecretLines.withoutSecret(line))") }
+                while !slice.isOver, let line = added.popFirst() { logger.info("reload: + \(SecretLines.withoutSecret(line))") }
+                if !removed.isEmpty || !added.isEmpty { yield { step() } }
+            }
+            step()
         }
     }
 
-    /// At most this many added and this many removed lines of a reload are logged one by one.
-    static let reloadLinesLogged = 1000
 
     /// Configuration lines with their block (`interface eth1: shutdown`), for diffs.
     static func qualifiedLines(_ text: String) -> [String] {

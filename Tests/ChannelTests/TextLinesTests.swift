@@ -69,4 +69,11 @@ import Testing
         #expect(LineSafety.visible("\u{FEFF}hostname a\u{200B}\u{1B}[2J\nnext\tline") == "<U+FEFF>hostname a<U+200B><U+001B>[2J\nnext\tline")
         #expect(LineSafety.visible("café") == "café")
     }
+
+    /// A log names a line that carries a secret without the secret.
+    @Test func aSecretLineIsNamedWithoutItsValue() {
+        #expect(SecretLines.withoutSecret("enable secret 9 $9$abc$def") == "enable secret <not shown>")
+        #expect(SecretLines.withoutSecret("enable sec 0 hunter2") == "enable sec <not shown>")
+        #expect(SecretLines.withoutSecret("interface eth1: description uplink") == "interface eth1: description uplink")
+    }
 }

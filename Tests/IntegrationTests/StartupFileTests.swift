@@ -7,7 +7,8 @@ import TestSupport
 /// Configuration files as vrrpd and vtysh read them, through real processes: a byte that is not
 /// UTF-8 is its line's error and the rest loads; a byte order mark is not part of the first line;
 /// no message prints an invisible character; `write file` does not replace a startup file that
-/// did not load whole unless forced.
+/// did not load whole unless forced; and SIGHUP's reload takes its turn among the edits of a
+/// script running meanwhile, logging every line it drops.
 @Suite struct StartupFileTests {
     static let badLine = Array(" description caf".utf8) + [0xE9] + Array(" corner".utf8)
     /// A byte order mark, then a line with byte 0xE9 (Latin-1's é) at line 3, column 17.
@@ -147,5 +148,104 @@ import TestSupport
         #expect(piped.stderr.contains("% vtysh: stdin:3: not valid UTF-8: byte 0xE9 at column 17"), "\(piped.stderr)")
         #expect(Self.allVisible(piped.stdout) && Self.allVisible(piped.stderr), "\((piped.stdout + piped.stderr).debugDescription)")
         #expect(try daemon.vtysh(["-c", "show version"]).stdout.contains("Hostname: from-script"))
+    }
+
+    /// The issue's case: SIGHUP while a long `vtysh -f` script edits. The reload is one edit in
+    /// the queue: the running configuration ends as the file with the script's edits queued after
+    /// the reload on top (one split point in the script's order), the script's edits before it
+    /// that the file does not have are replaced, and each of those is named in the log.
+    @Test func aReloadDuringAScriptTakesItsTurnAndLogsEveryLineItDrops() throws {
+        let interfaces = Array(2...1201)
+        let passes = 4
+        var file = "hostname reload-file\n"
+        for n in interfaces { file += "vlan \(n)\nexit\n" }
+        for n in interfaces { file += "interface vlan\(n)\n description file-\(n)\nexit\n" }
+        let daemon = try DaemonProcess(config: file, waitForStartup: false)
+        try daemon.waitUntilServing(timeout: 60)
+        // Pass p sets description script-p-N on every interface, in order: edit number
+        // p * count + (index of N).
+        var script = "enable\nconfigure terminal\n"
+        for pass in 0..<passes {
+            for n in interfaces { script += "interface vlan\(n)\n description script-\(pass)-\(n)\n" }
+        }
+        script += "end\n"
+        try daemon.scratch.write("script.txt", script)
+        let output = open(daemon.scratch.file("script.out"), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        defer {
+            close(output)
+            close(null)
+        }
+        let vtysh = try Spawned(
+            Binaries.vtysh, ["--socket", daemon.socket, "-f", daemon.scratch.file("script.txt")], stdin: null, stdout: output, stderr: output)
+        // SIGHUP once the script's first edits are running.
+        let watcher = try ChannelClient(path: daemon.socket)
+        _ = try watcher.request(.exec, "enable", timeout: 5) { _ in }
+        let started = daemon.waitUntilTrue(30) {
+            var text: [UInt8] = []
+            _ = try? watcher.request(.exec, "show running-config interface vlan\(interfaces[20])", timeout: 5) { text += $0 }
+            return String(decoding: text, as: UTF8.self).contains("script-0-")
+        }
+        #expect(started, "the script's edits did not show")
+        kill(daemon.pid, SIGHUP)
+        #expect(vtysh.wait(timeout: 120) == 0, "\(daemon.scratch.read("script.out") ?? "")")
+        #expect(daemon.waitForLog("reload applied", timeout: 60))
+        // Every dropped line is logged (in slices, after the summary).
+        let summary = try #require(daemon.log.split(separator: "\n").first { $0.contains("reload applied:") })
+        let removedCount = try #require(Int(summary.split(separator: " ").reversed().dropFirst().first ?? ""), "\(summary)")
+        #expect(daemon.waitUntilTrue(30) { daemon.log.components(separatedBy: "reload: - ").count - 1 == removedCount })
+        let log = daemon.log
+
+        // The final descriptions, interface by interface.
+        let running = try daemon.vtysh(["-c", "enable", "-c", "show running-config"]).stdout
+        var final: [Int: String] = [:]
+        var current: Int?
+        for line in running.split(separator: "\n") {
+            if line.hasPrefix("interface vlan") { current = Int(line.dropFirst("interface vlan".count)) }
+            else if line.hasPrefix(" description "), let n = current { final[n] = String(line.dropFirst(" description ".count)) }
+        }
+        #expect(running.contains("hostname reload-file\n"))
+        #expect(final.count == interfaces.count, "\(final.count) interfaces with a description")
+        // What the reload replaced, as logged: the description each interface had when it landed.
+        var replaced: [Int: String] = [:]
+        for line in log.split(separator: "\n") {
+            guard let range = line.range(of: "reload: - interface vlan") else { continue }
+            let rest = line[range.upperBound...].split(separator: ":", maxSplits: 1)
+            guard rest.count == 2, let n = Int(rest[0]), rest[1].hasPrefix(" description ") else {
+                Issue.record("an unexpected line replaced: \(line)")
+                continue
+            }
+            replaced[n] = String(rest[1].dropFirst(" description ".count))
+        }
+        #expect(replaced.count == removedCount)
+        // One point k in the script's edits explains both: each interface's description when the
+        // reload landed is its last edit before k (none: nothing to replace, nothing logged), and
+        // its description now is its last edit from k on, or the file's when it has none.
+        func edit(_ pass: Int, _ index: Int) -> Int { pass * interfaces.count + index }
+        let total = passes * interfaces.count
+        var low = 0
+        var high = total
+        for (index, n) in interfaces.enumerated() {
+            if let value = replaced[n] {
+                guard let pass = (0..<passes).first(where: { value == "script-\($0)-\(n)" }) else {
+                    Issue.record("vlan\(n): the reload replaced \(value), which the script never set")
+                    continue
+                }
+                low = max(low, edit(pass, index) + 1)
+                if pass + 1 < passes { high = min(high, edit(pass + 1, index)) }
+            } else {
+                high = min(high, edit(0, index))
+            }
+            let value = final[n] ?? ""
+            if value == "file-\(n)" {
+                low = max(low, edit(passes - 1, index) + 1)
+            } else if value == "script-\(passes - 1)-\(n)" {
+                high = min(high, edit(passes - 1, index))
+            } else {
+                Issue.record("vlan\(n): \(value) is neither the file's description nor the script's last")
+            }
+        }
+        #expect(low <= high, "no single point in the script's order explains the result (\(low) > \(high))")
+        print("reload during a script: it took its turn after edit \(low)...\(high) of \(total); it replaced \(removedCount) line(s), each logged")
     }
 }
