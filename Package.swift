@@ -26,8 +26,9 @@ let package = Package(
         // Linux calls Swift cannot reach (gettid, thread names, CRC32C instruction).
         .target(name: "CLinux"),
         // The CLI grammar: token types, command declarations, the matcher, help, completion and
-        // running-config rendering. Pure; shared by the daemon and the tests.
-        .target(name: "CLI", dependencies: ["NetTypes"]),
+        // running-config rendering. Pure; shared by the daemon and the tests. What a line may
+        // contain is Channel's rule (LineSafety), shared with vtysh.
+        .target(name: "CLI", dependencies: ["NetTypes", "Channel"]),
         // The simulated switch SDK: chip profiles, the L2 table, ports and VLANs, the RX path and
         // its worker threads, ranked locks. Knows nothing of the CLI or the daemon.
         .target(

@@ -1,3 +1,5 @@
+import Channel
+
 /// The command grammar: every command declared once, compiled into one tree per mode.
 ///
 /// The same tree answers matching (with abbreviation and ambiguity), `?` help and TAB

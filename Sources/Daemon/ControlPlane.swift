@@ -93,8 +93,16 @@ public final class ControlPlane {
     private var nextSessionID = 1
     public let startedAt = MonotonicClock.nanoseconds
     public var statistics = Statistics()
-    /// A one-line summary of the last startup-config load or reload, for `show version`.
-    public var configStatus = "not loaded"
+    /// A one-line summary of the last startup-config load or reload.
+    var loadStatus = "not loaded"
+    /// Set while the startup file is not in the running configuration whole (a line failed or
+    /// it could not be read, at start-up or on the last reload): `write file` would replace what
+    /// did not load, so it refuses unless forced.
+    public internal(set) var startupNotWhole: StartupFileProblem?
+    /// The startup configuration's state, for `show version`.
+    public var configStatus: String {
+        loadStatus + (startupNotWhole.map { "; write file refuses to replace it (\($0.count)): write memory force overrides" } ?? "")
+    }
     /// How far the startup configuration has come while it loads (nil once it is applied).
     public internal(set) var startupLoad: ConfigLoadProgress?
     /// A SIGHUP reload is being read or applied.
@@ -283,8 +291,8 @@ public final class ControlPlane {
         let context = CommandContext(
             plane: self, session: session, workspace: workspace, line: commandText, loading: loading)
         session.lastActivity = MonotonicClock.nanoseconds
-        if let control = LineSafety.controlCharacter(in: rawLine) {
-            context.print(LineSafety.controlCharacterMessage(control))
+        if let refusal = LineSafety.refusal(in: rawLine) {
+            context.print(refusal.message)
             return (context, .done(.error))
         }
         let first = commandText.first { $0 != " " && $0 != "\t" }

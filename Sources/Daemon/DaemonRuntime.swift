@@ -205,12 +205,14 @@ public final class DaemonRuntime: Sendable {
 extension ControlPlane {
     /// Applies the startup configuration to the live configuration, in slices (the socket is
     /// already answering: `show` commands work, `show version` says how far it got, and
-    /// configuration commands are refused until it is done); a bad line is logged as
-    /// `file:line: message` and the rest still applies. The file is read off the loop.
+    /// configuration commands are refused until it is done); a bad line (a byte that is not
+    /// UTF-8 included) is logged as `file:line: message` and the rest still applies, and
+    /// `write file` then refuses to replace the file unless forced. The file is read off the
+    /// loop.
     func beginStartupLoad() {
         guard startupLoad == nil else { return }
         startupLoad = ConfigLoadProgress()
-        configStatus = "reading"
+        loadStatus = "reading"
     }
 
     func loadStartupConfig() -> EventLoopFuture<Void> {
@@ -218,40 +220,52 @@ extension ControlPlane {
         beginStartupLoad()
         // Read, and its lines counted, off the loop; what a killed save left is removed first.
         let logger = self.logger
-        let read = pool.runIfActive(eventLoop: loop) { () -> (String, Int)? in
+        let read = pool.runIfActive(eventLoop: loop) { () -> ([UInt8], Int)? in
             let stale = StartupConfigStore.removeStaleTemporaries(of: path)
             if !stale.isEmpty { logger.notice("removed what an interrupted save left: \(stale.sorted().joined(separator: ", "))") }
             return try StartupConfigStore.readFile(path).map { ($0, ConfigLoader.countLines($0)) }
         }
         return read.hop(to: loop).assumeIsolated().flatMap { [self] read -> EventLoopFuture<Void> in
-            guard let (text, total) = read else {
+            guard let (bytes, total) = read else {
                 logger.notice("no startup configuration at \(path); starting with defaults")
-                configStatus = "not found; defaults in use"
+                loadStatus = "not found; defaults in use"
                 startupLoad = nil
                 return loop.makeSucceededVoidFuture()
             }
             startupLoad?.total = total
             logger.info("applying the startup configuration: \(total) lines", metadata: ["path": "\(path)"])
-            return ConfigLoader.apply(text, source: path, plane: self, workspace: live) { [self] progress in
+            return ConfigLoader.apply(bytes, source: path, plane: self, workspace: live) { [self] progress in
                 startupLoad?.done = progress.done
                 startupLoad?.errors = progress.errors
             }.assumeIsolated().map { [self] report in
                 for error in report.errors { logger.error("\(error)") }
                 startupLoad = nil
-                configStatus = "loaded: \(report.summary) in \(formatSeconds(report.seconds))"
+                loadStatus = "loaded: \(report.summary) in \(formatSeconds(report.seconds))"
                 logger.notice("startup configuration applied: \(report.summary) in \(formatSeconds(report.seconds))", metadata: ["path": "\(path)"])
+                startupNotWhole = StartupFileProblem(report, occasion: .startup)
+                if let problem = startupNotWhole {
+                    logger.warning("write file will not replace \(path) until it loads whole (\(problem.count)); write memory force overrides")
+                }
             }.nonisolated()
         }.recover { [self] error in
             logger.error("cannot read startup configuration: \(error)")
-            configStatus = "unreadable: \(error)"
+            loadStatus = "unreadable: \(error)"
+            startupNotWhole = StartupFileProblem(path: path, occasion: .startup, failedLines: 0, first: "\(error)")
+            logger.warning("write file will not replace \(path) until it can be read; write memory force overrides")
             startupLoad = nil
         }.nonisolated()
     }
 
     /// SIGHUP: re-reads the startup configuration (off the loop) and, if every line is valid,
-    /// replaces the running configuration with it, logging each difference; the subsystems and
-    /// the HAL redo only what differs. Otherwise logs why not and keeps the running
-    /// configuration as it is.
+    /// makes the running configuration the file's, logging every line that changes; the
+    /// subsystems and the HAL redo only what differs. Otherwise logs why not, keeps the running
+    /// configuration as it is, and `write file` refuses to replace the file unless forced.
+    ///
+    /// The file's configuration takes the running one's place as one edit in the queue of edits
+    /// (`HALCommitter.replace`), at the moment the reload has the file ready: edits accepted
+    /// before that land first and, where the file differs, are replaced (each such line logged
+    /// `reload: - ...`); edits accepted after it apply on top of the file. The difference is
+    /// taken against the running configuration as it is when the replacement lands.
     func reload() {
         let path = options.configPath
         if let load = startupLoad {
@@ -265,45 +279,68 @@ extension ControlPlane {
         reloading = true
         let read = pool.runIfActive(eventLoop: loop) { try StartupConfigStore.readFile(path) }
         read.hop(to: loop).assumeIsolated().whenComplete { [self] result in
-            let text: String
+            let bytes: [UInt8]
             switch result {
             case .failure(let error):
                 reloading = false
-                logger.error("reload not applied: \(error)")
+                logger.error("reload not applied: \(error); running configuration unchanged")
+                startupNotWhole = StartupFileProblem(path: path, occasion: .reload, failedLines: 0, first: "\(error)")
                 return
             case .success(nil):
                 reloading = false
                 logger.error("reload not applied: \(path) does not exist; running configuration unchanged")
                 return
             case .success(let value?):
-                text = value
+                bytes = value
             }
             let candidate = ConfigWorkspace(checkingCapacityOf: options.chip)
-            ConfigLoader.apply(text, source: path, plane: self, workspace: candidate).assumeIsolated().whenSuccess { [self] report in
-                guard report.errors.isEmpty else {
+            ConfigLoader.apply(bytes, source: path, plane: self, workspace: candidate).assumeIsolated().whenSuccess { [self] report in
+                if let problem = StartupFileProblem(report, occasion: .reload) {
                     reloading = false
                     logger.error("reload not applied: \(report.errors.count) error(s) in \(path); running configuration unchanged")
                     for error in report.errors { logger.error("\(error)") }
+                    startupNotWhole = problem
+                    logger.warning("write file will not replace \(path) until it loads whole (\(problem.count)); write memory force overrides")
                     return
                 }
-                // What differs is worked out off the loop (both are immutable values).
-                let before = live.config
-                let after = candidate.config
-                let diff = pool.runIfActive(eventLoop: loop) { ConfigChange.between(before, after) }
-                diff.hop(to: loop).assumeIsolated().whenComplete { [self] result in
-                    // Another session may have edited meanwhile: then the difference is taken again.
-                    let known = (try? result.get()).flatMap { live.config == before ? $0 : nil }
-                    let change = live.replace(with: after, change: known)
-                    committer.replaced(change)
-                    configStatus = "reloaded: \(report.summary)"
-                    reloading = false
-                    logDifferences(before, after)
-                }
+                replaceRunning(with: candidate.config, report: report)
             }
         }
     }
 
-    /// Logs what a reload changed, line by line, rendering both configurations off the loop.
+    /// The reload's second half: the file's configuration replaces the running one in its turn
+    /// in the queue of edits. Most of the difference is worked out off the loop, against a copy
+    /// of the running configuration; the keys edited meanwhile (kept in the live workspace's
+    /// journal) are added when the replacement lands, so the difference is the one with what is
+    /// running then, at the cost of what changed, not of the whole configuration.
+    private func replaceRunning(with file: RunningConfig, report: ConfigLoadReport) {
+        let path = options.configPath
+        let copy = live.config
+        live.startJournal()
+        let diff = pool.runIfActive(eventLoop: loop) { ConfigChange.between(copy, file) }
+        diff.hop(to: loop).assumeIsolated().whenComplete { [self] result in
+            guard case .success(var keys) = result else {
+                _ = live.takeJournal()
+                reloading = false
+                logger.error("reload not applied: vrrpd is stopping")
+                return
+            }
+            committer.replace(with: file, label: "reload of \(path)") { [self] _ in
+                keys.formUnion(live.takeJournal())
+                return keys
+            }.assumeIsolated().whenSuccess { [self] replaced in
+                reloading = false
+                loadStatus = "reloaded: \(report.summary)"
+                startupNotWhole = nil
+                logDifferences(replaced, file)
+            }
+        }
+    }
+
+    /// Logs what a reload changed, every line (the running configuration it replaced against
+    /// the file's), rendering both off the loop and logging in slices. Lines removed are edits
+    /// that were running and are no more: each is named. A line that carries a secret is named
+    /// without it.
     private func logDifferences(_ before: RunningConfig, _ after: RunningConfig) {
         let registry = self.registry
         let diff = pool.runIfActive(eventLoop: loop) { () -> (removed: [String], added: [String]) in
@@ -315,16 +352,18 @@ extension ControlPlane {
         }
         diff.hop(to: loop).assumeIsolated().whenSuccess { [self] diff in
             logger.notice("reload applied: \(diff.added.count) line(s) added, \(diff.removed.count) removed")
-            let limit = ControlPlane.reloadLinesLogged
-            for line in diff.removed.prefix(limit) { logger.info("reload: - \(line)") }
-            for line in diff.added.prefix(limit) { logger.info("reload: + \(line)") }
-            let more = max(0, diff.removed.count - limit) + max(0, diff.added.count - limit)
-            if more > 0 { logger.info("reload: \(more) more changed line(s) not listed") }
+            var removed = diff.removed[...]
+            var added = diff.added[...]
+            func step() {
+                let slice = Slice()
+                while !slice.isOver, let line = removed.popFirst() { logger.notice("reload: - \(SecretLines.redacted(line))") }
+                while !slice.isOver, let line = added.popFirst() { logger.info("reload: + \(SecretLines.redacted(line))") }
+                if !removed.isEmpty || !added.isEmpty { yield { step() } }
+            }
+            step()
         }
     }
 
-    /// At most this many added and this many removed lines of a reload are logged one by one.
-    static let reloadLinesLogged = 1000
 
     /// Configuration lines with their block (`interface eth1: shutdown`), for diffs.
     static func qualifiedLines(_ text: String) -> [String] {

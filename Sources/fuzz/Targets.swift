@@ -98,11 +98,15 @@ enum FuzzTargets {
         _ = grammar.complete(command, mode: mode) { _ in ["eth1", "vlan10"] }
     }
 
-    /// A configuration file; whatever loads renders to a configuration that loads again with
-    /// no error and renders the same (show running-config pastes back).
+    /// A configuration file, its bytes as vrrpd reads them (bytes that are not UTF-8 and a byte
+    /// order mark included); whatever loads renders to a configuration that loads again with no
+    /// error and renders the same (show running-config pastes back), and no error message
+    /// carries a character a command may not contain.
     static func config(_ data: UnsafeRawBufferPointer) {
-        let text = String(decoding: data, as: UTF8.self)
-        let first = offline.check(text, source: "fuzz.conf")
+        let first = offline.check(bytes: Array(data), source: "fuzz.conf")
+        for error in first.report.errors {
+            check(error.unicodeScalars.allSatisfy { LineSafety.kind(of: $0) == nil }, "an error message carries an invisible or control character: \(error.debugDescription)")
+        }
         let second = offline.check(first.rendered, source: "rendered.conf")
         check(second.report.errors.isEmpty, "the rendered configuration does not load: \(second.report.errors.prefix(3))\n--- rendered:\n\(first.rendered)")
         check(second.rendered == first.rendered, "the rendered configuration renders differently\n--- first:\n\(first.rendered)\n--- second:\n\(second.rendered)")

@@ -220,13 +220,13 @@ struct VrrpdCommand: ParsableCommand {
     /// `--check-config`: the file through the daemon's own loader, on a plane of its own.
     func runCheck() throws -> Never {
         let path = absolute(config ?? Self.defaultConfigPath)
-        let text: String
+        let bytes: [UInt8]
         do {
             guard let read = try StartupConfigStore.readFile(path) else {
                 printError("vrrpd: \(path) does not exist")
                 throw ExitCode(1)
             }
-            text = read
+            bytes = read
         } catch let exit as ExitCode {
             throw exit
         } catch {
@@ -234,7 +234,7 @@ struct VrrpdCommand: ParsableCommand {
             throw ExitCode(1)
         }
         let plane = try OfflinePlane(chip: ChipProfile.named(chip)!)
-        let result = plane.check(text, source: path)
+        let result = plane.check(bytes: bytes, source: path)
         for error in result.report.errors { print(error) }
         print("\(path): \(result.report.summary)")
         throw ExitCode(result.report.errors.isEmpty ? 0 : 1)

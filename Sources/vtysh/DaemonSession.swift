@@ -157,7 +157,9 @@ final class DaemonSession {
 enum Output {
     static func write(_ bytes: [UInt8]) { writeAll(STDOUT_FILENO, bytes) }
     static func print(_ text: String) { writeAll(STDOUT_FILENO, Array((text + "\n").utf8)) }
-    static func error(_ text: String) { writeAll(STDERR_FILENO, Array((text + "\n").utf8)) }
+    /// A message: what it repeats (a script's line, a file name) never prints a control or
+    /// invisible character (`LineSafety.visible`).
+    static func error(_ text: String) { writeAll(STDERR_FILENO, Array((LineSafety.visible(text) + "\n").utf8)) }
 
     static func writeAll(_ fd: Int32, _ bytes: [UInt8]) {
         var offset = 0

@@ -61,7 +61,7 @@ struct ScriptRunner {
             // for more while replies are due). The window is refilled a batch at a time, so lines
             // leave together (one write, one wake-up of the daemon).
             let refill = sent.count == head || sent.count - head <= window - ScriptRunner.refillBatch
-            while refill, !ended, sent.count - head < max(1, window), bytesAhead < Self.maxBytesAhead {
+            sending: while refill, !ended, sent.count - head < max(1, window), bytesAhead < Self.maxBytesAhead {
                 let waiting = sent.count == head
                 if waiting {
                     // Nothing is due: what was queued goes out before stdin is waited on.
@@ -70,10 +70,23 @@ struct ScriptRunner {
                         return ExitStatus.connectionFailed
                     }
                 }
-                let read = lines.next(waiting: waiting)
-                guard case .line(let number, var line) = read else {
-                    if case .end = read { ended = true }
-                    break
+                let number: Int
+                var line: String
+                switch lines.next(waiting: waiting) {
+                case .line(let n, let text):
+                    (number, line) = (n, text)
+                case .invalid(let n, let invalid):
+                    // Not UTF-8: it cannot be sent (a frame carries text), and it is this line's
+                    // error only; a comment is one whatever follows its `!`.
+                    if ScriptRunner.isCommand(invalid.prefix) {
+                        sent.append(Sent(number: n, line: invalid.text, id: 0, describe: false, bytes: 0, refused: invalid.message))
+                    }
+                    continue
+                case .notReady:
+                    break sending
+                case .end:
+                    ended = true
+                    break sending
                 }
                 if line.hasSuffix("\r") { line.removeLast() }
                 guard ScriptRunner.isCommand(line) else { continue }
@@ -195,6 +208,8 @@ struct ScriptRunner {
 /// What reading the next line of a script gave.
 enum LineRead {
     case line(Int, String)
+    /// A line that is not UTF-8 (reported, never sent).
+    case invalid(Int, InvalidUTF8)
     /// Nothing at hand without waiting (stdin, asked not to wait).
     case notReady
     case end
@@ -206,7 +221,7 @@ protocol LineSource {
     mutating func next(waiting: Bool) -> LineRead
 }
 
-/// Lines already in memory (`-c` commands, a `-f` file).
+/// Lines already in memory (`-c` commands).
 struct ListedLines: LineSource {
     private let lines: [(Int, String)]
     private var index = 0
@@ -217,6 +232,22 @@ struct ListedLines: LineSource {
         guard index < lines.count else { return .end }
         defer { index += 1 }
         return .line(lines[index].0, lines[index].1)
+    }
+}
+
+/// The lines of a `-f` file, read as vrrpd reads its files (`TextLines`: no byte order mark,
+/// each line decoded on its own).
+struct FileLines: LineSource {
+    private var lines: TextLines
+
+    init(_ bytes: [UInt8]) { lines = TextLines(bytes) }
+
+    mutating func next(waiting: Bool) -> LineRead {
+        switch lines.next() {
+        case nil: return .end
+        case .success(let text): return .line(lines.number, text)
+        case .failure(let invalid): return .invalid(lines.number, invalid)
+        }
     }
 }
 
@@ -233,22 +264,26 @@ struct DescriptorLines: LineSource {
 
     mutating func next(waiting: Bool) -> LineRead {
         while true {
+            // A byte order mark at the start of the input is not part of the first line (a part of
+            // one holds no newline: the line waits for the rest).
+            if number == 0, start == 0, TextLines.startsWithByteOrderMark(buffer) { start = TextLines.byteOrderMark.count }
             if let newline = buffer[start...].firstIndex(of: UInt8(ascii: "\n")) {
-                let text = String(decoding: buffer[start..<newline], as: UTF8.self)
+                let line = buffer[start..<newline]
                 start = newline + 1
+                number += 1
+                let read = Self.decoded(number, line)
                 if start > 65536 {
                     buffer.removeFirst(start)
                     start = 0
                 }
-                number += 1
-                return .line(number, text)
+                return read
             }
             if eof {
                 guard start < buffer.count else { return .end }
-                let text = String(decoding: buffer[start...], as: UTF8.self)
+                let line = buffer[start...]
                 start = buffer.count
                 number += 1
-                return .line(number, text)
+                return Self.decoded(number, line)
             }
             if !waiting {
                 var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
@@ -262,6 +297,13 @@ struct DescriptorLines: LineSource {
                 continue
             }
             buffer += chunk[0..<n]
+        }
+    }
+
+    private static func decoded(_ number: Int, _ line: ArraySlice<UInt8>) -> LineRead {
+        switch TextLines.decode(line.last == UInt8(ascii: "\r") ? line.dropLast() : line) {
+        case .success(let text): return .line(number, text)
+        case .failure(let invalid): return .invalid(number, invalid)
         }
     }
 }

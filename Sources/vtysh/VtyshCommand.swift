@@ -91,12 +91,9 @@ struct VtyshCommand: ParsableCommand {
             if status != ExitStatus.success || session.closed { throw ExitCode(status) }
         }
         if let file {
-            guard let text = readFile(file) else { throw ExitCode(ExitStatus.commandFailed) }
-            let lines = text.split(separator: "\n", omittingEmptySubsequences: false).enumerated().map {
-                ($0.offset + 1, String($0.element))
-            }
+            guard let bytes = readFile(file) else { throw ExitCode(ExitStatus.commandFailed) }
             let runner = ScriptRunner(session: session, echo: echo, stopOnFailure: false, source: file)
-            status = runner.run(ListedLines(lines))
+            status = runner.run(FileLines(bytes))
         } else if commands.isEmpty {
             if isatty(STDIN_FILENO) != 0 {
                 status = Shell.run(session)
@@ -108,7 +105,8 @@ struct VtyshCommand: ParsableCommand {
         if status != ExitStatus.success { throw ExitCode(status) }
     }
 
-    private func readFile(_ path: String) -> String? {
+    /// The file's bytes (each line is decoded on its own: `FileLines`).
+    private func readFile(_ path: String) -> [UInt8]? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             Output.error("% vtysh: cannot read \(path): \(String(cString: strerror(errno)))")
@@ -127,10 +125,6 @@ struct VtyshCommand: ParsableCommand {
             if n == 0 { break }
             bytes += chunk[0..<n]
         }
-        guard let text = String(validating: bytes, as: UTF8.self) else {
-            Output.error("% vtysh: \(path) is not UTF-8 text")
-            return nil
-        }
-        return text
+        return bytes
     }
 }

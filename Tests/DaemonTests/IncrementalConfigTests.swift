@@ -46,9 +46,9 @@ import VRRP
                 _ = try h.run("end")
                 _ = try h.run("copy \(path) running-config")
                 _ = try h.run("configure terminal")
-            case .reload(let text):
+            case .reload(let text, let during):
                 try text.write(toFile: h.dir.file("vrrpd.conf"), atomically: true, encoding: .utf8)
-                try h.reload()
+                try h.reload(during: during)
             }
             let failures = try h.checkIncrementalState(seen: &seen)
             if !failures.isEmpty {
@@ -66,8 +66,9 @@ enum RandomOp: CustomStringConvertible {
     case lines([String])
     /// Enable-mode lines (back to configuration mode after).
     case exec([String])
-    /// The startup file replaced with this text, then SIGHUP.
-    case reload(String)
+    /// The startup file replaced with this text, then SIGHUP; these lines typed meanwhile
+    /// (each lands before or after the reload's turn in the queue).
+    case reload(String, during: [String])
     /// `copy FILE running-config` of these lines.
     case copy(String, [String])
 
@@ -75,7 +76,9 @@ enum RandomOp: CustomStringConvertible {
         switch self {
         case .lines(let l): return l.joined(separator: " | ")
         case .exec(let l): return "exec: " + l.joined(separator: " | ")
-        case .reload(let t): return "reload:\n    " + t.split(separator: "\n").joined(separator: "\n    ")
+        case .reload(let t, let during):
+            return "reload:\n    " + t.split(separator: "\n").joined(separator: "\n    ")
+                + (during.isEmpty ? "" : "\n  typed meanwhile:\n    " + during.joined(separator: "\n    "))
         case .copy(_, let lines): return "copy:\n    " + lines.joined(separator: "\n    ")
         }
     }
@@ -154,18 +157,58 @@ enum RandomOps {
             // A whole new startup configuration, reloaded (refused as a whole if a line fails).
             var lines: [String] = []
             for _ in 0..<Int.random(in: 5...40, using: &rng) { lines += block(&rng).map { $0.replacingOccurrences(of: "no ", with: "") } }
-            return .reload(lines.joined(separator: "\n") + "\n")
+            var during: [String] = []
+            if chance(50, &rng) { for _ in 0..<Int.random(in: 1...6, using: &rng) { during += block(&rng) } }
+            return .reload(lines.joined(separator: "\n") + "\n", during: during)
         }
     }
 }
 
 extension PlaneHarness {
-    /// SIGHUP, as the signal thread posts it; returns once the reload has been applied or refused.
-    func reload() throws {
+    /// SIGHUP, as the signal thread posts it, with `during` typed meanwhile in the harness
+    /// session; returns once they have landed and the reload has been applied or refused.
+    ///
+    /// The lines are typed in the reload's narrowest window: its file read and built, its
+    /// difference from a copy of the running configuration being worked out off the loop (held
+    /// there by blocking the plane's worker threads until they are typed), so they land between
+    /// the copy and the reload's turn (the keys it must look at again), or queue before its turn
+    /// behind a HAL call.
+    func reload(during: [String] = []) throws {
         let plane = self.plane
-        try group.next().submit { plane.value.reload() }.wait()
+        let session = self.session
+        let loop = group.next()
         let deadline = Date().addingTimeInterval(10)
-        while try group.next().submit({ plane.value.reloading }).wait() {
+        if !during.isEmpty {
+            // Both worker threads held; the file read gets one back, then a third hold takes it,
+            // so the difference waits.
+            let pool = try loop.submit { plane.value.pool }.wait()
+            let gate = DispatchSemaphore(value: 0)
+            let holds = [pool.runIfActive(eventLoop: loop) { gate.wait() }, pool.runIfActive(eventLoop: loop) { gate.wait() }]
+            try loop.submit { plane.value.reload() }.wait()
+            let third = pool.runIfActive(eventLoop: loop) { gate.wait() }
+            gate.signal()
+            while try loop.submit({ plane.value.live.journal == nil && plane.value.reloading }).wait() {
+                guard Date() < deadline else { throw TestFailure("the reload did not build the file within 10 s") }
+                usleep(1_000)
+            }
+            // One turn of the loop: the edits queue together (a HAL call carries them).
+            let typed = try loop.submit { () -> [EventLoopFuture<Status>] in
+                during.map { line in
+                    switch plane.value.execute(line, session: session.value, workspace: plane.value.live, loading: false).1 {
+                    case .done(let status): return loop.makeSucceededFuture(status)
+                    case .pending(let future, _, _): return future
+                    case .input: return loop.makeSucceededFuture(.inputRequired)
+                    }
+                }
+            }.wait()
+            gate.signal()
+            gate.signal()
+            for hold in holds + [third] { try hold.wait() }
+            for line in typed { _ = try line.wait() }
+        } else {
+            try loop.submit { plane.value.reload() }.wait()
+        }
+        while try loop.submit({ plane.value.reloading }).wait() {
             guard Date() < deadline else { throw TestFailure("the reload did not finish within 10 s") }
             usleep(2_000)
         }

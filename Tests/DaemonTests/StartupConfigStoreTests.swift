@@ -69,9 +69,11 @@ import TestSupport
         let dir = try Scratch()
         #expect(try StartupConfigStore.readFile(dir.file("missing")) == nil)
         try dir.write("a", "hostname x\n")
-        #expect(try StartupConfigStore.readFile(dir.file("a")) == "hostname x\n")
+        #expect(try StartupConfigStore.readFile(dir.file("a")) == Array("hostname x\n".utf8))
+        // Bytes that are not UTF-8 are read as they are: each line is decoded on its own.
         _ = FileManager.default.createFile(atPath: dir.file("bad"), contents: Data([0x68, 0xff, 0x0a]))
-        #expect(throws: DaemonError.self) { try StartupConfigStore.readFile(dir.file("bad")) }
+        #expect(try StartupConfigStore.readFile(dir.file("bad")) == [0x68, 0xff, 0x0a])
+        #expect(throws: DaemonError.self) { try StartupConfigStore.readFile(dir.path) }
     }
 
     /// Saves from several threads at once are serialised: the file is always one whole version.

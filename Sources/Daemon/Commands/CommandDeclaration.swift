@@ -253,10 +253,25 @@ public final class ConfigWorkspace {
         capacity = CapacityModel(chip: chip)
     }
 
+    /// What changed since `startJournal` (nil: none kept). A reload works out its difference
+    /// from a copy, off the loop; the keys edited since are looked at again when it lands.
+    private(set) var journal: ConfigChange?
+
+    func startJournal() { journal = ConfigChange() }
+
+    /// The keys changed since `startJournal`; no journal is kept any more.
+    func takeJournal() -> ConfigChange {
+        defer { journal = nil }
+        return journal ?? ConfigChange()
+    }
+
     /// Makes an edit.
     func apply(_ edit: ConfigEdit) {
         config = edit.config
-        if !edit.change.isEmpty { onChange?(edit.change) }
+        if !edit.change.isEmpty {
+            journal?.formUnion(edit.change)
+            onChange?(edit.change)
+        }
     }
 
     /// Replaces the whole configuration (a reload); returns what differs. `change` is that
@@ -265,7 +280,10 @@ public final class ConfigWorkspace {
     func replace(with new: RunningConfig, change known: ConfigChange? = nil) -> ConfigChange {
         let change = known ?? ConfigChange.between(config, new)
         config = new
-        if !change.isEmpty { onChange?(change) }
+        if !change.isEmpty {
+            journal?.formUnion(change)
+            onChange?(change)
+        }
         return change
     }
 }

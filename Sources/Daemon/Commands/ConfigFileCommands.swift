@@ -18,14 +18,28 @@ enum ConfigFileCommands {
         ) { ctx, _ in
             save(ctx)
         },
+        // Only after `file` or `memory`, so that `write f` stays `write file`.
+        CommandDeclaration(
+            "write <file|memory> force",
+            help: [
+                "Write running configuration to memory, network, or terminal",
+                "Write configuration to the startup-config file", "Write configuration to the startup-config file",
+                "Replace the startup-config file even though it did not load whole",
+            ],
+            modes: [Modes.enable]
+        ) { ctx, _ in
+            save(ctx, force: true)
+        },
         CommandDeclaration(
             "copy running-config startup-config",
             help: ["Copy from one file to another", "Copy from the current running configuration",
                    "Copy to the startup configuration"],
             modes: [Modes.enable]
         ) { ctx, _ in
+            // Refused before the question, not after it.
+            if let refusal = saveRefusal(ctx.plane, force: false) { return ctx.fail(refusal) }
             // IOS asks for the destination; RETURN takes the default (scripts answer it so).
-            .input(prompt: "Destination filename [startup-config]? ", hidden: false) { ctx, answer in
+            return .input(prompt: "Destination filename [startup-config]? ", hidden: false) { ctx, answer in
                 let name = answer.trimmingCharacters(in: .whitespaces)
                 guard name.isEmpty || name == "startup-config" else {
                     return ctx.fail("Only startup-config can be written here (\(ctx.plane.options.configPath)); nothing saved")
@@ -95,12 +109,15 @@ enum ConfigFileCommands {
         ) { ctx, _ in
             let path = ctx.plane.options.configPath
             let read = ctx.plane.store.read(on: ctx.loop, pool: ctx.plane.pool)
-            let result = read.assumeIsolated().map { text -> Status in
-                guard let text else {
+            let result = read.assumeIsolated().map { bytes -> Status in
+                guard let bytes else {
                     ctx.print("% No startup configuration: \(path) does not exist (use write file)")
                     return .error
                 }
-                ctx.write(text)
+                // As loaded: no byte order mark; a byte that is not UTF-8 shows as U+FFFD (the
+                // load names it, `show version` counts it).
+                let start = TextLines.startsWithByteOrderMark(bytes) ? TextLines.byteOrderMark.count : 0
+                ctx.write(String(decoding: bytes[start...], as: UTF8.self))
                 return .success
             }.recover { error in
                 ctx.print("% \(error)")
@@ -123,11 +140,20 @@ enum ConfigFileCommands {
         return .done(.success)
     }
 
+    /// Why `write file` must not replace the startup file now, or nil. While it loads, never:
+    /// saving half of it would lose the other half. While it is not in the running
+    /// configuration whole (a line failed, or it could not be read), only when forced.
+    static func saveRefusal(_ plane: ControlPlane, force: Bool) -> String? {
+        if let message = plane.loadingMessage { return message + "; nothing saved" }
+        if !force, let problem = plane.startupNotWhole { return problem.refusal }
+        return nil
+    }
+
     /// `write file`: the running configuration, saved atomically and durably.
-    static func save(_ ctx: CommandContext) -> CommandOutcome {
+    static func save(_ ctx: CommandContext, force: Bool = false) -> CommandOutcome {
         let plane = ctx.plane
-        // Saving half a startup configuration would lose the other half.
-        if let message = plane.loadingMessage { return ctx.fail(message + "; nothing saved") }
+        if let refusal = saveRefusal(plane, force: force) { return ctx.fail(refusal) }
+        let overridden = plane.startupNotWhole
         let header = "! vrrpd \(plane.options.version) configuration, saved \(LogSink.timestamp())\n"
         ctx.print("Building configuration...")
         let path = plane.options.configPath
@@ -145,6 +171,12 @@ enum ConfigFileCommands {
             plane.logger.info(
                 "configuration saved", metadata: ["path": "\(path)", "by": "\(ctx.session.name)",
                 "ms": "\((MonotonicClock.nanoseconds - started) / 1_000_000)"])
+            // Forced over a file that did not load whole: the file is the running configuration
+            // now (a problem found since, by a reload, stays).
+            if let overridden, plane.startupNotWhole == overridden {
+                plane.startupNotWhole = nil
+                plane.logger.notice("\(path) replaced by write memory force (it had not loaded whole: \(overridden.count))", metadata: ["by": "\(ctx.session.name)"])
+            }
             ctx.print("Configuration saved to \(path)")
             ctx.print("[OK]")
             return .success
@@ -156,7 +188,6 @@ enum ConfigFileCommands {
         return .pending(result, waitingFor: { store.activity })
     }
 
-    /// `copy FILE running-config`: applies a file on top of the running configuration.
     /// The canonical absolute path (symbolic links and `..` resolved), or nil if it does not exist.
     static func realPath(_ path: String) -> String? {
         guard let resolved = realpath(path, nil) else { return nil }
@@ -164,24 +195,36 @@ enum ConfigFileCommands {
         return String(cString: resolved)
     }
 
+    /// `copy FILE running-config`: applies a file on top of the running configuration, line by
+    /// line (a bad line is that line's error). The startup file applied whole this way is in the
+    /// running configuration whole again: `write file` saves again.
     static func merge(_ ctx: CommandContext, path: String) -> CommandOutcome {
         let plane = ctx.plane
         if let message = plane.loadingMessage { return ctx.fail(message) }
-        let read = plane.pool.runIfActive(eventLoop: ctx.loop) { try StartupConfigStore.readFile(path) }
-        let result = read.assumeIsolated().flatMap { text -> EventLoopFuture<Status> in
+        let startupPath = plane.options.configPath
+        let read = plane.pool.runIfActive(eventLoop: ctx.loop) { () -> (bytes: [UInt8], isStartupFile: Bool)? in
+            guard let bytes = try StartupConfigStore.readFile(path) else { return nil }
+            return (bytes, realPath(path) == realPath(startupPath))
+        }
+        let result = read.assumeIsolated().flatMap { read -> EventLoopFuture<Status> in
             // The reply already said it timed out (or was interrupted): nothing is applied, ever.
             guard !ctx.abandoned else {
                 plane.logger.notice("copy not applied: the command had already timed out or been interrupted", metadata: ["path": "\(path)"])
                 return ctx.loop.makeSucceededFuture(.cancelled)
             }
-            guard let text else {
+            guard let (bytes, isStartupFile) = read else {
                 ctx.print("% \(path) does not exist")
                 return ctx.loop.makeSucceededFuture(.error)
             }
-            return ConfigLoader.apply(text, source: path, plane: plane, workspace: ctx.workspace)
+            return ConfigLoader.apply(bytes, source: path, plane: plane, workspace: ctx.workspace)
                 .assumeIsolated().map { report -> Status in
                     for error in report.errors { ctx.print("% " + error) }
                     ctx.print("\(report.summary) applied from \(path)")
+                    if isStartupFile, report.errors.isEmpty, let problem = plane.startupNotWhole {
+                        plane.startupNotWhole = nil
+                        plane.logger.notice("\(path) applied whole (it had not loaded whole: \(problem.count)); write file saves again")
+                        ctx.print("\(path) is in the running configuration whole: write file saves again")
+                    }
                     // The good lines stay applied (a merge, as in IOS); a script still learns
                     // that some failed.
                     return report.errors.isEmpty ? .success : .error

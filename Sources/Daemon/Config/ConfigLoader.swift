@@ -25,9 +25,57 @@ public struct ConfigLoadProgress: Sendable {
     public var errors = 0
 }
 
+/// Why the startup file is not in the running configuration whole: lines of it failed, or it
+/// could not be read, at start-up or when it was last reloaded. `write file` names it when it
+/// refuses to replace the file (a save would lose what did not load).
+public struct StartupFileProblem: Sendable, Equatable {
+    public enum Occasion: Sendable, Equatable {
+        case startup
+        case reload
+    }
+
+    public var path: String
+    public var occasion: Occasion
+    /// The lines that failed; 0: the file could not be read.
+    public var failedLines: Int
+    /// The first line that failed (`FILE:LINE: message`), or why the file could not be read.
+    public var first: String
+
+    /// A problem from a load's report, nil when every line applied.
+    init?(_ report: ConfigLoadReport, occasion: Occasion) {
+        guard let first = report.errors.first else { return nil }
+        self.init(path: report.source, occasion: occasion, failedLines: report.errors.count, first: first)
+    }
+
+    init(path: String, occasion: Occasion, failedLines: Int, first: String) {
+        self.path = path
+        self.occasion = occasion
+        self.failedLines = failedLines
+        self.first = LineSafety.visible(first)
+    }
+
+    /// `2 lines failed`, or `unreadable`.
+    var count: String {
+        failedLines == 0 ? "unreadable" : "\(failedLines) line\(failedLines == 1 ? "" : "s") failed"
+    }
+
+    /// What `write file` answers instead of saving.
+    var refusal: String {
+        let when = occasion == .startup ? "at start-up" : "by the last reload (SIGHUP)"
+        let why = failedLines == 0
+            ? "could not be read \(when) (\(first))"
+            : "was not loaded whole \(when): \(count), the first: \(first)"
+        return "Not saved: \(path) \(why). Saving now would replace what did not load. Fix the file and load it "
+            + "again (SIGHUP, or copy startup-config running-config), or replace it anyway: write memory force"
+    }
+}
+
 /// Applies a configuration text line by line, as if typed in configuration mode: the startup
 /// config at start, the file on SIGHUP, `copy FILE running-config`. A bad line is reported as
-/// `file:line: message` and the lines after it still apply.
+/// `file:line: message` and the lines after it still apply. The text is bytes as read from the
+/// file, read as `TextLines` reads them: a leading byte order mark is dropped, and each line is
+/// decoded on its own, so a byte that is not UTF-8 is its line's error (naming the byte and its
+/// column) and no other line's.
 ///
 /// It never holds the control plane for long: lines run in slices of at most
 /// `LoopYield.sliceNanoseconds`, and between slices every other session is served. A line that
@@ -38,9 +86,8 @@ final class ConfigLoader {
     private let plane: ControlPlane
     private let workspace: ConfigWorkspace
     /// The text, read a line at a time as the slices go (never split whole on the loop).
-    private let text: String
-    private var position: String.Index
-    private var lineNumber = 0
+    private var lines: TextLines
+    private var lineNumber: Int { lines.number }
     private var report: ConfigLoadReport
     private let session: Session
     private let promise: EventLoopPromise<ConfigLoadReport>
@@ -61,51 +108,47 @@ final class ConfigLoader {
     /// At most this many lines queued and not landed; then the loader waits for the oldest.
     static let maxOutstanding = 4096
 
-    private init(plane: ControlPlane, text: String, source: String, workspace: ConfigWorkspace, progress: ((ConfigLoadProgress) -> Void)?) {
+    private init(plane: ControlPlane, bytes: [UInt8], source: String, workspace: ConfigWorkspace, progress: ((ConfigLoadProgress) -> Void)?) {
         self.plane = plane
         self.workspace = workspace
         self.progress = progress
-        self.text = text
-        position = text.startIndex
+        lines = TextLines(bytes)
         report = ConfigLoadReport(source: source)
         session = Session(id: 0, mode: Modes.config, client: "config file \(source)")
         promise = plane.loop.makePromise()
     }
 
-    /// Applies `text` to `workspace`; the future completes (on the control-plane loop) when
-    /// every line has run. `progress` hears how far it got after every slice.
+    /// Applies `bytes` (a file's, as read) to `workspace`; the future completes (on the
+    /// control-plane loop) when every line has run. `progress` hears how far it got after every
+    /// slice.
     static func apply(
-        _ text: String, source: String, plane: ControlPlane, workspace: ConfigWorkspace,
+        _ bytes: [UInt8], source: String, plane: ControlPlane, workspace: ConfigWorkspace,
         progress: ((ConfigLoadProgress) -> Void)? = nil
     ) -> EventLoopFuture<ConfigLoadReport> {
         plane.loop.preconditionInEventLoop()
-        let loader = ConfigLoader(plane: plane, text: text, source: source, workspace: workspace, progress: progress)
+        let loader = ConfigLoader(plane: plane, bytes: bytes, source: source, workspace: workspace, progress: progress)
         loader.run()
         return loader.promise.futureResult
     }
 
-    /// The lines that are not blank (what `total` counts). O(n): call it off the loop.
-    static func countLines(_ text: String) -> Int {
-        text.split(separator: "\n").reduce(0) { $0 + ($1.contains { $0 != " " && $0 != "\t" && $0 != "\r" } ? 1 : 0) }
+    /// Applies a text already in memory (tests, the offline plane).
+    static func apply(
+        _ text: String, source: String, plane: ControlPlane, workspace: ConfigWorkspace,
+        progress: ((ConfigLoadProgress) -> Void)? = nil
+    ) -> EventLoopFuture<ConfigLoadReport> {
+        apply(Array(text.utf8), source: source, plane: plane, workspace: workspace, progress: progress)
     }
 
-    /// The next line of the text, nil at its end.
-    private func nextLine() -> Substring? {
-        guard position < text.endIndex else { return nil }
-        let end = text.utf8[position...].firstIndex(of: UInt8(ascii: "\n")) ?? text.endIndex
-        let line = text[position..<end]
-        position = end < text.endIndex ? text.index(after: end) : end
-        lineNumber += 1
-        return line
-    }
+    /// The lines that are not blank (what `total` counts). O(n): call it off the loop.
+    static func countLines(_ bytes: [UInt8]) -> Int { TextLines.countNonBlank(bytes) }
 
     private func run() {
         let slice = Slice()
-        if plane.stopping && position < text.endIndex {
+        if plane.stopping && !lines.isAtEnd {
             errors.append((lineNumber + 1, "\(report.source): vrrpd is stopping: the lines from \(lineNumber + 1) on were not applied"))
-            position = text.endIndex
+            lines.skipRest()
         }
-        while position < text.endIndex {
+        while !lines.isAtEnd {
             if slice.isOver {
                 announceProgress()
                 plane.yield { [self] in run() }
@@ -114,8 +157,20 @@ final class ConfigLoader {
             if outstanding.count - outstandingHead >= Self.maxOutstanding {
                 return waitForOldest()
             }
-            guard var line = nextLine() else { break }
-            if line.hasSuffix("\r") { line = line.dropLast() }
+            guard let read = lines.next() else { break }
+            let line: String
+            switch read {
+            case .success(let text):
+                line = text
+            case .failure(let invalid):
+                // A comment is one whatever bytes follow its `!`; any other line is not applied.
+                report.lines += 1
+                let start = invalid.prefix.drop { $0 == " " || $0 == "\t" }
+                if start.hasPrefix("!") || start.hasPrefix("#") { continue }
+                report.commands += 1
+                errors.append((lineNumber, "\(report.source):\(lineNumber): \(invalid.message)"))
+                continue
+            }
             guard line.contains(where: { $0 != " " && $0 != "\t" }) else { continue }
             report.lines += 1
             // Indentation only shows structure; the line runs as if typed without it.

@@ -66,15 +66,17 @@ public final class StartupConfigStore: Sendable {
         }
     }
 
-    /// Reads the file; nil when it does not exist.
-    public func read(on loop: EventLoop, pool: NIOThreadPool) -> EventLoopFuture<String?> {
+    /// Reads the file's bytes; nil when it does not exist.
+    public func read(on loop: EventLoop, pool: NIOThreadPool) -> EventLoopFuture<[UInt8]?> {
         let path = self.path
         return pool.runIfActive(eventLoop: loop) { try StartupConfigStore.readFile(path) }
     }
 
     /// Reads a configuration file: a regular file only (a FIFO, a device or a socket is refused
-    /// at once, never waited on), at most 16 MiB, UTF-8. Nil when it does not exist.
-    public static func readFile(_ path: String) throws -> String? {
+    /// at once, never waited on), at most 16 MiB. Nil when it does not exist. The bytes as they
+    /// are: whether they are UTF-8 is each line's business (`TextLines`), so one bad byte costs
+    /// one line, never the file.
+    public static func readFile(_ path: String) throws -> [UInt8]? {
         // Non-blocking open: opening a FIFO for reading must not wait for a writer.
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
         if fd < 0 {
@@ -97,13 +99,13 @@ public final class StartupConfigStore: Sendable {
             }
             if n == 0 { break }
             bytes += chunk[0..<n]
-            if bytes.count > 16 << 20 { throw DaemonError("\(path) is larger than 16 MiB") }
+            if bytes.count > maxFileBytes { throw DaemonError("\(path) is larger than \(maxFileBytes >> 20) MiB") }
         }
-        guard let text = String(validating: bytes, as: UTF8.self) else {
-            throw DaemonError("\(path) is not valid UTF-8 text")
-        }
-        return text
+        return bytes
     }
+
+    /// The largest configuration file read.
+    public static let maxFileBytes = 16 << 20
 
     /// The steps of a save, in order; tests fail or delay any one of them.
     public enum Step: String, Sendable, CaseIterable {
@@ -228,7 +230,7 @@ public final class StartupConfigStore: Sendable {
             let fd = open(staging, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
             guard fd >= 0 else { throw DaemonError("cannot create \(staging): \(String(cString: strerror(errno)))") }
             defer { close(fd) }
-            let bytes = Array(old.utf8)
+            let bytes = old
             var offset = 0
             while offset < bytes.count {
                 let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, bytes.count - offset) }

@@ -50,6 +50,8 @@ final class HALCommitter {
         var number: UInt64 = 0
         /// Projected again since its HAL part was planned.
         var reprojected = false
+        /// Set for a reload: the whole configuration replaced in this edit's turn (`replace`).
+        var replacement: Replacement?
 
         init(context: CommandContext, edit: @escaping Edit, promise: EventLoopPromise<Status>, result: HALGroupResult?,
              projection: ConfigEdit, generation: UInt64) {
@@ -190,6 +192,12 @@ final class HALCommitter {
             pending.removeFirst()
             landedCount = head.number
             let ctx = head.context
+            if let replacement = head.replacement {
+                // What follows it was projected on its configuration: nothing to redo.
+                land(replacement)
+                head.promise.succeed(.success)
+                continue
+            }
             if ctx.abandoned {
                 head.promise.succeed(.cancelled)
                 generation += 1
@@ -245,6 +253,11 @@ final class HALCommitter {
     private func reproject() {
         var config = plane.live.config
         for item in pending {
+            if let replacement = item.replacement {
+                config = replacement.config
+                item.generation = generation
+                continue
+            }
             var change = ConfigEdit(config)
             guard item.edit(&change) == nil else { continue }
             config = change.config
@@ -255,10 +268,48 @@ final class HALCommitter {
         projected = config
     }
 
-    /// The live configuration was replaced (a reload): the HAL follows, in the background.
-    func replaced(_ change: ConfigChange) {
-        generation += 1
-        if pending.isEmpty { projected = plane.live.config } else { reproject() }
+    /// A whole configuration taking the live one's place, and who hears what it replaced.
+    struct Replacement {
+        let config: RunningConfig
+        /// What differs between the configuration it replaces (given) and `config`.
+        let keys: (RunningConfig) -> ConfigChange
+        let replaced: EventLoopPromise<RunningConfig>
+    }
+
+    /// Replaces the live configuration with `config` (a reload) as one edit in the queue: after
+    /// every edit queued before it has landed (those the file does not have are replaced), before
+    /// every edit queued after it (checked against `config`, they apply on top of it). No edit
+    /// straddles it: each was checked against the configuration it lands on. `keys(before)` says
+    /// what differs from the configuration it replaces, known only then; the HAL follows those
+    /// objects in the background. The future gives the configuration replaced (what the reload's
+    /// log compares with).
+    func replace(with config: RunningConfig, label: String, keys: @escaping (RunningConfig) -> ConfigChange) -> EventLoopFuture<RunningConfig> {
+        let replaced = plane.loop.makePromise(of: RunningConfig.self)
+        let replacement = Replacement(config: config, keys: keys, replaced: replaced)
+        guard !pending.isEmpty else {
+            land(replacement)
+            projected = plane.live.config
+            return replaced.futureResult
+        }
+        projected = config
+        let session = Session(id: 0, mode: Modes.config, client: label)
+        let context = CommandContext(plane: plane, session: session, workspace: plane.live, line: label, loading: true)
+        let item = Pending(
+            context: context, edit: { _ in nil }, promise: plane.loop.makePromise(), result: .applied,
+            projection: ConfigEdit(config), generation: generation)
+        item.replacement = replacement
+        queuedCount += 1
+        item.number = queuedCount
+        pending.append(item)
+        return replaced.futureResult
+    }
+
+    /// A replacement's turn: the live configuration becomes its configuration; the subsystems
+    /// and the HAL redo what differs.
+    private func land(_ replacement: Replacement) {
+        let before = plane.live.config
+        let change = plane.live.replace(with: replacement.config, change: replacement.keys(before))
         reconciler.changed(HALObject.objects(for: change, portCount: portCount))
+        replacement.replaced.succeed(before)
     }
 }

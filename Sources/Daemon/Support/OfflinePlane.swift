@@ -86,11 +86,17 @@ public final class OfflinePlane: @unchecked Sendable {
     /// Applies `text` to an empty configuration of its own (the running configuration and the
     /// HAL are not touched) and reports every failing line as `source:line: message`.
     public func check(_ text: String, source: String) -> CheckResult {
+        check(bytes: Array(text.utf8), source: source)
+    }
+
+    /// The same for a file's bytes as read: a leading byte order mark dropped, each line decoded
+    /// on its own (a byte that is not UTF-8 is its line's error), as vrrpd reads its files.
+    public func check(bytes: [UInt8], source: String) -> CheckResult {
         let plane = self.plane
         let loop = group.next()
         let result = try? loop.flatSubmit { () -> EventLoopFuture<CheckResult> in
             let workspace = ConfigWorkspace(checkingCapacityOf: plane.value.options.chip)
-            return ConfigLoader.apply(text, source: source, plane: plane.value, workspace: workspace).assumeIsolated().map { report in
+            return ConfigLoader.apply(bytes, source: source, plane: plane.value, workspace: workspace).assumeIsolated().map { report in
                 CheckResult(report: report, rendered: plane.value.renderConfig(workspace.config))
             }.nonisolated()
         }.wait()
