@@ -32,7 +32,7 @@ import TestSupport
     /// is replaced where the file differs; what is queued after it is checked against the file
     /// and applies on top. Nothing queued before it lands after it.
     @Test func aReloadIsOneEditInTheQueue() throws {
-        let h = try PlaneHarness()
+        let h = try PlaneHarness(faults: true)
         try h.dir.write("vrrpd.conf", "hostname from-file\ninterface eth1\n description file-1\nexit\ninterface eth2\n description file-2\nexit\n")
         try h.configure(["enable", "configure terminal", "interface eth2", "description running-2", "end", "test fault hal stall l2x", "configure terminal"])
         let script = h.session
