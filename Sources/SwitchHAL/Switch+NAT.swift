@@ -61,8 +61,8 @@ extension Switch {
     /// only static entries and reservations; `natKeySlice` keys per hold of `nat.table`.
     public func natReserve(_ keys: [NATKey], deadline: UInt64) throws {
         try traced("nat_entry_reserve", "count=\(keys.count)\(keys.first.map { ", first=\($0)" } ?? "")") {
-            var made: [(slot: Int, key: UInt64)] = []
-            var refused: NATKey?
+            var made: [NATKey] = []
+            var refused: NATTable.ReserveRefusal?
             do {
                 for start in stride(from: 0, to: keys.count, by: Switch.natKeySlice) where refused == nil {
                     let slice = keys[start..<min(keys.count, start + Switch.natKeySlice)]
@@ -78,9 +78,16 @@ extension Switch {
                 nat.takeBack(reservations: &made)
                 return (nat.used, nat.reservedCount)
             }
-            throw HALError.full(
-                "NAT table full for \(refused): every bucket it hashes to holds static entries or reservations "
-                    + "(\(used) of \(nat.capacity) entries in use, \(reserved) reserved)")
+            switch refused {
+            case .limit(let key):
+                throw HALError.full(
+                    "NAT table full for \(key): \(reserved) entries are reserved for static mappings, as many as this chip sets aside "
+                        + "for them (15/16 of \(nat.capacity); \(used) in use)")
+            case .buckets(let key):
+                throw HALError.full(
+                    "NAT table full for \(key): every bucket it hashes to holds static entries or reservations "
+                        + "(\(used) of \(nat.capacity) entries in use, \(reserved) reserved)")
+            }
         }
     }
 

@@ -82,6 +82,31 @@ func collidingKeys(in table: L2Table, count: Int, vlan: UInt16 = 10) -> [MACAddr
         #expect(table.fullRefusals == 1)
     }
 
+    /// Static entries that fit in one order fit in any other: an insert that finds its buckets
+    /// full moves entries to their other buckets first, so a saved configuration's static MACs
+    /// (sorted) load back whatever order they were configured in.
+    @Test func staticEntriesFitInAnyOrder() {
+        var rng = SystemRandomNumberGenerator()
+        let candidates = (0..<200).map { n in L2Entry(mac: MACAddress(0x0200_0000_0000 + UInt64(n) * 0x1_0001), vlan: 10, port: 1, flags: .static) }
+            .shuffled(using: &rng)
+        let first = L2Table(chip: .small)
+        let accepted = candidates.filter { entry in
+            if case .inserted = first.insert(entry) { return true }
+            return false
+        }
+        #expect(accepted.count >= first.capacity * 9 / 10, "\(accepted.count) of \(first.capacity)")
+        #expect(first.moves > 0)
+        for order in [accepted.sorted { $0.key.raw < $1.key.raw }, accepted.reversed()] {
+            let again = L2Table(chip: .small)
+            let refused = order.filter { entry in
+                if case .inserted = again.insert(entry) { return false }
+                return true
+            }
+            #expect(refused.isEmpty, "\(refused.count) of \(accepted.count) do not fit in another order")
+            #expect(again.count == accepted.count && again.bankFill.reduce(0, +) == again.count)
+        }
+    }
+
     @Test func replaceDynamicEvictsAnUnhitDynamicEntry() throws {
         let table = L2Table(chip: .small)
         let perKey = table.banks * table.entriesPerBucket

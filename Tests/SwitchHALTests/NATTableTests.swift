@@ -579,7 +579,7 @@ private func translations(_ count: Int, firstCookie: UInt64 = 1, isStatic: Bool 
             }
         }
         let error = try #require(refusal, "64 mappings (128 slots) cannot fit 64")
-        #expect(error.code == -6 && error.message.contains("holds static entries or reservations"), "\(error)")
+        #expect(error.code == -6 && error.message.contains("60 entries are reserved for static mappings, as many as this chip sets aside"), "\(error)")
         let counters = try hal.natCounters(deadline: soon)
         #expect(counters.reserved == reserved.count, "the refused mapping's first key was taken back")
         #expect(counters.fullErrors == 1)
@@ -623,5 +623,34 @@ private func translations(_ count: Int, firstCookie: UInt64 = 1, isStatic: Bool 
             #expect(!(try hal.natEntries(deadline: soon)).contains { $0.cookie >> 1 == victim >> 1 })
         }
         #expect(try hal.natTakeEvicted(deadline: soon).isEmpty, "reported once")
+    }
+
+    /// Which static mappings fit does not depend on the order they are configured in: a set
+    /// accepted one at a time (in a random order, up to the first refusal and past it) fits a
+    /// new table in its saved, sorted order, and reversed. Entries move to their other buckets
+    /// to make room, as an SDK's insert with moves does; without that the saved configuration
+    /// of a nearly full table would not load back.
+    @Test func whatFitsDoesNotDependOnTheOrder() throws {
+        var rng = SystemRandomNumberGenerator()
+        for chip in [ChipProfile.small, .tomahawk] {
+            let mappings = (0..<(chip.natEntries / 2 + 64)).map { n in
+                translation(.any, inside: "10.\(n / 65536).\(n / 256 % 256).\(n % 256)", outside: "100.\(n / 65536).\(n / 256 % 256).\(n % 256)", cookie: UInt64(n + 1), isStatic: true).map(\.key)
+            }.shuffled(using: &rng)
+            let first = makeSwitch(chip)
+            var accepted: [[NATKey]] = []
+            for keys in mappings {
+                if (try? first.natReserve(keys, deadline: soon)) != nil { accepted.append(keys) }
+            }
+            // Up to the static limit (15/16 of the table) every mapping fits, in whatever order.
+            let used = try first.natCounters(deadline: soon).idleReserved
+            #expect(used == first.nat.staticLimit, "\(chip.name): \(used) of \(chip.natEntries) slots held")
+            for order in [accepted.sorted { $0[0] < $1[0] }, accepted.reversed()] {
+                let again = makeSwitch(chip)
+                var refused = 0
+                for keys in order where (try? again.natReserve(keys, deadline: soon)) == nil { refused += 1 }
+                #expect(refused == 0, "\(chip.name): \(refused) of \(accepted.count) accepted mappings do not fit in another order")
+            }
+            #expect(try first.natCounters(deadline: soon).moves > 0)
+        }
     }
 }

@@ -58,4 +58,51 @@ struct BankHash {
     func prefetch(_ keys: UnsafeMutablePointer<UInt64>) {
         clinux_prefetch_buckets(keys, buckets, Int32(banks), slotsPerBank, Int32(entriesPerBucket))
     }
+
+    /// How many buckets a search for room looks at, at most (`relocationPath`): about 0.1 ms
+    /// of hashing under the table's lock in the worst case.
+    static let relocationBudget = 512
+
+    /// Room for a key whose candidate buckets (the last `hash`) are all full, made by moving
+    /// keys to their other buckets, as an SDK's hash-table insert with moves does (cuckoo
+    /// hashing): a breadth-first search from the key's buckets through the other buckets of the
+    /// keys they hold, to a free slot. Returns the chain of slots `[p0, ..., pm]`: `pm` is free,
+    /// the key at each `p(i)` may move to `p(i+1)`; moved in reverse order, they free `p0`, a
+    /// slot of one of the key's buckets. Nil when none is found within `budget` buckets.
+    ///
+    /// Without moves, which keys fit would depend on the order they came in: a configuration
+    /// accepted line by line could fail to load back in its saved (sorted) order. With them a
+    /// set of keys fits whenever some placement of it exists and the search reaches it.
+    /// `hashInput(slot)`: the key an occupied slot holds, as `hash` takes it; `isFree(slot)`.
+    /// Clobbers `buckets`.
+    func relocationPath(budget: Int = BankHash.relocationBudget, hashInput: (Int) -> UInt64, isFree: (Int) -> Bool) -> [Int]? {
+        // A bucket reached: its first slot, and the slot whose key would move into it (-1 for
+        // the key's own buckets) with that slot's node.
+        var nodes: [(first: Int, via: Int, parent: Int)] = (0..<banks).map { (firstSlot($0), -1, -1) }
+        var seen = Set(nodes.map(\.first))
+        var next = 0
+        while next < nodes.count {
+            let node = nodes[next]
+            for slot in node.first..<(node.first + entriesPerBucket) {
+                hash(hashInput(slot))
+                for bank in 0..<banks {
+                    let first = firstSlot(bank)
+                    guard first != node.first, seen.insert(first).inserted else { continue }
+                    if let free = (first..<(first + entriesPerBucket)).first(where: isFree) {
+                        var path = [free, slot]
+                        var at = next
+                        while nodes[at].via >= 0 {
+                            path.append(nodes[at].via)
+                            at = nodes[at].parent
+                        }
+                        return path.reversed()
+                    }
+                    guard nodes.count < budget else { return nil }
+                    nodes.append((first, slot, next))
+                }
+            }
+            next += 1
+        }
+        return nil
+    }
 }

@@ -199,11 +199,42 @@ public final class L2Table: @unchecked Sendable {
     /// Inserts a new entry (the key must not be present). Picks the candidate bucket with the
     /// most free entries; with none free, fails, or with `replaceDynamic` evicts a dynamic
     /// entry of a candidate bucket, preferring one whose hit bits are clear.
+    ///
+    /// With every candidate bucket full, entries are first moved to their other buckets to make
+    /// room (`BankHash.relocationPath`), as an SDK's insert with moves does, so that which
+    /// static entries fit does not depend on the order they came in (a saved configuration loads
+    /// back); the learning path does not search (a learning storm must stay cheap).
     public func insert(_ entry: L2Entry, replaceDynamic: Bool = false) -> InsertResult {
         let key = entry.key.raw
         let probe = probe(key)
         precondition(probe.found == nil, "insert of a key already in the table")
+        if probe.freeSlot < 0, let slot = relocated() {
+            collisions &+= 1
+            store(key: key, port: entry.port, flags: entry.flags, at: slot)
+            return .inserted(slot: slot)
+        }
+        // The search hashed other keys: the key's own buckets again.
+        if probe.freeSlot < 0 { hashAll(key) }
         return insert(key: key, port: entry.port, flags: entry.flags, probe: probe, replaceDynamic: replaceDynamic)
+    }
+
+    /// Entries moved to another of their buckets to make room.
+    public internal(set) var moves = 0
+
+    /// A free slot in the last hashed key's buckets, made by moving entries; nil if none.
+    private func relocated() -> Int? {
+        guard let path = hashing.relocationPath(hashInput: { [keys] in keys[$0] }, isFree: { [keys] in keys[$0] == 0 }) else { return nil }
+        for index in stride(from: path.count - 2, through: 0, by: -1) {
+            let (from, to) = (path[index], path[index + 1])
+            keys[to] = keys[from]
+            data[to] = data[from]
+            keys[from] = 0
+            data[from] = 0
+            perBank[from / slotsPerBank] &-= 1
+            perBank[to / slotsPerBank] &+= 1
+        }
+        moves &+= path.count - 1
+        return path[0]
     }
 
     /// Inserts after a probe that found no entry (the learning path).

@@ -174,6 +174,8 @@ public struct NATCounters: Sendable, Equatable {
     public var idleReserved: Int = 0
     /// Dynamic entries whose slot a reservation took.
     public var evictions: UInt64 = 0
+    /// Entries moved to another of their buckets to make room for a new key.
+    public var moves: UInt64 = 0
     /// Entries added (an idempotent re-add of an existing entry is not counted) and deleted.
     public var adds: UInt64 = 0
     public var deletes: UInt64 = 0

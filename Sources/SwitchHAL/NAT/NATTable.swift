@@ -23,6 +23,11 @@ public final class NATTable: @unchecked Sendable {
     public let bucketsPerBank: Int
     public let entriesPerBucket: Int
     public let capacity: Int
+    /// Slots reservations may hold, at most: 15/16 of the table, as a chip sets a part of a
+    /// hashed table aside for static entries. Below it, insertion with moves finds room for any
+    /// set of keys in any order (what makes a saved configuration load back; a completely full
+    /// hashed table has no such guarantee), and dynamic translations keep room of their own.
+    public let staticLimit: Int
     /// The banks' hashing, the same as the L2 table's (BankHash).
     private let hashing: BankHash
     /// The key of each slot, with bit 63 set for an entry, bit 62 for a reservation holding the
@@ -120,6 +125,7 @@ public final class NATTable: @unchecked Sendable {
         self.entriesPerBucket = entriesPerBucket
         hashing = BankHash(banks: banks, bucketsPerBank: bucketsPerBank, entriesPerBucket: entriesPerBucket, seed: 0x85EB_CA6B)
         capacity = hashing.capacity
+        staticLimit = capacity / 16 * 15
         keys = UnsafeMutableRawPointer.allocate(byteCount: capacity * 8, alignment: 64).bindMemory(to: UInt64.self, capacity: capacity)
         keys.initialize(repeating: 0, count: capacity)
         slots = .allocate(capacity: capacity)
@@ -240,13 +246,12 @@ public final class NATTable: @unchecked Sendable {
         case full(entry: NATEntry, used: Int)
     }
 
-    /// How to take back what an add did: the slots it filled, and the entries it re-added
-    /// (same translation) with their old cookie and static flag.
+    /// How to take back what an add did: the keys it added, and the entries it re-added (same
+    /// translation) with their old cookie and static flag. By key, not slot: a later add may
+    /// have moved an entry to another of its buckets to make room.
     public struct Undo: Sendable {
-        /// Slots filled, with the key stored there (a slot another caller emptied and filled
-        /// since is left alone).
-        var filled: [(slot: Int, key: UInt64)] = []
-        var replaced: [(slot: Int, cookie: UInt64, isStatic: Bool)] = []
+        var filled: [NATKey] = []
+        var replaced: [(key: NATKey, cookie: UInt64, isStatic: Bool)] = []
         public var isEmpty: Bool { filled.isEmpty && replaced.isEmpty }
         public init() {}
         /// Room for an add of `entries` entries, made before the lock is taken.
@@ -265,18 +270,18 @@ public final class NATTable: @unchecked Sendable {
             if let slot = found {
                 let existing = slots[slot]
                 guard existing.translatedAddress == entry.translatedAddress.value, existing.translatedPort == entry.translatedPort else {
-                    let refusal = AddRefusal.conflict(existing: self.entry(at: slot), new: entry, inBatch: mine.filled.contains { $0.slot == slot })
+                    let refusal = AddRefusal.conflict(existing: self.entry(at: slot), new: entry, inBatch: mine.filled.contains(entry.key))
                     takeBack(&mine)
                     return refusal
                 }
-                if !mine.filled.contains(where: { $0.slot == slot }) { mine.replaced.append((slot, existing.cookie, existing.isStatic)) }
+                if !mine.filled.contains(entry.key) { mine.replaced.append((entry.key, existing.cookie, existing.isStatic)) }
                 if existing.isStatic != entry.isStatic { staticCount += entry.isStatic ? 1 : -1 }
                 slots[slot].cookie = entry.cookie
                 slots[slot].isStatic = entry.isStatic
                 continue
             }
-            // Its reservation's slot, else a free one.
-            guard let slot = idle ?? freeSlot() else {
+            // Its reservation's slot, else a free one, else one made by moving others.
+            guard let slot = idle ?? freeSlot() ?? relocated() else {
                 apiCounters.fullErrors &+= 1
                 let refusal = AddRefusal.full(entry: entry, used: used)
                 takeBack(&mine)
@@ -290,7 +295,7 @@ public final class NATTable: @unchecked Sendable {
                 reserved: idle != nil, cookie: entry.cookie)
             count += 1
             if entry.isStatic { staticCount += 1 }
-            mine.filled.append((slot, keys[slot]))
+            mine.filled.append(entry.key)
         }
         apiCounters.adds &+= UInt64(mine.filled.count)
         apiCounters.entries = count
@@ -303,17 +308,37 @@ public final class NATTable: @unchecked Sendable {
     /// most `limit` changes, the rest left in `undo` for the next hold of the lock.
     public func takeBack(_ undo: inout Undo, atMost limit: Int = .max) {
         var done = 0
-        while done < limit, let (slot, cookie, isStatic) = undo.replaced.popLast() {
+        while done < limit, let (key, cookie, isStatic) = undo.replaced.popLast() {
+            done += 1
+            guard let slot = find(key) else { continue }
             if slots[slot].isStatic != isStatic { staticCount += isStatic ? 1 : -1 }
             slots[slot].cookie = cookie
             slots[slot].isStatic = isStatic
-            done += 1
         }
-        while done < limit, let (slot, key) = undo.filled.popLast() {
-            if keys[slot] == key { clear(slot) }
+        while done < limit, let key = undo.filled.popLast() {
             done += 1
+            if let slot = find(key) { clear(slot) }
         }
         apiCounters.entries = count
+    }
+
+    /// A slot of the candidate buckets of the key last hashed, made free by moving keys to
+    /// their other buckets (`BankHash.relocationPath`); nil when the search finds no room.
+    /// Entries and reservations move alike, with everything their slot holds.
+    private func relocated() -> Int? {
+        let path = hashing.relocationPath(
+            hashInput: { [keys] slot in keys[slot] & ~NATTable.held | NATTable.occupied },
+            isFree: { [keys] slot in keys[slot] == 0 })
+        guard let path else { return nil }
+        for index in stride(from: path.count - 2, through: 0, by: -1) {
+            let (from, to) = (path[index], path[index + 1])
+            keys[to] = keys[from]
+            slots[to] = slots[from]
+            keys[from] = 0
+            slots[from] = Slot()
+        }
+        apiCounters.moves &+= UInt64(path.count - 1)
+        return path[0]
     }
 
     /// Removes a slot's entry; a reserved slot goes back to holding its key.
@@ -338,8 +363,8 @@ public final class NATTable: @unchecked Sendable {
     /// already reserved is left as it is; one whose entry is present has that slot reserved.
     /// With every candidate bucket full, a dynamic entry's slot is taken (its translation is
     /// evicted); with no dynamic entry there either, the key is refused. `made` collects the
-    /// reservations this call made (what `takeBack(reservations:)` gives up).
-    public func reserve(_ batch: ArraySlice<NATKey>, made: inout [(slot: Int, key: UInt64)]) -> NATKey? {
+    /// keys whose reservation this call made (what `takeBack(reservations:)` gives up).
+    public func reserve(_ batch: ArraySlice<NATKey>, made: inout [NATKey]) -> ReserveRefusal? {
         let before = made.count
         for key in batch {
             let (found, idle) = locate(key)
@@ -348,34 +373,55 @@ public final class NATTable: @unchecked Sendable {
                 guard !slots[slot].isReserved else { continue }
                 slots[slot].isReserved = true
                 reservedCount += 1
-                made.append((slot, keys[slot]))
+                made.append(key)
                 continue
             }
-            var slot = freeSlot()
-            if slot == nil, let victim = evictionCandidate() {
-                evict(victim)
-                slot = victim
+            guard reservedCount < staticLimit else {
+                apiCounters.fullErrors &+= 1
+                var mine = Array(made[before...])
+                made.removeSubrange(before...)
+                takeBack(reservations: &mine)
+                return .limit(key)
+            }
+            var slot = freeSlot() ?? relocated()
+            if slot == nil {
+                // The search for room hashed other keys: the key's own buckets again.
+                _ = locate(key)
+                if let victim = evictionCandidate() {
+                    evict(victim)
+                    slot = victim
+                }
             }
             guard let slot else {
                 apiCounters.fullErrors &+= 1
                 var mine = Array(made[before...])
                 made.removeSubrange(before...)
                 takeBack(reservations: &mine)
-                return key
+                return .buckets(key)
             }
             keys[slot] = key.raw | NATTable.held
             slots[slot] = .idle
             reservedCount += 1
             idleReservations += 1
-            made.append((slot, keys[slot]))
+            made.append(key)
         }
         return nil
     }
 
-    /// Gives up reservations `reserve` made (latest first), those whose slot still holds them.
-    public func takeBack(reservations made: inout [(slot: Int, key: UInt64)]) {
-        while let (slot, stored) = made.popLast() {
-            if keys[slot] == stored && slots[slot].isReserved { release(slot) }
+    /// Why a reservation was refused.
+    public enum ReserveRefusal: Sendable {
+        /// `staticLimit` slots are reserved already.
+        case limit(NATKey)
+        /// Every bucket the key hashes to holds static entries and reservations, and no move
+        /// makes room (only near the limit).
+        case buckets(NATKey)
+    }
+
+    /// Gives up reservations `reserve` made (latest first), those still held.
+    public func takeBack(reservations made: inout [NATKey]) {
+        while let key = made.popLast() {
+            let (found, idle) = locate(key)
+            if let slot = found ?? idle, slots[slot].isReserved { release(slot) }
         }
     }
 
