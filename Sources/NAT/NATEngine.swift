@@ -39,6 +39,9 @@ public struct NATEngine: Sendable {
     private var byOutsideGlobal: [IPv4Address: UInt64] = [:]
     private var byOutsideLocal: [IPv4Address: UInt64] = [:]
     private var staticIDs: [StaticMapping.Identity: UInt64] = [:]
+    /// Inside static translations by their inside local side (extendable ones share it): who
+    /// takes over sending it out when the one that does goes.
+    private var staticsByLocal: [FlowKey: Set<UInt64>] = [:]
     private var staticIdentities: [UInt64: StaticMapping.Identity] = [:]
     /// The group each mapping with redundancy resolves to, and the mappings of each group (what
     /// a change of mastership re-examines).
@@ -241,6 +244,7 @@ public struct NATEngine: Sendable {
         switch t.direction {
         case .inside:
             guard let local = t.localKey, let global = t.insideGlobal, let globalKey = t.globalKey else { break }
+            if t.isStatic { staticsByLocal[FlowKey(t.keyProto, local), default: []].insert(t.id) }
             // Extendable statics share a local side: the first sends it out (one SNAT entry).
             if byLocal[FlowKey(t.keyProto, local)] == nil {
                 byLocal[FlowKey(t.keyProto, local)] = t.id
@@ -281,14 +285,12 @@ public struct NATEngine: Sendable {
             if let localKey = t.localKey, let global = t.insideGlobal, let globalKey = t.globalKey {
                 let l = FlowKey(t.keyProto, localKey)
                 let g = FlowKey(t.keyProto, globalKey)
+                if t.isStatic { Self.unindex(id, l, in: &staticsByLocal) }
                 if byLocal[l] == id {
                     byLocal[l] = nil
                     // An extendable sibling with the same local side takes over sending it out
-                    // (only static mappings share a local side).
-                    if t.isStatic, let heir = staticIDs.values.sorted().first(where: { other in
-                        guard other != id, let o = translations[other], o.direction == .inside, let ol = o.localKey else { return false }
-                        return FlowKey(o.keyProto, ol) == l
-                    }) {
+                    // (only static mappings share a local side): the oldest.
+                    if t.isStatic, let heir = staticsByLocal[l]?.min() {
                         byLocal[l] = heir
                         translations[heir]?.sendsLocalOut = true
                         if let entry = translations[heir]?.outgoingEntry { changes.add.append(entry) }

@@ -281,7 +281,10 @@ public final class NATTable: @unchecked Sendable {
                 continue
             }
             // Its reservation's slot, else a free one, else one made by moving others.
-            guard let slot = idle ?? freeSlot() ?? relocated() else {
+            // A dynamic entry searches only a little (a new flow must stay cheap, and a table
+            // full of static entries must not make every flow search it through).
+            guard let slot = idle ?? freeSlot() ?? relocated(budget: entry.isStatic ? BankHash.relocationBudget : NATTable.dynamicRelocationBudget)
+            else {
                 apiCounters.fullErrors &+= 1
                 let refusal = AddRefusal.full(entry: entry, used: used)
                 takeBack(&mine)
@@ -322,11 +325,15 @@ public final class NATTable: @unchecked Sendable {
         apiCounters.entries = count
     }
 
+    /// Buckets a dynamic entry's search for room looks at, at most.
+    static let dynamicRelocationBudget = 16
+
     /// A slot of the candidate buckets of the key last hashed, made free by moving keys to
     /// their other buckets (`BankHash.relocationPath`); nil when the search finds no room.
     /// Entries and reservations move alike, with everything their slot holds.
-    private func relocated() -> Int? {
+    private func relocated(budget: Int = BankHash.relocationBudget) -> Int? {
         let path = hashing.relocationPath(
+            budget: budget,
             hashInput: { [keys] slot in keys[slot] & ~NATTable.held | NATTable.occupied },
             isFree: { [keys] slot in keys[slot] == 0 })
         guard let path else { return nil }
