@@ -18,7 +18,8 @@ import Foundation
 ///                            (which the first prompt implies), to reach the first prompt's mode
 ///     settle: SECONDS        a `show` line's output may take this long to become what is shown
 ///                            (a VRRP election): awaited in another session before the line runs
-///     mask: REGEX            text matching REGEX is volatile in this block (thread ids)
+///     mask: REGEX            text matching REGEX (its first capture group, if it has one) is
+///                            volatile in this block: a thread id column
 ///
 /// A block without a marker is replayed as it is, on a fresh vrrpd.
 struct ConsoleExample: Sendable, CustomStringConvertible {
