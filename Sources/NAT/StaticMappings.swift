@@ -85,6 +85,11 @@ public struct StaticMapping: Hashable, Sendable {
     public func conflict(with other: StaticMapping) -> String? {
         guard identity != other.identity, direction == other.direction else { return nil }
         let both = "(\(other.line))"
+        // A one-to-one mapping owns its global address outright: that is the conflict to name
+        // first (naming the group would send the user to add one, only to be refused again).
+        if direction == .inside && (proto == .any || other.proto == .any) && global.address == other.global.address {
+            return "\(global.address) is already a global address of \(other.local.address) \(both)"
+        }
         // One address answers ARP from one switch: its mappings follow the same VRRP group.
         if direction == .inside && global.address == other.global.address && redundancy != other.redundancy {
             let theirs = other.redundancy.map { "follows \($0)" } ?? "follows no VRRP group"
@@ -95,9 +100,8 @@ public struct StaticMapping: Hashable, Sendable {
             if local.address == other.local.address { return "\(local.address) is already mapped from \(other.global.address) \(both)" }
             return nil
         }
-        // One-to-one mappings own their addresses outright.
+        // One-to-one mappings own their local addresses outright too.
         if proto == .any || other.proto == .any {
-            if global.address == other.global.address { return "\(global.address) is already a global address of \(other.local.address) \(both)" }
             if proto == .any && other.proto == .any && local.address == other.local.address && !(extendable && other.extendable) {
                 return "\(local.address) is already mapped to \(other.global.address) \(both); add extendable to both to map it twice"
             }

@@ -374,6 +374,35 @@ import VRRP
         #expect(down["statusReason"] as? String == "no port of VLAN 10 is up")
     }
 
+    /// `interface vlanN` for a VLAN that does not exist is taken (a script goes on) with a note
+    /// saying why the SVI will stay down, and creates nothing; once the VLAN exists and a port of
+    /// it is up, the README's example ends in Master (issue 18: a newcomer's ended in
+    /// "Initialize (VLAN 10 does not exist)" without a word at the prompt).
+    @Test func anSVIWithoutItsVLANIsNotedAndComesUpWithIt() throws {
+        let daemon = try DaemonProcess(arguments: ["--chip", "small"])
+        let note = "% Note: VLAN 10 does not exist: vlan10 stays down until 'vlan 10' creates it and a port in it is up"
+        let configure = ["-c", "enable", "-c", "configure terminal"]
+        let first = try daemon.vtysh(configure + ["-c", "interface vlan10", "-c", "ip address 10.0.0.2/24", "-c", "vrrp 5 ip 10.0.0.254"])
+        #expect(first.status == 0, "a note, not a failure: \(first.stderr)")
+        #expect(first.stdout == note + "\n", "\(first.stdout)")
+        let running = try daemon.vtysh(configure + ["-c", "do show running-config"]).stdout
+        #expect(running.contains("interface vlan10\n") && !running.contains("vlan 10\n"), "nothing created: \(running)")
+        let held = try Self.waitFor(daemon, status: "Initialize")
+        #expect(held["statusReason"] as? String == "VLAN 10 does not exist", "\(held)")
+        // Said each time the SVI is entered while the VLAN is missing, in a range too.
+        #expect(try daemon.vtysh(configure + ["-c", "interface vlan10"]).stdout == note + "\n")
+        let range = try daemon.vtysh(configure + ["-c", "interface range vlan10 - 12,vlan1"])
+        #expect(range.status == 0 && range.stdout.hasPrefix("% Note: VLANs 10-12 do not exist: "), "\(range.stdout)")
+
+        // With the VLAN (sent just before, in the same script) there is nothing to say.
+        let created = try daemon.vtysh(configure + ["-c", "vlan 10", "-c", "interface vlan10"])
+        #expect(created.status == 0 && created.stdout.isEmpty, "\(created.stdout)")
+        let noPort = try Self.waitFor(daemon, status: "Initialize")
+        #expect(noPort["statusReason"] as? String == "no port of VLAN 10 is up", "\(noPort)")
+        #expect(try daemon.vtysh(configure + ["-c", "interface eth1", "-c", "switchport access vlan 10"]).status == 0)
+        _ = try Self.waitFor(daemon, status: "Master", timeout: 6)
+    }
+
     // MARK: Configuration
 
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

@@ -494,6 +494,13 @@ func makeEngine(_ build: (inout NATConfig) -> Void, env: NATEnvironment = enviro
         c.redundancy = a.redundancy
         #expect(b.conflict(with: a)?.hasPrefix("203.0.113.7 follows vrrp 5 (") == true)
         #expect(c.conflict(with: a) == nil)
+        // A one-to-one mapping's global address is its own, whatever the groups: that is what is
+        // named (naming the group would only send the user to a second refusal).
+        let oneToOne = StaticMapping(direction: .inside, local: ep("10.0.0.5"), global: ep("203.0.113.5"), redundancy: .init(vrid: 5, interface: nil))
+        let again = StaticMapping(direction: .inside, local: ep("10.0.0.6"), global: ep("203.0.113.5"))
+        #expect(again.conflict(with: oneToOne) == "203.0.113.5 is already a global address of 10.0.0.5 (\(oneToOne.line))")
+        #expect(b.conflict(with: StaticMapping(direction: .inside, local: ep("10.0.0.9"), global: ep("203.0.113.7")))?
+            .hasPrefix("203.0.113.7 is already a global address of 10.0.0.9") == true)
     }
 
     @Test func redundancyPrefersTheOneOutsideInterface() {

@@ -30,6 +30,7 @@ enum InterfaceCommands {
                 ctx.session.clearContext()
                 ctx.session.interface = names[0]
                 ctx.session.interfaceRange = names
+                noteMissingVLANs(ctx, names)
                 let missing = names.filter { ctx.config.interfaces[$0] == nil }
                 guard !missing.isEmpty else { return .done(.success) }
                 return ctx.commit { config in
@@ -306,8 +307,33 @@ enum InterfaceCommands {
         ctx.session.mode = Modes.configInterface
         ctx.session.clearContext()
         ctx.session.interface = name
+        noteMissingVLANs(ctx, [name])
         guard ctx.config.interfaces[name] == nil else { return .done(.success) }
         return ctx.commit { $0.editInterface(name) { _ in nil } }
+    }
+
+    /// A note (the command succeeds) when SVIs are entered whose VLANs do not exist: such an
+    /// SVI is down and its VRRP groups stay in Initialize, and nothing else would say so at the
+    /// prompt. IOS and FRR accept the line silently; creating the VLAN instead, as `switchport
+    /// access vlan` does, would add configuration nobody typed. The VLAN is checked as the
+    /// commands queued before this one leave it (`vlan 10` sent just before counts). Not while
+    /// a file loads: its lines need not come in order.
+    static func noteMissingVLANs(_ ctx: CommandContext, _ names: [String]) {
+        guard !ctx.loading else { return }
+        let config = ctx.config
+        let missing = names.compactMap { name -> UInt16? in
+            guard case .svi(let vlan) = InterfaceKind.parse(name, portCount: ctx.portCount), vlan != 1, config.vlans[vlan] == nil else {
+                return nil
+            }
+            return vlan
+        }
+        guard let first = missing.first else { return }
+        if missing.count == 1 {
+            ctx.print("% Note: VLAN \(first) does not exist: vlan\(first) stays down until 'vlan \(first)' creates it and a port in it is up")
+        } else {
+            let list = VLANSet(missing).description
+            ctx.print("% Note: VLANs \(list) do not exist: their SVIs stay down until each is created ('vlan N') and has a port up")
+        }
     }
 }
 
