@@ -171,6 +171,6 @@ import Testing
         // The engine and the HAL agree: every translation left has its two entries.
         let translations = try NATLabTests.translations(daemon).count
         #expect(try daemon.waitUntilTrue(5) { try Self.halEntries(daemon) == 2 * translations }, "\(translations) translations")
-        #expect(try daemon.vtysh(["-c", "show version"]).stdout.contains("HAL configuration: in sync"))
+        #expect(try daemon.waitUntilTrue(5) { try daemon.vtysh(["-c", "show version"]).stdout.contains("HAL configuration: in sync") })
     }
 }
