@@ -277,9 +277,14 @@ extension ControlPlane {
             return
         }
         reloading = true
-        let read = pool.runIfActive(eventLoop: loop) { try StartupConfigStore.readFile(path) }
+        // The file, and the chip's tables to hold it to (14 MB on trident2: made off the loop).
+        let chip = options.chip
+        let read = pool.runIfActive(eventLoop: loop) { () -> ([UInt8], CapacityModel)? in
+            try StartupConfigStore.readFile(path).map { ($0, CapacityModel(chip: chip)) }
+        }
         read.hop(to: loop).assumeIsolated().whenComplete { [self] result in
             let bytes: [UInt8]
+            let capacity: CapacityModel
             switch result {
             case .failure(let error):
                 reloading = false
@@ -291,9 +296,9 @@ extension ControlPlane {
                 logger.error("reload not applied: \(path) does not exist; running configuration unchanged")
                 return
             case .success(let value?):
-                bytes = value
+                (bytes, capacity) = value
             }
-            let candidate = ConfigWorkspace(checkingCapacityOf: options.chip)
+            let candidate = ConfigWorkspace(placingIn: capacity)
             ConfigLoader.apply(bytes, source: path, plane: self, workspace: candidate).assumeIsolated().whenSuccess { [self] report in
                 if let problem = StartupFileProblem(report, occasion: .reload) {
                     reloading = false
@@ -352,18 +357,25 @@ extension ControlPlane {
         }
         diff.hop(to: loop).assumeIsolated().whenSuccess { [self] diff in
             logger.notice("reload applied: \(diff.added.count) line(s) added, \(diff.removed.count) removed")
+            // Every line that went is named (an edit that disappears says so); of those that came
+            // from the file, the first `reloadAddedLinesLogged` (the file has them all).
             var removed = diff.removed[...]
-            var added = diff.added[...]
+            var added = diff.added.prefix(ControlPlane.reloadAddedLinesLogged)
+            let unlisted = diff.added.count - added.count
             func step() {
                 let slice = Slice()
-                while !slice.isOver, let line = removed.popFirst() { logger.notice("reload: - \(SecretLines.redacted(line))") }
-                while !slice.isOver, let line = added.popFirst() { logger.info("reload: + \(SecretLines.redacted(line))") }
-                if !removed.isEmpty || !added.isEmpty { yield { step() } }
+                while !slice.isOver, let line = removed.popFirst() { logger.notice("reload: - \(line)") }
+                while !slice.isOver, let line = added.popFirst() { logger.info("reload: + \(line)") }
+                if !removed.isEmpty || !added.isEmpty { return yield { step() } }
+                if unlisted > 0 { logger.info("reload: \(unlisted) more added line(s) not listed (they are the file's)") }
             }
             step()
         }
     }
 
+
+    /// At most this many lines a reload added are logged one by one (every removed one is).
+    static let reloadAddedLinesLogged = 1000
 
     /// Configuration lines with their block (`interface eth1: shutdown`), for diffs.
     static func qualifiedLines(_ text: String) -> [String] {

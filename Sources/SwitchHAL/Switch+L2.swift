@@ -29,10 +29,7 @@ extension Switch {
                     return .evicted(evicted)
                 case .full(let buckets):
                     state.counters.apiAddFull &+= 1
-                    let names = buckets.map { "bank \($0.bank) bucket \($0.bucket)" }.joined(separator: ", ")
-                    throw HALError.full(
-                        "no room for \(entry.mac) vlan \(entry.vlan): its buckets are full (\(names)); "
-                            + "\(table.capacity - table.count) entries free elsewhere")
+                    throw table.fullError(entry, buckets: buckets)
                 }
             }
             fanout.publish(events[...])

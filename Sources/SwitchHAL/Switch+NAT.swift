@@ -74,19 +74,9 @@ extension Switch {
                 throw error
             }
             guard let refused else { return }
-            let (used, reserved) = locks.natTable.withLock("nat-reserve-undo") { () -> (Int, Int) in
+            throw locks.natTable.withLock("nat-reserve-undo") { () -> HALError in
                 nat.takeBack(reservations: &made)
-                return (nat.used, nat.reservedCount)
-            }
-            switch refused {
-            case .limit(let key):
-                throw HALError.full(
-                    "NAT table full for \(key): \(reserved) entries are reserved for static mappings, as many as this chip sets aside "
-                        + "for them (15/16 of \(nat.capacity); \(used) in use)")
-            case .buckets(let key):
-                throw HALError.full(
-                    "NAT table full for \(key): every bucket it hashes to holds static entries or reservations "
-                        + "(\(used) of \(nat.capacity) entries in use, \(reserved) reserved)")
+                return nat.error(refused)
             }
         }
     }

@@ -32,16 +32,18 @@ enum LoginShell {
         }
     }
 
-    /// Whether this vtysh is the login shell (passwd entry) of the user running it.
+    /// Whether this vtysh is the login shell of the user running it: started as a login shell
+    /// (argv[0] `-vtysh`), or the account's shell (passwd) is a vtysh (by name) or this very file
+    /// (same device and inode). It errs on the side of the login shell: a shell that cannot be
+    /// resolved but is named vtysh, or a copy of it, still takes no options.
     static var isCallersShell: Bool {
-        guard let entry = getpwuid(getuid()), let shell = entry.pointee.pw_shell,
-              let own = realPath("/proc/self/exe"), let login = realPath(String(cString: shell)) else { return false }
-        return own == login
-    }
-
-    private static func realPath(_ path: String) -> String? {
-        guard let resolved = realpath(path, nil) else { return nil }
-        defer { free(resolved) }
-        return String(cString: resolved)
+        if CommandLine.arguments.first?.hasPrefix("-") == true { return true }
+        guard let entry = getpwuid(getuid()), let shellPointer = entry.pointee.pw_shell else { return false }
+        let shell = String(cString: shellPointer)
+        if shell.split(separator: "/").last == "vtysh" { return true }
+        var own = stat()
+        var login = stat()
+        guard stat("/proc/self/exe", &own) == 0, stat(shell, &login) == 0 else { return false }
+        return own.st_dev == login.st_dev && own.st_ino == login.st_ino
     }
 }

@@ -12,6 +12,19 @@ import Testing
         #expect(SecretLines.redacted("username admin secret 5 $1$abc") == "username admin secret <redacted>")
     }
 
+    /// The grammar takes any unique abbreviation: after an abbreviation of `enable`, one letter
+    /// of `secret` is enough, typed or quoted in a log line.
+    @Test func abbreviationsTheGrammarTakesAreHiddenToo() {
+        #expect(SecretLines.redacted("enable s 0 hunter2") == "enable s <redacted>")
+        #expect(SecretLines.redacted("en s hunter2") == "en s <redacted>")
+        #expect(SecretLines.redacted("ENA SE 9 $9$abc") == "ENA SE <redacted>")
+        #expect(SecretLines.redacted("command timed out: \"en s 0 hunter2\" after 5 s") == "command timed out: \"en s <redacted>")
+        #expect(SecretLines.carriesSecret("en s 0 x"))
+        #expect(!SecretLines.carriesSecret("e s 0 x"), "one letter is not an abbreviation of enable (end, exit)")
+        #expect(!SecretLines.carriesSecret("enable"))
+        #expect(SecretLines.redacted("interface eth1: description open session") == "interface eth1: description open session")
+    }
+
     @Test func linesWithoutASecretStayAsTheyAre() {
         for line in ["wrong enable secret", "show running-config", "interface vlan10: description secretariat",
                      "se 0 x", "enable secret", "  spaced   line  "] {

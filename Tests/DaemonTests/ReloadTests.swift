@@ -28,6 +28,30 @@ import TestSupport
         #expect(rendered.contains("interface eth1\n shutdown\nexit"), "\(rendered)")
     }
 
+    /// A block whose first line fails (a bad byte in `interface vlan20`) applies none of its
+    /// indented lines: they would otherwise land in the block before it. Each is named.
+    @Test func theLinesOfABlockThatDidNotStartAreNotApplied() throws {
+        let h = try PlaneHarness()
+        let bytes = Array("interface vlan10\n ip address 10.0.0.1/24\nexit\ninterface vlan20 caf".utf8) + [0xE9]
+            + Array("\n ip address 10.0.1.1/24\n description second\nexit\nhostname after\n".utf8)
+        let plane = h.plane
+        let loop = h.group.next()
+        let (rendered, errors) = try loop.flatSubmit { () -> EventLoopFuture<LoadBox> in
+            let workspace = ConfigWorkspace()
+            return ConfigLoader.apply(bytes, source: "test.conf", plane: plane.value, workspace: workspace).assumeIsolated().map { report in
+                LoadBox(rendered: plane.value.renderConfig(workspace.config), errors: report.errors)
+            }.nonisolated()
+        }.wait().pair
+        #expect(errors == [
+            "test.conf:4: not valid UTF-8: byte 0xE9 at column 21",
+            "test.conf:5: ip address 10.0.1.1/24: not applied: its block did not start (line 4 failed)",
+            "test.conf:6: description second: not applied: its block did not start (line 4 failed)",
+        ], "\(errors)")
+        #expect(rendered.contains("interface vlan10\n ip address 10.0.0.1/24\nexit"), "\(rendered)")
+        #expect(!rendered.contains("10.0.1.1") && !rendered.contains("description second"), "\(rendered)")
+        #expect(rendered.contains("hostname after"), "\(rendered)")
+    }
+
     /// The reload takes its turn in the queue of edits: what was queued before it lands first and
     /// is replaced where the file differs; what is queued after it is checked against the file
     /// and applies on top. Nothing queued before it lands after it.

@@ -227,12 +227,22 @@ final class Terminal: @unchecked Sendable {
         try term.expect("exit")
     }
 
+    /// Whether the process is stopped (state T in /proc/PID/stat).
+    static func isStopped(_ pid: pid_t) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return false }
+        return stat[stat.index(after: close)...].split(separator: " ").first == "T"
+    }
+
     @Test func stoppedDaemonDoesNotHangTheShell() throws {
         let daemon = try DaemonProcess()
         let term = try Terminal(["--socket", daemon.socket, "--timeout", "1"], home: daemon.scratch.path)
         try term.expect("switch>")
         kill(daemon.pid, SIGSTOP)
         defer { kill(daemon.pid, SIGCONT) }
+        // A loaded machine may take a while to stop every thread: wait until the kernel says so.
+        #expect(daemon.waitUntilTrue(5) { Self.isStopped(daemon.pid) })
         term.type("enable\r")
         try term.expect("% vrrpd did not answer \"enable\" within 1 s", timeout: 3)
         try term.expect("switch>")

@@ -20,9 +20,11 @@ func ipv4(_ proto: UInt8, _ body: [UInt8] = [UInt8](repeating: 0, count: 8)) -> 
     [0x45, 0, 0, UInt8(20 + body.count), 0, 0, 0, 0, 255, proto, 0, 0, 10, 0, 0, 5, 224, 0, 0, 18] + body
 }
 
-/// An IPv6 header with next header `next`, then `body`.
-func ipv6(_ next: UInt8, _ body: [UInt8] = [UInt8](repeating: 0, count: 8)) -> [UInt8] {
-    [0x60, 0, 0, 0, 0, UInt8(body.count), next, 255] + [UInt8](repeating: 0, count: 32) + body
+/// An IPv6 header with next header `next`, then `body` (to ff02::12, the VRRP group, for
+/// protocol 112; hop limit `hops`).
+func ipv6(_ next: UInt8, _ body: [UInt8] = [UInt8](repeating: 0, count: 8), hops: UInt8 = 255) -> [UInt8] {
+    let destination: [UInt8] = next == 112 ? [0xff, 0x02] + [UInt8](repeating: 0, count: 13) + [0x12] : [UInt8](repeating: 0, count: 16)
+    return [0x60, 0, 0, 0, 0, UInt8(body.count), next, hops] + [UInt8](repeating: 0, count: 16) + destination + body
 }
 
 let arpPayload: [UInt8] = [0, 1, 8, 0, 6, 4, 0, 1] + [UInt8](repeating: 0, count: 20)
@@ -38,6 +40,15 @@ let arpPayload: [UInt8] = [0, 1, 8, 0, 6, 4, 0, 1] + [UInt8](repeating: 0, count
         #expect(classOf(punted(0x0806, arpPayload, tagged: true)) == .arp)
         #expect(classOf(punted(0x0800, ipv4(112), destination: 0x0100_5e00_0012)) == .vrrp)
         #expect(classOf(punted(0x86dd, ipv6(112), destination: 0x3333_0000_0012)) == .vrrp)
+        // Protocol 112 that is not an advert (a TTL below 255, another destination) is not
+        // VRRP's: it takes no advert's priority, buffer or policer.
+        var offLink = ipv4(112)
+        offLink[8] = 64
+        #expect(classOf(punted(0x0800, offLink, destination: 0x0100_5e00_0012)) == .other)
+        var unicast = ipv4(112)
+        unicast[16...19] = [10, 0, 0, 1]
+        #expect(classOf(punted(0x0800, unicast, destination: 0x0200_0000_0a00)) == .other)
+        #expect(classOf(punted(0x86dd, ipv6(112, hops: 1), destination: 0x3333_0000_0012)) == .other)
         #expect(classOf(punted(0x0800, ipv4(1), destination: 0x0200_0000_0a00)) == .icmp)
         #expect(classOf(punted(0x86dd, ipv6(58, [135, 0, 0, 0]), destination: 0x3333_ff00_0001)) == .nd)
         #expect(classOf(punted(0x86dd, ipv6(58, [136, 0, 0, 0]), tagged: true)) == .nd)

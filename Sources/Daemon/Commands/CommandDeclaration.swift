@@ -248,9 +248,14 @@ public final class ConfigWorkspace {
     }
 
     /// A workspace whose table entries are placed in a model of `chip`.
-    init(checkingCapacityOf chip: ChipProfile) {
+    convenience init(checkingCapacityOf chip: ChipProfile) {
+        self.init(placingIn: CapacityModel(chip: chip))
+    }
+
+    /// A workspace whose table entries are placed in `capacity` (made elsewhere: off the loop).
+    init(placingIn capacity: CapacityModel) {
         config = RunningConfig()
-        capacity = CapacityModel(chip: chip)
+        self.capacity = capacity
     }
 
     /// What changed since `startJournal` (nil: none kept). A reload works out its difference

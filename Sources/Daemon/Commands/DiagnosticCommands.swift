@@ -91,10 +91,11 @@ enum DiagnosticCommands {
             // Spaced: blocks sent one after the other (a loop, many sessions) would otherwise add
             // up to a switch that never answers.
             let spacing = UInt64(FaultInjection.controlPlaneBlockSpacingSeconds) * 1_000_000_000
-            if let ended = ctx.plane.faultBlockEnded, MonotonicClock.nanoseconds < ended + spacing {
-                let wait = Double(ended + spacing - MonotonicClock.nanoseconds) / 1e9
+            let now = MonotonicClock.nanoseconds  // read once: the checks below agree with each other
+            if let ended = ctx.plane.faultBlockEnded, now < ended + spacing {
+                let wait = Double(ended + spacing - now) / 1e9
                 return ctx.fail(
-                    "The control plane was blocked \(formatSeconds(Double(MonotonicClock.nanoseconds - ended) / 1e9)) ago: one block per \(FaultInjection.controlPlaneBlockSpacingSeconds) s (try again in \(formatSeconds(wait)))")
+                    "The control plane was blocked \(formatSeconds(Double(now - ended) / 1e9)) ago: one block per \(FaultInjection.controlPlaneBlockSpacingSeconds) s (try again in \(formatSeconds(wait)))")
             }
             ctx.plane.logger.warning("fault injected: blocking the control-plane thread for \(ms) ms")
             usleep(useconds_t(ms) * 1000)

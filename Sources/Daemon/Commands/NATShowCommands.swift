@@ -197,15 +197,18 @@ enum NATShowCommands {
         let numbers = only.map { [$0] } ?? lists.keys.sorted()
         if let only, lists[only] == nil { return ctx.fail("access-list \(only) does not exist") }
         let rules = ctx.config.nat.rules
+        // Each list in order once (an ordering is O(n log n): not per line printed).
+        var ordered: [Int: [AccessListEntry]] = [:]
+        for number in numbers { ordered[number] = lists[number]!.entries }
         let items = numbers.flatMap { number -> [(list: Int, index: Int)] in
-            [(number, -1)] + lists[number]!.entries.indices.map { (number, $0) } + (usedBy ? [(number, Int.max)] : [])
+            [(number, -1)] + ordered[number]!.indices.map { (number, $0) } + (usedBy ? [(number, Int.max)] : [])
         }
         ctx.streamItems(items) { item in
             switch item.index {
             case -1: return "Standard IP access list \(item.list)\n"
             case Int.max: return rules[item.list].map { "    (used by: \($0.line))\n" } ?? ""
             default:
-                let entry = lists[item.list]!.entries[item.index]
+                let entry = ordered[item.list]![item.index]
                 let source: String
                 switch entry.match {
                 case .any: source = "any"

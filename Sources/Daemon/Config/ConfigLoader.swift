@@ -104,6 +104,10 @@ final class ConfigLoader {
     private var outstandingHead = 0
     private var errors: [(line: Int, text: String)] = []
     private var waitingForOutstanding = false
+    /// The line of a block's first line (not indented) that failed: the indented lines under
+    /// it are not applied (they would land in whatever block came before). Nil once a line
+    /// that is not indented succeeds.
+    private var failedBlock: Int?
 
     /// At most this many lines queued and not landed; then the loader waits for the oldest.
     static let maxOutstanding = 4096
@@ -169,6 +173,7 @@ final class ConfigLoader {
                 if start.hasPrefix("!") || start.hasPrefix("#") { continue }
                 report.commands += 1
                 errors.append((lineNumber, "\(report.source):\(lineNumber): \(invalid.message)"))
+                if start.count == invalid.prefix.count { failedBlock = lineNumber }
                 continue
             }
             guard line.contains(where: { $0 != " " && $0 != "\t" }) else { continue }
@@ -178,7 +183,20 @@ final class ConfigLoader {
             if text.hasPrefix("!") || text.hasPrefix("#") { continue }
             report.commands += 1
             let lineNumber = self.lineNumber
+            let indented = text.count != line.count
+            if indented, let block = failedBlock {
+                errors.append((lineNumber, "\(report.source):\(lineNumber): \(text.trimmed): not applied: its block did not start (line \(block) failed)"))
+                continue
+            }
+            if failedBlock != nil, text.trimmed == "exit" {
+                // The failed block's own end: the session never entered it, so this would leave
+                // configuration mode instead.
+                failedBlock = nil
+                continue
+            }
             let (context, outcome) = plane.execute(text, session: session, workspace: workspace, loading: true)
+            if !indented, case .done(let status) = outcome { failedBlock = status.isFailure ? lineNumber : nil }
+            if !indented, case .pending = outcome { failedBlock = nil }
             switch outcome {
             case .done(let status):
                 record(status, context, lineNumber)

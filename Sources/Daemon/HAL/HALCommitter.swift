@@ -98,9 +98,11 @@ final class HALCommitter {
         }
     }
 
-    /// Reads every object the configuration has back from the HAL and repairs what differs.
+    /// Reads every object the configuration has back from the HAL and repairs what differs
+    /// (the NAT table's slot reservations aside: their number grows with the configuration, and
+    /// this runs on the loop; the NAT service programs and resynchronises that table).
     func verify() {
-        reconciler.verify(Array(HALObject.all(in: plane.live.config, portCount: portCount)))
+        reconciler.verify(Array(HALObject.all(in: plane.live.config, portCount: portCount, natReservations: false)))
     }
 
     func stop() {
@@ -305,11 +307,22 @@ final class HALCommitter {
     }
 
     /// A replacement's turn: the live configuration becomes its configuration; the subsystems
-    /// and the HAL redo what differs.
+    /// hear what differs, and the HAL gets it as one transaction in the reconciler's queue (the
+    /// removals before the additions, in phase order), so that what is queued after the reload
+    /// reaches the HAL after it: a mapping typed during a reload cannot take the slots the file's
+    /// mappings were checked to have (the file was held to the chip's tables when it was read).
+    /// Refused or timed out, the reconciler brings the objects to the running configuration
+    /// again in the background, and the log says so.
     private func land(_ replacement: Replacement) {
         let before = plane.live.config
         let change = plane.live.replace(with: replacement.config, change: replacement.keys(before))
-        reconciler.changed(HALObject.objects(for: change, portCount: portCount))
+        let hal = halChanges(change, from: before, to: replacement.config)
+        let logger = plane.logger
+        reconciler.transaction(hal, label: "reload") { result in
+            if let error = result.error {
+                logger.error("reload: the HAL did not take \(hal.count) change(s) (\(error)); they are applied again in the background")
+            }
+        }
         replacement.replaced.succeed(before)
     }
 }

@@ -63,7 +63,9 @@ enum HALObject: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Every object a configuration asks for (the from-scratch derivation: tests and reloads).
-    static func all(in config: RunningConfig, portCount: Int) -> Set<HALObject> {
+    /// `natReservations: false` leaves out the two slots per static NAT mapping (120,000
+    /// mappings are 240,000 objects: the periodic read-back does without them).
+    static func all(in config: RunningConfig, portCount: Int, natReservations: Bool = true) -> Set<HALObject> {
         var out = Set<HALObject>([.vlan(1), .ageTime])
         for cpuClass in CPUClass.allCases { out.insert(.cpuPolicer(cpuClass)) }
         for port in 1...max(1, portCount) where port <= portCount { out.insert(.port(PortID(port))) }
@@ -73,7 +75,7 @@ enum HALObject: Hashable, Sendable, CustomStringConvertible {
         if config.learnLimitSystem != nil { out.insert(.limit(.system)) }
         for vlan in config.learnLimitPerVLAN.keys { out.insert(.limit(.vlan(vlan))) }
         for name in config.learnLimitPerInterface.keys { out.formUnion(objects(for: .learnLimitInterface(name), portCount: portCount)) }
-        for mapping in config.nat.statics { out.formUnion(natReservations(mapping.identity)) }
+        if natReservations { for mapping in config.nat.statics { out.formUnion(HALObject.natReservations(mapping.identity)) } }
         return out
     }
 
@@ -151,7 +153,9 @@ enum HALState: Equatable, Sendable {
             case (.svi(let vlan), .svi(let addresses)): try hal.setSVI(vlan, addresses: addresses, deadline: deadline)
             case (.svi(let vlan), _): try hal.deleteSVI(vlan, deadline: deadline)
             case (.staticMAC(let key), .staticMAC(let port)):
-                try hal.l2Add(L2Entry(mac: key.mac, vlan: key.vlan, port: port, flags: .static), deadline: deadline)
+                // A configured entry takes a learned one's slot when its buckets are full (a
+                // learned MAC is learned again; what the configuration holds must fit).
+                try hal.l2Add(L2Entry(mac: key.mac, vlan: key.vlan, port: port, flags: .static), replaceDynamic: true, deadline: deadline)
             case (.staticMAC(let key), _): try hal.l2Delete(mac: key.mac, vlan: key.vlan, deadline: deadline)
             case (.ageTime, .seconds(let seconds)): try hal.setAgeTime(seconds, deadline: deadline)
             case (.ageTime, _): try hal.setAgeTime(RunningConfig.defaultMACAgingTime, deadline: deadline)

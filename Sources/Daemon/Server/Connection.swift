@@ -117,12 +117,14 @@ final class Connection: ChannelInboundHandler {
     }
 
     /// A connection must greet within `helloTimeoutSeconds`: a silent one holds a slot for
-    /// seconds, not for the exec-timeout. One in the middle of a frame is left to the
-    /// partial-frame deadline, which closes it in its turn.
+    /// seconds, not for the exec-timeout. One in the middle of a frame is looked at again a
+    /// period later (its frame has the partial-frame deadline), so a byte now and then, or
+    /// frames that are not HELLO, never keep an ungreeted connection open.
     private func armHelloCheck() {
         let seconds = ChannelLimits.helloTimeoutSeconds
         helloTimer = plane.loop.assumeIsolated().scheduleTask(in: .seconds(Int64(seconds))) { [self] in
-            guard let session, !session.greeted, !closing, !decoder.hasPartialFrame else { return }
+            guard let session, !session.greeted, !closing else { return }
+            if decoder.hasPartialFrame { return armHelloCheck() }
             closeSilent("no HELLO within \(seconds) s")
         }
     }

@@ -218,6 +218,12 @@ public final class L2Table: @unchecked Sendable {
         return insert(key: key, port: entry.port, flags: entry.flags, probe: probe, replaceDynamic: replaceDynamic)
     }
 
+    /// The SDK's error for an entry refused FULL, in words.
+    public func fullError(_ entry: L2Entry, buckets: [BucketID]) -> HALError {
+        let names = buckets.map { "bank \($0.bank) bucket \($0.bucket)" }.joined(separator: ", ")
+        return .full("no room for \(entry.mac) vlan \(entry.vlan): its buckets are full (\(names)); \(capacity - count) entries free elsewhere")
+    }
+
     /// Entries moved to another of their buckets to make room.
     public internal(set) var moves = 0
 
@@ -277,7 +283,7 @@ public final class L2Table: @unchecked Sendable {
     }
 
     /// Changes the port and flags of an occupied slot (a move, a static update).
-    func update(slot: Int, port: PortID, flags: L2Flags) {
+    public func update(slot: Int, port: PortID, flags: L2Flags) {
         let key = keys[slot]
         account(key: key, word: data[slot], slot: slot, by: -1)
         data[slot] = UInt32(port) | UInt32(flags.rawValue) << 16

@@ -424,6 +424,20 @@ public final class NATTable: @unchecked Sendable {
         case buckets(NATKey)
     }
 
+    /// The SDK's error for a refused reservation, in words (the table as it is now).
+    public func error(_ refusal: ReserveRefusal) -> HALError {
+        switch refusal {
+        case .limit(let key):
+            return .full(
+                "NAT table full for \(key): \(reservedCount) entries are reserved for static mappings, as many as this chip sets "
+                    + "aside for them (15/16 of \(capacity); \(used) in use)")
+        case .buckets(let key):
+            return .full(
+                "NAT table full for \(key): every bucket it hashes to holds static entries or reservations "
+                    + "(\(used) of \(capacity) entries in use, \(reservedCount) reserved)")
+        }
+    }
+
     /// Gives up reservations `reserve` made (latest first), those still held.
     public func takeBack(reservations made: inout [NATKey]) {
         while let key = made.popLast() {

@@ -72,14 +72,24 @@ public enum CPUClass: Int, CaseIterable, Sendable, Hashable, Comparable {
         case 0x0800:
             guard length >= l3 + 20 else { return .other }
             switch bytes.load(fromByteOffset: l3 + 9, as: UInt8.self) {
-            case 112: return .vrrp
+            case 112:
+                // An advert: to 224.0.0.18 with TTL 255 (RFC 5798 5.1.1.3); any other protocol-112
+                // frame is not one, and must not take the adverts' priority, buffers or policer.
+                let ttl = bytes.load(fromByteOffset: l3 + 8, as: UInt8.self)
+                let group = UInt32(bigEndian: bytes.loadUnaligned(fromByteOffset: l3 + 16, as: UInt32.self))
+                return ttl == 255 && group == 0xE000_0012 ? .vrrp : .other
             case 1: return .icmp
             default: return unicast ? .ip : .other
             }
         case 0x86dd:
             guard length >= l3 + 40 else { return .other }
             switch bytes.load(fromByteOffset: l3 + 6, as: UInt8.self) {
-            case 112: return .vrrp
+            case 112:
+                // To ff02::12 with hop limit 255 (RFC 5798 5.1.2.3), as for IPv4.
+                let hops = bytes.load(fromByteOffset: l3 + 7, as: UInt8.self)
+                let high = UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: l3 + 24, as: UInt64.self))
+                let low = UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: l3 + 32, as: UInt64.self))
+                return hops == 255 && high == 0xFF02_0000_0000_0000 && low == 0x12 ? .vrrp : .other
             case 58:
                 guard length > l3 + 40 else { return .icmp }
                 let icmpType = bytes.load(fromByteOffset: l3 + 40, as: UInt8.self)
