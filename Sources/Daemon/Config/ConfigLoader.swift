@@ -185,7 +185,8 @@ final class ConfigLoader {
             let lineNumber = self.lineNumber
             let indented = text.count != line.count
             if indented, let block = failedBlock {
-                errors.append((lineNumber, "\(report.source):\(lineNumber): \(text.trimmed): not applied: its block did not start (line \(block) failed)"))
+                let shown = LineSafety.visible(LineSafety.excerpt(text.trimmed, around: 0).text)
+                errors.append((lineNumber, "\(report.source):\(lineNumber): \(shown): not applied: its block did not start (line \(block) failed)"))
                 continue
             }
             if failedBlock != nil, text.trimmed == "exit" {
