@@ -86,10 +86,7 @@ extension Switch {
     public func natUnreserve(_ keys: [NATKey], deadline: UInt64) throws -> Int {
         try traced("nat_entry_unreserve", "count=\(keys.count)\(keys.first.map { ", first=\($0)" } ?? "")") {
             var released = 0
-            for start in stride(from: 0, to: keys.count, by: Switch.natKeySlice) {
-                let slice = keys[start..<min(keys.count, start + Switch.natKeySlice)]
-                released += try locks.natTable.withLock("nat-unreserve", deadline: deadline) { nat.unreserve(slice) }
-            }
+            try inKeySlices(keys, "nat-unreserve", deadline: deadline) { released += nat.unreserve($0) }
             return released
         }
     }
@@ -98,11 +95,18 @@ extension Switch {
     public func natReservations(_ keys: [NATKey], deadline: UInt64) throws -> Set<NATKey> {
         try traced("nat_entry_reserved_get", "count=\(keys.count)") {
             var out = Set<NATKey>()
-            for start in stride(from: 0, to: keys.count, by: Switch.natKeySlice) {
-                let slice = keys[start..<min(keys.count, start + Switch.natKeySlice)]
-                try locks.natTable.withLock("nat-reserved-get", deadline: deadline) { nat.reserved(slice, into: &out) }
-            }
+            try inKeySlices(keys, "nat-reserved-get", deadline: deadline) { nat.reserved($0, into: &out) }
             return out
+        }
+    }
+
+    /// Runs `body` on `keys`, `natKeySlice` of them per hold of `nat.table`.
+    private func inKeySlices(
+        _ keys: [NATKey], _ operation: StaticString, deadline: UInt64, _ body: (ArraySlice<NATKey>) -> Void
+    ) throws {
+        for start in stride(from: 0, to: keys.count, by: Switch.natKeySlice) {
+            let slice = keys[start..<min(keys.count, start + Switch.natKeySlice)]
+            try locks.natTable.withLock(operation, deadline: deadline) { body(slice) }
         }
     }
 
@@ -125,10 +129,7 @@ extension Switch {
     public func natDelete(_ keys: [NATKey], deadline: UInt64) throws -> Int {
         try traced("nat_entry_delete", "count=\(keys.count)\(keys.first.map { ", first=\($0)" } ?? "")") {
             var removed = 0
-            for start in stride(from: 0, to: keys.count, by: Switch.natKeySlice) {
-                let slice = keys[start..<min(keys.count, start + Switch.natKeySlice)]
-                removed += try locks.natTable.withLock("nat-delete", deadline: deadline) { nat.delete(slice) }
-            }
+            try inKeySlices(keys, "nat-delete", deadline: deadline) { removed += nat.delete($0) }
             return removed
         }
     }

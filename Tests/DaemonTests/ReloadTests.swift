@@ -9,20 +9,25 @@ import TestSupport
 /// Configuration files as vrrpd reads them (a bad byte is its line's error, a byte order mark is
 /// not part of the first line) and SIGHUP's reload as one edit in the queue of edits.
 @Suite struct ReloadTests {
+    /// `bytes` as a file "test.conf" through the loader into a workspace of their own: what it
+    /// renders and the errors.
+    static func load(_ bytes: [UInt8], _ h: PlaneHarness) throws -> (rendered: String, errors: [String]) {
+        let plane = h.plane
+        return try h.group.next().flatSubmit { () -> EventLoopFuture<LoadBox> in
+            let workspace = ConfigWorkspace()
+            return ConfigLoader.apply(bytes, source: "test.conf", plane: plane.value, workspace: workspace).assumeIsolated().map { report in
+                LoadBox(rendered: plane.value.renderConfig(workspace.config), errors: report.errors)
+            }.nonisolated()
+        }.wait().pair
+    }
+
     /// A file's bytes through the loader: the line with a byte that is not UTF-8 fails, naming
     /// the byte and its column; the lines around it apply; a comment is one whatever its bytes.
     @Test func aFileIsDecodedLineByLine() throws {
         let h = try PlaneHarness()
         let bytes = TextLines.byteOrderMark + Array("hostname bom-first\ninterface eth1\n description caf".utf8) + [0xE9]
             + Array(" corner\n shutdown\n! caf".utf8) + [0xE9] + Array(" in a comment\nexit\n".utf8)
-        let plane = h.plane
-        let loop = h.group.next()
-        let (rendered, errors) = try loop.flatSubmit { () -> EventLoopFuture<LoadBox> in
-            let workspace = ConfigWorkspace()
-            return ConfigLoader.apply(bytes, source: "test.conf", plane: plane.value, workspace: workspace).assumeIsolated().map { report in
-                LoadBox(rendered: plane.value.renderConfig(workspace.config), errors: report.errors)
-            }.nonisolated()
-        }.wait().pair
+        let (rendered, errors) = try Self.load(bytes, h)
         #expect(errors == ["test.conf:3: not valid UTF-8: byte 0xE9 at column 17"])
         #expect(rendered.contains("hostname bom-first\n"), "\(rendered)")
         #expect(rendered.contains("interface eth1\n shutdown\nexit"), "\(rendered)")
@@ -34,14 +39,7 @@ import TestSupport
         let h = try PlaneHarness()
         let bytes = Array("interface vlan10\n ip address 10.0.0.1/24\nexit\ninterface vlan20 caf".utf8) + [0xE9]
             + Array("\n ip address 10.0.1.1/24\n description second\nexit\nhostname after\n".utf8)
-        let plane = h.plane
-        let loop = h.group.next()
-        let (rendered, errors) = try loop.flatSubmit { () -> EventLoopFuture<LoadBox> in
-            let workspace = ConfigWorkspace()
-            return ConfigLoader.apply(bytes, source: "test.conf", plane: plane.value, workspace: workspace).assumeIsolated().map { report in
-                LoadBox(rendered: plane.value.renderConfig(workspace.config), errors: report.errors)
-            }.nonisolated()
-        }.wait().pair
+        let (rendered, errors) = try Self.load(bytes, h)
         #expect(errors == [
             "test.conf:4: not valid UTF-8: byte 0xE9 at column 21",
             "test.conf:5: ip address 10.0.1.1/24: not applied: its block did not start (line 4 failed)",
