@@ -30,7 +30,7 @@ final class L3Service: @unchecked Sendable {
     // Loop-confined.
     /// The SVI addresses, NAT addresses and the globals that follow each router, from the
     /// configuration.
-    var desired = VRRPDesired()
+    var desired = SVIDesired()
     /// What each Master router answers for, and the Masters of each VLAN.
     var masters: [Key: VRRPService.MasterInfo] = [:]
     var mastersOfVLAN: [UInt16: Set<Key>] = [:]
@@ -155,7 +155,7 @@ final class L3Service: @unchecked Sendable {
 
     /// The running configuration changed: `desired` holds the answers, `environment` the roles
     /// and subnets, `change` what moved (the routes and SVIs to redo).
-    func configure(_ desired: VRRPDesired, _ environment: NATEnvironment, _ change: ConfigChange) {
+    func configure(_ desired: SVIDesired, _ environment: NATEnvironment, _ change: ConfigChange) {
         loop.execute { [self] in
             self.desired = desired
             self.environment = environment
