@@ -60,7 +60,7 @@ extension L3Service {
             applyEach: { hal, deadline, changes in applyHostChanges(hal, deadline, changes) })
     }
 
-    private static func applyHostChanges(_ hal: Switch, _ deadline: UInt64, _ changes: [HALChange<HostObject, HostState>]) -> [HALGroupResult] {
+    static func applyHostChanges(_ hal: Switch, _ deadline: UInt64, _ changes: [HALChange<HostObject, HostState>]) -> [HALGroupResult] {
         var zones: [UInt16: NATZone?] = [:]
         var deletes: [IPv4Address] = []
         var adds: [L3Host] = []
