@@ -50,7 +50,10 @@ let package = Package(
         // in-process wire (sim).
         .target(
             name: "Ports",
-            dependencies: ["SwitchHAL", "CLinux", .product(name: "NIOConcurrencyHelpers", package: "swift-nio")]),
+            dependencies: [
+                "SwitchHAL", "CLinux", .product(name: "Atomics", package: "swift-atomics"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]),
         // The command channel: frame codec, limits, socket paths, and the blocking client vtysh uses.
         // Glibc only, so that vtysh starts in about a millisecond.
         .target(name: "Channel"),
@@ -60,10 +63,12 @@ let package = Package(
         .target(
             name: "Daemon",
             dependencies: [
-                "CLI", "Channel", "SwitchHAL", "CLinux", "VRRP", "NAT", "Packets", "Ports",
+                "CLI", "Channel", "NetTypes", "SwitchHAL", "CLinux", "VRRP", "NAT", "Packets", "Ports",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "HashTreeCollections", package: "swift-collections"),
@@ -73,7 +78,7 @@ let package = Package(
         .executableTarget(
             name: "vrrpd",
             dependencies: [
-                "Daemon", "SwitchHAL", "NetTypes",
+                "Daemon", "Channel", "SwitchHAL", "NetTypes",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -95,7 +100,7 @@ let package = Package(
             ]
         ),
         // HAL benchmarks (scripts/bench-hal runs the release build).
-        .executableTarget(name: "hal-bench", dependencies: ["SwitchHAL"]),
+        .executableTarget(name: "hal-bench", dependencies: ["SwitchHAL", "NetTypes"]),
         // NAT benchmarks: the engine and the HAL NAT table at 100,000 translations (scripts/bench-nat).
         .executableTarget(name: "nat-bench", dependencies: ["Daemon", "NAT", "SwitchHAL", "NetTypes"]),
         // The fuzzers (scripts/fuzz builds them with libFuzzer and AddressSanitizer); in other
@@ -103,13 +108,13 @@ let package = Package(
         .executableTarget(
             name: "fuzz", dependencies: ["Daemon", "CLI", "Channel", "Packets", "VRRP", "SwitchHAL", "NetTypes"]),
         .testTarget(name: "CLITests", dependencies: ["CLI"]),
-        .testTarget(name: "VRRPTests", dependencies: ["VRRP", "TestSupport"]),
+        .testTarget(name: "VRRPTests", dependencies: ["VRRP", "NetTypes", "TestSupport"]),
         .testTarget(
             name: "NATTests",
             dependencies: ["NAT", "NetTypes", "TestSupport", .product(name: "HashTreeCollections", package: "swift-collections")]),
         .testTarget(
             name: "SwitchHALTests",
-            dependencies: ["SwitchHAL", "TestSupport", .product(name: "Atomics", package: "swift-atomics")]),
+            dependencies: ["SwitchHAL", "NetTypes", "TestSupport", .product(name: "Atomics", package: "swift-atomics")]),
         .testTarget(name: "ChannelTests", dependencies: ["Channel", "TestSupport"]),
         .testTarget(name: "PacketsTests", dependencies: ["Packets", "NetTypes"]),
         .testTarget(
@@ -120,6 +125,10 @@ let package = Package(
             dependencies: [
                 "Daemon", "CLI", "Channel", "NAT", "NetTypes", "SwitchHAL", "VRRP", "TestSupport",
                 .product(name: "HashTreeCollections", package: "swift-collections"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ]),
         // Test helpers: temporary directories; programs started on a pseudo-terminal.
         .target(name: "TestSupport", path: "Tests/TestSupport"),

@@ -14,42 +14,6 @@ import SwitchHAL
 /// with a deadline; the loop itself never blocks, so one stuck subsystem or client cannot delay
 /// another session's `show`.
 public final class ControlPlane {
-    public struct Options: Sendable {
-        public var socketPath: String
-        public var configPath: String
-        public var commandTimeout: TimeAmount = .seconds(5)
-        public var version = DaemonVersion.string
-        public var chip = ChipProfile.trident2
-        /// The switch's base MAC: port N has base+N, SVIs use base.
-        public var baseMAC = MACAddress(0x0200_0000_0000)
-        /// How long one HAL call may wait for a HAL lock.
-        public var halTimeout = 2.0
-        /// `--trace-hal FILE`.
-        public var halTraceFile: String?
-        /// The watchdog's threshold for locks held or waited for.
-        public var lockThreshold = 1.0
-        /// What each port is wired to (`--port eth1=udp:4001:4002`); unwired ports carry nothing.
-        public var ports: [PortAttachment] = []
-        /// The directories `copy FILE running-config` may read from (`--copy-dir`; by default
-        /// the startup configuration's own).
-        public var copyDirectories: [String] = []
-        /// Where the log goes and the buffer of its last messages (`show logging`).
-        public var log = LogSettings()
-        /// `--allow-fault-injection`: the `test fault` commands run (labs and tests); off, they
-        /// are refused.
-        public var allowFaultInjection = false
-
-        /// The directories `copy` reads from, the default applied.
-        public var readableDirectories: [String] {
-            copyDirectories.isEmpty ? [StartupConfigStore.directoryAndName(configPath).directory] : copyDirectories
-        }
-
-        public init(socketPath: String, configPath: String) {
-            self.socketPath = socketPath
-            self.configPath = configPath
-        }
-    }
-
     public struct Statistics {
         public var sessionsOpened = 0
         public var commands = 0
@@ -61,11 +25,12 @@ public final class ControlPlane {
     }
 
     public let loop: EventLoop
-    public let options: Options
+    public let options: DaemonOptions
     public let logger: Logger
     public let live = ConfigWorkspace()
     public let store: StartupConfigStore
-    /// Threads for blocking work that is not a save: file reads, key derivation.
+    /// Threads for blocking work that is not a save or a key derivation: file reads, reload
+    /// differences, renderings for `write file`.
     public let pool: NIOThreadPool
     /// The enable secret's key derivations (scrypt) on a thread of their own: file reads and
     /// renderings on `pool` never hold up a login.
@@ -73,11 +38,11 @@ public final class ControlPlane {
     let registry: CommandRegistry
     /// The switch chip and its SDK.
     public let hal: HALService
-    private(set) var committer: HALCommitter!
+    private(set) var committer: ConfigCommitter!
     /// The VRRP routers (on their own thread).
     public private(set) var vrrp: VRRPService!
     /// What the running configuration asks of VRRP, kept change by change.
-    private(set) var vrrpDesired = VRRPDesired()
+    private(set) var sviDesired = SVIDesired()
     /// NAT: the translation engine and the HAL NAT table (on their own thread).
     public private(set) var nat: NATService!
     /// The router on the SVIs: its answers, the neighbour table, the routing path (on NAT's
@@ -118,7 +83,7 @@ public final class ControlPlane {
     /// When the last `test fault control-plane block` ended (they are spaced; see `FaultInjection`).
     var faultBlockEnded: UInt64?
 
-    public init(loop: EventLoop, options: Options, logger: Logger) throws {
+    public init(loop: EventLoop, options: DaemonOptions, logger: Logger) throws {
         self.loop = loop
         self.options = options
         self.logger = logger
@@ -154,7 +119,7 @@ public final class ControlPlane {
             l3?.mastersChanged(updated, removed: removed)
         }
         live.onChange = { [unowned self] change in configDidChange(change) }
-        committer = HALCommitter(plane: self)
+        committer = ConfigCommitter(plane: self)
         watchdog = ControlPlaneWatchdog(loop: loop, threshold: options.lockThreshold, logger: logger)
         _ = yielder.start()
     }
@@ -210,16 +175,16 @@ public final class ControlPlane {
     var subsystemsTold: Bool { !pushing && !configPushScheduled && pendingChange.isEmpty }
 
     private func push(_ change: ConfigChange) {
-        guard change.count > Self.pushSliceKeys else { return finishPush(change, vrrpDesired.update(change, live.config, portCount: options.chip.portCount, routerMAC: options.baseMAC)) }
+        guard change.count > Self.pushSliceKeys else { return finishPush(change, sviDesired.update(change, live.config, portCount: options.chip.portCount, routerMAC: options.baseMAC)) }
         pushing = true
         var keys = Array(change.keys)[...]
-        var delta = VRRPDesired.Delta()
+        var delta = SVIDesired.Delta()
         func step() {
             let slice = Slice()
             while !keys.isEmpty && !slice.isOver {
                 let chunk = ConfigChange(keys.prefix(Self.pushSliceKeys))
                 keys = keys.dropFirst(Self.pushSliceKeys)
-                delta.formUnion(vrrpDesired.update(chunk, live.config, portCount: options.chip.portCount, routerMAC: options.baseMAC))
+                delta.formUnion(sviDesired.update(chunk, live.config, portCount: options.chip.portCount, routerMAC: options.baseMAC))
             }
             guard keys.isEmpty else { return yield { step() } }
             pushing = false
@@ -232,10 +197,10 @@ public final class ControlPlane {
     /// At most this many keys are worked out between two looks at the other sessions.
     static let pushSliceKeys = 256
 
-    private func finishPush(_ change: ConfigChange, _ delta: VRRPDesired.Delta) {
+    private func finishPush(_ change: ConfigChange, _ delta: SVIDesired.Delta) {
         let config = live.config
-        vrrp.configure(vrrpDesired, delta)
-        l3.configure(vrrpDesired, config.index.environment, change)
+        vrrp.configure(sviDesired, delta)
+        l3.configure(sviDesired, config.index.environment, change)
         let natChange = NATChange(change, config)
         if !natChange.isEmpty { nat.configure(config.nat, config.index.environment, changed: natChange) }
     }
@@ -400,8 +365,4 @@ public final class ControlPlane {
     public func renderConfig(_ config: RunningConfig) -> String {
         registry.render(config)
     }
-}
-
-public enum DaemonVersion {
-    public static let string = "0.1.0"
 }

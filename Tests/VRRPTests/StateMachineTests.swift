@@ -354,7 +354,7 @@ let addressC = IPv4Address(10, 0, 0, 3)
         // Re-checksum so that only the auth type is wrong.
         auth[6] = 0
         auth[7] = 0
-        let sum = Checksum.internet(auth)
+        let sum = auth.withUnsafeBytes { InternetChecksum.of($0) }
         auth[6] = UInt8(sum >> 8)
         auth[7] = UInt8(sum & 0xff)
         expectDiscarded(&v2, auth, reason: .authType)  // 68

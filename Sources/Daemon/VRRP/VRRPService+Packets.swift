@@ -101,14 +101,7 @@ extension VRRPService {
             let headerLength = Int(b[ip] & 0x0f) * 4
             let total = Int(b[ip + 2]) << 8 | Int(b[ip + 3])
             guard headerLength >= 20, total >= headerLength, ip + total <= b.count else { return nil }
-            var sum: UInt32 = 0
-            var index = ip
-            while index < ip + headerLength {
-                sum &+= UInt32(b[index]) << 8 | UInt32(b[index + 1])
-                index += 2
-            }
-            while sum >> 16 != 0 { sum = (sum & 0xffff) &+ (sum >> 16) }
-            guard sum == 0xffff else { return nil }
+            guard InternetChecksum.of(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(b)[ip..<(ip + headerLength)])) == 0 else { return nil }
             func address(_ o: Int) -> IPv4Address { IPv4Address(b[o], b[o + 1], b[o + 2], b[o + 3]) }
             var mac: UInt64 = 0
             for o in 6..<12 { mac = mac << 8 | UInt64(b[o]) }

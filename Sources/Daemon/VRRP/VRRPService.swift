@@ -33,7 +33,7 @@ public final class VRRPService: @unchecked Sendable {
     // Loop-confined state.
     var engine = VRRPEngine()
     /// What the configuration asks for (routers, SVI addresses, NAT addresses), as last told.
-    var desired = VRRPDesired()
+    var desired = SVIDesired()
     var specs: TreeDictionary<Key, VRRPSpec> { desired.specs }
     /// The routers of each VLAN, and those tracking each port (what a port change reaches).
     var routersByVLAN: [UInt16: Set<Key>] = [:]
@@ -145,7 +145,7 @@ public final class VRRPService: @unchecked Sendable {
         }
         loop.execute {
             let keys = Set(self.engine.routers.keys)
-            self.desired = VRRPDesired()
+            self.desired = SVIDesired()
             self.reconcile(keys)
             self.shuttingDown = true
             self.timer?.cancel()
@@ -173,7 +173,7 @@ public final class VRRPService: @unchecked Sendable {
 
     /// The running configuration changed (any thread): the routers `delta` names follow, and the
     /// answers (SVI addresses, NAT addresses) take the new tables. Costs what `delta` covers.
-    func configure(_ desired: VRRPDesired, _ delta: VRRPDesired.Delta) {
+    func configure(_ desired: SVIDesired, _ delta: SVIDesired.Delta) {
         loop.execute { [self] in
             let old = self.desired
             self.desired = desired

@@ -12,7 +12,7 @@ import VRRP
 /// group's two routers, one SVI's groups, one static mapping), never a pass over the whole
 /// configuration. A persistent value, handed whole to the VRRP thread with the keys that moved.
 /// `init(rebuilding:)` derives it from scratch: the oracle the randomized tests hold `update` to.
-struct VRRPDesired: Equatable, Sendable {
+struct SVIDesired: Equatable, Sendable {
     typealias Key = VRRPEngine.Key
 
     var specs: TreeDictionary<Key, VRRPSpec> = [:]
@@ -59,7 +59,7 @@ struct VRRPDesired: Equatable, Sendable {
 
     init() {}
 
-    static func == (a: VRRPDesired, b: VRRPDesired) -> Bool {
+    static func == (a: SVIDesired, b: SVIDesired) -> Bool {
         a.specs == b.specs && a.sviAddresses == b.sviAddresses && a.natGlobals == b.natGlobals && a.natProxy == b.natProxy
             && a.ports == b.ports
     }

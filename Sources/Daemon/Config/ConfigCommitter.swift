@@ -16,7 +16,7 @@ import SwitchHAL
 /// its turn. A refused transaction is undone in the HAL and the live configuration is left as it
 /// was; one a timeout left unknown is brought back to the live configuration's state by the
 /// reconciler, with back-off, so a HAL that recovers from a stall catches up without a restart.
-final class HALCommitter {
+final class ConfigCommitter {
     typealias Edit = (inout ConfigEdit) -> String?
 
     /// The plane owns the committer (unowned: no cycle).
