@@ -113,7 +113,7 @@ public final class ControlPlane {
         // this switch's Masters.
         vrrp.setMasterObserver { [nat, l3] updated, removed in
             func groups<S: Sequence>(_ keys: S) -> Set<GroupRef> where S.Element == VRRPService.Key {
-                Set(keys.filter { !$0.ipv6 }.map { GroupRef(interface: $0.interface, vrid: $0.vrid) })
+                Set(keys.filter { !$0.ipv6 }.map { GroupRef(interface: $0.interface.description, vrid: $0.vrid.rawValue) })
             }
             nat?.mastersChanged(added: groups(updated.keys), removed: groups(removed))
             l3?.mastersChanged(updated, removed: removed)
@@ -354,8 +354,8 @@ public final class ControlPlane {
             words = registry.grammar.complete(line, mode: session.mode) { [live] kind in
                 guard kind == .interfaceName else { return [] }
                 // Every port, and the SVIs that exist.
-                let ports = (1...portCount).map { "eth\($0)" }
-                return ports + live.config.sortedInterfaceNames.filter { !$0.hasPrefix("eth") }
+                let ports = (1...portCount).map { InterfaceID.port(UInt16($0)) }
+                return (ports + live.config.sortedInterfaces.filter { $0.vlan != nil }).map(\.description)
             }
         }
         return words.map { $0 + "\n" }.joined()

@@ -7,12 +7,6 @@ import NetTypes
 extension Switch {
     public func portName(_ port: PortID) -> String { ports.name(of: port) }
 
-    /// The port number of `ethN`, or nil.
-    public func port(named name: String) -> PortID? {
-        guard name.hasPrefix("eth"), let number = UInt16(name.dropFirst(3)), ports.isValid(number) else { return nil }
-        return number
-    }
-
     public func createVLAN(_ vlan: UInt16, deadline: UInt64) throws {
         try traced("vlan_create", "vlan=\(vlan)") {
             try checkVLAN(vlan)

@@ -329,12 +329,12 @@ let addressC = IPv4Address(10, 0, 0, 3)
 
     @Test func item66_unknownVRID() {
         var engine = VRRPEngine()
-        _ = engine.add(VRRPEngine.Key(interface: "vlan10", vrid: 1, ipv6: false), config: config(), interface: InterfaceAddresses(primaryIPv4: addressA), start: true, now: 0)
+        _ = engine.add(VRRPEngine.Key(interface: .svi(10), vrid: VRID(1)!, ipv6: false), config: config(), interface: InterfaceAddresses(primaryIPv4: addressA), start: true, now: 0)
         var other = message()
         other[1] = 9
-        let actions = engine.receive(interface: "vlan10", ipv6: false, message: other, source: .ipv4(addressB), destination: group, ttl: 255, now: second)
+        let actions = engine.receive(interface: .svi(10), ipv6: false, message: other, source: .ipv4(addressB), destination: group, ttl: 255, now: second)
         #expect(actions.isEmpty)
-        #expect(engine.unknownVRID["vlan10"] == 1)
+        #expect(engine.unknownVRID[.svi(10)] == 1)
     }
 
     @Test func item67_ownerDiscardsEverything() {

@@ -14,15 +14,15 @@ public struct CommandDeclaration {
     /// Set for commands that enter a configuration sub-mode (`interface IFNAME`); their
     /// running-config lines open a block holding the sub-mode's lines.
     public let submode: Mode?
-    /// For sub-mode commands: the text of the argument that names the block (the interface name,
-    /// the VLAN), handed to the sub-mode's `show` closures.
-    let submodeKey: ((Arguments) -> String?)?
+    /// For sub-mode commands: the block their arguments open (the interface, the VLAN), handed
+    /// to the sub-mode's `show` closures.
+    let submodeKey: ((Arguments) -> BlockKey?)?
     /// What the command does. It reads its line's values through `CommandArguments`; a value it
     /// requires and the line did not bind is a declaration bug, answered as an error.
     let run: (CommandContext, Arguments) throws -> CommandOutcome
     /// The argument sets to print for this command; the context is the sub-mode block's key
-    /// (an interface name) or nil at the top level.
-    public let show: ((RunningConfig, String?) -> [Arguments])?
+    /// (an interface) or nil at the top level.
+    public let show: ((RunningConfig, BlockKey?) -> [Arguments])?
 
     /// An exec command that reads what configuration edits change (the running configuration,
     /// the subsystems that follow it, the HAL): it runs once the edits queued before it have
@@ -35,7 +35,7 @@ public struct CommandDeclaration {
 
     init(
         _ syntax: String, help: [String], modes: [Mode], no noForm: NoForm = .none, submode: Mode? = nil,
-        submodeKey: ((Arguments) -> String?)? = nil, show: ((RunningConfig, String?) -> [Arguments])? = nil,
+        submodeKey: ((Arguments) -> BlockKey?)? = nil, show: ((RunningConfig, BlockKey?) -> [Arguments])? = nil,
         run: @escaping (CommandContext, Arguments) throws -> CommandOutcome
     ) {
         self.syntax = syntax
@@ -46,6 +46,23 @@ public struct CommandDeclaration {
         self.submodeKey = submodeKey
         self.run = run
         self.show = show
+    }
+}
+
+/// A sub-mode block of the running configuration: the interface or the VLAN its opening line
+/// names (`interface vlan10`, `vlan 10`).
+public enum BlockKey: Hashable, Sendable {
+    case interface(InterfaceID)
+    case vlan(UInt16)
+
+    public var interface: InterfaceID? {
+        if case .interface(let id) = self { return id }
+        return nil
+    }
+
+    public var vlan: UInt16? {
+        if case .vlan(let vlan) = self { return vlan }
+        return nil
     }
 }
 

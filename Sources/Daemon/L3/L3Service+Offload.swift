@@ -129,9 +129,9 @@ extension L3Service {
     }
 
     /// The SVI `name` changed: the chip is told its VLAN's NAT zone if that moved.
-    func noteNATZone(of name: String) {
-        guard case .svi(let vlan) = InterfaceKind.parse(name, portCount: 0) else { return }
-        let zone = environment.roles[name]
+    func noteNATZone(of name: InterfaceID) {
+        guard case .svi(let vlan) = name else { return }
+        let zone = environment.roles[name.description]
         guard natZones[vlan] != zone else { return }
         natZones[vlan] = zone
         hostTable.changed(.natZone(vlan))

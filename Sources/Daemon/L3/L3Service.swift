@@ -162,9 +162,10 @@ final class L3Service: @unchecked Sendable {
             var routingChanged = false
             for key in change.keys {
                 switch key {
-                case .interface(let name) where name.hasPrefix("vlan"):
-                    routes.setConnected(name, environment.subnets[name])
-                    noteNATZone(of: name)
+                case .interface(.svi(let vlan)):
+                    // NAT's environment names interfaces by their text.
+                    routes.setConnected(vlan, environment.subnets[InterfaceID.svi(vlan).description])
+                    noteNATZone(of: .svi(vlan))
                     routingChanged = true
                 case .staticRoute(let prefix):
                     routes.setStatic(prefix, nextHop: environment.staticRoutes[prefix])
