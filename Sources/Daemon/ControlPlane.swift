@@ -175,7 +175,7 @@ public final class ControlPlane {
     var subsystemsTold: Bool { !pushing && !configPushScheduled && pendingChange.isEmpty }
 
     private func push(_ change: ConfigChange) {
-        guard change.count > Self.pushSliceKeys else { return finishPush(change, sviDesired.update(change, live.config, portCount: options.chip.portCount, routerMAC: options.baseMAC)) }
+        guard change.count > Self.pushSliceKeys else { return finishPush(change, sviDesired.update(change, live.config, routerMAC: options.baseMAC)) }
         pushing = true
         var keys = Array(change.keys)[...]
         var delta = SVIDesired.Delta()
@@ -184,7 +184,7 @@ public final class ControlPlane {
             while !keys.isEmpty && !slice.isOver {
                 let chunk = ConfigChange(keys.prefix(Self.pushSliceKeys))
                 keys = keys.dropFirst(Self.pushSliceKeys)
-                delta.formUnion(sviDesired.update(chunk, live.config, portCount: options.chip.portCount, routerMAC: options.baseMAC))
+                delta.formUnion(sviDesired.update(chunk, live.config, routerMAC: options.baseMAC))
             }
             guard keys.isEmpty else { return yield { step() } }
             pushing = false

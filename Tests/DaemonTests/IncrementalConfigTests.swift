@@ -244,7 +244,7 @@ extension PlaneHarness {
         if projected != config { failures.append("the committer's projection differs from the landed configuration") }
 
         // 2. VRRP's desired state, on the control plane and on the VRRP thread.
-        let scratch = SVIDesired(rebuilding: config, portCount: ports, routerMAC: routerMAC)
+        let scratch = SVIDesired(rebuilding: config, routerMAC: routerMAC)
         if desired != scratch { failures.append("VRRP desired state: \(Self.difference(desired, scratch))") }
         let vrrp = try vrrpService.snapshot().wait()
         if vrrp.specs != scratch.specs { failures.append("the VRRP thread's routers differ from the configuration's") }
@@ -271,8 +271,8 @@ extension PlaneHarness {
         seen.formUnion(objects)
         let list = Array(seen)
         let actual = try hal.call("test-read", on: loop) { hal, deadline in try HALState.read(list, hal: hal, deadline: deadline) }.wait()
-        for object in list where actual[object] != HALState.desired(object, in: config, portCount: ports) {
-            failures.append("HAL \(object): holds \(String(describing: actual[object])), the configuration asks \(String(describing: HALState.desired(object, in: config, portCount: ports)))")
+        for object in list where actual[object] != HALState.desired(object, in: config) {
+            failures.append("HAL \(object): holds \(String(describing: actual[object])), the configuration asks \(String(describing: HALState.desired(object, in: config)))")
             break
         }
         return failures

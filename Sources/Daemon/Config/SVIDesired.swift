@@ -67,8 +67,7 @@ struct SVIDesired: Equatable, Sendable {
     // MARK: Change by change
 
     /// Brings the model in line with `config` for the keys of `change`; returns what moved.
-    /// (`portCount` is not needed any more: interfaces come typed.)
-    mutating func update(_ change: ConfigChange, _ config: RunningConfig, portCount: Int, routerMAC: MACAddress) -> Delta {
+    mutating func update(_ change: ConfigChange, _ config: RunningConfig, routerMAC: MACAddress) -> Delta {
         var delta = Delta()
         var groups = Set<GroupID>()
         var vrids = Set<VRID>()
@@ -191,7 +190,7 @@ struct SVIDesired: Equatable, Sendable {
     // MARK: From scratch (the oracle)
 
     /// Everything `config` asks for, derived directly from the whole configuration.
-    init(rebuilding config: RunningConfig, portCount: Int, routerMAC: MACAddress) {
+    init(rebuilding config: RunningConfig, routerMAC: MACAddress) {
         for (name, interface) in config.interfaces {
             switch name {
             case .svi(let vlan):

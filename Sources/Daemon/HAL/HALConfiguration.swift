@@ -33,7 +33,7 @@ enum HALObject: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// The HAL objects a configuration key covers.
-    static func objects(for key: ConfigKey, portCount: Int) -> [HALObject] {
+    static func objects(for key: ConfigKey) -> [HALObject] {
         switch key {
         case .interface(.port(let port)): return [.port(port)]
         case .interface(.svi(let vlan)): return [.svi(vlan)]
@@ -50,9 +50,9 @@ enum HALObject: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    static func objects(for change: ConfigChange, portCount: Int) -> [HALObject] {
+    static func objects(for change: ConfigChange) -> [HALObject] {
         var out: [HALObject] = []
-        for key in change.keys { out += objects(for: key, portCount: portCount) }
+        for key in change.keys { out += objects(for: key) }
         return out
     }
 
@@ -64,11 +64,11 @@ enum HALObject: Hashable, Sendable, CustomStringConvertible {
         for cpuClass in CPUClass.allCases { out.insert(.cpuPolicer(cpuClass)) }
         for port in 1...max(1, portCount) where port <= portCount { out.insert(.port(PortID(port))) }
         for vlan in config.vlans.keys { out.insert(.vlan(vlan)) }
-        for name in config.interfaces.keys { out.formUnion(objects(for: .interface(name), portCount: portCount)) }
+        for name in config.interfaces.keys { out.formUnion(objects(for: .interface(name))) }
         for key in config.staticMACs.keys { out.insert(.staticMAC(key)) }
         if config.learnLimitSystem != nil { out.insert(.limit(.system)) }
         for vlan in config.learnLimitPerVLAN.keys { out.insert(.limit(.vlan(vlan))) }
-        for name in config.learnLimitPerInterface.keys { out.formUnion(objects(for: .learnLimitInterface(name), portCount: portCount)) }
+        for name in config.learnLimitPerInterface.keys { out.formUnion(objects(for: .learnLimitInterface(name))) }
         if natReservations { for mapping in config.nat.statics { out.formUnion(HALObject.natReservations(mapping.identity)) } }
         return out
     }
@@ -100,7 +100,7 @@ enum HALState: Equatable, Sendable {
     case policer(PolicerRate)
 
     /// What `config` asks of `object`.
-    static func desired(_ object: HALObject, in config: RunningConfig, portCount: Int) -> HALState? {
+    static func desired(_ object: HALObject, in config: RunningConfig) -> HALState? {
         switch object {
         case .vlan(let vlan):
             return vlan == 1 || config.vlans[vlan] != nil ? .present : nil
