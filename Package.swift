@@ -21,7 +21,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
     ],
     targets: [
-        // Address types (IPv4, IPv6, MAC) shared by every layer.
+        // Shared value types of every layer: addresses (IPv4, IPv6, MAC), interface identities (InterfaceID), VRIDs, the internet checksum.
         .target(name: "NetTypes"),
         // Linux calls Swift cannot reach (gettid, thread names, CRC32C instruction).
         .target(name: "CLinux"),
