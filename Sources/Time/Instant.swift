@@ -1,0 +1,106 @@
+import Glibc
+
+/// A point on a monotonic clock, in nanoseconds since the clock's origin (boot, for
+/// `SystemClock`; zero, for a `TestClock` unless told otherwise). Only instants of the same
+/// clock compare; the difference of two is a `Duration`.
+///
+/// `Swift.Duration` is the one duration type: an instant plus a duration converts the duration
+/// to nanoseconds once (a few integer operations, no division by a variable), which is nothing
+/// beside the clock read (a vDSO call) or the HAL lock it guards, and no packet path does it per
+/// packet. Its constructors name their unit (`.milliseconds(1)`, `.seconds(2)`), which the
+/// raw `UInt64` of nanoseconds, microseconds and milliseconds it replaces did not.
+///
+/// ```swift
+/// let deadline = clock.now + .seconds(2)
+/// if clock.now >= deadline { ... }
+/// let waited = (clock.now - started).inSeconds
+/// ```
+public struct Instant: Comparable, Hashable, Sendable, CustomStringConvertible {
+    /// Nanoseconds since the clock's origin.
+    public var nanoseconds: UInt64
+
+    @inline(__always)
+    public init(nanoseconds: UInt64) { self.nanoseconds = nanoseconds }
+
+    /// The clock's origin.
+    public static let zero = Instant(nanoseconds: 0)
+    /// Later than any instant a clock will read: a wait until it has no deadline.
+    public static let distantFuture = Instant(nanoseconds: .max)
+
+    @inline(__always)
+    public static func < (a: Instant, b: Instant) -> Bool { a.nanoseconds < b.nanoseconds }
+
+    /// Saturates at `zero` and `distantFuture`: a deadline "never" plus a margin stays never.
+    @inline(__always)
+    public static func + (instant: Instant, duration: Duration) -> Instant {
+        let delta = duration.inNanoseconds
+        if delta >= 0 {
+            let (sum, overflow) = instant.nanoseconds.addingReportingOverflow(UInt64(delta))
+            return Instant(nanoseconds: overflow ? .max : sum)
+        }
+        let magnitude = delta.magnitude
+        return Instant(nanoseconds: instant.nanoseconds > magnitude ? instant.nanoseconds - magnitude : 0)
+    }
+
+    @inline(__always)
+    public static func - (instant: Instant, duration: Duration) -> Instant { instant + (Duration.zero - duration) }
+
+    @inline(__always)
+    public static func += (instant: inout Instant, duration: Duration) { instant = instant + duration }
+
+    /// How long from `b` to `a` (negative if `a` is earlier).
+    @inline(__always)
+    public static func - (a: Instant, b: Instant) -> Duration {
+        a >= b ? .nanoseconds(Int64(clamping: a.nanoseconds - b.nanoseconds))
+            : .zero - .nanoseconds(Int64(clamping: b.nanoseconds - a.nanoseconds))
+    }
+
+    /// How long since `earlier`, never negative (an `earlier` read on another thread a moment
+    /// after this instant counts as no time).
+    @inline(__always)
+    public func duration(since earlier: Instant) -> Duration {
+        self > earlier ? .nanoseconds(Int64(clamping: nanoseconds - earlier.nanoseconds)) : .zero
+    }
+
+    /// This instant as a `timespec` of the clock it was read from (for a `pthread` or `sem`
+    /// timed wait on that clock).
+    public var timespec: Glibc.timespec {
+        Glibc.timespec(tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
+    }
+
+    public var description: String { "\(Duration.nanoseconds(Int64(clamping: nanoseconds)).inSeconds) s" }
+}
+
+extension Duration {
+    /// The duration in nanoseconds, clamped to what an `Int64` holds (about 292 years).
+    @inline(__always)
+    public var inNanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        if overflow { return seconds < 0 ? .min : .max }
+        let (sum, overflow2) = whole.addingReportingOverflow(attoseconds / 1_000_000_000)
+        return overflow2 ? (seconds < 0 ? .min : .max) : sum
+    }
+
+    /// The duration in seconds, for printing and for comparing with a limit given in seconds.
+    @inline(__always)
+    public var inSeconds: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) + Double(attoseconds) / 1e18
+    }
+
+    /// The duration in whole microseconds (rounded towards zero): VRRP's unit on the wire and
+    /// in the RFC's formulas.
+    @inline(__always)
+    public var inMicroseconds: Int64 { inNanoseconds / 1_000 }
+
+    /// The duration in whole milliseconds (rounded towards zero).
+    @inline(__always)
+    public var inMilliseconds: Int64 { inNanoseconds / 1_000_000 }
+}
+
+extension Duration {
+    /// `n` times a duration, written as the formulas of the RFCs write it (`3 * interval`).
+    @inline(__always)
+    public static func * (count: Int, duration: Duration) -> Duration { duration * count }
+}
