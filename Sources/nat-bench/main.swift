@@ -20,6 +20,7 @@ import Glibc
 import NAT
 import NetTypes
 import SwitchHAL
+import Time
 
 func argument(_ name: String, default value: String) -> String {
     let args = CommandLine.arguments
@@ -35,9 +36,9 @@ let chip = ChipProfile.trident2
 // MARK: Time, memory and statistics
 
 func seconds(_ body: () throws -> Void) rethrows -> Double {
-    let started = HALClock.now
+    let started = SystemClock.now
     try body()
-    return Double(HALClock.now &- started) / 1e9
+    return SystemClock.elapsed(since: started).inSeconds
 }
 
 func residentKiB() -> Int {
@@ -170,7 +171,7 @@ func makeSwitch() -> Switch { Switch(chip: chip, baseMAC: MACAddress(0x0200_0000
 /// The engine's clock (milliseconds) while translations are made.
 let createdAt: UInt64 = 1_000
 
-func farDeadline() -> UInt64 { HALClock.deadline(after: 600) }
+func farDeadline() -> Instant { SystemClock.deadline(after: .seconds(600)) }
 
 // MARK: The slow path, as the daemon runs it
 
@@ -580,20 +581,20 @@ func memoryChild(part: String) throws {
     case "both":
         for n in 0..<flowCount {
             let packet = flow(n)
-            var t = HALClock.now
+            var t = SystemClock.now
             let result = try hal.natTranslate(NATService.halPacket(packet), zone: .inside, bytes: 64, deadline: deadline)
-            var u = HALClock.now
-            slowest.translate = max(slowest.translate, Double(u - t) / 1e9)
+            var u = SystemClock.now
+            slowest.translate = max(slowest.translate, (u - t).inSeconds)
             if result.translated { fail("flow \(n) hit") }
             t = u
             let decision = engine.process(packet, from: .inside, now: createdAt, commit: true, explain: false)
-            u = HALClock.now
-            if Double(u - t) / 1e9 > slowest.process { (slowest.process, slowest.processAt) = (Double(u - t) / 1e9, n) }
+            u = SystemClock.now
+            if (u - t).inSeconds > slowest.process { (slowest.process, slowest.processAt) = ((u - t).inSeconds, n) }
             let entries = decision.changes.add.map(NATService.halEntry)
-            t = HALClock.now
+            t = SystemClock.now
             try hal.natAdd(entries, deadline: deadline)
-            u = HALClock.now
-            if Double(u - t) / 1e9 > slowest.add { (slowest.add, slowest.addAt) = (Double(u - t) / 1e9, n) }
+            u = SystemClock.now
+            if (u - t).inSeconds > slowest.add { (slowest.add, slowest.addAt) = ((u - t).inSeconds, n) }
         }
         try check(engine, hal, translations: flowCount)
     case "engine":

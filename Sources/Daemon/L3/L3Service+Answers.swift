@@ -124,7 +124,7 @@ extension L3Service {
     /// another VLAN's addresses); packets waiting for it on that VLAN go out.
     func learnNeighbor(_ address: IPv4Address, mac: MACAddress, vlan: UInt16, port: PortID, evidence: NeighborTable.Evidence) {
         guard routes.isOnSubnet(address, vlan: vlan), !mac.isMulticast else { return }
-        let outcome = neighbors.learn(address, mac: mac, vlan: vlan, port: port, evidence: evidence, now: NATService.now)
+        let outcome = neighbors.learn(address, mac: mac, vlan: vlan, port: port, evidence: evidence, now: millisecondsNow)
         for hop in outcome.invalidated { withdrawOffloads(via: hop) }
         guard outcome.recorded, let queued = waiting[address], queued.vlan == vlan else { return }
         waiting[address] = nil

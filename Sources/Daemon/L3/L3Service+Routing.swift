@@ -123,7 +123,7 @@ extension L3Service {
             nat.engine.countHardwareHits(1)
             return forward(Self.rewrite(item.packet, as: NATService.flowPacket(hit.packet, flags: item.flow.flags)))
         }
-        let decision = nat.engine.process(item.flow, from: item.side, now: NATService.now, commit: true, explain: false)
+        let decision = nat.engine.process(item.flow, from: item.side, now: millisecondsNow, commit: true, explain: false)
         nat.install([decision])
         switch decision.outcome {
         case .translated:
@@ -165,7 +165,7 @@ extension L3Service {
             return
         }
         let (prefix, vlan, hop) = (route.prefix, route.vlan, route.nextHop)
-        if let neighbor = neighbors[hop], neighbor.vlan == vlan, NATService.now - neighbor.seen < NeighborTable.lifetimeMs {
+        if let neighbor = neighbors[hop], neighbor.vlan == vlan, millisecondsNow - neighbor.seen < NeighborTable.lifetimeMs {
             offload(out.destination, hop: hop, vlan: vlan, mac: neighbor.mac)
             return send(out, to: neighbor.mac, vlan: vlan, port: neighbor.port)
         }

@@ -7,6 +7,7 @@ import NIOCore
 import NetTypes
 import Packets
 import SwitchHAL
+import Time
 import VRRP
 
 /// The router on the SVIs: what it answers (ARP, ping and neighbour solicitations for its own
@@ -100,8 +101,13 @@ final class L3Service: @unchecked Sendable {
         var malformed: UInt64 = 0
     }
 
-    init(nat: NATService, hal: HALService, routerMAC: MACAddress, logger: Logger) {
+    /// The service's time (neighbour lifetimes), in milliseconds as the NAT engine's.
+    let clock: any Clock
+    var millisecondsNow: UInt64 { clock.now.nanoseconds / 1_000_000 }
+
+    init(nat: NATService, hal: HALService, routerMAC: MACAddress, logger: Logger, clock: any Clock = SystemClock()) {
         self.nat = nat
+        self.clock = clock
         self.hal = hal
         self.routerMAC = routerMAC
         self.logger = logger
@@ -217,7 +223,7 @@ final class L3Service: @unchecked Sendable {
                 routing: routing, answered: answered, routeOverflow: routeOverflow.load(ordering: .relaxed),
                 answerOverflow: answerOverflow.load(ordering: .relaxed), neighbors: neighbors.count, neighborCapacity: neighbors.capacity,
                 neighborCounters: neighbors.counters, incomplete: waiting.count,
-                neighborList: neighbors.entries.sorted { $0.key < $1.key }.map { [now = NATService.now] in
+                neighborList: neighbors.entries.sorted { $0.key < $1.key }.map { [now = millisecondsNow] in
                     ($0.key, $0.value.mac, $0.value.vlan, Int(now &- $0.value.seen) / 60_000)
                 })
         }

@@ -16,7 +16,7 @@ import SwitchHAL
 ///   reply (Linux's `locktime`), so a stream of conflicting ARP cannot flap what the chip
 ///   routes with.
 ///
-/// Pure: the time comes in with each call (milliseconds, `NATService.now`). A full table is
+/// Pure: the time comes in with each call (milliseconds, `L3Service.millisecondsNow`). A full table is
 /// swept for expired entries at most once per `sweepIntervalMs`, so a flood against a full
 /// table costs O(1) a frame; only a solicited reply may scan it for the entry to evict (the
 /// router asks at most `L3Service.maxUnresolvedHops` a second).

@@ -46,7 +46,7 @@ extension NATService {
 
     func runFlows(_ request: FlowRequest) -> EventLoopFuture<FlowReport> {
         loop.flatSubmit { [self] in
-            let started = NATService.now
+            let started = millisecondsNow
             let firsts = Self.sessionPackets(request)
             // Without an inside and an outside interface nothing is translated, whatever the
             // HAL still holds.
@@ -66,7 +66,7 @@ extension NATService {
                 // 2. Misses go to the CPU: the engine translates (creating what it must).
                 var report = FlowReport(sessions: request.sessions, packets: request.sessions * request.count)
                 var decisions: [NATEngine.Decision] = []
-                let now = NATService.now
+                let now = millisecondsNow
                 let control = request.packet.isTCPControl
                 for (index, result) in results.enumerated() {
                     let packet = firsts[index]
@@ -103,7 +103,7 @@ extension NATService {
                 let repeats = request.count - 1
                 guard repeats > 0 else {
                     var done = report
-                    done.seconds = Double(NATService.now - started) / 1000
+                    done.seconds = Double(millisecondsNow - started) / 1000
                     return loop.makeSucceededFuture(done)
                 }
                 return hal.callNAT("nat-flow", on: loop) { hal, deadline -> (hits: Int, misses: Int) in
@@ -120,7 +120,7 @@ extension NATService {
                     done.hardware += counts.hits
                     done.untranslated += counts.misses
                     engine.countHardwareHits(UInt64(counts.hits))
-                    done.seconds = Double(NATService.now - started) / 1000
+                    done.seconds = Double(millisecondsNow - started) / 1000
                     return done
                 }.nonisolated()
             }.nonisolated()
@@ -131,7 +131,7 @@ extension NATService {
     /// programmed, and the reply waits for the HAL.
     func trace(_ packet: FlowPacket, from side: NATZone, commit: Bool) -> EventLoopFuture<NATEngine.Decision> {
         loop.flatSubmit { [self] in
-            var decision = engine.process(packet, from: side, now: NATService.now, commit: commit)
+            var decision = engine.process(packet, from: side, now: millisecondsNow, commit: commit)
             guard commit, decision.created else {
                 if !commit { decision.steps.append("dry run: nothing changed (add commit to create the translation)") }
                 return loop.makeSucceededFuture(decision)
@@ -185,7 +185,7 @@ extension NATService {
     func snapshot(sorted: Bool = false) -> EventLoopFuture<Snapshot> {
         loop.submit { [self] in
             Snapshot(
-                engine: engine, now: NATService.now, halFigures: halCounters, outOfSync: outOfSync, problem: table.problem,
+                engine: engine, now: millisecondsNow, halFigures: halCounters, outOfSync: outOfSync, problem: table.problem,
                 queued: table.pendingCount, programCalls: table.counters.calls, programFailures: table.counters.failures,
                 sortedTranslations: sorted ? engine.sortedTranslations : [])
         }
