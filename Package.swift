@@ -43,11 +43,11 @@ let package = Package(
         // Pure: events and time in, actions out; no sockets, no clock.
         .target(name: "VRRP", dependencies: ["NetTypes", "Time"]),
         // NAT: the configuration model (access lists, pools, static mappings, dynamic rules,
-        // timeouts) and the translation engine with its tracer. Pure: packets and time in,
+        // timeouts) and the translation engine with its tracer. Pure: packets and time (Instants) in,
         // translations and HAL entries out.
         .target(
             name: "NAT",
-            dependencies: ["NetTypes", .product(name: "HashTreeCollections", package: "swift-collections")]),
+            dependencies: ["NetTypes", "Time", .product(name: "HashTreeCollections", package: "swift-collections")]),
         // Frames: Ethernet/802.1Q, IPv4, IPv6, ARP, neighbour advertisements. Pure.
         .target(name: "Packets", dependencies: ["NetTypes"]),
         // Port backends: a port is a UDP tunnel (udp), a Linux interface (linux, AF_PACKET), or an
@@ -111,7 +111,7 @@ let package = Package(
         .testTarget(name: "TimeTests", dependencies: ["Time"]),
         .testTarget(
             name: "NATTests",
-            dependencies: ["NAT", "NetTypes", "TestSupport", .product(name: "HashTreeCollections", package: "swift-collections")]),
+            dependencies: ["NAT", "NetTypes", "TestSupport", "Time", .product(name: "HashTreeCollections", package: "swift-collections")]),
         .testTarget(
             name: "SwitchHALTests",
             dependencies: ["SwitchHAL", "TestSupport", "Time", .product(name: "Atomics", package: "swift-atomics")]),

@@ -123,7 +123,7 @@ extension L3Service {
             nat.engine.countHardwareHits(1)
             return forward(Self.rewrite(item.packet, as: NATService.flowPacket(hit.packet, flags: item.flow.flags)))
         }
-        let decision = nat.engine.process(item.flow, from: item.side, now: millisecondsNow, commit: true, explain: false)
+        let decision = nat.engine.process(item.flow, from: item.side, now: clock.now, commit: true, explain: false)
         nat.install([decision])
         switch decision.outcome {
         case .translated:

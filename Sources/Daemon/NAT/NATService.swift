@@ -120,8 +120,6 @@ public final class NATService: @unchecked Sendable {
     private let lastInSync = ManagedAtomic(true)
 
     /// Milliseconds of a monotonic clock.
-    /// The NAT engine's time: milliseconds on `clock`.
-    var millisecondsNow: UInt64 { clock.now.nanoseconds / 1_000_000 }
 
     // MARK: Configuration and VRRP
 
@@ -133,7 +131,7 @@ public final class NATService: @unchecked Sendable {
             self.environment = environment
             var env = environment
             env.masterGroups = masters
-            let (changes, notes) = engine.configure(config, env, changed: changed, now: millisecondsNow)
+            let (changes, notes) = engine.configure(config, env, changed: changed, now: clock.now)
             report(changes, notes, reason: "configuration")
         }
     }
@@ -143,7 +141,7 @@ public final class NATService: @unchecked Sendable {
         loop.execute { [self] in
             for group in added { masters.insert(group) }
             for group in removed { masters.remove(group) }
-            let (changes, notes) = engine.updateMasters(added: added, removed: removed, now: millisecondsNow)
+            let (changes, notes) = engine.updateMasters(added: added, removed: removed, now: clock.now)
             report(changes, notes, reason: "VRRP")
         }
     }
@@ -153,12 +151,12 @@ public final class NATService: @unchecked Sendable {
     private func report(_ changes: HardwareChanges, _ notes: [String], reason: String) {
         for note in notes { logger.notice("NAT (\(reason)): \(note)") }
         guard !notes.isEmpty, !changes.isEmpty else { return program(changes, label: "NAT (\(reason))") }
-        let started = millisecondsNow
+        let started = clock.now
         program(changes, label: "NAT (\(reason))") { [self] error in
             if let error {
                 logger.error("NAT (\(reason)): HAL refused \(changes.add.count) added / \(changes.remove.count) removed entries: \(error)")
             } else {
-                logger.notice("NAT (\(reason)): HAL programmed: +\(changes.add.count) -\(changes.remove.count) entries in \(millisecondsNow - started) ms")
+                logger.notice("NAT (\(reason)): HAL programmed: +\(changes.add.count) -\(changes.remove.count) entries in \(clock.elapsed(since: started).inMilliseconds) ms")
             }
         }
     }
@@ -312,7 +310,7 @@ public final class NATService: @unchecked Sendable {
             aging = false
             defer { checkIdle() }
             guard !stopping else { return }
-            let now = millisecondsNow
+            let now = clock.now
             switch result {
             case .success(let (hits, counters, evicted)):
                 engine.recordHits(hits, now: now)
