@@ -70,9 +70,12 @@ import Time
             try expectRetry(after: n, in: .seconds(seconds))
             n += 1
         }
+        // The call those retries made is refused too (and back-off stays at 16 s); only once it
+        // has come back does the HAL accept.
+        try expectWaiting(after: n, .seconds(16))
         #expect(try loop.submit { reconciler.value.problem?.contains("refused on purpose") == true }.wait())
         refusing.withLockedValue { $0 = false }
-        try expectRetry(after: n, in: .seconds(16))
+        clock.advance(by: .seconds(16))
         n += 1
         let total = n
         #expect(try eventually(loop) { calls.withLockedValue { $0 } == total && reconciler.value.problem == nil && reconciler.value.inSync })
