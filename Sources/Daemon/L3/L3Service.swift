@@ -101,9 +101,8 @@ final class L3Service: @unchecked Sendable {
         var malformed: UInt64 = 0
     }
 
-    /// The service's time (neighbour lifetimes), in milliseconds as the NAT engine's.
+    /// The service's time (neighbour lifetimes, the NAT engine's time for routed packets).
     let clock: any Clock
-    var millisecondsNow: UInt64 { clock.now.nanoseconds / 1_000_000 }
 
     init(nat: NATService, hal: HALService, routerMAC: MACAddress, logger: Logger, clock: any Clock = SystemClock()) {
         self.nat = nat
@@ -223,8 +222,8 @@ final class L3Service: @unchecked Sendable {
                 routing: routing, answered: answered, routeOverflow: routeOverflow.load(ordering: .relaxed),
                 answerOverflow: answerOverflow.load(ordering: .relaxed), neighbors: neighbors.count, neighborCapacity: neighbors.capacity,
                 neighborCounters: neighbors.counters, incomplete: waiting.count,
-                neighborList: neighbors.entries.sorted { $0.key < $1.key }.map { [now = millisecondsNow] in
-                    ($0.key, $0.value.mac, $0.value.vlan, Int(now &- $0.value.seen) / 60_000)
+                neighborList: neighbors.entries.sorted { $0.key < $1.key }.map { [now = clock.now] in
+                    ($0.key, $0.value.mac, $0.value.vlan, Int(now.duration(since: $0.value.seen).components.seconds / 60))
                 })
         }
     }
