@@ -54,7 +54,10 @@ let package = Package(
         // in-process wire (sim).
         .target(
             name: "Ports",
-            dependencies: ["SwitchHAL", "CLinux", "Time", .product(name: "NIOConcurrencyHelpers", package: "swift-nio")]),
+            dependencies: [
+                "SwitchHAL", "CLinux", "Time", .product(name: "Atomics", package: "swift-atomics"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]),
         // The command channel: frame codec, limits, socket paths, and the blocking client vtysh uses.
         // Glibc only, so that vtysh starts in about a millisecond.
         .target(name: "Channel", dependencies: ["Time"]),
@@ -64,10 +67,12 @@ let package = Package(
         .target(
             name: "Daemon",
             dependencies: [
-                "CLI", "Channel", "SwitchHAL", "CLinux", "VRRP", "NAT", "Packets", "Ports", "Time",
+                "CLI", "Channel", "NetTypes", "SwitchHAL", "CLinux", "VRRP", "NAT", "Packets", "Ports", "Time",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "HashTreeCollections", package: "swift-collections"),
@@ -77,7 +82,7 @@ let package = Package(
         .executableTarget(
             name: "vrrpd",
             dependencies: [
-                "Daemon", "SwitchHAL", "NetTypes",
+                "Daemon", "Channel", "SwitchHAL", "NetTypes",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -99,7 +104,7 @@ let package = Package(
             ]
         ),
         // HAL benchmarks (scripts/bench-hal runs the release build).
-        .executableTarget(name: "hal-bench", dependencies: ["SwitchHAL", "Time"]),
+        .executableTarget(name: "hal-bench", dependencies: ["SwitchHAL", "NetTypes", "Time"]),
         // NAT benchmarks: the engine and the HAL NAT table at 100,000 translations (scripts/bench-nat).
         .executableTarget(name: "nat-bench", dependencies: ["Daemon", "NAT", "SwitchHAL", "NetTypes", "Time"]),
         // The fuzzers (scripts/fuzz builds them with libFuzzer and AddressSanitizer); in other
@@ -107,14 +112,14 @@ let package = Package(
         .executableTarget(
             name: "fuzz", dependencies: ["Daemon", "CLI", "Channel", "Packets", "VRRP", "SwitchHAL", "NetTypes", "Time"]),
         .testTarget(name: "CLITests", dependencies: ["CLI"]),
-        .testTarget(name: "VRRPTests", dependencies: ["VRRP", "TestSupport", "Time"]),
+        .testTarget(name: "VRRPTests", dependencies: ["VRRP", "NetTypes", "TestSupport", "Time"]),
         .testTarget(name: "TimeTests", dependencies: ["Time"]),
         .testTarget(
             name: "NATTests",
             dependencies: ["NAT", "NetTypes", "TestSupport", "Time", .product(name: "HashTreeCollections", package: "swift-collections")]),
         .testTarget(
             name: "SwitchHALTests",
-            dependencies: ["SwitchHAL", "TestSupport", "Time", .product(name: "Atomics", package: "swift-atomics")]),
+            dependencies: ["SwitchHAL", "NetTypes", "TestSupport", "Time", .product(name: "Atomics", package: "swift-atomics")]),
         .testTarget(name: "ChannelTests", dependencies: ["Channel", "TestSupport"]),
         .testTarget(name: "PacketsTests", dependencies: ["Packets", "NetTypes"]),
         .testTarget(
@@ -125,6 +130,10 @@ let package = Package(
             dependencies: [
                 "Daemon", "CLI", "Channel", "NAT", "NetTypes", "SwitchHAL", "VRRP", "TestSupport", "Time",
                 .product(name: "HashTreeCollections", package: "swift-collections"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ]),
         // Test helpers: temporary directories; programs started on a pseudo-terminal.
         .target(name: "TestSupport", path: "Tests/TestSupport"),

@@ -67,6 +67,34 @@ extension String: BindingValue {
     }
 }
 
+/// An IFNAME word read as the interface it names (`eth1`, `vlan10`). The grammar takes any
+/// word shaped like an interface name (`lo`, `eth1/0`), so that each command refuses one the
+/// switch cannot have in its own words: such a word binds no `InterfaceID`, and the handler
+/// quotes it from `Arguments.text(of:)`.
+extension InterfaceID: BindingValue {
+    public init?(bound: Value) {
+        guard case .interface(let name) = bound else { return nil }
+        self.init(name)
+    }
+    public var bound: Value { .interface(description) }
+    public static func cannotBind(_ kind: TokenKind) -> String? { kind == .interfaceName ? nil : "is not IFNAME" }
+}
+
+/// A number range within 1-255 read as a VRRP group's identifier.
+extension VRID: BindingValue {
+    public init?(bound: Value) {
+        guard case .int(let n) = bound else { return nil }
+        self.init(n)
+    }
+    public var bound: Value { .int(Int(rawValue)) }
+    public static func cannotBind(_ kind: TokenKind) -> String? {
+        guard case .range(let lo, let hi) = kind, VRID.range.contains(lo), VRID.range.contains(hi) else {
+            return "is not a number range within \(VRID.range.lowerBound)-\(VRID.range.upperBound)"
+        }
+        return nil
+    }
+}
+
 extension IPv4Address: BindingValue {
     public init?(bound: Value) {
         guard case .ipv4(let a) = bound else { return nil }

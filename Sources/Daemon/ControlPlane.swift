@@ -15,42 +15,6 @@ import Time
 /// with a deadline; the loop itself never blocks, so one stuck subsystem or client cannot delay
 /// another session's `show`.
 public final class ControlPlane {
-    public struct Options: Sendable {
-        public var socketPath: String
-        public var configPath: String
-        public var commandTimeout: TimeAmount = .seconds(5)
-        public var version = DaemonVersion.string
-        public var chip = ChipProfile.trident2
-        /// The switch's base MAC: port N has base+N, SVIs use base.
-        public var baseMAC = MACAddress(0x0200_0000_0000)
-        /// How long one HAL call may wait for a HAL lock.
-        public var halTimeout = 2.0
-        /// `--trace-hal FILE`.
-        public var halTraceFile: String?
-        /// The watchdog's threshold for locks held or waited for.
-        public var lockThreshold = 1.0
-        /// What each port is wired to (`--port eth1=udp:4001:4002`); unwired ports carry nothing.
-        public var ports: [PortAttachment] = []
-        /// The directories `copy FILE running-config` may read from (`--copy-dir`; by default
-        /// the startup configuration's own).
-        public var copyDirectories: [String] = []
-        /// Where the log goes and the buffer of its last messages (`show logging`).
-        public var log = LogSettings()
-        /// `--allow-fault-injection`: the `test fault` commands run (labs and tests); off, they
-        /// are refused.
-        public var allowFaultInjection = false
-
-        /// The directories `copy` reads from, the default applied.
-        public var readableDirectories: [String] {
-            copyDirectories.isEmpty ? [StartupConfigStore.directoryAndName(configPath).directory] : copyDirectories
-        }
-
-        public init(socketPath: String, configPath: String) {
-            self.socketPath = socketPath
-            self.configPath = configPath
-        }
-    }
-
     public struct Statistics {
         public var sessionsOpened = 0
         public var commands = 0
@@ -62,11 +26,12 @@ public final class ControlPlane {
     }
 
     public let loop: EventLoop
-    public let options: Options
+    public let options: DaemonOptions
     public let logger: Logger
     public let live = ConfigWorkspace()
     public let store: StartupConfigStore
-    /// Threads for blocking work that is not a save: file reads, key derivation.
+    /// Threads for blocking work that is not a save or a key derivation: file reads, reload
+    /// differences, renderings for `write file`.
     public let pool: NIOThreadPool
     /// The enable secret's key derivations (scrypt) on a thread of their own: file reads and
     /// renderings on `pool` never hold up a login.
@@ -74,11 +39,11 @@ public final class ControlPlane {
     let registry: CommandRegistry
     /// The switch chip and its SDK.
     public let hal: HALService
-    private(set) var committer: HALCommitter!
+    private(set) var committer: ConfigCommitter!
     /// The VRRP routers (on their own thread).
     public private(set) var vrrp: VRRPService!
     /// What the running configuration asks of VRRP, kept change by change.
-    private(set) var vrrpDesired = VRRPDesired()
+    private(set) var sviDesired = SVIDesired()
     /// NAT: the translation engine and the HAL NAT table (on their own thread).
     public private(set) var nat: NATService!
     /// The router on the SVIs: its answers, the neighbour table, the routing path (on NAT's
@@ -121,7 +86,7 @@ public final class ControlPlane {
     /// When the last `test fault control-plane block` ended (they are spaced; see `FaultInjection`).
     var faultBlockEnded: Instant?
 
-    public init(loop: EventLoop, options: Options, logger: Logger, clock: any Clock = SystemClock()) throws {
+    public init(loop: EventLoop, options: DaemonOptions, logger: Logger, clock: any Clock = SystemClock()) throws {
         self.loop = loop
         self.clock = clock
         startedAt = clock.now
@@ -153,13 +118,13 @@ public final class ControlPlane {
         // this switch's Masters.
         vrrp.setMasterObserver { [nat, l3] updated, removed in
             func groups<S: Sequence>(_ keys: S) -> Set<GroupRef> where S.Element == VRRPService.Key {
-                Set(keys.filter { !$0.ipv6 }.map { GroupRef(interface: $0.interface, vrid: $0.vrid) })
+                Set(keys.filter { !$0.ipv6 }.map { GroupRef(interface: $0.interface.description, vrid: $0.vrid.rawValue) })
             }
             nat?.mastersChanged(added: groups(updated.keys), removed: groups(removed))
             l3?.mastersChanged(updated, removed: removed)
         }
         live.onChange = { [unowned self] change in configDidChange(change) }
-        committer = HALCommitter(plane: self)
+        committer = ConfigCommitter(plane: self)
         watchdog = ControlPlaneWatchdog(loop: loop, threshold: options.lockThreshold, logger: logger)
         _ = yielder.start()
     }
@@ -215,16 +180,16 @@ public final class ControlPlane {
     var subsystemsTold: Bool { !pushing && !configPushScheduled && pendingChange.isEmpty }
 
     private func push(_ change: ConfigChange) {
-        guard change.count > Self.pushSliceKeys else { return finishPush(change, vrrpDesired.update(change, live.config, portCount: options.chip.portCount, routerMAC: options.baseMAC)) }
+        guard change.count > Self.pushSliceKeys else { return finishPush(change, sviDesired.update(change, live.config, routerMAC: options.baseMAC)) }
         pushing = true
         var keys = Array(change.keys)[...]
-        var delta = VRRPDesired.Delta()
+        var delta = SVIDesired.Delta()
         func step() {
             let slice = Slice()
             while !keys.isEmpty && !slice.isOver {
                 let chunk = ConfigChange(keys.prefix(Self.pushSliceKeys))
                 keys = keys.dropFirst(Self.pushSliceKeys)
-                delta.formUnion(vrrpDesired.update(chunk, live.config, portCount: options.chip.portCount, routerMAC: options.baseMAC))
+                delta.formUnion(sviDesired.update(chunk, live.config, routerMAC: options.baseMAC))
             }
             guard keys.isEmpty else { return yield { step() } }
             pushing = false
@@ -237,10 +202,10 @@ public final class ControlPlane {
     /// At most this many keys are worked out between two looks at the other sessions.
     static let pushSliceKeys = 256
 
-    private func finishPush(_ change: ConfigChange, _ delta: VRRPDesired.Delta) {
+    private func finishPush(_ change: ConfigChange, _ delta: SVIDesired.Delta) {
         let config = live.config
-        vrrp.configure(vrrpDesired, delta)
-        l3.configure(vrrpDesired, config.index.environment, change)
+        vrrp.configure(sviDesired, delta)
+        l3.configure(sviDesired, config.index.environment, change)
         let natChange = NATChange(change, config)
         if !natChange.isEmpty { nat.configure(config.nat, config.index.environment, changed: natChange) }
     }
@@ -395,8 +360,8 @@ public final class ControlPlane {
             words = registry.grammar.complete(line, mode: session.mode) { [live] kind in
                 guard kind == .interfaceName else { return [] }
                 // Every port, and the SVIs that exist.
-                let ports = (1...portCount).map { "eth\($0)" }
-                return ports + live.config.sortedInterfaceNames.filter { !$0.hasPrefix("eth") }
+                let ports = (1...portCount).map { InterfaceID.port(UInt16($0)) }
+                return (ports + live.config.sortedInterfaces.filter { $0.vlan != nil }).map(\.description)
             }
         }
         return words.map { $0 + "\n" }.joined()
@@ -406,8 +371,4 @@ public final class ControlPlane {
     public func renderConfig(_ config: RunningConfig) -> String {
         registry.render(config)
     }
-}
-
-public enum DaemonVersion {
-    public static let string = "0.1.0"
 }

@@ -8,12 +8,6 @@ import Time
 extension Switch {
     public func portName(_ port: PortID) -> String { ports.name(of: port) }
 
-    /// The port number of `ethN`, or nil.
-    public func port(named name: String) -> PortID? {
-        guard name.hasPrefix("eth"), let number = UInt16(name.dropFirst(3)), ports.isValid(number) else { return nil }
-        return number
-    }
-
     public func createVLAN(_ vlan: UInt16, deadline: Instant) throws {
         try traced("vlan_create", "vlan=\(vlan)") {
             try checkVLAN(vlan)

@@ -55,7 +55,7 @@ public struct Advertisement: Equatable, Sendable {
     /// The message bytes with the checksum computed for the given IP context.
     public func encoded(source: IPAddressPair.Source, destination: IPAddressPair.Destination, pseudoHeader: Bool) -> [UInt8] {
         var bytes = encodedWithoutChecksum()
-        let sum = Checksum.vrrp(bytes, version: version, source: source, destination: destination, pseudoHeader: pseudoHeader)
+        let sum = Self.checksum(bytes, version: version, source: source, destination: destination, pseudoHeader: pseudoHeader)
         bytes[6] = UInt8(sum >> 8)
         bytes[7] = UInt8(sum & 0xff)
         return bytes
@@ -76,6 +76,47 @@ public struct Advertisement: Equatable, Sendable {
         }
         if version == 2 { bytes += [UInt8](repeating: 0, count: 8) }
         return bytes
+    }
+
+    /// The VRRP checksum of `message` (its checksum field is taken as zero), as a number (the
+    /// first byte its high half):
+    /// - v2: over the message only (RFC 3768);
+    /// - v3 over IPv6: with the IPv6 pseudo-header (RFC 5798, 9568);
+    /// - v3 over IPv4: with the IPv4 pseudo-header `src dst 0 112 length` when `pseudoHeader`
+    ///   (RFC 5798 as keepalived and FRR read it), over the message only otherwise (RFC 9568,
+    ///   Cisco and Juniper).
+    ///
+    /// The Internet checksum is `InternetChecksum`'s (native-order words, so each part is added
+    /// as its big-endian bytes stand in memory). No allocation: it runs for every advert sent
+    /// and received.
+    public static func checksum(
+        _ message: [UInt8], version: Int, source: IPAddressPair.Source, destination: IPAddressPair.Destination, pseudoHeader: Bool
+    ) -> UInt16 {
+        // The message around its checksum field (bytes 6 and 7); both parts start on a word.
+        var total = message.withUnsafeBytes { bytes -> UInt64 in
+            guard let base = bytes.baseAddress else { return 0 }
+            let head = InternetChecksum.sum(base, min(bytes.count, 6))
+            guard bytes.count > 8 else { return head }
+            return InternetChecksum.add(head, InternetChecksum.sum(base + 8, bytes.count - 8))
+        }
+        // The pseudo-header's last word (IPv6: the 32-bit length, then zeros and the next
+        // header; IPv4: zero and the protocol, then the 16-bit length) sums to protocol + length.
+        let tail = UInt64((UInt32(ipProtocol) + UInt32(message.count)).bigEndian)
+        if version != 2 {
+            switch (source, destination) {
+            case (.ipv6(let s), .ipv6(let d)):
+                total = InternetChecksum.add(total, s.bytes.withUnsafeBytes { InternetChecksum.sum($0.baseAddress!, $0.count) })
+                total = InternetChecksum.add(total, d.bytes.withUnsafeBytes { InternetChecksum.sum($0.baseAddress!, $0.count) })
+                total = InternetChecksum.add(total, tail)
+            case (.ipv4(let s), .ipv4(let d)) where pseudoHeader:
+                total = InternetChecksum.add(total, UInt64(s.value.bigEndian))
+                total = InternetChecksum.add(total, UInt64(d.value.bigEndian))
+                total = InternetChecksum.add(total, tail)
+            default:
+                break
+            }
+        }
+        return UInt16(bigEndian: ~InternetChecksum.fold(total))
     }
 
     // MARK: Decoding

@@ -6,16 +6,17 @@ import Time
 /// Still pure: the caller supplies the time and carries out the actions.
 public struct VRRPEngine: Sendable {
     public struct Key: Hashable, Sendable, Comparable, CustomStringConvertible {
-        public var interface: String
-        public var vrid: UInt8
+        public var interface: InterfaceID
+        public var vrid: VRID
         public var ipv6: Bool
 
-        public init(interface: String, vrid: UInt8, ipv6: Bool) {
+        public init(interface: InterfaceID, vrid: VRID, ipv6: Bool) {
             self.interface = interface
             self.vrid = vrid
             self.ipv6 = ipv6
         }
 
+        /// By interface (in natural order), VRID, then IPv4 before IPv6.
         public static func < (a: Key, b: Key) -> Bool { (a.interface, a.vrid, a.ipv6 ? 1 : 0) < (b.interface, b.vrid, b.ipv6 ? 1 : 0) }
         public var description: String { "\(interface) VRID \(vrid)\(ipv6 ? " (IPv6)" : "")" }
     }
@@ -23,7 +24,7 @@ public struct VRRPEngine: Sendable {
     public private(set) var routers: [Key: VirtualRouter] = [:]
     private var timers = TimerHeap<Key>()
     /// Messages for a VRID no router of that interface has (RFC 5798 §7.1, checklist 66).
-    public private(set) var unknownVRID: [String: UInt64] = [:]
+    public private(set) var unknownVRID: [InterfaceID: UInt64] = [:]
 
     public init() {}
 
@@ -54,12 +55,13 @@ public struct VRRPEngine: Sendable {
 
     /// A received VRRP message on `interface`.
     public mutating func receive(
-        interface: String, ipv6: Bool, message: [UInt8], source: IPAddressPair.Source, destination: IPAddressPair.Destination,
+        interface: InterfaceID, ipv6: Bool, message: [UInt8], source: IPAddressPair.Source, destination: IPAddressPair.Destination,
         ttl: UInt8, now: Instant
     ) -> [(Key, RouterAction)] {
         guard message.count >= 2 else { return [] }
-        let key = Key(interface: interface, vrid: message[1], ipv6: ipv6)
-        guard routers[key] != nil else {
+        // VRID 0 is no router's: counted like any VRID nobody has.
+        let key = VRID(rawValue: message[1]).map { Key(interface: interface, vrid: $0, ipv6: ipv6) }
+        guard let key, routers[key] != nil else {
             unknownVRID[interface, default: 0] += 1
             return []
         }

@@ -340,9 +340,9 @@ public struct VirtualRouter: Sendable {
         // (65)
         let length = 8 + ad.addresses.count * (config.addresses.isIPv6 ? 16 : 4) + (ad.version == 2 ? 8 : 0)
         let covered = message.count == length ? message : Array(message.prefix(length))
-        let expected = Checksum.vrrp(covered, version: ad.version, source: source, destination: destination, pseudoHeader: config.checksumWithPseudoHeader)
+        let expected = Advertisement.checksum(covered, version: ad.version, source: source, destination: destination, pseudoHeader: config.checksumWithPseudoHeader)
         if ad.checksum != expected {
-            let other = Checksum.vrrp(covered, version: ad.version, source: source, destination: destination, pseudoHeader: !config.checksumWithPseudoHeader)
+            let other = Advertisement.checksum(covered, version: ad.version, source: source, destination: destination, pseudoHeader: !config.checksumWithPseudoHeader)
             guard config.acceptEitherChecksum, ad.version == 3, !config.addresses.isIPv6, ad.checksum == other else {
                 return .failure(.checksum)
             }

@@ -173,37 +173,38 @@ struct VrrpdCommand: ParsableCommand {
         let logger = Logger(label: "vrrpd")
         if detach { Detacher.redirectStandardStreams() }
 
-        var settings = DaemonRuntime.Settings(
-            socketPath: socketPath, configPath: configPath, pidFile: pidPath, commandTimeout: commandTimeout)
-        settings.chip = ChipProfile.named(chip)!
-        settings.baseMAC = baseMAC.flatMap { MACAddress(parsing: $0) } ?? Self.derivedMAC(socketPath)
-        settings.halTimeout = halTimeout ?? min(2, commandTimeout / 2)
-        settings.halTraceFile = traceHAL.map(absolute)
-        settings.lockThreshold = lockThreshold
-        settings.copyDirectories = copyDirectories.map(absolute)
+        var options = DaemonOptions(socketPath: socketPath, configPath: configPath)
+        options.pidFile = pidPath
+        options.commandTimeout = .nanoseconds(Int64(commandTimeout * 1e9))
+        options.chip = ChipProfile.named(chip)!
+        options.baseMAC = baseMAC.flatMap { MACAddress(parsing: $0) } ?? Self.derivedMAC(socketPath)
+        options.halTimeout = halTimeout ?? min(2, commandTimeout / 2)
+        options.halTraceFile = traceHAL.map(absolute)
+        options.lockThreshold = lockThreshold
+        options.copyDirectories = copyDirectories.map(absolute)
         if let socketGroup {
             guard let entry = getgrnam(socketGroup) else {
                 if !detach { printError("vrrpd: --socket-group: no group \(socketGroup)") }
                 readiness?.fail("--socket-group: no group \(socketGroup)")
                 throw ExitCode(1)
             }
-            settings.socketGroup = entry.pointee.gr_gid
+            options.socketGroup = entry.pointee.gr_gid
         }
-        settings.reopenLog = { sink.reopen() }
-        settings.log = LogSettings(destination: destination, level: logLevel.level, buffer: sink.buffer)
-        settings.allowFaultInjection = allowFaultInjection
+        options.reopenLog = { sink.reopen() }
+        options.log = LogSettings(destination: destination, level: logLevel.level, buffer: sink.buffer)
+        options.allowFaultInjection = allowFaultInjection
         if allowFaultInjection { logger.warning("fault injection allowed (--allow-fault-injection): test fault commands can block the control plane and stall the HAL") }
         if let witness { Witness.shared.isEnabled = witness == .on }
         do {
-            settings.ports = try ports.map { try PortAttachment.open($0, portCount: settings.chip.portCount) }
-            let wired = settings.ports.map(\.port)
+            options.ports = try ports.map { try PortAttachment.open($0, portCount: options.chip.portCount) }
+            let wired = options.ports.map(\.port)
             if Set(wired).count != wired.count { throw DaemonError("--port: a port is wired twice") }
         } catch {
             readiness?.fail("\(error)")
             if !detach { printError("vrrpd: \(error)") }
             throw ExitCode(1)
         }
-        let runtime = DaemonRuntime(settings: settings, logger: logger)
+        let runtime = DaemonRuntime(options: options, logger: logger)
         do {
             try runtime.run { result in
                 switch result {

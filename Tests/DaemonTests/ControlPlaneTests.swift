@@ -23,7 +23,7 @@ final class PlaneHarness: @unchecked Sendable {
     init(chip: ChipProfile = .trident2, faults: Bool = false, clock: any Clock = SystemClock()) throws {
         dir = try Scratch()
         let loop = group.next()
-        var options = ControlPlane.Options(socketPath: dir.file("vty"), configPath: dir.file("vrrpd.conf"))
+        var options = DaemonOptions(socketPath: dir.file("vty"), configPath: dir.file("vrrpd.conf"))
         options.chip = chip
         options.allowFaultInjection = faults
         options.halTraceFile = ProcessInfo.processInfo.environment["VRRPD_TEST_TRACE"]

@@ -236,7 +236,7 @@ extension PlaneHarness {
         // Anything the last change pushed to the VRRP and NAT threads is queued before this.
         try loop.submit {}.wait()
         let (config, desired, projected) = try loop.submit {
-            (plane.value.live.config, plane.value.vrrpDesired, plane.value.committer.projected)
+            (plane.value.live.config, plane.value.sviDesired, plane.value.committer.projected)
         }.wait()
 
         // 1. The configuration's own indexes, and the committer's projection with nothing queued.
@@ -244,7 +244,7 @@ extension PlaneHarness {
         if projected != config { failures.append("the committer's projection differs from the landed configuration") }
 
         // 2. VRRP's desired state, on the control plane and on the VRRP thread.
-        let scratch = VRRPDesired(rebuilding: config, portCount: ports, routerMAC: routerMAC)
+        let scratch = SVIDesired(rebuilding: config, routerMAC: routerMAC)
         if desired != scratch { failures.append("VRRP desired state: \(Self.difference(desired, scratch))") }
         let vrrp = try vrrpService.snapshot().wait()
         if vrrp.specs != scratch.specs { failures.append("the VRRP thread's routers differ from the configuration's") }
@@ -271,14 +271,14 @@ extension PlaneHarness {
         seen.formUnion(objects)
         let list = Array(seen)
         let actual = try hal.call("test-read", on: loop) { hal, deadline in try HALState.read(list, hal: hal, deadline: deadline) }.wait()
-        for object in list where actual[object] != HALState.desired(object, in: config, portCount: ports) {
-            failures.append("HAL \(object): holds \(String(describing: actual[object])), the configuration asks \(String(describing: HALState.desired(object, in: config, portCount: ports)))")
+        for object in list where actual[object] != HALState.desired(object, in: config) {
+            failures.append("HAL \(object): holds \(String(describing: actual[object])), the configuration asks \(String(describing: HALState.desired(object, in: config)))")
             break
         }
         return failures
     }
 
-    static func difference(_ a: VRRPDesired, _ b: VRRPDesired) -> String {
+    static func difference(_ a: SVIDesired, _ b: SVIDesired) -> String {
         var parts: [String] = []
         if a.specs != b.specs {
             let keys = Set(a.specs.keys).union(b.specs.keys).filter { a.specs[$0] != b.specs[$0] }.sorted().prefix(3)

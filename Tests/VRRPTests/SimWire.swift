@@ -33,21 +33,21 @@ final class SimWire {
     var delay = Duration.zero
     /// Return true to drop a message from `from` to `to`.
     var drop: (Int, Int, Instant) -> Bool = { _, _, _ in false }
-    let interface = "vlan10"
+    let interface = InterfaceID.svi(10)
 
     /// Adds a router on the wire; it starts at once.
     @discardableResult
     func add(_ name: String, address: IPv4Address, config: VirtualRouterConfig, owns: [IPv4Address] = []) -> Int {
         nodes.append(Node(name: name, address: address))
         let index = nodes.count - 1
-        let key = VRRPEngine.Key(interface: interface, vrid: config.vrid, ipv6: false)
+        let key = VRRPEngine.Key(interface: interface, vrid: VRID(rawValue: config.vrid)!, ipv6: false)
         let interfaceAddresses = InterfaceAddresses(primaryIPv4: address, ownIPv4: [address] + owns)
         let actions = nodes[index].engine.add(key, config: config, interface: interfaceAddresses, start: true, now: now)
         handle(index, actions.map { (key, $0) })
         return index
     }
 
-    func key(_ vrid: UInt8) -> VRRPEngine.Key { VRRPEngine.Key(interface: interface, vrid: vrid, ipv6: false) }
+    func key(_ vrid: UInt8) -> VRRPEngine.Key { VRRPEngine.Key(interface: interface, vrid: VRID(rawValue: vrid)!, ipv6: false) }
 
     func router(_ node: Int, vrid: UInt8 = 1) -> VirtualRouter { nodes[node].engine.routers[key(vrid)]! }
 

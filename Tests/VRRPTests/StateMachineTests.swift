@@ -330,12 +330,12 @@ let addressC = IPv4Address(10, 0, 0, 3)
 
     @Test func item66_unknownVRID() {
         var engine = VRRPEngine()
-        _ = engine.add(VRRPEngine.Key(interface: "vlan10", vrid: 1, ipv6: false), config: config(), interface: InterfaceAddresses(primaryIPv4: addressA), start: true, now: .zero)
+        _ = engine.add(VRRPEngine.Key(interface: .svi(10), vrid: VRID(1)!, ipv6: false), config: config(), interface: InterfaceAddresses(primaryIPv4: addressA), start: true, now: .zero)
         var other = message()
         other[1] = 9
-        let actions = engine.receive(interface: "vlan10", ipv6: false, message: other, source: .ipv4(addressB), destination: group, ttl: 255, now: at(second))
+        let actions = engine.receive(interface: .svi(10), ipv6: false, message: other, source: .ipv4(addressB), destination: group, ttl: 255, now: at(second))
         #expect(actions.isEmpty)
-        #expect(engine.unknownVRID["vlan10"] == 1)
+        #expect(engine.unknownVRID[.svi(10)] == 1)
     }
 
     @Test func item67_ownerDiscardsEverything() {
@@ -355,7 +355,7 @@ let addressC = IPv4Address(10, 0, 0, 3)
         // Re-checksum so that only the auth type is wrong.
         auth[6] = 0
         auth[7] = 0
-        let sum = Checksum.internet(auth)
+        let sum = auth.withUnsafeBytes { InternetChecksum.of($0) }
         auth[6] = UInt8(sum >> 8)
         auth[7] = UInt8(sum & 0xff)
         expectDiscarded(&v2, auth, reason: .authType)  // 68

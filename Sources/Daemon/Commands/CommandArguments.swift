@@ -4,14 +4,14 @@ import SwitchHAL
 import Glibc
 
 /// Every argument a command reads, with the type it reads it as. Handlers read a line's values
-/// by key path (`try args.value(\.vrid)` is an `Int`, `args[\.proto]` an `L4Protocol?`), so a
+/// by key path (`try args.value(\.vrid)` is a `VRID`, `args[\.proto]` an `L4Protocol?`), so a
 /// misspelt name or a wrong type does not compile; `CommandRegistry` checks every declared syntax
 /// against this catalogue when the commands are built (`$vrid` must be a number range, each
 /// keyword of `<tcp|udp>$proto` must name an `L4Protocol`), so the daemon does not start with a
 /// command whose handler would read what its syntax cannot bind.
 struct CommandArguments: Sendable {
     // Interfaces, VLANs, the MAC table
-    let ifname = Binding<String>("ifname")
+    let ifname = Binding<InterfaceID>("ifname")
     let vlan = Binding<Int>("vlan")
     let mac = Binding<MACAddress>("mac")
     let base = Binding<MACAddress>("base")
@@ -29,14 +29,14 @@ struct CommandArguments: Sendable {
     let link = Binding<LinkState>("link")
 
     // VRRP
-    let vrid = Binding<Int>("vrid")
+    let vrid = Binding<VRID>("vrid")
     let version = Binding<Int>("version")
     let vip = Binding<IPv4Address>("vip")
     let vip6 = Binding<IPv6Address>("vip6")
     let priority = Binding<Int>("priority")
     let ms = Binding<Int>("ms")
     let delay = Binding<Int>("delay")
-    let track = Binding<String>("track")
+    let track = Binding<InterfaceID>("track")
     let decrement = Binding<Int>("decrement")
     let format = Binding<VRRPOutputFormat>("format")
     let what = Binding<VRRPDebugKind>("what")
@@ -51,6 +51,7 @@ struct CommandArguments: Sendable {
     let length = Binding<Int>("length")
     let acl = Binding<Int>("acl")
     let pool = Binding<String>("pool")
+    /// The interface of a static mapping's VRRP group, as NAT's configuration names it (by its text).
     let rif = Binding<String>("rif")
     let local = Binding<IPv4Address>("local")
     let global = Binding<IPv4Address>("global")
@@ -133,6 +134,35 @@ struct MissingArgument: Error, CustomStringConvertible {
     var description: String { "internal error: the command bound no value for $\(name)" }
 }
 
+/// An IFNAME a line bound that names no interface of this switch (`lo`, `eth0`, `eth9` on eight
+/// ports, `vlan4095`): the word as typed (in lower case), for the refusal to quote.
+struct UnknownInterface: Error {
+    let name: String
+    let portCount: Int
+
+    /// The refusal of a command that takes any interface.
+    var message: String {
+        "No such interface \(name): ports are eth1-eth\(portCount), SVIs are vlan\(InterfaceID.vlans.lowerBound)-vlan\(InterfaceID.vlans.upperBound)"
+    }
+}
+
+extension CommandContext {
+    /// The interface of this switch an IFNAME argument every path of the command binds names.
+    func interface(
+        _ args: Arguments, _ key: KeyPath<CommandArguments, Binding<InterfaceID>>
+    ) throws(MissingArgument) -> Result<InterfaceID, UnknownInterface> {
+        guard let named = interfaceIfNamed(args, key) else { throw MissingArgument(name: CommandArguments.catalogue[keyPath: key].name) }
+        return named
+    }
+
+    /// The interface of this switch an optional IFNAME argument names; nil when the line has none.
+    func interfaceIfNamed(_ args: Arguments, _ key: KeyPath<CommandArguments, Binding<InterfaceID>>) -> Result<InterfaceID, UnknownInterface>? {
+        guard let word = args.word(key) else { return nil }
+        guard let id = args[key], id.exists(portCount: portCount) else { return .failure(UnknownInterface(name: word, portCount: portCount)) }
+        return .success(id)
+    }
+}
+
 extension Arguments {
     subscript<T>(_ key: KeyPath<CommandArguments, Binding<T>>) -> T? {
         get { self[CommandArguments.catalogue[keyPath: key]] }
@@ -143,6 +173,10 @@ extension Arguments {
         get { self[CommandArguments.catalogue[keyPath: key]] }
         set { self[CommandArguments.catalogue[keyPath: key]] = newValue }
     }
+
+    /// The word the line bound under `key` as typed, whether or not it is a `T` (a refusal
+    /// quotes it).
+    func word<T>(_ key: KeyPath<CommandArguments, Binding<T>>) -> String? { text(of: CommandArguments.catalogue[keyPath: key]) }
 
     /// The value of an argument every path of the command's syntax binds.
     func value<T>(_ key: KeyPath<CommandArguments, Binding<T>>) throws(MissingArgument) -> T {

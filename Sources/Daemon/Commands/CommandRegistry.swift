@@ -77,12 +77,12 @@ final class CommandRegistry: @unchecked Sendable {
 
     /// The lines inside one sub-mode block (unindented): those of one group (`vrrp 5 ...`)
     /// together, in declaration order.
-    private func blockLines(_ submode: Mode, key: String?, _ config: RunningConfig) -> [String] {
+    private func blockLines(_ submode: Mode, key: BlockKey?, _ config: RunningConfig) -> [String] {
         var subLines: [(group: Int, order: Int, text: String)] = []
         for subIndex in inside[submode] ?? [] {
             for subArgs in declarations[subIndex].show?(config, key) ?? [] {
                 if let subLine = syntaxes[subIndex].render(subArgs) {
-                    subLines.append((subArgs[\.vrid] ?? -1, subIndex, (subArgs.negated ? "no " : "") + subLine))
+                    subLines.append((subArgs[\.vrid].map { Int($0.rawValue) } ?? -1, subIndex, (subArgs.negated ? "no " : "") + subLine))
                 }
             }
         }
@@ -93,7 +93,7 @@ final class CommandRegistry: @unchecked Sendable {
 
     /// One block of the running configuration (`interface vlan10` and its lines, unindented
     /// lines inside), or nil when nothing is configured under that name.
-    func block(named key: String, _ config: RunningConfig) -> (opening: String, lines: [String])? {
+    func block(named key: BlockKey, _ config: RunningConfig) -> (opening: String, lines: [String])? {
         for index in topLevel {
             let declaration = declarations[index]
             guard let submode = declaration.submode, let keyOf = declaration.submodeKey else { continue }

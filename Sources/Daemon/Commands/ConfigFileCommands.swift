@@ -91,11 +91,14 @@ enum ConfigFileCommands {
             help: [Help.show, "Current operating configuration", "Show the configuration of one interface", Help.interfaceName],
             modes: [Modes.enable]
         ) { ctx, args in
-            let name = try args.value(\.ifname)
-            if let problem = InterfaceKind.problem(name, portCount: ctx.portCount) { return ctx.fail(problem) }
+            let name: InterfaceID
+            switch try ctx.interface(args, \.ifname) {
+            case .success(let id): name = id
+            case .failure(let unknown): return ctx.fail(unknown.message)
+            }
             // IOS's layout: the banner, then the block closed by `!` (the form ntc-templates'
             // parser reads; it refuses IOS's closing `end`). It pastes back as it is.
-            let block = ctx.plane.registry.block(named: name, ctx.workspace.config)
+            let block = ctx.plane.registry.block(named: .interface(name), ctx.workspace.config)
             let lines = [block?.opening ?? "interface \(name)"] + (block?.lines ?? []).map { " " + $0 }
             let text = lines.joined(separator: "\n") + "\n!\n"
             ctx.print("Building configuration...")

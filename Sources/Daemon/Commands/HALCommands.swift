@@ -132,8 +132,7 @@ enum HALCommands {
                        "Frames per second", "The first source MAC (default 0200.1000.0000)", "MAC address"],
                 modes: [Modes.enable]
             ) { ctx, args in
-                let name = try args.value(\.ifname)
-                guard case .port(let port) = InterfaceKind.parse(name, portCount: ctx.portCount) else {
+                guard case .success(let name) = try ctx.interface(args, \.ifname), case .port(let port) = name else {
                     return ctx.fail("Frames are injected on a port: eth1-eth\(ctx.portCount)")
                 }
                 let count = try args.value(\.count)
@@ -189,8 +188,7 @@ enum HALCommands {
                 help: [Help.test, "Simulate a port's cable", "The port (ethN)", "Link state", "Cable in", "Cable out"],
                 modes: [Modes.enable]
             ) { ctx, args in
-                let name = try args.value(\.ifname)
-                guard case .port(let port) = InterfaceKind.parse(name, portCount: ctx.portCount) else {
+                guard case .success(.port(let port)) = try ctx.interface(args, \.ifname) else {
                     return ctx.fail("Only ports have a link: eth1-eth\(ctx.portCount)")
                 }
                 let up = try args.value(\.link) == .up

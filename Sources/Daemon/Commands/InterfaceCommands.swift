@@ -11,17 +11,20 @@ enum InterfaceCommands {
         [
             CommandDeclaration(
                 "interface IFNAME", help: [Help.interface, Help.interfaceName], modes: [Modes.config],
-                no: .sameArguments, submode: Modes.configInterface, submodeKey: { $0[\.ifname] },
-                show: { config, _ in config.sortedInterfaceNames.map { Arguments().with(\.ifname, $0) } }
+                no: .sameArguments, submode: Modes.configInterface, submodeKey: { $0[\.ifname].map(BlockKey.interface) },
+                show: { config, _ in config.sortedInterfaces.map { Arguments().with(\.ifname, $0) } }
             ) { ctx, args in
-                enterInterface(ctx, try args.value(\.ifname), negated: args.negated)
+                switch try ctx.interface(args, \.ifname) {
+                case .success(let name): enterInterface(ctx, name, negated: args.negated)
+                case .failure(let unknown): ctx.fail(unknown.message)
+                }
             },
             CommandDeclaration(
                 "interface range LINE$line",
                 help: [Help.interface, "Configure several interfaces at once", "eth1 - 8, eth1,eth3, vlan10-20 (ranges and lists)"],
                 modes: [Modes.config]
             ) { ctx, args in
-                let names: [String]
+                let names: [InterfaceID]
                 switch parseRange(try args.value(\.line), portCount: ctx.portCount) {
                 case .success(let parsed): names = parsed
                 case .failure(let problem): return ctx.fail(problem.message)
@@ -43,13 +46,13 @@ enum InterfaceCommands {
                 "interface vlan (1-4094)$vlan", help: [Help.interface, "An SVI (the VLAN's routed interface)", "VLAN ID"],
                 modes: [Modes.config], no: .sameArguments
             ) { ctx, args in
-                enterInterface(ctx, "vlan\(try args.value(\.vlan))", negated: args.negated)
+                enterInterface(ctx, .svi(UInt16(try args.value(\.vlan))), negated: args.negated)
             },
             CommandDeclaration(
                 "description LINE", help: ["Interface specific description", "Characters describing this interface"],
                 modes: [Modes.configInterface], no: .optionalValues,
-                show: { config, name in
-                    guard let name, let text = config.interfaces[name]?.description else { return [] }
+                show: { config, block in
+                    guard let name = block?.interface, let text = config.interfaces[name]?.description else { return [] }
                     return [Arguments().with(\.line, text)]
                 }
             ) { ctx, args in
@@ -63,8 +66,8 @@ enum InterfaceCommands {
                 help: [Help.ip, "Set the IP address of an interface", "IP address and prefix length (e.g. 10.0.0.1/24)",
                        "Make this IP address a secondary address"],
                 modes: [Modes.configInterface], no: .optionalValues,
-                show: { config, name in
-                    guard let name, let interface = config.interfaces[name] else { return [] }
+                show: { config, block in
+                    guard let name = block?.interface, let interface = config.interfaces[name] else { return [] }
                     return interface.addresses.enumerated().map { index, prefix in
                         Arguments().with(\.prefix, prefix).with(\.secondary, index != 0)
                     }
@@ -90,8 +93,8 @@ enum InterfaceCommands {
                 "switchport mode <access|trunk>$mode",
                 help: [Help.switchport, "Set the port's VLAN mode", "Untagged member of one VLAN", "Tagged member of many VLANs"],
                 modes: [Modes.configInterface], no: .custom("switchport mode", help: [Help.switchport, "Back to access mode"]),
-                show: { config, name in
-                    guard let name, config.interfaces[name]?.switchport.mode == .trunk else { return [] }
+                show: { config, block in
+                    guard let name = block?.interface, config.interfaces[name]?.switchport.mode == .trunk else { return [] }
                     return [Arguments().with(\.mode, .trunk)]
                 }
             ) { ctx, args in
@@ -104,8 +107,8 @@ enum InterfaceCommands {
                 "switchport access vlan (1-4094)$vlan",
                 help: [Help.switchport, "Set access mode characteristics", "The VLAN of the port in access mode", "VLAN ID"],
                 modes: [Modes.configInterface], no: .optionalValues,
-                show: { config, name in
-                    guard let name, let port = config.interfaces[name]?.switchport, port.accessVLAN != 1 else { return [] }
+                show: { config, block in
+                    guard let name = block?.interface, let port = config.interfaces[name]?.switchport, port.accessVLAN != 1 else { return [] }
                     return [Arguments().with(\.vlan, Int(port.accessVLAN))]
                 }
             ) { ctx, args in
@@ -124,8 +127,8 @@ enum InterfaceCommands {
                 help: [Help.switchport, "Set trunking characteristics", "The VLAN of untagged frames on the trunk", "VLAN",
                        "VLAN ID"],
                 modes: [Modes.configInterface], no: .optionalValues,
-                show: { config, name in
-                    guard let name, let port = config.interfaces[name]?.switchport, port.nativeVLAN != 1 else { return [] }
+                show: { config, block in
+                    guard let name = block?.interface, let port = config.interfaces[name]?.switchport, port.nativeVLAN != 1 else { return [] }
                     return [Arguments().with(\.vlan, Int(port.nativeVLAN))]
                 }
             ) { ctx, args in
@@ -143,8 +146,8 @@ enum InterfaceCommands {
                        "VLAN list, e.g. 10,20-30", "VLAN list, e.g. 10,20-30"],
                 modes: [Modes.configInterface],
                 no: .custom("switchport trunk allowed vlan", help: [Help.switchport, "Set trunking characteristics", "Back to all VLANs", "VLAN"]),
-                show: { config, name in
-                    guard let name, let port = config.interfaces[name]?.switchport, !port.allowedVLANs.isAll else { return [] }
+                show: { config, block in
+                    guard let name = block?.interface, let port = config.interfaces[name]?.switchport, !port.allowedVLANs.isAll else { return [] }
                     if port.allowedVLANs.isEmpty { return [Arguments().with(\.none)] }
                     return [Arguments().with(\.list, port.allowedVLANs.description)]
                 }
@@ -182,8 +185,8 @@ enum InterfaceCommands {
             },
             CommandDeclaration(
                 "shutdown", help: ["Shutdown the selected interface"], modes: [Modes.configInterface], no: .sameArguments,
-                show: { config, name in
-                    guard let name, config.interfaces[name]?.shutdown == true else { return [] }
+                show: { config, block in
+                    guard let name = block?.interface, config.interfaces[name]?.shutdown == true else { return [] }
                     return [Arguments()]
                 }
             ) { ctx, args in
@@ -197,14 +200,12 @@ enum InterfaceCommands {
 
     /// Changes the session's interface through the committer; `edit` returns an error to refuse.
     static func editInterface(
-        _ ctx: CommandContext, _ edit: @escaping (inout InterfaceConfig, InterfaceKind) -> String?,
+        _ ctx: CommandContext, _ edit: @escaping (inout InterfaceConfig, InterfaceID) -> String?,
         alsoEdit: @escaping (inout ConfigEdit) -> Void = { _ in }
     ) -> CommandOutcome {
-        guard let name = ctx.session.interface, let kind = InterfaceKind.parse(name, portCount: ctx.portCount) else {
-            return ctx.fail("No interface selected")
-        }
+        guard let name = ctx.session.interface else { return ctx.fail("No interface selected") }
         return ctx.commit { config in
-            if let error = config.editInterface(name, { edit(&$0, kind) }) { return error }
+            if let error = config.editInterface(name, { edit(&$0, name) }) { return error }
             alsoEdit(&config)
             return nil
         }
@@ -224,7 +225,8 @@ enum InterfaceCommands {
     /// nil. The subnets that hold it cost one probe per prefix length; those it would hold, one
     /// probe of `holders` (found by the config fuzzer: a /23 was let in over another SVI's /24,
     /// and the saved file did not load back).
-    static func overlap(_ prefix: IPv4Prefix, on name: String, in index: ConfigIndex) -> String? {
+    static func overlap(_ prefix: IPv4Prefix, on interface: InterfaceID, in index: ConfigIndex) -> String? {
+        let name = interface.description
         func other(_ owners: some Sequence<String>) -> String? { owners.first { $0 != name } }
         for length in 0...prefix.length {
             let network = IPv4Prefix(address: IPv4Prefix(address: prefix.address, length: length).network, length: length)
@@ -244,7 +246,7 @@ enum InterfaceCommands {
     static func setAddress(_ ctx: CommandContext, _ args: Arguments) -> CommandOutcome {
         editInterface(ctx) { interface, kind in
             guard case .svi = kind else {
-                return "IP addresses may not be configured on L2 links (\(ctx.session.interface ?? "")); use an SVI (interface vlanN)"
+                return "IP addresses may not be configured on L2 links (\(kind)); use an SVI (interface vlanN)"
             }
             if !args.negated, let prefix = args[\.prefix], prefix.length > 0, prefix.address.hostAddressProblem == nil,
                 let name = ctx.session.interface, let clash = overlap(prefix, on: name, in: ctx.workspace.config.index)
@@ -297,8 +299,7 @@ enum InterfaceCommands {
 
     /// `interface NAME` (and `no interface NAME`): enters the interface's configuration, creating
     /// it; `no` puts a port back to its defaults and removes an SVI.
-    static func enterInterface(_ ctx: CommandContext, _ name: String, negated: Bool) -> CommandOutcome {
-        if let problem = InterfaceKind.problem(name, portCount: ctx.portCount) { return ctx.fail(problem) }
+    static func enterInterface(_ ctx: CommandContext, _ name: InterfaceID, negated: Bool) -> CommandOutcome {
         if negated {
             guard ctx.config.interfaces[name] != nil else { return ctx.fail("Interface \(name) is not configured") }
             // A port goes back to its defaults; an SVI is removed.
@@ -318,11 +319,11 @@ enum InterfaceCommands {
     /// access vlan` does, would add configuration nobody typed. The VLAN is checked as the
     /// commands queued before this one leave it (`vlan 10` sent just before counts). Not while
     /// a file loads: its lines need not come in order.
-    static func noteMissingVLANs(_ ctx: CommandContext, _ names: [String]) {
+    static func noteMissingVLANs(_ ctx: CommandContext, _ names: [InterfaceID]) {
         guard !ctx.loading else { return }
         let config = ctx.config
         let missing = names.compactMap { name -> UInt16? in
-            guard case .svi(let vlan) = InterfaceKind.parse(name, portCount: ctx.portCount), vlan != 1, config.vlans[vlan] == nil else {
+            guard case .svi(let vlan) = name, vlan != 1, config.vlans[vlan] == nil else {
                 return nil
             }
             return vlan
@@ -346,24 +347,24 @@ extension InterfaceCommands {
     static let maxRange = 4094 + 64
 
     /// `eth1 - 8`, `eth1-8,eth10`, `vlan10 - 20 , vlan30`: the interfaces, in order, each once.
-    static func parseRange(_ text: String, portCount: Int) -> Result<[String], RangeProblem> {
+    static func parseRange(_ text: String, portCount: Int) -> Result<[InterfaceID], RangeProblem> {
         let compact = text.lowercased().filter { $0 != " " && $0 != "\t" }
-        var names: [String] = []
-        var seen = Set<String>()
+        var names: [InterfaceID] = []
+        var seen = Set<InterfaceID>()
         for item in compact.split(separator: ",", omittingEmptySubsequences: false) {
             let bounds = item.split(separator: "-", omittingEmptySubsequences: false)
             guard let first = bounds.first, !first.isEmpty, bounds.count <= 2 else {
                 return .failure(RangeProblem(message: "Invalid interface range \"\(item)\": use eth1 - 8, eth1,eth3 or vlan10-20"))
             }
             let prefix = String(first.prefix { $0.isLetter })
-            if let problem = InterfaceKind.problem(String(first), portCount: portCount) { return .failure(RangeProblem(message: problem)) }
-            guard let start = Int(first.dropFirst(prefix.count)) else {
-                return .failure(RangeProblem(message: "Invalid interface range \"\(item)\": use eth1 - 8, eth1,eth3 or vlan10-20"))
+            guard let firstID = InterfaceID(first, portCount: portCount) else {
+                return .failure(RangeProblem(message: UnknownInterface(name: String(first), portCount: portCount).message))
             }
+            let start = Int(firstID.number)
             var end = start
             if bounds.count == 2 {
                 let last = bounds[1].hasPrefix(prefix) ? bounds[1].dropFirst(prefix.count) : bounds[1]
-                guard let parsed = Int(last), parsed >= start, InterfaceKind.parse(prefix + String(parsed), portCount: portCount) != nil else {
+                guard let parsed = Int(last), parsed >= start, InterfaceID(prefix + String(parsed), portCount: portCount) != nil else {
                     return .failure(RangeProblem(message: "Invalid interface range \"\(item)\": the end must be a \(prefix) number from \(start) up"))
                 }
                 end = parsed
@@ -371,14 +372,15 @@ extension InterfaceCommands {
             guard names.count + (end - start + 1) <= maxRange else {
                 return .failure(RangeProblem(message: "An interface range takes at most \(maxRange) interfaces"))
             }
-            for number in start...end where seen.insert(prefix + String(number)).inserted { names.append(prefix + String(number)) }
+            // The interfaces of the item are of the first one's kind.
+            for number in start...end where seen.insert(firstID.withNumber(UInt16(number))).inserted { names.append(firstID.withNumber(UInt16(number))) }
         }
         return .success(names)
     }
 
     /// One line of `config-if-range` mode: the command for each interface of the range in
     /// turn, its output together; it fails if it failed for any of them.
-    static func runOverRange(_ range: [String], _ declaration: CommandDeclaration, _ arguments: Arguments, _ ctx: CommandContext) -> CommandOutcome {
+    static func runOverRange(_ range: [InterfaceID], _ declaration: CommandDeclaration, _ arguments: Arguments, _ ctx: CommandContext) -> CommandOutcome {
         let session = ctx.session
         defer { session.interface = range.first }
         var worst = Status.success

@@ -16,23 +16,30 @@ enum InterfaceShowCommands {
         let svis: [SVIStatus]
         let config: RunningConfig
 
-        func description(_ name: String) -> String { config.interfaces[name]?.description ?? "" }
+        func description(_ name: InterfaceID) -> String { config.interfaces[name]?.description ?? "" }
         /// An SVI's admin state (`shutdown`) and line protocol (up only if not shut and its VLAN exists).
         func state(_ svi: SVIStatus) -> (shut: Bool, up: Bool) {
-            let shut = config.interfaces["vlan\(svi.vlan)"]?.shutdown == true
+            let shut = config.interfaces[svi.interface]?.shutdown == true
             return (shut, svi.up && !shut)
         }
     }
 
     /// Checks `only` (an interface this switch has or could have), reads every port's and
     /// SVI's state from the HAL (one call), then `body` prints.
-    static func withInterfaces(_ ctx: CommandContext, only: String? = nil, _ body: @escaping (View) -> Status) -> CommandOutcome {
-        if let only, let problem = InterfaceKind.problem(only, portCount: ctx.portCount) { return ctx.fail(problem) }
+    static func withInterfaces(
+        _ ctx: CommandContext, only named: Result<InterfaceID, UnknownInterface>? = nil, _ body: @escaping (View) -> Status
+    ) -> CommandOutcome {
+        var only: InterfaceID?
+        switch named {
+        case .success(let id)?: only = id
+        case .failure(let unknown)?: return ctx.fail(unknown.message)
+        case nil: break
+        }
         let config = ctx.config
         return ctx.hal("interface-status", { hal, deadline in
             (try hal.portStatus(deadline: deadline), try hal.sviStatus(deadline: deadline))
         }) { ports, svis in
-            body(View(ports: ports.filter { only == nil || $0.name == only }, svis: svis.filter { only == nil || "vlan\($0.vlan)" == only }, config: config))
+            body(View(ports: ports.filter { only == nil || $0.interface == only }, svis: svis.filter { only == nil || $0.interface == only }, config: config))
         }
     }
 
@@ -42,11 +49,11 @@ enum InterfaceShowCommands {
                 "show interfaces [IFNAME$ifname]", help: [Help.show, "Interface status and counters", Help.interfaceName],
                 modes: Modes.exec
             ) { ctx, args in
-                let only = args[\.ifname]
+                let only = ctx.interfaceIfNamed(args, \.ifname)
                 return withInterfaces(ctx, only: only) { view in
-                    for port in view.ports { describe(port, config: view.config.interfaces[port.name], ctx) }
-                    for svi in view.svis { describe(svi, config: view.config.interfaces["vlan\(svi.vlan)"], ctx) }
-                    if let only, only.hasPrefix("vlan"), view.svis.isEmpty {
+                    for port in view.ports { describe(port, config: view.config.interfaces[port.interface], ctx) }
+                    for svi in view.svis { describe(svi, config: view.config.interfaces[svi.interface], ctx) }
+                    if case .success(let only)? = only, case .svi = only, view.svis.isEmpty {
                         ctx.print("% \(only) is not configured")
                         return .error
                     }
@@ -65,13 +72,13 @@ enum InterfaceShowCommands {
                         ctx.print(
                             "\(pad(port.name, 10)) \(pad(s.adminUp ? "up" : "down", 6)) \(pad(port.linkUp ? "up" : "down", 5)) "
                                 + "\(pad(port.operUp ? "up" : "down", 5)) \(pad(s.mode.rawValue, 7)) \(pad(vlan, 5)) "
-                                + "\(pad(String(port.dynamicEntries), 7)) \(view.description(port.name))")
+                                + "\(pad(String(port.dynamicEntries), 7)) \(view.description(port.interface))")
                     }
                     for svi in view.svis {
                         let (shut, up) = view.state(svi)
                         ctx.print(
-                            "\(pad("vlan\(svi.vlan)", 10)) \(pad(shut ? "down" : "up", 6)) \(pad("-", 5)) \(pad(up ? "up" : "down", 5)) \(pad("routed", 7)) "
-                                + "\(pad(String(svi.vlan), 5)) \(pad("-", 7)) \(view.description("vlan\(svi.vlan)"))")
+                            "\(pad(svi.interface.description, 10)) \(pad(shut ? "down" : "up", 6)) \(pad("-", 5)) \(pad(up ? "up" : "down", 5)) \(pad("routed", 7)) "
+                                + "\(pad(String(svi.vlan), 5)) \(pad("-", 7)) \(view.description(svi.interface))")
                     }
                     return .success
                 }
@@ -91,8 +98,8 @@ enum InterfaceShowCommands {
                             port.operUp ? "up" : "down")
                     }
                     for svi in view.svis {
-                        let name = "vlan\(svi.vlan)"
-                        let address = view.config.interfaces[name]?.addresses.first.map { "\($0.address)" }
+                        let name = svi.interface.description
+                        let address = view.config.interfaces[svi.interface]?.addresses.first.map { "\($0.address)" }
                         let (shut, up) = view.state(svi)
                         row(name, address ?? "unassigned", address == nil ? "unset" : "manual",
                             shut ? "administratively down" : (svi.up ? "up" : "down"), up ? "up" : "down")
@@ -104,13 +111,13 @@ enum InterfaceShowCommands {
                 "show interfaces [IFNAME$ifname] status", help: [Help.show, "Interface status and counters", Help.interfaceName, "Port status, one line each (IOS)"],
                 modes: Modes.exec
             ) { ctx, args in
-                withInterfaces(ctx, only: args[\.ifname]) { view in
+                withInterfaces(ctx, only: ctx.interfaceIfNamed(args, \.ifname)) { view in
                     ctx.print("Port      Name               Status       Vlan       Duplex  Speed Type")
                     for port in view.ports {
                         let s = port.settings
                         let status = !s.adminUp ? "disabled" : port.linkUp ? "connected" : "notconnect"
                         let vlan = s.mode == .trunk ? "trunk" : "\(s.accessVLAN)"
-                        ctx.print(pad(port.name, 9) + " " + pad(String(view.description(port.name).prefix(18)), 18) + " " + pad(status, 12) + " "
+                        ctx.print(pad(port.name, 9) + " " + pad(String(view.description(port.interface).prefix(18)), 18) + " " + pad(status, 12) + " "
                             + pad(vlan, 10) + " " + pad("full", 6, left: true) + " " + pad(speed.short, 6, left: true) + " " + speed.media)
                     }
                     return .success
@@ -121,17 +128,17 @@ enum InterfaceShowCommands {
                 help: [Help.show, "Interface status and counters", Help.interfaceName, "Status and description, one line each (IOS)"],
                 modes: Modes.exec
             ) { ctx, args in
-                withInterfaces(ctx, only: args[\.ifname]) { view in
+                withInterfaces(ctx, only: ctx.interfaceIfNamed(args, \.ifname)) { view in
                     ctx.print("Interface                      Status         Protocol Description")
-                    func row(_ name: String, _ status: String, _ up: Bool) {
-                        ctx.print(pad(name, 30) + " " + pad(status, 14) + " " + pad(up ? "up" : "down", 8) + " " + view.description(name))
+                    func row(_ name: InterfaceID, _ status: String, _ up: Bool) {
+                        ctx.print(pad(name.description, 30) + " " + pad(status, 14) + " " + pad(up ? "up" : "down", 8) + " " + view.description(name))
                     }
                     for port in view.ports {
-                        row(port.name, !port.settings.adminUp ? "admin down" : port.linkUp ? "up" : "down", port.operUp)
+                        row(port.interface, !port.settings.adminUp ? "admin down" : port.linkUp ? "up" : "down", port.operUp)
                     }
                     for svi in view.svis {
                         let (shut, up) = view.state(svi)
-                        row("vlan\(svi.vlan)", shut ? "admin down" : svi.up ? "up" : "down", up)
+                        row(svi.interface, shut ? "admin down" : svi.up ? "up" : "down", up)
                     }
                     return .success
                 }
@@ -141,8 +148,9 @@ enum InterfaceShowCommands {
                 help: [Help.show, "Interface status and counters", Help.interfaceName, "Switchport settings: mode, access and trunk VLANs (IOS)"],
                 modes: Modes.exec
             ) { ctx, args in
-                if let only = args[\.ifname], only.hasPrefix("vlan") { return ctx.fail("\(only) is not a switch port: SVIs are routed") }
-                return withInterfaces(ctx, only: args[\.ifname]) { view in
+                // A word that names no SVI but reads like one (`vlan5000`) is refused the same way.
+                if let only = args.word(\.ifname), only.hasPrefix("vlan") { return ctx.fail("\(only) is not a switch port: SVIs are routed") }
+                return withInterfaces(ctx, only: ctx.interfaceIfNamed(args, \.ifname)) { view in
                     for (index, port) in view.ports.enumerated() {
                         if index > 0 { ctx.print("") }
                         switchport(port, vlans: view.config.vlans, ctx)
@@ -227,7 +235,7 @@ enum InterfaceShowCommands {
     static func describe(_ svi: SVIStatus, config: InterfaceConfig?, _ ctx: CommandContext) {
         let shut = config?.shutdown == true
         let state = shut ? "administratively down" : (svi.up ? "up" : "down")
-        ctx.print("vlan\(svi.vlan) is \(state), line protocol is \(svi.up && !shut ? "up" : "down")\(svi.up ? "" : " (VLAN \(svi.vlan) does not exist)")")
+        ctx.print("\(svi.interface) is \(state), line protocol is \(svi.up && !shut ? "up" : "down")\(svi.up ? "" : " (VLAN \(svi.vlan) does not exist)")")
         ctx.print("  Hardware is EtherSVI, address is \(svi.routerMAC.dottedDescription) (bia \(svi.routerMAC.dottedDescription))")
         if let description = config?.description { ctx.print("  Description: \(description)") }
         for (index, prefix) in svi.addresses.enumerated() {

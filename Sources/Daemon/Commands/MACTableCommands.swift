@@ -25,13 +25,12 @@ enum MACTableCommands {
                     guard let existing = ctx.config.staticMACs[key] else {
                         return ctx.fail("No static entry for \(key.mac.dottedDescription) in VLAN \(key.vlan)")
                     }
-                    if let name = args[\.ifname], name != existing {
-                        return ctx.fail("The static entry for \(key.mac.dottedDescription) in VLAN \(key.vlan) points to \(existing), not \(name)")
+                    if let word = args.word(\.ifname), args[\.ifname] != existing {
+                        return ctx.fail("The static entry for \(key.mac.dottedDescription) in VLAN \(key.vlan) points to \(existing), not \(word)")
                     }
                     return ctx.commit { $0.setStaticMAC(key, interface: nil); return nil }
                 }
-                let name = try args.value(\.ifname)
-                guard case .port = InterfaceKind.parse(name, portCount: ctx.portCount) else {
+                guard case .success(let name) = try ctx.interface(args, \.ifname), case .port = name else {
                     return ctx.fail("Static MAC entries point to a port: eth1-eth\(ctx.portCount)")
                 }
                 guard !key.mac.isMulticast else { return ctx.fail("\(key.mac.dottedDescription) is a multicast address") }
@@ -70,15 +69,15 @@ enum MACTableCommands {
                     for vlan in config.learnLimitPerVLAN.keys.sorted() {
                         lines.append(Arguments().with(\.maximum, config.learnLimitPerVLAN[vlan]!).with(\.vlan, Int(vlan)))
                     }
-                    for name in InterfaceName.sorted(config.learnLimitPerInterface.keys) {
+                    for name in config.learnLimitPerInterface.keys.sorted() {
                         lines.append(Arguments().with(\.maximum, config.learnLimitPerInterface[name]!).with(\.ifname, name))
                     }
                     return lines
                 }
             ) { ctx, args in
                 let limit = args.negated ? nil : args[\.maximum]
-                if let name = args[\.ifname] {
-                    guard case .port = InterfaceKind.parse(name, portCount: ctx.portCount) else {
+                if let named = ctx.interfaceIfNamed(args, \.ifname) {
+                    guard case .success(let name) = named, case .port = name else {
                         return ctx.fail("Learn limits apply to ports: eth1-eth\(ctx.portCount)")
                     }
                     return ctx.commit { $0.setLearnLimit(interface: name, limit); return nil }
@@ -150,9 +149,9 @@ enum MACTableCommands {
         var filter = base
         filter.vlan = args[\.vlan].map(UInt16.init)
         filter.mac = args[\.mac]
-        if let name = args[\.ifname] {
-            guard case .port(let port) = InterfaceKind.parse(name, portCount: ctx.portCount) else {
-                ctx.print("% No such port \(name): eth1-eth\(ctx.portCount)")
+        if let named = ctx.interfaceIfNamed(args, \.ifname) {
+            guard case .success(.port(let port)) = named else {
+                ctx.print("% No such port \(args.word(\.ifname) ?? ""): eth1-eth\(ctx.portCount)")
                 return nil
             }
             filter.port = port

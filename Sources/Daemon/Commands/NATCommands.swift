@@ -24,12 +24,12 @@ enum NATCommands {
         CommandDeclaration(
             "ip nat <inside|outside>$role", help: [Help.ip, natHelp, "Inside interface for NAT", "Outside interface for NAT"],
             modes: [Modes.configInterface], no: .sameArguments,
-            show: { config, name in
-                guard let name, let role = config.interfaces[name]?.natRole else { return [] }
+            show: { config, block in
+                guard let name = block?.interface, let role = config.interfaces[name]?.natRole else { return [] }
                 return [Arguments().with(\.role, role)]
             }
         ) { ctx, args in
-            guard let name = ctx.session.interface, case .svi = InterfaceKind.parse(name, portCount: ctx.portCount) else {
+            guard let name = ctx.session.interface, case .svi = name else {
                 return ctx.fail("NAT roles are set on SVIs (interface vlanN), where the switch routes")
             }
             let role = try args.value(\.role)
@@ -89,7 +89,8 @@ enum NATCommands {
             }
             var warnings: [String] = []
             let config = ctx.config
-            let subnets = config.index.environment.interfaces(.outside).flatMap { config.interfaces[$0]?.addresses ?? [] }
+            // NAT names its interfaces by their text.
+            let subnets = config.index.environment.interfaces(.outside).flatMap { InterfaceID($0).flatMap { config.interfaces[$0] }?.addresses ?? [] }
             if !subnets.isEmpty, !subnets.contains(where: { $0.contains(pool.start) && $0.contains(pool.end) }) {
                 warnings.append("pool \(name) is outside the subnets of the NAT outside interfaces (\(subnets.map(\.description).joined(separator: ", "))): the next hop must route it to this switch")
             }
@@ -117,7 +118,8 @@ enum NATCommands {
                     case .pool(let name):
                         args[\.pool] = name
                     case .interface(let name):
-                        args[\.ifname] = name
+                        // NAT names the interface by its text, which this configuration wrote.
+                        args[\.ifname] = InterfaceID(name)
                     }
                     args[\.overload] = rule.overload
                     return args
@@ -135,15 +137,14 @@ enum NATCommands {
                 guard ctx.config.nat.pools[pool] != nil else { return ctx.fail("pool \(pool) does not exist") }
                 rule = DynamicRule(accessList: acl, target: .pool(pool), overload: args[\.overload])
             } else {
-                let name = try args.value(\.ifname)
-                guard case .svi = InterfaceKind.parse(name, portCount: ctx.portCount) else {
-                    return ctx.fail("translation to an interface address needs an SVI (vlanN), not \(name)")
+                guard case .success(let name) = try ctx.interface(args, \.ifname), case .svi = name else {
+                    return ctx.fail("translation to an interface address needs an SVI (vlanN), not \(args.word(\.ifname) ?? "")")
                 }
                 guard args[\.overload] else { return ctx.fail("translation to an interface address shares it: add overload") }
                 if ctx.config.interfaces[name]?.addresses.isEmpty != false {
                     warnings.append("\(name) has no IPv4 address yet: flows are dropped until it has one")
                 }
-                rule = DynamicRule(accessList: acl, target: .interface(name), overload: true)
+                rule = DynamicRule(accessList: acl, target: .interface(name.description), overload: true)
             }
             if ctx.config.nat.accessLists[acl] == nil {
                 warnings.append("access-list \(acl) is not defined yet: the rule matches nothing until it is")
@@ -222,13 +223,13 @@ enum NATCommands {
     }
 
     static func redundancy(_ args: Arguments) -> StaticMapping.Redundancy? {
-        args[\.vrid].map { StaticMapping.Redundancy(vrid: UInt8($0), interface: args[\.rif]) }
+        args[\.vrid].map { StaticMapping.Redundancy(vrid: $0.rawValue, interface: args[\.rif]) }
     }
 
     static func addOptions(_ args: inout Arguments, _ mapping: StaticMapping) {
         args[\.extendable] = mapping.extendable
         if let redundancy = mapping.redundancy {
-            args[\.vrid] = Int(redundancy.vrid)
+            args[\.vrid] = VRID(rawValue: redundancy.vrid)
             args[\.rif] = redundancy.interface
         }
     }
@@ -249,7 +250,7 @@ enum NATCommands {
         if let conflict = ctx.config.nat.statics.conflict(for: mapping) { return ctx.fail(conflict) }
         var warnings: [String] = []
         if let redundancy = mapping.redundancy {
-            if let interface = redundancy.interface, InterfaceKind.parse(interface, portCount: ctx.portCount).map({ if case .svi = $0 { true } else { false } }) != true {
+            if let interface = redundancy.interface, InterfaceID(interface, portCount: ctx.portCount)?.vlan == nil {
                 return ctx.fail("a VRRP group lives on an SVI (vlanN), not \(interface)")
             }
             if ctx.config.groupInterface(for: redundancy) == nil {

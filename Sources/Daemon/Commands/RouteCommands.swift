@@ -61,14 +61,14 @@ enum RouteCommands {
                     ctx.print("Protocol  Address          Age (min)  Hardware Addr   Type   Interface")
                     // The SVIs' own addresses first (age "-", the router MAC), as IOS lists them.
                     let router = ctx.plane.hal.hal.baseMAC.dottedDescription
-                    for name in ctx.config.sortedInterfaceNames where name.hasPrefix("vlan") {
+                    for name in ctx.config.sortedInterfaces where name.vlan != nil {
                         for prefix in ctx.config.interfaces[name]?.addresses ?? [] {
-                            ctx.print("Internet  " + pad("\(prefix.address)", 16) + " " + pad("-", 9, left: true) + "   " + pad(router, 15) + " ARPA   " + name)
+                            ctx.print("Internet  " + pad("\(prefix.address)", 16) + " " + pad("-", 9, left: true) + "   " + pad(router, 15) + " ARPA   \(name)")
                         }
                     }
                     ctx.streamItems(snapshot.neighborList) { entry in
                         "Internet  " + pad("\(entry.address)", 16) + " " + pad(String(entry.ageMinutes), 9, left: true) + "   "
-                            + pad(entry.mac.dottedDescription, 15) + " ARPA   vlan\(entry.vlan)\n"
+                            + pad(entry.mac.dottedDescription, 15) + " ARPA   \(InterfaceID.svi(entry.vlan))\n"
                     }
                     return .success
                 }

@@ -8,7 +8,7 @@ enum VLANCommands {
         [
             CommandDeclaration(
                 "vlan (1-4094)$vlan", help: ["VLAN configuration", "VLAN ID"], modes: [Modes.config], no: .sameArguments,
-                submode: Modes.configVLAN, submodeKey: { $0[\.vlan].map(String.init) },
+                submode: Modes.configVLAN, submodeKey: { $0[\.vlan].map { .vlan(UInt16($0)) } },
                 show: { config, _ in config.vlans.keys.sorted().map { Arguments().with(\.vlan, Int($0)) } }
             ) { ctx, args in
                 let vlan = UInt16(try args.value(\.vlan))
@@ -33,8 +33,8 @@ enum VLANCommands {
             CommandDeclaration(
                 "name WORD$name", help: ["Ascii name of the VLAN", "The name (up to 32 characters)"], modes: [Modes.configVLAN],
                 no: .optionalValues,
-                show: { config, key in
-                    guard let key, let vlan = UInt16(key), let name = config.vlans[vlan]?.name else { return [] }
+                show: { config, block in
+                    guard let vlan = block?.vlan, let name = config.vlans[vlan]?.name else { return [] }
                     return [Arguments().with(\.name, name)]
                 }
             ) { ctx, args in

@@ -13,15 +13,15 @@ enum VRRPCommands {
             CommandDeclaration(
                 "vrrp (1-255)$vrid [version (2-3)$version]", help: [vrrpHelp, vridHelp, "VRRP protocol version", "Version"],
                 modes: [Modes.configInterface], no: .custom("vrrp (1-255)$vrid", help: [vrrpHelp, vridHelp]),
-                show: { config, name in
-                    instances(config, name).map { vrid, instance in
-                        var args = Arguments().with(\.vrid, Int(vrid))
+                show: { config, block in
+                    instances(config, block).map { vrid, instance in
+                        var args = Arguments().with(\.vrid, vrid)
                         if instance.version != 3 { args[\.version] = instance.version }
                         return args
                     }
                 }
             ) { ctx, args in
-                let vrid = UInt8(try args.value(\.vrid))
+                let vrid = try args.value(\.vrid)
                 if args.negated {
                     guard let name = ctx.session.interface, ctx.config.interfaces[name]?.vrrp[vrid] != nil else {
                         return ctx.fail("VRRP group \(vrid) is not configured on this interface")
@@ -41,15 +41,15 @@ enum VRRPCommands {
             CommandDeclaration(
                 "vrrp (1-255)$vrid ip A.B.C.D$vip", help: [vrrpHelp, vridHelp, "Add IPv4 address", "Virtual router IPv4 address"],
                 modes: [Modes.configInterface], no: .sameArguments,
-                show: { config, name in
-                    instances(config, name).flatMap { vrid, instance in
-                        instance.ipv4.map { Arguments().with(\.vrid, Int(vrid)).with(\.vip, $0) }
+                show: { config, block in
+                    instances(config, block).flatMap { vrid, instance in
+                        instance.ipv4.map { Arguments().with(\.vrid, vrid).with(\.vip, $0) }
                     }
                 }
             ) { ctx, args in
                 let address = try args.value(\.vip)
                 if !args.negated, let problem = address.hostAddressProblem { return ctx.fail("Invalid virtual address: \(problem)") }
-                return edit(ctx, UInt8(try args.value(\.vrid)), negated: args.negated) { instance in
+                return edit(ctx, try args.value(\.vrid), negated: args.negated) { instance in
                     if args.negated {
                         guard instance.ipv4.contains(address) else { return "\(address) is not an address of this group" }
                         instance.ipv4.removeAll { $0 == address }
@@ -65,14 +65,14 @@ enum VRRPCommands {
             CommandDeclaration(
                 "vrrp (1-255)$vrid ipv6 X:X::X:X$vip6", help: [vrrpHelp, vridHelp, "Add IPv6 address", "Virtual router IPv6 address"],
                 modes: [Modes.configInterface], no: .sameArguments,
-                show: { config, name in
-                    instances(config, name).flatMap { vrid, instance in
-                        instance.ipv6.map { Arguments().with(\.vrid, Int(vrid)).with(\.vip6, $0) }
+                show: { config, block in
+                    instances(config, block).flatMap { vrid, instance in
+                        instance.ipv6.map { Arguments().with(\.vrid, vrid).with(\.vip6, $0) }
                     }
                 }
             ) { ctx, args in
                 let address = try args.value(\.vip6)
-                return edit(ctx, UInt8(try args.value(\.vrid)), negated: args.negated) { instance in
+                return edit(ctx, try args.value(\.vrid), negated: args.negated) { instance in
                     if args.negated {
                         guard instance.ipv6.contains(address) else { return "\(address) is not an address of this group" }
                         // RFC 5798 §5.2.9: the link-local address stays first while others remain.
@@ -95,22 +95,22 @@ enum VRRPCommands {
             CommandDeclaration(
                 "vrrp (1-255)$vrid priority (1-254)$priority", help: [vrrpHelp, vridHelp, "Virtual Router priority", "Priority value"],
                 modes: [Modes.configInterface], no: .optionalValues,
-                show: { config, name in
-                    instances(config, name).compactMap { vrid, instance in
-                        instance.priority == 100 ? nil : Arguments().with(\.vrid, Int(vrid)).with(\.priority, Int(instance.priority))
+                show: { config, block in
+                    instances(config, block).compactMap { vrid, instance in
+                        instance.priority == 100 ? nil : Arguments().with(\.vrid, vrid).with(\.priority, Int(instance.priority))
                     }
                 }
             ) { ctx, args in
                 let priority = UInt8(args.negated ? 100 : try args.value(\.priority))
-                return edit(ctx, UInt8(try args.value(\.vrid)), negated: args.negated) { $0.priority = priority; return nil }
+                return edit(ctx, try args.value(\.vrid), negated: args.negated) { $0.priority = priority; return nil }
             },
             CommandDeclaration(
                 "vrrp (1-255)$vrid advertisement-interval (10-40950)$ms",
                 help: [vrrpHelp, vridHelp, "Advertisement interval", "Advertisement interval in milliseconds"],
                 modes: [Modes.configInterface], no: .optionalValues,
-                show: { config, name in
-                    instances(config, name).compactMap { vrid, instance in
-                        instance.advertisementIntervalMs == 1000 ? nil : Arguments().with(\.vrid, Int(vrid)).with(\.ms, instance.advertisementIntervalMs)
+                show: { config, block in
+                    instances(config, block).compactMap { vrid, instance in
+                        instance.advertisementIntervalMs == 1000 ? nil : Arguments().with(\.vrid, vrid).with(\.ms, instance.advertisementIntervalMs)
                     }
                 }
             ) { ctx, args in
@@ -118,7 +118,7 @@ enum VRRPCommands {
                 guard ms % 10 == 0 else {
                     return ctx.fail("The advertisement interval is sent in centiseconds: \(ms) ms is not a multiple of 10 (use \(ms / 10 * 10) or \(ms / 10 * 10 + 10))")
                 }
-                return edit(ctx, UInt8(try args.value(\.vrid)), negated: args.negated) { instance in
+                return edit(ctx, try args.value(\.vrid), negated: args.negated) { instance in
                     if instance.version == 2 && ms % 1000 != 0 {
                         return "VRRPv2 advertises whole seconds: \(ms) ms is not a multiple of 1000"
                     }
@@ -130,18 +130,18 @@ enum VRRPCommands {
                 "vrrp (1-255)$vrid preempt [delay minimum (0-3600)$delay]",
                 help: [vrrpHelp, vridHelp, "Preempt mode", "Wait before preempting", "Minimum delay", "Seconds"],
                 modes: [Modes.configInterface], no: .custom("vrrp (1-255)$vrid preempt", help: [vrrpHelp, vridHelp, "Preempt mode"]),
-                show: { config, name in
-                    instances(config, name).compactMap { vrid, instance in
-                        if !instance.preempt { return Arguments(negated: true).with(\.vrid, Int(vrid)) }
+                show: { config, block in
+                    instances(config, block).compactMap { vrid, instance in
+                        if !instance.preempt { return Arguments(negated: true).with(\.vrid, vrid) }
                         guard let delay = instance.preemptDelaySeconds else { return nil }
-                        return Arguments().with(\.vrid, Int(vrid)).with(\.delay, delay)
+                        return Arguments().with(\.vrid, vrid).with(\.delay, delay)
                     }
                 }
             ) { ctx, args in
                 let delay = args[\.delay]
                 // `no vrrp N preempt delay minimum S` takes the delay away and keeps preempting.
                 let onlyDelay = args.negated && delay != nil
-                return edit(ctx, UInt8(try args.value(\.vrid)), negated: args.negated) { instance in
+                return edit(ctx, try args.value(\.vrid), negated: args.negated) { instance in
                     instance.preempt = !args.negated || onlyDelay
                     instance.preemptDelaySeconds = args.negated ? nil : (delay == 0 ? nil : delay)
                     return nil
@@ -159,22 +159,21 @@ enum VRRPCommands {
                        "Decrement"],
                 modes: [Modes.configInterface],
                 no: .custom("vrrp (1-255)$vrid track interface IFNAME$track", help: [vrrpHelp, vridHelp, "Track an object", "Track an interface", "The port"]),
-                show: { config, name in
-                    instances(config, name).flatMap { vrid, instance in
-                        InterfaceName.sorted(instance.tracks.keys).map { track in
-                            var args = Arguments().with(\.vrid, Int(vrid)).with(\.track, track)
+                show: { config, block in
+                    instances(config, block).flatMap { vrid, instance in
+                        instance.tracks.keys.sorted().map { track in
+                            var args = Arguments().with(\.vrid, vrid).with(\.track, track)
                             if instance.tracks[track] != VRRPInstanceConfig.defaultTrackDecrement { args[\.decrement] = instance.tracks[track] }
                             return args
                         }
                     }
                 }
             ) { ctx, args in
-                let track = try args.value(\.track)
-                guard case .port = InterfaceKind.parse(track, portCount: ctx.portCount) else {
+                guard case .success(let track) = try ctx.interface(args, \.track), case .port = track else {
                     return ctx.fail("VRRP tracks ports: eth1-eth\(ctx.portCount)")
                 }
                 let decrement = args[\.decrement] ?? VRRPInstanceConfig.defaultTrackDecrement
-                return edit(ctx, UInt8(try args.value(\.vrid)), negated: args.negated) { instance in
+                return edit(ctx, try args.value(\.vrid), negated: args.negated) { instance in
                     if args.negated {
                         guard instance.tracks.removeValue(forKey: track) != nil else { return "\(track) is not tracked by this group" }
                     } else {
@@ -186,14 +185,14 @@ enum VRRPCommands {
             CommandDeclaration(
                 "vrrp (1-255)$vrid description LINE", help: [vrrpHelp, vridHelp, "Description of the group", "Text"],
                 modes: [Modes.configInterface], no: .optionalValues,
-                show: { config, name in
-                    instances(config, name).compactMap { vrid, instance in
-                        instance.description.map { Arguments().with(\.vrid, Int(vrid)).with(\.line, $0) }
+                show: { config, block in
+                    instances(config, block).compactMap { vrid, instance in
+                        instance.description.map { Arguments().with(\.vrid, vrid).with(\.line, $0) }
                     }
                 }
             ) { ctx, args in
                 let text = args.negated ? nil : args[\.line]
-                return edit(ctx, UInt8(try args.value(\.vrid)), negated: args.negated) { $0.description = text; return nil }
+                return edit(ctx, try args.value(\.vrid), negated: args.negated) { $0.description = text; return nil }
             },
         ]
     }
@@ -202,30 +201,30 @@ enum VRRPCommands {
     static func flag(_ keyword: String, _ help: String, _ path: WritableKeyPath<VRRPInstanceConfig, Bool>, defaultOn: Bool) -> CommandDeclaration {
         CommandDeclaration(
             "vrrp (1-255)$vrid \(keyword)", help: [vrrpHelp, vridHelp, help], modes: [Modes.configInterface], no: .sameArguments,
-            show: { config, name in
-                instances(config, name).compactMap { vrid, instance in
-                    instance[keyPath: path] == defaultOn ? nil : Arguments(negated: defaultOn).with(\.vrid, Int(vrid))
+            show: { config, block in
+                instances(config, block).compactMap { vrid, instance in
+                    instance[keyPath: path] == defaultOn ? nil : Arguments(negated: defaultOn).with(\.vrid, vrid)
                 }
             }
         ) { ctx, args in
-            edit(ctx, UInt8(try args.value(\.vrid)), negated: args.negated) { instance in
+            edit(ctx, try args.value(\.vrid), negated: args.negated) { instance in
                 instance[keyPath: path] = !args.negated
                 return nil
             }
         }
     }
 
-    static func instances(_ config: RunningConfig, _ name: String?) -> [(UInt8, VRRPInstanceConfig)] {
-        guard let name, let interface = config.interfaces[name] else { return [] }
+    static func instances(_ config: RunningConfig, _ block: BlockKey?) -> [(VRID, VRRPInstanceConfig)] {
+        guard let name = block?.interface, let interface = config.interfaces[name] else { return [] }
         return interface.vrrp.keys.sorted().map { ($0, interface.vrrp[$0]!) }
     }
 
     /// Changes (creating if needed) group `vrid` of the session's SVI.
     /// A `no` form never creates the group (as in FRR).
     static func edit(
-        _ ctx: CommandContext, _ vrid: UInt8, negated: Bool = false, _ mutation: @escaping (inout VRRPInstanceConfig) -> String?
+        _ ctx: CommandContext, _ vrid: VRID, negated: Bool = false, _ mutation: @escaping (inout VRRPInstanceConfig) -> String?
     ) -> CommandOutcome {
-        guard let name = ctx.session.interface, case .svi = InterfaceKind.parse(name, portCount: ctx.portCount) else {
+        guard let name = ctx.session.interface, case .svi = name else {
             return ctx.fail("VRRP runs on SVIs: configure it under interface vlanN")
         }
         return ctx.commit { $0.editGroup(name, vrid, create: !negated, mutation) }

@@ -18,14 +18,17 @@ enum VRRPShowCommands {
                        "Every group in detail, as IOS prints it"],
                 modes: Modes.exec
             ) { ctx, args in
-                let interface = args[\.ifname]
-                let vrid = args[\.vrid].map(UInt8.init)
+                let named = ctx.interfaceIfNamed(args, \.ifname)
+                let interface = try? named?.get()
+                // A word that names no interface of this switch (`lo`, `eth99`) matches no group.
+                let unknown = named.map { if case .failure = $0 { true } else { false } } ?? false
+                let vrid = args[\.vrid]
                 let format = args[\.format]
                 // Thousands of groups stream as the client reads, a few hundred at a time.
                 let snapshot = ctx.plane.vrrp.snapshot(interface: interface, vrid: vrid)
                 return ctx.after(snapshot, waitingFor: { "the VRRP thread" }) { snapshot in
                     let show = VRRPShow(snapshot: snapshot)
-                    let groups = show.groups(interface: interface, vrid: vrid)
+                    let groups = unknown ? [] : show.groups(interface: interface, vrid: vrid)
                     switch format {
                     case .json:
                         show.streamJSON(groups, into: ctx)
@@ -36,7 +39,7 @@ enum VRRPShowCommands {
                     case .all:
                         show.streamIOSDetail(groups, into: ctx)
                     default:
-                        if groups.isEmpty, interface != nil || vrid != nil {
+                        if groups.isEmpty, named != nil || vrid != nil {
                             ctx.print("% No VRRP group matches")
                             return .error
                         }
@@ -101,7 +104,8 @@ enum VRRPShowCommands {
         out += "   not for the router            \(ignored)\n"
         out += "   dropped, VRRP thread behind   \(snapshot.framesOverflowed)\n"
         out += "   dropped, L3 thread behind     \(answerOverflow)\n"
-        let unknown = snapshot.unknownVRID.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
+        // By name as text (`vlan10` before `vlan9`), as this line has always listed them.
+        let unknown = snapshot.unknownVRID.map { ("\($0.key)", $0.value) }.sorted { $0.0 < $1.0 }.map { "\($0.0) \($0.1)" }
         out += "   unknown VRID                  \(unknown.isEmpty ? "0" : unknown.joined(separator: ", "))\n"
         out += " Virtual MAC (HAL)\n"
         out += "   installs / removals / failed  \(snapshot.macCalls.installs) / \(snapshot.macCalls.removals) / \(snapshot.macCalls.failures)\n"

@@ -11,14 +11,14 @@ public enum ConfigKey: Hashable, Sendable {
     case execTimeout
     /// An interface's own settings (description, shutdown, addresses, switchport, NAT role) or
     /// its existence; its VRRP groups are keys of their own.
-    case interface(String)
-    case vrrpGroup(String, UInt8)
+    case interface(InterfaceID)
+    case vrrpGroup(InterfaceID, VRID)
     case vlan(UInt16)
     case staticMAC(StaticMAC)
     case macAgingTime
     case learnLimitSystem
     case learnLimitVLAN(UInt16)
-    case learnLimitInterface(String)
+    case learnLimitInterface(InterfaceID)
     case accessList(Int)
     case natPool(String)
     case natRule(Int)

@@ -39,7 +39,9 @@ public struct ConfigIndex: Equatable, Sendable {
         return false
     }
 
-    mutating func interfaceChanged(_ name: String, from old: InterfaceConfig?, to new: InterfaceConfig?) {
+    /// The indexes name interfaces as NAT's configuration and environment do, by their text.
+    mutating func interfaceChanged(_ id: InterfaceID, from old: InterfaceConfig?, to new: InterfaceConfig?) {
+        let name = id.description
         let oldAddresses = old?.addresses ?? []
         let newAddresses = new?.addresses ?? []
         if oldAddresses != newAddresses {
@@ -66,7 +68,7 @@ public struct ConfigIndex: Equatable, Sendable {
             guard before != after else { continue }
             for address in before { environment.countVirtualAddress(address, -1) }
             for address in after { environment.countVirtualAddress(address, 1) }
-            if before.isEmpty != after.isEmpty { environment.setGroup(vrid, on: name, present: !after.isEmpty) }
+            if before.isEmpty != after.isEmpty { environment.setGroup(vrid.rawValue, on: name, present: !after.isEmpty) }
         }
     }
 

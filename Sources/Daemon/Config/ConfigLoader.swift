@@ -223,19 +223,11 @@ final class ConfigLoader {
     /// Waits for a line whose work runs elsewhere (a key derivation, a file), at most the command
     /// deadline, then goes on.
     private func wait(for future: EventLoopFuture<Status>, line lineNumber: Int, context: CommandContext, waitingFor: @escaping () -> String) {
-        let deadline = plane.loop.assumeIsolated().scheduleTask(in: plane.options.commandTimeout) {}
-        var finished = false
-        deadline.futureResult.assumeIsolated().whenSuccess { [self] in
-            guard !finished else { return }
-            finished = true
+        future.race(deadline: plane.options.commandTimeout, on: plane.loop, onTimeout: { [self] in
             context.abandoned = true
             errors.append((lineNumber, "\(report.source):\(lineNumber): timed out waiting for \(waitingFor())"))
             run()
-        }
-        future.hop(to: plane.loop).assumeIsolated().whenComplete { [self] result in
-            guard !finished else { return }
-            finished = true
-            deadline.cancel()
+        }) { [self] result in
             record((try? result.get()) ?? .error, context, lineNumber)
             run()
         }

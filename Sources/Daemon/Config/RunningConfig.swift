@@ -20,11 +20,11 @@ public struct RunningConfig: Equatable, Sendable {
     public fileprivate(set) var hostname = RunningConfig.defaultHostname
     /// The enable secret as a Cisco type 9 (scrypt) string, never the password itself.
     public fileprivate(set) var enableSecret: String?
-    public fileprivate(set) var interfaces: TreeDictionary<String, InterfaceConfig> = [:]
+    public fileprivate(set) var interfaces: TreeDictionary<InterfaceID, InterfaceConfig> = [:]
     /// `vlan N` blocks (VLAN 1 always exists and is not listed unless named).
     public fileprivate(set) var vlans: TreeDictionary<UInt16, VLANConfig> = [:]
     /// `mac address-table static MAC vlan N interface IF`.
-    public fileprivate(set) var staticMACs: TreeDictionary<StaticMAC, String> = [:]
+    public fileprivate(set) var staticMACs: TreeDictionary<StaticMAC, InterfaceID> = [:]
     /// `mac address-table aging-time S` (nil: the default).
     public fileprivate(set) var macAgingTime: Int?
     /// `exec-timeout M [S]`: seconds an idle session stays open (nil: the default, 0: forever).
@@ -32,7 +32,7 @@ public struct RunningConfig: Equatable, Sendable {
     /// `mac address-table limit maximum N [vlan V | interface IF]`.
     public fileprivate(set) var learnLimitSystem: Int?
     public fileprivate(set) var learnLimitPerVLAN: TreeDictionary<UInt16, Int> = [:]
-    public fileprivate(set) var learnLimitPerInterface: TreeDictionary<String, Int> = [:]
+    public fileprivate(set) var learnLimitPerInterface: TreeDictionary<InterfaceID, Int> = [:]
     /// Access lists, NAT pools, mappings, rules and timeouts (interface roles are per interface).
     public fileprivate(set) var nat = NATConfig()
     /// `ip route PREFIX NEXTHOP`: static routes (the prefix is a network address).
@@ -46,14 +46,13 @@ public struct RunningConfig: Equatable, Sendable {
     public init() {}
 
     /// Interfaces in the order people expect (`eth2` before `eth10`).
-    public var sortedInterfaceNames: [String] {
-        InterfaceName.sorted(interfaces.keys)
-    }
+    public var sortedInterfaces: [InterfaceID] { interfaces.keys.sorted() }
 
     /// The SVI whose VRRP group a NAT mapping with `redundancy` follows (nil: none, or
     /// ambiguous; see `StaticMapping.Redundancy.resolve`). O(1).
-    func groupInterface(for redundancy: StaticMapping.Redundancy) -> String? {
-        index.environment.resolve(redundancy)?.interface
+    func groupInterface(for redundancy: StaticMapping.Redundancy) -> InterfaceID? {
+        // NAT names interfaces by their text, which this configuration gave it.
+        index.environment.resolve(redundancy).flatMap { InterfaceID($0.interface) }
     }
 
     /// Equal configurations (the index follows from the rest and is not compared).
@@ -92,7 +91,7 @@ public struct ConfigEdit {
 
     /// Changes interface `name` (creating it if it is not configured); `body` returns an error
     /// message to refuse, and then nothing changes.
-    public mutating func editInterface(_ name: String, _ body: (inout InterfaceConfig) -> String?) -> String? {
+    public mutating func editInterface(_ name: InterfaceID, _ body: (inout InterfaceConfig) -> String?) -> String? {
         let old = config.interfaces[name]
         var interface = old ?? InterfaceConfig()
         if let error = body(&interface) { return error }
@@ -103,7 +102,7 @@ public struct ConfigEdit {
     /// Changes (creating it if needed) VRRP group `vrid` of interface `name`. A `no` form never
     /// creates a group: pass `create: false`.
     public mutating func editGroup(
-        _ name: String, _ vrid: UInt8, create: Bool = true, _ body: (inout VRRPInstanceConfig) -> String?
+        _ name: InterfaceID, _ vrid: VRID, create: Bool = true, _ body: (inout VRRPInstanceConfig) -> String?
     ) -> String? {
         editInterface(name) { interface in
             if !create && interface.vrrp[vrid] == nil { return "VRRP group \(vrid) is not configured on this interface" }
@@ -115,12 +114,12 @@ public struct ConfigEdit {
     }
 
     /// Removes interface `name` (a port goes back to its defaults; an SVI ceases to exist).
-    public mutating func removeInterface(_ name: String) {
+    public mutating func removeInterface(_ name: InterfaceID) {
         guard let old = config.interfaces[name] else { return }
         replaceInterface(name, old: old, new: nil)
     }
 
-    private mutating func replaceInterface(_ name: String, old: InterfaceConfig?, new: InterfaceConfig?) {
+    private mutating func replaceInterface(_ name: InterfaceID, old: InterfaceConfig?, new: InterfaceConfig?) {
         guard old != new || (old == nil) != (new == nil) else { return }
         if old?.withoutGroups != new?.withoutGroups || (old == nil) != (new == nil) { change.insert(.interface(name)) }
         let oldGroups = old?.vrrp ?? [:]
@@ -140,7 +139,7 @@ public struct ConfigEdit {
         change.insert(.vlan(vlan))
     }
 
-    public mutating func setStaticMAC(_ key: StaticMAC, interface: String?) {
+    public mutating func setStaticMAC(_ key: StaticMAC, interface: InterfaceID?) {
         guard config.staticMACs[key] != interface else { return }
         config.staticMACs[key] = interface
         change.insert(.staticMAC(key))
@@ -170,7 +169,7 @@ public struct ConfigEdit {
         change.insert(.learnLimitVLAN(vlan))
     }
 
-    public mutating func setLearnLimit(interface name: String, _ limit: Int?) {
+    public mutating func setLearnLimit(interface name: InterfaceID, _ limit: Int?) {
         guard config.learnLimitPerInterface[name] != limit else { return }
         config.learnLimitPerInterface[name] = limit
         change.insert(.learnLimitInterface(name))

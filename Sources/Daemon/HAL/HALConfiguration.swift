@@ -18,8 +18,8 @@ enum HALObject: Hashable, Sendable, CustomStringConvertible {
     var description: String {
         switch self {
         case .vlan(let v): return "VLAN \(v)"
-        case .port(let p): return "port eth\(p)"
-        case .svi(let v): return "SVI vlan\(v)"
+        case .port(let p): return "port \(InterfaceID.port(p))"
+        case .svi(let v): return "SVI \(InterfaceID.svi(v))"
         case .staticMAC(let k): return "static MAC \(k.mac) vlan \(k.vlan)"
         case .ageTime: return "the aging time"
         case .limit(let scope): return "the learn limit of \(scope)"
@@ -34,22 +34,16 @@ enum HALObject: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// The HAL objects a configuration key covers.
-    static func objects(for key: ConfigKey, portCount: Int) -> [HALObject] {
+    static func objects(for key: ConfigKey) -> [HALObject] {
         switch key {
-        case .interface(let name):
-            switch InterfaceKind.parse(name, portCount: portCount) {
-            case .port(let port): return [.port(port)]
-            case .svi(let vlan): return [.svi(vlan)]
-            case nil: return []
-            }
+        case .interface(.port(let port)): return [.port(port)]
+        case .interface(.svi(let vlan)): return [.svi(vlan)]
         case .vlan(let vlan): return [.vlan(vlan)]
         case .staticMAC(let key): return [.staticMAC(key)]
         case .macAgingTime: return [.ageTime]
         case .learnLimitSystem: return [.limit(.system)]
         case .learnLimitVLAN(let vlan): return [.limit(.vlan(vlan))]
-        case .learnLimitInterface(let name):
-            if case .port(let port) = InterfaceKind.parse(name, portCount: portCount) { return [.limit(.port(port))] }
-            return []
+        case .learnLimitInterface(.port(let port)): return [.limit(.port(port))]
         case .natStatic(let identity): return natReservations(identity)
         case .cpuPolicer(let cpuClass): return [.cpuPolicer(cpuClass)]
         default:
@@ -57,9 +51,9 @@ enum HALObject: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    static func objects(for change: ConfigChange, portCount: Int) -> [HALObject] {
+    static func objects(for change: ConfigChange) -> [HALObject] {
         var out: [HALObject] = []
-        for key in change.keys { out += objects(for: key, portCount: portCount) }
+        for key in change.keys { out += objects(for: key) }
         return out
     }
 
@@ -71,11 +65,11 @@ enum HALObject: Hashable, Sendable, CustomStringConvertible {
         for cpuClass in CPUClass.allCases { out.insert(.cpuPolicer(cpuClass)) }
         for port in 1...max(1, portCount) where port <= portCount { out.insert(.port(PortID(port))) }
         for vlan in config.vlans.keys { out.insert(.vlan(vlan)) }
-        for name in config.interfaces.keys { out.formUnion(objects(for: .interface(name), portCount: portCount)) }
+        for name in config.interfaces.keys { out.formUnion(objects(for: .interface(name))) }
         for key in config.staticMACs.keys { out.insert(.staticMAC(key)) }
         if config.learnLimitSystem != nil { out.insert(.limit(.system)) }
         for vlan in config.learnLimitPerVLAN.keys { out.insert(.limit(.vlan(vlan))) }
-        for name in config.learnLimitPerInterface.keys { out.formUnion(objects(for: .learnLimitInterface(name), portCount: portCount)) }
+        for name in config.learnLimitPerInterface.keys { out.formUnion(objects(for: .learnLimitInterface(name))) }
         if natReservations { for mapping in config.nat.statics { out.formUnion(HALObject.natReservations(mapping.identity)) } }
         return out
     }
@@ -107,13 +101,13 @@ enum HALState: Equatable, Sendable {
     case policer(PolicerRate)
 
     /// What `config` asks of `object`.
-    static func desired(_ object: HALObject, in config: RunningConfig, portCount: Int) -> HALState? {
+    static func desired(_ object: HALObject, in config: RunningConfig) -> HALState? {
         switch object {
         case .vlan(let vlan):
             return vlan == 1 || config.vlans[vlan] != nil ? .present : nil
         case .port(let port):
             var settings = PortSettings()
-            if let interface = config.interfaces["eth\(port)"] {
+            if let interface = config.interfaces[.port(port)] {
                 settings.adminUp = !interface.shutdown
                 settings.mode = interface.switchport.mode
                 settings.accessVLAN = interface.switchport.accessVLAN
@@ -122,9 +116,9 @@ enum HALState: Equatable, Sendable {
             }
             return .port(settings)
         case .svi(let vlan):
-            return config.interfaces["vlan\(vlan)"].map { .svi($0.addresses) }
+            return config.interfaces[.svi(vlan)].map { .svi($0.addresses) }
         case .staticMAC(let key):
-            guard let name = config.staticMACs[key], case .port(let port) = InterfaceKind.parse(name, portCount: portCount) else { return nil }
+            guard case .port(let port)? = config.staticMACs[key] else { return nil }
             return .staticMAC(port)
         case .ageTime:
             return .seconds(config.macAgingTime ?? RunningConfig.defaultMACAgingTime)
@@ -133,7 +127,7 @@ enum HALState: Equatable, Sendable {
             switch scope {
             case .system: limit = config.learnLimitSystem
             case .vlan(let vlan): limit = config.learnLimitPerVLAN[vlan]
-            case .port(let port): limit = config.learnLimitPerInterface["eth\(port)"]
+            case .port(let port): limit = config.learnLimitPerInterface[.port(port)]
             }
             return limit.map { .limit($0) }
         case .natReservation(let key):

@@ -47,7 +47,8 @@ struct HALDriver<Object: Hashable & Sendable, State: Equatable & Sendable>: Send
 }
 
 /// Brings HAL objects to the states their owner wants. One type for the HAL configuration
-/// (VLANs, ports, SVIs, static MACs), the VRRP Masters' virtual MACs and the NAT table's entries:
+/// (VLANs, ports, SVIs, static MACs), the VRRP Masters' virtual MACs, the NAT table's entries
+/// and the L3 host table's entries with the VLANs' NAT zones:
 ///
 /// - **Desired versus applied, per object.** The owner holds the desired state (`desired`); it
 ///   says which objects changed (`changed`, applied in the background) or asks for a group of

@@ -1,3 +1,4 @@
+import NetTypes
 import Ports
 import SwitchHAL
 
@@ -18,7 +19,7 @@ public struct PortAttachment: Sendable {
         guard let equals = text.firstIndex(of: "=") else { throw DaemonError("--port \(text): \(usage)") }
         let name = String(text[..<equals])
         let spec = text[text.index(after: equals)...].split(separator: ":", omittingEmptySubsequences: false).map(String.init)
-        guard case .port(let port) = InterfaceKind.parse(name, portCount: portCount) else {
+        guard case .port(let port)? = InterfaceID(name, portCount: portCount) else {
             throw DaemonError("--port \(text): \(name) is not a port of this chip (eth1-eth\(portCount))")
         }
         do {

@@ -1,6 +1,7 @@
 import NIOCore
 import NetTypes
 import SwitchHAL
+import Time
 
 /// The chip routes what the CPU has routed once: after the routing path sends a packet to a
 /// resolved next hop, the destination goes into the HAL's L3 host table (VLAN, next-hop MAC),
@@ -11,12 +12,93 @@ import SwitchHAL
 /// Kept exact, change by change: an entry goes when its next hop changes MAC or VLAN or is
 /// forgotten (`clear ip arp`, aged out), and every entry goes when the routes, the SVIs or the
 /// NAT's configuration change (rare; the next packet to each destination reinstalls it).
-/// Changes are sent to the HAL in batches, one call in flight.
+/// `offloaded` and `natZones` are what the chip should hold; a `HALReconciler` (`hostTable`)
+/// brings the HAL to them, in batches, one call in flight, with back-off after a failure.
 extension L3Service {
     struct Offloaded: Sendable, Equatable {
         var hop: IPv4Address
         var vlan: UInt16
         var mac: MACAddress
+    }
+
+    /// What the L3 host table's reconciler keeps: a destination's entry, or an ingress VLAN's
+    /// NAT zone.
+    enum HostObject: Hashable, Sendable, CustomStringConvertible {
+        case host(IPv4Address)
+        case natZone(UInt16)
+
+        var description: String {
+            switch self {
+            case .host(let destination): "host \(destination)"
+            case .natZone(let vlan): "NAT zone of VLAN \(vlan)"
+            }
+        }
+    }
+
+    enum HostState: Equatable, Sendable {
+        case route(vlan: UInt16, mac: MACAddress)
+        case natZone(NATZone)
+    }
+
+    /// The state `hostTable` brings `object` to (nil: no entry, no zone).
+    func desiredHostState(_ object: HostObject) -> HostState? {
+        switch object {
+        case .host(let destination): offloaded[destination].map { .route(vlan: $0.vlan, mac: $0.mac) }
+        case .natZone(let vlan): natZones[vlan].map { .natZone($0) }
+        }
+    }
+
+    /// One HAL call carries every change queued: the zones first (no entry routes a NAT VLAN's
+    /// packet untranslated in between), then the deletions, then the additions. A step that
+    /// fails fails its changes (a timeout leaves them unknown) and skips the steps after it.
+    static var hostTableDriver: HALDriver<HostObject, HostState> {
+        HALDriver(
+            operation: "l3-host",
+            // (The table takes no transactions: a group is only ever what `applyEach` is given.)
+            applyGroup: { hal, deadline, changes in
+                applyHostChanges(hal, deadline, changes).first { $0.error != nil } ?? .applied
+            },
+            applyEach: { hal, deadline, changes in applyHostChanges(hal, deadline, changes) })
+    }
+
+    static func applyHostChanges(_ hal: Switch, _ deadline: Instant, _ changes: [HALChange<HostObject, HostState>]) -> [HALGroupResult] {
+        var zones: [UInt16: NATZone?] = [:]
+        var deletes: [IPv4Address] = []
+        var adds: [L3Host] = []
+        // Each change's step: 0 zones, 1 deletions, 2 additions.
+        let steps = changes.map { change -> Int in
+            switch (change.object, change.target) {
+            case (.natZone(let vlan), .natZone(let zone)?):
+                zones[vlan] = .some(zone)
+            case (.natZone(let vlan), _):
+                zones[vlan] = .some(nil)
+            case (.host(let destination), .route(let vlan, let mac)?):
+                adds.append(L3Host(destination: destination, vlan: vlan, nextHopMAC: mac))
+                return 2
+            case (.host(let destination), _):
+                deletes.append(destination)
+                return 1
+            }
+            return 0
+        }
+        var step = 0
+        var failed: HALError?
+        do {
+            if !zones.isEmpty { try hal.l3SetNATZones(zones, deadline: deadline) }
+            step = 1
+            if !deletes.isEmpty { _ = try hal.l3HostDelete(deletes, deadline: deadline) }
+            step = 2
+            if !adds.isEmpty { _ = try hal.l3HostAdd(adds, deadline: deadline) }
+        } catch {
+            failed = (error as? HALError) ?? .internal("\(error)")
+        }
+        guard let failed else { return changes.map { _ in .applied } }
+        return steps.map {
+            if $0 < step { return .applied }
+            if $0 > step { return .skipped(failed) }
+            if case .timeout = failed { return .unknown(failed) }
+            return .refused(failed)
+        }
     }
 
     /// The packet to `destination` just left for `hop` (`mac`, in `vlan`): the chip takes over.
@@ -27,70 +109,32 @@ extension L3Service {
         guard offloaded[destination] != nil || offloaded.count < hal.hal.chip.l3HostEntries else { return }
         offloaded[destination] = entry
         offloadedVia[hop, default: []].insert(destination)
-        pendingHosts[destination] = L3Host(destination: destination, vlan: vlan, nextHopMAC: mac)
-        flushHostTable()
+        hostTable.changed(.host(destination))
     }
 
     /// Every destination routed through `hop` goes back to the CPU (its MAC or VLAN changed,
     /// or it is forgotten).
     func withdrawOffloads(via hop: IPv4Address) {
         guard let destinations = offloadedVia.removeValue(forKey: hop) else { return }
-        for destination in destinations {
-            offloaded[destination] = nil
-            pendingHosts[destination] = .some(nil)
-        }
-        flushHostTable()
+        for destination in destinations { offloaded[destination] = nil }
+        hostTable.changed(destinations.lazy.map { .host($0) })
     }
 
     /// Every destination goes back to the CPU (routes, SVIs or the NAT changed).
     func withdrawAllOffloads() {
-        guard !offloaded.isEmpty || !pendingHosts.isEmpty else { return }
+        guard !offloaded.isEmpty else { return }
+        let destinations = offloaded.keys
         offloaded = [:]
         offloadedVia = [:]
-        pendingHosts = [:]
-        pendingHostClear = true
-        flushHostTable()
+        hostTable.changed(destinations.lazy.map { .host($0) })
     }
 
-    /// The SVI `name` changed: the chip is told its VLAN's NAT zone if that moved (sent with
-    /// the next `flushHostTable`).
-    func noteNATZone(of name: String) {
-        guard case .svi(let vlan) = InterfaceKind.parse(name, portCount: 0) else { return }
-        let zone = environment.roles[name]
+    /// The SVI `name` changed: the chip is told its VLAN's NAT zone if that moved.
+    func noteNATZone(of name: InterfaceID) {
+        guard case .svi(let vlan) = name else { return }
+        let zone = environment.roles[name.description]
         guard natZones[vlan] != zone else { return }
-        pendingZones[vlan] = .some(zone)
         natZones[vlan] = zone
-    }
-
-    /// Sends what changed since the last call, if none is in flight (the next goes when it
-    /// comes back). A call that fails leaves the chip unknown: everything is cleared next time.
-    func flushHostTable() {
-        guard !hostFlushInFlight, pendingHostClear || !pendingHosts.isEmpty || !pendingZones.isEmpty else { return }
-        let clear = pendingHostClear
-        let changes = pendingHosts
-        let zones = pendingZones
-        pendingHostClear = false
-        pendingHosts = [:]
-        pendingZones = [:]
-        hostFlushInFlight = true
-        // Zones first: no entry routes a NAT VLAN's packet untranslated in between.
-        hal.call("l3-host", on: loop) { hal, deadline -> Int in
-            if !zones.isEmpty { try hal.l3SetNATZones(zones, deadline: deadline) }
-            if clear { try hal.l3HostClear(deadline: deadline) }
-            let deletes = changes.compactMap { $0.value == nil ? $0.key : nil }
-            if !deletes.isEmpty { try hal.l3HostDelete(deletes, deadline: deadline) }
-            let adds = changes.values.compactMap { $0 }
-            return adds.isEmpty ? 0 : try hal.l3HostAdd(adds, deadline: deadline)
-        }.assumeIsolated().whenComplete { [self] result in
-            hostFlushInFlight = false
-            if case .failure(let error) = result {
-                logger.warning("L3 host table update failed (\(error)); the routed path stays on the CPU until it is redone")
-                offloaded = [:]
-                offloadedVia = [:]
-                pendingHostClear = true
-                for (vlan, zone) in zones where pendingZones[vlan] == nil { pendingZones[vlan] = zone }
-            }
-            flushHostTable()
-        }
+        hostTable.changed(.natZone(vlan))
     }
 }

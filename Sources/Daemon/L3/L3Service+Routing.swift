@@ -55,7 +55,8 @@ extension L3Service {
             routing.malformed += 1
             return nil
         }
-        let ingress = "vlan\(vlan)"
+        // NAT's environment names interfaces by their text.
+        let ingress = InterfaceID.svi(vlan).description
         // A sender on the ingress subnet is a neighbour (so the reply needs no ARP), while the
         // table has room.
         learnNeighbor(packet.source, mac: frame.source, vlan: vlan, port: port, evidence: .addressedToUs)
@@ -105,7 +106,7 @@ extension L3Service {
                 routing.noRoute += 1
                 return nil
             }
-            if environment.roles[egress.interface] != .outside {
+            if environment.roles[egress.interface.description] != .outside {
                 forward(packet)
                 return nil
             }

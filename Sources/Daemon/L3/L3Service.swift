@@ -31,7 +31,7 @@ final class L3Service: @unchecked Sendable {
     // Loop-confined.
     /// The SVI addresses, NAT addresses and the globals that follow each router, from the
     /// configuration.
-    var desired = VRRPDesired()
+    var desired = SVIDesired()
     /// What each Master router answers for, and the Masters of each VLAN.
     var masters: [Key: VRRPService.MasterInfo] = [:]
     var mastersOfVLAN: [UInt16: Set<Key>] = [:]
@@ -46,16 +46,13 @@ final class L3Service: @unchecked Sendable {
     var answered = AnswerCounters()
     var routeBatchInFlight = false
     var stopping = false
-    /// The destinations the chip routes (L3Service+Offload), by destination and by next hop,
-    /// and what the HAL has still to be told.
+    /// The destinations the chip routes (L3Service+Offload), by destination and by next hop.
     var offloaded: [IPv4Address: Offloaded] = [:]
     var offloadedVia: [IPv4Address: Set<IPv4Address>] = [:]
-    var pendingHosts: [IPv4Address: L3Host?] = [:]
-    var pendingHostClear = false
-    var pendingZones: [UInt16: NATZone?] = [:]
-    var hostFlushInFlight = false
-    /// The NAT zone of each ingress VLAN, as the chip was told.
+    /// The NAT zone of each ingress VLAN, as the chip is to have it.
     var natZones: [UInt16: NATZone] = [:]
+    /// Brings the HAL's L3 host table to `offloaded` and `natZones`.
+    private(set) var hostTable: HALReconciler<HostObject, HostState>!
 
     // Any thread.
     /// Frames for the answers (ARP, ICMP, ND) and frames to route, each in a bounded inbox of its
@@ -110,6 +107,10 @@ final class L3Service: @unchecked Sendable {
         self.hal = hal
         self.routerMAC = routerMAC
         self.logger = logger
+        hostTable = HALReconciler(driver: Self.hostTableDriver, hal: hal, loop: nat.loop, clock: clock) { [unowned self] in desiredHostState($0) }
+        hostTable.onProblem = { [logger] problem in
+            logger.warning("L3 host table update failed (\(problem)); the routed path stays on the CPU until it is redone")
+        }
     }
 
     /// No frame is taken any more; returns (within 2 s) once a routing batch with the HAL has
@@ -119,6 +120,7 @@ final class L3Service: @unchecked Sendable {
         let done = ConditionLock(value: false)
         loop.execute { [self] in
             stopping = true
+            hostTable.stop {}
             let signal = {
                 done.lock()
                 done.unlock(withValue: true)
@@ -158,16 +160,17 @@ final class L3Service: @unchecked Sendable {
 
     /// The running configuration changed: `desired` holds the answers, `environment` the roles
     /// and subnets, `change` what moved (the routes and SVIs to redo).
-    func configure(_ desired: VRRPDesired, _ environment: NATEnvironment, _ change: ConfigChange) {
+    func configure(_ desired: SVIDesired, _ environment: NATEnvironment, _ change: ConfigChange) {
         loop.execute { [self] in
             self.desired = desired
             self.environment = environment
             var routingChanged = false
             for key in change.keys {
                 switch key {
-                case .interface(let name) where name.hasPrefix("vlan"):
-                    routes.setConnected(name, environment.subnets[name])
-                    noteNATZone(of: name)
+                case .interface(.svi(let vlan)):
+                    // NAT's environment names interfaces by their text.
+                    routes.setConnected(vlan, environment.subnets[InterfaceID.svi(vlan).description])
+                    noteNATZone(of: .svi(vlan))
                     routingChanged = true
                 case .staticRoute(let prefix):
                     routes.setStatic(prefix, nextHop: environment.staticRoutes[prefix])
@@ -179,7 +182,6 @@ final class L3Service: @unchecked Sendable {
             }
             // What the chip routes was decided with the old routes: the CPU decides again.
             if routingChanged { withdrawAllOffloads() }
-            flushHostTable()
         }
     }
 

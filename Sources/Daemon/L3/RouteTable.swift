@@ -8,44 +8,40 @@ import NetTypes
 struct RouteTable: Sendable {
     /// Where a packet to a destination leaves, and the next hop to send it to.
     struct Hop: Equatable, Sendable {
-        /// The SVI (`vlanN`) and its VLAN.
-        var interface: String
+        /// The SVI's VLAN.
         var vlan: UInt16
+        var interface: InterfaceID { .svi(vlan) }
         /// The SVI's prefix the next hop is on (its address is the source of an ARP request).
         var prefix: IPv4Prefix
         var nextHop: IPv4Address
     }
 
     private struct Connected: Sendable {
-        var interface: String
         var vlan: UInt16
         var prefix: IPv4Prefix
     }
 
     /// Per prefix length, network -> connected subnets on it (several SVIs may share one; the
-    /// first in name order wins).
+    /// first in VLAN order wins).
     private var connected = [[UInt32: [Connected]]](repeating: [:], count: 33)
     /// Per prefix length, network -> next hop.
     private var statics = [[UInt32: IPv4Address]](repeating: [:], count: 33)
-    /// What each SVI contributes (to take it out again), by name and by VLAN.
-    private var prefixesOf: [String: [IPv4Prefix]] = [:]
-    private var prefixesOfVLAN: [UInt16: [IPv4Prefix]] = [:]
+    /// What each SVI contributes (to take it out again), by VLAN.
+    private var prefixesOf: [UInt16: [IPv4Prefix]] = [:]
 
-    /// Replaces the connected subnets of `interface` (nil or empty: it has none, or is down).
-    mutating func setConnected(_ interface: String, _ prefixes: [IPv4Prefix]?) {
-        for prefix in prefixesOf[interface] ?? [] {
+    /// Replaces the connected subnets of the SVI of `vlan` (nil or empty: it has none, or is down).
+    mutating func setConnected(_ vlan: UInt16, _ prefixes: [IPv4Prefix]?) {
+        for prefix in prefixesOf[vlan] ?? [] {
             let network = prefix.network.value
-            connected[prefix.length][network]?.removeAll { $0.interface == interface }
+            connected[prefix.length][network]?.removeAll { $0.vlan == vlan }
             if connected[prefix.length][network]?.isEmpty == true { connected[prefix.length][network] = nil }
         }
-        prefixesOf[interface] = prefixes?.isEmpty == false ? prefixes : nil
-        guard interface.hasPrefix("vlan"), let vlan = UInt16(interface.dropFirst(4)) else { return }
-        prefixesOfVLAN[vlan] = prefixesOf[interface]
+        prefixesOf[vlan] = prefixes?.isEmpty == false ? prefixes : nil
         guard let prefixes else { return }
         for prefix in prefixes {
-            let entry = Connected(interface: interface, vlan: vlan, prefix: prefix)
+            let entry = Connected(vlan: vlan, prefix: prefix)
             connected[prefix.length][prefix.network.value, default: []].append(entry)
-            connected[prefix.length][prefix.network.value]!.sort { $0.interface < $1.interface }
+            connected[prefix.length][prefix.network.value]!.sort { $0.vlan < $1.vlan }
         }
     }
 
@@ -70,14 +66,14 @@ struct RouteTable: Sendable {
         for length in stride(from: 32, to: direct.map { $0.prefix.length } ?? -1, by: -1) {
             let network = length == 0 ? 0 : destination.value & (~UInt32(0) << (32 - UInt32(length)))
             guard let hop = statics[length][network], let egress = connectedRoute(to: hop) else { continue }
-            return Hop(interface: egress.interface, vlan: egress.vlan, prefix: egress.prefix, nextHop: hop)
+            return Hop(vlan: egress.vlan, prefix: egress.prefix, nextHop: hop)
         }
-        return direct.map { Hop(interface: $0.interface, vlan: $0.vlan, prefix: $0.prefix, nextHop: destination) }
+        return direct.map { Hop(vlan: $0.vlan, prefix: $0.prefix, nextHop: destination) }
     }
 
     /// Whether `address` is on a connected subnet of `vlan` (a neighbour may be learnt there).
     func isOnSubnet(_ address: IPv4Address, vlan: UInt16) -> Bool {
-        for prefix in prefixesOfVLAN[vlan] ?? [] where prefix.contains(address) { return true }
+        for prefix in prefixesOf[vlan] ?? [] where prefix.contains(address) { return true }
         return false
     }
 }

@@ -58,7 +58,7 @@ final class Connection: ChannelInboundHandler {
         /// waits without letting others run (a password check) may change it when it finishes.
         var mode: Mode
         var waitingFor: (() -> String)?
-        var deadline: Scheduled<Void>?
+        var deadline: FutureDeadline?
         /// Lets the next request run while this one waits.
         let pipelined: Bool
         var status: Status?
@@ -381,13 +381,10 @@ final class Connection: ChannelInboundHandler {
             item.status = .inputRequired
         case .pending(let future, let waitingFor, _):
             item.waitingFor = waitingFor
-            let timeout = plane.options.commandTimeout
-            item.deadline = plane.loop.assumeIsolated().scheduleTask(in: timeout) { [self] in
+            // Whichever comes first, the result or the deadline; an interrupt silences both.
+            item.deadline = future.race(deadline: plane.options.commandTimeout, on: plane.loop, onTimeout: { [self] in
                 timedOut(item)
-            }
-            future.hop(to: plane.loop).assumeIsolated().whenComplete { [self] result in
-                guard item.status == nil else { return }  // timed out or cancelled already
-                item.deadline?.cancel()
+            }) { [self] result in
                 if !item.pipelined { item.mode = session.mode }
                 switch result {
                 case .success(.inputRequired):

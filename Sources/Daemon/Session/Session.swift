@@ -10,9 +10,9 @@ public final class Session {
     public let id: Int
     public var mode: Mode
     /// The interface being configured in `config-if` mode.
-    public var interface: String?
+    public var interface: InterfaceID?
     /// `interface range ...`: every interface the sub-mode's lines apply to, in order.
-    public var interfaceRange: [String]?
+    public var interfaceRange: [InterfaceID]?
     /// The VLAN being configured in `config-vlan` mode.
     public var vlan: UInt16?
 

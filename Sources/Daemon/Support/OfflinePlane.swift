@@ -27,14 +27,14 @@ public final class OfflinePlane: @unchecked Sendable {
     public let grammar: Grammar
     /// The switch (for frames injected into its receive path).
     public let hal: Switch
-    private let options: ControlPlane.Options
+    private let options: DaemonOptions
 
     public init(chip: ChipProfile = .small, logLevel: Logger.Level = .critical) throws {
         let template = NSTemporaryDirectory() + "vrrpd-offline.XXXXXX"
         var path = Array(template.utf8CString)
         guard mkdtemp(&path) != nil else { throw DaemonError("cannot create a scratch directory in \(NSTemporaryDirectory())") }
         scratch = String(decoding: path.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        var options = ControlPlane.Options(socketPath: scratch + "/unused.vty", configPath: scratch + "/unused.conf")
+        var options = DaemonOptions(socketPath: scratch + "/unused.vty", configPath: scratch + "/unused.conf")
         options.chip = chip
         self.options = options
         let planeOptions = options

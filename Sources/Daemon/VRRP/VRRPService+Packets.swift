@@ -29,12 +29,12 @@ extension VRRPService {
     func handle(_ bytes: [UInt8], port: PortID, vlan: UInt16) {
         if let advert = VRRPService.ipv4Advertisement(bytes) {
             receiveAdvertisement(
-                interface: interfaceName(vlan), ipv6: false, message: advert.message, source: .ipv4(advert.source),
+                interface: .svi(vlan), ipv6: false, message: advert.message, source: .ipv4(advert.source),
                 destination: .ipv4(advert.destination), ttl: advert.ttl, sender: advert.sender)
             return
         }
         guard let frame = EthernetFrame.parse(bytes) else { return }
-        let interface = interfaceName(vlan)
+        let interface = InterfaceID.svi(vlan)
         switch frame.etherType {
         case EtherType.ipv4:
             guard let packet = IPv4Packet.parse(frame.payload), packet.protocolNumber == Advertisement.ipProtocol else {
@@ -58,7 +58,7 @@ extension VRRPService {
     }
 
     private func receiveAdvertisement(
-        interface: String, ipv6: Bool, message: [UInt8], source: IPAddressPair.Source, destination: IPAddressPair.Destination,
+        interface: InterfaceID, ipv6: Bool, message: [UInt8], source: IPAddressPair.Source, destination: IPAddressPair.Destination,
         ttl: UInt8, sender: MACAddress
     ) {
         counters.vrrpReceived += 1
@@ -68,21 +68,13 @@ extension VRRPService {
             let priority = message.count > 2 ? "\(message[2])" : "?"
             logger.info("VRRP rx \(interface): from \(source) (\(sender)) VRID \(vrid) priority \(priority) ttl \(ttl), \(message.count) bytes")
         }
-        let key = VRRPEngine.Key(interface: interface, vrid: message.count > 1 ? message[1] : 0, ipv6: ipv6)
-        let discardsBefore = debugPackets ? engine.routers[key]?.statistics.totalDiscards : nil
+        let key = message.count > 1 ? VRID(rawValue: message[1]).map { VRRPEngine.Key(interface: interface, vrid: $0, ipv6: ipv6) } : nil
+        let discardsBefore = debugPackets ? key.flatMap { engine.routers[$0] }?.statistics.totalDiscards : nil
         perform(engine.receive(interface: interface, ipv6: ipv6, message: message, source: source, destination: destination, ttl: ttl, now: now), now: now)
-        if let before = discardsBefore, let router = engine.routers[key], router.statistics.totalDiscards > before {
+        if let before = discardsBefore, let key, let router = engine.routers[key], router.statistics.totalDiscards > before {
             let reasons = router.statistics.discards.filter { $0.value > 0 }.map { "\($0.key)" }.sorted().joined(separator: ", ")
             logger.info("VRRP \(key): advertisement from \(source) discarded (counters: \(reasons))")
         }
-    }
-
-    /// `vlanN`, made once per VLAN.
-    func interfaceName(_ vlan: UInt16) -> String {
-        if let name = interfaceNames[vlan] { return name }
-        let name = "vlan\(vlan)"
-        interfaceNames[vlan] = name
-        return name
     }
 
     /// The fast path for the frame that arrives 10,000 times a second: an IPv4 VRRP advert,
@@ -101,14 +93,7 @@ extension VRRPService {
             let headerLength = Int(b[ip] & 0x0f) * 4
             let total = Int(b[ip + 2]) << 8 | Int(b[ip + 3])
             guard headerLength >= 20, total >= headerLength, ip + total <= b.count else { return nil }
-            var sum: UInt32 = 0
-            var index = ip
-            while index < ip + headerLength {
-                sum &+= UInt32(b[index]) << 8 | UInt32(b[index + 1])
-                index += 2
-            }
-            while sum >> 16 != 0 { sum = (sum & 0xffff) &+ (sum >> 16) }
-            guard sum == 0xffff else { return nil }
+            guard InternetChecksum.of(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(b)[ip..<(ip + headerLength)])) == 0 else { return nil }
             func address(_ o: Int) -> IPv4Address { IPv4Address(b[o], b[o + 1], b[o + 2], b[o + 3]) }
             var mac: UInt64 = 0
             for o in 6..<12 { mac = mac << 8 | UInt64(b[o]) }
@@ -143,7 +128,8 @@ extension VRRPService {
 
     /// The NAT global addresses that follow `router`.
     private func extraAddresses(of router: VirtualRouter, vlan: UInt16) -> [IPv4Address] {
-        let key = VRRPEngine.Key(interface: interfaceName(vlan), vrid: router.config.vrid, ipv6: false)
+        guard let vrid = VRID(rawValue: router.config.vrid) else { return [] }
+        let key = VRRPEngine.Key(interface: .svi(vlan), vrid: vrid, ipv6: false)
         return (desired.natGlobals[key] ?? [:]).keys.sorted()
     }
 

@@ -34,7 +34,7 @@ public final class VRRPService: @unchecked Sendable {
     // Loop-confined state.
     var engine = VRRPEngine()
     /// What the configuration asks for (routers, SVI addresses, NAT addresses), as last told.
-    var desired = VRRPDesired()
+    var desired = SVIDesired()
     var specs: TreeDictionary<Key, VRRPSpec> { desired.specs }
     /// The routers of each VLAN, and those tracking each port (what a port change reaches).
     var routersByVLAN: [UInt16: Set<Key>] = [:]
@@ -61,8 +61,6 @@ public final class VRRPService: @unchecked Sendable {
 
     /// Each router's last advert as a whole frame: the same bytes go out every interval.
     var advertFrames: [Key: (advertisement: Advertisement, vlan: UInt16, frame: [UInt8])] = [:]
-    var vlanOfInterface: [String: UInt16] = [:]
-    var interfaceNames: [UInt16: String] = [:]
 
     // Any thread.
     /// Advertisements handed from the HAL's rx thread to this loop and not yet handled (the
@@ -148,7 +146,7 @@ public final class VRRPService: @unchecked Sendable {
         }
         loop.execute {
             let keys = Set(self.engine.routers.keys)
-            self.desired = VRRPDesired()
+            self.desired = SVIDesired()
             self.reconcile(keys)
             self.shuttingDown = true
             self.timer?.cancel()
@@ -173,7 +171,7 @@ public final class VRRPService: @unchecked Sendable {
 
     /// The running configuration changed (any thread): the routers `delta` names follow, and the
     /// answers (SVI addresses, NAT addresses) take the new tables. Costs what `delta` covers.
-    func configure(_ desired: VRRPDesired, _ delta: VRRPDesired.Delta) {
+    func configure(_ desired: SVIDesired, _ delta: SVIDesired.Delta) {
         loop.execute { [self] in
             let old = self.desired
             self.desired = desired
@@ -195,7 +193,7 @@ public final class VRRPService: @unchecked Sendable {
             // A port's membership or admin state moves autostate of the VLANs it carried and
             // carries, and the tracking of the groups that track it.
             for name in delta.ports {
-                guard let port = hal.hal.port(named: name) else { continue }
+                guard case .port(let port) = name else { continue }
                 var vlans = VLANSet.none
                 for membership in [old.ports[name], desired.ports[name]] {
                     vlans = vlans.union(membership.map { Self.members($0.switchport) } ?? VLANSet([1]))
@@ -438,12 +436,7 @@ public final class VRRPService: @unchecked Sendable {
             vlan: vlan, virtualMAC: router.virtualMAC, isAddressOwner: router.isAddressOwner, linkLocal: router.interface.linkLocalIPv6)
     }
 
-    func vlan(of key: Key) -> UInt16? {
-        if let vlan = vlanOfInterface[key.interface] { return vlan }
-        guard key.interface.hasPrefix("vlan"), let vlan = UInt16(key.interface.dropFirst(4)) else { return nil }
-        vlanOfInterface[key.interface] = vlan
-        return vlan
-    }
+    func vlan(of key: Key) -> UInt16? { key.interface.vlan }
 
     // MARK: State for the CLI
 
@@ -454,7 +447,7 @@ public final class VRRPService: @unchecked Sendable {
         var heldDown: [Key: String]
         var transitionTimes: [Key: Double]
         var transitionSilence: [Key: Double]
-        var unknownVRID: [String: UInt64]
+        var unknownVRID: [InterfaceID: UInt64]
         var counters: PacketCounters
         var framesOverflowed: UInt64
         var now: Instant
@@ -471,7 +464,7 @@ public final class VRRPService: @unchecked Sendable {
     /// A copy for `show vrrp`: the routers of `interface` (and `vrid`), or all. The routers are
     /// copied into a table of their own, so the engine's is never shared (sharing it would make
     /// the next advert copy every router on this thread).
-    func snapshot(interface: String? = nil, vrid: UInt8? = nil) -> EventLoopFuture<Snapshot> {
+    func snapshot(interface: InterfaceID? = nil, vrid: VRID? = nil) -> EventLoopFuture<Snapshot> {
         loop.submit { [self] in
             var routers: [Key: VirtualRouter] = [:]
             routers.reserveCapacity(interface == nil ? engine.routers.count : 8)

@@ -16,21 +16,16 @@ struct VRRPShow {
 
     /// One `vrrp N` group of one interface: its IPv4 and IPv6 virtual routers.
     struct Group {
-        var interface: String
-        var vrid: UInt8
+        var interface: InterfaceID
+        var vrid: VRID
         var v4: VRRPSpec
         var v6: VRRPSpec
     }
 
-    func groups(interface: String?, vrid: UInt8?) -> [Group] {
+    /// The groups of `interface` (and `vrid`), or all, by interface in natural order, then VRID.
+    func groups(interface: InterfaceID?, vrid: VRID?) -> [Group] {
         let keys = snapshot.specs.keys.filter { !$0.ipv6 && (interface == nil || $0.interface == interface) && (vrid == nil || $0.vrid == vrid) }
-        // Each name's sort key once, not once per comparison.
-        var sortKeys: [String: InterfaceName.SortKey] = [:]
-        for key in keys where sortKeys[key.interface] == nil { sortKeys[key.interface] = InterfaceName.SortKey(key.interface) }
-        return keys.sorted { a, b in
-            guard a.interface != b.interface else { return a.vrid < b.vrid }
-            return sortKeys[a.interface]! < sortKeys[b.interface]!
-        }.compactMap { key in
+        return keys.sorted().compactMap { key in
             guard let v4 = snapshot.specs[key], let v6 = snapshot.specs[VRRPEngine.Key(interface: key.interface, vrid: key.vrid, ipv6: true)] else {
                 return nil
             }
@@ -127,7 +122,7 @@ struct VRRPShow {
         if let description = group.v4.description { row("Description", description) }
         row("Autoconfigured", "No")
         row("Shutdown", VRRPShow.yesNo(group.v4.shutdown))
-        row("Interface", group.interface)
+        row("Interface", group.interface.description)
         both("Primary IP") { primary($0) }
         both("Virtual MAC") { effectiveRouter($0).virtualMAC.description }
         both("Status") { spec in status(spec) + (statusReason(spec).map { " (\($0))" } ?? "") }
@@ -157,7 +152,7 @@ struct VRRPShow {
         }
         if !group.v4.tracks.isEmpty {
             let tracks = group.v4.tracks.keys.sorted().map { port in
-                "\(group.v4.trackNames[port] ?? "eth\(port)") decrement \(group.v4.tracks[port]!)"
+                "\(InterfaceID.port(port)) decrement \(group.v4.tracks[port]!)"
             }
             row("Tracked interfaces", tracks.joined(separator: ", "))
             row("Tracking decrement now", "\(router(group.v4)?.trackingDecrement ?? router(group.v6)?.trackingDecrement ?? 0)")
@@ -204,7 +199,7 @@ struct VRRPShow {
         let group = addresses(spec).first ?? ""
         func right(_ text: String, _ width: Int) -> String { String(repeating: " ", count: max(0, width - text.count)) + text }
         func left(_ text: String, _ width: Int) -> String { text + String(repeating: " ", count: max(1, width - text.count)) }
-        return "  " + left(spec.key.interface, 18) + right("\(spec.key.vrid)", 4) + " " + (spec.key.ipv6 ? "IPv6" : "IPv4")
+        return "  " + left(spec.key.interface.description, 18) + right("\(spec.key.vrid)", 4) + " " + (spec.key.ipv6 ? "IPv6" : "IPv4")
             + right("\(spec.config.priority)", 4) + right("\(ms(router.masterDownInterval))", 6)
             + "  " + (spec.config.priority == 255 ? "Y" : "N") + "   " + (spec.config.preempt ? "Y" : "N") + "  " + left(state, 8)
             + master + " " + group + "\n"
@@ -284,8 +279,8 @@ struct VRRPShow {
         var widths = VRRPShow.summaryColumns.map(\.count)
         func widen(_ column: Int, _ count: Int) { widths[column] = max(widths[column], count) }
         for group in groups {
-            widen(0, group.interface.count)
-            widen(1, group.vrid < 10 ? 1 : group.vrid < 100 ? 2 : 3)
+            widen(0, group.interface.description.count)
+            widen(1, group.vrid.description.count)
             widen(2, group.v4.config.priority < 10 ? 1 : group.v4.config.priority < 100 ? 2 : 3)
             widen(3, String(group.v4.config.addresses.count).count)
             widen(4, String(group.v6.config.addresses.count).count)
@@ -306,7 +301,7 @@ struct VRRPShow {
 
     func summaryLine(_ group: Group, widths: [Int]) -> String {
         summaryRow([
-            group.interface, "\(group.vrid)", "\(group.v4.config.priority)", "\(group.v4.config.addresses.count)",
+            group.interface.description, "\(group.vrid)", "\(group.v4.config.priority)", "\(group.v4.config.addresses.count)",
             "\(group.v6.config.addresses.count)", status(group.v4), status(group.v6),
         ], widths: widths)
     }
@@ -381,7 +376,7 @@ struct VRRPShow {
         var discards: [String: UInt64] = [:]
         for (reason, count) in stats.discards { discards[reason.key] = count }
         return JSONFamily(
-            interface: spec.key.interface, vmac: effective.virtualMAC.description, primaryAddress: primary(spec), status: status(spec),
+            interface: spec.key.interface.description, vmac: effective.virtualMAC.description, primaryAddress: primary(spec), status: status(spec),
             statusReason: statusReason(spec), effectivePriority: Int(effective.effectivePriority),
             masterAdverInterval: effective.masterAdverInterval * 10, skewTime: ms(effective.skewTime),
             masterDownInterval: ms(effective.masterDownInterval), masterAddress: router(spec)?.masterAddress?.description,
@@ -417,12 +412,12 @@ struct VRRPShow {
 
     private func jsonGroup(_ group: Group) -> JSONGroup {
         JSONGroup(
-            vrid: Int(group.vrid), version: group.v4.config.version, autoconfigured: false, shutdown: group.v4.shutdown,
+            vrid: Int(group.vrid.rawValue), version: group.v4.config.version, autoconfigured: false, shutdown: group.v4.shutdown,
             preemptMode: group.v4.config.preempt, preemptDelay: group.v4.preemptDelaySeconds ?? 0, acceptMode: group.v4.config.acceptMode,
-            checksumWithIpv4Pseudoheader: group.v4.config.checksumWithPseudoHeader, interface: group.interface,
+            checksumWithIpv4Pseudoheader: group.v4.config.checksumWithPseudoHeader, interface: group.interface.description,
             description: group.v4.description, advertisementInterval: group.v4.config.advertisementInterval * 10,
             priority: Int(group.v4.config.priority),
-            tracks: Dictionary(uniqueKeysWithValues: group.v4.tracks.map { (group.v4.trackNames[$0.key] ?? "eth\($0.key)", $0.value) }),
+            tracks: Dictionary(uniqueKeysWithValues: group.v4.tracks.map { (InterfaceID.port($0.key).description, $0.value) }),
             v4: family(group.v4), v6: family(group.v6))
     }
 }

@@ -13,7 +13,6 @@ struct VRRPSpec: Equatable, Sendable {
     var interface: InterfaceAddresses
     /// Tracked ports and what each being down subtracts from the priority.
     var tracks: [PortID: Int]
-    var trackNames: [PortID: String]
     var description: String?
     var shutdown: Bool
     var preemptDelaySeconds: Int?
@@ -22,25 +21,17 @@ struct VRRPSpec: Equatable, Sendable {
 
     /// The two virtual routers (IPv4, IPv6) of group `vrid` of SVI `name` in `config` (none if
     /// the group or the SVI is not configured).
-    static func derive(_ name: String, vrid: UInt8, in config: RunningConfig, portCount: Int, routerMAC: MACAddress) -> [VRRPSpec] {
-        guard let interface = config.interfaces[name], let group = interface.vrrp[vrid],
-            case .svi(let vlan) = InterfaceKind.parse(name, portCount: portCount)
-        else { return [] }
+    static func derive(_ name: InterfaceID, vrid: VRID, in config: RunningConfig, routerMAC: MACAddress) -> [VRRPSpec] {
+        guard let interface = config.interfaces[name], let group = interface.vrrp[vrid], case .svi(let vlan) = name else { return [] }
         let linkLocal = IPv6Address.linkLocal(for: routerMAC)
         let addresses = InterfaceAddresses(
             primaryIPv4: interface.addresses.first?.address, linkLocalIPv6: linkLocal,
             ownIPv4: interface.addresses.map(\.address), ownIPv6: [linkLocal])
         var tracks: [PortID: Int] = [:]
-        var trackNames: [PortID: String] = [:]
-        for (trackName, decrement) in group.tracks {
-            if case .port(let port) = InterfaceKind.parse(trackName, portCount: portCount) {
-                tracks[port] = decrement
-                trackNames[port] = trackName
-            }
-        }
+        for case (.port(let port), let decrement) in group.tracks { tracks[port] = decrement }
         return [false, true].map { ipv6 in
             let key = VRRPEngine.Key(interface: name, vrid: vrid, ipv6: ipv6)
-            var routerConfig = VirtualRouterConfig(vrid: vrid, addresses: ipv6 ? .ipv6(group.ipv6) : .ipv4(group.ipv4))
+            var routerConfig = VirtualRouterConfig(vrid: vrid.rawValue, addresses: ipv6 ? .ipv6(group.ipv6) : .ipv4(group.ipv4))
             routerConfig.version = group.version
             routerConfig.priority = group.priority
             routerConfig.advertisementInterval = group.advertisementIntervalMs / 10
@@ -63,7 +54,7 @@ struct VRRPSpec: Equatable, Sendable {
                 blocked = "\(name) has no IPv4 address to send advertisements from"
             }
             return VRRPSpec(
-                key: key, vlan: vlan, config: routerConfig, interface: addresses, tracks: tracks, trackNames: trackNames,
+                key: key, vlan: vlan, config: routerConfig, interface: addresses, tracks: tracks,
                 description: group.description, shutdown: group.shutdown, preemptDelaySeconds: group.preemptDelaySeconds,
                 blocked: blocked)
         }

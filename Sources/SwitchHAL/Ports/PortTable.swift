@@ -34,6 +34,7 @@ public struct PortStatus: Sendable {
     public var operUp: Bool { settings.adminUp && linkUp }
     public var counters: PortCounters
     public var dynamicEntries: Int
+    public var interface: InterfaceID { .port(id) }
 }
 
 /// Receive counters of one port (kept by the l2x worker under `l2.table`).
@@ -60,6 +61,7 @@ public struct SVIStatus: Sendable, Equatable {
     public var routerMAC: MACAddress
     public var addresses: [IPv4Prefix]
     public var up: Bool
+    public var interface: InterfaceID { .svi(vlan) }
 }
 
 /// Ports, VLANs and SVIs: the switch's configuration as the hardware holds it. Guarded by
@@ -84,7 +86,7 @@ final class PortTable {
 
     func isValid(_ port: PortID) -> Bool { port >= 1 && Int(port) <= portCount }
 
-    func name(of port: PortID) -> String { port == cpuPort ? "CPU" : "eth\(port)" }
+    func name(of port: PortID) -> String { port == cpuPort ? "CPU" : InterfaceID.port(port).description }
 
     func mac(of port: PortID) -> MACAddress { MACAddress(baseMAC.value &+ UInt64(port)) }
 

@@ -12,7 +12,7 @@ import VRRP
 /// group's two routers, one SVI's groups, one static mapping), never a pass over the whole
 /// configuration. A persistent value, handed whole to the VRRP thread with the keys that moved.
 /// `init(rebuilding:)` derives it from scratch: the oracle the randomized tests hold `update` to.
-struct VRRPDesired: Equatable, Sendable {
+struct SVIDesired: Equatable, Sendable {
     typealias Key = VRRPEngine.Key
 
     var specs: TreeDictionary<Key, VRRPSpec> = [:]
@@ -26,7 +26,7 @@ struct VRRPDesired: Equatable, Sendable {
     var natProxy = NATProxy()
     /// The ports' VLAN membership and admin state: a change can bring an SVI up or down
     /// (autostate) without any link event, so it must reach the VRRP thread too.
-    var ports: TreeDictionary<String, PortMembership> = [:]
+    var ports: TreeDictionary<InterfaceID, PortMembership> = [:]
 
     /// Which router a static mapping with redundancy follows now, with its global address
     /// (bookkeeping for `update`).
@@ -37,7 +37,7 @@ struct VRRPDesired: Equatable, Sendable {
         var address: IPv4Address
     }
     /// The groups each SVI has routers for.
-    private var groupsOf: TreeDictionary<String, TreeSet<UInt8>> = [:]
+    private var groupsOf: TreeDictionary<InterfaceID, TreeSet<VRID>> = [:]
 
     struct PortMembership: Equatable, Sendable {
         var switchport: SwitchportConfig
@@ -47,7 +47,7 @@ struct VRRPDesired: Equatable, Sendable {
     /// What moved in one update: the VRRP thread redoes these and nothing else.
     struct Delta: Sendable {
         var routers = Set<Key>()
-        var ports = Set<String>()
+        var ports = Set<InterfaceID>()
         var natGlobals = Set<Key>()
         var isEmpty: Bool { routers.isEmpty && ports.isEmpty && natGlobals.isEmpty }
         mutating func formUnion(_ other: Delta) {
@@ -59,7 +59,7 @@ struct VRRPDesired: Equatable, Sendable {
 
     init() {}
 
-    static func == (a: VRRPDesired, b: VRRPDesired) -> Bool {
+    static func == (a: SVIDesired, b: SVIDesired) -> Bool {
         a.specs == b.specs && a.sviAddresses == b.sviAddresses && a.natGlobals == b.natGlobals && a.natProxy == b.natProxy
             && a.ports == b.ports
     }
@@ -67,16 +67,16 @@ struct VRRPDesired: Equatable, Sendable {
     // MARK: Change by change
 
     /// Brings the model in line with `config` for the keys of `change`; returns what moved.
-    mutating func update(_ change: ConfigChange, _ config: RunningConfig, portCount: Int, routerMAC: MACAddress) -> Delta {
+    mutating func update(_ change: ConfigChange, _ config: RunningConfig, routerMAC: MACAddress) -> Delta {
         var delta = Delta()
         var groups = Set<GroupID>()
-        var vrids = Set<UInt8>()
+        var vrids = Set<VRID>()
         var statics = Set<StaticMapping.Identity>()
         var poolsChanged = false
         for key in change.keys {
             switch key {
             case .interface(let name):
-                switch InterfaceKind.parse(name, portCount: portCount) {
+                switch name {
                 case .svi(let vlan):
                     for vrid in groupIDs(of: name, in: config) {
                         groups.insert(GroupID(interface: name, vrid: vrid))
@@ -93,14 +93,12 @@ struct VRRPDesired: Equatable, Sendable {
                         ports[name] = membership
                         delta.ports.insert(name)
                     }
-                case nil:
-                    break
                 }
             case .vrrpGroup(let name, let vrid):
                 groups.insert(GroupID(interface: name, vrid: vrid))
                 vrids.insert(vrid)
             case .vlan(let vlan):
-                for vrid in groupIDs(of: "vlan\(vlan)", in: config) { groups.insert(GroupID(interface: "vlan\(vlan)", vrid: vrid)) }
+                for vrid in groupIDs(of: .svi(vlan), in: config) { groups.insert(GroupID(interface: .svi(vlan), vrid: vrid)) }
             case .natStatic(let identity):
                 statics.insert(identity)
             case .natRule, .natPool:
@@ -109,10 +107,10 @@ struct VRRPDesired: Equatable, Sendable {
                 break
             }
         }
-        for group in groups { rederive(group, config, portCount: portCount, routerMAC: routerMAC, into: &delta) }
+        for group in groups { rederive(group, config, routerMAC: routerMAC, into: &delta) }
         // Mappings whose group may resolve differently now, and the mappings that changed.
         for vrid in vrids {
-            for mapping in config.nat.statics.following(vrid: vrid) { statics.insert(mapping.identity) }
+            for mapping in config.nat.statics.following(vrid: vrid.rawValue) { statics.insert(mapping.identity) }
         }
         for identity in statics { refollow(identity, config, into: &delta) }
         if poolsChanged { natProxy.pools = NATProxy.pools(of: config.nat) }
@@ -129,17 +127,17 @@ struct VRRPDesired: Equatable, Sendable {
     }
 
     private struct GroupID: Hashable {
-        var interface: String
-        var vrid: UInt8
+        var interface: InterfaceID
+        var vrid: VRID
     }
 
     /// The groups of `name` there are routers for and those in `config`.
-    private func groupIDs(of name: String, in config: RunningConfig) -> Set<UInt8> {
+    private func groupIDs(of name: InterfaceID, in config: RunningConfig) -> Set<VRID> {
         Set(groupsOf[name] ?? []).union(config.interfaces[name]?.vrrp.keys ?? [:].keys)
     }
 
-    private mutating func rederive(_ group: GroupID, _ config: RunningConfig, portCount: Int, routerMAC: MACAddress, into delta: inout Delta) {
-        let specsNow = VRRPSpec.derive(group.interface, vrid: group.vrid, in: config, portCount: portCount, routerMAC: routerMAC)
+    private mutating func rederive(_ group: GroupID, _ config: RunningConfig, routerMAC: MACAddress, into delta: inout Delta) {
+        let specsNow = VRRPSpec.derive(group.interface, vrid: group.vrid, in: config, routerMAC: routerMAC)
         for ipv6 in [false, true] {
             let key = Key(interface: group.interface, vrid: group.vrid, ipv6: ipv6)
             let spec = specsNow.first { $0.key == key }
@@ -166,9 +164,9 @@ struct VRRPDesired: Equatable, Sendable {
         }
         var target: Follow?
         if let mapping, mapping.direction == .inside, let redundancy = mapping.redundancy,
-            let interface = config.groupInterface(for: redundancy)
+            let interface = config.groupInterface(for: redundancy), let vrid = VRID(rawValue: redundancy.vrid)
         {
-            target = Follow(router: Key(interface: interface, vrid: redundancy.vrid, ipv6: false), address: mapping.global.address)
+            target = Follow(router: Key(interface: interface, vrid: vrid, ipv6: false), address: mapping.global.address)
         }
         let old = follows[identity]
         guard old?.router != target?.router || old?.address != target?.address else { return }
@@ -192,12 +190,12 @@ struct VRRPDesired: Equatable, Sendable {
     // MARK: From scratch (the oracle)
 
     /// Everything `config` asks for, derived directly from the whole configuration.
-    init(rebuilding config: RunningConfig, portCount: Int, routerMAC: MACAddress) {
+    init(rebuilding config: RunningConfig, routerMAC: MACAddress) {
         for (name, interface) in config.interfaces {
-            switch InterfaceKind.parse(name, portCount: portCount) {
+            switch name {
             case .svi(let vlan):
                 for vrid in interface.vrrp.keys {
-                    for spec in VRRPSpec.derive(name, vrid: vrid, in: config, portCount: portCount, routerMAC: routerMAC) {
+                    for spec in VRRPSpec.derive(name, vrid: vrid, in: config, routerMAC: routerMAC) {
                         specs[spec.key] = spec
                     }
                 }
@@ -205,8 +203,6 @@ struct VRRPDesired: Equatable, Sendable {
                 if interface.natRole == .outside && !interface.shutdown { natProxy.outsideVLANs.insert(vlan) }
             case .port:
                 ports[name] = PortMembership(switchport: interface.switchport, shutdown: interface.shutdown)
-            case nil:
-                break
             }
         }
         for mapping in config.nat.statics where mapping.direction == .inside {
@@ -215,10 +211,14 @@ struct VRRPDesired: Equatable, Sendable {
                 continue
             }
             // The SVIs with an IPv4 group of this VRID, resolved by scanning the configuration.
-            let holders = config.interfaces.filter { $0.value.vrrp[redundancy.vrid]?.ipv4.isEmpty == false }.map(\.key)
+            guard let vrid = VRID(rawValue: redundancy.vrid) else { continue }
+            let holders = config.interfaces.filter { $0.value.vrrp[vrid]?.ipv4.isEmpty == false }.map(\.key)
             let outside = holders.filter { config.interfaces[$0]?.natRole == .outside }
-            guard let interface = redundancy.resolve(holders: holders, outsideHolders: outside) else { continue }
-            Self.count(&natGlobals, Key(interface: interface, vrid: redundancy.vrid, ipv6: false), mapping.global.address, 1)
+            // NAT names interfaces by their text.
+            guard let name = redundancy.resolve(holders: holders.map(\.description), outsideHolders: outside.map(\.description)),
+                let interface = InterfaceID(name)
+            else { continue }
+            Self.count(&natGlobals, Key(interface: interface, vrid: vrid, ipv6: false), mapping.global.address, 1)
         }
         natProxy.pools = NATProxy.pools(of: config.nat)
     }

@@ -74,10 +74,3 @@ final class CPUPath: Sendable {
         }
     }
 }
-
-/// A frame handed from the rx thread to a service's loop.
-struct InboundFrame: Sendable {
-    var port: PortID
-    var vlan: UInt16
-    var bytes: [UInt8]
-}

@@ -17,7 +17,7 @@ import Time
 /// its turn. A refused transaction is undone in the HAL and the live configuration is left as it
 /// was; one a timeout left unknown is brought back to the live configuration's state by the
 /// reconciler, with back-off, so a HAL that recovers from a stall catches up without a restart.
-final class HALCommitter {
+final class ConfigCommitter {
     typealias Edit = (inout ConfigEdit) -> String?
 
     /// The plane owns the committer (unowned: no cycle).
@@ -71,9 +71,8 @@ final class HALCommitter {
         portCount = plane.hal.hal.chip.portCount
         projected = plane.live.config
         let live = plane.live
-        let ports = portCount
         reconciler = HALReconciler(driver: HALState.driver, hal: plane.hal, loop: plane.loop, clock: plane.clock) { object in
-            HALState.desired(object, in: live.config, portCount: ports)
+            HALState.desired(object, in: live.config)
         }
         let logger = plane.logger
         let repeated = plane.repeatedLines
@@ -168,9 +167,9 @@ final class HALCommitter {
     private func halChanges(_ change: ConfigChange, from old: RunningConfig, to new: RunningConfig) -> [HALChange<HALObject, HALState>] {
         var seen = Set<HALObject>()
         var out: [HALChange<HALObject, HALState>] = []
-        for object in HALObject.objects(for: change, portCount: portCount) where seen.insert(object).inserted {
-            let target = HALState.desired(object, in: new, portCount: portCount)
-            let previous = HALState.desired(object, in: old, portCount: portCount)
+        for object in HALObject.objects(for: change) where seen.insert(object).inserted {
+            let target = HALState.desired(object, in: new)
+            let previous = HALState.desired(object, in: old)
             if target != previous { out.append(HALChange(object: object, target: target, previous: previous)) }
         }
         return out
@@ -220,7 +219,7 @@ final class HALCommitter {
                 plane.live.apply(head.projection)
                 // Projected again after an earlier edit failed: its HAL part was planned from the
                 // first projection, so the HAL follows the live configuration for what it touched.
-                if head.reprojected { reconciler.changed(HALObject.objects(for: head.projection.change, portCount: portCount)) }
+                if head.reprojected { reconciler.changed(HALObject.objects(for: head.projection.change)) }
             } else {
                 // Again, on the live configuration (an edit before this one failed).
                 var change = ConfigEdit(plane.live.config)
@@ -233,7 +232,7 @@ final class HALCommitter {
                 plane.live.apply(change)
                 // What it changes now may not be what its HAL part was planned from: the HAL
                 // follows the live configuration for every object it touched.
-                reconciler.changed(HALObject.objects(for: change.change, portCount: portCount))
+                reconciler.changed(HALObject.objects(for: change.change))
             }
             head.promise.succeed(.success)
         }
