@@ -689,10 +689,15 @@ public struct NATEngine: Sendable {
         }
     }
 
+    /// When `t` expires, or nil for never.
+    public func expiry(of t: Translation) -> Instant? {
+        guard let seconds = timeout(of: t) else { return nil }
+        return t.lastUsed.adding(seconds: seconds)
+    }
+
     /// How long before `t` expires (zero: it has), or nil for never.
     public func remaining(_ t: Translation, now: Instant) -> Duration? {
-        guard let seconds = timeout(of: t) else { return nil }
-        return (t.lastUsed + .seconds(seconds)).duration(since: now)
+        expiry(of: t).map { $0.duration(since: now) }
     }
 
     /// Removes the dynamic translations idle for longer than their timeout.
@@ -700,7 +705,7 @@ public struct NATEngine: Sendable {
         var changes = HardwareChanges()
         var ids: [UInt64] = []
         for t in translations.values where !t.isStatic {
-            if let left = remaining(t, now: now), left == .zero { ids.append(t.id) }
+            if let expiry = expiry(of: t), expiry <= now { ids.append(t.id) }
         }
         for id in ids { changes.merge(remove(id)) }
         counters.expired += UInt64(ids.count)

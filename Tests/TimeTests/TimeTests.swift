@@ -11,6 +11,8 @@ import Time
         #expect(Instant(nanoseconds: 8_000) - t == .microseconds(3))
         #expect(t - Instant(nanoseconds: 8_000) == .microseconds(-3))
         #expect(t.duration(since: Instant(nanoseconds: 8_000)) == .zero)
+        #expect(t.adding(seconds: 2) == t + .seconds(2) && t.adding(seconds: -1) == .zero)
+        #expect(Instant.distantFuture.adding(seconds: 1) == .distantFuture)
     }
 
     @Test func durationsConvertToEveryUnit() {
