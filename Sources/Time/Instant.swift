@@ -4,11 +4,12 @@ import Glibc
 /// `SystemClock`; zero, for a `TestClock` unless told otherwise). Only instants of the same
 /// clock compare; the difference of two is a `Duration`.
 ///
-/// `Swift.Duration` is the one duration type: an instant plus a duration converts the duration
-/// to nanoseconds once (a few integer operations, no division by a variable), which is nothing
-/// beside the clock read (a vDSO call) or the HAL lock it guards, and no packet path does it per
-/// packet. Its constructors name their unit (`.milliseconds(1)`, `.seconds(2)`), which the
-/// raw `UInt64` of nanoseconds, microseconds and milliseconds it replaces did not.
+/// `Swift.Duration` is the one duration type: its constructors name their unit
+/// (`.milliseconds(1)`, `.seconds(2)`), which the raw `UInt64`s of nanoseconds, microseconds and
+/// milliseconds it replaced did not. Its cost: an instant plus a duration converts the duration
+/// to nanoseconds (a 128-bit division by a constant, about 10 ns; a clock read is about 25 ns),
+/// which a HAL call or a batch of frames pays once and no packet pays; a loop over every entry of
+/// a table (NAT ageing) adds whole seconds with `adding(seconds:)` instead.
 ///
 /// ```swift
 /// let deadline = clock.now + .seconds(2)
