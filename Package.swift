@@ -23,6 +23,10 @@ let package = Package(
     targets: [
         // Shared value types of every layer: addresses (IPv4, IPv6, MAC), interface identities (InterfaceID), VRIDs, the internet checksum.
         .target(name: "NetTypes"),
+        // The one time: a monotonic `Instant`, `Swift.Duration` as the one duration, a wall clock
+        // for printed times, the `Clock` every service is handed (`SystemClock`, `TestClock`).
+        // Glibc only, like Channel: vtysh reads its deadlines from it.
+        .target(name: "Time"),
         // Linux calls Swift cannot reach (gettid, thread names, CRC32C instruction).
         .target(name: "CLinux"),
         // The CLI grammar: token types, command declarations, the matcher, help, completion and
@@ -33,17 +37,17 @@ let package = Package(
         // its worker threads, ranked locks. Knows nothing of the CLI or the daemon.
         .target(
             name: "SwitchHAL",
-            dependencies: ["NetTypes", "CLinux", .product(name: "Atomics", package: "swift-atomics")]
+            dependencies: ["NetTypes", "CLinux", "Time", .product(name: "Atomics", package: "swift-atomics")]
         ),
         // The VRRP protocol core (v2/v3, IPv4/IPv6): codec, checksums, state machine, timers.
         // Pure: events and time in, actions out; no sockets, no clock.
-        .target(name: "VRRP", dependencies: ["NetTypes"]),
+        .target(name: "VRRP", dependencies: ["NetTypes", "Time"]),
         // NAT: the configuration model (access lists, pools, static mappings, dynamic rules,
-        // timeouts) and the translation engine with its tracer. Pure: packets and time in,
+        // timeouts) and the translation engine with its tracer. Pure: packets and time (Instants) in,
         // translations and HAL entries out.
         .target(
             name: "NAT",
-            dependencies: ["NetTypes", .product(name: "HashTreeCollections", package: "swift-collections")]),
+            dependencies: ["NetTypes", "Time", .product(name: "HashTreeCollections", package: "swift-collections")]),
         // Frames: Ethernet/802.1Q, IPv4, IPv6, ARP, neighbour advertisements. Pure.
         .target(name: "Packets", dependencies: ["NetTypes"]),
         // Port backends: a port is a UDP tunnel (udp), a Linux interface (linux, AF_PACKET), or an
@@ -51,19 +55,19 @@ let package = Package(
         .target(
             name: "Ports",
             dependencies: [
-                "SwitchHAL", "CLinux", .product(name: "Atomics", package: "swift-atomics"),
+                "SwitchHAL", "CLinux", "Time", .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]),
         // The command channel: frame codec, limits, socket paths, and the blocking client vtysh uses.
         // Glibc only, so that vtysh starts in about a millisecond.
-        .target(name: "Channel"),
+        .target(name: "Channel", dependencies: ["Time"]),
         // GNU readline, for vtysh.
         .systemLibrary(name: "CReadline", providers: [.apt(["libreadline-dev"])]),
         // The control plane: sessions, command handlers, running/startup configuration, the socket server.
         .target(
             name: "Daemon",
             dependencies: [
-                "CLI", "Channel", "NetTypes", "SwitchHAL", "CLinux", "VRRP", "NAT", "Packets", "Ports",
+                "CLI", "Channel", "NetTypes", "SwitchHAL", "CLinux", "VRRP", "NAT", "Packets", "Ports", "Time",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -86,7 +90,7 @@ let package = Package(
         .executableTarget(
             name: "vtysh",
             dependencies: [
-                "Channel", "CReadline",
+                "Channel", "CReadline", "Time",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             // A statically linked Swift runtime cuts process start-up from ~5 ms to ~1 ms, and
@@ -100,30 +104,31 @@ let package = Package(
             ]
         ),
         // HAL benchmarks (scripts/bench-hal runs the release build).
-        .executableTarget(name: "hal-bench", dependencies: ["SwitchHAL", "NetTypes"]),
+        .executableTarget(name: "hal-bench", dependencies: ["SwitchHAL", "NetTypes", "Time"]),
         // NAT benchmarks: the engine and the HAL NAT table at 100,000 translations (scripts/bench-nat).
-        .executableTarget(name: "nat-bench", dependencies: ["Daemon", "NAT", "SwitchHAL", "NetTypes"]),
+        .executableTarget(name: "nat-bench", dependencies: ["Daemon", "NAT", "SwitchHAL", "NetTypes", "Time"]),
         // The fuzzers (scripts/fuzz builds them with libFuzzer and AddressSanitizer); in other
         // builds a replayer of their inputs.
         .executableTarget(
-            name: "fuzz", dependencies: ["Daemon", "CLI", "Channel", "Packets", "VRRP", "SwitchHAL", "NetTypes"]),
+            name: "fuzz", dependencies: ["Daemon", "CLI", "Channel", "Packets", "VRRP", "SwitchHAL", "NetTypes", "Time"]),
         .testTarget(name: "CLITests", dependencies: ["CLI"]),
-        .testTarget(name: "VRRPTests", dependencies: ["VRRP", "NetTypes", "TestSupport"]),
+        .testTarget(name: "VRRPTests", dependencies: ["VRRP", "NetTypes", "TestSupport", "Time"]),
+        .testTarget(name: "TimeTests", dependencies: ["Time"]),
         .testTarget(
             name: "NATTests",
-            dependencies: ["NAT", "NetTypes", "TestSupport", .product(name: "HashTreeCollections", package: "swift-collections")]),
+            dependencies: ["NAT", "NetTypes", "TestSupport", "Time", .product(name: "HashTreeCollections", package: "swift-collections")]),
         .testTarget(
             name: "SwitchHALTests",
-            dependencies: ["SwitchHAL", "NetTypes", "TestSupport", .product(name: "Atomics", package: "swift-atomics")]),
+            dependencies: ["SwitchHAL", "NetTypes", "TestSupport", "Time", .product(name: "Atomics", package: "swift-atomics")]),
         .testTarget(name: "ChannelTests", dependencies: ["Channel", "TestSupport"]),
         .testTarget(name: "PacketsTests", dependencies: ["Packets", "NetTypes"]),
         .testTarget(
             name: "PortsTests",
-            dependencies: ["Ports", "SwitchHAL", "Packets", "NetTypes", "TestSupport", .product(name: "Atomics", package: "swift-atomics")]),
+            dependencies: ["Ports", "SwitchHAL", "Packets", "NetTypes", "TestSupport", "Time", .product(name: "Atomics", package: "swift-atomics")]),
         .testTarget(
             name: "DaemonTests",
             dependencies: [
-                "Daemon", "CLI", "Channel", "NAT", "NetTypes", "SwitchHAL", "VRRP", "TestSupport",
+                "Daemon", "CLI", "Channel", "NAT", "NetTypes", "SwitchHAL", "VRRP", "TestSupport", "Time",
                 .product(name: "HashTreeCollections", package: "swift-collections"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -135,6 +140,6 @@ let package = Package(
         .target(name: "CPtySupport", path: "Tests/CPtySupport"),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["Channel", "CPtySupport", "TestSupport", "NetTypes", "Packets", "VRRP", "vrrpd", "vtysh", "hal-bench"]),
+            dependencies: ["Channel", "CPtySupport", "TestSupport", "NetTypes", "Packets", "VRRP", "Time", "vrrpd", "vtysh", "hal-bench"]),
     ]
 )

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Time
 
 /// A client end of the command channel: a non-blocking Unix socket where every wait has a
 /// deadline, so the caller can never block forever on a daemon that stopped answering.
@@ -30,7 +31,7 @@ public final class ChannelClient {
         try self.init(connectingTo: path, timeout: timeout)
         guard let hello else { return }
         let id = makeID()
-        let deadline = Deadline(secondsFromNow: timeout)
+        let deadline = Instant.secondsFromNow(timeout)
         try send(Frame(.hello, id: id, text: hello), deadline: deadline)
         while true {
             let frame = try receive(deadline: deadline)
@@ -56,7 +57,7 @@ public final class ChannelClient {
             for (index, byte) in path.utf8.enumerated() { raw[index] = byte }
             raw[path.utf8.count] = 0
         }
-        let deadline = Deadline(secondsFromNow: timeout)
+        let deadline = Instant.secondsFromNow(timeout)
         while true {
             let result = withUnsafePointer(to: &address) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
@@ -93,7 +94,7 @@ public final class ChannelClient {
 
     /// Sends a frame, waiting at most until `deadline` for the socket to accept it (and every
     /// frame queued before it).
-    public func send(_ frame: Frame, deadline: Deadline) throws(ClientError) {
+    public func send(_ frame: Frame, deadline: Instant) throws(ClientError) {
         queue(frame)
         try flush(deadline: deadline)
     }
@@ -105,7 +106,7 @@ public final class ChannelClient {
     }
 
     /// Writes every queued frame, waiting at most until `deadline` for the socket to take them.
-    public func flush(deadline: Deadline) throws(ClientError) {
+    public func flush(deadline: Instant) throws(ClientError) {
         guard !outgoing.isEmpty else { return }
         defer { outgoing.removeAll(keepingCapacity: true) }
         let bytes = outgoing
@@ -130,7 +131,7 @@ public final class ChannelClient {
 
     /// Receives the next frame, waiting at most until `deadline`. Frames still queued are
     /// written before it waits for the socket.
-    public func receive(deadline: Deadline) throws(ClientError) -> Frame {
+    public func receive(deadline: Instant) throws(ClientError) -> Frame {
         while true {
             do {
                 if let frame = try decoder.next() {
@@ -170,13 +171,13 @@ public final class ChannelClient {
         _ type: FrameType, _ text: String, timeout: Double, onData: ([UInt8]) -> Void
     ) throws(ClientError) -> EndOfReply {
         let id = makeID()
-        let deadline = Deadline(secondsFromNow: timeout)
+        let deadline = Instant.secondsFromNow(timeout)
         try send(Frame(type, id: id, text: text), deadline: deadline)
         return try awaitReply(id: id, deadline: deadline, onData: onData)
     }
 
     /// Collects the reply of request `id`.
-    public func awaitReply(id: UInt32, deadline: Deadline, onData: ([UInt8]) -> Void) throws(ClientError) -> EndOfReply {
+    public func awaitReply(id: UInt32, deadline: Instant, onData: ([UInt8]) -> Void) throws(ClientError) -> EndOfReply {
         while true {
             let frame = try receive(deadline: deadline)
             guard frame.id == id else { continue }
@@ -195,7 +196,7 @@ public final class ChannelClient {
         }
     }
 
-    private func wait(for events: Int16, until deadline: Deadline) throws(ClientError) {
+    private func wait(for events: Int16, until deadline: Instant) throws(ClientError) {
         while true {
             let remaining = deadline.remainingMilliseconds
             if remaining <= 0 { throw .timedOut }
@@ -228,27 +229,14 @@ public enum ClientError: Error, Equatable, Sendable {
     case io(String, String)
 }
 
-/// A point in time on the monotonic clock.
-public struct Deadline: Sendable, Comparable {
-    public let nanoseconds: UInt64
+extension Instant {
+    /// A deadline `seconds` from now on the system clock (the clock `poll` waits on).
+    public static func secondsFromNow(_ seconds: Double) -> Instant { SystemClock.deadline(after: .seconds(max(0, seconds))) }
 
-    public init(nanoseconds: UInt64) { self.nanoseconds = nanoseconds }
-
-    public init(secondsFromNow seconds: Double) {
-        nanoseconds = Deadline.now.nanoseconds + UInt64(max(0, seconds) * 1e9)
-    }
-
-    public static var now: Deadline {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Deadline(nanoseconds: UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec))
-    }
-
+    /// What is left until this deadline on the system clock, in whole milliseconds rounded up
+    /// (`poll`'s timeout).
     public var remainingMilliseconds: Int {
-        let now = Deadline.now.nanoseconds
-        guard nanoseconds > now else { return 0 }
-        return Int((nanoseconds - now + 999_999) / 1_000_000)
+        let left = duration(since: SystemClock.now).inNanoseconds
+        return Int((left + 999_999) / 1_000_000)
     }
-
-    public static func < (lhs: Deadline, rhs: Deadline) -> Bool { lhs.nanoseconds < rhs.nanoseconds }
 }

@@ -6,6 +6,7 @@ import NIOCore
 import NIOPosix
 import NetTypes
 import SwitchHAL
+import Time
 
 /// The control plane: the running configuration, every session, and the command dispatcher.
 ///
@@ -56,7 +57,9 @@ public final class ControlPlane {
     private(set) var watchdog: ControlPlaneWatchdog!
     public internal(set) var sessions: [Int: Session] = [:]
     private var nextSessionID = 1
-    public let startedAt = MonotonicClock.nanoseconds
+    /// The one source of time of the plane and its services (a `TestClock` in unit tests).
+    public let clock: any Clock
+    public let startedAt: Instant
     public var statistics = Statistics()
     /// A one-line summary of the last startup-config load or reload.
     var loadStatus = "not loaded"
@@ -81,13 +84,15 @@ public final class ControlPlane {
     /// The enable secret's checks and their back-off.
     let secretChecks = EnableSecretChecks()
     /// When the last `test fault control-plane block` ended (they are spaced; see `FaultInjection`).
-    var faultBlockEnded: UInt64?
+    var faultBlockEnded: Instant?
 
-    public init(loop: EventLoop, options: DaemonOptions, logger: Logger) throws {
+    public init(loop: EventLoop, options: DaemonOptions, logger: Logger, clock: any Clock = SystemClock()) throws {
         self.loop = loop
+        self.clock = clock
+        startedAt = clock.now
         self.options = options
         self.logger = logger
-        store = StartupConfigStore(path: options.configPath)
+        store = StartupConfigStore(path: options.configPath, clock: clock)
         hal = try HALService(
             chip: options.chip, baseMAC: options.baseMAC, callTimeout: options.halTimeout, logger: logger,
             traceFile: options.halTraceFile, lockThreshold: options.lockThreshold,
@@ -103,9 +108,9 @@ public final class ControlPlane {
             hal.shutdown()
             throw DaemonError("internal error in the command declarations: \(error)")
         }
-        vrrp = VRRPService(hal: hal, routerMAC: options.baseMAC, portCount: options.chip.portCount, logger: logger)
-        nat = NATService(hal: hal, logger: logger)
-        l3 = L3Service(nat: nat, hal: hal, routerMAC: options.baseMAC, logger: logger)
+        vrrp = VRRPService(hal: hal, routerMAC: options.baseMAC, portCount: options.chip.portCount, logger: logger, clock: clock)
+        nat = NATService(hal: hal, logger: logger, clock: clock)
+        l3 = L3Service(nat: nat, hal: hal, routerMAC: options.baseMAC, logger: logger, clock: clock)
         // Frames to the CPU: advertisements to VRRP, what the router answers or routes to L3.
         cpuPath = CPUPath(vrrp: vrrp, l3: l3)
         cpuPath.start(hal.hal)
@@ -227,7 +232,8 @@ public final class ControlPlane {
             statistics.sessionsRefused += 1
             return nil
         }
-        let session = Session(id: nextSessionID, mode: Modes.view, client: client, identity: identity, administrator: administrator)
+        let session = Session(id: nextSessionID, mode: Modes.view, client: client, identity: identity, administrator: administrator,
+            connectedAt: clock.now)
         nextSessionID += 1
         sessions[session.id] = session
         statistics.sessionsOpened += 1
@@ -255,7 +261,7 @@ public final class ControlPlane {
         let (commandText, filterText) = OutputFilter.split(rawLine)
         let context = CommandContext(
             plane: self, session: session, workspace: workspace, line: commandText, loading: loading)
-        session.lastActivity = MonotonicClock.nanoseconds
+        session.lastActivity = clock.now
         if let refusal = LineSafety.refusal(in: rawLine) {
             context.print(refusal.message)
             return (context, .done(.error))

@@ -1,4 +1,5 @@
 import NetTypes
+import Time
 
 /// Counters for `show ip nat statistics`.
 public struct NATCounters: Equatable, Sendable {
@@ -88,7 +89,7 @@ public struct NATEngine: Sendable {
     /// dynamic translation is checked against them. Static mappings become active or inactive,
     /// dynamic translations whose rule, pool or interface address went away or changed are
     /// removed. Returns the HAL changes and a line per thing worth logging.
-    public mutating func configure(_ newConfig: NATConfig, _ newEnvironment: NATEnvironment, now: UInt64) -> (changes: HardwareChanges, notes: [String]) {
+    public mutating func configure(_ newConfig: NATConfig, _ newEnvironment: NATEnvironment, now: Instant) -> (changes: HardwareChanges, notes: [String]) {
         var everything = NATChange()
         everything.rules = Set(config.rules.keys).union(newConfig.rules.keys)
         everything.pools = Set(config.pools.keys).union(newConfig.pools.keys)
@@ -101,7 +102,7 @@ public struct NATEngine: Sendable {
     /// Takes a new configuration and environment of which only what `changed` names differs from
     /// the last one: the work is proportional to that, not to the configuration or the number of
     /// translations.
-    public mutating func configure(_ newConfig: NATConfig, _ newEnvironment: NATEnvironment, changed: NATChange, now: UInt64)
+    public mutating func configure(_ newConfig: NATConfig, _ newEnvironment: NATEnvironment, changed: NATChange, now: Instant)
         -> (changes: HardwareChanges, notes: [String])
     {
         let oldConfig = config
@@ -158,14 +159,14 @@ public struct NATEngine: Sendable {
     }
 
     /// The VRRP groups this switch is Master of are now `masters`.
-    public mutating func setMasters(_ masters: Set<GroupRef>, now: UInt64) -> (changes: HardwareChanges, notes: [String]) {
+    public mutating func setMasters(_ masters: Set<GroupRef>, now: Instant) -> (changes: HardwareChanges, notes: [String]) {
         let current = Set(environment.masterGroups)
         return updateMasters(added: masters.subtracting(current), removed: current.subtracting(masters), now: now)
     }
 
     /// This switch became Master of `added` and stopped being Master of `removed`: the static
     /// mappings that follow those groups (and only they) are made active or inactive.
-    public mutating func updateMasters(added: Set<GroupRef>, removed: Set<GroupRef>, now: UInt64) -> (changes: HardwareChanges, notes: [String]) {
+    public mutating func updateMasters(added: Set<GroupRef>, removed: Set<GroupRef>, now: Instant) -> (changes: HardwareChanges, notes: [String]) {
         var env = environment
         for group in added { env.masterGroups.insert(group) }
         for group in removed { env.masterGroups.remove(group) }
@@ -227,7 +228,7 @@ public struct NATEngine: Sendable {
         }
     }
 
-    private mutating func addStatic(_ mapping: StaticMapping, now: UInt64) -> HardwareChanges {
+    private mutating func addStatic(_ mapping: StaticMapping, now: Instant) -> HardwareChanges {
         let id = nextID
         nextID += 1
         insert(Translation(static: mapping.identity, id: id, now: now))
@@ -395,7 +396,7 @@ public struct NATEngine: Sendable {
     /// A packet the HAL had no entry for (or, with `commit: false`, the tracer's question). With
     /// `commit` it may create a translation, whose HAL entries come back in `changes`; without it
     /// nothing changes and the steps say what would happen.
-    public mutating func process(_ packet: FlowPacket, from side: NATZone, now: UInt64, commit: Bool, explain: Bool = true) -> Decision {
+    public mutating func process(_ packet: FlowPacket, from side: NATZone, now: Instant, commit: Bool, explain: Bool = true) -> Decision {
         var d = Decision(packet: packet, original: packet)
         d.explain = explain
         let here = environment.has(side)
@@ -430,7 +431,7 @@ public struct NATEngine: Sendable {
         return d
     }
 
-    private mutating func fromInside(_ d: inout Decision, now: UInt64, commit: Bool) {
+    private mutating func fromInside(_ d: inout Decision, now: Instant, commit: Bool) {
         let packet = d.packet
         // Destination: an outside static mapping makes an outside local address the outside global one.
         applyOutsideStatic(&d, from: .inside, now: now, commit: commit)
@@ -458,7 +459,7 @@ public struct NATEngine: Sendable {
         if d.outcome != .translated { d.note("no rule matched the source \(packet.source.address)") }
     }
 
-    private mutating func allocate(_ d: inout Decision, rule: DynamicRule, now: UInt64, commit: Bool) {
+    private mutating func allocate(_ d: inout Decision, rule: DynamicRule, now: Instant, commit: Bool) {
         let packet = d.packet
         if let limit = config.maxEntries, dynamicCount >= limit {
             d.note("ip nat translation max-entries \(limit) reached (\(dynamicCount) dynamic translations)")
@@ -567,7 +568,7 @@ public struct NATEngine: Sendable {
         return .established
     }
 
-    private mutating func fromOutside(_ d: inout Decision, now: UInt64, commit: Bool) {
+    private mutating func fromOutside(_ d: inout Decision, now: Instant, commit: Bool) {
         let packet = d.packet
         applyOutsideStatic(&d, from: .outside, now: now, commit: commit)
         if applyExisting(&d, from: .outside, now: now, commit: commit) { return }
@@ -584,7 +585,7 @@ public struct NATEngine: Sendable {
 
     /// An outside static mapping for the packet's outside endpoint (its destination coming from
     /// inside, its source coming from outside) rewrites that address.
-    private mutating func applyOutsideStatic(_ d: inout Decision, from side: NATZone, now: UInt64, commit: Bool) {
+    private mutating func applyOutsideStatic(_ d: inout Decision, from side: NATZone, now: Instant, commit: Bool) {
         let address = side == .inside ? d.packet.destination.address : d.packet.source.address
         let what = side == .inside ? "destination" : "source"
         let index = side == .inside ? byOutsideLocal : byOutsideGlobal
@@ -603,7 +604,7 @@ public struct NATEngine: Sendable {
     /// An inside translation that already holds the packet's inside endpoint (its source coming
     /// from inside: the local side; its destination coming from outside: the global side),
     /// extended before simple: rewrites that endpoint. False when there is none.
-    private mutating func applyExisting(_ d: inout Decision, from side: NATZone, now: UInt64, commit: Bool) -> Bool {
+    private mutating func applyExisting(_ d: inout Decision, from side: NATZone, now: Instant, commit: Bool) -> Bool {
         let endpoint = side == .inside ? d.packet.source : d.packet.destination
         let index = side == .inside ? byLocal : byGlobal
         func other(_ id: UInt64) -> Endpoint? { side == .inside ? translations[id]?.insideGlobal : translations[id]?.insideLocal }
@@ -624,7 +625,7 @@ public struct NATEngine: Sendable {
 
     /// A packet of translation `id` (handled on the CPU, or a TCP control packet the HAL copied
     /// to it): the translation stays alive and follows the TCP handshake.
-    public mutating func use(_ id: UInt64, now: UInt64, flags: TCPFlags, fromOutside: Bool) {
+    public mutating func use(_ id: UInt64, now: Instant, flags: TCPFlags, fromOutside: Bool) {
         guard var t = translations[id] else { return }
         t.lastUsed = now
         t.softwarePackets += 1
@@ -641,7 +642,7 @@ public struct NATEngine: Sendable {
 
     /// The HAL's hit bits (cookie -> counters of that entry): what was used since the last poll
     /// stays alive; traffic from outside completes a TCP handshake.
-    public mutating func recordHits(_ hits: [UInt64: (packets: UInt64, bytes: UInt64)], now: UInt64) {
+    public mutating func recordHits(_ hits: [UInt64: (packets: UInt64, bytes: UInt64)], now: Instant) {
         for (cookie, counts) in hits {
             let id = cookie >> 1
             // In place: no copy of the translation out of the table and back.
@@ -688,19 +689,23 @@ public struct NATEngine: Sendable {
         }
     }
 
-    /// Milliseconds left before `t` expires, or nil for never.
-    public func remaining(_ t: Translation, now: UInt64) -> UInt64? {
+    /// When `t` expires, or nil for never.
+    public func expiry(of t: Translation) -> Instant? {
         guard let seconds = timeout(of: t) else { return nil }
-        let deadline = t.lastUsed + UInt64(seconds) * 1000
-        return deadline > now ? deadline - now : 0
+        return t.lastUsed.adding(seconds: seconds)
+    }
+
+    /// How long before `t` expires (zero: it has), or nil for never.
+    public func remaining(_ t: Translation, now: Instant) -> Duration? {
+        expiry(of: t).map { $0.duration(since: now) }
     }
 
     /// Removes the dynamic translations idle for longer than their timeout.
-    public mutating func expire(now: UInt64) -> (changes: HardwareChanges, expired: Int) {
+    public mutating func expire(now: Instant) -> (changes: HardwareChanges, expired: Int) {
         var changes = HardwareChanges()
         var ids: [UInt64] = []
         for t in translations.values where !t.isStatic {
-            if let left = remaining(t, now: now), left == 0 { ids.append(t.id) }
+            if let expiry = expiry(of: t), expiry <= now { ids.append(t.id) }
         }
         for id in ids { changes.merge(remove(id)) }
         counters.expired += UInt64(ids.count)

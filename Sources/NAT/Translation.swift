@@ -1,4 +1,5 @@
 import NetTypes
+import Time
 
 /// One packet's addressing as the NAT sees it.
 public struct FlowPacket: Hashable, Sendable, CustomStringConvertible {
@@ -76,9 +77,9 @@ public struct Translation: Equatable, Sendable {
     /// The access list of the dynamic rule that made it.
     public var rule: Int?
     public var pool: String?
-    /// Milliseconds of the engine's clock.
-    public var created: UInt64
-    public var lastUsed: UInt64
+    /// On the engine's caller's clock.
+    public var created: Instant
+    public var lastUsed: Instant
     public var tcpState: TCPState = .none
     /// Packets the CPU translated (the slow path) plus what the HAL counted on its two entries.
     public var softwarePackets: UInt64 = 0
@@ -130,7 +131,7 @@ public struct Translation: Equatable, Sendable {
 
 extension Translation {
     /// The translation a static mapping makes.
-    public init(static mapping: StaticMapping.Identity, id: UInt64, now: UInt64) {
+    public init(static mapping: StaticMapping.Identity, id: UInt64, now: Instant) {
         self.init(
             id: id, kind: mapping.proto == .any ? .staticSimple : .staticExtended, direction: mapping.direction,
             proto: mapping.proto, created: now, lastUsed: now)
@@ -148,7 +149,7 @@ extension StaticMapping.Identity {
     /// The keys of every HAL entry the mapping's translation can hold (an extendable sibling's
     /// shared local side included): what configuring it reserves in the HAL's NAT table.
     public var hardwareKeys: [HardwareEntry.Key] {
-        Translation(static: self, id: 0, now: 0).hardwareEntries.map(\.key)
+        Translation(static: self, id: 0, now: .zero).hardwareEntries.map(\.key)
     }
 }
 

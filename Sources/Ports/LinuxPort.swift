@@ -2,6 +2,7 @@ import Atomics
 import CLinux
 import Glibc
 import SwitchHAL
+import Time
 
 /// A port that is a real Linux interface (a veth end, a tap): frames are read and written with
 /// an AF_PACKET socket, promiscuously, so a simulated switch can sit in a network namespace next
@@ -73,13 +74,13 @@ public final class LinuxPort: PortBackend, @unchecked Sendable {
                 slots.deallocate()
                 frames.deallocate()
             }
-            var lastCheck = HALClock.now
+            var lastCheck = SystemClock.now
             while !me.shouldStop {
                 me.set(.sleeping)
                 let n = Int(clinux_packet_receive_batch(
                     fd, slots.assumingMemoryBound(to: UInt8.self), Int32(stride), Int32(LinuxPort.batch), frames, 100))
-                if n <= 0 || HALClock.now &- lastCheck > 100_000_000 {
-                    lastCheck = HALClock.now
+                if n <= 0 || SystemClock.elapsed(since: lastCheck) > .milliseconds(100) {
+                    lastCheck = SystemClock.now
                     let dropped = clinux_packet_drops(fd)
                     if dropped > 0 { overruns.wrappingIncrement(by: UInt64(dropped), ordering: .relaxed) }
                 }

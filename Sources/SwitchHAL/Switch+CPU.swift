@@ -1,9 +1,10 @@
+import Time
 /// Control-plane policing: the CPU queues' policers (docs/hal.md, "Control-plane policing").
 /// The settings are atomics the data path reads; no call takes a lock, so a stuck table never
 /// delays them.
 extension Switch {
     /// Sets the policer of one class (the rate takes effect with a full bucket).
-    public func setCPUPolicer(_ cpuClass: CPUClass, _ rate: PolicerRate, deadline: UInt64) throws {
+    public func setCPUPolicer(_ cpuClass: CPUClass, _ rate: PolicerRate, deadline: Instant) throws {
         try traced("rx_policer_set", "class=\(cpuClass.keyword), \(rate)") {
             if let problem = rate.problem { throw HALError.param(problem) }
             cpu.policer.set(cpuClass, rate)
@@ -11,7 +12,7 @@ extension Switch {
     }
 
     /// Every class's policer setting (untraced, as the other reads the periodic check makes).
-    public func cpuPolicers(deadline: UInt64) throws -> [CPUClass: PolicerRate] {
+    public func cpuPolicers(deadline: Instant) throws -> [CPUClass: PolicerRate] {
         Dictionary(uniqueKeysWithValues: CPUClass.allCases.map { ($0, cpu.policer.rate($0)) })
     }
 

@@ -1,4 +1,5 @@
 import NetTypes
+import Time
 
 /// The L2 table API, with the SDK's semantics. Every call takes `l2.table` with the caller's
 /// deadline, computes under the lock, and publishes events after releasing it.
@@ -7,7 +8,7 @@ extension Switch {
     /// every bucket the key hashes to is full (naming them), unless `replaceDynamic` lets it
     /// evict a dynamic entry of those buckets.
     @discardableResult
-    public func l2Add(_ entry: L2Entry, replaceDynamic: Bool = false, deadline: UInt64) throws -> L2AddResult {
+    public func l2Add(_ entry: L2Entry, replaceDynamic: Bool = false, deadline: Instant) throws -> L2AddResult {
         try traced("l2_addr_add", "mac=\(entry.mac), vlan=\(entry.vlan), port=\(entry.port), flags=\(entry.flags)\(replaceDynamic ? ", replace-dynamic" : "")") {
             try checkEntry(entry)
             var events: [HALEvent] = []
@@ -38,7 +39,7 @@ extension Switch {
     }
 
     /// Deletes the entry for (MAC, VLAN).
-    public func l2Delete(mac: MACAddress, vlan: UInt16, deadline: UInt64) throws {
+    public func l2Delete(mac: MACAddress, vlan: UInt16, deadline: Instant) throws {
         try traced("l2_addr_delete", "mac=\(mac), vlan=\(vlan)") {
             let removed: L2Entry = try locks.l2Table.withLock("l2-delete", deadline: deadline) {
                 guard let slot = state.table.find(L2Key(mac: mac, vlan: vlan).raw) else {
@@ -50,7 +51,7 @@ extension Switch {
         }
     }
 
-    public func l2Get(mac: MACAddress, vlan: UInt16, deadline: UInt64) throws -> L2Entry {
+    public func l2Get(mac: MACAddress, vlan: UInt16, deadline: Instant) throws -> L2Entry {
         try traced("l2_addr_get", "mac=\(mac), vlan=\(vlan)") {
             try locks.l2Table.withLock("l2-get", deadline: deadline) {
                 guard let entry = state.table.get(L2Key(mac: mac, vlan: vlan)) else {
@@ -64,7 +65,7 @@ extension Switch {
     /// Deletes every entry the filter matches (delete by port, VLAN, MAC, VLAN+port; dynamic
     /// only unless the filter includes static). One `flushed` event reports the count.
     @discardableResult
-    public func l2Flush(_ filter: L2Filter, operation: StaticString = "l2-flush", deadline: UInt64) throws -> Int {
+    public func l2Flush(_ filter: L2Filter, operation: StaticString = "l2-flush", deadline: Instant) throws -> Int {
         try traced("l2_addr_delete_by", "\(filter), op=\(operation)") {
             let count = try locks.l2Table.withLock(operation, deadline: deadline) {
                 let removed = state.table.removeAll(matching: filter)
@@ -78,7 +79,7 @@ extension Switch {
 
     /// A consistent snapshot of the matching entries: taken under the lock, returned after it is
     /// released, so no caller code ever runs under the table lock.
-    public func l2Traverse(_ filter: L2Filter = .all, deadline: UInt64) throws -> [L2Entry] {
+    public func l2Traverse(_ filter: L2Filter = .all, deadline: Instant) throws -> [L2Entry] {
         try traced("l2_traverse", "\(filter)") {
             try locks.l2Table.withLock("l2-traverse", deadline: deadline) { state.table.entries(matching: filter) }
         }
@@ -86,7 +87,7 @@ extension Switch {
 
     /// Points every matching entry at `port` (the SDK's replace); returns how many.
     @discardableResult
-    public func l2Replace(_ filter: L2Filter, port: PortID, deadline: UInt64) throws -> Int {
+    public func l2Replace(_ filter: L2Filter, port: PortID, deadline: Instant) throws -> Int {
         try traced("l2_replace", "\(filter), port=\(port)") {
             guard port == cpuPort || ports.isValid(port) else { throw HALError.param("no port \(port) on this chip") }
             return try locks.l2Table.withLock("l2-replace", deadline: deadline) { state.table.replacePort(matching: filter, with: port) }
@@ -94,14 +95,14 @@ extension Switch {
     }
 
     /// The buckets (one per bank) that (MAC, VLAN) hashes to, with what they hold.
-    public func l2Conflict(mac: MACAddress, vlan: UInt16, deadline: UInt64) throws -> [BucketContents] {
+    public func l2Conflict(mac: MACAddress, vlan: UInt16, deadline: Instant) throws -> [BucketContents] {
         try traced("l2_conflict_get", "mac=\(mac), vlan=\(vlan)") {
             try locks.l2Table.withLock("l2-conflict", deadline: deadline) { state.table.conflicts(of: L2Key(mac: mac, vlan: vlan)) }
         }
     }
 
     /// Seconds between aging passes; 0 turns aging off.
-    public func setAgeTime(_ seconds: Int, deadline: UInt64) throws {
+    public func setAgeTime(_ seconds: Int, deadline: Instant) throws {
         try traced("l2_age_timer_set", "seconds=\(seconds)") {
             guard seconds >= 0 && seconds <= 1_000_000 else { throw HALError.param("age time \(seconds) out of range 0-1000000") }
             try locks.l2Table.withLock("l2-age-set", deadline: deadline) { state.ageSeconds = seconds }
@@ -109,12 +110,12 @@ extension Switch {
         }
     }
 
-    public func ageTime(deadline: UInt64) throws -> Int {
+    public func ageTime(deadline: Instant) throws -> Int {
         try locks.l2Table.withLock("l2-age-get", deadline: deadline) { state.ageSeconds }
     }
 
     /// Sets (or with nil removes) a learn limit.
-    public func setLearnLimit(_ scope: LearnLimits.Scope, _ limit: Int?, deadline: UInt64) throws {
+    public func setLearnLimit(_ scope: LearnLimits.Scope, _ limit: Int?, deadline: Instant) throws {
         try traced("l2_learn_limit_set", "\(scope), limit=\(limit.map(String.init) ?? "none")") {
             if case .port(let port) = scope, !ports.isValid(port) { throw HALError.param("no port \(port) on this chip") }
             if case .vlan(let vlan) = scope, vlan < 1 || vlan > 4094 { throw HALError.param("VLAN \(vlan) out of range") }
@@ -123,12 +124,12 @@ extension Switch {
         }
     }
 
-    public func learnLimits(deadline: UInt64) throws -> LearnLimits {
+    public func learnLimits(deadline: Instant) throws -> LearnLimits {
         try locks.l2Table.withLock("l2-learn-limits", deadline: deadline) { state.limits }
     }
 
     /// Entry counts (of one VLAN, or all).
-    public func l2Count(vlan: UInt16? = nil, deadline: UInt64) throws -> L2Count {
+    public func l2Count(vlan: UInt16? = nil, deadline: Instant) throws -> L2Count {
         try traced("l2_count", "vlan=\(vlan.map(String.init) ?? "all")") {
             try locks.l2Table.withLock("l2-count", deadline: deadline) {
                 let table = state.table
@@ -142,7 +143,7 @@ extension Switch {
     }
 
     /// Geometry, fill per bank, counters: `show hal l2 summary`.
-    public func l2Summary(deadline: UInt64) throws -> L2Summary {
+    public func l2Summary(deadline: Instant) throws -> L2Summary {
         try locks.l2Table.withLock("l2-summary", deadline: deadline) {
             let table = state.table
             return L2Summary(

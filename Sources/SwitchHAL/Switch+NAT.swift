@@ -1,5 +1,6 @@
 import Glibc
 import NetTypes
+import Time
 
 /// The NAT table API, after SAI's NAT entries and Broadcom's ingress NAT session tables
 /// (docs/hal.md, "NAT table"). Every call takes `nat.table`, and only it, with the caller's
@@ -20,7 +21,7 @@ extension Switch {
     /// when a key is present (or repeated in `entries`) with another translation; PARAM for a
     /// malformed entry. A key present with the same translation is replaced (cookie, static
     /// flag) keeping its hit bit and counters; new entries start un-hit with zero counters.
-    public func natAdd(_ entries: [NATEntry], deadline: UInt64) throws {
+    public func natAdd(_ entries: [NATEntry], deadline: Instant) throws {
         try traced("nat_entry_add", "count=\(entries.count)\(entries.first.map { ", first=\($0)" } ?? "")") {
             for entry in entries { try checkNATEntry(entry) }
             var undo = NATTable.Undo(reserving: entries.count)
@@ -59,7 +60,7 @@ extension Switch {
     /// and its entries always find their slots. A dynamic entry in the way is evicted with its
     /// translation (`natTakeEvicted` reports it). FULL when every bucket a key hashes to holds
     /// only static entries and reservations; `natKeySlice` keys per hold of `nat.table`.
-    public func natReserve(_ keys: [NATKey], deadline: UInt64) throws {
+    public func natReserve(_ keys: [NATKey], deadline: Instant) throws {
         try traced("nat_entry_reserve", "count=\(keys.count)\(keys.first.map { ", first=\($0)" } ?? "")") {
             var made: [NATKey] = []
             var refused: NATTable.ReserveRefusal?
@@ -83,7 +84,7 @@ extension Switch {
 
     /// Gives up the reservations of `keys` (entries present stay); returns how many there were.
     @discardableResult
-    public func natUnreserve(_ keys: [NATKey], deadline: UInt64) throws -> Int {
+    public func natUnreserve(_ keys: [NATKey], deadline: Instant) throws -> Int {
         try traced("nat_entry_unreserve", "count=\(keys.count)\(keys.first.map { ", first=\($0)" } ?? "")") {
             var released = 0
             try inKeySlices(keys, "nat-unreserve", deadline: deadline) { released += nat.unreserve($0) }
@@ -92,7 +93,7 @@ extension Switch {
     }
 
     /// Which of `keys` have a reservation.
-    public func natReservations(_ keys: [NATKey], deadline: UInt64) throws -> Set<NATKey> {
+    public func natReservations(_ keys: [NATKey], deadline: Instant) throws -> Set<NATKey> {
         try traced("nat_entry_reserved_get", "count=\(keys.count)") {
             var out = Set<NATKey>()
             try inKeySlices(keys, "nat-reserved-get", deadline: deadline) { nat.reserved($0, into: &out) }
@@ -102,7 +103,7 @@ extension Switch {
 
     /// Runs `body` on `keys`, `natKeySlice` of them per hold of `nat.table`.
     private func inKeySlices(
-        _ keys: [NATKey], _ operation: StaticString, deadline: UInt64, _ body: (ArraySlice<NATKey>) -> Void
+        _ keys: [NATKey], _ operation: StaticString, deadline: Instant, _ body: (ArraySlice<NATKey>) -> Void
     ) throws {
         for start in stride(from: 0, to: keys.count, by: Switch.natKeySlice) {
             let slice = keys[start..<min(keys.count, start + Switch.natKeySlice)]
@@ -112,7 +113,7 @@ extension Switch {
 
     /// The cookies of the dynamic entries reservations evicted since the last call (each with
     /// the other entry of its translation).
-    public func natTakeEvicted(deadline: UInt64) throws -> [UInt64] {
+    public func natTakeEvicted(deadline: Instant) throws -> [UInt64] {
         try locks.natTable.withLock("nat-evicted", deadline: deadline) { nat.takeEvicted() }
     }
 
@@ -126,7 +127,7 @@ extension Switch {
     /// Deletes the entries of `keys` that exist, `natKeySlice` per hold; returns how many.
     /// Missing keys are ignored.
     @discardableResult
-    public func natDelete(_ keys: [NATKey], deadline: UInt64) throws -> Int {
+    public func natDelete(_ keys: [NATKey], deadline: Instant) throws -> Int {
         try traced("nat_entry_delete", "count=\(keys.count)\(keys.first.map { ", first=\($0)" } ?? "")") {
             var removed = 0
             try inKeySlices(keys, "nat-delete", deadline: deadline) { removed += nat.delete($0) }
@@ -135,7 +136,7 @@ extension Switch {
     }
 
     /// Walks the whole table a slice of `natWalkSlice` slots per hold of `nat.table`.
-    private func walkNAT(_ operation: StaticString, deadline: UInt64, _ body: (Range<Int>) -> Void) throws {
+    private func walkNAT(_ operation: StaticString, deadline: Instant, _ body: (Range<Int>) -> Void) throws {
         for start in stride(from: 0, to: nat.capacity, by: Switch.natWalkSlice) {
             let range = start..<min(nat.capacity, start + Switch.natWalkSlice)
             try locks.natTable.withLock(operation, deadline: deadline) { body(range) }
@@ -145,7 +146,7 @@ extension Switch {
     /// Deletes every entry of `cookies` (nil: of every cookie); static entries only when
     /// `includeStatic`. Returns how many. Walks the table, a slice per hold.
     @discardableResult
-    public func natDeleteAll(cookies: Set<UInt64>?, includeStatic: Bool, deadline: UInt64) throws -> Int {
+    public func natDeleteAll(cookies: Set<UInt64>?, includeStatic: Bool, deadline: Instant) throws -> Int {
         try traced("nat_entry_delete_all", "cookies=\(NATSwitchFormat.cookies(cookies)), static=\(includeStatic ? "yes" : "no")") {
             if let cookies, cookies.isEmpty { return 0 }
             var removed = 0
@@ -155,7 +156,7 @@ extension Switch {
     }
 
     /// The entry for `key`, with its hit bit and counters; NOT_FOUND if there is none.
-    public func natGet(_ key: NATKey, deadline: UInt64) throws -> NATEntry {
+    public func natGet(_ key: NATKey, deadline: Instant) throws -> NATEntry {
         try traced("nat_entry_get", "key=\(key)") {
             let entry = try locks.natTable.withLock("nat-get", deadline: deadline) { nat.get(key) }
             guard let entry else { throw HALError.notFound("no NAT entry \(key)") }
@@ -164,7 +165,7 @@ extension Switch {
     }
 
     /// A copy of every entry, sorted by key: copied a slice per hold, sorted after.
-    public func natEntries(deadline: UInt64) throws -> [NATEntry] {
+    public func natEntries(deadline: Instant) throws -> [NATEntry] {
         try traced("nat_entry_traverse", "") {
             var entries: [NATEntry] = []
             try walkNAT("nat-traverse", deadline: deadline) { nat.snapshot($0, into: &entries) }
@@ -174,7 +175,7 @@ extension Switch {
     }
 
     /// Entries in use, the table's size and how many of the used are static.
-    public func natCount(deadline: UInt64) throws -> (used: Int, capacity: Int, static: Int) {
+    public func natCount(deadline: Instant) throws -> (used: Int, capacity: Int, static: Int) {
         try traced("nat_count", "") {
             try locks.natTable.withLock("nat-count", deadline: deadline) { (nat.count, nat.capacity, nat.staticCount) }
         }
@@ -183,7 +184,7 @@ extension Switch {
     /// The hit-bit poll for the control plane's aging (SONiC polls every 30 s): the cookies of the
     /// entries whose hit bit is set, each with the cumulative packets and bytes of all that
     /// cookie's entries; those hit bits are cleared (clear-on-read). Two walks, a slice per hold.
-    public func natCollectHits(deadline: UInt64) throws -> [UInt64: (packets: UInt64, bytes: UInt64)] {
+    public func natCollectHits(deadline: Instant) throws -> [UInt64: (packets: UInt64, bytes: UInt64)] {
         try traced("nat_hit_collect", "") {
             var cookies = Set<UInt64>()
             try walkNAT("nat-collect-hits", deadline: deadline) { nat.collectHitCookies($0, into: &cookies) }
@@ -199,7 +200,7 @@ extension Switch {
     /// port), each trying the NAPT key (the packet's protocol and port) before the basic key
     /// (protocol any, port 0). A match rewrites the address, and the port when its translated
     /// port is not 0, sets the entry's hit bit and adds to its counters.
-    public func natTranslate(_ packet: NATPacket, zone: NATZone, bytes: Int, deadline: UInt64) throws -> NATLookupResult {
+    public func natTranslate(_ packet: NATPacket, zone: NATZone, bytes: Int, deadline: Instant) throws -> NATLookupResult {
         try traced("nat_translate", "zone=\(zone), \(packet), bytes=\(bytes)") {
             guard bytes >= 0 else { throw HALError.param("a packet cannot have \(bytes) bytes") }
             return try locks.natTable.withLock("nat-translate", deadline: deadline) {
@@ -209,7 +210,7 @@ extension Switch {
     }
 
     /// The same for a batch (what the CPU's routing path asks): `natKeySlice` packets per hold.
-    public func natTranslate(_ packets: [(packet: NATPacket, zone: NATZone, bytes: Int)], deadline: UInt64) throws -> [NATLookupResult] {
+    public func natTranslate(_ packets: [(packet: NATPacket, zone: NATZone, bytes: Int)], deadline: Instant) throws -> [NATLookupResult] {
         try traced("nat_translate_multi", "count=\(packets.count)") {
             var results: [NATLookupResult] = []
             results.reserveCapacity(packets.count)
@@ -224,7 +225,7 @@ extension Switch {
     }
 
     /// The NAT table's fill and counters.
-    public func natCounters(deadline: UInt64) throws -> NATCounters {
+    public func natCounters(deadline: Instant) throws -> NATCounters {
         try traced("nat_stat_get", "") {
             try locks.natTable.withLock("nat-counters", deadline: deadline) { nat.counters }
         }
@@ -271,7 +272,7 @@ extension Switch {
         let lock = locks.natTable
         _ = HALThread.spawn(name: "nat-fault") { thread in
             thread.set(.stalled)
-            try? lock.withLock("nat-fault-stall", deadline: HALClock.deadline(after: 5)) {
+            try? lock.withLock("nat-fault-stall", deadline: SystemClock.deadline(after: .seconds(5))) {
                 while faults.stalled(faults.stallNAT) { usleep(10_000) }
             }
             thread.set(.idle)

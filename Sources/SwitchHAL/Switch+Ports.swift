@@ -1,13 +1,14 @@
 import Atomics
 import Glibc
 import NetTypes
+import Time
 
 /// Ports, VLANs and SVIs. Calls take `hal.ports` (and, to flush, `l2.table` after it: the
 /// documented order), publish the data path's new view, then publish events.
 extension Switch {
     public func portName(_ port: PortID) -> String { ports.name(of: port) }
 
-    public func createVLAN(_ vlan: UInt16, deadline: UInt64) throws {
+    public func createVLAN(_ vlan: UInt16, deadline: Instant) throws {
         try traced("vlan_create", "vlan=\(vlan)") {
             try checkVLAN(vlan)
             try locks.ports.withLock("vlan-create", deadline: deadline) {
@@ -20,7 +21,7 @@ extension Switch {
     }
 
     /// Deletes a VLAN and every L2 entry in it, static ones included.
-    public func deleteVLAN(_ vlan: UInt16, deadline: UInt64) throws {
+    public func deleteVLAN(_ vlan: UInt16, deadline: Instant) throws {
         try traced("vlan_destroy", "vlan=\(vlan)") {
             try checkVLAN(vlan)
             guard vlan != 1 else { throw HALError.param("VLAN 1 is the default VLAN and cannot be deleted") }
@@ -37,12 +38,12 @@ extension Switch {
     }
 
     /// The VLANs that exist.
-    public func vlans(deadline: UInt64) throws -> VLANSet {
+    public func vlans(deadline: Instant) throws -> VLANSet {
         try locks.ports.withLock("vlan-list", deadline: deadline) { ports.vlans }
     }
 
     /// Applies a port's settings; VLANs the port stops carrying are flushed for that port.
-    public func setPortSettings(_ port: PortID, _ settings: PortSettings, deadline: UInt64) throws {
+    public func setPortSettings(_ port: PortID, _ settings: PortSettings, deadline: Instant) throws {
         try traced("port_set", "port=\(port), admin=\(settings.adminUp ? "up" : "down"), mode=\(settings.mode), access=\(settings.accessVLAN), native=\(settings.nativeVLAN), allowed=\(settings.allowedVLANs)") {
             guard ports.isValid(port) else { throw HALError.param("no port \(port) on this chip (1-\(chip.portCount))") }
             guard (1...4094).contains(settings.accessVLAN), (1...4094).contains(settings.nativeVLAN) else {
@@ -79,7 +80,7 @@ extension Switch {
     }
 
     /// Simulates the cable: link down makes the port oper-down and flushes its dynamic entries.
-    public func setLink(_ port: PortID, up: Bool, deadline: UInt64) throws {
+    public func setLink(_ port: PortID, up: Bool, deadline: Instant) throws {
         try traced("port_link_set", "port=\(port), up=\(up)") {
             guard ports.isValid(port) else { throw HALError.param("no port \(port) on this chip (1-\(chip.portCount))") }
             // Injected fault: a slow PHY (with no lock held).
@@ -104,7 +105,7 @@ extension Switch {
     }
 
     /// Every port (or one), with settings, link, counters and entry count.
-    public func portStatus(deadline: UInt64) throws -> [PortStatus] {
+    public func portStatus(deadline: Instant) throws -> [PortStatus] {
         try traced("port_status_get", "") {
             let (settings, links) = try locks.ports.withLock("port-status", deadline: deadline) { (ports.settings, ports.links) }
             let (counters, dynamic) = try locks.l2Table.withLock("port-counters", deadline: deadline) {
@@ -125,7 +126,7 @@ extension Switch {
 
     /// Creates (or updates) the SVI of `vlan`; while the VLAN exists its router MAC is a static
     /// L3 entry pointing at the CPU.
-    public func setSVI(_ vlan: UInt16, addresses: [IPv4Prefix], deadline: UInt64) throws {
+    public func setSVI(_ vlan: UInt16, addresses: [IPv4Prefix], deadline: Instant) throws {
         try traced("svi_set", "vlan=\(vlan), addresses=\(addresses)") {
             try checkVLAN(vlan)
             try locks.ports.withLock("svi-set", deadline: deadline) {
@@ -136,7 +137,7 @@ extension Switch {
         }
     }
 
-    public func deleteSVI(_ vlan: UInt16, deadline: UInt64) throws {
+    public func deleteSVI(_ vlan: UInt16, deadline: Instant) throws {
         try traced("svi_destroy", "vlan=\(vlan)") {
             try locks.ports.withLock("svi-delete", deadline: deadline) {
                 guard ports.svis.removeValue(forKey: vlan) != nil else { throw HALError.notFound("no SVI for VLAN \(vlan)") }
@@ -149,14 +150,14 @@ extension Switch {
         }
     }
 
-    public func sviStatus(deadline: UInt64) throws -> [SVIStatus] {
+    public func sviStatus(deadline: Instant) throws -> [SVIStatus] {
         try locks.ports.withLock("svi-status", deadline: deadline) {
             ports.svis.keys.sorted().map { SVIStatus(vlan: $0, routerMAC: baseMAC, addresses: ports.svis[$0]!, up: ports.vlans.contains($0)) }
         }
     }
 
     /// Called with `hal.ports` held.
-    private func installRouterMAC(vlan: UInt16, deadline: UInt64) throws {
+    private func installRouterMAC(vlan: UInt16, deadline: Instant) throws {
         let entry = L2Entry(mac: baseMAC, vlan: vlan, port: cpuPort, flags: [.static, .l3])
         try locks.l2Table.withLock("svi-router-mac", deadline: deadline) {
             let table = state.table

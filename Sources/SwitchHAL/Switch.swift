@@ -1,18 +1,19 @@
 import NetTypes
+import Time
 
 /// One simulated switch chip and its SDK: the L2 table, the NAT table, ports and VLANs, the RX
 /// path and the threads that run them (`l2x`, `ager`, `rx`, `gen`, one `ev-NAME` per event
 /// subscriber).
 ///
-/// API calls are synchronous and take a deadline (monotonic nanoseconds, see `HALClock`): a lock
+/// API calls are synchronous and take a deadline (an `Instant` on `SystemClock`, the clock the HAL's lock waits use): a lock
 /// that cannot be had in time makes the call throw `HALError.timeout` naming the holder. The
 /// control plane runs these calls on its own HAL threads, never on its event loop.
 ///
 /// ```swift
 /// let hal = Switch(chip: .small, baseMAC: MACAddress(0x0200_0000_0100))
 /// hal.start()
-/// try hal.createVLAN(10, deadline: HALClock.deadline(after: 2))
-/// try hal.l2Add(L2Entry(mac: mac, vlan: 10, port: 3, flags: .static), deadline: HALClock.deadline(after: 2))
+/// try hal.createVLAN(10, deadline: SystemClock.deadline(after: .seconds(2)))
+/// try hal.l2Add(L2Entry(mac: mac, vlan: 10, port: 3, flags: .static), deadline: SystemClock.deadline(after: .seconds(2)))
 /// ```
 public final class Switch: @unchecked Sendable {
     public let chip: ChipProfile
@@ -153,8 +154,8 @@ public final class Switch: @unchecked Sendable {
         }
         first.join()
         let second = HALThread.spawn(name: "fault-inversion") { _ in
-            try? locks.l2Table.withLock("fault-inversion-table", deadline: HALClock.deadline(after: 1)) {
-                try locks.ports.withLock("fault-inversion-ports", deadline: HALClock.deadline(after: 0.2)) {}
+            try? locks.l2Table.withLock("fault-inversion-table", deadline: SystemClock.deadline(after: .seconds(1))) {
+                try locks.ports.withLock("fault-inversion-ports", deadline: SystemClock.deadline(after: .milliseconds(200))) {}
             }
         }
         second.join()

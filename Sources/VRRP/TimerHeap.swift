@@ -1,15 +1,16 @@
+import Time
 /// A min-heap of deadlines, one per key: the one scheduler for every virtual router (no timer
 /// object or thread per instance). Rescheduling a key replaces its deadline; stale heap entries
 /// are skipped lazily.
 public struct TimerHeap<Key: Hashable & Sendable>: Sendable {
-    private var heap: [(deadline: UInt64, key: Key, generation: UInt64)] = []
-    private var current: [Key: (deadline: UInt64, generation: UInt64)] = [:]
+    private var heap: [(deadline: Instant, key: Key, generation: UInt64)] = []
+    private var current: [Key: (deadline: Instant, generation: UInt64)] = [:]
     private var nextGeneration: UInt64 = 0
 
     public init() {}
 
     /// Sets (or with nil clears) the deadline of `key`.
-    public mutating func schedule(_ key: Key, at deadline: UInt64?) {
+    public mutating func schedule(_ key: Key, at deadline: Instant?) {
         guard let deadline else {
             current[key] = nil
             return
@@ -24,13 +25,13 @@ public struct TimerHeap<Key: Hashable & Sendable>: Sendable {
     }
 
     /// The earliest live deadline.
-    public mutating func peek() -> UInt64? {
+    public mutating func peek() -> Instant? {
         dropStale()
         return heap.first?.deadline
     }
 
     /// Removes and returns every key due at `now`, earliest first.
-    public mutating func popDue(_ now: UInt64) -> [Key] {
+    public mutating func popDue(_ now: Instant) -> [Key] {
         var due: [Key] = []
         while true {
             dropStale()

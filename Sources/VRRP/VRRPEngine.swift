@@ -1,4 +1,5 @@
 import NetTypes
+import Time
 
 /// Every virtual router of one switch, with one timer heap: dispatches received messages by
 /// (interface, VRID, family), fires due timers, and hands back actions tagged with their router.
@@ -28,7 +29,7 @@ public struct VRRPEngine: Sendable {
     public init() {}
 
     /// Adds (and starts) a router.
-    public mutating func add(_ key: Key, config: VirtualRouterConfig, interface: InterfaceAddresses, start: Bool, now: Microseconds) -> [RouterAction] {
+    public mutating func add(_ key: Key, config: VirtualRouterConfig, interface: InterfaceAddresses, start: Bool, now: Instant) -> [RouterAction] {
         var router = VirtualRouter(config: config, interface: interface)
         let actions = start ? router.start(now: now) : []
         routers[key] = router
@@ -37,7 +38,7 @@ public struct VRRPEngine: Sendable {
     }
 
     /// Removes a router (sending priority 0 if it was Master).
-    public mutating func remove(_ key: Key, now: Microseconds) -> [RouterAction] {
+    public mutating func remove(_ key: Key, now: Instant) -> [RouterAction] {
         guard var router = routers.removeValue(forKey: key) else { return [] }
         timers.schedule(key, at: nil)
         return router.shutdown(now: now)
@@ -55,7 +56,7 @@ public struct VRRPEngine: Sendable {
     /// A received VRRP message on `interface`.
     public mutating func receive(
         interface: InterfaceID, ipv6: Bool, message: [UInt8], source: IPAddressPair.Source, destination: IPAddressPair.Destination,
-        ttl: UInt8, now: Microseconds
+        ttl: UInt8, now: Instant
     ) -> [(Key, RouterAction)] {
         guard message.count >= 2 else { return [] }
         // VRID 0 is no router's: counted like any VRID nobody has.
@@ -68,7 +69,7 @@ public struct VRRPEngine: Sendable {
     }
 
     /// Fires every timer due at `now`.
-    public mutating func advance(to now: Microseconds) -> [(Key, RouterAction)] {
+    public mutating func advance(to now: Instant) -> [(Key, RouterAction)] {
         var out: [(Key, RouterAction)] = []
         for key in timers.popDue(now) {
             out += with(key) { $0.advance(to: now) }.map { (key, $0) }
@@ -83,5 +84,5 @@ public struct VRRPEngine: Sendable {
     }
 
     /// When `advance` next has something to do.
-    public mutating func nextDeadline() -> Microseconds? { timers.peek() }
+    public mutating func nextDeadline() -> Instant? { timers.peek() }
 }

@@ -1,8 +1,9 @@
 import NetTypes
+import Time
 
-/// Time for the protocol core: microseconds on a monotonic clock that the caller supplies (a
-/// real one in vrrpd, a virtual one in tests). The core never reads a clock.
-public typealias Microseconds = UInt64
+// Time for the protocol core: `Instant`s of a clock that the caller reads (`SystemClock` in
+// vrrpd, a test's clock or virtual time in tests) and passes in; the core never reads a clock.
+// Its intervals are computed in whole microseconds, as RFC 5798's formulas are.
 
 /// One virtual router's configuration (what `vrrp N ...` lines set).
 public struct VirtualRouterConfig: Equatable, Sendable {
@@ -95,19 +96,19 @@ public struct VirtualRouter: Sendable {
     public private(set) var state = RouterState.initialize
     /// Master_Adver_Interval, centiseconds (v3 learns it from the Master).
     public private(set) var masterAdverInterval: Int
-    public private(set) var masterDownDeadline: Microseconds?
-    public private(set) var adverDeadline: Microseconds?
+    public private(set) var masterDownDeadline: Instant?
+    public private(set) var adverDeadline: Instant?
     public private(set) var statistics = RouterStatistics()
-    public private(set) var lastTransition: (from: RouterState, to: RouterState, at: Microseconds, reason: String)?
+    public private(set) var lastTransition: (from: RouterState, to: RouterState, at: Instant, reason: String)?
     /// The primary address of the current Master as last heard (nil when we are Master).
     public private(set) var masterAddress: IPAddressPair.Source?
     /// The priority the current Master advertised, as last heard (nil when we are Master).
     public private(set) var masterPriority: UInt8?
     /// When the last advertisement from the Master was accepted (Backup), for "silent for" figures.
-    public private(set) var lastHeardFromMaster: Microseconds?
+    public private(set) var lastHeardFromMaster: Instant?
     /// Subtracted from the configured priority (tracked interfaces that are down).
     public private(set) var trackingDecrement = 0
-    private var preemptAllowedAt: Microseconds = 0
+    private var preemptAllowedAt = Instant.zero
     /// The last word from the Master was priority 0.
     private var masterResigned = false
     private var lastAdvertisement: Advertisement?
@@ -141,24 +142,24 @@ public struct VirtualRouter: Sendable {
         return UInt8(max(1, Int(config.priority) - trackingDecrement))
     }
 
-    /// Skew_Time in microseconds: v3 ((256 - Priority) x Master_Adver_Interval / 256 cs);
+    /// Skew_Time (in whole microseconds): v3 ((256 - Priority) x Master_Adver_Interval / 256 cs);
     /// v2 ((256 - Priority) / 256 s).
-    public var skewTime: Microseconds {
-        let weight = UInt64(256 - Int(effectivePriority))
-        if config.version == 2 { return weight * 1_000_000 / 256 }
-        return weight * UInt64(masterAdverInterval) * 10_000 / 256
+    public var skewTime: Duration {
+        let weight = Int64(256 - Int(effectivePriority))
+        if config.version == 2 { return .microseconds(weight * 1_000_000 / 256) }
+        return .microseconds(weight * Int64(masterAdverInterval) * 10_000 / 256)
     }
 
-    /// Master_Down_Interval in microseconds: 3 x Master_Adver_Interval + Skew_Time.
-    public var masterDownInterval: Microseconds {
-        3 * UInt64(masterAdverInterval) * 10_000 + skewTime
+    /// Master_Down_Interval: 3 x Master_Adver_Interval + Skew_Time.
+    public var masterDownInterval: Duration {
+        .microseconds(3 * Int64(masterAdverInterval) * 10_000) + skewTime
     }
 
-    /// Advertisement_Interval in microseconds.
-    public var advertisementInterval: Microseconds { UInt64(config.advertisementInterval) * 10_000 }
+    /// Advertisement_Interval.
+    public var advertisementInterval: Duration { .microseconds(Int64(config.advertisementInterval) * 10_000) }
 
     /// The earliest timer, if any.
-    public var nextDeadline: Microseconds? {
+    public var nextDeadline: Instant? {
         switch (masterDownDeadline, adverDeadline) {
         case (let a?, let b?): return min(a, b)
         case (let a?, nil): return a
@@ -186,9 +187,9 @@ public struct VirtualRouter: Sendable {
     // MARK: Events
 
     /// Startup (RFC 5798 §6.4.1).
-    public mutating func start(now: Microseconds) -> [RouterAction] {
+    public mutating func start(now: Instant) -> [RouterAction] {
         guard state == .initialize else { return [] }
-        preemptAllowedAt = now + UInt64(config.preemptDelay) * 1_000_000
+        preemptAllowedAt = now + .seconds(config.preemptDelay)
         if effectivePriority == 255 {
             // (110)-(145)
             var actions = [advertisement(priority: 255)]
@@ -205,7 +206,7 @@ public struct VirtualRouter: Sendable {
     }
 
     /// Shutdown (RFC 5798 §6.4.2 (345)-(355), §6.4.3 (655)-(670)).
-    public mutating func shutdown(now: Microseconds) -> [RouterAction] {
+    public mutating func shutdown(now: Instant) -> [RouterAction] {
         switch state {
         case .initialize:
             return []
@@ -220,7 +221,7 @@ public struct VirtualRouter: Sendable {
     }
 
     /// Timers that are due (call with the current time; due timers fire in order).
-    public mutating func advance(to now: Microseconds) -> [RouterAction] {
+    public mutating func advance(to now: Instant) -> [RouterAction] {
         var actions: [RouterAction] = []
         if state == .backup, let deadline = masterDownDeadline, deadline <= now {
             // (365)-(410)
@@ -245,7 +246,7 @@ public struct VirtualRouter: Sendable {
     /// A message that fails a check changes nothing but its discard counter.
     public mutating func receive(
         _ message: [UInt8], source: IPAddressPair.Source, destination: IPAddressPair.Destination, ttl: UInt8,
-        now: Microseconds
+        now: Instant
     ) -> [RouterAction] {
         let ad: Advertisement
         switch validate(message, source: source, destination: destination, ttl: ttl) {
@@ -390,7 +391,7 @@ public struct VirtualRouter: Sendable {
         ChecksumContext(source: sourceAddress, pseudoHeader: config.checksumWithPseudoHeader)
     }
 
-    private mutating func transition(to next: RouterState, now: Microseconds, reason: String) -> [RouterAction] {
+    private mutating func transition(to next: RouterState, now: Instant, reason: String) -> [RouterAction] {
         let previous = state
         state = next
         statistics.transitions += 1

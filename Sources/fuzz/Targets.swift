@@ -5,6 +5,7 @@ import Glibc
 import NetTypes
 import Packets
 import SwitchHAL
+import Time
 import VRRP
 
 /// One parser under fuzzing: bytes in; a crash, a sanitizer report or a broken property is a
@@ -240,9 +241,9 @@ enum FuzzTargets {
         let port = PortID(1 + data[7] % 2)
         let rx = offline.hal.rx
         guard rx.receive(port: port, frame: frame, offload: offload) else { return }
-        let deadline = HALClock.deadline(after: 10)
+        let deadline = SystemClock.deadline(after: .seconds(10))
         while rx.statistics.inUse > 0 || rx.statistics.queued > 0 {
-            if HALClock.now > deadline { check(false, "a frame was still held 10 s after it arrived") }
+            if SystemClock.now > deadline { check(false, "a frame was still held 10 s after it arrived") }
             sched_yield()
         }
     }

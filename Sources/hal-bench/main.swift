@@ -11,6 +11,7 @@ import Foundation
 import Glibc
 import NetTypes
 import SwitchHAL
+import Time
 
 func argument(_ name: String, default value: String) -> String {
     let args = CommandLine.arguments
@@ -21,8 +22,8 @@ func argument(_ name: String, default value: String) -> String {
 let chip = ChipProfile.named(argument("--chip", default: "trident2")) ?? .trident2
 let command = CommandLine.arguments.dropFirst().first ?? "all"
 
-func now() -> UInt64 { HALClock.now }
-func seconds(_ from: UInt64, _ to: UInt64) -> Double { Double(to - from) / 1e9 }
+func now() -> Instant { SystemClock.now }
+func seconds(_ from: Instant, _ to: Instant) -> Double { (to - from).inSeconds }
 
 func residentKiB() -> Int {
     guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
@@ -86,14 +87,14 @@ func learn() {
         }
     }
     var learned = 0
-    let deadline = HALClock.deadline(after: 60)
+    let deadline = SystemClock.deadline(after: .seconds(60))
     repeat {
-        learned = (try? hal.l2Count(deadline: .max).dynamic) ?? 0
-        if learned + Int((try? hal.l2Summary(deadline: .max).counters.learnFull) ?? 0) >= count { break }
+        learned = (try? hal.l2Count(deadline: .distantFuture).dynamic) ?? 0
+        if learned + Int((try? hal.l2Summary(deadline: .distantFuture).counters.learnFull) ?? 0) >= count { break }
         usleep(200)
-    } while HALClock.now < deadline
+    } while SystemClock.now < deadline
     let elapsed = seconds(started, now())
-    let summary = try! hal.l2Summary(deadline: .max)
+    let summary = try! hal.l2Summary(deadline: .distantFuture)
     print("learn: \(learned) new MACs (\(summary.counters.learnFull) refused FULL) in \(String(format: "%.3f", elapsed)) s "
         + "= \(String(format: "%.2f", Double(learned + Int(summary.counters.learnFull)) / elapsed / 1e6)) million/s "
         + "(producer re-offered \(retries) frames while the pool was empty; chip \(chip.name))")
@@ -121,14 +122,14 @@ func lookup() {
     hal.start()
     defer { hal.stop() }
     for key in keys.prefix(10_000) {
-        try! hal.l2Add(L2Entry(mac: L2Key(mac: MACAddress(key >> 12), vlan: 10).mac, vlan: 10, port: 1), deadline: .max)
+        try! hal.l2Add(L2Entry(mac: L2Key(mac: MACAddress(key >> 12), vlan: 10).mac, vlan: 10, port: 1), deadline: .distantFuture)
     }
     let apiKeys = keys.prefix(10_000).map { MACAddress($0 >> 12) }
     let apiStarted = now()
     var calls = 0
     for _ in 0..<50 {
         for mac in apiKeys {
-            _ = try? hal.l2Get(mac: mac, vlan: 10, deadline: HALClock.deadline(after: 1))
+            _ = try? hal.l2Get(mac: mac, vlan: 10, deadline: SystemClock.deadline(after: .seconds(1)))
             calls += 1
         }
     }
@@ -194,8 +195,8 @@ func soak() {
             if n == frames / 10 { warmRSS = residentKiB() }
         }
     }
-    let deadline = HALClock.deadline(after: 30)
-    while (hal.rx.statistics.inUse > 0 || hal.rx.statistics.queued > 0) && HALClock.now < deadline { usleep(1000) }
+    let deadline = SystemClock.deadline(after: .seconds(30))
+    while (hal.rx.statistics.inUse > 0 || hal.rx.statistics.queued > 0) && SystemClock.now < deadline { usleep(1000) }
     let elapsed = seconds(started, now())
     let stats = hal.rx.statistics
     let endRSS = residentKiB()
@@ -247,8 +248,8 @@ func punt() {
                 if hal.rx.receive(port: 1, frame: raw) { sent += 1 } else { sched_yield() }
             }
         }
-        let deadline = HALClock.deadline(after: 60)
-        while (hal.rx.statistics.inUse > 0 || hal.rx.statistics.queued > 0) && HALClock.now < deadline { usleep(200) }
+        let deadline = SystemClock.deadline(after: .seconds(60))
+        while (hal.rx.statistics.inUse > 0 || hal.rx.statistics.queued > 0) && SystemClock.now < deadline { usleep(200) }
         let elapsed = seconds(started, now())
         let l2xNanos = threadCPUNanoseconds(l2x) - cpuBefore, rxNanos = threadCPUNanoseconds(rxThread) - rxBefore
         let figures = cpuFigures(hal)
@@ -269,7 +270,7 @@ func cpuFigures(_ hal: Switch) -> String {
 }
 
 func openARPPolicer(_ hal: Switch) {
-    try! hal.setCPUPolicer(.arp, PolicerRate(packetsPerSecond: PolicerRate.maxPacketsPerSecond, burst: PolicerRate.maxBurst), deadline: .max)
+    try! hal.setCPUPolicer(.arp, PolicerRate(packetsPerSecond: PolicerRate.maxPacketsPerSecond, burst: PolicerRate.maxBurst), deadline: .distantFuture)
 }
 
 /// HAL API ops/s with the witness and the call trace off and on; and how late the watchdog
@@ -278,22 +279,22 @@ func diagnostics() {
     let hal = Switch(chip: chip, baseMAC: MACAddress(0x0200_0000_ff00))
     hal.start()
     defer { hal.stop() }
-    try! hal.createVLAN(10, deadline: .max)
+    try! hal.createVLAN(10, deadline: .distantFuture)
     let macs = (0..<1000).map { MACAddress(0x0200_3000_0000 + UInt64($0)) }
     func run(_ label: String) {
         let rounds = 200
         let started = now()
         for _ in 0..<rounds {
             for mac in macs {
-                _ = try? hal.l2Add(L2Entry(mac: mac, vlan: 10, port: 1, flags: .static), deadline: HALClock.deadline(after: 1))
-                _ = try? hal.l2Get(mac: mac, vlan: 10, deadline: HALClock.deadline(after: 1))
+                _ = try? hal.l2Add(L2Entry(mac: mac, vlan: 10, port: 1, flags: .static), deadline: SystemClock.deadline(after: .seconds(1)))
+                _ = try? hal.l2Get(mac: mac, vlan: 10, deadline: SystemClock.deadline(after: .seconds(1)))
             }
             // A call that nests hal.ports then l2.table (the witness's order check runs).
             var settings = PortSettings()
             settings.accessVLAN = 10
-            try? hal.setPortSettings(2, settings, deadline: HALClock.deadline(after: 1))
+            try? hal.setPortSettings(2, settings, deadline: SystemClock.deadline(after: .seconds(1)))
             settings.accessVLAN = 1
-            try? hal.setPortSettings(2, settings, deadline: HALClock.deadline(after: 1))
+            try? hal.setPortSettings(2, settings, deadline: SystemClock.deadline(after: .seconds(1)))
         }
         let calls = rounds * (macs.count * 2 + 2)
         print("  \(label): \(String(format: "%.2f", Double(calls) / seconds(started, now()) / 1e6)) million HAL calls/s")

@@ -20,6 +20,7 @@ import Glibc
 import NAT
 import NetTypes
 import SwitchHAL
+import Time
 
 func argument(_ name: String, default value: String) -> String {
     let args = CommandLine.arguments
@@ -35,9 +36,9 @@ let chip = ChipProfile.trident2
 // MARK: Time, memory and statistics
 
 func seconds(_ body: () throws -> Void) rethrows -> Double {
-    let started = HALClock.now
+    let started = SystemClock.now
     try body()
-    return Double(HALClock.now &- started) / 1e9
+    return SystemClock.elapsed(since: started).inSeconds
 }
 
 func residentKiB() -> Int {
@@ -160,7 +161,7 @@ func makeEngine() -> NATEngine {
     environment.setRole(.outside, of: "vlan20")
     environment.subnets = ["vlan10": [IPv4Prefix(parsing: "10.0.0.254/24")!], "vlan20": [IPv4Prefix(parsing: "203.0.113.1/24")!]]
     var engine = NATEngine()
-    let (changes, _) = engine.configure(config, environment, now: 0)
+    let (changes, _) = engine.configure(config, environment, now: .zero)
     if !changes.isEmpty { fail("the configuration made HAL changes") }
     return engine
 }
@@ -168,9 +169,9 @@ func makeEngine() -> NATEngine {
 func makeSwitch() -> Switch { Switch(chip: chip, baseMAC: MACAddress(0x0200_0000_cc00)) }
 
 /// The engine's clock (milliseconds) while translations are made.
-let createdAt: UInt64 = 1_000
+let createdAt = Instant(nanoseconds: 1_000_000_000)
 
-func farDeadline() -> UInt64 { HALClock.deadline(after: 600) }
+func farDeadline() -> Instant { SystemClock.deadline(after: .seconds(600)) }
 
 // MARK: The slow path, as the daemon runs it
 
@@ -486,7 +487,7 @@ func lookup(_ table: Table) throws {
 
 /// One ager turn as NATService.age does it: natCollectHits + natCounters (one HAL call), then
 /// recordHits and expire; the expired translations' entries are deleted.
-func agePass(_ engine: inout NATEngine, _ hal: Switch, now: UInt64) throws -> (hits: Int, expired: Int, collect: Double, record: Double, expire: Double, delete: Double) {
+func agePass(_ engine: inout NATEngine, _ hal: Switch, now: Instant) throws -> (hits: Int, expired: Int, collect: Double, record: Double, expire: Double, delete: Double) {
     let deadline = farDeadline()
     var hits: [UInt64: (packets: UInt64, bytes: UInt64)] = [:]
     let collect = try seconds {
@@ -515,7 +516,7 @@ func aging(_ table: Table) throws {
     _ = try hal.natCollectHits(deadline: deadline)  // start with every hit bit clear
     hal.locks.natTable.resetLongestHold()
     for _ in 0..<rounds {
-        now += 1000
+        now += .seconds(1)
         let a = try agePass(&engine, hal, now: now)
         guard a.hits == 0, a.expired == 0 else { fail("idle pass: \(a.hits) hits, \(a.expired) expired") }
         idle.add(a.collect + a.record + a.expire + a.delete)
@@ -525,7 +526,7 @@ func aging(_ table: Table) throws {
         // Traffic both ways on every translation since the last poll.
         for packet in inside { _ = try hal.natTranslate(packet, zone: .inside, bytes: 64, deadline: deadline) }
         for packet in outside { _ = try hal.natTranslate(packet, zone: .outside, bytes: 1500, deadline: deadline) }
-        now += 1000
+        now += .seconds(1)
         let b = try agePass(&engine, hal, now: now)
         guard b.hits == 2 * flowCount, b.expired == 0 else { fail("busy pass: \(b.hits) hits, \(b.expired) expired") }
         busy.add(b.collect + b.record + b.expire + b.delete)
@@ -546,7 +547,7 @@ func aging(_ table: Table) throws {
     var all = Samples(), allExpire = Samples(), allDelete = Samples()
     for round in 0..<rounds {
         if round > 0 { (engine, hal) = try activeState() }
-        let a = try agePass(&engine, hal, now: createdAt + 10 * 86_400_000)  // past every timeout
+        let a = try agePass(&engine, hal, now: createdAt + .seconds(10 * 86_400))  // past every timeout
         guard a.expired == flowCount else { fail("expired \(a.expired)") }
         try check(engine, hal, translations: 0)
         all.add(a.collect + a.record + a.expire + a.delete)
@@ -580,20 +581,20 @@ func memoryChild(part: String) throws {
     case "both":
         for n in 0..<flowCount {
             let packet = flow(n)
-            var t = HALClock.now
+            var t = SystemClock.now
             let result = try hal.natTranslate(NATService.halPacket(packet), zone: .inside, bytes: 64, deadline: deadline)
-            var u = HALClock.now
-            slowest.translate = max(slowest.translate, Double(u - t) / 1e9)
+            var u = SystemClock.now
+            slowest.translate = max(slowest.translate, (u - t).inSeconds)
             if result.translated { fail("flow \(n) hit") }
             t = u
             let decision = engine.process(packet, from: .inside, now: createdAt, commit: true, explain: false)
-            u = HALClock.now
-            if Double(u - t) / 1e9 > slowest.process { (slowest.process, slowest.processAt) = (Double(u - t) / 1e9, n) }
+            u = SystemClock.now
+            if (u - t).inSeconds > slowest.process { (slowest.process, slowest.processAt) = ((u - t).inSeconds, n) }
             let entries = decision.changes.add.map(NATService.halEntry)
-            t = HALClock.now
+            t = SystemClock.now
             try hal.natAdd(entries, deadline: deadline)
-            u = HALClock.now
-            if Double(u - t) / 1e9 > slowest.add { (slowest.add, slowest.addAt) = (Double(u - t) / 1e9, n) }
+            u = SystemClock.now
+            if (u - t).inSeconds > slowest.add { (slowest.add, slowest.addAt) = ((u - t).inSeconds, n) }
         }
         try check(engine, hal, translations: flowCount)
     case "engine":

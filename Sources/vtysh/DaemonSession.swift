@@ -1,5 +1,6 @@
 import Channel
 import Glibc
+import Time
 
 /// vtysh's end of one session with vrrpd: runs lines, asks for `?` help and TAB completions,
 /// answers password prompts, and never waits longer than the timeout for anything.
@@ -55,20 +56,20 @@ final class DaemonSession {
     func start(_ line: String, queued: Bool = false) throws(ClientError) -> UInt32 {
         let id = client.makeID()
         let frame = Frame(.exec, id: id, text: line)
-        if queued { client.queue(frame) } else { try client.send(frame, deadline: Deadline(secondsFromNow: timeout)) }
+        if queued { client.queue(frame) } else { try client.send(frame, deadline: Instant.secondsFromNow(timeout)) }
         return id
     }
 
     /// Writes the lines queued by `start(_:queued:)`.
     func flush() throws(ClientError) {
-        try client.flush(deadline: Deadline(secondsFromNow: timeout))
+        try client.flush(deadline: Instant.secondsFromNow(timeout))
     }
 
     /// Collects the reply of the line sent as `id` (stdout gets its text as it arrives), answering
     /// a question (a password, a confirmation) with `answer`. Waits at most the timeout from now.
     func complete(_ first: UInt32, answer: (String, Bool) -> String?) throws(ClientError) -> Outcome {
         var id = first
-        var deadline = Deadline(secondsFromNow: timeout)
+        var deadline = Instant.secondsFromNow(timeout)
         while true {
             let end: EndOfReply
             do {
@@ -87,18 +88,18 @@ final class DaemonSession {
             // ahead wait behind it in the daemon).
             guard let secret = answer(end.prompt, end.hideInput) else {
                 // Tell the daemon to drop the prompt so the session is not left waiting.
-                try client.send(Frame(.cancel, id: id), deadline: Deadline(secondsFromNow: timeout))
+                try client.send(Frame(.cancel, id: id), deadline: Instant.secondsFromNow(timeout))
                 return .finished(.error)
             }
             id = client.makeID()
-            deadline = Deadline(secondsFromNow: timeout)
+            deadline = Instant.secondsFromNow(timeout)
             try client.send(Frame(.input, id: id, text: secret), deadline: deadline)
         }
     }
 
     /// Ctrl-C during a command: ask the daemon to abandon it and wait briefly for the END.
     private func interrupt(_ id: UInt32) throws(ClientError) -> Outcome {
-        let deadline = Deadline(secondsFromNow: min(timeout, 2))
+        let deadline = Instant.secondsFromNow(min(timeout, 2))
         try client.send(Frame(.cancel, id: id), deadline: deadline)
         let saved = client.interruptFD
         client.interruptFD = -1
@@ -121,13 +122,13 @@ final class DaemonSession {
     func startDescribe(_ line: String, queued: Bool = false) throws(ClientError) -> UInt32 {
         let id = client.makeID()
         let frame = Frame(.describe, id: id, text: line)
-        if queued { client.queue(frame) } else { try client.send(frame, deadline: Deadline(secondsFromNow: timeout)) }
+        if queued { client.queue(frame) } else { try client.send(frame, deadline: Instant.secondsFromNow(timeout)) }
         return id
     }
 
     func completeDescribe(_ id: UInt32) throws(ClientError) -> (items: [(String, String)], error: String?) {
         var text: [UInt8] = []
-        let end = try client.awaitReply(id: id, deadline: Deadline(secondsFromNow: timeout)) { text += $0 }
+        let end = try client.awaitReply(id: id, deadline: Instant.secondsFromNow(timeout)) { text += $0 }
         let output = String(decoding: text, as: UTF8.self)
         if end.status != .success { return ([], output) }
         let items = output.split(separator: "\n").map { row -> (String, String) in

@@ -7,6 +7,7 @@ import NIOPosix
 import SwitchHAL
 import Testing
 import TestSupport
+import Time
 
 @testable import Daemon
 
@@ -17,8 +18,9 @@ final class PlaneHarness: @unchecked Sendable {
     let plane: NIOLoopBound<ControlPlane>
     let session: NIOLoopBound<Session>
 
-    /// `faults`: the plane allows `test fault ...` (vrrpd's `--allow-fault-injection`).
-    init(chip: ChipProfile = .trident2, faults: Bool = false) throws {
+    /// `faults`: the plane allows `test fault ...` (vrrpd's `--allow-fault-injection`); `clock`:
+    /// the plane's time (a `TestClock` drives its timers).
+    init(chip: ChipProfile = .trident2, faults: Bool = false, clock: any Clock = SystemClock()) throws {
         dir = try Scratch()
         let loop = group.next()
         var options = DaemonOptions(socketPath: dir.file("vty"), configPath: dir.file("vrrpd.conf"))
@@ -30,7 +32,7 @@ final class PlaneHarness: @unchecked Sendable {
         let built = logger
         let planeOptions = options
         (plane, session) = try loop.submit {
-            let plane = try ControlPlane(loop: loop, options: planeOptions, logger: built)
+            let plane = try ControlPlane(loop: loop, options: planeOptions, logger: built, clock: clock)
             let session = plane.openSession(client: "test")!
             return (NIOLoopBound(plane, eventLoop: loop), NIOLoopBound(session, eventLoop: loop))
         }.wait()

@@ -256,7 +256,7 @@ extension PlaneHarness {
         environment.masterGroups = nat.engine.environment.masterGroups
         if nat.engine.environment != environment { failures.append("the NAT engine's environment differs") }
         var fresh = NATEngine()
-        _ = fresh.configure(config.nat, environment, now: 0)
+        _ = fresh.configure(config.nat, environment, now: .zero)
         if fresh.activeStatics != nat.engine.activeStatics {
             failures.append("active static mappings \(nat.engine.activeStatics.count) vs \(fresh.activeStatics.count) from scratch")
         }

@@ -3,6 +3,7 @@ import NIOEmbedded
 import NetTypes
 import SwitchHAL
 import Testing
+import Time
 
 @testable import Daemon
 
@@ -70,7 +71,7 @@ import Testing
     /// Zones, deletions and additions go in one call; each change hears how its step went.
     @Test func hostChangesApplyInOneCall() throws {
         let hal = Switch(chip: .small, baseMAC: MACAddress(0x0200_0000_dd00))
-        let deadline = HALClock.deadline(after: 2)
+        let deadline = SystemClock.deadline(after: .seconds(2))
         var results = L3Service.applyHostChanges(hal, deadline, [
             Change(object: .host(a), target: .route(vlan: 10, mac: mac)),
             Change(object: .host(b), target: .route(vlan: 10, mac: mac)),
@@ -87,7 +88,7 @@ import Testing
     /// never routed untranslated), and the entries' changes are skipped, not failed.
     @Test func refusedZonesSkipTheEntries() throws {
         let hal = Switch(chip: .small, baseMAC: MACAddress(0x0200_0000_de00))
-        let deadline = HALClock.deadline(after: 2)
+        let deadline = SystemClock.deadline(after: .seconds(2))
         let results = L3Service.applyHostChanges(hal, deadline, [
             Change(object: .host(a), target: .route(vlan: 10, mac: mac)),
             Change(object: .natZone(5000), target: .natZone(.outside)),

@@ -2,6 +2,7 @@ import Channel
 import Foundation
 import Glibc
 import Testing
+import Time
 
 /// Misbehaving clients and a stuck daemon: nothing hangs, nothing spreads to other sessions.
 @Suite struct ChannelRobustnessTests {
@@ -245,10 +246,10 @@ import Testing
         let daemon = try DaemonProcess(config: "enable secret 0 right-one\n")
         let client = try ChannelClient(path: daemon.socket)
         let id = client.makeID()
-        try client.send(Frame(.exec, id: id, text: "enable"), deadline: Deadline(secondsFromNow: 5))
-        #expect(try client.awaitReply(id: id, deadline: Deadline(secondsFromNow: 5)) { _ in }.status == .inputRequired)
-        try client.send(Frame(.cancel, id: id), deadline: Deadline(secondsFromNow: 5))
-        let end = try client.awaitReply(id: id, deadline: Deadline(secondsFromNow: 5)) { _ in }
+        try client.send(Frame(.exec, id: id, text: "enable"), deadline: Instant.secondsFromNow(5))
+        #expect(try client.awaitReply(id: id, deadline: Instant.secondsFromNow(5)) { _ in }.status == .inputRequired)
+        try client.send(Frame(.cancel, id: id), deadline: Instant.secondsFromNow(5))
+        let end = try client.awaitReply(id: id, deadline: Instant.secondsFromNow(5)) { _ in }
         #expect(end.status == .cancelled)
         let next = try client.request(.exec, "show version", timeout: 5) { _ in }
         #expect(next.status == .success && !next.prompt.contains("#"), "still in view mode: \(next.prompt.debugDescription)")
@@ -263,15 +264,15 @@ import Testing
         var texts: [String] = []
         var ends: [Status] = []
         let id = client.makeID()
-        try client.send(Frame(.exec, id: id, text: "enable"), deadline: Deadline(secondsFromNow: 10))
-        var prompt = try client.awaitReply(id: id, deadline: Deadline(secondsFromNow: 10)) { _ in }
+        try client.send(Frame(.exec, id: id, text: "enable"), deadline: Instant.secondsFromNow(10))
+        var prompt = try client.awaitReply(id: id, deadline: Instant.secondsFromNow(10)) { _ in }
         #expect(prompt.status == .inputRequired && prompt.prompt == "Password: ")
         for _ in 0..<3 {
             let started = Date()
             let answer = client.makeID()
-            try client.send(Frame(.input, id: answer, text: "wrong"), deadline: Deadline(secondsFromNow: 10))
+            try client.send(Frame(.input, id: answer, text: "wrong"), deadline: Instant.secondsFromNow(10))
             var text: [UInt8] = []
-            prompt = try client.awaitReply(id: answer, deadline: Deadline(secondsFromNow: 40)) { text += $0 }
+            prompt = try client.awaitReply(id: answer, deadline: Instant.secondsFromNow(40)) { text += $0 }
             waits.append(Date().timeIntervalSince(started))
             texts.append(String(decoding: text, as: UTF8.self))
             ends.append(prompt.status)
@@ -281,11 +282,11 @@ import Testing
         #expect(waits[0] >= 0.9 && waits[1] >= 1.9 && waits[2] >= 3.9, "\(waits)")
         // The next enable asks again, and the right secret works (the back-off goes on: 8 s).
         let again = client.makeID()
-        try client.send(Frame(.exec, id: again, text: "enable"), deadline: Deadline(secondsFromNow: 10))
-        #expect(try client.awaitReply(id: again, deadline: Deadline(secondsFromNow: 10)) { _ in }.status == .inputRequired)
+        try client.send(Frame(.exec, id: again, text: "enable"), deadline: Instant.secondsFromNow(10))
+        #expect(try client.awaitReply(id: again, deadline: Instant.secondsFromNow(10)) { _ in }.status == .inputRequired)
         let right = client.makeID()
-        try client.send(Frame(.input, id: right, text: "right-one"), deadline: Deadline(secondsFromNow: 10))
-        let entered = try client.awaitReply(id: right, deadline: Deadline(secondsFromNow: 10)) { _ in }
+        try client.send(Frame(.input, id: right, text: "right-one"), deadline: Instant.secondsFromNow(10))
+        let entered = try client.awaitReply(id: right, deadline: Instant.secondsFromNow(10)) { _ in }
         #expect(entered.status == .success && entered.prompt.hasSuffix("#"), "\(entered)")
         // Another session is not slowed by it.
         #expect(try daemon.vtysh(["-c", "show version"]).seconds < 3)

@@ -1,5 +1,6 @@
 import NetTypes
 import Testing
+import Time
 
 @testable import NAT
 
@@ -47,7 +48,7 @@ func makeEngine(_ build: (inout NATConfig) -> Void, env: NATEnvironment = enviro
     var config = NATConfig()
     build(&config)
     var engine = NATEngine()
-    let (changes, _) = engine.configure(config, env, now: 0)
+    let (changes, _) = engine.configure(config, env, now: ms(0))
     return (engine, changes)
 }
 
@@ -146,27 +147,27 @@ func makeEngine(_ build: (inout NATConfig) -> Void, env: NATEnvironment = enviro
 
     @Test func patPreservesPortsThenTakesTheNextFree() {
         var (engine, _) = engine(Self.patConfig)
-        let first = engine.process(tcp("10.0.0.5", 40000, "198.51.100.1", 80, [.syn]), from: .inside, now: 0, commit: true)
+        let first = engine.process(tcp("10.0.0.5", 40000, "198.51.100.1", 80, [.syn]), from: .inside, now: ms(0), commit: true)
         #expect(first.outcome == .translated)
         #expect(first.packet.source == ep("203.0.113.10", 40000))
         #expect(first.created)
         #expect(first.changes.add.count == 2)
         // Another host, same source port: the port is kept on the pool's next address.
-        let second = engine.process(tcp("10.0.0.6", 40000, "198.51.100.1", 80), from: .inside, now: 0, commit: true)
+        let second = engine.process(tcp("10.0.0.6", 40000, "198.51.100.1", 80), from: .inside, now: ms(0), commit: true)
         #expect(second.packet.source == ep("203.0.113.11", 40000))
         // A third: both addresses have 40000 taken, so the next free port.
-        let third = engine.process(tcp("10.0.0.7", 40000, "198.51.100.1", 80), from: .inside, now: 0, commit: true)
+        let third = engine.process(tcp("10.0.0.7", 40000, "198.51.100.1", 80), from: .inside, now: ms(0), commit: true)
         #expect(third.packet.source.address == ip("203.0.113.10"))
         #expect(third.packet.source.port >= 1024 && third.packet.source.port != 40000)
         // Low source ports are never kept.
-        let low = engine.process(udp("10.0.0.8", 53, "198.51.100.1", 53), from: .inside, now: 0, commit: true)
+        let low = engine.process(udp("10.0.0.8", 53, "198.51.100.1", 53), from: .inside, now: ms(0), commit: true)
         #expect(low.packet.source.port >= 1024)
         // The same flow again finds its translation.
-        let again = engine.process(tcp("10.0.0.5", 40000, "198.51.100.1", 80), from: .inside, now: 5, commit: true)
+        let again = engine.process(tcp("10.0.0.5", 40000, "198.51.100.1", 80), from: .inside, now: ms(5), commit: true)
         #expect(again.packet.source == ep("203.0.113.10", 40000))
         #expect(!again.created)
         // The reply from outside maps back.
-        let reply = engine.process(tcp("198.51.100.1", 80, "203.0.113.10", 40000), from: .outside, now: 5, commit: true)
+        let reply = engine.process(tcp("198.51.100.1", 80, "203.0.113.10", 40000), from: .outside, now: ms(5), commit: true)
         #expect(reply.packet.destination == ep("10.0.0.5", 40000))
         #expect(engine.counters.misses == 4)
         #expect(engine.counters.hits == 2)
@@ -178,10 +179,10 @@ func makeEngine(_ build: (inout NATConfig) -> Void, env: NATEnvironment = enviro
             Self.patConfig(&config)
             config.accessLists[1]!.prepend(AccessListEntry(action: .deny, match: .host(ip("10.0.0.66"))))
         }
-        let denied = engine.process(tcp("10.0.0.66", 1234, "198.51.100.1", 80), from: .inside, now: 0, commit: true)
+        let denied = engine.process(tcp("10.0.0.66", 1234, "198.51.100.1", 80), from: .inside, now: ms(0), commit: true)
         #expect(denied.outcome == .untranslated)
         #expect(denied.steps.contains("access-list 1 line 1 \"deny 10.0.0.66\": deny"))
-        let other = engine.process(tcp("192.168.1.1", 1234, "198.51.100.1", 80), from: .inside, now: 0, commit: true)
+        let other = engine.process(tcp("192.168.1.1", 1234, "198.51.100.1", 80), from: .inside, now: ms(0), commit: true)
         #expect(other.outcome == .untranslated)
         #expect(engine.counters.untranslated == 2)
         #expect(engine.translations.isEmpty)
@@ -193,10 +194,10 @@ func makeEngine(_ build: (inout NATConfig) -> Void, env: NATEnvironment = enviro
             config.pools["TWO"] = pool("TWO", "203.0.113.10", "203.0.113.11")
             config.rules[1] = DynamicRule(accessList: 1, target: .pool("TWO"), overload: false)
         }
-        let a = engine.process(tcp("10.0.0.5", 1000, "198.51.100.1", 80), from: .inside, now: 0, commit: true)
-        let a2 = engine.process(udp("10.0.0.5", 5000, "198.51.100.1", 53), from: .inside, now: 0, commit: true)
-        let b = engine.process(tcp("10.0.0.6", 1000, "198.51.100.1", 80), from: .inside, now: 0, commit: true)
-        let c = engine.process(tcp("10.0.0.7", 1000, "198.51.100.1", 80), from: .inside, now: 0, commit: true)
+        let a = engine.process(tcp("10.0.0.5", 1000, "198.51.100.1", 80), from: .inside, now: ms(0), commit: true)
+        let a2 = engine.process(udp("10.0.0.5", 5000, "198.51.100.1", 53), from: .inside, now: ms(0), commit: true)
+        let b = engine.process(tcp("10.0.0.6", 1000, "198.51.100.1", 80), from: .inside, now: ms(0), commit: true)
+        let c = engine.process(tcp("10.0.0.7", 1000, "198.51.100.1", 80), from: .inside, now: ms(0), commit: true)
         #expect(a.packet.source == ep("203.0.113.10", 1000))
         #expect(a2.packet.source == ep("203.0.113.10", 5000))
         #expect(!a2.created)
@@ -213,14 +214,14 @@ func makeEngine(_ build: (inout NATConfig) -> Void, env: NATEnvironment = enviro
             config.accessLists[1] = [AccessListEntry(action: .permit, match: .any)]
             config.rules[1] = DynamicRule(accessList: 1, target: .interface("vlan20"), overload: true)
         }, env: env)
-        let ok = engine.process(udp("10.0.0.5", 5000, "198.51.100.1", 123), from: .inside, now: 0, commit: true)
+        let ok = engine.process(udp("10.0.0.5", 5000, "198.51.100.1", 123), from: .inside, now: ms(0), commit: true)
         #expect(ok.packet.source == ep("203.0.113.1", 5000))
         // The interface loses its address: the translations on it go, and new flows are dropped.
         env.subnets["vlan20"] = nil
-        let (changes, notes) = engine.configure(engine.config, env, now: 1)
+        let (changes, notes) = engine.configure(engine.config, env, now: ms(1))
         #expect(changes.remove.count == 2)
         #expect(notes.first?.contains("removed 1 dynamic translation") == true)
-        let dropped = engine.process(udp("10.0.0.5", 5000, "198.51.100.1", 123), from: .inside, now: 1, commit: true)
+        let dropped = engine.process(udp("10.0.0.5", 5000, "198.51.100.1", 123), from: .inside, now: ms(1), commit: true)
         #expect(dropped.outcome == .dropped(.noAddress))
     }
 
@@ -231,7 +232,7 @@ func makeEngine(_ build: (inout NATConfig) -> Void, env: NATEnvironment = enviro
             config.statics = [StaticMapping(direction: .inside, local: ep("10.0.0.200"), global: ep("203.0.113.200"))]
         }
         for port in UInt16(2000)..<2003 {
-            _ = engine.process(udp("10.0.0.5", port, "198.51.100.1", 9), from: .inside, now: 0, commit: true)
+            _ = engine.process(udp("10.0.0.5", port, "198.51.100.1", 9), from: .inside, now: ms(0), commit: true)
         }
         #expect(engine.dynamicCount == 2)
         #expect(engine.translations.count == 3)
@@ -246,20 +247,20 @@ func makeEngine(_ build: (inout NATConfig) -> Void, env: NATEnvironment = enviro
         }
         var seen = Set<UInt16>()
         for i in 0..<PortSpace.capacity {
-            let d = engine.process(udp("\(IPv4Address(0x0A00_0000 + UInt32(i) + 2))", 999, "198.51.100.1", 9), from: .inside, now: 0, commit: true)
+            let d = engine.process(udp("\(IPv4Address(0x0A00_0000 + UInt32(i) + 2))", 999, "198.51.100.1", 9), from: .inside, now: ms(0), commit: true)
             #expect(d.outcome == .translated)
             seen.insert(d.packet.source.port)
         }
         #expect(seen.count == PortSpace.capacity)
         #expect(seen.min() == 1024 && seen.max() == 65535)
-        let full = engine.process(udp("10.1.0.1", 999, "198.51.100.1", 9), from: .inside, now: 1000, commit: true)
+        let full = engine.process(udp("10.1.0.1", 999, "198.51.100.1", 9), from: .inside, now: ms(1000), commit: true)
         #expect(full.outcome == .dropped(.portsExhausted))
         // Idle for the udp-timeout: every translation expires and the ports are free again.
-        #expect(engine.expire(now: 9_999).expired == 0)
-        let (changes, expired) = engine.expire(now: 10_000)
+        #expect(engine.expire(now: ms(9_999)).expired == 0)
+        let (changes, expired) = engine.expire(now: ms(10_000))
         #expect(expired == PortSpace.capacity)
         #expect(changes.remove.count == 2 * PortSpace.capacity)
-        let after = engine.process(udp("10.1.0.1", 999, "198.51.100.1", 9), from: .inside, now: 10_001, commit: true)
+        let after = engine.process(udp("10.1.0.1", 999, "198.51.100.1", 9), from: .inside, now: ms(10_001), commit: true)
         #expect(after.outcome == .translated)
     }
 
@@ -273,14 +274,14 @@ func makeEngine(_ build: (inout NATConfig) -> Void, env: NATEnvironment = enviro
             config.timeouts[.udpTimeout] = 30
             config.timeouts[.icmpTimeout] = nil
         }
-        let syn = engine.process(tcp("10.0.0.5", 3000, "198.51.100.1", 80, [.syn]), from: .inside, now: 0, commit: true)
-        let est = engine.process(tcp("10.0.0.5", 3001, "198.51.100.1", 80, [.syn]), from: .inside, now: 0, commit: true)
-        let dns = engine.process(udp("10.0.0.5", 3002, "198.51.100.53", 53), from: .inside, now: 0, commit: true)
-        let ntp = engine.process(udp("10.0.0.5", 3003, "198.51.100.1", 123), from: .inside, now: 0, commit: true)
-        let ping = engine.process(FlowPacket(proto: .icmp, source: ep("10.0.0.5", 7), destination: ep("198.51.100.1")), from: .inside, now: 0, commit: true)
+        let syn = engine.process(tcp("10.0.0.5", 3000, "198.51.100.1", 80, [.syn]), from: .inside, now: ms(0), commit: true)
+        let est = engine.process(tcp("10.0.0.5", 3001, "198.51.100.1", 80, [.syn]), from: .inside, now: ms(0), commit: true)
+        let dns = engine.process(udp("10.0.0.5", 3002, "198.51.100.53", 53), from: .inside, now: ms(0), commit: true)
+        let ntp = engine.process(udp("10.0.0.5", 3003, "198.51.100.1", 123), from: .inside, now: ms(0), commit: true)
+        let ping = engine.process(FlowPacket(proto: .icmp, source: ep("10.0.0.5", 7), destination: ep("198.51.100.1")), from: .inside, now: ms(0), commit: true)
         // The reply of the second connection comes back through the HAL: its hit bit.
         let estID = est.translationID!
-        engine.recordHits([estID << 1 | 1: (packets: 1, bytes: 60)], now: 0)
+        engine.recordHits([estID << 1 | 1: (packets: 1, bytes: 60)], now: ms(0))
         #expect(engine.translations[estID]?.tcpState == .established)
         #expect(engine.timeout(of: engine.translations[syn.translationID!]!) == 5)
         #expect(engine.timeout(of: engine.translations[estID]!) == 100)
@@ -288,11 +289,11 @@ func makeEngine(_ build: (inout NATConfig) -> Void, env: NATEnvironment = enviro
         #expect(engine.timeout(of: engine.translations[ntp.translationID!]!) == 30)
         #expect(engine.timeout(of: engine.translations[ping.translationID!]!) == nil)
         // A FIN shortens the established one to finrst-timeout.
-        engine.use(estID, now: 10_000, flags: [.fin, .ack], fromOutside: false)
+        engine.use(estID, now: ms(10_000), flags: [.fin, .ack], fromOutside: false)
         #expect(engine.timeout(of: engine.translations[estID]!) == 7)
-        #expect(engine.expire(now: 5_000).expired == 2)  // syn (5 s) and dns (3 s)
-        #expect(engine.expire(now: 17_000).expired == 1)  // the closed connection, 7 s after its FIN
-        #expect(engine.expire(now: 1_000_000).expired == 1)  // ntp; ping never expires
+        #expect(engine.expire(now: ms(5_000)).expired == 2)  // syn (5 s) and dns (3 s)
+        #expect(engine.expire(now: ms(17_000)).expired == 1)  // the closed connection, 7 s after its FIN
+        #expect(engine.expire(now: ms(1_000_000)).expired == 1)  // ntp; ping never expires
         #expect(engine.translations.count == 1)
         #expect(engine.counters.expired == 4)
     }
@@ -302,18 +303,18 @@ func makeEngine(_ build: (inout NATConfig) -> Void, env: NATEnvironment = enviro
             Self.patConfig(&config)
             config.timeouts[.udpTimeout] = 10
         }
-        let d = engine.process(udp("10.0.0.5", 3000, "198.51.100.1", 9), from: .inside, now: 0, commit: true)
+        let d = engine.process(udp("10.0.0.5", 3000, "198.51.100.1", 9), from: .inside, now: ms(0), commit: true)
         let id = d.translationID!
-        engine.recordHits([id << 1: (packets: 50, bytes: 5000)], now: 8_000)
-        #expect(engine.expire(now: 12_000).expired == 0)
+        engine.recordHits([id << 1: (packets: 50, bytes: 5000)], now: ms(8_000))
+        #expect(engine.expire(now: ms(12_000)).expired == 0)
         #expect(engine.translations[id]?.packets == 51)
-        #expect(engine.expire(now: 18_000).expired == 1)
+        #expect(engine.expire(now: ms(18_000)).expired == 1)
     }
 
     @Test func theTracerChangesNothing() {
         var (engine, _) = engine(Self.patConfig)
         let before = engine.translations
-        let trace = engine.process(tcp("10.0.0.5", 40000, "198.51.100.1", 80), from: .inside, now: 0, commit: false)
+        let trace = engine.process(tcp("10.0.0.5", 40000, "198.51.100.1", 80), from: .inside, now: ms(0), commit: false)
         #expect(trace.outcome == .translated)
         #expect(trace.steps == [
             "ingress: from inside (vlan10)",
@@ -334,9 +335,9 @@ func makeEngine(_ build: (inout NATConfig) -> Void, env: NATEnvironment = enviro
         }
         #expect(Set(changes.add.map { "\($0.zone) \($0.rewritesSource ? "snat" : "dnat") \($0.match) -> \($0.translated)" })
                 == ["outside snat 198.51.100.9 -> 10.0.0.99", "inside dnat 10.0.0.99 -> 198.51.100.9"])
-        let toInside = engine.process(udp("198.51.100.9", 53, "10.0.0.5", 3000), from: .outside, now: 0, commit: true)
+        let toInside = engine.process(udp("198.51.100.9", 53, "10.0.0.5", 3000), from: .outside, now: ms(0), commit: true)
         #expect(toInside.packet.source == ep("10.0.0.99", 53))
-        let toOutside = engine.process(udp("10.0.0.5", 3000, "10.0.0.99", 53), from: .inside, now: 0, commit: true)
+        let toOutside = engine.process(udp("10.0.0.5", 3000, "10.0.0.99", 53), from: .inside, now: ms(0), commit: true)
         #expect(toOutside.packet.destination == ep("198.51.100.9", 53))
     }
 
@@ -348,42 +349,42 @@ func makeEngine(_ build: (inout NATConfig) -> Void, env: NATEnvironment = enviro
         var (engine, changes) = engine({ $0.statics = [mapping] }, env: env)
         #expect(changes.isEmpty)
         #expect(engine.isActive(mapping) == (false, "vlan20 VRRP 5 is not Master here"))
-        let trace = engine.process(tcp("198.51.100.1", 80, "203.0.113.5", 80), from: .outside, now: 0, commit: false)
+        let trace = engine.process(tcp("198.51.100.1", 80, "203.0.113.5", 80), from: .outside, now: ms(0), commit: false)
         #expect(trace.steps.contains("static mapping \"ip nat inside source static 10.0.0.5 203.0.113.5 redundancy vrrp 5\" is inactive: vlan20 VRRP 5 is not Master here"))
         env.masterGroups = [GroupRef(interface: "vlan20", vrid: 5)]
-        let (up, notes) = engine.configure(engine.config, env, now: 1)
+        let (up, notes) = engine.configure(engine.config, env, now: ms(1))
         #expect(up.add.count == 2)
         #expect(notes == ["ip nat inside source static 10.0.0.5 203.0.113.5 redundancy vrrp 5: active (vlan20 VRRP 5 is Master here)"])
         env.masterGroups = []
-        let (down, _) = engine.configure(engine.config, env, now: 2)
+        let (down, _) = engine.configure(engine.config, env, now: ms(2))
         #expect(down.remove.count == 2)
         #expect(engine.translations.isEmpty)
         // Ambiguous without an interface.
         // Ambiguous without an interface, unless just one of the SVIs is a NAT outside one.
         env.setHolders(5, ["vlan10", "vlan30"])
-        _ = engine.configure(engine.config, env, now: 3)
+        _ = engine.configure(engine.config, env, now: ms(3))
         #expect(engine.isActive(mapping).reason == "VRRP group 5 is on vlan10, vlan30, not one NAT outside interface: name the interface")
         env.setHolders(5, ["vlan10", "vlan20"])
-        _ = engine.configure(engine.config, env, now: 4)
+        _ = engine.configure(engine.config, env, now: ms(4))
         #expect(engine.resolve(mapping.redundancy!) == GroupRef(interface: "vlan20", vrid: 5))
     }
 
     @Test func aStaticMappingDisplacesDynamicTranslations() {
         var (engine, _) = engine(oneAddressPool)
-        _ = engine.process(udp("10.0.0.5", 3000, "198.51.100.1", 9), from: .inside, now: 0, commit: true)
+        _ = engine.process(udp("10.0.0.5", 3000, "198.51.100.1", 9), from: .inside, now: ms(0), commit: true)
         var config = engine.config
         config.statics = [StaticMapping(direction: .inside, local: ep("10.0.0.5"), global: ep("203.0.113.50"))]
-        let (changes, _) = engine.configure(config, environment(), now: 1)
+        let (changes, _) = engine.configure(config, environment(), now: ms(1))
         #expect(changes.remove.count == 2 && changes.add.count == 2)
         #expect(engine.translations.values.map(\.kind) == [.staticSimple])
     }
 
     @Test func removingARuleRemovesItsTranslations() {
         var (engine, _) = engine(Self.patConfig)
-        _ = engine.process(udp("10.0.0.5", 3000, "198.51.100.1", 9), from: .inside, now: 0, commit: true)
+        _ = engine.process(udp("10.0.0.5", 3000, "198.51.100.1", 9), from: .inside, now: ms(0), commit: true)
         var config = engine.config
         config.rules = [:]
-        let (changes, _) = engine.configure(config, environment(), now: 1)
+        let (changes, _) = engine.configure(config, environment(), now: ms(1))
         #expect(changes.remove.count == 2)
         #expect(engine.translations.isEmpty)
         #expect(engine.usage(ofPool: "PUBLIC")?.ports == 0)
@@ -395,7 +396,7 @@ func makeEngine(_ build: (inout NATConfig) -> Void, env: NATEnvironment = enviro
             config.statics = [StaticMapping(direction: .inside, local: ep("10.0.0.200"), global: ep("203.0.113.200"))]
         }
         for port in UInt16(2000)..<2010 {
-            _ = engine.process(udp("10.0.0.5", port, "198.51.100.1", 9), from: .inside, now: 0, commit: true)
+            _ = engine.process(udp("10.0.0.5", port, "198.51.100.1", 9), from: .inside, now: ms(0), commit: true)
         }
         let one = engine.clear { $0.insideLocal == ep("10.0.0.5", 2003) }
         #expect(one.count == 1)
@@ -409,7 +410,7 @@ func makeEngine(_ build: (inout NATConfig) -> Void, env: NATEnvironment = enviro
         var env = NATEnvironment()
         env.setRole(.inside, of: "vlan10")
         var (engine, _) = engine(Self.patConfig, env: env)
-        let d = engine.process(udp("10.0.0.5", 3000, "198.51.100.1", 9), from: .inside, now: 0, commit: true)
+        let d = engine.process(udp("10.0.0.5", 3000, "198.51.100.1", 9), from: .inside, now: ms(0), commit: true)
         #expect(d.outcome == .untranslated)
         #expect(d.steps.contains("no interface has ip nat outside: NAT does nothing"))
     }
@@ -430,16 +431,16 @@ func makeEngine(_ build: (inout NATConfig) -> Void, env: NATEnvironment = enviro
         #expect(snats.count == 1 && snats.first?.translated == ep("203.0.113.5"))
         #expect(changes.add.filter { !$0.rewritesSource }.count == 2)
         #expect(Set(changes.add.map { "\($0.zone)\($0.rewritesSource)\($0.match)" }).count == 3, "no key twice")
-        let out = engine.process(udp("10.0.0.5", 3000, "198.51.100.1", 53), from: .inside, now: 0, commit: false)
+        let out = engine.process(udp("10.0.0.5", 3000, "198.51.100.1", 53), from: .inside, now: ms(0), commit: false)
         #expect(out.packet.source == ep("203.0.113.5", 3000))
-        let back = engine.process(udp("198.51.100.1", 53, "203.0.113.6", 3000), from: .outside, now: 0, commit: false)
+        let back = engine.process(udp("198.51.100.1", 53, "203.0.113.6", 3000), from: .outside, now: ms(0), commit: false)
         #expect(back.packet.destination == ep("10.0.0.5", 3000))
         var config = engine.config
         config.statics = [second]
-        let (after, _) = engine.configure(config, environment(), now: 1)
+        let (after, _) = engine.configure(config, environment(), now: ms(1))
         #expect(after.remove.count == 2)
         #expect(after.add.count == 1 && after.add.first?.rewritesSource == true && after.add.first?.translated == ep("203.0.113.6"))
-        #expect(engine.process(udp("10.0.0.5", 3000, "198.51.100.1", 53), from: .inside, now: 1, commit: false).packet.source == ep("203.0.113.6", 3000))
+        #expect(engine.process(udp("10.0.0.5", 3000, "198.51.100.1", 53), from: .inside, now: ms(1), commit: false).packet.source == ep("203.0.113.6", 3000))
         #expect(engine.hardwareEntries.count == 2)
     }
 
@@ -456,7 +457,7 @@ func makeEngine(_ build: (inout NATConfig) -> Void, env: NATEnvironment = enviro
         }, env: env)
         #expect(up.add.count == 3)
         env.masterGroups = []
-        let (down, _) = engine.configure(engine.config, env, now: 1)
+        let (down, _) = engine.configure(engine.config, env, now: ms(1))
         #expect(down.add.isEmpty, "\(down.add)")
         #expect(Set(down.remove) == Set(up.add))
     }
@@ -470,20 +471,20 @@ func makeEngine(_ build: (inout NATConfig) -> Void, env: NATEnvironment = enviro
             config.statics = [StaticMapping(direction: .inside, proto: .tcp, local: ep("10.0.0.80", 80), global: ep("203.0.113.1", 80))]
         }
         for sport in [UInt16(100), 200, 300] {
-            let d = engine.process(tcp("10.0.0.9", sport, "198.51.100.1", 443), from: .inside, now: 0, commit: true)
+            let d = engine.process(tcp("10.0.0.9", sport, "198.51.100.1", 443), from: .inside, now: ms(0), commit: true)
             #expect(d.packet.source.port >= 1024, "got \(d.packet.source.port)")
         }
         // And the static port itself is never handed out.
-        let d = engine.process(tcp("10.0.0.9", 80, "198.51.100.1", 443), from: .inside, now: 0, commit: true)
+        let d = engine.process(tcp("10.0.0.9", 80, "198.51.100.1", 443), from: .inside, now: ms(0), commit: true)
         #expect(d.packet.source.port != 80)
     }
 
     @Test func aStaticPATDisplacesADynamicOwnerOfItsAddress() {
         var (engine, _) = engine(oneAddressPool)
-        _ = engine.process(udp("10.0.0.2", 3000, "198.51.100.1", 9), from: .inside, now: 0, commit: true)
+        _ = engine.process(udp("10.0.0.2", 3000, "198.51.100.1", 9), from: .inside, now: ms(0), commit: true)
         var config = engine.config
         config.statics = [StaticMapping(direction: .inside, proto: .tcp, local: ep("10.0.0.80", 80), global: ep("203.0.113.10", 80))]
-        _ = engine.configure(config, environment(), now: 1)
+        _ = engine.configure(config, environment(), now: ms(1))
         #expect(engine.translations.values.map(\.kind) == [.staticExtended])
     }
 
@@ -533,7 +534,7 @@ func makeEngine(_ build: (inout NATConfig) -> Void, env: NATEnvironment = enviro
             NATEngineTests.patConfig(&config)
             config.statics = [StaticMapping(direction: .outside, local: ep("10.0.0.99"), global: ep("198.51.100.9"))]
         }
-        let d = engine.process(udp("10.0.0.5", 3000, "10.0.0.99", 53), from: .inside, now: 0, commit: true)
+        let d = engine.process(udp("10.0.0.5", 3000, "10.0.0.99", 53), from: .inside, now: ms(0), commit: true)
         let t = engine.translations[d.translationID!]
         #expect(d.packet.destination == ep("198.51.100.9", 53))
         #expect(t?.outsideLocal == ep("10.0.0.99", 53) && t?.outsideGlobal == ep("198.51.100.9", 53))
@@ -556,3 +557,6 @@ func makeEngine(_ build: (inout NATConfig) -> Void, env: NATEnvironment = enviro
         #expect(space.isUsed(65535) && !space.isUsed(1100))
     }
 }
+
+/// The instant `n` milliseconds after the engine's clock starts (the tests' times).
+func ms(_ n: UInt64) -> Instant { .zero + .milliseconds(n) }

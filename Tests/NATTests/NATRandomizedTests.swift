@@ -1,6 +1,7 @@
 import NetTypes
 import TestSupport
 import Testing
+import Time
 
 @testable import NAT
 
@@ -45,7 +46,7 @@ struct ModelHAL {
         var config = NATConfig()
         var env = environment()
         env.setHolders(5, ["vlan20"])
-        var now: UInt64 = 0
+        var now = Instant.zero
         config.accessLists[1] = [AccessListEntry(action: .deny, match: .host(ip("10.0.0.9"))),
                                  AccessListEntry(action: .permit, match: .wildcard(ip("10.0.0.0"), ip("0.0.0.255")))]
         config.accessLists[2] = [AccessListEntry(action: .permit, match: .wildcard(ip("10.0.1.0"), ip("0.0.0.255")))]
@@ -145,7 +146,7 @@ struct ModelHAL {
                 engine.recordHits(hits, now: now)
                 twin.recordHits(hits, now: now)
             case 80..<92:
-                now += UInt64.random(in: 100...4000, using: &rng)
+                now += .milliseconds(UInt64.random(in: 100...4000, using: &rng))
                 let (changes, _) = engine.expire(now: now)
                 _ = twin.expire(now: now)
                 hal.apply(changes, what)

@@ -6,17 +6,18 @@ import Ports
 import SwitchHAL
 import Synchronization
 import Testing
+import Time
 
 /// A deadline for HAL calls: nothing competes for the locks in these tests, so this only bounds
-/// a hang (as `HALClock.deadline` does in SwitchHALTests).
-var soon: UInt64 { HALClock.deadline(after: 5) }
+/// a hang (as `SystemClock.deadline` does in SwitchHALTests).
+var soon: Instant { SystemClock.deadline(after: .seconds(5)) }
 
 /// Polls `condition` until it holds or `timeout` seconds pass; the l2x worker is asynchronous.
 func eventually(timeout: Double = 2, _ condition: () throws -> Bool) rethrows -> Bool {
-    let deadline = HALClock.deadline(after: timeout)
+    let deadline = SystemClock.deadline(after: .seconds(timeout))
     while true {
         if try condition() { return true }
-        if HALClock.now >= deadline { return false }
+        if SystemClock.now >= deadline { return false }
         usleep(1000)
     }
 }

@@ -2,6 +2,7 @@ import Atomics
 import Glibc
 import NetTypes
 import Testing
+import Time
 
 @testable import SwitchHAL
 
@@ -67,12 +68,12 @@ let arpPayload: [UInt8] = [0, 1, 8, 0, 6, 4, 0, 1] + [UInt8](repeating: 0, count
     @Test func aMeterPassesItsBurstThenItsRate() {
         let policer = CPUPolicer()
         policer.set(.arp, PolicerRate(packetsPerSecond: 1000, burst: 10))
-        let start: UInt64 = 5_000_000_000
+        let start = Instant(nanoseconds: 5_000_000_000)
         #expect((0..<25).filter { _ in policer.admit(.arp, now: start) }.count == 10)
         // 5 ms later: 5 more (one per millisecond).
-        #expect((0..<25).filter { _ in policer.admit(.arp, now: start + 5_000_000) }.count == 5)
+        #expect((0..<25).filter { _ in policer.admit(.arp, now: start + .milliseconds(5)) }.count == 5)
         // A second of quiet: the burst again, not a second's worth.
-        #expect((0..<2000).filter { _ in policer.admit(.arp, now: start + 1_005_000_000) }.count == 10)
+        #expect((0..<2000).filter { _ in policer.admit(.arp, now: start + .milliseconds(1_005)) }.count == 10)
         // Another class at the same instants is untouched.
         #expect((0..<100).allSatisfy { _ in policer.admit(.vrrp, now: start) })
         let counts = policer.counts(.arp)
@@ -82,7 +83,7 @@ let arpPayload: [UInt8] = [0, 1, 8, 0, 6, 4, 0, 1] + [UInt8](repeating: 0, count
         #expect(policer.counts(.arp).passed == 0 && policer.counts(.arp).dropped == 0)
         // A new setting starts with a full bucket.
         policer.set(.arp, PolicerRate(packetsPerSecond: 1, burst: 3))
-        #expect((0..<10).filter { _ in policer.admit(.arp, now: start + 1_005_000_001) }.count == 3)
+        #expect((0..<10).filter { _ in policer.admit(.arp, now: start + .nanoseconds(1_005_000_001)) }.count == 3)
     }
 
     /// Over a long run the rate holds within the meter's rounding (integer nanoseconds): the
@@ -93,7 +94,7 @@ let arpPayload: [UInt8] = [0, 1, 8, 0, 6, 4, 0, 1] + [UInt8](repeating: 0, count
         policer.set(.ip, PolicerRate(packetsPerSecond: 3000, burst: 10))
         // A frame every 10 µs for 2 s: 200,000 offered at 100,000/s.
         var passed = 0
-        for n in 0..<200_000 where policer.admit(.ip, now: 1_000_000_000 + UInt64(n) * 10_000) { passed += 1 }
+        for n in 0..<200_000 where policer.admit(.ip, now: Instant(nanoseconds: 1_000_000_000 + UInt64(n) * 10_000)) { passed += 1 }
         #expect(passed >= 6005 && passed <= 6015, "\(passed) passed in 2 s at 3000/s after a burst of 10")
     }
 
@@ -135,8 +136,8 @@ let arpPayload: [UInt8] = [0, 1, 8, 0, 6, 4, 0, 1] + [UInt8](repeating: 0, count
         for _ in 0..<40 { inject(punted(0x0806, arpPayload)) }
         inject(punted(0x0800, ipv4(112), destination: 0x0100_5e00_0012))
         func stats(_ cpuClass: CPUClass) -> CPUClassStatistics { hal.cpuStatistics.first { $0.cpuClass == cpuClass }! }
-        let deadline = HALClock.deadline(after: 5)
-        while (stats(.arp).passed + stats(.arp).dropped < 40 || stats(.vrrp).passed < 1) && HALClock.now < deadline { usleep(1000) }
+        let deadline = SystemClock.deadline(after: .seconds(5))
+        while (stats(.arp).passed + stats(.arp).dropped < 40 || stats(.vrrp).passed < 1) && SystemClock.now < deadline { usleep(1000) }
         let arp = stats(.arp)
         #expect(arp.passed + arp.dropped == 40 && arp.passed >= 10 && arp.passed <= 11, "\(arp)")
         #expect(arp.queueFull == 0 && arp.queued == Int(arp.passed))
@@ -208,8 +209,8 @@ final class ClassLog: @unchecked Sendable {
     var count: Int { all.count }
 
     func wait(timeout: Double = 5, until predicate: ([CPUClass]) -> Bool) -> Bool {
-        let deadline = HALClock.deadline(after: timeout)
-        while HALClock.now < deadline {
+        let deadline = SystemClock.deadline(after: .seconds(timeout))
+        while SystemClock.now < deadline {
             if predicate(all) { return true }
             usleep(1000)
         }

@@ -2,6 +2,7 @@ import Atomics
 import Glibc
 import NetTypes
 import Testing
+import Time
 
 @testable import SwitchHAL
 
@@ -32,20 +33,20 @@ final class Lines: @unchecked Sendable {
         let hal = makeSwitch()
         defer { hal.stop() }
         let subscription = hal.subscribe(name: "witness") { event in
-            if case .learned(let entry) = event { _ = try? hal.l2Get(mac: entry.mac, vlan: entry.vlan, deadline: HALClock.deadline(after: 1)) }
+            if case .learned(let entry) = event { _ = try? hal.l2Get(mac: entry.mac, vlan: entry.vlan, deadline: SystemClock.deadline(after: .seconds(1))) }
         }
         defer { subscription.cancel() }
-        try hal.createVLAN(10, deadline: .max)
+        try hal.createVLAN(10, deadline: .distantFuture)
         var settings = PortSettings()
         settings.accessVLAN = 10
         for n in 0..<40 { _ = hal.inject(port: 1, frame(source: 0x0200_0000_e000 + UInt64(n))) }
         hal.drain()
-        try hal.setPortSettings(1, settings, deadline: .max)
-        try hal.setLink(2, up: false, deadline: .max)
-        try hal.setSVI(10, addresses: [], deadline: .max)
-        try hal.deleteVLAN(10, deadline: .max)
-        try hal.setAgeTime(1, deadline: .max)
-        _ = try hal.l2Flush(.all, deadline: .max)
+        try hal.setPortSettings(1, settings, deadline: .distantFuture)
+        try hal.setLink(2, up: false, deadline: .distantFuture)
+        try hal.setSVI(10, addresses: [], deadline: .distantFuture)
+        try hal.deleteVLAN(10, deadline: .distantFuture)
+        try hal.setAgeTime(1, deadline: .distantFuture)
+        _ = try hal.l2Flush(.all, deadline: .distantFuture)
         #expect(unexpectedWitnessReports().isEmpty, "\(unexpectedWitnessReports())")
     }
 
@@ -57,9 +58,9 @@ final class Lines: @unchecked Sendable {
         let seen = Lines()
         Witness.shared.setSink { seen.append($0.message) }
         defer { Witness.shared.setSink(nil) }
-        let started = HALClock.now
+        let started = SystemClock.now
         hal.injectInversion()
-        #expect(HALClock.seconds(since: started) < 3.0, "the inversion did not deadlock")
+        #expect(SystemClock.elapsed(since: started).inSeconds < 3.0, "the inversion did not deadlock")
         let reports = Witness.shared.reports.filter { $0.thread == "fault-inversion" }
         let reversal = try #require(reports.first { $0.kind == .orderReversal })
         #expect(reversal.message.contains("lock order reversal: l2.table (rank 20) then hal.ports (rank 10) by thread fault-inversion"))
@@ -69,7 +70,7 @@ final class Lines: @unchecked Sendable {
         #expect(reports.contains { $0.kind == .rankViolation })
         #expect(seen.all.contains { $0.hasPrefix("lock order reversal") })
         // The switch still works.
-        try hal.createVLAN(77, deadline: HALClock.deadline(after: 1))
+        try hal.createVLAN(77, deadline: SystemClock.deadline(after: .seconds(1)))
     }
 
     /// The field bug, contained: l2x stalls holding the table lock; a delete-by-port with a
@@ -79,11 +80,11 @@ final class Lines: @unchecked Sendable {
         let hal = makeSwitch()
         defer { hal.stop() }
         hal.faults.stall(.l2x, milliseconds: nil)
-        let deadline = HALClock.now + 5_000_000_000
-        while hal.lockSnapshots.first(where: { $0.name == "l2.table" })?.holder?.thread != "l2x" && HALClock.now < deadline { usleep(2000) }
-        let started = HALClock.now
+        let deadline = SystemClock.deadline(after: .seconds(5))
+        while hal.lockSnapshots.first(where: { $0.name == "l2.table" })?.holder?.thread != "l2x" && SystemClock.now < deadline { usleep(2000) }
+        let started = SystemClock.now
         do {
-            try hal.l2Flush(L2Filter(port: 3), operation: "delete-by-port", deadline: HALClock.deadline(after: 0.3))
+            try hal.l2Flush(L2Filter(port: 3), operation: "delete-by-port", deadline: SystemClock.deadline(after: .milliseconds(300)))
             Issue.record("expected a timeout")
         } catch let error as HALError {
             guard case .timeout(let info) = error else {
@@ -96,10 +97,10 @@ final class Lines: @unchecked Sendable {
             #expect(error.description.hasPrefix("HAL timeout: delete-by-port waited 0.3 s for lock l2.table held by thread l2x for"))
         }
         // The stall has no end: only the 0.3 s deadline can have ended the call.
-        #expect(HALClock.seconds(since: started) < 2.0)
+        #expect(SystemClock.elapsed(since: started).inSeconds < 2.0)
         #expect(hal.threadStates.contains { $0.name == "l2x" && $0.activity == .stalled })
         hal.faults.clearStalls()
-        try hal.l2Flush(L2Filter(port: 3), deadline: HALClock.deadline(after: 1))
+        try hal.l2Flush(L2Filter(port: 3), deadline: SystemClock.deadline(after: .seconds(1)))
     }
 
     @Test func watchdogNamesTheHolderOnceAndTheRelease() throws {
@@ -128,10 +129,10 @@ final class Lines: @unchecked Sendable {
         let lines = Lines()
         hal.trace.setSink { lines.append($0) }
         hal.trace.isEnabled = true
-        try hal.l2Add(L2Entry(mac: MACAddress(0x0200_0000_0777), vlan: 1, port: 2, flags: .static), deadline: .max)
-        _ = try? hal.deleteVLAN(55, deadline: .max)
+        try hal.l2Add(L2Entry(mac: MACAddress(0x0200_0000_0777), vlan: 1, port: 2, flags: .static), deadline: .distantFuture)
+        _ = try? hal.deleteVLAN(55, deadline: .distantFuture)
         hal.trace.isEnabled = false
-        _ = try hal.l2Get(mac: MACAddress(0x0200_0000_0777), vlan: 1, deadline: .max)
+        _ = try hal.l2Get(mac: MACAddress(0x0200_0000_0777), vlan: 1, deadline: .distantFuture)
         let all = lines.all
         #expect(all.count == 2, "\(all)")
         #expect(all[0].contains("l2_addr_add(mac=02:00:00:00:07:77, vlan=1, port=2, flags=static) = 0 <0.0"))
@@ -143,9 +144,9 @@ final class Lines: @unchecked Sendable {
         defer { hal.stop() }
         hal.faults.fail("l2_addr_add", count: 2, with: .full("injected"))
         let entry = L2Entry(mac: MACAddress(0x0200_0000_0888), vlan: 1, port: 2, flags: .static)
-        #expect(throws: HALError.full("injected")) { try hal.l2Add(entry, deadline: .max) }
-        #expect(throws: HALError.full("injected")) { try hal.l2Add(entry, deadline: .max) }
-        try hal.l2Add(entry, deadline: .max)
+        #expect(throws: HALError.full("injected")) { try hal.l2Add(entry, deadline: .distantFuture) }
+        #expect(throws: HALError.full("injected")) { try hal.l2Add(entry, deadline: .distantFuture) }
+        try hal.l2Add(entry, deadline: .distantFuture)
 
         hal.rx.exhausted.store(true, ordering: .relaxed)
         #expect(!hal.inject(port: 1, frame(source: 0x0200_0000_0999)))
@@ -154,9 +155,9 @@ final class Lines: @unchecked Sendable {
         #expect(hal.inject(port: 1, frame(source: 0x0200_0000_0999)))
 
         hal.faults.setLinkDelay(milliseconds: 300)
-        let started = HALClock.now
-        try hal.setLink(3, up: false, deadline: .max)
-        #expect(HALClock.seconds(since: started) >= 0.29)
+        let started = SystemClock.now
+        try hal.setLink(3, up: false, deadline: .distantFuture)
+        #expect(SystemClock.elapsed(since: started).inSeconds >= 0.29)
         #expect(hal.faults.summary.contains("link changes delayed by 300 ms"))
         hal.faults.clearAll()
         #expect(hal.faults.summary.isEmpty)

@@ -214,9 +214,9 @@ func collidingKeys(in table: L2Table, count: Int, vlan: UInt16 = 10) -> [MACAddr
         let lock = HALLock(name: "test.lock", rank: 1, purpose: "a test")
         let held = DispatchHolder()
         held.hold(lock, seconds: 3.0)
-        let started = HALClock.now
+        let started = SystemClock.now
         do {
-            try lock.withLock("test-op", deadline: HALClock.deadline(after: 0.2)) {}
+            try lock.withLock("test-op", deadline: SystemClock.deadline(after: .milliseconds(200))) {}
             Issue.record("expected a timeout")
         } catch let error as HALError {
             guard case .timeout(let info) = error else {
@@ -231,10 +231,10 @@ func collidingKeys(in table: L2Table, count: Int, vlan: UInt16 = 10) -> [MACAddr
             #expect(error.description.contains("HAL timeout: test-op waited 0.2 s for lock test.lock held by thread holder"))
         }
         // Well before the holder lets go (3 s): the deadline, not the release, ended the wait.
-        #expect(HALClock.seconds(since: started) < 2.5)
+        #expect(SystemClock.elapsed(since: started).inSeconds < 2.5)
         held.join()
         // Free again: taken at once.
-        try lock.withLock("after", deadline: HALClock.deadline(after: 0.1)) {}
+        try lock.withLock("after", deadline: SystemClock.deadline(after: .milliseconds(100))) {}
         #expect(lock.snapshot().timeouts == 1)
     }
 
@@ -278,6 +278,7 @@ final class DispatchHolder: @unchecked Sendable {
 
 import Atomics
 import Glibc
+import Time
 
 final class ManagedFlag: @unchecked Sendable {
     private let value = ManagedAtomic<Bool>(false)

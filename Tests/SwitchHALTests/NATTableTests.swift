@@ -1,6 +1,7 @@
 import Glibc
 import NetTypes
 import Testing
+import Time
 
 @testable import SwitchHAL
 
@@ -398,7 +399,7 @@ private func translations(_ count: Int, firstCookie: UInt64 = 1, isStatic: Bool 
         let packet = NATPacket(proto: .any, source: ip("10.0.0.5"), destination: ip("198.51.100.1"))
         let held = DispatchHolder()
         held.hold(hal.locks.natTable, seconds: 3.0)
-        let calls: [(String, (UInt64) throws -> Void)] = [
+        let calls: [(String, (Instant) throws -> Void)] = [
             ("nat-add", { try hal.natAdd(translation(.any, inside: "10.0.0.6", outside: "203.0.113.2", cookie: 2), deadline: $0) }),
             ("nat-delete", { _ = try hal.natDelete([key], deadline: $0) }),
             ("nat-delete-all", { _ = try hal.natDeleteAll(cookies: nil, includeStatic: true, deadline: $0) }),
@@ -409,10 +410,10 @@ private func translations(_ count: Int, firstCookie: UInt64 = 1, isStatic: Bool 
             ("nat-translate", { _ = try hal.natTranslate(packet, zone: .inside, bytes: 64, deadline: $0) }),
             ("nat-counters", { _ = try hal.natCounters(deadline: $0) }),
         ]
-        let started = HALClock.now
+        let started = SystemClock.now
         for (operation, call) in calls {
             do {
-                try call(HALClock.deadline(after: 0.1))
+                try call(SystemClock.deadline(after: .milliseconds(100)))
                 Issue.record("\(operation) did not time out")
             } catch let error as HALError {
                 guard case .timeout(let info) = error else {
@@ -427,10 +428,10 @@ private func translations(_ count: Int, firstCookie: UInt64 = 1, isStatic: Bool 
             }
         }
         // Nine 0.1 s deadlines, well before the holder lets go: the deadlines ended the waits.
-        #expect(HALClock.seconds(since: started) < 2.5)
+        #expect(SystemClock.elapsed(since: started).inSeconds < 2.5)
         #expect(hal.lockSnapshots.first { $0.name == "nat.table" }?.timeouts == 9)
         held.join()
-        #expect(try hal.natCount(deadline: HALClock.deadline(after: 0.5)) == (2, 64, 0))
+        #expect(try hal.natCount(deadline: SystemClock.deadline(after: .milliseconds(500))) == (2, 64, 0))
         #expect(unexpectedWitnessReports().isEmpty, "\(unexpectedWitnessReports())")
     }
 

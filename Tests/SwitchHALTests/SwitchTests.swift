@@ -2,6 +2,7 @@ import Atomics
 import Glibc
 import NetTypes
 import Testing
+import Time
 
 @testable import SwitchHAL
 
@@ -31,8 +32,8 @@ extension Switch {
 
     /// Waits until the l2x worker has taken everything off the RX queue.
     func drain(timeout: Double = 5) {
-        let deadline = HALClock.deadline(after: timeout)
-        while HALClock.now < deadline {
+        let deadline = SystemClock.deadline(after: .seconds(timeout))
+        while SystemClock.now < deadline {
             if rx.toL2.count == 0 && rx.pool.buffersInUse == 0 { return }
             usleep(1000)
         }
@@ -47,8 +48,8 @@ final class EventLog: @unchecked Sendable {
     var all: [HALEvent] { lock.withLock("read") { events } }
 
     func wait(until predicate: ([HALEvent]) -> Bool, timeout: Double = 5) -> Bool {
-        let deadline = HALClock.deadline(after: timeout)
-        while HALClock.now < deadline {
+        let deadline = SystemClock.deadline(after: .seconds(timeout))
+        while SystemClock.now < deadline {
             if predicate(all) { return true }
             usleep(2000)
         }
@@ -56,7 +57,7 @@ final class EventLog: @unchecked Sendable {
     }
 }
 
-let soon: UInt64 = .max  // tests without a competing holder may wait as long as needed
+let soon = Instant.distantFuture  // tests without a competing holder may wait as long as needed
 
 @Suite struct SwitchTests {
     func makeSwitch(_ chip: ChipProfile = .small) -> Switch {
@@ -175,9 +176,9 @@ let soon: UInt64 = .max  // tests without a competing holder may wait as long as
         _ = hal.inject(port: 1, frame(source: 0x0200_0000_4001))
         hal.drain()
         #expect(try hal.l2Count(deadline: soon).dynamic == 1)
-        let started = HALClock.now
-        while try hal.l2Count(deadline: soon).dynamic > 0 && HALClock.seconds(since: started) < 3 { usleep(50_000) }
-        let gone = HALClock.seconds(since: started)
+        let started = SystemClock.now
+        while try hal.l2Count(deadline: soon).dynamic > 0 && SystemClock.elapsed(since: started).inSeconds < 3 { usleep(50_000) }
+        let gone = SystemClock.elapsed(since: started).inSeconds
         #expect(try hal.l2Count(deadline: soon).dynamic == 0)
         #expect(gone <= 2.2)
         try hal.setAgeTime(0, deadline: soon)
@@ -197,16 +198,16 @@ let soon: UInt64 = .max  // tests without a competing holder may wait as long as
         let subscription = hal.subscribe(name: "reentrant") { event in
             if case .learned(let entry) = event {
                 // Calls that take l2.table and hal.ports from the delivery thread.
-                _ = try? hal.l2Get(mac: entry.mac, vlan: entry.vlan, deadline: HALClock.deadline(after: 1))
-                _ = try? hal.l2Flush(L2Filter(mac: entry.mac), deadline: HALClock.deadline(after: 1))
-                _ = try? hal.portStatus(deadline: HALClock.deadline(after: 1))
+                _ = try? hal.l2Get(mac: entry.mac, vlan: entry.vlan, deadline: SystemClock.deadline(after: .seconds(1)))
+                _ = try? hal.l2Flush(L2Filter(mac: entry.mac), deadline: SystemClock.deadline(after: .seconds(1)))
+                _ = try? hal.portStatus(deadline: SystemClock.deadline(after: .seconds(1)))
                 seen.wrappingIncrement(ordering: .relaxed)
             }
         }
         defer { subscription.cancel() }
         for n in 0..<50 { _ = hal.inject(port: 1, frame(source: 0x0200_0000_5000 + UInt64(n))) }
-        let deadline = HALClock.deadline(after: 5)
-        while seen.load(ordering: .relaxed) < 50 && HALClock.now < deadline { usleep(2000) }
+        let deadline = SystemClock.deadline(after: .seconds(5))
+        while seen.load(ordering: .relaxed) < 50 && SystemClock.now < deadline { usleep(2000) }
         #expect(seen.load(ordering: .relaxed) == 50)
         #expect(try hal.l2Count(deadline: soon).dynamic == 0)
     }
@@ -295,8 +296,8 @@ let soon: UInt64 = .max  // tests without a competing holder may wait as long as
         _ = hal.inject(port: 3, frame(source: 0x0200_0000_7001, destination: 0xffff_ffff_ffff))
         _ = hal.inject(port: 3, frame(source: 0x0200_0000_7001, destination: 0x0100_5e00_0012))
         _ = hal.inject(port: 3, frame(source: 0x0200_0000_7001, destination: 0x0200_0000_9999))
-        let deadline = HALClock.deadline(after: 2)
-        while got.load(ordering: .relaxed) < 2 && HALClock.now < deadline { usleep(1000) }
+        let deadline = SystemClock.deadline(after: .seconds(2))
+        while got.load(ordering: .relaxed) < 2 && SystemClock.now < deadline { usleep(1000) }
         hal.drain()
         #expect(got.load(ordering: .relaxed) == 2)
         #expect(hal.rx.pool.buffersInUse == 0)

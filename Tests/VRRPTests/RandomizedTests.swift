@@ -1,6 +1,7 @@
 import NetTypes
 import TestSupport
 import Testing
+import Time
 
 @testable import VRRP
 
@@ -17,7 +18,7 @@ import Testing
     func runScenario(seed: UInt64) -> [String] {
         var random = SeededGenerator(seed: seed)
         let wire = SimWire()
-        wire.delay = UInt64.random(in: 0...2_000, using: &random)
+        wire.delay = .microseconds(Int64.random(in: 0...2_000, using: &random))
         let count = Int.random(in: 2...4, using: &random)
         let interval = [10, 50, 100].randomElement(using: &random)!
         var priorities: [UInt8] = (0..<count).map { _ in UInt8.random(in: 1...254, using: &random) }
@@ -36,7 +37,7 @@ import Testing
         }
         var failures: [String] = []
         // The longest Master_Down_Interval (priority 1) plus slack for one lost advert and the wire.
-        let settle = UInt64(interval) * 10_000 * 5 + 10_000
+        let settle = Duration.microseconds(interval * 10_000 * 5 + 10_000)
         func check(_ when: String) {
             // Within each connected group of live nodes: exactly one Master, the best one.
             let live = wire.nodes.indices.filter { wire.nodes[$0].up }
@@ -76,12 +77,12 @@ import Testing
                     default: bytes = Array(bytes.prefix(Int.random(in: 0...7, using: &random)))
                     }
                     wire.inject(from: flooder, bytes, ttl: ttl)
-                    wire.run(for: UInt64(interval) * 10_000 / 20)
+                    wire.run(for: .microseconds(interval * 10_000 / 20))
                 }
                 for master in mastersBefore where wire.nodes[master].up && wire.state(master) == .master {
                     let sent = wire.nodes[master].sent.filter { $0.at > start }.map(\.at)
                     let gaps = zip(sent.dropFirst(), sent).map { $0 - $1 }
-                    if sent.isEmpty || gaps.contains(where: { $0 > UInt64(interval) * 10_000 }) {
+                    if sent.isEmpty || gaps.contains(where: { $0 > .microseconds(interval * 10_000) }) {
                         failures.append("seed \(seed) flood: Master \(master) advert gaps \(gaps)")
                     }
                 }

@@ -1,4 +1,5 @@
 import NetTypes
+import Time
 
 @testable import VRRP
 
@@ -10,13 +11,13 @@ final class SimWire {
         var engine = VRRPEngine()
         var address: IPv4Address
         var up = true
-        var transitions: [(at: UInt64, to: RouterState)] = []
-        var sent: [(at: UInt64, priority: UInt8)] = []
-        var announcements: [UInt64] = []
+        var transitions: [(at: Instant, to: RouterState)] = []
+        var sent: [(at: Instant, priority: UInt8)] = []
+        var announcements: [Instant] = []
     }
 
     struct Delivery {
-        var at: UInt64
+        var at: Instant
         var sequence: Int
         var from: Int
         var to: Int
@@ -24,14 +25,14 @@ final class SimWire {
         var ttl: UInt8
     }
 
-    private(set) var now: UInt64 = 0
+    private(set) var now = Instant.zero
     private(set) var nodes: [Node] = []
     private var inFlight: [Delivery] = []
     private var sequence = 0
-    /// One-way delay in microseconds.
-    var delay: UInt64 = 0
+    /// One-way delay.
+    var delay = Duration.zero
     /// Return true to drop a message from `from` to `to`.
-    var drop: (Int, Int, UInt64) -> Bool = { _, _, _ in false }
+    var drop: (Int, Int, Instant) -> Bool = { _, _, _ in false }
     let interface = InterfaceID.svi(10)
 
     /// Adds a router on the wire; it starts at once.
@@ -90,8 +91,8 @@ final class SimWire {
         handle(node, actions)
     }
 
-    /// Runs the wire until `until` (microseconds), processing every delivery and timer in order.
-    func run(until: UInt64) {
+    /// Runs the wire until `until`, processing every delivery and timer in order.
+    func run(until: Instant) {
         var steps = 0
         while let next = nextEvent(), next <= until {
             steps += 1
@@ -109,8 +110,8 @@ final class SimWire {
         now = max(now, until)
     }
 
-    private func nextEvent() -> UInt64? {
-        var next: UInt64?
+    private func nextEvent() -> Instant? {
+        var next: Instant?
         for index in nodes.indices where nodes[index].up {
             if let deadline = nodes[index].engine.nextDeadline() { next = min(next ?? deadline, deadline) }
         }
@@ -118,7 +119,7 @@ final class SimWire {
         return next
     }
 
-    func run(for duration: UInt64) { run(until: now + duration) }
+    func run(for duration: Duration) { run(until: now + duration) }
 
     private func enqueue(from: Int, to: Int, _ bytes: [UInt8], ttl: UInt8) {
         guard !drop(from, to, now) else { return }
@@ -161,5 +162,8 @@ func config(priority: UInt8 = 100, interval: Int = 100, version: Int = 3, vrid: 
     return c
 }
 
-let second: UInt64 = 1_000_000
-let millisecond: UInt64 = 1_000
+let second = Duration.seconds(1)
+let millisecond = Duration.milliseconds(1)
+
+/// The instant `offset` after the simulation's start.
+func at(_ offset: Duration) -> Instant { .zero + offset }

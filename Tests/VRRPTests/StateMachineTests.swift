@@ -1,5 +1,6 @@
 import NetTypes
 import Testing
+import Time
 
 @testable import VRRP
 
@@ -12,18 +13,18 @@ let addressC = IPv4Address(10, 0, 0, 3)
     @Test func item29to31_timerFormulas() {
         var router = VirtualRouter(config: config(priority: 100), interface: InterfaceAddresses(primaryIPv4: addressA))
         #expect(router.masterAdverInterval == 100)  // 29
-        #expect(router.skewTime == 609_375)  // 30: 60.9375 cs
-        #expect(router.masterDownInterval == 3_609_375)  // 31: keepalived's 3609375 usecs
+        #expect(router.skewTime == .microseconds(609_375))  // 30: 60.9375 cs
+        #expect(router.masterDownInterval == .microseconds(3_609_375))  // 31: keepalived's 3609375 usecs
         router.update(config: config(priority: 200), interface: router.interface)
-        #expect(router.masterDownInterval == 3_218_750)  // 321.875 cs
+        #expect(router.masterDownInterval == .microseconds(3_218_750))  // 321.875 cs
         router.update(config: config(priority: 254), interface: router.interface)
-        #expect(router.skewTime == 7_812)  // 0.78 cs
+        #expect(router.skewTime == .microseconds(7_812))  // 0.78 cs
         // v2: skew is (256 - priority)/256 s whatever the interval.
         var v2 = VirtualRouter(config: config(priority: 100, interval: 300, version: 2), interface: InterfaceAddresses(primaryIPv4: addressA))
-        #expect(v2.skewTime == 609_375)
-        #expect(v2.masterDownInterval == 9_609_375)
-        _ = v2.start(now: 0)
-        #expect(v2.masterDownDeadline == 9_609_375)
+        #expect(v2.skewTime == .microseconds(609_375))
+        #expect(v2.masterDownInterval == .microseconds(9_609_375))
+        _ = v2.start(now: .zero)
+        #expect(v2.masterDownDeadline == at(.microseconds(9_609_375)))
     }
 
     @Test func item32_backupLearnsTheMastersInterval() {
@@ -34,7 +35,7 @@ let addressC = IPv4Address(10, 0, 0, 3)
         #expect(wire.state(0) == .master)
         #expect(wire.state(1) == .backup)
         #expect(wire.router(1).masterAdverInterval == 50)
-        #expect(wire.router(1).masterDownInterval == 3 * 500_000 + 156 * 500_000 / 256)
+        #expect(wire.router(1).masterDownInterval == .microseconds(3 * 500_000 + 156 * 500_000 / 256))
     }
 }
 
@@ -52,8 +53,8 @@ let addressC = IPv4Address(10, 0, 0, 3)
         #expect(wire.state(owner) == .master)
         #expect(wire.router(owner).effectivePriority == 255)  // 17
         #expect(wire.nodes[owner].sent.first?.priority == 255)
-        #expect(wire.nodes[owner].announcements == [0])  // GARP at once
-        #expect(wire.router(owner).adverDeadline == 1 * second)
+        #expect(wire.nodes[owner].announcements == [.zero])  // GARP at once
+        #expect(wire.router(owner).adverDeadline == at(1 * second))
         // A second router with the highest non-owner priority stays Backup (34: the owner always wins).
         let other = wire.add("other", address: addressB, config: config(priority: 254, addresses: [addressA]))
         wire.run(for: 10 * second)
@@ -63,16 +64,16 @@ let addressC = IPv4Address(10, 0, 0, 3)
 
     @Test func item39_startupAsBackup() {
         var router = VirtualRouter(config: config(priority: 100), interface: InterfaceAddresses(primaryIPv4: addressA))
-        let actions = router.start(now: 5 * second)
+        let actions = router.start(now: at(5 * second))
         #expect(router.state == .backup)
-        #expect(router.masterDownDeadline == 5 * second + 3_609_375)
+        #expect(router.masterDownDeadline == at(5 * second + .microseconds(3_609_375)))
         #expect(!actions.contains { if case .sendAdvertisement = $0 { true } else { false } })
     }
 
     @Test func items44and54_shutdown() {
         var backup = VirtualRouter(config: config(), interface: InterfaceAddresses(primaryIPv4: addressA))
-        _ = backup.start(now: 0)
-        _ = backup.shutdown(now: 1)
+        _ = backup.start(now: .zero)
+        _ = backup.shutdown(now: at(.microseconds(1)))
         #expect(backup.state == .initialize && backup.masterDownDeadline == nil)  // 44
 
         let wire = SimWire()
@@ -89,14 +90,14 @@ let addressC = IPv4Address(10, 0, 0, 3)
     @Test func items45and55_masterDownThenAdvertising() {
         let wire = SimWire()
         let a = wire.add("A", address: addressA, config: config(priority: 100))
-        wire.run(for: 3_609_374)
+        wire.run(for: .microseconds(3_609_374))
         #expect(wire.state(a) == .backup)
-        wire.run(for: 1)
+        wire.run(for: .microseconds(1))
         #expect(wire.state(a) == .master)  // 45, exactly at Master_Down_Interval
-        #expect(wire.nodes[a].announcements == [3_609_375])
+        #expect(wire.nodes[a].announcements == [at(.microseconds(3_609_375))])
         wire.run(for: 5 * second)
         let times = wire.nodes[a].sent.map(\.at)
-        #expect(times.prefix(6) == [3_609_375, 4_609_375, 5_609_375, 6_609_375, 7_609_375, 8_609_375])  // 55
+        #expect(Array(times.prefix(6)) == [3_609_375, 4_609_375, 5_609_375, 6_609_375, 7_609_375, 8_609_375].map { at(.microseconds($0)) })  // 55
     }
 
     @Test func item46_priorityZeroMeansSkewTime() {
@@ -110,24 +111,24 @@ let addressC = IPv4Address(10, 0, 0, 3)
         wire.run(for: 2 * second)
         #expect(wire.state(b) == .master)
         let takeover = wire.nodes[b].transitions.last!.at - stopAt
-        #expect(takeover == 609_375)  // keepalived measured 0.6095 s
+        #expect(takeover == .microseconds(609_375))  // keepalived measured 0.6095 s
     }
 
     @Test func items47and48_backupResetsOnlyForEqualOrHigher() {
         var router = VirtualRouter(config: config(priority: 150), interface: InterfaceAddresses(primaryIPv4: addressA))
-        _ = router.start(now: 0)
+        _ = router.start(now: .zero)
         let initial = router.masterDownDeadline
         let lower = Advertisement(version: 3, vrid: 1, priority: 100, interval: 100, addresses: .ipv4([IPv4Address(10, 0, 0, 254)]))
-        _ = router.receive(lower.encoded(source: .ipv4(addressB), destination: group, pseudoHeader: true), source: .ipv4(addressB), destination: group, ttl: 255, now: 1 * second)
+        _ = router.receive(lower.encoded(source: .ipv4(addressB), destination: group, pseudoHeader: true), source: .ipv4(addressB), destination: group, ttl: 255, now: at(1 * second))
         #expect(router.masterDownDeadline == initial)  // 48: discarded, not reset
         let higher = Advertisement(version: 3, vrid: 1, priority: 200, interval: 100, addresses: .ipv4([IPv4Address(10, 0, 0, 254)]))
-        _ = router.receive(higher.encoded(source: .ipv4(addressB), destination: group, pseudoHeader: true), source: .ipv4(addressB), destination: group, ttl: 255, now: 2 * second)
-        #expect(router.masterDownDeadline == 2 * second + router.masterDownInterval)  // 47
+        _ = router.receive(higher.encoded(source: .ipv4(addressB), destination: group, pseudoHeader: true), source: .ipv4(addressB), destination: group, ttl: 255, now: at(2 * second))
+        #expect(router.masterDownDeadline == at(2 * second) + router.masterDownInterval)  // 47
         // Preempt off: a lower priority resets it too.
         var patient = VirtualRouter(config: config(priority: 150, preempt: false), interface: InterfaceAddresses(primaryIPv4: addressA))
-        _ = patient.start(now: 0)
-        _ = patient.receive(lower.encoded(source: .ipv4(addressB), destination: group, pseudoHeader: true), source: .ipv4(addressB), destination: group, ttl: 255, now: 1 * second)
-        #expect(patient.masterDownDeadline == 1 * second + patient.masterDownInterval)
+        _ = patient.start(now: .zero)
+        _ = patient.receive(lower.encoded(source: .ipv4(addressB), destination: group, pseudoHeader: true), source: .ipv4(addressB), destination: group, ttl: 255, now: at(1 * second))
+        #expect(patient.masterDownDeadline == at(1 * second) + patient.masterDownInterval)
     }
 
     @Test func item56_masterAnswersPriorityZeroAtOnce() {
@@ -155,7 +156,7 @@ let addressC = IPv4Address(10, 0, 0, 3)
         #expect(wire.router(low).masterDownDeadline != nil)
         // 58: equal priority, both Master at once (started together): the higher address wins.
         let tie = SimWire()
-        tie.delay = 100  // 0.1 ms on the wire, so both time out before either hears the other
+        tie.delay = .microseconds(100)  // 0.1 ms on the wire, so both time out before either hears the other
         let first = tie.add("first", address: addressA, config: config(priority: 100))
         let second_ = tie.add("second", address: addressB, config: config(priority: 100))
         tie.run(for: 10 * second)
@@ -185,7 +186,7 @@ let addressC = IPv4Address(10, 0, 0, 3)
     }
 
     @Test func crashFailoverTakesMasterDownInterval() {
-        for (interval, expected) in [(100, 3_609_375 as UInt64), (10, 360_937), (1, 36_093)] {
+        for (interval, expected) in [(100, Duration.microseconds(3_609_375)), (10, .microseconds(360_937)), (1, .microseconds(36_093))] {
             let wire = SimWire()
             let a = wire.add("A", address: addressA, config: config(priority: 200, interval: interval))
             let b = wire.add("B", address: addressB, config: config(priority: 100, interval: interval))
@@ -245,7 +246,7 @@ let addressC = IPv4Address(10, 0, 0, 3)
         wire.crash(a)
         wire.run(for: 10 * second)
         #expect(wire.masters() == [b])
-        #expect(wire.nodes[b].transitions.last!.at - last == 3_609_375)  // keepalived v2: 3.6095 s
+        #expect(wire.nodes[b].transitions.last!.at - last == .microseconds(3_609_375))  // keepalived v2: 3.6095 s
     }
 }
 
@@ -253,7 +254,7 @@ let addressC = IPv4Address(10, 0, 0, 3)
     /// A Backup and the message a Master at 10.0.0.2 would send; each test spoils one field.
     func backup(_ c: VirtualRouterConfig = config(priority: 100)) -> VirtualRouter {
         var router = VirtualRouter(config: c, interface: InterfaceAddresses(primaryIPv4: addressA))
-        _ = router.start(now: 0)
+        _ = router.start(now: .zero)
         return router
     }
 
@@ -265,7 +266,7 @@ let addressC = IPv4Address(10, 0, 0, 3)
     func expectDiscarded(_ router: inout VirtualRouter, _ bytes: [UInt8], ttl: UInt8 = 255, reason: DiscardReason) {
         let before = router.masterDownDeadline
         let state = router.state
-        let actions = router.receive(bytes, source: .ipv4(addressB), destination: group, ttl: ttl, now: 2 * second)
+        let actions = router.receive(bytes, source: .ipv4(addressB), destination: group, ttl: ttl, now: at(2 * second))
         #expect(actions.isEmpty)
         #expect(router.masterDownDeadline == before)  // 71: nothing but the counter changes
         #expect(router.state == state)
@@ -288,7 +289,7 @@ let addressC = IPv4Address(10, 0, 0, 3)
     @Test func aZeroIntervalIsDiscarded() {
         var router = backup()
         expectDiscarded(&router, message(interval: 0), reason: .interval)
-        #expect(router.masterDownInterval == 3 * 100 * 10_000 + router.skewTime)
+        #expect(router.masterDownInterval == .microseconds(3 * 100 * 10_000) + router.skewTime)
     }
 
     /// More than 255 addresses cannot be counted in 8 bits: the advert carries the first 255
@@ -297,8 +298,8 @@ let addressC = IPv4Address(10, 0, 0, 3)
         let list = (0..<300).map { IPv6Address(bytes: [0xfe, 0x80] + [UInt8](repeating: 0, count: 12) + [UInt8($0 >> 8), UInt8($0 & 0xff)])! }
         var router = VirtualRouter(config: VirtualRouterConfig(vrid: 1, addresses: .ipv6(list)),
                                    interface: InterfaceAddresses(linkLocalIPv6: IPv6Address(parsing: "fe80::99")!))
-        _ = router.start(now: 0)
-        let actions = router.advance(to: 10 * second)
+        _ = router.start(now: .zero)
+        let actions = router.advance(to: at(10 * second))
         guard case .sendAdvertisement(let ad)? = actions.first else {
             Issue.record("no advert: \(actions)")
             return
@@ -323,26 +324,26 @@ let addressC = IPv4Address(10, 0, 0, 3)
         var c = config(priority: 100)
         c.acceptEitherChecksum = true
         var lenient = backup(c)
-        _ = lenient.receive(message(pseudo: false), source: .ipv4(addressB), destination: group, ttl: 255, now: second)
+        _ = lenient.receive(message(pseudo: false), source: .ipv4(addressB), destination: group, ttl: 255, now: at(second))
         #expect(lenient.statistics.advertisementsReceived == 1)
     }
 
     @Test func item66_unknownVRID() {
         var engine = VRRPEngine()
-        _ = engine.add(VRRPEngine.Key(interface: .svi(10), vrid: VRID(1)!, ipv6: false), config: config(), interface: InterfaceAddresses(primaryIPv4: addressA), start: true, now: 0)
+        _ = engine.add(VRRPEngine.Key(interface: .svi(10), vrid: VRID(1)!, ipv6: false), config: config(), interface: InterfaceAddresses(primaryIPv4: addressA), start: true, now: .zero)
         var other = message()
         other[1] = 9
-        let actions = engine.receive(interface: .svi(10), ipv6: false, message: other, source: .ipv4(addressB), destination: group, ttl: 255, now: second)
+        let actions = engine.receive(interface: .svi(10), ipv6: false, message: other, source: .ipv4(addressB), destination: group, ttl: 255, now: at(second))
         #expect(actions.isEmpty)
         #expect(engine.unknownVRID[.svi(10)] == 1)
     }
 
     @Test func item67_ownerDiscardsEverything() {
         var owner = VirtualRouter(config: config(addresses: [addressA]), interface: InterfaceAddresses(primaryIPv4: addressA, ownIPv4: [addressA]))
-        _ = owner.start(now: 0)
+        _ = owner.start(now: .zero)
         #expect(owner.state == .master)
         let deadline = owner.adverDeadline
-        _ = owner.receive(message(priority: 255, addresses: [addressA]), source: .ipv4(addressB), destination: group, ttl: 255, now: second / 2)
+        _ = owner.receive(message(priority: 255, addresses: [addressA]), source: .ipv4(addressB), destination: group, ttl: 255, now: at(second / 2))
         #expect(owner.statistics.discards[.owner] == 1)
         #expect(owner.adverDeadline == deadline)
     }
@@ -364,7 +365,7 @@ let addressC = IPv4Address(10, 0, 0, 3)
         expectDiscarded(&list, message(version: 2, interval: 1, addresses: [IPv4Address(10, 0, 0, 253)]), reason: .addressList)  // 70
         // v3 only counts a mismatching list.
         var v3 = backup()
-        _ = v3.receive(message(addresses: [IPv4Address(10, 0, 0, 253)]), source: .ipv4(addressB), destination: group, ttl: 255, now: second)
+        _ = v3.receive(message(addresses: [IPv4Address(10, 0, 0, 253)]), source: .ipv4(addressB), destination: group, ttl: 255, now: at(second))
         #expect(v3.statistics.addressListMismatches == 1)
         #expect(v3.statistics.advertisementsReceived == 1)
     }

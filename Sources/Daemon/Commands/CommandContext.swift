@@ -2,6 +2,7 @@ import CLI
 import Channel
 import NIOCore
 import SwitchHAL
+import Time
 
 /// Everything a running command can reach: its session, the configuration it edits, the
 /// control plane's services, and its output.
@@ -63,7 +64,7 @@ public final class CommandContext {
     /// Runs a HAL call for this command on the HAL threads (NAT table calls on the HAL's NAT
     /// thread); `then` turns its result into the command's output and status.
     public func hal<T: Sendable>(
-        _ operation: String, nat: Bool = false, _ call: @escaping @Sendable (Switch, UInt64) throws -> T, then: @escaping (T) -> Status
+        _ operation: String, nat: Bool = false, _ call: @escaping @Sendable (Switch, Instant) throws -> T, then: @escaping (T) -> Status
     ) -> CommandOutcome {
         let service = plane.hal
         let future = nat ? service.callNAT(operation, on: loop, call) : service.call(operation, on: loop, call)

@@ -2,6 +2,7 @@ import CLI
 import Channel
 import NIOCore
 import SwitchHAL
+import Time
 
 /// One command, declared once: its syntax and per-token help (which drive matching, `?` and
 /// TAB), the modes it exists in, how its `no` form is derived, what it does, and, for

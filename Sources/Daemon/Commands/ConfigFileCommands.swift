@@ -2,6 +2,7 @@ import Glibc
 import CLI
 import Channel
 import NIOCore
+import Time
 
 /// Saving, loading and showing the configuration: `write`, `copy`, `show running-config`,
 /// `show startup-config`.
@@ -157,10 +158,10 @@ enum ConfigFileCommands {
         let plane = ctx.plane
         if let refusal = saveRefusal(plane, force: force) { return ctx.fail(refusal) }
         let overridden = plane.startupNotWhole
-        let header = "! vrrpd \(plane.options.version) configuration, saved \(LogSink.timestamp())\n"
+        let header = "! vrrpd \(plane.options.version) configuration, saved \(plane.clock.wallNow.iso8601)\n"
         ctx.print("Building configuration...")
         let path = plane.options.configPath
-        let started = MonotonicClock.nanoseconds
+        let started = plane.clock.now
         // Rendered on a worker thread from a snapshot (which costs nothing to take): a full
         // switch's 100,000 lines never hold up the control plane.
         let snapshot = ctx.workspace.config
@@ -173,7 +174,7 @@ enum ConfigFileCommands {
         let result = saved.assumeIsolated().map { () -> Status in
             plane.logger.info(
                 "configuration saved", metadata: ["path": "\(path)", "by": "\(ctx.session.name)",
-                "ms": "\((MonotonicClock.nanoseconds - started) / 1_000_000)"])
+                "ms": "\(plane.clock.elapsed(since: started).inMilliseconds)"])
             // Forced over a file that did not load whole: the file is the running configuration
             // now (a problem found since, by a reload, stays).
             if let overridden, plane.startupNotWhole == overridden {

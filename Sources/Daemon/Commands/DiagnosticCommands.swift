@@ -1,6 +1,7 @@
 import CLI
 import Channel
 import Glibc
+import Time
 
 /// What fault injection may do, and whether it may at all. The `test fault` commands make the
 /// switch misbehave on purpose (a frozen control plane, a HAL thread sitting on a table lock, a
@@ -90,16 +91,16 @@ enum DiagnosticCommands {
             let ms = try args.value(\.ms)
             // Spaced: blocks sent one after the other (a loop, many sessions) would otherwise add
             // up to a switch that never answers.
-            let spacing = UInt64(FaultInjection.controlPlaneBlockSpacingSeconds) * 1_000_000_000
-            let now = MonotonicClock.nanoseconds  // read once: the checks below agree with each other
+            let spacing = Duration.seconds(FaultInjection.controlPlaneBlockSpacingSeconds)
+            let now = ctx.plane.clock.now  // read once: the checks below agree with each other
             if let ended = ctx.plane.faultBlockEnded, now < ended + spacing {
-                let wait = Double(ended + spacing - now) / 1e9
+                let wait = (ended + spacing - now).inSeconds
                 return ctx.fail(
-                    "The control plane was blocked \(formatSeconds(Double(now - ended) / 1e9)) ago: one block per \(FaultInjection.controlPlaneBlockSpacingSeconds) s (try again in \(formatSeconds(wait)))")
+                    "The control plane was blocked \(formatSeconds((now - ended).inSeconds)) ago: one block per \(FaultInjection.controlPlaneBlockSpacingSeconds) s (try again in \(formatSeconds(wait)))")
             }
             ctx.plane.logger.warning("fault injected: blocking the control-plane thread for \(ms) ms")
             usleep(useconds_t(ms) * 1000)
-            ctx.plane.faultBlockEnded = MonotonicClock.nanoseconds
+            ctx.plane.faultBlockEnded = ctx.plane.clock.now
             return .done(.success)
         },
         FaultInjection.command("config-write clear", help: ["Saves of the startup configuration", "Remove injected faults"]) { ctx, _ in

@@ -2,6 +2,7 @@ import Glibc
 import CLI
 import Channel
 import SwitchHAL
+import Time
 
 /// Seeing inside a stuck HAL (witness, watchdog, call trace) and making it stuck on purpose
 /// (fault injection, only with `--allow-fault-injection`, bounded: `FaultInjection`). The
@@ -74,8 +75,8 @@ enum HALDebugCommands {
                 let hal = ctx.plane.hal.hal
                 let lock = target.lock
                 let held = ctx.plane.pool.runIfActive(eventLoop: ctx.loop) { () -> Bool in
-                    let deadline = HALClock.deadline(after: 2)
-                    while HALClock.now < deadline {
+                    let deadline = SystemClock.deadline(after: .seconds(2))
+                    while SystemClock.now < deadline {
                         if hal.lockSnapshots.contains(where: { $0.name == lock && $0.holder?.thread == thread }) { return true }
                         usleep(1_000)
                     }

@@ -4,6 +4,7 @@ import NAT
 import NIOCore
 import NetTypes
 import SwitchHAL
+import Time
 
 /// `show ip nat ...`, `clear ip nat ...`, `show access-lists`, `debug ip nat`, and the test
 /// commands that send traffic through the NAT and trace a packet. They ask the NAT thread and
@@ -262,8 +263,8 @@ enum NATShowCommands {
 
     static func details(_ t: Translation, _ snapshot: NATService.Snapshot) -> String {
         let now = snapshot.now
-        let created = clock(now >= t.created ? now - t.created : 0)
-        let used = clock(now >= t.lastUsed ? now - t.lastUsed : 0)
+        let created = clock(now.duration(since: t.created))
+        let used = clock(now.duration(since: t.lastUsed))
         var line = "  create \(created), use \(used), "
         if let seconds = snapshot.engine.timeout(of: t), let left = snapshot.engine.remaining(t, now: now) {
             line += "timeout \(seconds) s, left \(clock(left)), "
@@ -278,10 +279,10 @@ enum NATShowCommands {
         return line
     }
 
-    static func clock(_ ms: UInt64) -> String {
-        let seconds = ms / 1000
+    static func clock(_ duration: Duration) -> String {
+        let seconds = duration.components.seconds
         let h = seconds / 3600, m = seconds / 60 % 60, s = seconds % 60
-        func two(_ n: UInt64) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        func two(_ n: Int64) -> String { n < 10 ? "0\(n)" : "\(n)" }
         return "\(two(h)):\(two(m)):\(two(s))"
     }
 

@@ -1,6 +1,7 @@
 import CLI
 import Channel
 import NetTypes
+import Time
 
 /// Static routes and the routing table the real-frame path uses (connected SVI subnets plus
 /// `ip route`), and the neighbour (ARP) table it fills.
@@ -81,7 +82,7 @@ enum RouteCommands {
                     ctx.print("\(snapshot.neighbors) IP ARP entries, with \(snapshot.incomplete) of them incomplete")
                     ctx.print("Limit \(snapshot.neighborCapacity) entries; new entries refused (table full) \(c.refusedFull), "
                         + "evicted for a reply the router asked for \(c.evicted)")
-                    ctx.print("Changes of address refused within the lock time (\(NeighborTable.lockTimeMs) ms) \(c.changesLocked); "
+                    ctx.print("Changes of address refused within the lock time (\(NeighborTable.lockTime.inMilliseconds) ms) \(c.changesLocked); "
                         + "unsolicited ARP not learned \(c.notLearned)")
                     return .success
                 }

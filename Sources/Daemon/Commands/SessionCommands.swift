@@ -2,6 +2,7 @@ import Glibc
 import CLI
 import Channel
 import NIOCore
+import Time
 
 /// Moving between modes: `enable`, `disable`, `configure terminal`, `exit`, `end`, `do`.
 enum SessionCommands {
@@ -46,7 +47,7 @@ enum SessionCommands {
             return .done(.success)
         },
         CommandDeclaration("show clock", help: [Help.show, "Display the system clock"], modes: Modes.exec) { ctx, _ in
-            ctx.print(iosClock())
+            ctx.print(iosClock(ctx.plane.clock.wallNow))
             return .done(.success)
         },
         // What Ansible's cisco.ios asks after `enable` to know it worked.
@@ -155,16 +156,12 @@ enum SessionCommands {
 
 /// The time as IOS's `show clock` prints it: `*10:15:31.123 UTC Fri Dec 4 2026` (the `*`: not
 /// set by NTP on this switch; vrrpd uses the host's clock).
-func iosClock() -> String {
-    var ts = timespec()
-    clock_gettime(CLOCK_REALTIME, &ts)
-    var seconds = ts.tv_sec
-    var parts = tm()
-    gmtime_r(&seconds, &parts)
+func iosClock(_ time: WallTime) -> String {
+    let parts = time.utc
     let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
     let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
     func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
-    let millis = ts.tv_nsec / 1_000_000
+    let millis = time.milliseconds
     let fraction = millis < 10 ? "00\(millis)" : millis < 100 ? "0\(millis)" : "\(millis)"
     return "*\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).\(fraction) UTC \(days[Int(parts.tm_wday)]) "
         + "\(months[Int(parts.tm_mon)]) \(parts.tm_mday) \(1900 + parts.tm_year)"

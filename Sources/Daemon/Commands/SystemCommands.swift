@@ -2,6 +2,7 @@ import CLI
 import Channel
 import Glibc
 import NIOCore
+import Time
 
 /// Global system settings and status: `hostname`, `enable secret`, `show version`, `show users`.
 enum SystemCommands {
@@ -72,7 +73,7 @@ enum SystemCommands {
             ctx.print("Hostname: \(plane.live.config.hostname)")
             let chip = plane.hal.hal.chip
             ctx.print("Chip: \(chip.name) (\(chip.summary)), base MAC \(plane.hal.hal.baseMAC.dottedDescription)")
-            ctx.print("Uptime: \(formatUptime(MonotonicClock.nanoseconds - plane.startedAt))")
+            ctx.print("Uptime: \(formatUptime(plane.clock.elapsed(since: plane.startedAt)))")
             ctx.print("PID: \(getpid())")
             ctx.print("Socket: \(plane.options.socketPath)")
             if let load = plane.startupLoad, load.total == 0 {
@@ -100,7 +101,7 @@ enum SystemCommands {
                 let mac = plane.hal.hal.baseMAC
                 ctx.print("")
                 ctx.print("vrrpd Software (vrrpd-\(chip.name)), Version \(plane.options.version), RELEASE SOFTWARE (simulated)")
-                ctx.print("\(plane.live.config.hostname) uptime is \(iosUptime(MonotonicClock.nanoseconds - plane.startedAt))")
+                ctx.print("\(plane.live.config.hostname) uptime is \(iosUptime(plane.clock.elapsed(since: plane.startedAt)))")
                 ctx.print("System image file is \"flash:vrrpd\"")
                 ctx.print("Last reload reason: process start")
                 let serial = String(mac.value, radix: 16, uppercase: true)
@@ -115,10 +116,10 @@ enum SystemCommands {
             // IOS's layout (ntc-templates parse it): line = session, Host(s) = its mode,
             // Location = the client (spaces as underscores).
             ctx.print("    Line       User       Host(s)              Idle       Location")
-            let now = MonotonicClock.nanoseconds
+            let now = ctx.plane.clock.now
             for session in ctx.plane.sessions.values.sorted(by: { $0.id < $1.id }) {
                 let marker = session === ctx.session ? "*" : " "
-                let idle = formatUptime(now - session.lastActivity)
+                let idle = formatUptime(now.duration(since: session.lastActivity))
                 let clock = String(idle.split(separator: " ").last ?? "00:00:00")
                 let line = pad(String(session.id), 3, left: true) + " vty \(session.id - 1)"
                 let location = session.client.replacingSpaces(with: "_")
@@ -140,8 +141,8 @@ func pad(_ text: String, _ width: Int, left: Bool = false) -> String {
     return left ? padding + text : text + padding
 }
 
-func formatUptime(_ nanoseconds: UInt64, short: Bool = false) -> String {
-    let total = Int(nanoseconds / 1_000_000_000)
+func formatUptime(_ uptime: Duration, short: Bool = false) -> String {
+    let total = Int(uptime.components.seconds)
     let days = total / 86400
     let clock = "\(pad2(total / 3600 % 24)):\(pad2(total / 60 % 60)):\(pad2(total % 60))"
     if short { return days > 0 ? "\(days)d\(pad2(total / 3600 % 24))h" : clock }
@@ -150,8 +151,8 @@ func formatUptime(_ nanoseconds: UInt64, short: Bool = false) -> String {
 
 /// Uptime as IOS says it: "1 week, 2 days, 3 hours, 4 minutes" (zero parts left out, minutes
 /// always).
-func iosUptime(_ nanoseconds: UInt64) -> String {
-    let minutes = Int(nanoseconds / 60_000_000_000)
+func iosUptime(_ uptime: Duration) -> String {
+    let minutes = Int(uptime.components.seconds / 60)
     let parts = [(minutes / 10080, "week"), (minutes / 1440 % 7, "day"), (minutes / 60 % 24, "hour")].filter { $0.0 > 0 }
         + [(minutes % 60, "minute")]
     return parts.map { "\($0.0) \($0.1)\($0.0 == 1 ? "" : "s")" }.joined(separator: ", ")

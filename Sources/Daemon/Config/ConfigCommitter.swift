@@ -2,6 +2,7 @@ import Channel
 import Logging
 import NIOCore
 import SwitchHAL
+import Time
 
 /// Brings configuration edits into the running configuration and the HAL, in order, each all or
 /// nothing.
@@ -42,7 +43,7 @@ final class ConfigCommitter {
         let edit: Edit
         let promise: EventLoopPromise<Status>
         var result: HALGroupResult?
-        let queued = HALClock.now
+        let queued: Instant
         /// The configuration once this edit has landed, and what it touched, as projected in
         /// `generation`: while that is current, landing is taking this value (no second run).
         var projection: ConfigEdit
@@ -56,6 +57,7 @@ final class ConfigCommitter {
         init(context: CommandContext, edit: @escaping Edit, promise: EventLoopPromise<Status>, result: HALGroupResult?,
              projection: ConfigEdit, generation: UInt64) {
             self.context = context
+            queued = context.plane.clock.now
             self.edit = edit
             self.promise = promise
             self.result = result
@@ -69,7 +71,7 @@ final class ConfigCommitter {
         portCount = plane.hal.hal.chip.portCount
         projected = plane.live.config
         let live = plane.live
-        reconciler = HALReconciler(driver: HALState.driver, hal: plane.hal, loop: plane.loop) { object in
+        reconciler = HALReconciler(driver: HALState.driver, hal: plane.hal, loop: plane.loop, clock: plane.clock) { object in
             HALState.desired(object, in: live.config)
         }
         let logger = plane.logger
@@ -117,7 +119,7 @@ final class ConfigCommitter {
         var text = "the HAL commit queue"
         if let first = pending.first {
             text += " (\(pending.count) edit(s) waiting, the first \"\(first.context.line)\" from \(first.context.session.name) for "
-                + "\(formatSeconds(HALClock.seconds(since: first.queued))))"
+                + "\(formatSeconds(plane.clock.elapsed(since: first.queued).inSeconds)))"
         }
         return text + "; " + reconciler.activity + "; " + plane.hal.activity
     }
@@ -293,7 +295,7 @@ final class ConfigCommitter {
             return replaced.futureResult
         }
         projected = config
-        let session = Session(id: 0, mode: Modes.config, client: label)
+        let session = Session(id: 0, mode: Modes.config, client: label, connectedAt: plane.clock.now)
         let context = CommandContext(plane: plane, session: session, workspace: plane.live, line: label, loading: true)
         let item = Pending(
             context: context, edit: { _ in nil }, promise: plane.loop.makePromise(), result: .applied,

@@ -1,6 +1,7 @@
 import CLI
 import Channel
 import NIOCore
+import Time
 
 /// What applying a configuration file did.
 public struct ConfigLoadReport: Sendable {
@@ -92,7 +93,7 @@ final class ConfigLoader {
     private let session: Session
     private let promise: EventLoopPromise<ConfigLoadReport>
     private let progress: ((ConfigLoadProgress) -> Void)?
-    private let started = MonotonicClock.nanoseconds
+    private let started: Instant
     /// Lines whose edits are queued and not yet landed, oldest first.
     private var outstanding: [Outstanding] = []
 
@@ -118,7 +119,8 @@ final class ConfigLoader {
         self.progress = progress
         lines = TextLines(bytes)
         report = ConfigLoadReport(source: source)
-        session = Session(id: 0, mode: Modes.config, client: "config file \(source)")
+        session = Session(id: 0, mode: Modes.config, client: "config file \(source)", connectedAt: plane.clock.now)
+        started = plane.clock.now
         promise = plane.loop.makePromise()
     }
 
@@ -258,7 +260,7 @@ final class ConfigLoader {
         }
         errors.sort { $0.line < $1.line }
         report.errors = errors.map(\.text)
-        report.seconds = Double(MonotonicClock.nanoseconds - started) / 1e9
+        report.seconds = plane.clock.elapsed(since: started).inSeconds
         announceProgress()
         promise.succeed(report)
     }

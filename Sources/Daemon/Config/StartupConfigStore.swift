@@ -3,6 +3,7 @@ import Glibc
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import Time
 
 /// The startup configuration file: atomic, durable saves and reads, off the control-plane thread.
 ///
@@ -19,12 +20,16 @@ public final class StartupConfigStore: Sendable {
 
     struct WriterStatus {
         var step: String?
-        var stepStarted: UInt64 = 0
+        var stepStarted = Instant.zero
         var requester: String = ""
         var queued = 0
     }
 
-    public init(path: String) {
+    /// Times the writer's steps (for timeout messages).
+    let clock: any Clock
+
+    public init(path: String, clock: any Clock = SystemClock()) {
+        self.clock = clock
         self.path = path
         writer = NIOThreadPool(numberOfThreads: 1)
         writer._start(threadNamePrefix: "cfg-writer-#")
@@ -38,7 +43,7 @@ public final class StartupConfigStore: Sendable {
     public var activity: String {
         status.withLockedValue { s in
             guard let step = s.step else { return "startup-config writer (idle)" }
-            let seconds = Double(MonotonicClock.nanoseconds - s.stepStarted) / 1e9
+            let seconds = clock.elapsed(since: s.stepStarted).inSeconds
             var text = "startup-config writer: \(step) in progress for \(formatSeconds(seconds)) (for \(s.requester))"
             if s.queued > 0 { text += ", \(s.queued) more save(s) queued" }
             return text
@@ -50,6 +55,7 @@ public final class StartupConfigStore: Sendable {
         status.withLockedValue { $0.queued += 1 }
         let path = self.path
         let status = self.status
+        let clock = self.clock
         let faults = self.faults.withLockedValue { $0 }
         return writer.runIfActive(eventLoop: loop) {
             status.withLockedValue {
@@ -60,7 +66,7 @@ public final class StartupConfigStore: Sendable {
             try StartupConfigStore.atomicWrite(text, to: path, faults: faults) { step in
                 status.withLockedValue {
                     $0.step = step
-                    $0.stepStarted = MonotonicClock.nanoseconds
+                    $0.stepStarted = clock.now
                 }
             }
         }

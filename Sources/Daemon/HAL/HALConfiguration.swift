@@ -1,6 +1,7 @@
 import NAT
 import NetTypes
 import SwitchHAL
+import Time
 
 /// One object of the HAL's configuration.
 enum HALObject: Hashable, Sendable, CustomStringConvertible {
@@ -137,7 +138,7 @@ enum HALState: Equatable, Sendable {
     }
 
     /// Brings `object` to `state` in the HAL, idempotently ("already there" counts as done).
-    static func apply(_ object: HALObject, _ state: HALState?, hal: Switch, deadline: UInt64) throws {
+    static func apply(_ object: HALObject, _ state: HALState?, hal: Switch, deadline: Instant) throws {
         do {
             switch (object, state) {
             case (.vlan(let vlan), .some): try hal.createVLAN(vlan, deadline: deadline)
@@ -169,7 +170,7 @@ enum HALState: Equatable, Sendable {
 
     /// What the HAL holds for each of `objects` (absent: the object does not exist, or has its
     /// default where that is absence: no learn limit).
-    static func read(_ objects: [HALObject], hal: Switch, deadline: UInt64) throws -> [HALObject: HALState] {
+    static func read(_ objects: [HALObject], hal: Switch, deadline: Instant) throws -> [HALObject: HALState] {
         var out: [HALObject: HALState] = [:]
         var vlans: VLANSet?
         var ports: [PortID: PortSettings]?
@@ -247,7 +248,7 @@ enum HALState: Equatable, Sendable {
             read: { hal, deadline, objects in try read(objects, hal: hal, deadline: deadline) })
     }
 
-    private static func apply(_ changes: [HALChange<HALObject, HALState>], hal: Switch, deadline: UInt64) -> HALGroupResult {
+    private static func apply(_ changes: [HALChange<HALObject, HALState>], hal: Switch, deadline: Instant) -> HALGroupResult {
         let ordered = changes.sorted { $0.object.phase(removing: $0.target == nil) < $1.object.phase(removing: $1.target == nil) }
         var done: [HALChange<HALObject, HALState>] = []
         for change in ordered {

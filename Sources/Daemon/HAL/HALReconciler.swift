@@ -1,6 +1,8 @@
 import Logging
 import NIOCore
 import SwitchHAL
+import Time
+import Time
 
 /// One change to one HAL object: the state wanted (nil: the object must not exist, or has its
 /// default), and the state it had before (what undoing puts back).
@@ -36,12 +38,12 @@ struct HALDriver<Object: Hashable & Sendable, State: Equatable & Sendable>: Send
     /// Run on the HAL's NAT thread rather than the hal-api threads.
     var natThread = false
     /// Applies one group of changes, all or nothing (undoing what it did on a refusal).
-    var applyGroup: @Sendable (Switch, UInt64, [HALChange<Object, State>]) -> HALGroupResult
+    var applyGroup: @Sendable (Switch, Instant, [HALChange<Object, State>]) -> HALGroupResult
     /// Applies independent changes, each on its own; one result per change, in order. By default
     /// a group of one each; a driver may do better (one NAT call for many entries).
-    var applyEach: (@Sendable (Switch, UInt64, [HALChange<Object, State>]) -> [HALGroupResult])?
+    var applyEach: (@Sendable (Switch, Instant, [HALChange<Object, State>]) -> [HALGroupResult])?
     /// The HAL's current state of each of `objects` (absent: the object is not there).
-    var read: (@Sendable (Switch, UInt64, [Object]) throws -> [Object: State])?
+    var read: (@Sendable (Switch, Instant, [Object]) throws -> [Object: State])?
 }
 
 /// Brings HAL objects to the states their owner wants. One type for the HAL configuration
@@ -103,11 +105,12 @@ final class HALReconciler<Object: Hashable & Sendable, State: Equatable & Sendab
     private var dirty = Set<Object>()
     private var unknown = Set<Object>()
     private var queue: [Transaction] = []
-    private var inFlight: (label: String, started: UInt64, objects: Int)?
+    private var inFlight: (label: String, started: Instant, objects: Int)?
     private var verifying: [Object] = []
-    private var retry: Scheduled<Void>?
-    private let backoffRange: ClosedRange<TimeAmount>
-    private var backoff: TimeAmount
+    private var retry: ClockTimer?
+    private let clock: any Clock
+    private let backoffRange: ClosedRange<Duration>
+    private var backoff: Duration
     private var stopped = false
     private var idleWaiters: [() -> Void] = []
     private(set) var problem: String?
@@ -115,14 +118,15 @@ final class HALReconciler<Object: Hashable & Sendable, State: Equatable & Sendab
 
     func resetCounters() { counters = Counters() }
 
-    /// `backoff`: the first retry's delay and the longest (doubling in between).
+    /// `backoff`: the first retry's delay and the longest (doubling in between), on `clock`.
     init(
-        driver: HALDriver<Object, State>, hal: HALService, loop: EventLoop,
-        backoff: ClosedRange<TimeAmount> = .seconds(1)...TimeAmount.seconds(16), desired: @escaping (Object) -> State?
+        driver: HALDriver<Object, State>, hal: HALService, loop: EventLoop, clock: any Clock = SystemClock(),
+        backoff: ClosedRange<Duration> = .seconds(1)...Duration.seconds(16), desired: @escaping (Object) -> State?
     ) {
         self.driver = driver
         self.hal = hal
         self.loop = loop
+        self.clock = clock
         self.desired = desired
         backoffRange = backoff
         self.backoff = backoff.lowerBound
@@ -177,7 +181,7 @@ final class HALReconciler<Object: Hashable & Sendable, State: Equatable & Sendab
         var text = driver.operation
         if let inFlight {
             text += " (HAL call with \(inFlight.objects) change(s) from \"\(inFlight.label)\" in flight for "
-                + "\(formatSeconds(HALClock.seconds(since: inFlight.started)))"
+                + "\(formatSeconds(clock.elapsed(since: inFlight.started).inSeconds))"
             if !queue.isEmpty { text += ", \(queue.count) more queued" }
             text += ")"
         } else if !queue.isEmpty || !dirty.isEmpty {
@@ -234,14 +238,14 @@ final class HALReconciler<Object: Hashable & Sendable, State: Equatable & Sendab
         let groups = transactions.map(\.changes)
         let label = transactions.first?.label ?? (verify.isEmpty ? "bring \(background.count) object(s) in step" : "verify")
         let size = groups.reduce(background.count) { $0 + $1.count }
-        inFlight = (label, HALClock.now, size)
+        inFlight = (label, clock.now, size)
         if tracksInFlight {
             inFlightObjects = Set(background.map(\.object))
             for t in transactions { for c in t.changes { inFlightObjects.insert(c.object) } }
         }
         counters.calls += 1
         let driver = self.driver
-        let body: @Sendable (Switch, UInt64) -> CallResult = { hal, deadline in
+        let body: @Sendable (Switch, Instant) -> CallResult = { hal, deadline in
             var result = CallResult()
             var timedOut: HALError?
             for group in groups {
@@ -279,7 +283,7 @@ final class HALReconciler<Object: Hashable & Sendable, State: Equatable & Sendab
         }
         let call = driver.natThread ? hal.callNAT(driver.operation, on: loop, body) : hal.call(driver.operation, on: loop, body)
         call.assumeIsolated().whenComplete { [self] outcome in
-            let seconds = HALClock.seconds(since: inFlight?.started ?? HALClock.now)
+            let seconds = inFlight.map { clock.elapsed(since: $0.started).inSeconds } ?? 0
             counters.slowestCall = max(counters.slowestCall, seconds)
             inFlight = nil
             inFlightObjects = []
@@ -402,7 +406,7 @@ final class HALReconciler<Object: Hashable & Sendable, State: Equatable & Sendab
         guard retry == nil, !stopped else { return }
         let delay = backoff
         backoff = min(backoff * 2, backoffRange.upperBound)
-        retry = loop.assumeIsolated().scheduleTask(in: delay) { [self] in
+        retry = loop.scheduleTask(after: delay, clock: clock) { [self] in
             retry = nil
             kick()
         }

@@ -4,6 +4,7 @@ import NIOCore
 import NIOPosix
 import NetTypes
 import SwitchHAL
+import Time
 
 /// The control plane's door to the HAL. Every HAL call runs on one of the `hal-api` threads,
 /// never on the control-plane loop, with a deadline on every lock it takes; the loop only ever
@@ -17,7 +18,7 @@ public final class HALService: Sendable {
     /// NAT's calls run on their own thread (`hal-nat-#0`): a wedged NAT table can hold it, never
     /// the threads that install VRRP virtual MACs and L2 configuration.
     private let natPool: NIOThreadPool
-    private let inFlight = NIOLockedValueBox<[Int: (operation: String, since: UInt64)]>([:])
+    private let inFlight = NIOLockedValueBox<[Int: (operation: String, since: Instant)]>([:])
     private let nextCall = NIOLockedValueBox(0)
 
     private let subscription = NIOLockedValueBox<EventFanout.Subscription?>(nil)
@@ -104,20 +105,20 @@ public final class HALService: Sendable {
     /// Runs `body` on a HAL thread with a deadline `callTimeout` from when it starts; the future
     /// completes on `loop`.
     public func call<T: Sendable>(
-        _ operation: String, on loop: EventLoop, _ body: @escaping @Sendable (Switch, UInt64) throws -> T
+        _ operation: String, on loop: EventLoop, _ body: @escaping @Sendable (Switch, Instant) throws -> T
     ) -> EventLoopFuture<T> {
         run(operation, on: loop, pool: pool, body)
     }
 
     /// The same, on the NAT thread (`hal-nat-#0`).
     public func callNAT<T: Sendable>(
-        _ operation: String, on loop: EventLoop, _ body: @escaping @Sendable (Switch, UInt64) throws -> T
+        _ operation: String, on loop: EventLoop, _ body: @escaping @Sendable (Switch, Instant) throws -> T
     ) -> EventLoopFuture<T> {
         run(operation, on: loop, pool: natPool, body)
     }
 
     private func run<T: Sendable>(
-        _ operation: String, on loop: EventLoop, pool: NIOThreadPool, _ body: @escaping @Sendable (Switch, UInt64) throws -> T
+        _ operation: String, on loop: EventLoop, pool: NIOThreadPool, _ body: @escaping @Sendable (Switch, Instant) throws -> T
     ) -> EventLoopFuture<T> {
         let hal = self.hal
         let timeout = callTimeout
@@ -127,9 +128,9 @@ public final class HALService: Sendable {
             return n
         }
         return pool.runIfActive(eventLoop: loop) {
-            inFlight.withLockedValue { $0[id] = (operation, HALClock.now) }
+            inFlight.withLockedValue { $0[id] = (operation, SystemClock.now) }
             defer { inFlight.withLockedValue { $0[id] = nil } }
-            return try body(hal, HALClock.deadline(after: timeout))
+            return try body(hal, SystemClock.deadline(after: .seconds(timeout)))
         }
     }
 
@@ -138,7 +139,7 @@ public final class HALService: Sendable {
     public var activity: String {
         let calls = inFlight.withLockedValue { Array($0.values) }
         var parts = calls.sorted { $0.since < $1.since }.map {
-            "HAL call \($0.operation) running for \(formatSeconds(HALClock.seconds(since: $0.since)))"
+            "HAL call \($0.operation) running for \(formatSeconds(SystemClock.elapsed(since: $0.since).inSeconds))"
         }
         for lock in hal.lockSnapshots {
             guard let holder = lock.holder, holder.seconds > 0.5 || !lock.waiters.isEmpty else { continue }

@@ -1,6 +1,7 @@
 import NetTypes
 import Packets
 import SwitchHAL
+import Time
 import VRRP
 
 /// What the router answers on its SVIs: ARP for its own addresses (with the router MAC), for a
@@ -124,7 +125,7 @@ extension L3Service {
     /// another VLAN's addresses); packets waiting for it on that VLAN go out.
     func learnNeighbor(_ address: IPv4Address, mac: MACAddress, vlan: UInt16, port: PortID, evidence: NeighborTable.Evidence) {
         guard routes.isOnSubnet(address, vlan: vlan), !mac.isMulticast else { return }
-        let outcome = neighbors.learn(address, mac: mac, vlan: vlan, port: port, evidence: evidence, now: NATService.now)
+        let outcome = neighbors.learn(address, mac: mac, vlan: vlan, port: port, evidence: evidence, now: clock.now)
         for hop in outcome.invalidated { withdrawOffloads(via: hop) }
         guard outcome.recorded, let queued = waiting[address], queued.vlan == vlan else { return }
         waiting[address] = nil

@@ -1,6 +1,7 @@
 import NIOCore
 import NetTypes
 import SwitchHAL
+import Time
 
 /// The chip routes what the CPU has routed once: after the routing path sends a packet to a
 /// resolved next hop, the destination goes into the HAL's L3 host table (VLAN, next-hop MAC),
@@ -60,7 +61,7 @@ extension L3Service {
             applyEach: { hal, deadline, changes in applyHostChanges(hal, deadline, changes) })
     }
 
-    static func applyHostChanges(_ hal: Switch, _ deadline: UInt64, _ changes: [HALChange<HostObject, HostState>]) -> [HALGroupResult] {
+    static func applyHostChanges(_ hal: Switch, _ deadline: Instant, _ changes: [HALChange<HostObject, HostState>]) -> [HALGroupResult] {
         var zones: [UInt16: NATZone?] = [:]
         var deletes: [IPv4Address] = []
         var adds: [L3Host] = []

@@ -3,6 +3,7 @@ import NIOCore
 import NetTypes
 import Packets
 import SwitchHAL
+import Time
 
 /// The routing path: IPv4 packets a host sends to the router (its MAC or a virtual MAC) meet the
 /// HAL NAT table (a hit is translated as the chip would; a miss goes to the NAT engine, as on a
@@ -124,7 +125,7 @@ extension L3Service {
             nat.engine.countHardwareHits(1)
             return forward(Self.rewrite(item.packet, as: NATService.flowPacket(hit.packet, flags: item.flow.flags)))
         }
-        let decision = nat.engine.process(item.flow, from: item.side, now: NATService.now, commit: true, explain: false)
+        let decision = nat.engine.process(item.flow, from: item.side, now: clock.now, commit: true, explain: false)
         nat.install([decision])
         switch decision.outcome {
         case .translated:
@@ -166,7 +167,7 @@ extension L3Service {
             return
         }
         let (prefix, vlan, hop) = (route.prefix, route.vlan, route.nextHop)
-        if let neighbor = neighbors[hop], neighbor.vlan == vlan, NATService.now - neighbor.seen < NeighborTable.lifetimeMs {
+        if let neighbor = neighbors[hop], neighbor.vlan == vlan, clock.now.duration(since: neighbor.seen) < NeighborTable.lifetime {
             offload(out.destination, hop: hop, vlan: vlan, mac: neighbor.mac)
             return send(out, to: neighbor.mac, vlan: vlan, port: neighbor.port)
         }

@@ -7,6 +7,7 @@ import NIOCore
 import NetTypes
 import Packets
 import SwitchHAL
+import Time
 import VRRP
 
 /// The router on the SVIs: what it answers (ARP, ping and neighbour solicitations for its own
@@ -97,12 +98,16 @@ final class L3Service: @unchecked Sendable {
         var malformed: UInt64 = 0
     }
 
-    init(nat: NATService, hal: HALService, routerMAC: MACAddress, logger: Logger) {
+    /// The service's time (neighbour lifetimes, the NAT engine's time for routed packets).
+    let clock: any Clock
+
+    init(nat: NATService, hal: HALService, routerMAC: MACAddress, logger: Logger, clock: any Clock = SystemClock()) {
         self.nat = nat
+        self.clock = clock
         self.hal = hal
         self.routerMAC = routerMAC
         self.logger = logger
-        hostTable = HALReconciler(driver: Self.hostTableDriver, hal: hal, loop: nat.loop) { [unowned self] in desiredHostState($0) }
+        hostTable = HALReconciler(driver: Self.hostTableDriver, hal: hal, loop: nat.loop, clock: clock) { [unowned self] in desiredHostState($0) }
         hostTable.onProblem = { [logger] problem in
             logger.warning("L3 host table update failed (\(problem)); the routed path stays on the CPU until it is redone")
         }
@@ -219,8 +224,8 @@ final class L3Service: @unchecked Sendable {
                 routing: routing, answered: answered, routeOverflow: routeOverflow.load(ordering: .relaxed),
                 answerOverflow: answerOverflow.load(ordering: .relaxed), neighbors: neighbors.count, neighborCapacity: neighbors.capacity,
                 neighborCounters: neighbors.counters, incomplete: waiting.count,
-                neighborList: neighbors.entries.sorted { $0.key < $1.key }.map { [now = NATService.now] in
-                    ($0.key, $0.value.mac, $0.value.vlan, Int(now &- $0.value.seen) / 60_000)
+                neighborList: neighbors.entries.sorted { $0.key < $1.key }.map { [now = clock.now] in
+                    ($0.key, $0.value.mac, $0.value.vlan, Int(now.duration(since: $0.value.seen).components.seconds / 60))
                 })
         }
     }

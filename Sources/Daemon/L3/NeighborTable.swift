@@ -1,5 +1,6 @@
 import NetTypes
 import SwitchHAL
+import Time
 
 /// The routing path's neighbour (ARP) table: which MAC, VLAN and port an IPv4 neighbour was
 /// last heard at. Bounded, and filled only by what Linux would let fill it (net/ipv4/arp.c,
@@ -12,21 +13,21 @@ import SwitchHAL
 ///   (`addressedToUs`), is recorded while there is room; a full table refuses it, counted;
 /// - anything else (gratuitous ARP, requests for other hosts, replies nobody asked for:
 ///   `unsolicited`) refreshes an entry that is already there and never creates one;
-/// - a recorded entry's MAC or VLAN changes at most once per `lockTimeMs` except by a solicited
+/// - a recorded entry's MAC or VLAN changes at most once per `lockTime` except by a solicited
 ///   reply (Linux's `locktime`), so a stream of conflicting ARP cannot flap what the chip
 ///   routes with.
 ///
-/// Pure: the time comes in with each call (milliseconds, `NATService.now`). A full table is
-/// swept for expired entries at most once per `sweepIntervalMs`, so a flood against a full
+/// Pure: the time comes in with each call (the L3 service's clock). A full table is swept for
+/// expired entries at most once per `sweepInterval`, so a flood against a full
 /// table costs O(1) a frame; only a solicited reply may scan it for the entry to evict (the
 /// router asks at most `L3Service.maxUnresolvedHops` a second).
 struct NeighborTable: Sendable {
     /// The limits, named: entries, how long an entry lives without being heard from, how long
     /// a changed entry is locked against another change, how often a full table is swept.
     static let defaultCapacity = 4096
-    static let lifetimeMs: UInt64 = 300_000
-    static let lockTimeMs: UInt64 = 1_000
-    static let sweepIntervalMs: UInt64 = 1_000
+    static let lifetime = Duration.seconds(300)
+    static let lockTime = Duration.seconds(1)
+    static let sweepInterval = Duration.seconds(1)
 
     struct Entry: Sendable, Equatable {
         var mac: MACAddress
@@ -34,9 +35,9 @@ struct NeighborTable: Sendable {
         /// The port it was last heard on: routed packets go there, not to every port of the VLAN.
         var port: PortID
         /// Last heard from (ms).
-        var seen: UInt64
+        var seen: Instant
         /// When its MAC or VLAN last changed (ms).
-        var changed: UInt64
+        var changed: Instant
     }
 
     /// What a frame tells about its sender.
@@ -71,7 +72,7 @@ struct NeighborTable: Sendable {
     let capacity: Int
     private(set) var entries: [IPv4Address: Entry] = [:]
     private(set) var counters = Counters()
-    private var nextSweep: UInt64 = 0
+    private var nextSweep = Instant.zero
 
     init(capacity: Int = NeighborTable.defaultCapacity) { self.capacity = capacity }
 
@@ -80,11 +81,11 @@ struct NeighborTable: Sendable {
     subscript(address: IPv4Address) -> Entry? { entries[address] }
 
     /// Records (or refreshes) `address` at `mac`/`vlan`/`port` as `evidence` allows.
-    mutating func learn(_ address: IPv4Address, mac: MACAddress, vlan: UInt16, port: PortID, evidence: Evidence, now: UInt64) -> Outcome {
+    mutating func learn(_ address: IPv4Address, mac: MACAddress, vlan: UInt16, port: PortID, evidence: Evidence, now: Instant) -> Outcome {
         if var entry = entries[address] {
             let moved = entry.mac != mac || entry.vlan != vlan
             if moved {
-                guard evidence == .solicited || now &- entry.changed >= Self.lockTimeMs else {
+                guard evidence == .solicited || now.duration(since: entry.changed) >= Self.lockTime else {
                     counters.changesLocked &+= 1
                     return Outcome(recorded: false)
                 }
@@ -105,7 +106,7 @@ struct NeighborTable: Sendable {
         if entries.count >= capacity {
             // Expired entries go first, but a full table is not walked for every frame.
             if evidence == .solicited || now >= nextSweep {
-                nextSweep = now &+ Self.sweepIntervalMs
+                nextSweep = now + Self.sweepInterval
                 invalidated = sweep(now: now)
             }
             if entries.count >= capacity {
@@ -123,8 +124,8 @@ struct NeighborTable: Sendable {
     }
 
     /// Removes the entries not heard from for their lifetime; returns their addresses.
-    mutating func sweep(now: UInt64) -> [IPv4Address] {
-        let expired = entries.compactMap { now &- $0.value.seen >= Self.lifetimeMs ? $0.key : nil }
+    mutating func sweep(now: Instant) -> [IPv4Address] {
+        let expired = entries.compactMap { now.duration(since: $0.value.seen) >= Self.lifetime ? $0.key : nil }
         for address in expired { entries[address] = nil }
         return expired
     }

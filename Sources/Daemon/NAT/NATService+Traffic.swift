@@ -3,6 +3,7 @@ import NAT
 import NIOCore
 import NetTypes
 import SwitchHAL
+import Time
 
 /// Traffic through the NAT (the test commands), the tracer, clearing, and snapshots for `show`.
 extension NATService {
@@ -46,7 +47,7 @@ extension NATService {
 
     func runFlows(_ request: FlowRequest) -> EventLoopFuture<FlowReport> {
         loop.flatSubmit { [self] in
-            let started = NATService.now
+            let started = clock.now
             let firsts = Self.sessionPackets(request)
             // Without an inside and an outside interface nothing is translated, whatever the
             // HAL still holds.
@@ -66,7 +67,7 @@ extension NATService {
                 // 2. Misses go to the CPU: the engine translates (creating what it must).
                 var report = FlowReport(sessions: request.sessions, packets: request.sessions * request.count)
                 var decisions: [NATEngine.Decision] = []
-                let now = NATService.now
+                let now = clock.now
                 let control = request.packet.isTCPControl
                 for (index, result) in results.enumerated() {
                     let packet = firsts[index]
@@ -103,7 +104,7 @@ extension NATService {
                 let repeats = request.count - 1
                 guard repeats > 0 else {
                     var done = report
-                    done.seconds = Double(NATService.now - started) / 1000
+                    done.seconds = (clock.now - started).inSeconds
                     return loop.makeSucceededFuture(done)
                 }
                 return hal.callNAT("nat-flow", on: loop) { hal, deadline -> (hits: Int, misses: Int) in
@@ -120,7 +121,7 @@ extension NATService {
                     done.hardware += counts.hits
                     done.untranslated += counts.misses
                     engine.countHardwareHits(UInt64(counts.hits))
-                    done.seconds = Double(NATService.now - started) / 1000
+                    done.seconds = (clock.now - started).inSeconds
                     return done
                 }.nonisolated()
             }.nonisolated()
@@ -131,7 +132,7 @@ extension NATService {
     /// programmed, and the reply waits for the HAL.
     func trace(_ packet: FlowPacket, from side: NATZone, commit: Bool) -> EventLoopFuture<NATEngine.Decision> {
         loop.flatSubmit { [self] in
-            var decision = engine.process(packet, from: side, now: NATService.now, commit: commit)
+            var decision = engine.process(packet, from: side, now: clock.now, commit: commit)
             guard commit, decision.created else {
                 if !commit { decision.steps.append("dry run: nothing changed (add commit to create the translation)") }
                 return loop.makeSucceededFuture(decision)
@@ -170,7 +171,7 @@ extension NATService {
 
     struct Snapshot: Sendable {
         var engine: NATEngine
-        var now: UInt64
+        var now: Instant
         var halFigures: HALNATFigures?
         var outOfSync: Bool
         var problem: String?
@@ -185,7 +186,7 @@ extension NATService {
     func snapshot(sorted: Bool = false) -> EventLoopFuture<Snapshot> {
         loop.submit { [self] in
             Snapshot(
-                engine: engine, now: NATService.now, halFigures: halCounters, outOfSync: outOfSync, problem: table.problem,
+                engine: engine, now: clock.now, halFigures: halCounters, outOfSync: outOfSync, problem: table.problem,
                 queued: table.pendingCount, programCalls: table.counters.calls, programFailures: table.counters.failures,
                 sortedTranslations: sorted ? engine.sortedTranslations : [])
         }

@@ -8,6 +8,7 @@ import NIOPosix
 import NetTypes
 import Packets
 import SwitchHAL
+import Time
 
 /// NAT on the switch: the translation engine (`NATEngine`) on its own thread (`nat`), the HAL
 /// NAT table it programs, the hit-bit ager, and the traffic the test commands send.
@@ -44,15 +45,19 @@ public final class NATService: @unchecked Sendable {
     /// The last failure to read the hit bits (logged once), nil once they are read again.
     private var agerProblem: String?
 
+    /// The service's time (ageing, timing).
+    let clock: any Clock
+
     /// How often the HAL's hit bits are read and idle translations expire.
     static let agerInterval = TimeAmount.seconds(1)
 
-    init(hal: HALService, logger: Logger) {
+    init(hal: HALService, logger: Logger, clock: any Clock = SystemClock()) {
         self.hal = hal
+        self.clock = clock
         self.logger = logger
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         loop = group.next()
-        table = HALReconciler(driver: Self.tableDriver, hal: hal, loop: loop, backoff: .seconds(2)...TimeAmount.seconds(2)) {
+        table = HALReconciler(driver: Self.tableDriver, hal: hal, loop: loop, clock: clock, backoff: .seconds(2)...Duration.seconds(2)) {
             [unowned self] key in desiredEntry(key)
         }
         // The L3 service shares this thread (a packet that needs a translation meets the engine).
@@ -115,7 +120,6 @@ public final class NATService: @unchecked Sendable {
     private let lastInSync = ManagedAtomic(true)
 
     /// Milliseconds of a monotonic clock.
-    static var now: UInt64 { NIODeadline.now().uptimeNanoseconds / 1_000_000 }
 
     // MARK: Configuration and VRRP
 
@@ -127,7 +131,7 @@ public final class NATService: @unchecked Sendable {
             self.environment = environment
             var env = environment
             env.masterGroups = masters
-            let (changes, notes) = engine.configure(config, env, changed: changed, now: Self.now)
+            let (changes, notes) = engine.configure(config, env, changed: changed, now: clock.now)
             report(changes, notes, reason: "configuration")
         }
     }
@@ -137,7 +141,7 @@ public final class NATService: @unchecked Sendable {
         loop.execute { [self] in
             for group in added { masters.insert(group) }
             for group in removed { masters.remove(group) }
-            let (changes, notes) = engine.updateMasters(added: added, removed: removed, now: Self.now)
+            let (changes, notes) = engine.updateMasters(added: added, removed: removed, now: clock.now)
             report(changes, notes, reason: "VRRP")
         }
     }
@@ -147,12 +151,12 @@ public final class NATService: @unchecked Sendable {
     private func report(_ changes: HardwareChanges, _ notes: [String], reason: String) {
         for note in notes { logger.notice("NAT (\(reason)): \(note)") }
         guard !notes.isEmpty, !changes.isEmpty else { return program(changes, label: "NAT (\(reason))") }
-        let started = Self.now
+        let started = clock.now
         program(changes, label: "NAT (\(reason))") { [self] error in
             if let error {
                 logger.error("NAT (\(reason)): HAL refused \(changes.add.count) added / \(changes.remove.count) removed entries: \(error)")
             } else {
-                logger.notice("NAT (\(reason)): HAL programmed: +\(changes.add.count) -\(changes.remove.count) entries in \(Self.now - started) ms")
+                logger.notice("NAT (\(reason)): HAL programmed: +\(changes.add.count) -\(changes.remove.count) entries in \(clock.elapsed(since: started).inMilliseconds) ms")
             }
         }
     }
@@ -306,7 +310,7 @@ public final class NATService: @unchecked Sendable {
             aging = false
             defer { checkIdle() }
             guard !stopping else { return }
-            let now = Self.now
+            let now = clock.now
             switch result {
             case .success(let (hits, counters, evicted)):
                 engine.recordHits(hits, now: now)

@@ -5,6 +5,7 @@ import Glibc
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import Time
 
 /// One client connection: decodes frames, runs its session's requests in order under the
 /// command deadline, and streams the replies back in the same order.
@@ -36,7 +37,7 @@ final class Connection: ChannelInboundHandler {
     private var replies: [Reply] = []
     private var partialFrameTimer: Scheduled<Void>?
     private var helloTimer: Scheduled<Void>?
-    private var idleTimer: Scheduled<Void>?
+    private var idleTimer: ClockTimer?
     private var stallTimer: Scheduled<Void>?
     private var context: ChannelHandlerContext?
     /// A finished command whose long output is still being streamed.
@@ -52,7 +53,7 @@ final class Connection: ChannelInboundHandler {
         let id: UInt32
         let line: String
         let context: CommandContext
-        let started = MonotonicClock.nanoseconds
+        let started: Instant
         /// The session's mode once the command ran: its END carries that prompt. A command that
         /// waits without letting others run (a password check) may change it when it finishes.
         var mode: Mode
@@ -68,6 +69,7 @@ final class Connection: ChannelInboundHandler {
             self.id = id
             self.line = line
             self.context = context
+            started = context.plane.clock.now
             self.mode = mode
             self.pipelined = pipelined
         }
@@ -144,10 +146,10 @@ final class Connection: ChannelInboundHandler {
     /// under way, is closed (IOS's default: 10 minutes), so idle connections cannot hold every
     /// slot. Checked every 2 s.
     private func armIdleCheck() {
-        idleTimer = plane.loop.assumeIsolated().scheduleTask(in: .seconds(2)) { [self] in
+        idleTimer = plane.loop.scheduleTask(after: .seconds(2), clock: plane.clock) { [self] in
             guard let session, !closing else { return }
             let limit = plane.live.config.execTimeout ?? RunningConfig.defaultExecTimeout
-            let idle = (MonotonicClock.nanoseconds &- session.lastActivity) / 1_000_000_000
+            let idle = UInt64(plane.clock.elapsed(since: session.lastActivity).inNanoseconds) / 1_000_000_000
             if limit > 0, idle >= UInt64(limit), replies.isEmpty, streaming == nil {
                 plane.logger.info("session idle: closed (exec-timeout)", metadata: ["session": "\(session.id)", "idle-s": "\(idle)"])
                 protocolFailure(id: 0, "session idle for \(idle) s: closed (exec-timeout \(limit / 60) \(limit % 60))", log: false)
@@ -316,7 +318,7 @@ final class Connection: ChannelInboundHandler {
 
     private func handle(_ frame: Frame) {
         guard let session else { return }
-        session.lastActivity = MonotonicClock.nanoseconds
+        session.lastActivity = plane.clock.now
         let text = frame.text ?? ""
         // A session opens with HELLO: any other request before it is refused (and changes nothing).
         if !session.greeted, frame.type != .hello, frame.type != .cancel {
@@ -490,7 +492,7 @@ final class Connection: ChannelInboundHandler {
         guard item.status == nil else { return }
         item.context.abandoned = true
         plane.statistics.commandTimeouts += 1
-        let waited = formatSeconds(Double(MonotonicClock.nanoseconds - item.started) / 1e9)
+        let waited = formatSeconds(plane.clock.elapsed(since: item.started).inSeconds)
         let what = item.waitingFor?() ?? "?"
         item.context.print("% Timed out after \(waited): \"\(item.line)\" is waiting for \(what)")
         if let session {

@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import Time
 
 /// Checks answers to `Password:` on the control-plane loop, as `EnableSecretGuard` allows: an
 /// answer whose turn comes within its share of the command deadline waits for it (without
@@ -32,10 +33,10 @@ final class EnableSecretChecks {
         let promise = loop.makePromise(of: Verdict.self)
         let who = ctx.session.identity
         let administrator = ctx.session.administrator
-        let latest = MonotonicClock.nanoseconds + UInt64(Double(plane.options.commandTimeout.nanoseconds) * Self.deadlineShare)
+        let latest = plane.clock.now.nanoseconds + UInt64(Double(plane.options.commandTimeout.nanoseconds) * Self.deadlineShare)
 
         func attempt() {
-            let now = MonotonicClock.nanoseconds
+            let now = plane.clock.now.nanoseconds
             // A request that timed out or was cancelled is not checked: it would spend a guess.
             guard !ctx.abandoned else { return promise.succeed(.refused("Interrupted")) }
             switch state.admit(who, administrator: administrator, now: now) {
@@ -43,7 +44,7 @@ final class EnableSecretChecks {
                 let verified = plane.authPool.runIfActive(eventLoop: loop) { EnableSecret.verify(password, against: secret) }
                 verified.hop(to: loop).assumeIsolated().whenComplete { [self] result in
                     let right = try? result.get()
-                    let now = MonotonicClock.nanoseconds
+                    let now = plane.clock.now.nanoseconds
                     let failures = state.finished(who, administrator: administrator, right: right, now: now)
                     wake()
                     switch right {
@@ -75,7 +76,7 @@ final class EnableSecretChecks {
                             who: who, why: "\(failures) wrong from all clients lately", retry: seconds)
                     }
                 }
-                loop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(until - now))) { attempt() }
+                _ = loop.scheduleTask(after: .nanoseconds(Int64(until - now)), clock: plane.clock) { attempt() }
             }
         }
 

@@ -1,5 +1,6 @@
 import CLI
 import Channel
+import Time
 
 /// One client's session: its mode, its configuration context and who it is.
 ///
@@ -28,8 +29,8 @@ public final class Session {
     /// The peer is the local administrator (root or vrrpd's own user): the last session slot
     /// is theirs, and other clients' wrong secrets never hold them back.
     public let administrator: Bool
-    public let connectedAt: UInt64
-    public var lastActivity: UInt64
+    public let connectedAt: Instant
+    public var lastActivity: Instant
     public var commandCount = 0
     /// The client said HELLO (a session opens with it; docs/channel.md).
     public var greeted = false
@@ -48,13 +49,15 @@ public final class Session {
     var pendingInput: ((CommandContext, String) -> CommandOutcome)?
     var pendingInputContext: CommandContext?
 
-    public init(id: Int, mode: Mode, client: String, identity: ClientIdentity = .unidentified, administrator: Bool = true) {
+    public init(id: Int, mode: Mode, client: String, identity: ClientIdentity = .unidentified, administrator: Bool = true,
+        connectedAt: Instant
+    ) {
         self.id = id
         self.mode = mode
         self.client = client
         self.identity = identity
         self.administrator = administrator
-        connectedAt = MonotonicClock.nanoseconds
+        self.connectedAt = connectedAt
         lastActivity = connectedAt
     }
 

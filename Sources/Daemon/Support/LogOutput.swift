@@ -3,6 +3,7 @@ import DequeModule
 import Glibc
 import Logging
 import NIOConcurrencyHelpers
+import Time
 
 /// Where vrrpd's log lines go: stderr in the foreground, a file or syslog when detached.
 public enum LogDestination: Sendable {
@@ -76,10 +77,13 @@ public final class LogSink: @unchecked Sendable {
     /// Written under `lock` (a reopen swaps it).
     private var fd: Int32
     private let lock = NIOLock()
+    /// Stamps each line (its wall clock).
+    private let clock: any Clock
 
-    public init(_ destination: LogDestination, buffer: LogBuffer? = nil) throws {
+    public init(_ destination: LogDestination, buffer: LogBuffer? = nil, clock: any Clock = SystemClock()) throws {
         self.destination = destination
         self.buffer = buffer
+        self.clock = clock
         switch destination {
         case .standardError:
             fd = STDERR_FILENO
@@ -126,7 +130,7 @@ public final class LogSink: @unchecked Sendable {
             }
             return
         }
-        let line = "\(LogSink.timestamp()) vrrpd[\(getpid())] \(level) \(text)\n"
+        let line = "\(clock.wallNow.iso8601) vrrpd[\(getpid())] \(level) \(text)\n"
         let bytes = Array(line.utf8)
         lock.withLock {
             let fd = self.fd
@@ -142,19 +146,6 @@ public final class LogSink: @unchecked Sendable {
         }
     }
 
-    static func timestamp() -> String {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        var tm = tm()
-        var seconds = ts.tv_sec
-        gmtime_r(&seconds, &tm)
-        func pad(_ n: Int32, _ width: Int) -> String {
-            let s = String(n)
-            return String(repeating: "0", count: max(0, width - s.count)) + s
-        }
-        return "\(tm.tm_year + 1900)-\(pad(tm.tm_mon + 1, 2))-\(pad(tm.tm_mday, 2))T\(pad(tm.tm_hour, 2)):"
-            + "\(pad(tm.tm_min, 2)):\(pad(tm.tm_sec, 2)).\(pad(Int32(ts.tv_nsec / 1_000_000), 3))Z"
-    }
 }
 
 /// The daemon's last log messages, kept in memory for `show logging` (IOS's logging buffer):
@@ -187,16 +178,19 @@ public final class LogBuffer: Sendable {
     public let level: Logger.Level
     private let state = NIOLockedValueBox(State())
 
-    public init(capacity: Int = 4096, level: Logger.Level = .info) {
+    /// Stamps each entry (its wall clock).
+    private let clock: any Clock
+
+    public init(capacity: Int = 4096, level: Logger.Level = .info, clock: any Clock = SystemClock()) {
         self.capacity = max(1, capacity)
         self.level = level
+        self.clock = clock
     }
 
     public func append(level: Logger.Level, label: String, message: String) {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
+        let now = clock.wallNow
         state.withLockedValue { s in
-            s.entries.append(Entry(wallSeconds: ts.tv_sec, milliseconds: Int(ts.tv_nsec / 1_000_000), level: level, label: label, message: message))
+            s.entries.append(Entry(wallSeconds: now.secondsSinceEpoch, milliseconds: now.milliseconds, level: level, label: label, message: message))
             s.logged += 1
             if s.entries.count > capacity {
                 s.entries.removeFirst()
@@ -231,15 +225,20 @@ public final class LogRateLimiter: Sendable {
     private let burst: Int
     private let intervalNanos: UInt64
     private let state = NIOLockedValueBox(State())
+    private let clock: any Clock
 
-    public init(burst: Int, intervalSeconds: Double) {
+    public init(burst: Int, intervalSeconds: Double, clock: any Clock = SystemClock()) {
         self.burst = burst
         self.intervalNanos = UInt64(intervalSeconds * 1e9)
+        self.clock = clock
     }
 
     /// Returns nil when the message must be dropped; otherwise the number of messages dropped
     /// since the last one let through (to be mentioned in the line).
-    public func admit(now: UInt64 = MonotonicClock.nanoseconds) -> Int? {
+    public func admit() -> Int? { admit(now: clock.now.nanoseconds) }
+
+    /// `admit()` at `now` (nanoseconds on the limiter's clock).
+    public func admit(now: UInt64) -> Int? {
         state.withLockedValue { s in
             if now - s.windowStart >= intervalNanos {
                 s.windowStart = now
@@ -299,14 +298,6 @@ public final class RepeatedLogLines: Sendable {
         var metadata = metadata
         if dropped > 0 { metadata["suppressed"] = "\(dropped)" }
         logger.log(level: level, "\(message)", metadata: metadata)
-    }
-}
-
-public enum MonotonicClock {
-    public static var nanoseconds: UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
     }
 }
 

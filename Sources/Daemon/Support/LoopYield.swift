@@ -1,6 +1,7 @@
 import Glibc
 import NIOCore
 import NIOPosix
+import Time
 
 /// Lets long work on the control-plane loop (a configuration file, a long script's lines, a big
 /// rendering) step aside for everyone else between slices.
@@ -91,8 +92,8 @@ struct Slice {
     let end: UInt64
 
     init(nanoseconds: UInt64 = LoopYield.sliceNanoseconds) {
-        end = MonotonicClock.nanoseconds + nanoseconds
+        end = SystemClock.now.nanoseconds + nanoseconds
     }
 
-    var isOver: Bool { MonotonicClock.nanoseconds >= end }
+    var isOver: Bool { SystemClock.now.nanoseconds >= end }
 }

@@ -62,7 +62,7 @@ extension VRRPService {
         ttl: UInt8, sender: MACAddress
     ) {
         counters.vrrpReceived += 1
-        let now = VRRPService.now
+        let now = self.now
         if debugPackets {
             let vrid = message.count > 1 ? "\(message[1])" : "?"
             let priority = message.count > 2 ? "\(message[2])" : "?"

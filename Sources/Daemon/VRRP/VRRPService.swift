@@ -9,6 +9,7 @@ import NIOPosix
 import NetTypes
 import Packets
 import SwitchHAL
+import Time
 import VRRP
 
 /// VRRP on the switch: the protocol core (`VRRPEngine`) driven by a real clock, packets from the
@@ -40,14 +41,14 @@ public final class VRRPService: @unchecked Sendable {
     var routersTracking: [PortID: Set<Key>] = [:]
     /// Why a router whose configuration could run is held in Initialize (no port of its VLAN up).
     var heldDown: [Key: String] = [:]
-    private var timer: Scheduled<Void>?
-    private var timerAt: Microseconds?
+    private var timer: ClockTimer?
+    private var timerAt: Instant?
     var counters = PacketCounters()
     var transitionTimes: [Key: Double] = [:]
     /// For a Backup that became Master: how long the Master had been silent (the failover time
     /// as the network saw it).
     var transitionSilence: [Key: Double] = [:]
-    var statisticsSince = VRRPService.wallClock
+    var statisticsSince: Double
     var debugEvents = false
     var debugPackets = false
     /// The virtual MACs this switch should own (its Master routers), and what the HAL has.
@@ -111,8 +112,10 @@ public final class VRRPService: @unchecked Sendable {
         var slowest: Double = 0
     }
 
-    init(hal: HALService, routerMAC: MACAddress, portCount: Int, logger: Logger) {
+    init(hal: HALService, routerMAC: MACAddress, portCount: Int, logger: Logger, clock: any Clock = SystemClock()) {
         self.hal = hal
+        self.clock = clock
+        statisticsSince = clock.wallNow.epochSeconds
         self.routerMAC = routerMAC
         self.portCount = portCount
         self.logger = logger
@@ -124,7 +127,7 @@ public final class VRRPService: @unchecked Sendable {
             guard let self, accepting.load(ordering: .relaxed) else { return }
             loop.execute { self.linkChanged(port) }
         }
-        macs = HALReconciler(driver: Self.virtualMACDriver, hal: hal, loop: loop) { [unowned self] mac in
+        macs = HALReconciler(driver: Self.virtualMACDriver, hal: hal, loop: loop, clock: clock) { [unowned self] mac in
             wantedMACs.contains(mac) ? true : nil
         }
         loop.execute { self.startVirtualMACs() }
@@ -159,13 +162,10 @@ public final class VRRPService: @unchecked Sendable {
         group.shutdownGracefully { _ in }
     }
 
-    static var now: Microseconds { MonotonicClock.nanoseconds / 1000 }
-
-    static var wallClock: Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-    }
+    /// The routers' time (their timers, `show vrrp`'s ages) and the wall clock of printed times.
+    let clock: any Clock
+    var now: Instant { clock.now }
+    var wallClock: Double { clock.wallNow.epochSeconds }
 
     // MARK: Configuration
 
@@ -255,7 +255,7 @@ public final class VRRPService: @unchecked Sendable {
     /// they can.
     func reconcile(_ keys: Set<Key>) {
         guard !keys.isEmpty else { return }
-        let now = VRRPService.now
+        let now = self.now
         for key in keys.sorted() {
             // Autostate: an SVI is up while some port of its VLAN is up.
             heldDown[key] = nil
@@ -298,7 +298,7 @@ public final class VRRPService: @unchecked Sendable {
         rearm()
     }
 
-    private func stop(_ key: Key, now: Microseconds) {
+    private func stop(_ key: Key, now: Instant) {
         guard let router = engine.routers[key] else { return }
         defer {
             // Removed while Master: it no longer is, whatever its last transition said.
@@ -337,9 +337,8 @@ public final class VRRPService: @unchecked Sendable {
             timer = nil
             return
         }
-        let now = VRRPService.now
-        let delay = next > now ? Int64(next - now) : 0
-        timer = loop.scheduleTask(in: .microseconds(delay)) { [self] in
+        let now = self.now
+        timer = loop.scheduleTask(after: next.duration(since: now), clock: clock) { [self] in
             timerAt = nil
             timer = nil
             fire()
@@ -347,7 +346,7 @@ public final class VRRPService: @unchecked Sendable {
     }
 
     private func fire() {
-        let now = VRRPService.now
+        let now = self.now
         perform(engine.advance(to: now), now: now)
         rearm()
     }
@@ -356,7 +355,7 @@ public final class VRRPService: @unchecked Sendable {
 
     /// Carries out the core's actions. `removed` is the router's last state when it was just
     /// removed from the engine (its priority-0 advert still needs its addresses).
-    func perform(_ actions: [(Key, RouterAction)], now: Microseconds, removed: VirtualRouter? = nil) {
+    func perform(_ actions: [(Key, RouterAction)], now: Instant, removed: VirtualRouter? = nil) {
         var mastersMayHaveChanged = false
         defer { if mastersMayHaveChanged { publishMasters() } }
         for (key, action) in actions {
@@ -384,11 +383,11 @@ public final class VRRPService: @unchecked Sendable {
             case .releaseVirtualMAC:
                 wantMAC(VirtualMAC(mac: router.virtualMAC, vlan: vlan), false)
             case .transition(let from, let to, let reason):
-                transitionTimes[key] = VRRPService.wallClock
+                transitionTimes[key] = wallClock
                 var text = reason
                 transitionSilence[key] = nil
                 if to == .master, from == .backup, let heard = router.lastHeardFromMaster, heard <= now {
-                    let silence = Double(now - heard) / 1e6
+                    let silence = (now - heard).inSeconds
                     transitionSilence[key] = silence
                     text += " after \(fixed(silence, 3)) s without advertisements"
                 }
@@ -451,7 +450,7 @@ public final class VRRPService: @unchecked Sendable {
         var unknownVRID: [InterfaceID: UInt64]
         var counters: PacketCounters
         var framesOverflowed: UInt64
-        var now: Microseconds
+        var now: Instant
         var wallClock: Double
         var statisticsSince: Double
         var macProblem: String?
@@ -475,7 +474,7 @@ public final class VRRPService: @unchecked Sendable {
             return Snapshot(
                 specs: specs, routers: routers, heldDown: heldDown, transitionTimes: transitionTimes, transitionSilence: transitionSilence,
                 unknownVRID: engine.unknownVRID, counters: counters, framesOverflowed: framesOverflowed.load(ordering: .relaxed),
-                now: VRRPService.now, wallClock: VRRPService.wallClock,
+                now: now, wallClock: wallClock,
                 statisticsSince: statisticsSince, macProblem: macs.problem, installedMACs: installedMACs, wantedMACs: wantedMACs,
                 macCalls: MACCallCounters(
                     installs: macCalls.installs, removals: macCalls.removals, failures: macs.counters.failures, slowest: macs.counters.slowestCall),
@@ -490,7 +489,7 @@ public final class VRRPService: @unchecked Sendable {
             framesOverflowed.store(0, ordering: .relaxed)
             macCalls = MACCallCounters()
             macs.resetCounters()
-            statisticsSince = VRRPService.wallClock
+            statisticsSince = wallClock
         }
     }
 

@@ -4,6 +4,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import NetTypes
+import Time
 import VRRP
 
 /// `show vrrp` in its forms: FRR's detail, summary and JSON (same fields and keys, so scripts
@@ -52,7 +53,7 @@ struct VRRPShow {
         router(spec) ?? VirtualRouter(config: spec.config, interface: spec.interface)
     }
 
-    func ms(_ microseconds: UInt64) -> Int { Int(microseconds / 1000) }
+    func ms(_ duration: Duration) -> Int { Int(duration.inMicroseconds / 1000) }
 
     func primary(_ spec: VRRPSpec) -> String {
         if spec.key.ipv6 { return spec.interface.linkLocalIPv6?.description ?? "::" }
@@ -68,7 +69,7 @@ struct VRRPShow {
 
     func lastTransition(_ spec: VRRPSpec) -> String? {
         guard let router = router(spec), let last = router.lastTransition, last.at <= snapshot.now else { return nil }
-        let ago = Double(snapshot.now - last.at) / 1e6
+        let ago = (snapshot.now - last.at).inSeconds
         return "\(last.from) -> \(last.to) \(VRRPShow.duration(ago)) ago (\(last.reason))"
     }
 
@@ -233,7 +234,7 @@ struct VRRPShow {
         default: out += "  State is \(state("INIT", "Init"))\n"
         }
         if let last = running?.lastTransition, last.at <= snapshot.now {
-            let seconds = Double(snapshot.now - last.at) / 1e6
+            let seconds = (snapshot.now - last.at).inSeconds
             let minutes = Int(seconds / 60)
             out += "  State duration \(minutes) mins \(fixed(seconds - Double(minutes * 60), 3)) secs\n"
         }
@@ -258,7 +259,7 @@ struct VRRPShow {
         }
         out += "  Master Advertisement interval is \(interval(router.masterAdverInterval))\n"
         let down = router.masterDownInterval
-        out += "  Master Down interval is " + (v3 ? "\(ms(down)) msec" : fixed(Double(down) / 1e6, 3) + " sec") + "\n"
+        out += "  Master Down interval is " + (v3 ? "\(ms(down)) msec" : fixed(Double(down.inMicroseconds) / 1e6, 3) + " sec") + "\n"
         return out
     }
 
@@ -369,7 +370,7 @@ struct VRRPShow {
         var transition: JSONTransition?
         if let last = router(spec)?.lastTransition, last.at <= snapshot.now {
             transition = JSONTransition(
-                from: last.from.description, to: last.to.description, reason: last.reason, secondsAgo: Double(snapshot.now - last.at) / 1e6,
+                from: last.from.description, to: last.to.description, reason: last.reason, secondsAgo: (snapshot.now - last.at).inSeconds,
                 unixTime: snapshot.transitionTimes[spec.key], masterSilentFor: snapshot.transitionSilence[spec.key])
         }
         var discards: [String: UInt64] = [:]

@@ -1,11 +1,12 @@
 import Atomics
 import Glibc
+import Time
 
 /// Faults for labs and tests: stall a HAL thread while it holds the table lock, fail the next
 /// calls of an operation, make the RX pool look empty, delay link changes, provoke a lock-order
 /// inversion. Everything is off until asked for.
 public final class FaultInjector: @unchecked Sendable {
-    /// Stall deadlines (monotonic ns; 0 = no stall, .max = until cleared).
+    /// Stall deadlines (`Instant.nanoseconds` on `SystemClock`; 0 = no stall, .max = until cleared).
     let stallL2X = ManagedAtomic<UInt64>(0)
     let stallAger = ManagedAtomic<UInt64>(0)
     let stallNAT = ManagedAtomic<UInt64>(0)
@@ -26,7 +27,7 @@ public final class FaultInjector: @unchecked Sendable {
     /// Makes the target thread take `l2.table` and keep it for `milliseconds` (nil: until
     /// `clearStalls`).
     public func stall(_ target: StallTarget, milliseconds: Int?) {
-        let until = milliseconds.map { HALClock.now &+ UInt64($0) &* 1_000_000 } ?? .max
+        let until = milliseconds.map { SystemClock.deadline(after: .milliseconds($0)).nanoseconds } ?? .max
         switch target {
         case .l2x: stallL2X.store(until, ordering: .relaxed)
         case .ager: stallAger.store(until, ordering: .relaxed)
@@ -43,7 +44,7 @@ public final class FaultInjector: @unchecked Sendable {
         case .nat: flag = stallNAT
         }
         let until = flag.load(ordering: .relaxed)
-        let now = HALClock.now
+        let now = SystemClock.now.nanoseconds
         guard until != 0, now < until else { return nil }
         return until == .max ? .infinity : Double(until - now) / 1e9
     }
@@ -58,7 +59,7 @@ public final class FaultInjector: @unchecked Sendable {
     @inline(__always)
     func stalled(_ flag: ManagedAtomic<UInt64>) -> Bool {
         let until = flag.load(ordering: .relaxed)
-        return until != 0 && HALClock.now < until
+        return until != 0 && SystemClock.now.nanoseconds < until
     }
 
     /// The next `count` calls of `operation` fail with `error`.
@@ -98,8 +99,8 @@ public final class FaultInjector: @unchecked Sendable {
             let until = flag.load(ordering: .relaxed)
             if until == .max {
                 lines.append("\(name) stalled holding \(lockName) until cleared")
-            } else if until != 0 && HALClock.now < until {
-                lines.append("\(name) stalled holding \(lockName) for \(formatSeconds(Double(until - HALClock.now) / 1e9)) more")
+            } else if until != 0 && SystemClock.now.nanoseconds < until {
+                lines.append("\(name) stalled holding \(lockName) for \(formatSeconds(Instant(nanoseconds: until).duration(since: SystemClock.now).inSeconds)) more")
             }
         }
         let delay = linkDelayNanos.load(ordering: .relaxed)

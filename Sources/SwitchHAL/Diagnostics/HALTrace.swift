@@ -1,5 +1,6 @@
 import Atomics
 import CLinux
+import Time
 
 /// An strace-like record of HAL API calls: thread, call, arguments, result, duration
 /// (`hal-api-#0 l2_addr_add(mac=..., vlan=10, port=3) = 0 <0.000012>`). Off, a traced call
@@ -18,8 +19,8 @@ public final class HALTrace: @unchecked Sendable {
         sinkLock.withLock("set-sink") { self.sink = sink }
     }
 
-    func record(_ call: StaticString, _ arguments: String, result: String, nanoseconds: UInt64) {
-        let seconds = Double(nanoseconds) / 1e9
+    func record(_ call: StaticString, _ arguments: String, result: String, took: Duration) {
+        let seconds = took.inSeconds
         var duration = String(Int((seconds * 1e6).rounded()))
         while duration.count < 7 { duration = "0" + duration }
         duration.insert(".", at: duration.index(duration.endIndex, offsetBy: -6))
@@ -34,17 +35,17 @@ extension Switch {
     @inline(__always)
     func traced<T>(_ call: StaticString, _ arguments: @autoclosure () -> String, _ body: () throws -> T) throws -> T {
         if let failure = faults.injectedFailure(call) {
-            if trace.isEnabled { trace.record(call, arguments(), result: "\(failure.code) \(failure.codeName) (injected)", nanoseconds: 0) }
+            if trace.isEnabled { trace.record(call, arguments(), result: "\(failure.code) \(failure.codeName) (injected)", took: .zero) }
             throw failure
         }
         guard trace.isEnabled else { return try body() }
-        let started = HALClock.now
+        let started = SystemClock.now
         do {
             let result = try body()
-            trace.record(call, arguments(), result: "0", nanoseconds: HALClock.now &- started)
+            trace.record(call, arguments(), result: "0", took: SystemClock.elapsed(since: started))
             return result
         } catch let error as HALError {
-            trace.record(call, arguments(), result: "\(error.code) \(error.codeName) (\(error.message))", nanoseconds: HALClock.now &- started)
+            trace.record(call, arguments(), result: "\(error.code) \(error.codeName) (\(error.message))", took: SystemClock.elapsed(since: started))
             throw error
         }
     }

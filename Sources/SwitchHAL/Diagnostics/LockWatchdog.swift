@@ -1,5 +1,6 @@
 import Atomics
 import Glibc
+import Time
 
 /// The "hal-watchdog" thread: every tick it looks at every HAL lock, and reports once any lock
 /// held, or waited for, longer than the threshold (1 s by default): the lock, the holder
@@ -12,13 +13,13 @@ public final class LockWatchdog: @unchecked Sendable {
     private var sink: (@Sendable (LockAlert) -> Void)?
     private var thread: HALThread?
     // Used by the watchdog thread only:
-    private var reportedHolds: [Int: (tid: Int32, since: UInt64, thread: String)] = [:]
+    private var reportedHolds: [Int: (tid: Int32, since: Instant, thread: String)] = [:]
     private var reportedWaits: Set<WaitKey> = []
 
     struct WaitKey: Hashable {
         var lock: Int
         var tid: Int32
-        var since: UInt64
+        var since: Instant
     }
 
     init(locks: @escaping @Sendable () -> [HALLock]) {
@@ -66,8 +67,8 @@ public final class LockWatchdog: @unchecked Sendable {
                 reportedHolds[id] = nil
                 alerts.append(LockAlert(
                     kind: .released, lock: lock.name, thread: previous.thread,
-                    seconds: HALClock.seconds(since: previous.since),
-                    message: "lock \(lock.name) released by thread \(previous.thread) after \(formatSeconds(HALClock.seconds(since: previous.since)))"))
+                    seconds: SystemClock.elapsed(since: previous.since).inSeconds,
+                    message: "lock \(lock.name) released by thread \(previous.thread) after \(formatSeconds(SystemClock.elapsed(since: previous.since).inSeconds))"))
             }
             if let holder = snapshot.holder, holder.seconds >= threshold, reportedHolds[id] == nil {
                 reportedHolds[id] = (holder.tid, holder.since, holder.thread)

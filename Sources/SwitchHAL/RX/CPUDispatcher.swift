@@ -1,4 +1,5 @@
 import Atomics
+import Time
 
 /// The path to the CPU: the policers l2x meets before a frame is queued for the CPU, one queue
 /// per `CPUClass`, and the "rx" thread, which serves the queues in strict priority (VRRP
@@ -42,7 +43,7 @@ final class CPUDispatcher: @unchecked Sendable {
     /// that conform; the others go back to the pool. Takes ownership of every buffer.
     func punt(_ buffers: [UInt32]) {
         guard !buffers.isEmpty else { return }
-        let now = HALClock.now
+        let now = SystemClock.now
         var queued = false
         for buffer in buffers {
             let cpuClass = CPUClass.classify(UnsafeRawPointer(pool.bytes(buffer)), length: Int(pool.lengths[Int(buffer)]))
@@ -77,7 +78,7 @@ final class CPUDispatcher: @unchecked Sendable {
             while !me.shouldStop {
                 guard let buffer = next() else {
                     me.set(.sleeping)
-                    wakeup.wait(timeoutNanoseconds: 50_000_000) { queues.allSatisfy { $0.count == 0 } }
+                    wakeup.wait(timeout: .milliseconds(50)) { queues.allSatisfy { $0.count == 0 } }
                     continue
                 }
                 me.set(.working)

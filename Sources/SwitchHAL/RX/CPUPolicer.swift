@@ -1,4 +1,5 @@
 import Atomics
+import Time
 
 /// The kinds of frame the data path hands the CPU, each with its own policer and its own CPU
 /// queue, as a switch's control-plane policing (CoPP) classes are: SONiC's trap groups, a
@@ -224,7 +225,8 @@ final class CPUPolicer: @unchecked Sendable {
     /// l2x only: whether a frame of `cpuClass` arriving at `now` conforms (and is counted as
     /// passed), or is over the rate (and counted as dropped).
     @inline(__always)
-    func admit(_ cpuClass: CPUClass, now: UInt64) -> Bool {
+    func admit(_ cpuClass: CPUClass, now instant: Instant) -> Bool {
+        let now = instant.nanoseconds
         let index = cpuClass.rawValue
         let packed = settings[index].load(ordering: .relaxed)
         if packed != meters[index].packed { retune(index, packed) }

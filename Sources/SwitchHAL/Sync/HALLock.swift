@@ -1,5 +1,6 @@
 import CLinux
 import Glibc
+import Time
 
 /// The one lock type of the HAL: named, ranked, scoped, and able to say who holds it.
 ///
@@ -29,7 +30,7 @@ public final class HALLock: @unchecked Sendable {
     private var contended: UInt64 = 0
     private var timeouts: UInt64 = 0
     /// The longest any holder kept it (nanoseconds), and in which operation.
-    private var longestHold: UInt64 = 0
+    private var longestHoldNanoseconds: UInt64 = 0
     private var longestHolder: StaticString = ""
 
     struct Holder {
@@ -40,14 +41,14 @@ public final class HALLock: @unchecked Sendable {
         var operation: StaticString = ""
         var file: StaticString = ""
         var line: UInt = 0
-        var since: UInt64 = 0
+        var since = Instant.zero
     }
 
     struct Waiter {
         var tid: pid_t
         var thread: UnsafePointer<CChar>
         var operation: StaticString
-        var since: UInt64
+        var since: Instant
     }
 
     public init(name: String, rank: Int, purpose: String) {
@@ -60,7 +61,7 @@ public final class HALLock: @unchecked Sendable {
         condition = .allocate(capacity: 1)
         var attributes = pthread_condattr_t()
         pthread_condattr_init(&attributes)
-        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)  // SystemClock's: deadlines are its Instants
         pthread_cond_init(condition, &attributes)
         pthread_condattr_destroy(&attributes)
     }
@@ -72,11 +73,11 @@ public final class HALLock: @unchecked Sendable {
         mutex.deallocate()
     }
 
-    /// Runs `body` holding the lock, waiting at most until `deadline` (monotonic nanoseconds)
+    /// Runs `body` holding the lock, waiting at most until `deadline` (on `SystemClock`)
     /// to get it; then throws `HALError.timeout` naming the holder.
     @inline(__always)
     public func withLock<T>(
-        _ operation: StaticString, deadline: UInt64, file: StaticString = #fileID, line: UInt = #line,
+        _ operation: StaticString, deadline: Instant, file: StaticString = #fileID, line: UInt = #line,
         _ body: () throws -> T
     ) throws -> T {
         try acquire(operation, deadline: deadline, file: file, line: line)
@@ -90,64 +91,64 @@ public final class HALLock: @unchecked Sendable {
     public func withLock<T>(
         _ operation: StaticString, file: StaticString = #fileID, line: UInt = #line, _ body: () throws -> T
     ) rethrows -> T {
-        try! acquire(operation, deadline: .max, file: file, line: line)
+        try! acquire(operation, deadline: .distantFuture, file: file, line: line)
         defer { release() }
         return try body()
     }
 
-    private func acquire(_ operation: StaticString, deadline: UInt64, file: StaticString, line: UInt) throws {
+    private func acquire(_ operation: StaticString, deadline: Instant, file: StaticString, line: UInt) throws {
         // The order check comes before any waiting: an inversion is reported even when this
         // acquisition is the one that would deadlock.
         Witness.shared.willAcquire(witnessID, name: name, rank: rank, file: file, line: line)
         pthread_mutex_lock(mutex)
         acquisitions &+= 1
         if !locked {
-            take(operation, file, line, now: HALClock.now)
+            take(operation, file, line, now: SystemClock.now)
             pthread_mutex_unlock(mutex)
             Witness.shared.didAcquire(witnessID, file: file, line: line)
             return
         }
         contended &+= 1
-        let started = HALClock.now
+        let started = SystemClock.now
         let me = Waiter(tid: clinux_gettid(), thread: clinux_thread_name(), operation: operation, since: started)
         waiters.append(me)
         while locked {
-            if deadline == .max {
+            if deadline == .distantFuture {
                 pthread_cond_wait(condition, mutex)
                 continue
             }
-            var until = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
-            if HALClock.now >= deadline || pthread_cond_timedwait(condition, mutex, &until) == ETIMEDOUT {
+            var until = deadline.timespec
+            if SystemClock.now >= deadline || pthread_cond_timedwait(condition, mutex, &until) == ETIMEDOUT {
                 guard locked else { break }
                 timeouts &+= 1
                 waiters.removeAll { $0.tid == me.tid && $0.since == me.since }
                 let error = LockTimeout(
-                    operation: String(describing: operation), lock: name, waitedSeconds: HALClock.seconds(since: started),
-                    holderThread: holder.thread.map { String(cString: $0) }, heldSeconds: HALClock.seconds(since: holder.since),
+                    operation: String(describing: operation), lock: name, waitedSeconds: SystemClock.elapsed(since: started).inSeconds,
+                    holderThread: holder.thread.map { String(cString: $0) }, heldSeconds: SystemClock.elapsed(since: holder.since).inSeconds,
                     holderSite: HALLock.site(holder.file, holder.line))
                 pthread_mutex_unlock(mutex)
                 throw HALError.timeout(error)
             }
         }
         waiters.removeAll { $0.tid == me.tid && $0.since == me.since }
-        take(operation, file, line, now: HALClock.now)
+        take(operation, file, line, now: SystemClock.now)
         pthread_mutex_unlock(mutex)
         Witness.shared.didAcquire(witnessID, file: file, line: line)
     }
 
     @inline(__always)
-    private func take(_ operation: StaticString, _ file: StaticString, _ line: UInt, now: UInt64) {
+    private func take(_ operation: StaticString, _ file: StaticString, _ line: UInt, now: Instant) {
         locked = true
         holder = Holder(tid: clinux_gettid(), thread: clinux_thread_name(), operation: operation, file: file, line: line, since: now)
     }
 
     private func release() {
         Witness.shared.didRelease(witnessID)
-        let now = HALClock.now
+        let now = SystemClock.now
         pthread_mutex_lock(mutex)
-        let held = now &- holder.since
-        if held > longestHold {
-            longestHold = held
+        let held = now.nanoseconds &- holder.since.nanoseconds
+        if held > longestHoldNanoseconds {
+            longestHoldNanoseconds = held
             longestHolder = holder.operation
         }
         locked = false
@@ -162,29 +163,29 @@ public final class HALLock: @unchecked Sendable {
     public func snapshot() -> LockSnapshot {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
-        let now = HALClock.now
+        let now = SystemClock.now
         var held: LockSnapshot.Party?
         if locked {
             held = .init(
                 thread: holder.thread.map { String(cString: $0) } ?? "?", tid: holder.tid,
                 operation: String(describing: holder.operation), site: HALLock.site(holder.file, holder.line),
-                seconds: Double(now &- holder.since) / 1e9, since: holder.since)
+                seconds: now.duration(since: holder.since).inSeconds, since: holder.since)
         }
         let waiting = waiters.map {
             LockSnapshot.Party(
                 thread: String(cString: $0.thread), tid: $0.tid, operation: String(describing: $0.operation), site: nil,
-                seconds: Double(now &- $0.since) / 1e9, since: $0.since)
+                seconds: now.duration(since: $0.since).inSeconds, since: $0.since)
         }
         return LockSnapshot(
             name: name, rank: rank, purpose: purpose, holder: held, waiters: waiting, acquisitions: acquisitions,
-            contended: contended, timeouts: timeouts, longestHoldSeconds: Double(longestHold) / 1e9,
+            contended: contended, timeouts: timeouts, longestHoldSeconds: Double(longestHoldNanoseconds) / 1e9,
             longestHolder: String(describing: longestHolder))
     }
 
     /// Forgets the longest hold (benchmarks measure one phase at a time).
     public func resetLongestHold() {
         pthread_mutex_lock(mutex)
-        longestHold = 0
+        longestHoldNanoseconds = 0
         longestHolder = ""
         pthread_mutex_unlock(mutex)
     }
@@ -205,8 +206,8 @@ public struct LockSnapshot: Sendable {
         public var site: String?
         /// How long it has held, or waited.
         public var seconds: Double
-        /// When it started holding or waiting (monotonic nanoseconds).
-        public var since: UInt64
+        /// When it started holding or waiting.
+        public var since: Instant
     }
 
     public var name: String

@@ -1,6 +1,7 @@
 import Atomics
 import CLinux
 import Glibc
+import Time
 
 /// A named HAL thread (`l2x`, `ager`, `rx`, ...), visible by that name in `top -H`, `ps -L`, gdb
 /// and `strace -f`, and registered so `show hal threads` can list it with what it is doing.
@@ -54,12 +55,12 @@ public final class HALThread: @unchecked Sendable {
     @inline(__always)
     public func set(_ state: ThreadActivity) {
         activity.store(state.rawValue, ordering: .relaxed)
-        activitySince.store(HALClock.now, ordering: .relaxed)
+        activitySince.store(SystemClock.now.nanoseconds, ordering: .relaxed)
     }
 
     public var state: (activity: ThreadActivity, seconds: Double) {
         let since = activitySince.load(ordering: .relaxed)
-        return (ThreadActivity(rawValue: activity.load(ordering: .relaxed)) ?? .idle, since == 0 ? 0 : HALClock.seconds(since: since))
+        return (ThreadActivity(rawValue: activity.load(ordering: .relaxed)) ?? .idle, since == 0 ? 0 : SystemClock.elapsed(since: Instant(nanoseconds: since)).inSeconds)
     }
 }
 

@@ -1,5 +1,6 @@
 import Atomics
 import Glibc
+import Time
 
 /// How a producer that must never block wakes a sleeping consumer: `signal()` is a semaphore
 /// post (a futex wake at most, never a wait); the consumer sleeps in `wait(timeout:)`.
@@ -25,18 +26,15 @@ public final class Wakeup: @unchecked Sendable {
 
     /// Sleeps until `signal()` or the timeout. `stillIdle` is checked after announcing the
     /// sleep, so a signal sent in between is not lost.
-    public func wait(timeoutNanoseconds: UInt64, stillIdle: () -> Bool) {
+    public func wait(timeout: Duration, stillIdle: () -> Bool) {
         sleeping.store(true, ordering: .sequentiallyConsistent)
         guard stillIdle() else {
             if !sleeping.exchange(false, ordering: .acquiringAndReleasing) { drain() }
             return
         }
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        let total = UInt64(now.tv_nsec) + timeoutNanoseconds % 1_000_000_000
-        var until = timespec(
-            tv_sec: now.tv_sec + Int(timeoutNanoseconds / 1_000_000_000) + Int(total / 1_000_000_000),
-            tv_nsec: Int(total % 1_000_000_000))
+        // sem_timedwait takes its deadline on CLOCK_REALTIME: a wall-clock jump shortens or
+        // stretches one sleep, which every caller (short timeouts, a check on waking) tolerates.
+        var until = (SystemClock.wallNow + timeout).timespec
         while sem_timedwait(semaphore, &until) != 0 && errno == EINTR {}
         sleeping.store(false, ordering: .releasing)
     }

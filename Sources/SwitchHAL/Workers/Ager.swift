@@ -1,4 +1,5 @@
 import Glibc
+import Time
 /// The "ager" thread: every age time, one hardware aging pass (delete dynamic entries whose hit
 /// bits are clear, clear the others' hit bits), so an idle entry is gone within twice the age
 /// time. An age time of 0 turns aging off.
@@ -33,7 +34,7 @@ final class Ager {
     }
 
     private func run(_ me: HALThread) {
-        var lastPass = HALClock.now
+        var lastPass = SystemClock.now
         var events: [HALEvent] = []
         while !me.shouldStop {
             if faults.stalled(faults.stallAger) {
@@ -45,24 +46,25 @@ final class Ager {
                 continue
             }
             let seconds = lock.withLock("ager-read-age") { state.ageSeconds }
-            let interval = UInt64(seconds) * 1_000_000_000
-            let now = HALClock.now
-            if seconds == 0 || now &- lastPass < interval {
+            let interval = Duration.seconds(seconds)
+            let now = SystemClock.now
+            let since = now.duration(since: lastPass)
+            if seconds == 0 || since < interval {
                 me.set(.sleeping)
-                let remaining = seconds == 0 ? 1_000_000_000 : min(1_000_000_000, interval - (now &- lastPass))
-                wakeup.wait(timeoutNanoseconds: min(remaining, 100_000_000)) { true }
-                if seconds == 0 { lastPass = HALClock.now }
+                let remaining = seconds == 0 ? .seconds(1) : min(.seconds(1), interval - since)
+                wakeup.wait(timeout: min(remaining, .milliseconds(100))) { true }
+                if seconds == 0 { lastPass = SystemClock.now }
                 continue
             }
             me.set(.working)
             lastPass = now
             let wantEvents = fanout.hasSubscribers
             lock.withLock("ager-pass") {
-                let started = HALClock.now
+                let started = SystemClock.now
                 let aged = state.table.agePass(collect: wantEvents ? { events.append(.aged($0)) } : nil)
                 state.counters.aged &+= UInt64(aged)
                 state.counters.agePasses &+= 1
-                state.counters.lastAgePassNanoseconds = HALClock.now &- started
+                state.counters.lastAgePassNanoseconds = UInt64(SystemClock.elapsed(since: started).inNanoseconds)
             }
             if !events.isEmpty {
                 fanout.publish(events[...])

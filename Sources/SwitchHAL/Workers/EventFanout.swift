@@ -48,7 +48,7 @@ public final class EventFanout: @unchecked Sendable {
                     }
                     if batch.isEmpty {
                         me.set(.sleeping)
-                        wakeup.wait(timeoutNanoseconds: 100_000_000) { queueLock.withLock("events-peek") { queue.isEmpty } }
+                        wakeup.wait(timeout: .milliseconds(100)) { queueLock.withLock("events-peek") { queue.isEmpty } }
                         continue
                     }
                     for event in batch { handler(event) }

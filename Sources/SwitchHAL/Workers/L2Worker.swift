@@ -1,6 +1,7 @@
 import Glibc
 import Atomics
 import NetTypes
+import Time
 
 /// The "l2x" thread: takes received frames off the RX queue in batches, classifies each into
 /// its VLAN, learns source MACs (new entries, station moves, hit bits, learn limits), marks
@@ -97,7 +98,7 @@ final class L2Worker {
             while batch.count < L2Worker.batchSize, let buffer = rx.toL2.dequeue() { batch.append(buffer) }
             if batch.isEmpty {
                 me.set(.sleeping)
-                rx.wakeup.wait(timeoutNanoseconds: 50_000_000) { rx.queuedForL2 == 0 }
+                rx.wakeup.wait(timeout: .milliseconds(50)) { rx.queuedForL2 == 0 }
                 continue
             }
             me.set(.working)
@@ -240,7 +241,7 @@ final class L2Worker {
         saved.removeAll(keepingCapacity: true)
         let translatedInTime: Bool
         do {
-            try natLock.withLock("l2x-nat", deadline: HALClock.deadline(after: 0.001)) { () -> Void in
+            try natLock.withLock("l2x-nat", deadline: SystemClock.deadline(after: .milliseconds(1))) { () -> Void in
                 for decision in forwarding where decision.port == L2Worker.natFirst {
                     hits.append(translate(decision, saved: &saved))
                 }

@@ -1,6 +1,7 @@
 import Atomics
 import Glibc
 import NetTypes
+import Time
 
 /// The "gen" thread: injects frames into a port's RX path, as if stations sent them, so learning,
 /// moves, limits and aging can be driven without hosts. Each frame has a new source MAC
@@ -39,8 +40,8 @@ public final class TrafficGenerator: @unchecked Sendable {
     private let lock: HALLock
     private var thread: HALThread?
     private var job: Job?
-    private var startedAt: UInt64 = 0
-    private var finishedAt: UInt64 = 0
+    private var startedAt = Instant.zero
+    private var finishedAt: Instant?
     private let sent = ManagedAtomic<Int>(0)
     private let retries = ManagedAtomic<UInt64>(0)
     private let running = ManagedAtomic<Bool>(false)
@@ -58,15 +59,15 @@ public final class TrafficGenerator: @unchecked Sendable {
         stop()
         lock.withLock("gen-start") {
             self.job = job
-            startedAt = HALClock.now
-            finishedAt = 0
+            startedAt = SystemClock.now
+            finishedAt = nil
         }
         sent.store(0, ordering: .relaxed)
         retries.store(0, ordering: .relaxed)
         running.store(true, ordering: .relaxed)
         let spawned = HALThread.spawn(name: "gen") { [self] me in
             generate(job, me)
-            lock.withLock("gen-finish") { finishedAt = HALClock.now }
+            lock.withLock("gen-finish") { finishedAt = SystemClock.now }
             running.store(false, ordering: .relaxed)
         }
         lock.withLock("gen-thread-set") { thread = spawned }
@@ -83,10 +84,10 @@ public final class TrafficGenerator: @unchecked Sendable {
 
     var status: Status {
         lock.withLock("gen-status") {
-            let end = finishedAt == 0 ? HALClock.now : finishedAt
+            let end = finishedAt ?? SystemClock.now
             return Status(
                 job: job, running: running.load(ordering: .relaxed), sent: sent.load(ordering: .relaxed),
-                retries: retries.load(ordering: .relaxed), seconds: job == nil ? 0 : Double(end &- startedAt) / 1e9)
+                retries: retries.load(ordering: .relaxed), seconds: job == nil ? 0 : end.duration(since: startedAt).inSeconds)
         }
     }
 
@@ -106,7 +107,7 @@ public final class TrafficGenerator: @unchecked Sendable {
         }
         frame[offset] = 0x08  // IPv4 ethertype; the payload is zeros
         frame[offset + 1] = 0x00
-        let started = HALClock.now
+        let started = SystemClock.now
         var index = 0
         frame.withUnsafeMutableBytes { raw in
             while index < job.count && !me.shouldStop {
@@ -121,9 +122,9 @@ public final class TrafficGenerator: @unchecked Sendable {
                 }
                 if job.rate > 0 {
                     // Pace: frame i is due at started + i/rate.
-                    let due = started &+ UInt64(index) &* 1_000_000_000 / UInt64(job.rate)
-                    let now = HALClock.now
-                    if due > now + 50_000 { usleep(useconds_t((due - now) / 1000)) }
+                    let due = started + .nanoseconds(Int64(index) &* 1_000_000_000 / Int64(job.rate))
+                    let now = SystemClock.now
+                    if due > now + .microseconds(50) { usleep(useconds_t((due - now).inMicroseconds)) }
                 }
             }
         }

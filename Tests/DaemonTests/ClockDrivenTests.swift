@@ -1,0 +1,123 @@
+import Channel
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import NetTypes
+import SwitchHAL
+import Testing
+import TestSupport
+import Time
+
+@testable import Daemon
+
+/// The daemon's timers on a `TestClock`: what happens when is the test's to say, not the
+/// machine's speed.
+@Suite struct ClockDrivenTests {
+    /// Waits (on the real clock, at most 5 s) for `condition`, read on `loop`.
+    private func eventually(_ loop: EventLoop, _ condition: @escaping @Sendable () -> Bool) throws -> Bool {
+        let deadline = SystemClock.deadline(after: .seconds(5))
+        while SystemClock.now < deadline {
+            if try loop.submit(condition).wait() { return true }
+            usleep(1_000)
+        }
+        return false
+    }
+
+    private func showVersion(_ client: ChannelClient) throws -> Status {
+        let reply: EndOfReply = try client.request(FrameType.exec, "show version", timeout: 5) { _ in }
+        return reply.status
+    }
+
+    /// A HAL that keeps refusing is retried after 1, 2, 4, 8, 16 and then every 16 s; once it
+    /// accepts, the problem clears and the next failure starts again at 1 s.
+    @Test func theReconcilersBackOffDoublesToItsLimitAndResets() throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let loop = group.next()
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let hal = try HALService(chip: .small, baseMAC: MACAddress(0x0200_0000_0000), callTimeout: 2, logger: logger)
+        defer { hal.shutdown() }
+        let clock = TestClock()
+        let refusing = NIOLockedValueBox(true)
+        let calls = NIOLockedValueBox(0)
+        let driver = HALDriver<Int, Int>(operation: "test-op", applyGroup: { _, _, _ in
+            calls.withLockedValue { $0 += 1 }
+            return refusing.withLockedValue { $0 } ? .refused(.internal("refused on purpose")) : .applied
+        })
+        let reconciler = try loop.submit {
+            NIOLoopBound(HALReconciler<Int, Int>(driver: driver, hal: hal, loop: loop, clock: clock) { _ in 1 }, eventLoop: loop)
+        }.wait()
+
+        /// After call `n`: the retry waits `delay` on the test clock.
+        func expectWaiting(after n: Int, _ delay: Duration) throws {
+            #expect(try eventually(loop) { calls.withLockedValue { $0 } == n && clock.pendingWakeups == 1 }, "call \(n)")
+            #expect(clock.nextWakeup.map { $0 - clock.now } == delay, "after call \(n)")
+        }
+        /// ... and not a nanosecond less.
+        func expectRetry(after n: Int, in delay: Duration) throws {
+            try expectWaiting(after: n, delay)
+            clock.advance(by: delay - .nanoseconds(1))
+            try loop.submit {}.wait()
+            #expect(calls.withLockedValue { $0 } == n, "no retry before \(delay)")
+            clock.advance(by: .nanoseconds(1))
+        }
+
+        try loop.submit { reconciler.value.changed(1) }.wait()
+        var n = 1
+        for seconds in [1, 2, 4, 8, 16, 16] {
+            try expectRetry(after: n, in: .seconds(seconds))
+            n += 1
+        }
+        // The call those retries made is refused too (and back-off stays at 16 s); only once it
+        // has come back does the HAL accept.
+        try expectWaiting(after: n, .seconds(16))
+        #expect(try loop.submit { reconciler.value.problem?.contains("refused on purpose") == true }.wait())
+        refusing.withLockedValue { $0 = false }
+        clock.advance(by: .seconds(16))
+        n += 1
+        let total = n
+        #expect(try eventually(loop) { calls.withLockedValue { $0 } == total && reconciler.value.problem == nil && reconciler.value.inSync })
+        #expect(clock.pendingWakeups == 0)
+
+        refusing.withLockedValue { $0 = true }
+        try loop.submit { reconciler.value.changed(2) }.wait()
+        try expectWaiting(after: n + 1, .seconds(1))
+        try loop.submit { reconciler.value.stop {} }.wait()
+    }
+
+    /// `exec-timeout 0 10`: a session idle for 10 s on the plane's clock is closed and told why
+    /// (checked every 2 s: not at 8 s); one that sent a command meanwhile stays open.
+    @Test func anIdleSessionIsClosedAtItsExecTimeout() throws {
+        let clock = TestClock()
+        let h = try PlaneHarness(chip: .small, clock: clock)
+        try h.configure(["enable", "configure terminal", "exec-timeout 0 10", "end"])
+        let listener = try SocketListener(path: h.dir.file("vty"), logger: Logger(label: "test"))
+        try listener.bind(group: h.group, plane: h.plane)
+        defer { try? listener.channel?.close().wait() }
+        let loop = h.plane.eventLoop
+        let idle = try ChannelClient(path: h.dir.file("vty"))
+        let busy = try ChannelClient(path: h.dir.file("vty"))
+        // Both sessions' idle checks are armed (one wake-up each).
+        #expect(try eventually(loop) { clock.pendingWakeups == 2 })
+
+        func step() throws {
+            clock.advance(by: .seconds(2))
+            try loop.submit {}.wait()  // the checks that came due ran (and re-armed)
+        }
+        for _ in 0..<3 { try step() }  // 6 s
+        #expect(try showVersion(busy) == .success)
+        try step()  // 8 s: not yet
+        #expect(try loop.submit { h.plane.value.sessions.count }.wait() == 3, "the harness's, the idle and the busy session")
+        clock.advance(by: .seconds(2))  // 10 s
+        do {
+            let frame = try idle.receive(deadline: SystemClock.deadline(after: .seconds(5)))
+            Issue.record("the idle session got \(frame) instead of being closed")
+        } catch {
+            #expect("\(error)".contains("session idle for 10 s: closed (exec-timeout 0 10)"), "\(error)")
+        }
+        #expect(try eventually(loop) { h.plane.value.sessions.count == 2 })
+        #expect(try showVersion(busy) == .success, "a session in use stays open")
+    }
+}
