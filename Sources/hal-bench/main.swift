@@ -25,6 +25,14 @@ let command = CommandLine.arguments.dropFirst().first ?? "all"
 func now() -> Instant { SystemClock.now }
 func seconds(_ from: Instant, _ to: Instant) -> Double { (to - from).inSeconds }
 
+/// The one line per case that scripts read (`bench-hal: case=NAME key=value ...`), after the
+/// sentences people read.
+func summaryLine(_ name: String, _ figures: KeyValuePairs<String, Any>) {
+    print("bench-hal: case=\(name) " + figures.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
+}
+
+func f(_ value: Double, _ digits: Int = 3) -> String { String(format: "%.\(digits)f", value) }
+
 func residentKiB() -> Int {
     guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
         let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
@@ -98,6 +106,8 @@ func learn() {
     print("learn: \(learned) new MACs (\(summary.counters.learnFull) refused FULL) in \(String(format: "%.3f", elapsed)) s "
         + "= \(String(format: "%.2f", Double(learned + Int(summary.counters.learnFull)) / elapsed / 1e6)) million/s "
         + "(producer re-offered \(retries) frames while the pool was empty; chip \(chip.name))")
+    summaryLine("learn", ["chip": chip.name, "learned": learned, "refused_full": summary.counters.learnFull, "seconds": f(elapsed),
+                      "million_per_s": f(Double(learned + Int(summary.counters.learnFull)) / elapsed / 1e6, 2)])
 }
 
 func lookup() {
@@ -116,7 +126,8 @@ func lookup() {
     var misses = 0
     let missStarted = now()
     for key in probes where table.find(key ^ 0x1000_0000_0000) == nil { misses += 1 }
-    print("lookup misses: \(String(format: "%.1f", Double(probes.count) / seconds(missStarted, now()) / 1e6)) million/s")
+    let missRate = Double(probes.count) / seconds(missStarted, now()) / 1e6
+    print("lookup misses: \(String(format: "%.1f", missRate)) million/s")
 
     let hal = Switch(chip: chip, baseMAC: MACAddress(0x0200_0000_ff00))
     hal.start()
@@ -133,7 +144,10 @@ func lookup() {
             calls += 1
         }
     }
-    print("l2Get API calls (lock + lookup + copy): \(String(format: "%.1f", Double(calls) / seconds(apiStarted, now()) / 1e6)) million/s")
+    let apiRate = Double(calls) / seconds(apiStarted, now()) / 1e6
+    print("l2Get API calls (lock + lookup + copy): \(String(format: "%.1f", apiRate)) million/s")
+    summaryLine("lookup", ["chip": chip.name, "hits_million_per_s": f(Double(probes.count * rounds) / elapsed / 1e6, 1),
+                       "misses_million_per_s": f(missRate, 1), "l2get_million_per_s": f(apiRate, 1)])
 }
 
 func bulk() {
@@ -174,6 +188,8 @@ func bulk() {
     let passTwoMs = seconds(passTwo, now()) * 1000
     print("aging pass, full table, clearing hit bits (\(agedFirst) aged): \(String(format: "%.3f", passOneMs)) ms = \(String(format: "%.1f", passOneMs / memcpyMs))x memcpy")
     print("aging pass deleting every entry (\(agedSecond) aged): \(String(format: "%.3f", passTwoMs)) ms = \(String(format: "%.1f", passTwoMs / memcpyMs))x memcpy")
+    summaryLine("bulk", ["chip": chip.name, "entries": table.capacity, "bytes_per_entry": table.bytesPerEntry, "memcpy_ms": f(memcpyMs),
+                     "delete_port_ms": f(portMs), "age_pass_ms": f(passOneMs), "age_delete_all_ms": f(passTwoMs)])
     _ = keys
     source.deallocate()
     target.deallocate()
@@ -204,6 +220,8 @@ func soak() {
     print("soak: offered \(stats.offered) accepted \(stats.accepted) dropped-no-buffer \(stats.droppedNoBuffer) "
         + "in-use \(stats.inUse) high-water \(stats.highWater)/\(stats.poolBuffers) rss-warm-kib \(warmRSS) rss-end-kib \(endRSS) "
         + "seconds \(String(format: "%.2f", elapsed)) accepted-check \(accepted)")
+    summaryLine("soak", ["offered": stats.offered, "accepted": stats.accepted, "dropped_no_buffer": stats.droppedNoBuffer, "in_use": stats.inUse,
+                     "rss_warm_kib": warmRSS, "rss_end_kib": endRSS, "seconds": f(elapsed, 2)])
 }
 
 /// CPU time a thread of this process has run, in ns (the scheduler's own account).
@@ -257,6 +275,8 @@ func punt() {
         print("punt: \(benchCase.rawValue): \(frames) frames in \(String(format: "%.3f", elapsed)) s "
             + "= \(String(format: "%.2f", Double(frames) / elapsed / 1e6)) million/s; l2x \(String(format: "%.1f", Double(l2xNanos) / Double(frames))) ns/frame, "
             + "rx \(String(format: "%.1f", Double(rxNanos) / Double(frames))) ns/frame; to the handler \(delivered.count)\(figures)")
+        summaryLine("punt-" + String(describing: benchCase), ["frames": frames, "seconds": f(elapsed), "l2x_ns_per_frame": f(Double(l2xNanos) / Double(frames), 1),
+                                                           "rx_ns_per_frame": f(Double(rxNanos) / Double(frames), 1), "to_handler": delivered.count])
     }
 }
 
@@ -281,7 +301,7 @@ func diagnostics() {
     defer { hal.stop() }
     try! hal.createVLAN(10, deadline: .distantFuture)
     let macs = (0..<1000).map { MACAddress(0x0200_3000_0000 + UInt64($0)) }
-    func run(_ label: String) {
+    func run(_ label: String, _ name: String) {
         let rounds = 200
         let started = now()
         for _ in 0..<rounds {
@@ -297,20 +317,22 @@ func diagnostics() {
             try? hal.setPortSettings(2, settings, deadline: SystemClock.deadline(after: .seconds(1)))
         }
         let calls = rounds * (macs.count * 2 + 2)
-        print("  \(label): \(String(format: "%.2f", Double(calls) / seconds(started, now()) / 1e6)) million HAL calls/s")
+        let rate = Double(calls) / seconds(started, now()) / 1e6
+        print("  \(label): \(String(format: "%.2f", rate)) million HAL calls/s")
+        summaryLine("hal-calls-" + name, ["million_per_s": f(rate, 2)])
     }
     hal.trace.setSink { _ in }
     print("HAL API calls (l2_addr_add + l2_addr_get, and port_set with a nested lock):")
     Witness.shared.isEnabled = false
     hal.trace.isEnabled = false
-    run("witness off, trace off")
+    run("witness off, trace off", "plain")
     Witness.shared.isEnabled = true
-    run("witness on,  trace off")
+    run("witness on,  trace off", "witness")
     Witness.shared.isEnabled = false
     hal.trace.isEnabled = true
-    run("witness off, trace on ")
+    run("witness off, trace on ", "trace")
     Witness.shared.isEnabled = true
-    run("witness on,  trace on ")
+    run("witness on,  trace on ", "witness-trace")
     hal.trace.isEnabled = false
     Witness.shared.isEnabled = false
 
@@ -325,6 +347,7 @@ func diagnostics() {
     let values = lateness.values.sorted()
     print("watchdog, threshold 1 s: reported \(values.count) of 5 stalls, "
         + "\(values.map { String(format: "%.0f", $0 * 1000) }.joined(separator: "/")) ms after the threshold")
+    summaryLine("watchdog", ["reported": values.count, "of": 5, "late_max_ms": f((values.last ?? .nan) * 1000, 0)])
 }
 
 final class LatenessBox: @unchecked Sendable {
