@@ -16,9 +16,9 @@ public struct StaticMapping: Hashable, Sendable {
     public struct Redundancy: Hashable, Sendable, CustomStringConvertible {
         public var vrid: UInt8
         /// The interface of the group; nil: the one interface that has a group `vrid`.
-        public var interface: String?
+        public var interface: InterfaceID?
 
-        public init(vrid: UInt8, interface: String?) {
+        public init(vrid: UInt8, interface: InterfaceID?) {
             self.vrid = vrid
             self.interface = interface
         }
@@ -29,8 +29,8 @@ public struct StaticMapping: Hashable, Sendable {
         /// this VRID, else the one such SVI that is a NAT outside interface; nil if none or
         /// ambiguous. `holders` are the SVIs with the group, `outsideHolders` those of them that
         /// are NAT outside interfaces.
-        public func resolve<S: Collection, T: Collection>(holders: S, outsideHolders: T) -> String?
-        where S.Element == String, T.Element == String {
+        public func resolve<S: Collection, T: Collection>(holders: S, outsideHolders: T) -> InterfaceID?
+        where S.Element == InterfaceID, T.Element == InterfaceID {
             if let interface { return holders.contains(interface) ? interface : nil }
             if holders.count == 1 { return holders.first }
             return outsideHolders.count == 1 ? outsideHolders.first : nil

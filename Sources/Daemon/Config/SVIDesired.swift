@@ -214,10 +214,7 @@ struct SVIDesired: Equatable, Sendable {
             guard let vrid = VRID(rawValue: redundancy.vrid) else { continue }
             let holders = config.interfaces.filter { $0.value.vrrp[vrid]?.ipv4.isEmpty == false }.map(\.key)
             let outside = holders.filter { config.interfaces[$0]?.natRole == .outside }
-            // NAT names interfaces by their text.
-            guard let name = redundancy.resolve(holders: holders.map(\.description), outsideHolders: outside.map(\.description)),
-                let interface = InterfaceID(name)
-            else { continue }
+            guard let interface = redundancy.resolve(holders: holders, outsideHolders: outside) else { continue }
             Self.count(&natGlobals, Key(interface: interface, vrid: vrid, ipv6: false), mapping.global.address, 1)
         }
         natProxy.pools = NATProxy.pools(of: config.nat)
