@@ -504,6 +504,17 @@ func makeEngine(_ build: (inout NATConfig) -> Void, env: NATEnvironment = enviro
             .hasPrefix("203.0.113.7 is already a global address of 10.0.0.9") == true)
     }
 
+    /// As `show ip nat statistics` and the refusals have always listed them: by name as text.
+    @Test func theEnvironmentListsInterfacesByName() {
+        var env = NATEnvironment()
+        for vlan: UInt16 in [9, 100, 10] { env.setRole(.outside, of: .svi(vlan)) }
+        env.setRole(.inside, of: .svi(8))
+        env.setHolders(5, [.svi(9), .svi(10)])
+        #expect(env.interfaces(.outside) == [.svi(10), .svi(100), .svi(9)])
+        #expect(env.interfaces(.inside) == [.svi(8)])
+        #expect(env.holders(of: 5) == [.svi(10), .svi(9)])
+    }
+
     @Test func redundancyPrefersTheOneOutsideInterface() {
         let r = StaticMapping.Redundancy(vrid: 5, interface: nil)
         #expect(r.resolve(holders: [.svi(10)], outsideHolders: []) == .svi(10))
