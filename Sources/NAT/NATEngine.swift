@@ -791,7 +791,7 @@ public struct NATChange: Equatable, Sendable {
     public var interfaces: Set<InterfaceID> = []
     /// VRIDs whose holders (or the roles of their holders) changed: the mappings that follow
     /// them are resolved again.
-    public var vrids: Set<UInt8> = []
+    public var vrids: Set<VRID> = []
     /// Timeouts or max-entries (read when used; nothing to redo).
     public var limits = false
 

@@ -16,8 +16,8 @@ public struct NATEnvironment: Equatable, Sendable {
     public var masterGroups = TreeSet<GroupRef>()
     /// Which interfaces have an IPv4 VRRP group of each VRID, and which of those are NAT
     /// outside interfaces (what `redundancy vrrp N` resolves among).
-    public private(set) var groupHolders: TreeDictionary<UInt8, TreeSet<InterfaceID>> = [:]
-    private var outsideHolders: TreeDictionary<UInt8, TreeSet<InterfaceID>> = [:]
+    public private(set) var groupHolders: TreeDictionary<VRID, TreeSet<InterfaceID>> = [:]
+    private var outsideHolders: TreeDictionary<VRID, TreeSet<InterfaceID>> = [:]
     /// Every SVI's addresses with their prefixes (the connected routes, for routing real frames);
     /// the first is the primary (what `interface IF overload` uses). SVIs that are shut down or
     /// have no address are absent.
@@ -43,7 +43,7 @@ public struct NATEnvironment: Equatable, Sendable {
     public func has(_ role: NATZone) -> Bool { role == .inside ? insideCount > 0 : outsideCount > 0 }
 
     /// The SVIs with an IPv4 group `vrid`, sorted by name.
-    public func holders(of vrid: UInt8) -> [InterfaceID] { (groupHolders[vrid] ?? []).sortedByName() }
+    public func holders(of vrid: VRID) -> [InterfaceID] { (groupHolders[vrid] ?? []).sortedByName() }
 
     /// The group a mapping with `redundancy` follows (nil: none, or ambiguous).
     public func resolve(_ redundancy: StaticMapping.Redundancy) -> GroupRef? {
@@ -70,7 +70,7 @@ public struct NATEnvironment: Equatable, Sendable {
     }
 
     /// Records whether `interface` has an IPv4 VRRP group `vrid`.
-    public mutating func setGroup(_ vrid: UInt8, on interface: InterfaceID, present: Bool) {
+    public mutating func setGroup(_ vrid: VRID, on interface: InterfaceID, present: Bool) {
         Self.set(&groupHolders, vrid, interface, present: present)
         Self.set(&outsideHolders, vrid, interface, present: present && roles[interface] == .outside)
     }
@@ -86,7 +86,7 @@ public struct NATEnvironment: Equatable, Sendable {
     }
 
     /// In place (the set is not copied out and back: it may hold thousands of SVIs).
-    private static func set(_ index: inout TreeDictionary<UInt8, TreeSet<InterfaceID>>, _ vrid: UInt8, _ interface: InterfaceID, present: Bool) {
+    private static func set(_ index: inout TreeDictionary<VRID, TreeSet<InterfaceID>>, _ vrid: VRID, _ interface: InterfaceID, present: Bool) {
         if present {
             index[vrid, default: []].insert(interface)
         } else if index[vrid]?.remove(interface) != nil, index[vrid]?.isEmpty == true {
@@ -97,9 +97,9 @@ public struct NATEnvironment: Equatable, Sendable {
 
 public struct GroupRef: Hashable, Sendable, Comparable, CustomStringConvertible {
     public var interface: InterfaceID
-    public var vrid: UInt8
+    public var vrid: VRID
 
-    public init(interface: InterfaceID, vrid: UInt8) {
+    public init(interface: InterfaceID, vrid: VRID) {
         self.interface = interface
         self.vrid = vrid
     }

@@ -221,13 +221,13 @@ enum NATCommands {
     }
 
     static func redundancy(_ args: Arguments) -> StaticMapping.Redundancy? {
-        args[\.vrid].map { StaticMapping.Redundancy(vrid: $0.rawValue, interface: args[\.rif]) }
+        args[\.vrid].map { StaticMapping.Redundancy(vrid: $0, interface: args[\.rif]) }
     }
 
     static func addOptions(_ args: inout Arguments, _ mapping: StaticMapping) {
         args[\.extendable] = mapping.extendable
         if let redundancy = mapping.redundancy {
-            args[\.vrid] = VRID(rawValue: redundancy.vrid)
+            args[\.vrid] = redundancy.vrid
             args[\.rif] = redundancy.interface
         }
     }

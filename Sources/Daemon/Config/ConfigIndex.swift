@@ -66,7 +66,7 @@ public struct ConfigIndex: Equatable, Sendable {
             guard before != after else { continue }
             for address in before { environment.countVirtualAddress(address, -1) }
             for address in after { environment.countVirtualAddress(address, 1) }
-            if before.isEmpty != after.isEmpty { environment.setGroup(vrid.rawValue, on: name, present: !after.isEmpty) }
+            if before.isEmpty != after.isEmpty { environment.setGroup(vrid, on: name, present: !after.isEmpty) }
         }
     }
 

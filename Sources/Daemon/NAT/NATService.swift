@@ -420,8 +420,8 @@ extension NATChange {
             case .interface(let name):
                 interfaces.insert(name)
                 // Its role may have changed: the groups it holds resolve anew.
-                for vrid in config.interfaces[name]?.vrrp.keys ?? [:].keys { vrids.insert(vrid.rawValue) }
-            case .vrrpGroup(_, let vrid): vrids.insert(vrid.rawValue)
+                for vrid in config.interfaces[name]?.vrrp.keys ?? [:].keys { vrids.insert(vrid) }
+            case .vrrpGroup(_, let vrid): vrids.insert(vrid)
             default: break
             }
         }
