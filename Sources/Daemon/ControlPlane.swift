@@ -118,7 +118,7 @@ public final class ControlPlane {
         // this switch's Masters.
         vrrp.setMasterObserver { [nat, l3] updated, removed in
             func groups<S: Sequence>(_ keys: S) -> Set<GroupRef> where S.Element == VRRPService.Key {
-                Set(keys.filter { !$0.ipv6 }.map { GroupRef(interface: $0.interface.description, vrid: $0.vrid.rawValue) })
+                Set(keys.filter { !$0.ipv6 }.map { GroupRef(interface: $0.interface, vrid: $0.vrid) })
             }
             nat?.mastersChanged(added: groups(updated.keys), removed: groups(removed))
             l3?.mastersChanged(updated, removed: removed)

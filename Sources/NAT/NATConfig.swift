@@ -96,7 +96,7 @@ public struct NATPool: Equatable, Sendable {
 public struct DynamicRule: Hashable, Sendable {
     public enum Target: Hashable, Sendable {
         case pool(String)
-        case interface(String)
+        case interface(InterfaceID)
     }
 
     public var accessList: Int

@@ -204,8 +204,8 @@ public struct NATEngine: Sendable {
         guard let group = resolve(redundancy) else {
             let interfaces = environment.holders(of: redundancy.vrid)
             if interfaces.isEmpty { return (false, "no interface has VRRP group \(redundancy.vrid)") }
-            let shown = interfaces.count > 8
-                ? interfaces.prefix(8).joined(separator: ", ") + " and \(interfaces.count - 8) more" : interfaces.joined(separator: ", ")
+            let names = interfaces.map(\.description)
+            let shown = names.count > 8 ? names.prefix(8).joined(separator: ", ") + " and \(names.count - 8) more" : names.joined(separator: ", ")
             return (false, "VRRP group \(redundancy.vrid) is on \(shown), not one NAT outside interface: name the interface")
         }
         if environment.masterGroups.contains(group) { return (true, "\(group) is Master here") }
@@ -402,7 +402,7 @@ public struct NATEngine: Sendable {
         let here = environment.has(side)
         d.note(
             "ingress: from \(side)"
-                + (here ? " (\(environment.interfaces(side).joined(separator: ", ")))" : " (no interface has ip nat \(side): NAT does nothing)"))
+                + (here ? " (\(environment.interfaces(side).map(\.description).joined(separator: ", ")))" : " (no interface has ip nat \(side): NAT does nothing)"))
         guard here, environment.has(side == .inside ? .outside : .inside) else {
             if here { d.note("no interface has ip nat \(side == .inside ? "outside" : "inside"): NAT does nothing") }
             d.note("result: forwarded untranslated: \(packet)")
@@ -788,10 +788,10 @@ public struct NATChange: Equatable, Sendable {
     public var accessLists: Set<Int> = []
     public var statics: Set<StaticMapping.Identity> = []
     /// Interfaces whose NAT role or addresses changed.
-    public var interfaces: Set<String> = []
+    public var interfaces: Set<InterfaceID> = []
     /// VRIDs whose holders (or the roles of their holders) changed: the mappings that follow
     /// them are resolved again.
-    public var vrids: Set<UInt8> = []
+    public var vrids: Set<VRID> = []
     /// Timeouts or max-entries (read when used; nothing to redo).
     public var limits = false
 

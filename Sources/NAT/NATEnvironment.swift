@@ -9,19 +9,19 @@ import NetTypes
 /// (`has`, `resolve`, `address(of:)`) costs O(1) or O(log n), whatever the number of SVIs.
 public struct NATEnvironment: Equatable, Sendable {
     /// `ip nat inside|outside` per interface.
-    public private(set) var roles: TreeDictionary<String, NATZone> = [:]
+    public private(set) var roles: TreeDictionary<InterfaceID, NATZone> = [:]
     private var insideCount = 0
     private var outsideCount = 0
     /// The VRRP groups (IPv4) this switch is Master of.
     public var masterGroups = TreeSet<GroupRef>()
     /// Which interfaces have an IPv4 VRRP group of each VRID, and which of those are NAT
     /// outside interfaces (what `redundancy vrrp N` resolves among).
-    public private(set) var groupHolders: TreeDictionary<UInt8, TreeSet<String>> = [:]
-    private var outsideHolders: TreeDictionary<UInt8, TreeSet<String>> = [:]
+    public private(set) var groupHolders: TreeDictionary<VRID, TreeSet<InterfaceID>> = [:]
+    private var outsideHolders: TreeDictionary<VRID, TreeSet<InterfaceID>> = [:]
     /// Every SVI's addresses with their prefixes (the connected routes, for routing real frames);
     /// the first is the primary (what `interface IF overload` uses). SVIs that are shut down or
     /// have no address are absent.
-    public var subnets: TreeDictionary<String, [IPv4Prefix]> = [:]
+    public var subnets: TreeDictionary<InterfaceID, [IPv4Prefix]> = [:]
     /// Static routes: prefix -> next hop.
     public var staticRoutes: TreeDictionary<IPv4Prefix, IPv4Address> = [:]
     /// The VRRP groups' IPv4 virtual addresses, each with the number of groups that have it: a
@@ -32,18 +32,18 @@ public struct NATEnvironment: Equatable, Sendable {
 
     // MARK: Questions
 
-    public func address(of interface: String) -> IPv4Address? { subnets[interface]?.first?.address }
+    public func address(of interface: InterfaceID) -> IPv4Address? { subnets[interface]?.first?.address }
 
-    /// The interfaces with `role`, sorted (for `show`, not the per-packet path).
-    public func interfaces(_ role: NATZone) -> [String] {
-        roles.filter { $0.value == role }.map(\.key).sorted()
+    /// The interfaces with `role`, sorted by name (for `show`, not the per-packet path).
+    public func interfaces(_ role: NATZone) -> [InterfaceID] {
+        roles.filter { $0.value == role }.map(\.key).sortedByName()
     }
 
     /// Whether any interface has `role`.
     public func has(_ role: NATZone) -> Bool { role == .inside ? insideCount > 0 : outsideCount > 0 }
 
-    /// The SVIs with an IPv4 group `vrid`, sorted.
-    public func holders(of vrid: UInt8) -> [String] { (groupHolders[vrid] ?? []).sorted() }
+    /// The SVIs with an IPv4 group `vrid`, sorted by name.
+    public func holders(of vrid: VRID) -> [InterfaceID] { (groupHolders[vrid] ?? []).sortedByName() }
 
     /// The group a mapping with `redundancy` follows (nil: none, or ambiguous).
     public func resolve(_ redundancy: StaticMapping.Redundancy) -> GroupRef? {
@@ -57,7 +57,7 @@ public struct NATEnvironment: Equatable, Sendable {
     // MARK: Changes
 
     /// Sets (nil: clears) the NAT role of `interface`.
-    public mutating func setRole(_ role: NATZone?, of interface: String) {
+    public mutating func setRole(_ role: NATZone?, of interface: InterfaceID) {
         let old = roles[interface]
         guard old != role else { return }
         if let old { adjustCount(old, -1) }
@@ -70,7 +70,7 @@ public struct NATEnvironment: Equatable, Sendable {
     }
 
     /// Records whether `interface` has an IPv4 VRRP group `vrid`.
-    public mutating func setGroup(_ vrid: UInt8, on interface: String, present: Bool) {
+    public mutating func setGroup(_ vrid: VRID, on interface: InterfaceID, present: Bool) {
         Self.set(&groupHolders, vrid, interface, present: present)
         Self.set(&outsideHolders, vrid, interface, present: present && roles[interface] == .outside)
     }
@@ -86,7 +86,7 @@ public struct NATEnvironment: Equatable, Sendable {
     }
 
     /// In place (the set is not copied out and back: it may hold thousands of SVIs).
-    private static func set(_ index: inout TreeDictionary<UInt8, TreeSet<String>>, _ vrid: UInt8, _ interface: String, present: Bool) {
+    private static func set(_ index: inout TreeDictionary<VRID, TreeSet<InterfaceID>>, _ vrid: VRID, _ interface: InterfaceID, present: Bool) {
         if present {
             index[vrid, default: []].insert(interface)
         } else if index[vrid]?.remove(interface) != nil, index[vrid]?.isEmpty == true {
@@ -96,10 +96,10 @@ public struct NATEnvironment: Equatable, Sendable {
 }
 
 public struct GroupRef: Hashable, Sendable, Comparable, CustomStringConvertible {
-    public var interface: String
-    public var vrid: UInt8
+    public var interface: InterfaceID
+    public var vrid: VRID
 
-    public init(interface: String, vrid: UInt8) {
+    public init(interface: InterfaceID, vrid: VRID) {
         self.interface = interface
         self.vrid = vrid
     }

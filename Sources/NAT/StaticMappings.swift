@@ -14,11 +14,11 @@ public struct StaticMapping: Hashable, Sendable {
     public var redundancy: Redundancy?
 
     public struct Redundancy: Hashable, Sendable, CustomStringConvertible {
-        public var vrid: UInt8
+        public var vrid: VRID
         /// The interface of the group; nil: the one interface that has a group `vrid`.
-        public var interface: String?
+        public var interface: InterfaceID?
 
-        public init(vrid: UInt8, interface: String?) {
+        public init(vrid: VRID, interface: InterfaceID?) {
             self.vrid = vrid
             self.interface = interface
         }
@@ -29,8 +29,8 @@ public struct StaticMapping: Hashable, Sendable {
         /// this VRID, else the one such SVI that is a NAT outside interface; nil if none or
         /// ambiguous. `holders` are the SVIs with the group, `outsideHolders` those of them that
         /// are NAT outside interfaces.
-        public func resolve<S: Collection, T: Collection>(holders: S, outsideHolders: T) -> String?
-        where S.Element == String, T.Element == String {
+        public func resolve<S: Collection, T: Collection>(holders: S, outsideHolders: T) -> InterfaceID?
+        where S.Element == InterfaceID, T.Element == InterfaceID {
             if let interface { return holders.contains(interface) ? interface : nil }
             if holders.count == 1 { return holders.first }
             return outsideHolders.count == 1 ? outsideHolders.first : nil
@@ -140,7 +140,7 @@ public struct StaticMappings: Sendable, Equatable, Sequence, ExpressibleByArrayL
     private var outsideByGlobal: TreeDictionary<IPv4Address, Identity> = [:]
     private var outsideByLocal: TreeDictionary<IPv4Address, Identity> = [:]
     /// Mappings with `redundancy vrrp N`, by N.
-    private var byVRID: TreeDictionary<UInt8, TreeSet<Identity>> = [:]
+    private var byVRID: TreeDictionary<VRID, TreeSet<Identity>> = [:]
 
     public init() {}
 
@@ -176,7 +176,7 @@ public struct StaticMappings: Sendable, Equatable, Sequence, ExpressibleByArrayL
     public func hasInsideGlobal(_ address: IPv4Address) -> Bool { insideByGlobal[address] != nil }
 
     /// The mappings that follow VRRP group `vrid`.
-    public func following(vrid: UInt8) -> [StaticMapping] {
+    public func following(vrid: VRID) -> [StaticMapping] {
         (byVRID[vrid] ?? []).compactMap { byIdentity[$0] }
     }
 

@@ -102,3 +102,11 @@ public enum InterfaceID: Hashable, Comparable, Sendable, CustomStringConvertible
         return n
     }
 }
+
+extension Sequence<InterfaceID> {
+    /// In the order of the names as text (`vlan10` before `vlan9`), not the natural order:
+    /// the order NAT's `show` lines and the configuration's refusals have always listed them in.
+    public func sortedByName() -> [InterfaceID] {
+        map { ($0.description, $0) }.sorted { $0.0 < $1.0 }.map(\.1)
+    }
+}

@@ -157,9 +157,9 @@ func makeEngine() -> NATEngine {
         name: "PUBLIC", start: IPv4Address(203, 0, 113, 10), end: IPv4Address(203, 0, 113, 13), prefixLength: 24, typedAsNetmask: false)
     config.rules[1] = DynamicRule(accessList: 1, target: .pool("PUBLIC"), overload: true)
     var environment = NATEnvironment()
-    environment.setRole(.inside, of: "vlan10")
-    environment.setRole(.outside, of: "vlan20")
-    environment.subnets = ["vlan10": [IPv4Prefix(parsing: "10.0.0.254/24")!], "vlan20": [IPv4Prefix(parsing: "203.0.113.1/24")!]]
+    environment.setRole(.inside, of: .svi(10))
+    environment.setRole(.outside, of: .svi(20))
+    environment.subnets = [.svi(10): [IPv4Prefix(parsing: "10.0.0.254/24")!], .svi(20): [IPv4Prefix(parsing: "203.0.113.1/24")!]]
     var engine = NATEngine()
     let (changes, _) = engine.configure(config, environment, now: .zero)
     if !changes.isEmpty { fail("the configuration made HAL changes") }

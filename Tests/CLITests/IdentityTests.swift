@@ -18,6 +18,13 @@ import Testing
         }
     }
 
+    @Test func namesSortNaturallyOrAsText() {
+        let ids: [InterfaceID] = [.svi(9), .port(10), .svi(10), .port(2)]
+        #expect(ids.sorted() == [.port(2), .port(10), .svi(9), .svi(10)])
+        // The order NAT's show lines and refusals list interfaces in.
+        #expect(ids.sortedByName() == [.port(10), .port(2), .svi(10), .svi(9)])
+    }
+
     @Test func aPortExistsOnlyWithinTheChip() {
         #expect(InterfaceID("eth8", portCount: 8) == .port(8))
         #expect(InterfaceID("eth9", portCount: 8) == nil)

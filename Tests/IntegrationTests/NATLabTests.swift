@@ -83,6 +83,10 @@ import Testing
             ("ip nat pool PUBLIC 203.0.113.10 203.0.113.12 prefix-length 24", "% pool PUBLIC is in use by \"ip nat inside source list 1 pool PUBLIC overload\"; remove that before redefining the pool"),
             ("no ip nat pool PUBLIC", "% pool PUBLIC is in use by \"ip nat inside source list 1 pool PUBLIC overload\"; remove that first"),
             ("no ip nat inside source static 10.0.0.8 203.0.113.8", "% no such static mapping: ip nat inside source static 10.0.0.8 203.0.113.8"),
+            ("ip nat inside source static 10.0.0.8 203.0.113.8 redundancy vrrp 5 interface eth1", "% a VRRP group lives on an SVI (vlanN), not eth1"),
+            ("ip nat inside source static 10.0.0.8 203.0.113.8 redundancy vrrp 5 interface lo", "% a VRRP group lives on an SVI (vlanN), not lo"),
+            ("no ip nat inside source static 10.0.0.8 203.0.113.8 redundancy vrrp 5 interface lo",
+             "% no such static mapping: ip nat inside source static 10.0.0.8 203.0.113.8 redundancy vrrp 5 interface lo"),
             ("no access-list 7", "% access-list 7 does not exist"),
             ("ip nat translation udp-timeout 0", "% 0 is out of range"),
         ]

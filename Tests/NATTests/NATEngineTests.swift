@@ -10,15 +10,15 @@ func ep(_ text: String, _ port: UInt16 = 0) -> Endpoint { Endpoint(ip(text), por
 /// A switch with vlan10 inside (10.0.0.0/24) and vlan20 outside (203.0.113.1/24).
 func environment() -> NATEnvironment {
     var env = NATEnvironment()
-    env.setRole(.inside, of: "vlan10")
-    env.setRole(.outside, of: "vlan20")
-    env.subnets = ["vlan10": [IPv4Prefix(parsing: "10.0.0.1/24")!], "vlan20": [IPv4Prefix(parsing: "203.0.113.1/24")!]]
+    env.setRole(.inside, of: .svi(10))
+    env.setRole(.outside, of: .svi(20))
+    env.subnets = [.svi(10): [IPv4Prefix(parsing: "10.0.0.1/24")!], .svi(20): [IPv4Prefix(parsing: "203.0.113.1/24")!]]
     return env
 }
 
 extension NATEnvironment {
     /// Sets the holders of VRRP group `vrid` (tests).
-    mutating func setHolders(_ vrid: UInt8, _ names: [String]) {
+    mutating func setHolders(_ vrid: VRID, _ names: [InterfaceID]) {
         for name in holders(of: vrid) { setGroup(vrid, on: name, present: false) }
         for name in names { setGroup(vrid, on: name, present: true) }
     }
@@ -212,12 +212,12 @@ func makeEngine(_ build: (inout NATConfig) -> Void, env: NATEnvironment = enviro
         var env = environment()
         var (engine, _) = engine({ config in
             config.accessLists[1] = [AccessListEntry(action: .permit, match: .any)]
-            config.rules[1] = DynamicRule(accessList: 1, target: .interface("vlan20"), overload: true)
+            config.rules[1] = DynamicRule(accessList: 1, target: .interface(.svi(20)), overload: true)
         }, env: env)
         let ok = engine.process(udp("10.0.0.5", 5000, "198.51.100.1", 123), from: .inside, now: ms(0), commit: true)
         #expect(ok.packet.source == ep("203.0.113.1", 5000))
         // The interface loses its address: the translations on it go, and new flows are dropped.
-        env.subnets["vlan20"] = nil
+        env.subnets[.svi(20)] = nil
         let (changes, notes) = engine.configure(engine.config, env, now: ms(1))
         #expect(changes.remove.count == 2)
         #expect(notes.first?.contains("removed 1 dynamic translation") == true)
@@ -242,7 +242,7 @@ func makeEngine(_ build: (inout NATConfig) -> Void, env: NATEnvironment = enviro
     @Test func portsRunOutAndComeBackOnlyAfterExpiry() {
         var (engine, _) = engine { config in
             config.accessLists[1] = [AccessListEntry(action: .permit, match: .any)]
-            config.rules[1] = DynamicRule(accessList: 1, target: .interface("vlan20"), overload: true)
+            config.rules[1] = DynamicRule(accessList: 1, target: .interface(.svi(20)), overload: true)
             config.timeouts[.udpTimeout] = 10
         }
         var seen = Set<UInt16>()
@@ -343,15 +343,15 @@ func makeEngine(_ build: (inout NATConfig) -> Void, env: NATEnvironment = enviro
 
     @Test func redundancyFollowsVRRPMastership() {
         var env = environment()
-        env.setHolders(5, ["vlan20"])
+        env.setHolders(VRID(5)!, [.svi(20)])
         let mapping = StaticMapping(direction: .inside, local: ep("10.0.0.5"), global: ep("203.0.113.5"),
-                                    redundancy: .init(vrid: 5, interface: nil))
+                                    redundancy: .init(vrid: VRID(5)!, interface: nil))
         var (engine, changes) = engine({ $0.statics = [mapping] }, env: env)
         #expect(changes.isEmpty)
         #expect(engine.isActive(mapping) == (false, "vlan20 VRRP 5 is not Master here"))
         let trace = engine.process(tcp("198.51.100.1", 80, "203.0.113.5", 80), from: .outside, now: ms(0), commit: false)
         #expect(trace.steps.contains("static mapping \"ip nat inside source static 10.0.0.5 203.0.113.5 redundancy vrrp 5\" is inactive: vlan20 VRRP 5 is not Master here"))
-        env.masterGroups = [GroupRef(interface: "vlan20", vrid: 5)]
+        env.masterGroups = [GroupRef(interface: .svi(20), vrid: VRID(5)!)]
         let (up, notes) = engine.configure(engine.config, env, now: ms(1))
         #expect(up.add.count == 2)
         #expect(notes == ["ip nat inside source static 10.0.0.5 203.0.113.5 redundancy vrrp 5: active (vlan20 VRRP 5 is Master here)"])
@@ -361,12 +361,12 @@ func makeEngine(_ build: (inout NATConfig) -> Void, env: NATEnvironment = enviro
         #expect(engine.translations.isEmpty)
         // Ambiguous without an interface.
         // Ambiguous without an interface, unless just one of the SVIs is a NAT outside one.
-        env.setHolders(5, ["vlan10", "vlan30"])
+        env.setHolders(VRID(5)!, [.svi(10), .svi(30)])
         _ = engine.configure(engine.config, env, now: ms(3))
         #expect(engine.isActive(mapping).reason == "VRRP group 5 is on vlan10, vlan30, not one NAT outside interface: name the interface")
-        env.setHolders(5, ["vlan10", "vlan20"])
+        env.setHolders(VRID(5)!, [.svi(10), .svi(20)])
         _ = engine.configure(engine.config, env, now: ms(4))
-        #expect(engine.resolve(mapping.redundancy!) == GroupRef(interface: "vlan20", vrid: 5))
+        #expect(engine.resolve(mapping.redundancy!) == GroupRef(interface: .svi(20), vrid: VRID(5)!))
     }
 
     @Test func aStaticMappingDisplacesDynamicTranslations() {
@@ -408,7 +408,7 @@ func makeEngine(_ build: (inout NATConfig) -> Void, env: NATEnvironment = enviro
 
     @Test func noInsideOrOutsideInterfaceMeansNoNAT() {
         var env = NATEnvironment()
-        env.setRole(.inside, of: "vlan10")
+        env.setRole(.inside, of: .svi(10))
         var (engine, _) = engine(Self.patConfig, env: env)
         let d = engine.process(udp("10.0.0.5", 3000, "198.51.100.1", 9), from: .inside, now: ms(0), commit: true)
         #expect(d.outcome == .untranslated)
@@ -448,9 +448,9 @@ func makeEngine(_ build: (inout NATConfig) -> Void, env: NATEnvironment = enviro
     /// that the first removal brings in must not outlive the second removal.
     @Test func extendableStaticsLeaveTogether() {
         var env = environment()
-        env.setHolders(5, ["vlan20"])
-        env.masterGroups = [GroupRef(interface: "vlan20", vrid: 5)]
-        let r = StaticMapping.Redundancy(vrid: 5, interface: nil)
+        env.setHolders(VRID(5)!, [.svi(20)])
+        env.masterGroups = [GroupRef(interface: .svi(20), vrid: VRID(5)!)]
+        let r = StaticMapping.Redundancy(vrid: VRID(5)!, interface: nil)
         var (engine, up) = engine({
             $0.statics = [StaticMapping(direction: .inside, local: ep("10.0.0.5"), global: ep("203.0.113.5"), extendable: true, redundancy: r),
                           StaticMapping(direction: .inside, local: ep("10.0.0.5"), global: ep("203.0.113.6"), extendable: true, redundancy: r)]
@@ -467,7 +467,7 @@ func makeEngine(_ build: (inout NATConfig) -> Void, env: NATEnvironment = enviro
     @Test func dynamicPortsStayAbove1023BesideALowStaticPort() {
         var (engine, _) = engine { config in
             config.accessLists[1] = [AccessListEntry(action: .permit, match: .any)]
-            config.rules[1] = DynamicRule(accessList: 1, target: .interface("vlan20"), overload: true)
+            config.rules[1] = DynamicRule(accessList: 1, target: .interface(.svi(20)), overload: true)
             config.statics = [StaticMapping(direction: .inside, proto: .tcp, local: ep("10.0.0.80", 80), global: ep("203.0.113.1", 80))]
         }
         for sport in [UInt16(100), 200, 300] {
@@ -489,41 +489,52 @@ func makeEngine(_ build: (inout NATConfig) -> Void, env: NATEnvironment = enviro
     }
 
     @Test func oneGlobalAddressFollowsOneGroup() {
-        let a = StaticMapping(direction: .inside, proto: .tcp, local: ep("10.0.0.1", 80), global: ep("203.0.113.7", 80), redundancy: .init(vrid: 5, interface: nil))
-        let b = StaticMapping(direction: .inside, proto: .tcp, local: ep("10.0.0.2", 443), global: ep("203.0.113.7", 443), redundancy: .init(vrid: 6, interface: nil))
+        let a = StaticMapping(direction: .inside, proto: .tcp, local: ep("10.0.0.1", 80), global: ep("203.0.113.7", 80), redundancy: .init(vrid: VRID(5)!, interface: nil))
+        let b = StaticMapping(direction: .inside, proto: .tcp, local: ep("10.0.0.2", 443), global: ep("203.0.113.7", 443), redundancy: .init(vrid: VRID(6)!, interface: nil))
         var c = b
         c.redundancy = a.redundancy
         #expect(b.conflict(with: a)?.hasPrefix("203.0.113.7 follows vrrp 5 (") == true)
         #expect(c.conflict(with: a) == nil)
         // A one-to-one mapping's global address is its own, whatever the groups: that is what is
         // named (naming the group would only send the user to a second refusal).
-        let oneToOne = StaticMapping(direction: .inside, local: ep("10.0.0.5"), global: ep("203.0.113.5"), redundancy: .init(vrid: 5, interface: nil))
+        let oneToOne = StaticMapping(direction: .inside, local: ep("10.0.0.5"), global: ep("203.0.113.5"), redundancy: .init(vrid: VRID(5)!, interface: nil))
         let again = StaticMapping(direction: .inside, local: ep("10.0.0.6"), global: ep("203.0.113.5"))
         #expect(again.conflict(with: oneToOne) == "203.0.113.5 is already a global address of 10.0.0.5 (\(oneToOne.line))")
         #expect(b.conflict(with: StaticMapping(direction: .inside, local: ep("10.0.0.9"), global: ep("203.0.113.7")))?
             .hasPrefix("203.0.113.7 is already a global address of 10.0.0.9") == true)
     }
 
+    /// As `show ip nat statistics` and the refusals have always listed them: by name as text.
+    @Test func theEnvironmentListsInterfacesByName() {
+        var env = NATEnvironment()
+        for vlan: UInt16 in [9, 100, 10] { env.setRole(.outside, of: .svi(vlan)) }
+        env.setRole(.inside, of: .svi(8))
+        env.setHolders(VRID(5)!, [.svi(9), .svi(10)])
+        #expect(env.interfaces(.outside) == [.svi(10), .svi(100), .svi(9)])
+        #expect(env.interfaces(.inside) == [.svi(8)])
+        #expect(env.holders(of: VRID(5)!) == [.svi(10), .svi(9)])
+    }
+
     @Test func redundancyPrefersTheOneOutsideInterface() {
-        let r = StaticMapping.Redundancy(vrid: 5, interface: nil)
-        #expect(r.resolve(holders: ["vlan10"], outsideHolders: []) == "vlan10")
-        #expect(r.resolve(holders: ["vlan10", "vlan20"], outsideHolders: ["vlan20"]) == "vlan20")
-        #expect(r.resolve(holders: ["vlan10", "vlan20"], outsideHolders: ["vlan10", "vlan20"]) == nil)
-        #expect(StaticMapping.Redundancy(vrid: 5, interface: "vlan30").resolve(holders: ["vlan10"], outsideHolders: ["vlan10"]) == nil)
+        let r = StaticMapping.Redundancy(vrid: VRID(5)!, interface: nil)
+        #expect(r.resolve(holders: [.svi(10)], outsideHolders: []) == .svi(10))
+        #expect(r.resolve(holders: [.svi(10), .svi(20)], outsideHolders: [.svi(20)]) == .svi(20))
+        #expect(r.resolve(holders: [.svi(10), .svi(20)], outsideHolders: [.svi(10), .svi(20)]) == nil)
+        #expect(StaticMapping.Redundancy(vrid: VRID(5)!, interface: .svi(30)).resolve(holders: [.svi(10)], outsideHolders: [.svi(10)]) == nil)
         // The environment keeps the outside holders as roles and groups change.
         var env = NATEnvironment()
-        env.setHolders(5, ["vlan10", "vlan20"])
+        env.setHolders(VRID(5)!, [.svi(10), .svi(20)])
         #expect(env.resolve(r) == nil)
-        env.setRole(.outside, of: "vlan20")
-        #expect(env.resolve(r) == GroupRef(interface: "vlan20", vrid: 5))
-        env.setRole(.outside, of: "vlan10")
+        env.setRole(.outside, of: .svi(20))
+        #expect(env.resolve(r) == GroupRef(interface: .svi(20), vrid: VRID(5)!))
+        env.setRole(.outside, of: .svi(10))
         #expect(env.resolve(r) == nil)
-        env.setGroup(5, on: "vlan10", present: false)
-        #expect(env.resolve(r) == GroupRef(interface: "vlan20", vrid: 5))
-        env.setRole(nil, of: "vlan20")
-        #expect(env.resolve(r) == GroupRef(interface: "vlan20", vrid: 5))
+        env.setGroup(VRID(5)!, on: .svi(10), present: false)
+        #expect(env.resolve(r) == GroupRef(interface: .svi(20), vrid: VRID(5)!))
+        env.setRole(nil, of: .svi(20))
+        #expect(env.resolve(r) == GroupRef(interface: .svi(20), vrid: VRID(5)!))
         #expect(env.has(.outside) && !env.has(.inside))
-        env.setRole(.inside, of: "vlan10")
+        env.setRole(.inside, of: .svi(10))
         #expect(!env.has(.outside) && env.has(.inside))
     }
 

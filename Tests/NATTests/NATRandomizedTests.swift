@@ -45,7 +45,7 @@ struct ModelHAL {
         var hal = ModelHAL()
         var config = NATConfig()
         var env = environment()
-        env.setHolders(5, ["vlan20"])
+        env.setHolders(VRID(5)!, [.svi(20)])
         var now = Instant.zero
         config.accessLists[1] = [AccessListEntry(action: .deny, match: .host(ip("10.0.0.9"))),
                                  AccessListEntry(action: .permit, match: .wildcard(ip("10.0.0.0"), ip("0.0.0.255")))]
@@ -62,14 +62,14 @@ struct ModelHAL {
             StaticMapping(direction: .inside, proto: .tcp, local: ep("10.0.0.8", 80), global: ep("203.0.113.1", 80)),
             StaticMapping(direction: .inside, proto: .udp, local: ep("10.0.0.8", 53), global: ep("203.0.113.11", 53)),
             StaticMapping(direction: .inside, proto: .tcp, local: ep("10.0.1.4", 22), global: ep("203.0.113.12", 2222), extendable: true,
-                          redundancy: .init(vrid: 5, interface: nil)),
+                          redundancy: .init(vrid: VRID(5)!, interface: nil)),
             StaticMapping(direction: .inside, proto: .tcp, local: ep("10.0.1.4", 22), global: ep("203.0.113.12", 2223), extendable: true,
-                          redundancy: .init(vrid: 5, interface: nil)),
+                          redundancy: .init(vrid: VRID(5)!, interface: nil)),
             StaticMapping(direction: .outside, local: ep("10.0.0.99"), global: ep("198.51.100.9")),
         ]
         let rules: [DynamicRule?] = [
             nil, DynamicRule(accessList: 1, target: .pool("P"), overload: true), DynamicRule(accessList: 1, target: .pool("P"), overload: false),
-            DynamicRule(accessList: 1, target: .interface("vlan20"), overload: true),
+            DynamicRule(accessList: 1, target: .interface(.svi(20)), overload: true),
         ]
         func configure(_ what: String, _ changed: NATChange? = nil) {
             let (changes, _) = engine.configure(config, env, now: now)
@@ -107,13 +107,13 @@ struct ModelHAL {
                 configure(what, change { $0.rules = [1] })
             case 15..<19:
                 // VRRP: this switch becomes Master of group 5, or stops being it.
-                env.masterGroups = Bool.random(using: &rng) ? [GroupRef(interface: "vlan20", vrid: 5)] : []
+                env.masterGroups = Bool.random(using: &rng) ? [GroupRef(interface: .svi(20), vrid: VRID(5)!)] : []
                 let (changes, _) = engine.configure(config, env, now: now)
                 hal.apply(changes, what)
                 _ = twin.setMasters(Set(env.masterGroups), now: now)
             case 19..<21:
-                env.subnets["vlan20"] = [IPv4Prefix(parsing: Bool.random(using: &rng) ? "203.0.113.1/24" : "203.0.113.2/24")!]
-                configure(what, change { $0.interfaces = ["vlan20"] })
+                env.subnets[.svi(20)] = [IPv4Prefix(parsing: Bool.random(using: &rng) ? "203.0.113.1/24" : "203.0.113.2/24")!]
+                configure(what, change { $0.interfaces = [.svi(20)] })
             case 21..<70:
                 // A packet from inside or outside; sometimes the HAL refuses the new entries.
                 let proto: L4Protocol = [.tcp, .udp, .icmp].randomElement(using: &rng)!

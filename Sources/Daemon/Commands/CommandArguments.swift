@@ -51,8 +51,8 @@ struct CommandArguments: Sendable {
     let length = Binding<Int>("length")
     let acl = Binding<Int>("acl")
     let pool = Binding<String>("pool")
-    /// The interface of a static mapping's VRRP group, as NAT's configuration names it (by its text).
-    let rif = Binding<String>("rif")
+    /// The interface of a static mapping's VRRP group.
+    let rif = Binding<InterfaceID>("rif")
     let local = Binding<IPv4Address>("local")
     let global = Binding<IPv4Address>("global")
     let lport = Binding<Int>("lport")

@@ -226,16 +226,15 @@ enum InterfaceCommands {
     /// probe of `holders` (found by the config fuzzer: a /23 was let in over another SVI's /24,
     /// and the saved file did not load back).
     static func overlap(_ prefix: IPv4Prefix, on interface: InterfaceID, in index: ConfigIndex) -> String? {
-        let name = interface.description
-        func other(_ owners: some Sequence<String>) -> String? { owners.first { $0 != name } }
+        func other(_ owners: some Sequence<InterfaceID>) -> InterfaceID? { owners.sortedByName().first { $0 != interface } }
         for length in 0...prefix.length {
             let network = IPv4Prefix(address: IPv4Prefix(address: prefix.address, length: length).network, length: length)
-            if let owners = index.networks[network], let owner = other(owners.sorted()) {
+            if let owners = index.networks[network], let owner = other(owners) {
                 return "\(IPv4Prefix(address: prefix.network, length: prefix.length)) overlaps with \(owner) (\(network))"
             }
         }
         let key = IPv4Prefix(address: prefix.network, length: prefix.length)
-        guard let owner = index.holders[key].flatMap({ other($0.sorted()) }) else { return nil }
+        guard let owner = index.holders[key].flatMap(other) else { return nil }
         // Which of its subnets (the error path only: a walk is fine here).
         let held = index.networks.first { $0.key.length > prefix.length && prefix.contains($0.key.address) && $0.value.contains(owner) }?.key
         return "\(key) overlaps with \(owner)" + (held.map { " (\($0))" } ?? "")

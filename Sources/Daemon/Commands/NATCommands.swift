@@ -89,8 +89,7 @@ enum NATCommands {
             }
             var warnings: [String] = []
             let config = ctx.config
-            // NAT names its interfaces by their text.
-            let subnets = config.index.environment.interfaces(.outside).flatMap { InterfaceID($0).flatMap { config.interfaces[$0] }?.addresses ?? [] }
+            let subnets = config.index.environment.interfaces(.outside).flatMap { config.interfaces[$0]?.addresses ?? [] }
             if !subnets.isEmpty, !subnets.contains(where: { $0.contains(pool.start) && $0.contains(pool.end) }) {
                 warnings.append("pool \(name) is outside the subnets of the NAT outside interfaces (\(subnets.map(\.description).joined(separator: ", "))): the next hop must route it to this switch")
             }
@@ -118,8 +117,7 @@ enum NATCommands {
                     case .pool(let name):
                         args[\.pool] = name
                     case .interface(let name):
-                        // NAT names the interface by its text, which this configuration wrote.
-                        args[\.ifname] = InterfaceID(name)
+                        args[\.ifname] = name
                     }
                     args[\.overload] = rule.overload
                     return args
@@ -144,7 +142,7 @@ enum NATCommands {
                 if ctx.config.interfaces[name]?.addresses.isEmpty != false {
                     warnings.append("\(name) has no IPv4 address yet: flows are dropped until it has one")
                 }
-                rule = DynamicRule(accessList: acl, target: .interface(name.description), overload: true)
+                rule = DynamicRule(accessList: acl, target: .interface(name), overload: true)
             }
             if ctx.config.nat.accessLists[acl] == nil {
                 warnings.append("access-list \(acl) is not defined yet: the rule matches nothing until it is")
@@ -175,7 +173,7 @@ enum NATCommands {
             let mapping = StaticMapping(
                 direction: .inside, local: Endpoint(try args.value(\.local)), global: Endpoint(try args.value(\.global)),
                 extendable: args[\.extendable], redundancy: redundancy(args))
-            return editStatic(ctx, mapping, negated: args.negated)
+            return editStatic(ctx, mapping, args)
         }
     }
 
@@ -201,7 +199,7 @@ enum NATCommands {
                 direction: .inside, proto: proto, local: Endpoint(try args.value(\.local), UInt16(try args.value(\.lport))),
                 global: Endpoint(try args.value(\.global), UInt16(try args.value(\.gport))), extendable: args[\.extendable],
                 redundancy: redundancy(args))
-            return editStatic(ctx, mapping, negated: args.negated)
+            return editStatic(ctx, mapping, args)
         }
     }
 
@@ -218,26 +216,31 @@ enum NATCommands {
             }
         ) { ctx, args in
             let mapping = StaticMapping(direction: .outside, local: Endpoint(try args.value(\.olocal)), global: Endpoint(try args.value(\.oglobal)))
-            return editStatic(ctx, mapping, negated: args.negated)
+            return editStatic(ctx, mapping, args)
         }
     }
 
     static func redundancy(_ args: Arguments) -> StaticMapping.Redundancy? {
-        args[\.vrid].map { StaticMapping.Redundancy(vrid: $0.rawValue, interface: args[\.rif]) }
+        args[\.vrid].map { StaticMapping.Redundancy(vrid: $0, interface: args[\.rif]) }
     }
 
     static func addOptions(_ args: inout Arguments, _ mapping: StaticMapping) {
         args[\.extendable] = mapping.extendable
         if let redundancy = mapping.redundancy {
-            args[\.vrid] = VRID(rawValue: redundancy.vrid)
+            args[\.vrid] = redundancy.vrid
             args[\.rif] = redundancy.interface
         }
     }
 
-    static func editStatic(_ ctx: CommandContext, _ mapping: StaticMapping, negated: Bool) -> CommandOutcome {
-        if negated {
+    /// Adds or (`no`) removes `mapping`, the line `args` bound. An interface word of `redundancy`
+    /// that names no interface binds none: refused when adding, and quoted as typed when a `no`
+    /// line finds no mapping (which it finds without the options).
+    static func editStatic(_ ctx: CommandContext, _ mapping: StaticMapping, _ args: Arguments) -> CommandOutcome {
+        let unboundInterface = mapping.redundancy?.interface == nil ? args.word(\.rif) : nil
+        if args.negated {
             guard ctx.config.nat.statics[mapping.identity] != nil else {
-                return ctx.fail("no such static mapping: \(mapping.line)")
+                // The redundancy options end the line.
+                return ctx.fail("no such static mapping: \(mapping.line)" + (unboundInterface.map { " interface \($0)" } ?? ""))
             }
             return ctx.commit { $0.removeStatic(mapping.identity); return nil }
         }
@@ -250,12 +253,12 @@ enum NATCommands {
         if let conflict = ctx.config.nat.statics.conflict(for: mapping) { return ctx.fail(conflict) }
         var warnings: [String] = []
         if let redundancy = mapping.redundancy {
-            if let interface = redundancy.interface, InterfaceID(interface, portCount: ctx.portCount)?.vlan == nil {
-                return ctx.fail("a VRRP group lives on an SVI (vlanN), not \(interface)")
+            if let word = unboundInterface ?? redundancy.interface.flatMap({ $0.vlan == nil ? $0.description : nil }) {
+                return ctx.fail("a VRRP group lives on an SVI (vlanN), not \(word)")
             }
             if ctx.config.groupInterface(for: redundancy) == nil {
                 // Why not (the holders are listed only then: there may be thousands).
-                let holders = ctx.config.index.environment.holders(of: redundancy.vrid)
+                let holders = ctx.config.index.environment.holders(of: redundancy.vrid).map(\.description)
                 let shown = holders.count > 8 ? holders.prefix(8).joined(separator: ", ") + " and \(holders.count - 8) more" : holders.joined(separator: ", ")
                 if let interface = redundancy.interface {
                     warnings.append("\(interface) has no IPv4 VRRP group \(redundancy.vrid) yet: the mapping stays inactive until it has one and is Master")

@@ -93,7 +93,7 @@ enum RouteCommands {
     /// One route of `show ip route`, its text made only when it is printed.
     struct Row {
         var prefix: IPv4Prefix
-        var interface: String?
+        var interface: InterfaceID?
         var hop: IPv4Address?
 
         var line: String {

@@ -11,12 +11,12 @@ import NetTypes
 /// indexes that agree with it. `init(rebuilding:)` derives them from scratch (the tests' oracle).
 public struct ConfigIndex: Equatable, Sendable {
     /// Every address of every SVI (shut down or not) and the SVIs that have it.
-    public private(set) var addressOwners: TreeDictionary<IPv4Address, TreeSet<String>> = [:]
+    public private(set) var addressOwners: TreeDictionary<IPv4Address, TreeSet<InterfaceID>> = [:]
     /// The network of every SVI address, with its length, and the SVIs on it.
-    public private(set) var networks: TreeDictionary<IPv4Prefix, TreeSet<String>> = [:]
+    public private(set) var networks: TreeDictionary<IPv4Prefix, TreeSet<InterfaceID>> = [:]
     /// Every shorter prefix that holds one of `networks`, with the SVIs whose subnets it holds:
     /// "would 10.10.0.0/23 hold another SVI's subnet?" is one probe (32 entries per subnet).
-    public private(set) var holders: TreeDictionary<IPv4Prefix, TreeSet<String>> = [:]
+    public private(set) var holders: TreeDictionary<IPv4Prefix, TreeSet<InterfaceID>> = [:]
     /// What NAT and the routing path see: roles, the subnets of SVIs that are up, the holders of
     /// each VRRP group, the virtual addresses, the static routes.
     public private(set) var environment = NATEnvironment()
@@ -39,9 +39,7 @@ public struct ConfigIndex: Equatable, Sendable {
         return false
     }
 
-    /// The indexes name interfaces as NAT's configuration and environment do, by their text.
-    mutating func interfaceChanged(_ id: InterfaceID, from old: InterfaceConfig?, to new: InterfaceConfig?) {
-        let name = id.description
+    mutating func interfaceChanged(_ name: InterfaceID, from old: InterfaceConfig?, to new: InterfaceConfig?) {
         let oldAddresses = old?.addresses ?? []
         let newAddresses = new?.addresses ?? []
         if oldAddresses != newAddresses {
@@ -68,7 +66,7 @@ public struct ConfigIndex: Equatable, Sendable {
             guard before != after else { continue }
             for address in before { environment.countVirtualAddress(address, -1) }
             for address in after { environment.countVirtualAddress(address, 1) }
-            if before.isEmpty != after.isEmpty { environment.setGroup(vrid.rawValue, on: name, present: !after.isEmpty) }
+            if before.isEmpty != after.isEmpty { environment.setGroup(vrid, on: name, present: !after.isEmpty) }
         }
     }
 
@@ -79,7 +77,7 @@ public struct ConfigIndex: Equatable, Sendable {
     static func networkKey(_ prefix: IPv4Prefix) -> IPv4Prefix { IPv4Prefix(address: prefix.network, length: prefix.length) }
 
     /// In place (the set is not copied out and back).
-    private static func remove<K: Hashable>(_ name: String, from index: inout TreeDictionary<K, TreeSet<String>>, at key: K) {
+    private static func remove<K: Hashable>(_ name: InterfaceID, from index: inout TreeDictionary<K, TreeSet<InterfaceID>>, at key: K) {
         guard index[key]?.remove(name) != nil else { return }
         if index[key]?.isEmpty == true { index[key] = nil }
     }

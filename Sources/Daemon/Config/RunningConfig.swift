@@ -51,8 +51,7 @@ public struct RunningConfig: Equatable, Sendable {
     /// The SVI whose VRRP group a NAT mapping with `redundancy` follows (nil: none, or
     /// ambiguous; see `StaticMapping.Redundancy.resolve`). O(1).
     func groupInterface(for redundancy: StaticMapping.Redundancy) -> InterfaceID? {
-        // NAT names interfaces by their text, which this configuration gave it.
-        index.environment.resolve(redundancy).flatMap { InterfaceID($0.interface) }
+        index.environment.resolve(redundancy)?.interface
     }
 
     /// Equal configurations (the index follows from the rest and is not compared).

@@ -110,7 +110,7 @@ struct SVIDesired: Equatable, Sendable {
         for group in groups { rederive(group, config, routerMAC: routerMAC, into: &delta) }
         // Mappings whose group may resolve differently now, and the mappings that changed.
         for vrid in vrids {
-            for mapping in config.nat.statics.following(vrid: vrid.rawValue) { statics.insert(mapping.identity) }
+            for mapping in config.nat.statics.following(vrid: vrid) { statics.insert(mapping.identity) }
         }
         for identity in statics { refollow(identity, config, into: &delta) }
         if poolsChanged { natProxy.pools = NATProxy.pools(of: config.nat) }
@@ -164,9 +164,9 @@ struct SVIDesired: Equatable, Sendable {
         }
         var target: Follow?
         if let mapping, mapping.direction == .inside, let redundancy = mapping.redundancy,
-            let interface = config.groupInterface(for: redundancy), let vrid = VRID(rawValue: redundancy.vrid)
+            let interface = config.groupInterface(for: redundancy)
         {
-            target = Follow(router: Key(interface: interface, vrid: vrid, ipv6: false), address: mapping.global.address)
+            target = Follow(router: Key(interface: interface, vrid: redundancy.vrid, ipv6: false), address: mapping.global.address)
         }
         let old = follows[identity]
         guard old?.router != target?.router || old?.address != target?.address else { return }
@@ -211,13 +211,10 @@ struct SVIDesired: Equatable, Sendable {
                 continue
             }
             // The SVIs with an IPv4 group of this VRID, resolved by scanning the configuration.
-            guard let vrid = VRID(rawValue: redundancy.vrid) else { continue }
+            let vrid = redundancy.vrid
             let holders = config.interfaces.filter { $0.value.vrrp[vrid]?.ipv4.isEmpty == false }.map(\.key)
             let outside = holders.filter { config.interfaces[$0]?.natRole == .outside }
-            // NAT names interfaces by their text.
-            guard let name = redundancy.resolve(holders: holders.map(\.description), outsideHolders: outside.map(\.description)),
-                let interface = InterfaceID(name)
-            else { continue }
+            guard let interface = redundancy.resolve(holders: holders, outsideHolders: outside) else { continue }
             Self.count(&natGlobals, Key(interface: interface, vrid: vrid, ipv6: false), mapping.global.address, 1)
         }
         natProxy.pools = NATProxy.pools(of: config.nat)

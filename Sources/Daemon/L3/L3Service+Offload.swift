@@ -132,7 +132,7 @@ extension L3Service {
     /// The SVI `name` changed: the chip is told its VLAN's NAT zone if that moved.
     func noteNATZone(of name: InterfaceID) {
         guard case .svi(let vlan) = name else { return }
-        let zone = environment.roles[name.description]
+        let zone = environment.roles[name]
         guard natZones[vlan] != zone else { return }
         natZones[vlan] = zone
         hostTable.changed(.natZone(vlan))

@@ -55,8 +55,7 @@ extension L3Service {
             routing.malformed += 1
             return nil
         }
-        // NAT's environment names interfaces by their text.
-        let ingress = InterfaceID.svi(vlan).description
+        let ingress = InterfaceID.svi(vlan)
         // A sender on the ingress subnet is a neighbour (so the reply needs no ARP), while the
         // table has room.
         learnNeighbor(packet.source, mac: frame.source, vlan: vlan, port: port, evidence: .addressedToUs)
@@ -106,7 +105,7 @@ extension L3Service {
                 routing.noRoute += 1
                 return nil
             }
-            if environment.roles[egress.interface.description] != .outside {
+            if environment.roles[egress.interface] != .outside {
                 forward(packet)
                 return nil
             }

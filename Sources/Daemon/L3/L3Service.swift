@@ -168,8 +168,7 @@ final class L3Service: @unchecked Sendable {
             for key in change.keys {
                 switch key {
                 case .interface(.svi(let vlan)):
-                    // NAT's environment names interfaces by their text.
-                    routes.setConnected(vlan, environment.subnets[InterfaceID.svi(vlan).description])
+                    routes.setConnected(vlan, environment.subnets[.svi(vlan)])
                     noteNATZone(of: .svi(vlan))
                     routingChanged = true
                 case .staticRoute(let prefix):

@@ -418,11 +418,10 @@ extension NATChange {
             case .natStatic(let identity): statics.insert(identity)
             case .natTimeouts, .natMaxEntries, .staticRoute: limits = true
             case .interface(let name):
-                // NAT names interfaces by their text.
-                interfaces.insert(name.description)
+                interfaces.insert(name)
                 // Its role may have changed: the groups it holds resolve anew.
-                for vrid in config.interfaces[name]?.vrrp.keys ?? [:].keys { vrids.insert(vrid.rawValue) }
-            case .vrrpGroup(_, let vrid): vrids.insert(vrid.rawValue)
+                for vrid in config.interfaces[name]?.vrrp.keys ?? [:].keys { vrids.insert(vrid) }
+            case .vrrpGroup(_, let vrid): vrids.insert(vrid)
             default: break
             }
         }
