@@ -1,4 +1,5 @@
 import Channel
+import Dispatch
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -19,6 +20,16 @@ import Time
         let deadline = SystemClock.deadline(after: .seconds(5))
         while SystemClock.now < deadline {
             if try loop.submit(condition).wait() { return true }
+            usleep(1_000)
+        }
+        return false
+    }
+
+    /// Polls `condition` (read off the loops, on the real clock) for at most 5 s.
+    private func polled(_ condition: () throws -> Bool) throws -> Bool {
+        let deadline = SystemClock.deadline(after: .seconds(5))
+        while SystemClock.now < deadline {
+            if try condition() { return true }
             usleep(1_000)
         }
         return false
@@ -124,6 +135,33 @@ import Time
         #expect(try showVersion(busy) == .success, "a session in use stays open")
     }
 
+    /// A wrong enable secret's reply waits out the identity's back-off (1 s after the first) on
+    /// the plane's clock, not a nanosecond less; then it asks again.
+    @Test func aWrongEnableSecretsReplyWaitsOnThePlanesClock() throws {
+        let clock = TestClock()
+        let h = try PlaneHarness(chip: .small, clock: clock)
+        try h.configure(["enable", "configure terminal", "enable secret Sup3r-secret", "end", "disable"])
+        try h.plane.eventLoop.submit { h.plane.value.nat!.loop }.wait().submit {}.wait()
+        let own = clock.pendingWakeups
+        let result = NIOLockedValueBox<ResultBox?>(nil)
+        DispatchQueue.global().async {
+            let answered = try? h.run("enable", answering: ["a guess"])
+            result.withLockedValue { $0 = answered.map { ResultBox(status: $0.0, output: $0.1) } }
+        }
+        // The wrong answer was checked; its reply is held: one more wake-up.
+        #expect(try polled { clock.pendingWakeups == own + 1 })
+        clock.advance(by: .seconds(1) - .nanoseconds(1))
+        try h.plane.eventLoop.submit {}.wait()
+        #expect(clock.pendingWakeups == own + 1, "still held")
+        #expect(result.withLockedValue { $0 } == nil)
+        clock.advance(by: .nanoseconds(1))
+        #expect(try polled { result.withLockedValue { $0 } != nil })
+        let answered = result.withLockedValue { $0 }
+        #expect(answered?.status == .inputRequired, "\(answered?.output ?? "")")
+        #expect(answered?.output.contains("% Access denied") == true)
+        #expect(h.mode == "view")
+    }
+
     /// The NAT ager runs on the plane's clock: an idle UDP translation (udp-timeout 2) survives
     /// the pass at 1 s and goes at the pass at 2 s.
     @Test func idleNATTranslationsExpireOnThePlanesClock() throws {
@@ -140,15 +178,6 @@ import Time
         #expect(!flows.0.isFailure, "\(flows.1)")
         let nat = try h.plane.eventLoop.submit { h.plane.value.nat! }.wait()
         func dynamic() throws -> Int { try nat.snapshot().wait().engine.dynamicCount }
-        /// Polls `condition` (read off the loops, on the real clock) for at most 5 s.
-        func polled(_ condition: () throws -> Bool) throws -> Bool {
-            let deadline = SystemClock.deadline(after: .seconds(5))
-            while SystemClock.now < deadline {
-                if try condition() { return true }
-                usleep(1_000)
-            }
-            return false
-        }
         #expect(try dynamic() == 4)
         // No pass before 1 s; the first one reads the hit bits (the figures appear) and keeps all.
         clock.advance(by: .seconds(1) - .nanoseconds(1))

@@ -13,7 +13,7 @@ final class EnableSecretChecks {
         case right
         /// Wrong: the identity's wrong answers in a row, and how long to hold the reply (the
         /// wait the next answer of this identity faces, as far as the deadline allows).
-        case wrong(failures: Int, holdReply: TimeAmount)
+        case wrong(failures: Int, holdReply: Duration)
         /// Not checked: the message says why and for how long.
         case refused(String)
     }
@@ -52,7 +52,7 @@ final class EnableSecretChecks {
                         promise.succeed(.right)
                     case false?:
                         let hold = min(EnableSecretGuard.wait(afterFailures: failures), latest.duration(since: now))
-                        promise.succeed(.wrong(failures: failures, holdReply: .nanoseconds(hold.inNanoseconds)))
+                        promise.succeed(.wrong(failures: failures, holdReply: hold))
                     case nil:
                         promise.succeed(.refused("The enable secret could not be checked: vrrpd is stopping"))
                     }
