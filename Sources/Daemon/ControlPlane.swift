@@ -80,7 +80,7 @@ public final class ControlPlane {
     /// Lets long work step aside for other sessions (see `LoopYield`).
     let yielder: LoopYield
     /// What clients can make the log repeat, rate-limited per kind.
-    let repeatedLines = RepeatedLogLines()
+    let repeatedLines: RepeatedLogLines
     /// The enable secret's checks and their back-off.
     let secretChecks = EnableSecretChecks()
     /// When the last `test fault control-plane block` ended (they are spaced; see `FaultInjection`).
@@ -89,6 +89,7 @@ public final class ControlPlane {
     public init(loop: EventLoop, options: DaemonOptions, logger: Logger, clock: any Clock = SystemClock()) throws {
         self.loop = loop
         self.clock = clock
+        repeatedLines = RepeatedLogLines(clock: clock)
         startedAt = clock.now
         self.options = options
         self.logger = logger

@@ -84,8 +84,8 @@ extension Switch {
         try traced("port_link_set", "port=\(port), up=\(up)") {
             guard ports.isValid(port) else { throw HALError.param("no port \(port) on this chip (1-\(chip.portCount))") }
             // Injected fault: a slow PHY (with no lock held).
-            let delay = faults.linkDelayNanos.load(ordering: .relaxed)
-            if delay > 0 { usleep(useconds_t(delay / 1000)) }
+            let delay = faults.linkDelay
+            if delay > .zero { usleep(useconds_t(delay.inMicroseconds)) }
             var flushed: (L2Filter, Int)?
             var changed = false
             try locks.ports.withLock("port-link", deadline: deadline) {

@@ -1,16 +1,17 @@
 import Testing
+import Time
 
 @testable import Daemon
 
 /// The enable secret's back-off as a state value, on a clock the test turns.
 @Suite struct EnableSecretGuardTests {
-    static let second: UInt64 = 1_000_000_000
+    static let second = Duration.seconds(1)
     let guesser = ClientIdentity(uid: 1001)
     let admin = ClientIdentity(uid: 0)
 
     /// Checks one answer of `who` at `now`, wrong unless `right`; returns what `admit` said.
     @discardableResult
-    func answer(_ state: inout EnableSecretGuard, _ who: ClientIdentity, administrator: Bool = false, right: Bool = false, at now: UInt64)
+    func answer(_ state: inout EnableSecretGuard, _ who: ClientIdentity, administrator: Bool = false, right: Bool = false, at now: Instant)
         -> EnableSecretGuard.Admission
     {
         let admission = state.admit(who, administrator: administrator, now: now)
@@ -20,18 +21,18 @@ import Testing
 
     @Test func eachWrongAnswerInARowDoublesTheIdentitysWaitUpTo30Seconds() {
         var state = EnableSecretGuard()
-        var now: UInt64 = 1000 * Self.second
-        var waits: [UInt64] = []
+        var now = Instant.zero.adding(seconds: 1000)
+        var waits: [Duration] = []
         for _ in 0..<8 {
             #expect(answer(&state, guesser, at: now) == .check)
             guard case .heldBack(let until, .identity(_)) = state.admit(guesser, administrator: false, now: now) else {
                 Issue.record("not held back after a wrong answer")
                 return
             }
-            waits.append((until - now) / Self.second)
+            waits.append(until - now)
             now = until
         }
-        #expect(waits == [1, 2, 4, 8, 16, 30, 30, 30])
+        #expect(waits == [1, 2, 4, 8, 16, 30, 30, 30].map { .seconds($0) })
         // The right answer clears the identity's record.
         #expect(answer(&state, guesser, right: true, at: now) == .check)
         #expect(state.admit(guesser, administrator: false, now: now) == .check)
@@ -39,7 +40,7 @@ import Testing
 
     @Test func oneCheckAtATimeSoABurstOfSessionsGetsNoFreeGuess() {
         var state = EnableSecretGuard()
-        let now: UInt64 = 1000 * Self.second
+        let now = Instant.zero.adding(seconds: 1000)
         #expect(state.admit(guesser, administrator: false, now: now) == .check)
         // Another session of the same identity, and another non-administrator identity, wait.
         #expect(state.admit(guesser, administrator: false, now: now) == .busy)
@@ -56,7 +57,7 @@ import Testing
     /// non-administrator waits, even one that never guessed; the administrator does not.
     @Test func theSharedBackOffHoldsEveryoneButTheAdministrator() {
         var state = EnableSecretGuard()
-        let now: UInt64 = 1000 * Self.second
+        let now = Instant.zero.adding(seconds: 1000)
         for uid in 0..<UInt32(EnableSecretGuard.sharedFreeFailures) {
             #expect(answer(&state, ClientIdentity(uid: 2000 + uid), at: now) == .check)
         }
@@ -78,13 +79,13 @@ import Testing
 
     @Test func quietRecordsAreForgotten() {
         var state = EnableSecretGuard()
-        var now: UInt64 = 1000 * Self.second
+        var now = Instant.zero.adding(seconds: 1000)
         for _ in 0..<3 {
             answer(&state, guesser, at: now)
             now += 30 * Self.second
         }
         #expect(state.identities[guesser]?.failures == 3)
-        now += UInt64(EnableSecretGuard.forgetSeconds + 1) * Self.second
+        now += .seconds(EnableSecretGuard.forgetSeconds + 1)
         #expect(state.admit(guesser, administrator: false, now: now) == .check)
         state.finished(guesser, administrator: false, right: nil, now: now)
         #expect(state.identities[guesser]?.failures ?? 0 == 0)
@@ -94,9 +95,58 @@ import Testing
     /// A check that could not be made (vrrpd stopping) counts for nothing.
     @Test func aCheckNotMadeCountsForNothing() {
         var state = EnableSecretGuard()
-        let now: UInt64 = 1000 * Self.second
+        let now = Instant.zero.adding(seconds: 1000)
         #expect(state.admit(guesser, administrator: false, now: now) == .check)
         #expect(state.finished(guesser, administrator: false, right: nil, now: now) == 0)
         #expect(state.admit(guesser, administrator: false, now: now) == .check)
+    }
+}
+
+/// The back-off on a `TestClock`, as `EnableSecretChecks` reads it: the waits end when the
+/// clock says, to the nanosecond.
+@Suite struct EnableSecretGuardClockTests {
+    let clock = TestClock()
+
+    /// Checks one answer of `who` now on the clock, wrong unless `right`.
+    @discardableResult
+    func answer(_ state: inout EnableSecretGuard, _ who: ClientIdentity, administrator: Bool = false, right: Bool = false)
+        -> EnableSecretGuard.Admission
+    {
+        let admission = state.admit(who, administrator: administrator, now: clock.now)
+        if admission == .check { state.finished(who, administrator: administrator, right: right, now: clock.now) }
+        return admission
+    }
+
+    @Test func wrongAnswersBackOffUntilTheClockSaysSo() {
+        var state = EnableSecretGuard()
+        let guesser = ClientIdentity(uid: 1001)
+        for (failures, wait) in [(1, 1), (2, 2), (3, 4)] {
+            #expect(answer(&state, guesser) == .check)
+            clock.advance(by: .seconds(wait) - .nanoseconds(1))
+            #expect(state.admit(guesser, administrator: false, now: clock.now)
+                == .heldBack(until: clock.now + .nanoseconds(1), why: .identity(failures: failures)), "after \(failures) wrong")
+            clock.advance(by: .nanoseconds(1))
+        }
+        #expect(answer(&state, guesser, right: true) == .check)
+        #expect(state.admit(guesser, administrator: false, now: clock.now) == .check, "a right answer clears the wait")
+    }
+
+    /// Past the shared allowance every non-administrator waits; the local administrator does not
+    /// (only their own wrong answers hold them back).
+    @Test func othersWrongAnswersDoNotHoldTheAdministratorBack() {
+        var state = EnableSecretGuard()
+        let admin = ClientIdentity(uid: 0)
+        for uid in 0...UInt32(EnableSecretGuard.sharedFreeFailures) {
+            #expect(answer(&state, ClientIdentity(uid: 2000 + uid)) == .check)
+        }
+        let newcomer = ClientIdentity(uid: 3000)
+        #expect(state.admit(newcomer, administrator: false, now: clock.now)
+            == .heldBack(until: clock.now + .seconds(1), why: .shared(failures: EnableSecretGuard.sharedFreeFailures + 1)))
+        #expect(answer(&state, admin, administrator: true) == .check, "not held back by the others")
+        #expect(state.admit(admin, administrator: true, now: clock.now)
+            == .heldBack(until: clock.now + .seconds(1), why: .identity(failures: 1)), "held back by their own typo")
+        clock.advance(by: .seconds(1))
+        #expect(answer(&state, admin, administrator: true, right: true) == .check)
+        #expect(answer(&state, newcomer, right: true) == .check)
     }
 }

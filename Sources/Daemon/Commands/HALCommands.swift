@@ -57,7 +57,7 @@ enum HALCommands {
                     let c = s.counters
                     ctx.print("Learned \(c.learned), aged \(c.aged), moved \(c.moved), flushed \(c.flushed); learns refused: FULL \(c.learnFull), "
                         + "limit system \(c.learnLimitedSystem) / VLAN \(c.learnLimitedVLAN) / port \(c.learnLimitedPort); static moves denied \(c.staticMoveDenied)")
-                    ctx.print("Aging: \(s.ageSeconds == 0 ? "off" : "\(s.ageSeconds) s"), \(c.agePasses) passes, last pass \(fixed(Double(c.lastAgePassNanoseconds) / 1e6, 3)) ms")
+                    ctx.print("Aging: \(s.ageSeconds == 0 ? "off" : "\(s.ageSeconds) s"), \(c.agePasses) passes, last pass \(fixed(Double(c.lastAgePass.inNanoseconds) / 1e6, 3)) ms")
                     for sub in subscriptions {
                         ctx.print("Subscriber \(sub.name): \(sub.delivered) events delivered, \(sub.queued)/\(sub.capacity) queued, \(sub.overflowed) lost to overflow")
                     }

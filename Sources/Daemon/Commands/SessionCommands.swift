@@ -139,7 +139,7 @@ enum SessionCommands {
                 ctx.plane.repeatedLines.log(
                     .wrongSecret, ctx.plane.logger, .notice, "wrong enable secret",
                     metadata: ["session": "\(ctx.session.id)", "from": "\(ctx.session.identity)", "in-a-row": "\(failures)"])
-                return loop.assumeIsolated().scheduleTask(in: hold) {
+                return loop.scheduleFuture(after: hold, clock: ctx.plane.clock) {
                     guard attempt < enableTries else {
                         ctx.print("% Bad secrets")
                         return Status.error
@@ -147,7 +147,7 @@ enum SessionCommands {
                     ctx.print("% Access denied")
                     ctx.nextInput = ("Password: ", true, { ctx, password in checkSecret(ctx, password: password, secret: secret, attempt: attempt + 1) })
                     return Status.inputRequired
-                }.futureResult
+                }
             }
         }.nonisolated()
         return .pending(result, waitingFor: { "the check of the enable secret" })

@@ -79,7 +79,7 @@ public struct StartupFileProblem: Sendable, Equatable {
 /// column) and no other line's.
 ///
 /// It never holds the control plane for long: lines run in slices of at most
-/// `LoopYield.sliceNanoseconds`, and between slices every other session is served. A line that
+/// `LoopYield.slice`, and between slices every other session is served. A line that
 /// queues a configuration edit behind others (a HAL change) does not hold up the next: lines go
 /// on, each checked against the configuration as it will be, and many lines' HAL changes travel
 /// in one HAL call; each still lands or fails on its own, and errors are reported in line order.

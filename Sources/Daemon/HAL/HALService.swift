@@ -62,7 +62,7 @@ public final class HALService: Sendable {
         hal.start()
         // The control plane's own subscriber: link changes and station moves go to the log
         // (moves at debug level, and rate-limited: a loop can move a MAC thousands of times).
-        let moves = LogRateLimiter(burst: 10, intervalSeconds: 10)
+        let moves = LogRateLimiter(burst: 10, interval: .seconds(10))
         let links = linkObserver
         subscription.withLockedValue {
             $0 = hal.subscribe(name: "ctl", capacity: 16384) { event in

@@ -33,7 +33,7 @@ public final class NATService: @unchecked Sendable {
     private var masters = TreeSet<GroupRef>()
     /// The HAL NAT table, entry by entry (see the type's comment).
     private(set) var table: HALReconciler<NATKey, NATEntry>!
-    private var ager: RepeatedTask?
+    private var ager: ClockTimer?
     /// An ager pass is waiting for the HAL (a stuck table must not pile passes up).
     private var aging = false
     private(set) var stopping = false
@@ -49,7 +49,7 @@ public final class NATService: @unchecked Sendable {
     let clock: any Clock
 
     /// How often the HAL's hit bits are read and idle translations expire.
-    static let agerInterval = TimeAmount.seconds(1)
+    static let agerInterval = Duration.seconds(1)
 
     init(hal: HALService, logger: Logger, clock: any Clock = SystemClock()) {
         self.hal = hal
@@ -72,7 +72,17 @@ public final class NATService: @unchecked Sendable {
                 logger.notice("NAT: HAL resynchronised (\(engine.translations.count) translations, \(table.counters.repaired) entries repaired)")
                 refreshSummary()
             }
-            ager = loop.scheduleRepeatedTask(initialDelay: Self.agerInterval, delay: Self.agerInterval) { [self] _ in age() }
+            armAger()
+        }
+    }
+
+    /// The next ager pass, `agerInterval` after this one on the service's clock (a `TestClock`
+    /// ages translations when the test advances it).
+    private func armAger() {
+        ager = loop.scheduleTask(after: Self.agerInterval, clock: clock) { [self] in
+            guard !stopping else { return }
+            age()
+            armAger()
         }
     }
 

@@ -149,8 +149,9 @@ final class Connection: ChannelInboundHandler {
         idleTimer = plane.loop.scheduleTask(after: .seconds(2), clock: plane.clock) { [self] in
             guard let session, !closing else { return }
             let limit = plane.live.config.execTimeout ?? RunningConfig.defaultExecTimeout
-            let idle = UInt64(plane.clock.elapsed(since: session.lastActivity).inNanoseconds) / 1_000_000_000
-            if limit > 0, idle >= UInt64(limit), replies.isEmpty, streaming == nil {
+            // Whole seconds, as the limit is given and the message says.
+            let idle = plane.clock.elapsed(since: session.lastActivity).components.seconds
+            if limit > 0, idle >= limit, replies.isEmpty, streaming == nil {
                 plane.logger.info("session idle: closed (exec-timeout)", metadata: ["session": "\(session.id)", "idle-s": "\(idle)"])
                 protocolFailure(id: 0, "session idle for \(idle) s: closed (exec-timeout \(limit / 60) \(limit % 60))", log: false)
                 return

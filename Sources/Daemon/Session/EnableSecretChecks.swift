@@ -13,7 +13,7 @@ final class EnableSecretChecks {
         case right
         /// Wrong: the identity's wrong answers in a row, and how long to hold the reply (the
         /// wait the next answer of this identity faces, as far as the deadline allows).
-        case wrong(failures: Int, holdReply: TimeAmount)
+        case wrong(failures: Int, holdReply: Duration)
         /// Not checked: the message says why and for how long.
         case refused(String)
     }
@@ -33,10 +33,10 @@ final class EnableSecretChecks {
         let promise = loop.makePromise(of: Verdict.self)
         let who = ctx.session.identity
         let administrator = ctx.session.administrator
-        let latest = plane.clock.now.nanoseconds + UInt64(Double(plane.options.commandTimeout.nanoseconds) * Self.deadlineShare)
+        let latest = plane.clock.now + .nanoseconds(Int64(Double(plane.options.commandTimeout.nanoseconds) * Self.deadlineShare))
 
         func attempt() {
-            let now = plane.clock.now.nanoseconds
+            let now = plane.clock.now
             // A request that timed out or was cancelled is not checked: it would spend a guess.
             guard !ctx.abandoned else { return promise.succeed(.refused("Interrupted")) }
             switch state.admit(who, administrator: administrator, now: now) {
@@ -44,15 +44,15 @@ final class EnableSecretChecks {
                 let verified = plane.authPool.runIfActive(eventLoop: loop) { EnableSecret.verify(password, against: secret) }
                 verified.hop(to: loop).assumeIsolated().whenComplete { [self] result in
                     let right = try? result.get()
-                    let now = plane.clock.now.nanoseconds
+                    let now = plane.clock.now
                     let failures = state.finished(who, administrator: administrator, right: right, now: now)
                     wake()
                     switch right {
                     case true?:
                         promise.succeed(.right)
                     case false?:
-                        let hold = min(EnableSecretGuard.wait(afterFailures: failures), latest > now ? latest - now : 0)
-                        promise.succeed(.wrong(failures: failures, holdReply: .nanoseconds(Int64(hold))))
+                        let hold = min(EnableSecretGuard.wait(afterFailures: failures), latest.duration(since: now))
+                        promise.succeed(.wrong(failures: failures, holdReply: hold))
                     case nil:
                         promise.succeed(.refused("The enable secret could not be checked: vrrpd is stopping"))
                     }
@@ -64,7 +64,7 @@ final class EnableSecretChecks {
                 waiting.append(attempt)
             case .heldBack(let until, let why):
                 guard until <= latest else {
-                    let seconds = (until - now + 999_999_999) / 1_000_000_000
+                    let seconds = (UInt64(until.duration(since: now).inNanoseconds) + 999_999_999) / 1_000_000_000
                     switch why {
                     case .identity(let failures):
                         return refuse(
@@ -76,7 +76,7 @@ final class EnableSecretChecks {
                             who: who, why: "\(failures) wrong from all clients lately", retry: seconds)
                     }
                 }
-                _ = loop.scheduleTask(after: .nanoseconds(Int64(until - now)), clock: plane.clock) { attempt() }
+                _ = loop.scheduleTask(after: until.duration(since: now), clock: plane.clock) { attempt() }
             }
         }
 

@@ -1,5 +1,7 @@
+import Time
+
 /// The enable secret's defence against guessing, as a state value (no clock, no threads: the
-/// caller passes the time): who may have an answer checked now, and how long the others wait.
+/// caller passes the instant, read from its service's clock): who may have an answer checked now, and how long the others wait.
 ///
 /// Two back-offs, so that opening many sessions buys nothing:
 /// - per identity (`ClientIdentity`, the peer's uid): after the n-th wrong answer in a row the
@@ -27,17 +29,17 @@ struct EnableSecretGuard {
     static let maxIdentities = 1024
 
     /// The wait after `failures` wrong answers in a row (none after none).
-    static func wait(afterFailures failures: Int) -> UInt64 {
-        guard failures > 0 else { return 0 }
-        return UInt64(min(maxWaitSeconds, 1 << min(5, failures - 1))) * 1_000_000_000
+    static func wait(afterFailures failures: Int) -> Duration {
+        guard failures > 0 else { return .zero }
+        return .seconds(min(maxWaitSeconds, 1 << min(5, failures - 1)))
     }
 
     struct Record: Equatable {
         /// Wrong answers in a row (per identity) or in the current spell (shared).
         var failures = 0
-        var lastFailure: UInt64 = 0
+        var lastFailure = Instant.zero
         /// No check before this time.
-        var notBefore: UInt64 = 0
+        var notBefore = Instant.zero
         /// A check is under way (the administrator's identity, or any other: `shared`).
         var checking = false
     }
@@ -56,15 +58,15 @@ struct EnableSecretGuard {
         /// Another check is under way in the same lane (the administrator's, or everybody
         /// else's): ask again when it ends.
         case busy
-        /// Not before `until` (monotonic ns).
-        case heldBack(until: UInt64, why: Hold)
+        /// Not before `until`.
+        case heldBack(until: Instant, why: Hold)
     }
 
     private(set) var identities: [ClientIdentity: Record] = [:]
     private(set) var shared = Record()
 
     /// Whether an answer from `who` may be checked at `now`.
-    mutating func admit(_ who: ClientIdentity, administrator: Bool, now: UInt64) -> Admission {
+    mutating func admit(_ who: ClientIdentity, administrator: Bool, now: Instant) -> Admission {
         forget(now: now)
         var record = identities[who] ?? Record()
         if administrator ? record.checking : shared.checking { return .busy }
@@ -88,13 +90,13 @@ struct EnableSecretGuard {
     /// counts for nothing). Returns the identity's wrong answers in a row.
     /// (`administrator` must be what it was at `admit`: it names the lane.)
     @discardableResult
-    mutating func finished(_ who: ClientIdentity, administrator: Bool, right: Bool?, now: UInt64) -> Int {
+    mutating func finished(_ who: ClientIdentity, administrator: Bool, right: Bool?, now: Instant) -> Int {
         var record = identities[who] ?? Record()
         if administrator { record.checking = false } else { shared.checking = false }
         switch right {
         case true?:
             record.failures = 0
-            record.notBefore = 0
+            record.notBefore = .zero
         case false?:
             record.failures += 1
             record.lastFailure = now
@@ -113,8 +115,8 @@ struct EnableSecretGuard {
     }
 
     /// Drops what has been quiet for `forgetSeconds`, and the quietest beyond `maxIdentities`.
-    private mutating func forget(now: UInt64) {
-        let horizon = UInt64(Self.forgetSeconds) * 1_000_000_000
+    private mutating func forget(now: Instant) {
+        let horizon = Duration.seconds(Self.forgetSeconds)
         if shared.failures > 0, now > shared.lastFailure + horizon, now >= shared.notBefore {
             shared = Record(checking: shared.checking)
         }

@@ -32,4 +32,15 @@ extension EventLoop {
         let loop = self
         return ClockTimer(.test(test, test.wake(at: test.now + delay) { loop.execute { bound.value() } }))
     }
+
+    /// `body`'s result once `delay` has passed on `clock` (run on this loop; called on it). On
+    /// the system clock it is the loop's own timer, whose future fails if the loop stops first.
+    func scheduleFuture<T: Sendable>(after delay: Duration, clock: any Clock, _ body: @escaping () -> T) -> EventLoopFuture<T> {
+        guard clock is TestClock else {
+            return assumeIsolated().scheduleTask(in: .nanoseconds(delay.inNanoseconds)) { body() }.futureResult
+        }
+        let promise = makePromise(of: T.self)
+        _ = scheduleTask(after: delay, clock: clock) { promise.succeed(body()) }
+        return promise.futureResult
+    }
 }

@@ -217,30 +217,31 @@ public final class LogBuffer: Sendable {
 /// client sending garbage in a loop cannot fill the disk with log lines.
 public final class LogRateLimiter: Sendable {
     private struct State {
-        var windowStart: UInt64 = 0
+        /// Nil until the first message: it opens the first window (whenever the clock's origin).
+        var windowStart: Instant?
         var sent = 0
         var suppressed = 0
     }
 
     private let burst: Int
-    private let intervalNanos: UInt64
+    private let interval: Duration
     private let state = NIOLockedValueBox(State())
     private let clock: any Clock
 
-    public init(burst: Int, intervalSeconds: Double, clock: any Clock = SystemClock()) {
+    public init(burst: Int, interval: Duration, clock: any Clock = SystemClock()) {
         self.burst = burst
-        self.intervalNanos = UInt64(intervalSeconds * 1e9)
+        self.interval = interval
         self.clock = clock
     }
 
     /// Returns nil when the message must be dropped; otherwise the number of messages dropped
     /// since the last one let through (to be mentioned in the line).
-    public func admit() -> Int? { admit(now: clock.now.nanoseconds) }
+    public func admit() -> Int? { admit(now: clock.now) }
 
-    /// `admit()` at `now` (nanoseconds on the limiter's clock).
-    public func admit(now: UInt64) -> Int? {
+    /// `admit()` at `now` (on the limiter's clock).
+    public func admit(now: Instant) -> Int? {
         state.withLockedValue { s in
-            if now - s.windowStart >= intervalNanos {
+            if s.windowStart.map({ now.duration(since: $0) >= interval }) ?? true {
                 s.windowStart = now
                 s.sent = 0
             }
@@ -285,8 +286,8 @@ public final class RepeatedLogLines: Sendable {
 
     private let limiters: [Kind: LogRateLimiter]
 
-    public init(intervalSeconds: Double = 10) {
-        limiters = Dictionary(uniqueKeysWithValues: Kind.allCases.map { ($0, LogRateLimiter(burst: $0.burst, intervalSeconds: intervalSeconds)) })
+    public init(interval: Duration = .seconds(10), clock: any Clock = SystemClock()) {
+        limiters = Dictionary(uniqueKeysWithValues: Kind.allCases.map { ($0, LogRateLimiter(burst: $0.burst, interval: interval, clock: clock)) })
     }
 
     /// Nil: drop this line. Otherwise how many of its kind were dropped since the last one.

@@ -19,7 +19,7 @@ final class LoopYield {
     private var channel: Channel?
 
     /// How long a slice of such work may run before it yields.
-    static let sliceNanoseconds: UInt64 = 200_000
+    static let slice = Duration.microseconds(200)
 
     init(loop: EventLoop) {
         self.loop = loop
@@ -87,13 +87,14 @@ final class LoopYield {
     }
 }
 
-/// A deadline for one slice of work on the loop.
+/// A deadline for one slice of work on the loop: on the system clock, as it measures the
+/// thread's real time (a `TestClock` standing still would make a slice endless).
 struct Slice {
-    let end: UInt64
+    let end: Instant
 
-    init(nanoseconds: UInt64 = LoopYield.sliceNanoseconds) {
-        end = SystemClock.now.nanoseconds + nanoseconds
+    init(_ length: Duration = LoopYield.slice) {
+        end = SystemClock.deadline(after: length)
     }
 
-    var isOver: Bool { SystemClock.now.nanoseconds >= end }
+    var isOver: Bool { SystemClock.now >= end }
 }

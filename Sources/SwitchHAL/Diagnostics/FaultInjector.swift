@@ -10,7 +10,8 @@ public final class FaultInjector: @unchecked Sendable {
     let stallL2X = ManagedAtomic<UInt64>(0)
     let stallAger = ManagedAtomic<UInt64>(0)
     let stallNAT = ManagedAtomic<UInt64>(0)
-    let linkDelayNanos = ManagedAtomic<UInt64>(0)
+    /// The injected link delay in nanoseconds (an atomic word; read it as `linkDelay`).
+    private let linkDelayNanos = ManagedAtomic<UInt64>(0)
     private let lock = HALLock(name: "hal.faults", rank: HALLocks.Rank.leaf, purpose: "injected faults")
     private var failures: [String: (count: Int, error: HALError)] = [:]
     /// Set while any failure is armed, so that calls pay nothing otherwise.
@@ -43,10 +44,10 @@ public final class FaultInjector: @unchecked Sendable {
         case .ager: flag = stallAger
         case .nat: flag = stallNAT
         }
-        let until = flag.load(ordering: .relaxed)
-        let now = SystemClock.now.nanoseconds
-        guard until != 0, now < until else { return nil }
-        return until == .max ? .infinity : Double(until - now) / 1e9
+        let until = Instant(nanoseconds: flag.load(ordering: .relaxed))
+        let now = SystemClock.now
+        guard until != .zero, now < until else { return nil }
+        return until == .distantFuture ? .infinity : until.duration(since: now).inSeconds
     }
 
     public func clearStalls() {
@@ -58,8 +59,8 @@ public final class FaultInjector: @unchecked Sendable {
     /// Whether a stall is due now.
     @inline(__always)
     func stalled(_ flag: ManagedAtomic<UInt64>) -> Bool {
-        let until = flag.load(ordering: .relaxed)
-        return until != 0 && SystemClock.now.nanoseconds < until
+        let until = Instant(nanoseconds: flag.load(ordering: .relaxed))
+        return until != .zero && SystemClock.now < until
     }
 
     /// The next `count` calls of `operation` fail with `error`.
@@ -82,8 +83,11 @@ public final class FaultInjector: @unchecked Sendable {
     }
 
     public func setLinkDelay(milliseconds: Int) {
-        linkDelayNanos.store(UInt64(milliseconds) * 1_000_000, ordering: .relaxed)
+        linkDelayNanos.store(UInt64(Duration.milliseconds(milliseconds).inNanoseconds), ordering: .relaxed)
     }
+
+    /// How long each link change waits (zero: no delay injected).
+    var linkDelay: Duration { .nanoseconds(Int64(clamping: linkDelayNanos.load(ordering: .relaxed))) }
 
     public func clearAll() {
         clearStalls()
@@ -103,8 +107,8 @@ public final class FaultInjector: @unchecked Sendable {
                 lines.append("\(name) stalled holding \(lockName) for \(formatSeconds(Instant(nanoseconds: until).duration(since: SystemClock.now).inSeconds)) more")
             }
         }
-        let delay = linkDelayNanos.load(ordering: .relaxed)
-        if delay > 0 { lines.append("link changes delayed by \(delay / 1_000_000) ms") }
+        let delay = linkDelay
+        if delay > .zero { lines.append("link changes delayed by \(delay.inMilliseconds) ms") }
         for (name, entry) in lock.withLock("fault-list", { failures }).sorted(by: { $0.key < $1.key }) {
             lines.append("next \(entry.count) call(s) of \(name) fail with \(entry.error.codeName)")
         }

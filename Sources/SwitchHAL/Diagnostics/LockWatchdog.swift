@@ -8,6 +8,7 @@ import Time
 /// is released, with the total time. Reports go to a sink (vrrpd's log), never under a lock.
 public final class LockWatchdog: @unchecked Sendable {
     private let locks: @Sendable () -> [HALLock]
+    /// The threshold in nanoseconds (an atomic word: `threshold` is set from any thread).
     private let thresholdNanos = ManagedAtomic<UInt64>(1_000_000_000)
     private let sinkLock = HALLock(name: "hal.watchdog-sink", rank: HALLocks.Rank.leaf, purpose: "where watchdog reports go")
     private var sink: (@Sendable (LockAlert) -> Void)?
@@ -41,8 +42,9 @@ public final class LockWatchdog: @unchecked Sendable {
                 me.set(.sleeping)
                 // Ticks at a tenth of the threshold (10-100 ms), so a report comes at most that
                 // late after the threshold is crossed.
-                let tick = min(100_000_000, max(10_000_000, thresholdNanos.load(ordering: .relaxed) / 10))
-                usleep(useconds_t(tick / 1000))
+                let threshold = Duration.nanoseconds(Int64(clamping: thresholdNanos.load(ordering: .relaxed)))
+                let tick = min(.milliseconds(100), max(.milliseconds(10), threshold / 10))
+                usleep(useconds_t(tick.inMicroseconds))
                 me.set(.working)
                 check()
             }

@@ -100,6 +100,7 @@ public struct L2Counters: Sendable, Equatable {
     public var learnLimitedPort: UInt64 = 0
     public var flushed: UInt64 = 0
     public var agePasses: UInt64 = 0
-    public var lastAgePassNanoseconds: UInt64 = 0
+    /// How long the last ager pass took.
+    public var lastAgePass = Duration.zero
     public var apiAddFull: UInt64 = 0
 }

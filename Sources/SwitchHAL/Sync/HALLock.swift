@@ -29,8 +29,8 @@ public final class HALLock: @unchecked Sendable {
     private var acquisitions: UInt64 = 0
     private var contended: UInt64 = 0
     private var timeouts: UInt64 = 0
-    /// The longest any holder kept it (nanoseconds), and in which operation.
-    private var longestHoldNanoseconds: UInt64 = 0
+    /// The longest any holder kept it, and in which operation.
+    private var longestHold = Duration.zero
     private var longestHolder: StaticString = ""
 
     struct Holder {
@@ -146,9 +146,9 @@ public final class HALLock: @unchecked Sendable {
         Witness.shared.didRelease(witnessID)
         let now = SystemClock.now
         pthread_mutex_lock(mutex)
-        let held = now.nanoseconds &- holder.since.nanoseconds
-        if held > longestHoldNanoseconds {
-            longestHoldNanoseconds = held
+        let held = now.duration(since: holder.since)
+        if held > longestHold {
+            longestHold = held
             longestHolder = holder.operation
         }
         locked = false
@@ -178,14 +178,14 @@ public final class HALLock: @unchecked Sendable {
         }
         return LockSnapshot(
             name: name, rank: rank, purpose: purpose, holder: held, waiters: waiting, acquisitions: acquisitions,
-            contended: contended, timeouts: timeouts, longestHoldSeconds: Double(longestHoldNanoseconds) / 1e9,
+            contended: contended, timeouts: timeouts, longestHoldSeconds: longestHold.inSeconds,
             longestHolder: String(describing: longestHolder))
     }
 
     /// Forgets the longest hold (benchmarks measure one phase at a time).
     public func resetLongestHold() {
         pthread_mutex_lock(mutex)
-        longestHoldNanoseconds = 0
+        longestHold = .zero
         longestHolder = ""
         pthread_mutex_unlock(mutex)
     }

@@ -64,7 +64,7 @@ final class Ager {
                 let aged = state.table.agePass(collect: wantEvents ? { events.append(.aged($0)) } : nil)
                 state.counters.aged &+= UInt64(aged)
                 state.counters.agePasses &+= 1
-                state.counters.lastAgePassNanoseconds = UInt64(SystemClock.elapsed(since: started).inNanoseconds)
+                state.counters.lastAgePass = SystemClock.elapsed(since: started)
             }
             if !events.isEmpty {
                 fanout.publish(events[...])
