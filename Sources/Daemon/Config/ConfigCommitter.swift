@@ -103,6 +103,7 @@ final class ConfigCommitter {
     /// (the NAT table's slot reservations aside: their number grows with the configuration, and
     /// this runs on the loop; the NAT service programs and resynchronises that table).
     func verify() {
+        plane.loop.assertInEventLoop()
         reconciler.verify(Array(HALObject.all(in: plane.live.config, portCount: portCount, natReservations: false)))
     }
 
@@ -127,6 +128,7 @@ final class ConfigCommitter {
     /// Applies `edit` to the configuration the command edits, through the HAL when it is the live
     /// one. `edit` returns an error message to refuse the change.
     func commit(_ ctx: CommandContext, _ edit: @escaping Edit) -> CommandOutcome {
+        plane.loop.assertInEventLoop()
         guard ctx.workspace === plane.live else {
             var change = ConfigEdit(ctx.workspace.config)
             if let error = edit(&change) { return ctx.fail(error) }
@@ -179,6 +181,7 @@ final class ConfigCommitter {
     /// edit queued before those); nil: it has none queued. Another session's script never holds
     /// up a `show` of this one.
     func whenLanded(session: Session) -> EventLoopFuture<Void>? {
+        plane.loop.assertInEventLoop()
         guard let last = pending.last(where: { $0.context.session === session }) else { return nil }
         let promise = plane.loop.makePromise(of: Void.self)
         barriers.append((last.number, promise))
@@ -287,6 +290,7 @@ final class ConfigCommitter {
     /// objects in the background. The future gives the configuration replaced (what the reload's
     /// log compares with).
     func replace(with config: RunningConfig, label: String, keys: @escaping (RunningConfig) -> ConfigChange) -> EventLoopFuture<RunningConfig> {
+        plane.loop.assertInEventLoop()
         let replaced = plane.loop.makePromise(of: RunningConfig.self)
         let replacement = Replacement(config: config, keys: keys, replaced: replaced)
         guard !pending.isEmpty else {

@@ -61,7 +61,8 @@ struct HALDriver<Object: Hashable & Sendable, State: Equatable & Sendable>: Send
 ///   refusal, which is shown (`problem`) until it clears.
 /// - **Verify**: `verify` reads objects back and repairs those the HAL lost.
 ///
-/// Confined to its owner's event loop; only the driver's closures run elsewhere.
+/// Confined to its owner's event loop (its entry points assert it in debug builds); only the
+/// driver's closures run elsewhere.
 final class HALReconciler<Object: Hashable & Sendable, State: Equatable & Sendable> {
     typealias Change = HALChange<Object, State>
 
@@ -136,6 +137,7 @@ final class HALReconciler<Object: Hashable & Sendable, State: Equatable & Sendab
 
     /// Objects whose desired state changed: brought to it in the background.
     func changed<S: Sequence>(_ objects: S) where S.Element == Object {
+        loop.assertInEventLoop()
         var any = false
         for object in objects {
             dirty.insert(object)
@@ -151,6 +153,7 @@ final class HALReconciler<Object: Hashable & Sendable, State: Equatable & Sendab
     func transaction(
         _ changes: [Change], label: String, isCancelled: @escaping () -> Bool = { false }, done: @escaping (HALGroupResult) -> Void
     ) {
+        loop.assertInEventLoop()
         guard !stopped else { return done(.skipped(.unavailable("vrrpd is stopping"))) }
         guard !changes.isEmpty else { return done(.applied) }
         queue.append(Transaction(changes: changes, label: label, isCancelled: isCancelled, done: done))
@@ -159,6 +162,7 @@ final class HALReconciler<Object: Hashable & Sendable, State: Equatable & Sendab
 
     /// Reads `objects` back from the HAL and repairs those that differ from the desired state.
     func verify(_ objects: [Object]) {
+        loop.assertInEventLoop()
         guard driver.read != nil, !objects.isEmpty else { return }
         verifying += objects
         kick()
@@ -192,6 +196,7 @@ final class HALReconciler<Object: Hashable & Sendable, State: Equatable & Sendab
 
     /// No more calls start; `idle` runs once the one in flight (if any) has come back.
     func stop(whenIdle idle: @escaping () -> Void) {
+        loop.assertInEventLoop()
         stopped = true
         retry?.cancel()
         let pending = queue
