@@ -21,12 +21,14 @@ extension VRRPService {
 
     /// On the loop: every advertisement that arrived since the last wake-up, then one re-arm.
     func drainInbox() {
+        loop.assertInEventLoop()
         for frame in adverts.take() { handle(frame.bytes, port: frame.port, vlan: frame.vlan) }
         rearm()
     }
 
     /// On the loop: one advertisement (IPv4 taken apart in place; IPv6 parsed).
     func handle(_ bytes: [UInt8], port: PortID, vlan: UInt16) {
+        loop.assertInEventLoop()
         if let advert = VRRPService.ipv4Advertisement(bytes) {
             receiveAdvertisement(
                 interface: .svi(vlan), ipv6: false, message: advert.message, source: .ipv4(advert.source),

@@ -55,6 +55,7 @@ extension VRRPService {
 
     /// Called once the loop runs: the reconciler and its hooks, and the periodic read-back.
     func startVirtualMACs() {
+        loop.assertInEventLoop()
         macs.tracksInFlight = true
         macs.onProblem = { [logger] problem in logger.error("VRRP: \(problem); retrying") }
         macs.onRecovered = { [logger] _ in logger.notice("VRRP: virtual MAC table updated again") }
@@ -79,6 +80,7 @@ extension VRRPService {
 
     /// The Master's virtual MAC is wanted in the L2 table (or no longer).
     func wantMAC(_ mac: VirtualMAC, _ wanted: Bool) {
+        loop.assertInEventLoop()
         if wanted { wantedMACs.insert(mac) } else { wantedMACs.remove(mac) }
         macs.changed(mac)
     }

@@ -17,7 +17,7 @@ import VRRP
 ///
 /// It runs on its own event loop (the `vrrp` thread), not the control plane's: a long command, a
 /// 10,000-line configuration load or a stuck HAL call never delays an advertisement. All its
-/// state is confined to that loop; the control plane hands it configuration snapshots and asks
+/// state is confined to that loop (the functions that touch it assert so in debug builds); the control plane hands it configuration snapshots and asks
 /// for state snapshots (`show vrrp`). HAL calls (the virtual MAC) run on the HAL threads with
 /// deadlines; when they fail or stall, the state machine and the timers carry on, the failure is
 /// logged and shown, and the call is retried.
@@ -239,6 +239,7 @@ public final class VRRPService: @unchecked Sendable {
 
     /// A port went up or down: autostate of its VLANs, tracking of the groups that track it.
     func linkChanged(_ port: PortID) {
+        loop.assertInEventLoop()
         var keys = routersTracking[port] ?? []
         keys.formUnion(routers(inVLANs: hal.hal.memberVLANs(port)))
         reconcile(keys)
@@ -246,6 +247,7 @@ public final class VRRPService: @unchecked Sendable {
 
     /// Every router (after a change whose reach is not known).
     func reconcileAll() {
+        loop.assertInEventLoop()
         reconcile(Set(specs.keys).union(engine.routers.keys))
     }
 
@@ -254,6 +256,7 @@ public final class VRRPService: @unchecked Sendable {
     /// Master), new ones start, changed ones take their new settings without restarting where
     /// they can.
     func reconcile(_ keys: Set<Key>) {
+        loop.assertInEventLoop()
         guard !keys.isEmpty else { return }
         let now = self.now
         for key in keys.sorted() {
@@ -328,6 +331,7 @@ public final class VRRPService: @unchecked Sendable {
     /// advert pushes a deadline later, and re-scheduling on each would cost more than the rare
     /// early wake-up.
     func rearm() {
+        loop.assertInEventLoop()
         let next = engine.nextDeadline()
         guard next != timerAt else { return }
         if let armed = timerAt, timer != nil, next.map({ $0 >= armed }) ?? true { return }
@@ -413,6 +417,7 @@ public final class VRRPService: @unchecked Sendable {
     /// Tells the observer which routers became Master (or, still Master, answer for something
     /// else now) and which stopped, since it last heard.
     func publishMasters() {
+        loop.assertInEventLoop()
         var updated: [Key: MasterInfo] = [:]
         var removed = Set<Key>()
         for key in masterChanges {
