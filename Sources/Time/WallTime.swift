@@ -37,14 +37,6 @@ public struct WallTime: Comparable, Hashable, Sendable {
         return broken
     }
 
-    /// The broken-down local time (`localtime_r`).
-    public var local: tm {
-        var seconds = secondsSinceEpoch
-        var broken = tm()
-        localtime_r(&seconds, &broken)
-        return broken
-    }
-
     /// `2026-12-07T20:59:17.123Z`: log lines' timestamps.
     public var iso8601: String {
         let t = utc

@@ -243,12 +243,12 @@ enum InterfaceCommands {
     /// `ip address`: on SVIs only, an address no host could have or that overlaps another SVI's
     /// subnet refused.
     static func setAddress(_ ctx: CommandContext, _ args: Arguments) -> CommandOutcome {
-        editInterface(ctx) { interface, kind in
-            guard case .svi = kind else {
-                return "IP addresses may not be configured on L2 links (\(kind)); use an SVI (interface vlanN)"
+        editInterface(ctx) { interface, name in
+            guard case .svi = name else {
+                return "IP addresses may not be configured on L2 links (\(name)); use an SVI (interface vlanN)"
             }
             if !args.negated, let prefix = args[\.prefix], prefix.length > 0, prefix.address.hostAddressProblem == nil,
-                let name = ctx.session.interface, let clash = overlap(prefix, on: name, in: ctx.workspace.config.index)
+                let clash = overlap(prefix, on: name, in: ctx.workspace.config.index)
             {
                 return clash
             }

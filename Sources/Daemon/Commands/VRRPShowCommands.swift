@@ -105,7 +105,7 @@ enum VRRPShowCommands {
         out += "   dropped, VRRP thread behind   \(snapshot.framesOverflowed)\n"
         out += "   dropped, L3 thread behind     \(answerOverflow)\n"
         // By name as text (`vlan10` before `vlan9`), as this line has always listed them.
-        let unknown = snapshot.unknownVRID.map { ("\($0.key)", $0.value) }.sorted { $0.0 < $1.0 }.map { "\($0.0) \($0.1)" }
+        let unknown = snapshot.unknownVRID.keys.sortedByName().map { "\($0) \(snapshot.unknownVRID[$0]!)" }
         out += "   unknown VRID                  \(unknown.isEmpty ? "0" : unknown.joined(separator: ", "))\n"
         out += " Virtual MAC (HAL)\n"
         out += "   installs / removals / failed  \(snapshot.macCalls.installs) / \(snapshot.macCalls.removals) / \(snapshot.macCalls.failures)\n"

@@ -2,7 +2,6 @@ import Logging
 import NIOCore
 import SwitchHAL
 import Time
-import Time
 
 /// One change to one HAL object: the state wanted (nil: the object must not exist, or has its
 /// default), and the state it had before (what undoing puts back).

@@ -129,8 +129,6 @@ public final class NATService: @unchecked Sendable {
     var inSyncLastSeen: Bool { lastInSync.load(ordering: .relaxed) }
     private let lastInSync = ManagedAtomic(true)
 
-    /// Milliseconds of a monotonic clock.
-
     // MARK: Configuration and VRRP
 
     /// The running configuration changed (any thread): `changed` says what, so the engine redoes

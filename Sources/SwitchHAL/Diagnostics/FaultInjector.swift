@@ -99,13 +99,9 @@ public final class FaultInjector: @unchecked Sendable {
     /// What is injected now, one line each.
     public var summary: [String] {
         var lines: [String] = []
-        for (name, flag, lockName) in [("l2x", stallL2X, "l2.table"), ("ager", stallAger, "l2.table"), ("nat-fault", stallNAT, "nat.table")] {
-            let until = flag.load(ordering: .relaxed)
-            if until == .max {
-                lines.append("\(name) stalled holding \(lockName) until cleared")
-            } else if until != 0 && SystemClock.now.nanoseconds < until {
-                lines.append("\(name) stalled holding \(lockName) for \(formatSeconds(Instant(nanoseconds: until).duration(since: SystemClock.now).inSeconds)) more")
-            }
+        for (name, target, lockName) in [("l2x", StallTarget.l2x, "l2.table"), ("ager", .ager, "l2.table"), ("nat-fault", .nat, "nat.table")] {
+            guard let left = stallLeft(target) else { continue }
+            lines.append("\(name) stalled holding \(lockName) " + (left == .infinity ? "until cleared" : "for \(formatSeconds(left)) more"))
         }
         let delay = linkDelay
         if delay > .zero { lines.append("link changes delayed by \(delay.inMilliseconds) ms") }

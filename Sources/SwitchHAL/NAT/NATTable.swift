@@ -373,6 +373,14 @@ public final class NATTable: @unchecked Sendable {
     /// keys whose reservation this call made (what `takeBack(reservations:)` gives up).
     public func reserve(_ batch: ArraySlice<NATKey>, made: inout [NATKey]) -> ReserveRefusal? {
         let before = made.count
+        // A refusal takes back this batch's reservations: the batch is all or nothing.
+        func refuse(_ refusal: ReserveRefusal) -> ReserveRefusal {
+            apiCounters.fullErrors &+= 1
+            var mine = Array(made[before...])
+            made.removeSubrange(before...)
+            takeBack(reservations: &mine)
+            return refusal
+        }
         for key in batch {
             let (found, idle) = locate(key)
             if idle != nil { continue }
@@ -383,13 +391,7 @@ public final class NATTable: @unchecked Sendable {
                 made.append(key)
                 continue
             }
-            guard reservedCount < staticLimit else {
-                apiCounters.fullErrors &+= 1
-                var mine = Array(made[before...])
-                made.removeSubrange(before...)
-                takeBack(reservations: &mine)
-                return .limit(key)
-            }
+            guard reservedCount < staticLimit else { return refuse(.limit(key)) }
             var slot = freeSlot() ?? relocated()
             if slot == nil {
                 // The search for room hashed other keys: the key's own buckets again.
@@ -399,13 +401,7 @@ public final class NATTable: @unchecked Sendable {
                     slot = victim
                 }
             }
-            guard let slot else {
-                apiCounters.fullErrors &+= 1
-                var mine = Array(made[before...])
-                made.removeSubrange(before...)
-                takeBack(reservations: &mine)
-                return .buckets(key)
-            }
+            guard let slot else { return refuse(.buckets(key)) }
             keys[slot] = key.raw | NATTable.held
             slots[slot] = .idle
             reservedCount += 1

@@ -121,10 +121,11 @@ public final class TrafficGenerator: @unchecked Sendable {
                     sched_yield()
                 }
                 if job.rate > 0 {
-                    // Pace: frame i is due at started + i/rate.
-                    let due = started + .nanoseconds(Int64(index) &* 1_000_000_000 / Int64(job.rate))
-                    let now = SystemClock.now
-                    if due > now + .microseconds(50) { usleep(useconds_t((due - now).inMicroseconds)) }
+                    // Pace: frame i is due at started + i/rate (in nanoseconds: this runs per frame,
+                    // where a Duration's conversion would cost more than the frame).
+                    let due = started.nanoseconds &+ UInt64(index) &* 1_000_000_000 / UInt64(job.rate)
+                    let now = SystemClock.now.nanoseconds
+                    if due > now &+ 50_000 { usleep(useconds_t((due &- now) / 1000)) }
                 }
             }
         }
