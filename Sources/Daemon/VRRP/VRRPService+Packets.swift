@@ -128,13 +128,6 @@ extension VRRPService {
         logger.info("VRRP tx \(key): priority \(ad.priority) interval \(ad.interval)\(ad.version == 2 ? " s" : " cs"), \(bytes)-byte frame")
     }
 
-    /// The NAT global addresses that follow `router`.
-    private func extraAddresses(of router: VirtualRouter, vlan: UInt16) -> [IPv4Address] {
-        guard let vrid = VRID(rawValue: router.config.vrid) else { return [] }
-        let key = VRRPEngine.Key(interface: .svi(vlan), vrid: vrid, ipv6: false)
-        return (desired.natGlobals[key] ?? [:]).keys.sorted()
-    }
-
     /// Gratuitous ARPs for `addresses` from `mac`.
     func announce(addresses: [IPv4Address], mac: MACAddress, vlan: UInt16) {
         for address in addresses {
@@ -145,11 +138,12 @@ extension VRRPService {
         }
     }
 
-    func announce(router: VirtualRouter, vlan: UInt16) {
+    /// Gratuitous ARPs (unsolicited NAs) for the addresses of the router `key` names.
+    func announce(router: VirtualRouter, key: VRRPEngine.Key, vlan: UInt16) {
         switch router.config.addresses {
         case .ipv4(let list):
             // The virtual addresses, then the NAT global addresses that follow this router.
-            announce(addresses: list + extraAddresses(of: router, vlan: vlan), mac: router.virtualMAC, vlan: vlan)
+            announce(addresses: list + (desired.natGlobals[key] ?? [:]).keys.sorted(), mac: router.virtualMAC, vlan: vlan)
         case .ipv6(let list):
             guard let source = router.interface.linkLocalIPv6 else { return }
             for address in list {

@@ -381,7 +381,7 @@ public final class VRRPService: @unchecked Sendable {
                     if debugPackets { logAdvert(ad, key: key, bytes: frame.count) }
                 }
             case .announceAddresses:
-                announce(router: router, vlan: vlan)
+                announce(router: router, key: key, vlan: vlan)
             case .takeVirtualMAC:
                 wantMAC(VirtualMAC(mac: router.virtualMAC, vlan: vlan), true)
             case .releaseVirtualMAC:
