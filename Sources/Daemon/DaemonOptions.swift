@@ -1,5 +1,4 @@
 import Glibc
-import NIOCore
 import NetTypes
 import SwitchHAL
 
@@ -12,7 +11,7 @@ public struct DaemonOptions: Sendable {
     /// `--pid-file`: written once the socket is about to accept, removed on exit.
     public var pidFile: String?
     /// How long a command may wait for work done elsewhere (`--command-timeout`).
-    public var commandTimeout: TimeAmount = .seconds(5)
+    public var commandTimeout: Duration = .seconds(5)
     public var version = DaemonVersion.string
     public var chip = ChipProfile.trident2
     /// The switch's base MAC: port N has base+N, SVIs use base.

@@ -175,7 +175,7 @@ struct VrrpdCommand: ParsableCommand {
 
         var options = DaemonOptions(socketPath: socketPath, configPath: configPath)
         options.pidFile = pidPath
-        options.commandTimeout = .nanoseconds(Int64(commandTimeout * 1e9))
+        options.commandTimeout = .seconds(commandTimeout)
         options.chip = ChipProfile.named(chip)!
         options.baseMAC = baseMAC.flatMap { MACAddress(parsing: $0) } ?? Self.derivedMAC(socketPath)
         options.halTimeout = halTimeout ?? min(2, commandTimeout / 2)

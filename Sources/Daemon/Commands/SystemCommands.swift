@@ -83,7 +83,7 @@ enum SystemCommands {
             } else {
                 ctx.print("Startup config: \(plane.options.configPath) (\(plane.configStatus))")
             }
-            ctx.print("Command deadline: \(formatSeconds(Double(plane.options.commandTimeout.nanoseconds) / 1e9)), HAL call deadline: \(formatSeconds(plane.hal.callTimeout))")
+            ctx.print("Command deadline: \(formatSeconds(plane.options.commandTimeout.inSeconds)), HAL call deadline: \(formatSeconds(plane.hal.callTimeout))")
             ctx.print(FaultInjection.status(plane.options.allowFaultInjection))
             // "In sync" only when every table is: the committer's and the NAT service's (as the
             // NAT thread last saw it: a busy NAT thread never holds up show version).

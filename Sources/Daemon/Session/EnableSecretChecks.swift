@@ -33,7 +33,7 @@ final class EnableSecretChecks {
         let promise = loop.makePromise(of: Verdict.self)
         let who = ctx.session.identity
         let administrator = ctx.session.administrator
-        let latest = plane.clock.now + .nanoseconds(Int64(Double(plane.options.commandTimeout.nanoseconds) * Self.deadlineShare))
+        let latest = plane.clock.now + plane.options.commandTimeout * Self.deadlineShare
 
         func attempt() {
             let now = plane.clock.now

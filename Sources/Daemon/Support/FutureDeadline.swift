@@ -42,11 +42,11 @@ extension EventLoopFuture {
     /// completed is delivered at once.
     @discardableResult
     func race(
-        deadline: TimeAmount, on loop: EventLoop, onTimeout: @escaping () -> Void,
+        deadline: Duration, on loop: EventLoop, onTimeout: @escaping () -> Void,
         onResult: @escaping (Result<Value, Error>) -> Void
     ) -> FutureDeadline {
         let race = FutureDeadline()
-        race.timer = loop.assumeIsolated().scheduleTask(in: deadline) {
+        race.timer = loop.assumeIsolated().scheduleTask(in: .nanoseconds(deadline.inNanoseconds)) {
             guard race.settle() else { return }
             onTimeout()
         }
