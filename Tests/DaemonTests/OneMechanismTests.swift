@@ -18,7 +18,7 @@ import Time
         let promise = loop.makePromise(of: Int.self)
         var results: [Int] = []
         var timeouts = 0
-        let race = promise.futureResult.race(deadline: .seconds(5), on: loop, onTimeout: { timeouts += 1 }) {
+        let race = promise.futureResult.race(deadline: .seconds(5), on: loop, clock: SystemClock(), onTimeout: { timeouts += 1 }) {
             results.append((try? $0.get()) ?? -1)
         }
         loop.advanceTime(by: .seconds(4))
@@ -35,7 +35,7 @@ import Time
         let promise = loop.makePromise(of: Int.self)
         var results: [Int] = []
         var timeouts = 0
-        promise.futureResult.race(deadline: .seconds(5), on: loop, onTimeout: { timeouts += 1 }) {
+        promise.futureResult.race(deadline: .seconds(5), on: loop, clock: SystemClock(), onTimeout: { timeouts += 1 }) {
             results.append((try? $0.get()) ?? -1)
         }
         loop.advanceTime(by: .seconds(5))
@@ -50,14 +50,36 @@ import Time
     @Test func completedAndCancelledRaces() {
         let loop = EmbeddedEventLoop()
         var heard = 0
-        loop.makeSucceededFuture(1).race(deadline: .seconds(5), on: loop, onTimeout: { heard += 100 }) { _ in heard += 1 }
+        loop.makeSucceededFuture(1).race(deadline: .seconds(5), on: loop, clock: SystemClock(), onTimeout: { heard += 100 }) { _ in heard += 1 }
         #expect(heard == 1)
         let promise = loop.makePromise(of: Int.self)
-        let race = promise.futureResult.race(deadline: .seconds(5), on: loop, onTimeout: { heard += 100 }) { _ in heard += 10 }
+        let race = promise.futureResult.race(deadline: .seconds(5), on: loop, clock: SystemClock(), onTimeout: { heard += 100 }) { _ in heard += 10 }
         race.cancel()
         promise.succeed(2)
         loop.advanceTime(by: .seconds(10))
         #expect(heard == 1)
+    }
+
+    /// On a test clock the deadline is the test's time, not the loop's: it fires when the test
+    /// moves the clock past it, and only then.
+    @Test func theDeadlineRunsOnTheGivenClock() {
+        let loop = EmbeddedEventLoop()
+        let clock = TestClock()
+        let promise = loop.makePromise(of: Int.self)
+        var timeouts = 0
+        var results = 0
+        promise.futureResult.race(deadline: .seconds(5), on: loop, clock: clock, onTimeout: { timeouts += 1 }) { _ in results += 1 }
+        loop.advanceTime(by: .seconds(60))
+        #expect(timeouts == 0)
+        clock.advance(by: .seconds(4))
+        loop.run()
+        #expect(timeouts == 0)
+        clock.advance(by: .seconds(1))
+        loop.run()
+        #expect(timeouts == 1)
+        promise.succeed(1)
+        loop.run()
+        #expect(results == 0)
     }
 
     // MARK: The L3 host table's driver

@@ -223,7 +223,7 @@ final class ConfigLoader {
     /// Waits for a line whose work runs elsewhere (a key derivation, a file), at most the command
     /// deadline, then goes on.
     private func wait(for future: EventLoopFuture<Status>, line lineNumber: Int, context: CommandContext, waitingFor: @escaping () -> String) {
-        future.race(deadline: plane.options.commandTimeout, on: plane.loop, onTimeout: { [self] in
+        future.race(deadline: plane.options.commandTimeout, on: plane.loop, clock: plane.clock, onTimeout: { [self] in
             context.abandoned = true
             errors.append((lineNumber, "\(report.source):\(lineNumber): timed out waiting for \(waitingFor())"))
             run()

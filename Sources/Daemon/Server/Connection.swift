@@ -383,7 +383,7 @@ final class Connection: ChannelInboundHandler {
         case .pending(let future, let waitingFor, _):
             item.waitingFor = waitingFor
             // Whichever comes first, the result or the deadline; an interrupt silences both.
-            item.deadline = future.race(deadline: plane.options.commandTimeout, on: plane.loop, onTimeout: { [self] in
+            item.deadline = future.race(deadline: plane.options.commandTimeout, on: plane.loop, clock: plane.clock, onTimeout: { [self] in
                 timedOut(item)
             }) { [self] result in
                 if !item.pipelined { item.mode = session.mode }

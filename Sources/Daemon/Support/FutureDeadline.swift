@@ -1,4 +1,5 @@
 import NIOCore
+import Time
 
 /// A future raced against a deadline on the control-plane loop: whichever comes first wins and
 /// the other is ignored, so the waiter hears exactly once (the result, or that time ran out), and
@@ -9,12 +10,12 @@ import NIOCore
 /// "every wait has a deadline" is one mechanism, not one per caller.
 ///
 /// ```swift
-/// item.deadline = future.race(deadline: timeout, on: loop, onTimeout: { timedOut(item) }) { result in ... }
+/// item.deadline = future.race(deadline: timeout, on: loop, clock: clock, onTimeout: { timedOut(item) }) { result in ... }
 /// ```
 ///
 /// Loop-bound: made, settled and cancelled on `loop` only (`assumeIsolated` checks it).
 final class FutureDeadline {
-    fileprivate var timer: Scheduled<Void>?
+    fileprivate var timer: ClockTimer?
     /// The result, the deadline or a cancellation came: nothing more is delivered.
     private(set) var isSettled = false
 
@@ -37,16 +38,16 @@ final class FutureDeadline {
 
 extension EventLoopFuture {
     /// Delivers this future's result to `onResult`, or calls `onTimeout` once `deadline` has
-    /// passed without one, whichever comes first and never both, on `loop` (the caller's loop).
-    /// The deadline is armed before the result is looked at, so a future that has already
-    /// completed is delivered at once.
+    /// passed on `clock` without one, whichever comes first and never both, on `loop` (the
+    /// caller's loop). The deadline is armed before the result is looked at, so a future that has
+    /// already completed is delivered at once.
     @discardableResult
     func race(
-        deadline: Duration, on loop: EventLoop, onTimeout: @escaping () -> Void,
+        deadline: Duration, on loop: EventLoop, clock: any Clock, onTimeout: @escaping () -> Void,
         onResult: @escaping (Result<Value, Error>) -> Void
     ) -> FutureDeadline {
         let race = FutureDeadline()
-        race.timer = loop.assumeIsolated().scheduleTask(in: .nanoseconds(deadline.inNanoseconds)) {
+        race.timer = loop.scheduleTask(after: deadline, clock: clock) {
             guard race.settle() else { return }
             onTimeout()
         }
