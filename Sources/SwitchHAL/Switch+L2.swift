@@ -13,24 +13,20 @@ extension Switch {
             try checkEntry(entry)
             var events: [HALEvent] = []
             let result: L2AddResult = try locks.l2Table.withLock("l2-add", deadline: deadline) {
-                let table = state.table
-                if let slot = table.find(entry.key.raw) {
-                    let old = table.entry(at: slot)
-                    table.update(slot: slot, port: entry.port, flags: entry.flags)
+                switch state.table.write(entry, replaceDynamic: replaceDynamic) {
+                case .updated(let old):
                     events.append(.added(entry))
                     return .replacedExisting(old)
-                }
-                switch table.insert(entry, replaceDynamic: replaceDynamic) {
                 case .inserted:
                     events.append(.added(entry))
                     return .added
-                case .replaced(_, let evicted):
+                case .evicted(let evicted):
                     events.append(.deleted(evicted, reason: .evicted))
                     events.append(.added(entry))
                     return .evicted(evicted)
                 case .full(let buckets):
                     state.counters.apiAddFull &+= 1
-                    throw table.fullError(entry, buckets: buckets)
+                    throw state.table.fullError(entry, buckets: buckets)
                 }
             }
             fanout.publish(events[...])
@@ -42,10 +38,10 @@ extension Switch {
     public func l2Delete(mac: MACAddress, vlan: UInt16, deadline: Instant) throws {
         try traced("l2_addr_delete", "mac=\(mac), vlan=\(vlan)") {
             let removed: L2Entry = try locks.l2Table.withLock("l2-delete", deadline: deadline) {
-                guard let slot = state.table.find(L2Key(mac: mac, vlan: vlan).raw) else {
+                guard let removed = state.table.remove(L2Key(mac: mac, vlan: vlan)) else {
                     throw HALError.notFound("no entry for \(mac) vlan \(vlan)")
                 }
-                return state.table.remove(at: slot)
+                return removed
             }
             fanout.publish(.deleted(removed, reason: .api))
         }

@@ -160,10 +160,7 @@ extension Switch {
     private func installRouterMAC(vlan: UInt16, deadline: Instant) throws {
         let entry = L2Entry(mac: baseMAC, vlan: vlan, port: cpuPort, flags: [.static, .l3])
         try locks.l2Table.withLock("svi-router-mac", deadline: deadline) {
-            let table = state.table
-            if let slot = table.find(entry.key.raw) {
-                table.update(slot: slot, port: cpuPort, flags: entry.flags)
-            } else if case .full = table.insert(entry, replaceDynamic: true) {
+            if case .full = state.table.write(entry, replaceDynamic: true) {
                 throw HALError.full("no room for the router MAC in VLAN \(vlan)")
             }
         }

@@ -17,40 +17,26 @@ final class CapacityModel: @unchecked Sendable {  // made on a worker thread, th
         nat = NATTable(capacity: chip.natEntries)
     }
 
-    /// Places the table objects among `changes` (all or none); the HAL's refusal, if any.
+    /// Places the table objects among `changes` (all or none, in the HAL's order); the HAL's
+    /// refusal, if any.
     func place(_ changes: [HALChange<HALObject, HALState>]) -> HALError? {
-        var done: [HALChange<HALObject, HALState>] = []
-        for change in changes where change.object.takesTableRoom {
-            if let error = apply(change.object, change.target) {
-                for undone in done.reversed() { _ = apply(undone.object, undone.previous) }
-                return error
-            }
-            done.append(change)
-        }
-        return nil
+        changes.filter { $0.object.takesTableRoom }.applyAllOrNone(apply).error
     }
 
-    private func apply(_ object: HALObject, _ state: HALState?) -> HALError? {
+    private func apply(_ object: HALObject, _ state: HALState?) throws {
         switch (object, state) {
         case (.staticMAC(let key), .staticMAC(let port)?):
             let entry = L2Entry(mac: key.mac, vlan: key.vlan, port: port, flags: .static)
-            if let slot = l2.find(entry.key.raw) {
-                l2.update(slot: slot, port: port, flags: .static)
-                return nil
-            }
-            if case .full(let buckets) = l2.insert(entry, replaceDynamic: true) { return l2.fullError(entry, buckets: buckets) }
-            return nil
+            if case .full(let buckets) = l2.write(entry, replaceDynamic: true) { throw l2.fullError(entry, buckets: buckets) }
         case (.staticMAC(let key), _):
-            if let slot = l2.find(L2Key(mac: key.mac, vlan: key.vlan).raw) { _ = l2.remove(at: slot) }
-            return nil
+            l2.remove(L2Key(mac: key.mac, vlan: key.vlan))
         case (.natReservation(let key), .some):
             var made: [NATKey] = []
-            return nat.reserve([key][...], made: &made).map(nat.error)
+            if let refusal = nat.reserve([key][...], made: &made) { throw nat.error(refusal) }
         case (.natReservation(let key), nil):
             _ = nat.unreserve([key][...])
-            return nil
         default:
-            return nil
+            break
         }
     }
 }

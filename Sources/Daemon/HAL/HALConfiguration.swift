@@ -228,11 +228,7 @@ enum HALState: Equatable, Sendable {
             applyGroup: { hal, deadline, changes in apply(changes, hal: hal, deadline: deadline) },
             applyEach: { hal, deadline, changes in
                 // In phase order (a VLAN before the port that uses it), each on its own.
-                let order = changes.indices.sorted { a, b in
-                    let pa = changes[a].object.phase(removing: changes[a].target == nil)
-                    let pb = changes[b].object.phase(removing: changes[b].target == nil)
-                    return pa != pb ? pa < pb : a < b
-                }
+                let order = changes.phaseOrder
                 var results = [HALGroupResult](repeating: .applied, count: changes.count)
                 var timedOut: HALError?
                 for index in order {
@@ -249,16 +245,35 @@ enum HALState: Equatable, Sendable {
     }
 
     private static func apply(_ changes: [HALChange<HALObject, HALState>], hal: Switch, deadline: Instant) -> HALGroupResult {
-        let ordered = changes.sorted { $0.object.phase(removing: $0.target == nil) < $1.object.phase(removing: $1.target == nil) }
-        var done: [HALChange<HALObject, HALState>] = []
-        for change in ordered {
+        changes.applyAllOrNone { object, state in try apply(object, state, hal: hal, deadline: deadline) }
+    }
+}
+
+extension Array where Element == HALChange<HALObject, HALState> {
+    /// The changes' indices in phase order (a VLAN before the port that uses it, removals
+    /// before additions of the same table), ties in the order given.
+    var phaseOrder: [Int] {
+        indices.sorted { a, b in
+            let pa = self[a].object.phase(removing: self[a].target == nil)
+            let pb = self[b].object.phase(removing: self[b].target == nil)
+            return pa != pb ? pa < pb : a < b
+        }
+    }
+
+    /// Applies the changes in phase order with `apply`, all or none: on a refusal what was done
+    /// is undone in reverse. A timeout, or an undo that fails, leaves the outcome unknown. The
+    /// one transaction of the HAL configuration, on the chip and in `CapacityModel` alike.
+    func applyAllOrNone(_ apply: (HALObject, HALState?) throws -> Void) -> HALGroupResult {
+        var done: [Element] = []
+        for index in phaseOrder {
+            let change = self[index]
             do {
-                try apply(change.object, change.target, hal: hal, deadline: deadline)
+                try apply(change.object, change.target)
                 done.append(change)
             } catch let error as HALError {
                 if case .timeout = error { return .unknown(error) }
                 for undone in done.reversed() {
-                    do { try apply(undone.object, undone.previous, hal: hal, deadline: deadline) } catch { return .unknown(error as? HALError ?? .internal("\(error)")) }
+                    do { try apply(undone.object, undone.previous) } catch { return .unknown(error as? HALError ?? .internal("\(error)")) }
                 }
                 return .refused(error)
             } catch {

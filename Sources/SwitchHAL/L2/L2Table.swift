@@ -218,6 +218,37 @@ public final class L2Table: @unchecked Sendable {
         return insert(key: key, port: entry.port, flags: entry.flags, probe: probe, replaceDynamic: replaceDynamic)
     }
 
+    public enum WriteResult: Equatable {
+        /// The key was there: its port and flags are the entry's now (this was the old entry).
+        case updated(old: L2Entry)
+        case inserted
+        /// Inserted in the place of this dynamic entry (`replaceDynamic`).
+        case evicted(L2Entry)
+        case full(buckets: [BucketID])
+    }
+
+    /// Writes `entry`: over the entry of its key when there is one, else inserted (see
+    /// `insert`). What the SDK's `l2_addr_add` does to the table, for the HAL and for a model of
+    /// it alike.
+    public func write(_ entry: L2Entry, replaceDynamic: Bool = false) -> WriteResult {
+        if let slot = find(entry.key.raw) {
+            let old = self.entry(at: slot)
+            update(slot: slot, port: entry.port, flags: entry.flags)
+            return .updated(old: old)
+        }
+        switch insert(entry, replaceDynamic: replaceDynamic) {
+        case .inserted: return .inserted
+        case .replaced(_, let evicted): return .evicted(evicted)
+        case .full(let buckets): return .full(buckets: buckets)
+        }
+    }
+
+    /// Removes the entry of `key`; what it was, or nil if there was none.
+    @discardableResult
+    public func remove(_ key: L2Key) -> L2Entry? {
+        find(key.raw).map { remove(at: $0) }
+    }
+
     /// The SDK's error for an entry refused FULL, in words.
     public func fullError(_ entry: L2Entry, buckets: [BucketID]) -> HALError {
         let names = buckets.map { "bank \($0.bank) bucket \($0.bucket)" }.joined(separator: ", ")
