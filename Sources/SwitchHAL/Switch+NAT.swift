@@ -65,10 +65,7 @@ extension Switch {
             var made: [NATKey] = []
             var refused: NATTable.ReserveRefusal?
             do {
-                for start in stride(from: 0, to: keys.count, by: Switch.natKeySlice) where refused == nil {
-                    let slice = keys[start..<min(keys.count, start + Switch.natKeySlice)]
-                    refused = try locks.natTable.withLock("nat-reserve", deadline: deadline) { nat.reserve(slice, made: &made) }
-                }
+                refused = try inKeySlices(keys, "nat-reserve", deadline: deadline, until: { nat.reserve($0, made: &made) })
             } catch {
                 // A slice could not get the lock in time: the slices before it are taken back.
                 if !made.isEmpty { locks.natTable.withLock("nat-reserve-undo") { nat.takeBack(reservations: &made) } }
@@ -105,10 +102,22 @@ extension Switch {
     private func inKeySlices(
         _ keys: [NATKey], _ operation: StaticString, deadline: Instant, _ body: (ArraySlice<NATKey>) -> Void
     ) throws {
+        _ = try inKeySlices(keys, operation, deadline: deadline, until: { slice -> Never? in
+            body(slice)
+            return nil
+        })
+    }
+
+    /// Runs `body` on `keys`, `natKeySlice` of them per hold of `nat.table`, until a slice's
+    /// answer is not nil; that answer.
+    private func inKeySlices<Stop>(
+        _ keys: [NATKey], _ operation: StaticString, deadline: Instant, until body: (ArraySlice<NATKey>) -> Stop?
+    ) throws -> Stop? {
         for start in stride(from: 0, to: keys.count, by: Switch.natKeySlice) {
             let slice = keys[start..<min(keys.count, start + Switch.natKeySlice)]
-            try locks.natTable.withLock(operation, deadline: deadline) { body(slice) }
+            if let stop = try locks.natTable.withLock(operation, deadline: deadline, { body(slice) }) { return stop }
         }
+        return nil
     }
 
     /// The cookies of the dynamic entries reservations evicted since the last call (each with
