@@ -73,6 +73,15 @@ public enum InterfaceID: Hashable, Comparable, Sendable, CustomStringConvertible
         }
     }
 
+    /// The interface of the same kind numbered `n`, if a switch with `portCount` ports has it
+    /// (`eth1` and 5 give `eth5`; `vlan1` and 5000, nothing).
+    public func withNumber(_ n: Int, portCount: Int) -> InterfaceID? {
+        switch self {
+        case .port: n >= 1 && n <= min(portCount, Int(UInt16.max)) ? .port(UInt16(n)) : nil
+        case .svi: n >= Int(Self.vlans.lowerBound) && n <= Int(Self.vlans.upperBound) ? .svi(UInt16(n)) : nil
+        }
+    }
+
     public var description: String {
         switch self {
         case .port(let n): "eth\(n)"

@@ -33,6 +33,17 @@ import Testing
         #expect(InterfaceID.svi(4094).exists(portCount: 0))
     }
 
+    /// A range's end is an interface of the first one's kind that the switch has.
+    @Test func theSameKindNumberedOtherwise() {
+        #expect(InterfaceID.port(1).withNumber(8, portCount: 8) == .port(8))
+        #expect(InterfaceID.port(1).withNumber(9, portCount: 8) == nil)
+        #expect(InterfaceID.port(1).withNumber(0, portCount: 8) == nil)
+        #expect(InterfaceID.svi(10).withNumber(4094, portCount: 8) == .svi(4094))
+        #expect(InterfaceID.svi(10).withNumber(4095, portCount: 8) == nil)
+        #expect(InterfaceID.svi(10).withNumber(70000, portCount: 8) == nil)
+        #expect(InterfaceID.port(1).withNumber(70000, portCount: 100_000) == nil)
+    }
+
     @Test func theCanonicalNameReadsBack() {
         for id in [InterfaceID.port(1), .port(54), .svi(1), .svi(10), .svi(4094)] {
             #expect(InterfaceID(id.description) == id)

@@ -363,7 +363,7 @@ extension InterfaceCommands {
             var end = start
             if bounds.count == 2 {
                 let last = bounds[1].hasPrefix(prefix) ? bounds[1].dropFirst(prefix.count) : bounds[1]
-                guard let parsed = Int(last), parsed >= start, InterfaceID(prefix + String(parsed), portCount: portCount) != nil else {
+                guard let parsed = Int(last), parsed >= start, firstID.withNumber(parsed, portCount: portCount) != nil else {
                     return .failure(RangeProblem(message: "Invalid interface range \"\(item)\": the end must be a \(prefix) number from \(start) up"))
                 }
                 end = parsed
