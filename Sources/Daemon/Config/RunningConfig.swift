@@ -72,18 +72,21 @@ public struct ConfigEdit {
 
     public init(_ config: RunningConfig) { self.config = config }
 
+    /// Sets one part of the configuration and records its key, if the value is new.
+    private mutating func set<Value: Equatable>(_ part: WritableKeyPath<RunningConfig, Value>, _ value: Value, _ key: ConfigKey) {
+        guard config[keyPath: part] != value else { return }
+        config[keyPath: part] = value
+        change.insert(key)
+    }
+
     // MARK: System
 
     public mutating func setHostname(_ name: String) {
-        guard config.hostname != name else { return }
-        config.hostname = name
-        change.insert(.hostname)
+        set(\.hostname, name, .hostname)
     }
 
     public mutating func setEnableSecret(_ secret: String?) {
-        guard config.enableSecret != secret else { return }
-        config.enableSecret = secret
-        change.insert(.enableSecret)
+        set(\.enableSecret, secret, .enableSecret)
     }
 
     // MARK: Interfaces
@@ -133,45 +136,31 @@ public struct ConfigEdit {
     // MARK: VLANs and the MAC table
 
     public mutating func setVLAN(_ vlan: UInt16, _ value: VLANConfig?) {
-        guard config.vlans[vlan] != value || (config.vlans[vlan] == nil) != (value == nil) else { return }
-        config.vlans[vlan] = value
-        change.insert(.vlan(vlan))
+        set(\.vlans[vlan], value, .vlan(vlan))
     }
 
     public mutating func setStaticMAC(_ key: StaticMAC, interface: InterfaceID?) {
-        guard config.staticMACs[key] != interface else { return }
-        config.staticMACs[key] = interface
-        change.insert(.staticMAC(key))
+        set(\.staticMACs[key], interface, .staticMAC(key))
     }
 
     public mutating func setMACAgingTime(_ seconds: Int?) {
-        guard config.macAgingTime != seconds else { return }
-        config.macAgingTime = seconds
-        change.insert(.macAgingTime)
+        set(\.macAgingTime, seconds, .macAgingTime)
     }
 
     public mutating func setExecTimeout(_ seconds: Int?) {
-        guard config.execTimeout != seconds else { return }
-        config.execTimeout = seconds
-        change.insert(.execTimeout)
+        set(\.execTimeout, seconds, .execTimeout)
     }
 
     public mutating func setLearnLimitSystem(_ limit: Int?) {
-        guard config.learnLimitSystem != limit else { return }
-        config.learnLimitSystem = limit
-        change.insert(.learnLimitSystem)
+        set(\.learnLimitSystem, limit, .learnLimitSystem)
     }
 
     public mutating func setLearnLimit(vlan: UInt16, _ limit: Int?) {
-        guard config.learnLimitPerVLAN[vlan] != limit else { return }
-        config.learnLimitPerVLAN[vlan] = limit
-        change.insert(.learnLimitVLAN(vlan))
+        set(\.learnLimitPerVLAN[vlan], limit, .learnLimitVLAN(vlan))
     }
 
     public mutating func setLearnLimit(interface name: InterfaceID, _ limit: Int?) {
-        guard config.learnLimitPerInterface[name] != limit else { return }
-        config.learnLimitPerInterface[name] = limit
-        change.insert(.learnLimitInterface(name))
+        set(\.learnLimitPerInterface[name], limit, .learnLimitInterface(name))
     }
 
     // MARK: NAT
@@ -188,15 +177,11 @@ public struct ConfigEdit {
     }
 
     public mutating func setPool(_ name: String, _ pool: NATPool?) {
-        guard config.nat.pools[name] != pool || (config.nat.pools[name] == nil) != (pool == nil) else { return }
-        config.nat.pools[name] = pool
-        change.insert(.natPool(name))
+        set(\.nat.pools[name], pool, .natPool(name))
     }
 
     public mutating func setRule(_ acl: Int, _ rule: DynamicRule?) {
-        guard config.nat.rules[acl] != rule else { return }
-        config.nat.rules[acl] = rule
-        change.insert(.natRule(acl))
+        set(\.nat.rules[acl], rule, .natRule(acl))
     }
 
     /// Adds a static mapping (replacing one with the same identity).
@@ -220,9 +205,7 @@ public struct ConfigEdit {
     }
 
     public mutating func setMaxEntries(_ limit: Int?) {
-        guard config.nat.maxEntries != limit else { return }
-        config.nat.maxEntries = limit
-        change.insert(.natMaxEntries)
+        set(\.nat.maxEntries, limit, .natMaxEntries)
     }
 
     // MARK: Control-plane policing
