@@ -12,7 +12,7 @@ import Time
 ///
 /// On the system clock, not the plane's: it measures the real thread, which a `TestClock`
 /// standing still must not make look stalled (nor a jump of one hide a real stall).
-final class ControlPlaneWatchdog: @unchecked Sendable {
+final class ControlPlaneWatchdog: @unchecked Sendable {  // its state is in locked boxes; Linux's Dispatch does not mark its timer Sendable
     private let lastBeat = NIOLockedValueBox<Instant>(SystemClock.now)
     private let running = NIOLockedValueBox<(label: String, since: Instant)?>(nil)
     /// When the stall reported (and not yet over) began.

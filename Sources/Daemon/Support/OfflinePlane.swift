@@ -13,7 +13,7 @@ import SwitchHAL
 ///
 /// Calls block the calling thread until the plane's own event loop has answered; they must not
 /// be made from that loop.
-public final class OfflinePlane: @unchecked Sendable {
+public final class OfflinePlane: @unchecked Sendable {  // the plane is loop-bound; the grammar, not Sendable, is only read
     public struct CheckResult: Sendable {
         public var report: ConfigLoadReport
         /// The configuration the text builds, as `show running-config` would print it.
