@@ -10,6 +10,7 @@ extension ControlPlane {
     /// `write file` then refuses to replace the file unless forced. The file is read off the
     /// loop.
     func beginStartupLoad() {
+        loop.assertInEventLoop()
         guard startupLoad == nil else { return }
         startupLoad = ConfigLoadProgress()
         loadStatus = "reading"
@@ -67,6 +68,7 @@ extension ControlPlane {
     /// `reload: - ...`); edits accepted after it apply on top of the file. The difference is
     /// taken against the running configuration as it is when the replacement lands.
     func reload() {
+        loop.assertInEventLoop()
         let path = options.configPath
         if let load = startupLoad {
             logger.error("reload not applied: the startup configuration is still loading (\(load.done) of \(load.total) lines)")

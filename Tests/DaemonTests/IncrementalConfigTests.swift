@@ -226,7 +226,7 @@ extension PlaneHarness {
             (plane.value.vrrp!, plane.value.nat!, plane.value.hal, plane.value.options.chip.portCount, plane.value.options.baseMAC)
         }.wait()
         let deadline = Date().addingTimeInterval(20)
-        while try !loop.submit({ plane.value.committer.isInSync && plane.value.subsystemsTold }).wait() || !natService.inSync().wait() {
+        while try !loop.submit({ plane.value.committer.isInSync && plane.value.configPush.allPushed }).wait() || !natService.inSync().wait() {
             guard Date() < deadline else {
                 let activity = try loop.submit { plane.value.committer.activity }.wait()
                 return ["the HAL did not come in step within 20 s: \(activity)"]
