@@ -10,9 +10,9 @@ import Time
 
 /// The control plane: the running configuration, every session, and the command dispatcher.
 ///
-/// The driver of the plane's state: its state values (`SessionTable`, `ConfigPushQueue`) and
-/// the live configuration are used on one event loop (`loop`; the entry points assert it), so
-/// no state needs a lock. Anything that can take time (disk, key derivation, the HAL) runs
+/// The driver of the plane's state: its state values (`SessionTable`, `ConfigPushQueue`,
+/// `StartupStatus`) and the live configuration are used on one event loop (`loop`; the entry
+/// points assert it), so no state needs a lock. Anything that can take time (disk, key derivation, the HAL) runs
 /// elsewhere and comes back as a future with a deadline; the loop itself never blocks, so one
 /// stuck subsystem or client cannot delay another session's `show`.
 public final class ControlPlane {
@@ -58,22 +58,8 @@ public final class ControlPlane {
     public let clock: any Clock
     public let startedAt: Instant
     public var statistics = Statistics()
-    /// A one-line summary of the last startup-config load or reload.
-    var loadStatus = "not loaded"
-    /// Set while the startup file is not in the running configuration whole (a line failed or
-    /// it could not be read, at start-up or on the last reload): `write file` would replace what
-    /// did not load, so it refuses unless forced.
-    public internal(set) var startupNotWhole: StartupFileProblem?
-    /// The startup configuration's state, for `show version`.
-    public var configStatus: String {
-        loadStatus + (startupNotWhole.map { "; write file refuses to replace it (\($0.count)): write memory force overrides" } ?? "")
-    }
-    /// How far the startup configuration has come while it loads (nil once it is applied).
-    public internal(set) var startupLoad: ConfigLoadProgress?
-    /// A SIGHUP reload is being read or applied.
-    var reloading = false
-    /// Set once vrrpd is stopping: a configuration file being applied stops where it is.
-    public internal(set) var stopping = false
+    /// Where the startup configuration stands (loading, loaded whole or not, reloading).
+    public internal(set) var startup = StartupStatus()
     /// Lets long work step aside for other sessions (see `LoopYield`).
     let yielder: LoopYield
     /// What clients can make the log repeat, rate-limited per kind.
@@ -129,13 +115,6 @@ public final class ControlPlane {
 
     /// Runs `body` once the loop has served whatever other sessions are waiting for.
     func yield(_ body: @escaping () -> Void) { yielder.yield(body) }
-
-    /// While the startup configuration loads, what a configuration command gets instead.
-    var loadingMessage: String? {
-        startupLoad.map {
-            $0.total == 0 ? "the startup configuration is still being read" : "the startup configuration is still loading (\($0.done) of \($0.total) lines)"
-        }
-    }
 
     public func shutdown() {
         watchdog.stop()

@@ -187,7 +187,7 @@ extension PlaneHarness {
             try loop.submit { plane.value.reload() }.wait()
             let third = pool.runIfActive(eventLoop: loop) { gate.wait() }
             gate.signal()
-            while try loop.submit({ plane.value.live.journal == nil && plane.value.reloading }).wait() {
+            while try loop.submit({ plane.value.live.journal == nil && plane.value.startup.reloading }).wait() {
                 guard Date() < deadline else { throw TestFailure("the reload did not build the file within 10 s") }
                 usleep(1_000)
             }
@@ -208,7 +208,7 @@ extension PlaneHarness {
         } else {
             try loop.submit { plane.value.reload() }.wait()
         }
-        while try loop.submit({ plane.value.reloading }).wait() {
+        while try loop.submit({ plane.value.startup.reloading }).wait() {
             guard Date() < deadline else { throw TestFailure("the reload did not finish within 10 s") }
             usleep(2_000)
         }

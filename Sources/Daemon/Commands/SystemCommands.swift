@@ -77,12 +77,12 @@ enum SystemCommands {
             ctx.print("Uptime: \(formatUptime(plane.clock.elapsed(since: plane.startedAt)))")
             ctx.print("PID: \(getpid())")
             ctx.print("Socket: \(plane.options.socketPath)")
-            if let load = plane.startupLoad, load.total == 0 {
+            if let load = plane.startup.loading, load.total == 0 {
                 ctx.print("Startup config: \(plane.options.configPath) (reading)")
-            } else if let load = plane.startupLoad {
+            } else if let load = plane.startup.loading {
                 ctx.print("Startup config: \(plane.options.configPath) (loading: \(load.done) of \(load.total) lines, \(load.errors) error(s) so far)")
             } else {
-                ctx.print("Startup config: \(plane.options.configPath) (\(plane.configStatus))")
+                ctx.print("Startup config: \(plane.options.configPath) (\(plane.startup.text))")
             }
             ctx.print("Command deadline: \(formatSeconds(plane.options.commandTimeout.inSeconds)), HAL call deadline: \(formatSeconds(plane.hal.callTimeout))")
             ctx.print(FaultInjection.status(plane.options.allowFaultInjection))
