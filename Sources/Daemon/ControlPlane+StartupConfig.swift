@@ -10,9 +10,8 @@ extension ControlPlane {
     /// `write file` then refuses to replace the file unless forced. The file is read off the
     /// loop.
     func beginStartupLoad() {
-        guard startupLoad == nil else { return }
-        startupLoad = ConfigLoadProgress()
-        loadStatus = "reading"
+        loop.assertInEventLoop()
+        _ = startup.beginLoad()
     }
 
     func loadStartupConfig() -> EventLoopFuture<Void> {
@@ -28,31 +27,25 @@ extension ControlPlane {
         return read.hop(to: loop).assumeIsolated().flatMap { [self] read -> EventLoopFuture<Void> in
             guard let (bytes, total) = read else {
                 logger.notice("no startup configuration at \(path); starting with defaults")
-                loadStatus = "not found; defaults in use"
-                startupLoad = nil
+                startup.notFound()
                 return loop.makeSucceededVoidFuture()
             }
-            startupLoad?.total = total
+            startup.read(lines: total)
             logger.info("applying the startup configuration: \(total) lines", metadata: ["path": "\(path)"])
             return ConfigLoader.apply(bytes, source: path, plane: self, workspace: live) { [self] progress in
-                startupLoad?.done = progress.done
-                startupLoad?.errors = progress.errors
+                startup.progressed(progress)
             }.assumeIsolated().map { [self] report in
                 for error in report.errors { logger.error("\(error)") }
-                startupLoad = nil
-                loadStatus = "loaded: \(report.summary) in \(formatSeconds(report.seconds))"
+                let problem = startup.loaded(report)
                 logger.notice("startup configuration applied: \(report.summary) in \(formatSeconds(report.seconds))", metadata: ["path": "\(path)"])
-                startupNotWhole = StartupFileProblem(report, occasion: .startup)
-                if let problem = startupNotWhole {
+                if let problem {
                     logger.warning("write file will not replace \(path) until it loads whole (\(problem.count)); write memory force overrides")
                 }
             }.nonisolated()
         }.recover { [self] error in
             logger.error("cannot read startup configuration: \(error)")
-            loadStatus = "unreadable: \(error)"
-            startupNotWhole = StartupFileProblem(path: path, occasion: .startup, failedLines: 0, first: "\(error)")
+            startup.unreadable(path, error: "\(error)")
             logger.warning("write file will not replace \(path) until it can be read; write memory force overrides")
-            startupLoad = nil
         }.nonisolated()
     }
 
@@ -67,16 +60,9 @@ extension ControlPlane {
     /// `reload: - ...`); edits accepted after it apply on top of the file. The difference is
     /// taken against the running configuration as it is when the replacement lands.
     func reload() {
+        loop.assertInEventLoop()
         let path = options.configPath
-        if let load = startupLoad {
-            logger.error("reload not applied: the startup configuration is still loading (\(load.done) of \(load.total) lines)")
-            return
-        }
-        guard !reloading else {
-            logger.error("reload not applied: a reload is already under way")
-            return
-        }
-        reloading = true
+        if let refusal = startup.beginReload() { return logger.error("reload not applied: \(refusal)") }
         // The file, and the chip's tables to hold it to (14 MB on trident2: made off the loop).
         let chip = options.chip
         let read = pool.runIfActive(eventLoop: loop) { () -> ([UInt8], CapacityModel)? in
@@ -87,12 +73,11 @@ extension ControlPlane {
             let capacity: CapacityModel
             switch result {
             case .failure(let error):
-                reloading = false
+                startup.reloadFailed(StartupFileProblem(path: path, occasion: .reload, failedLines: 0, first: "\(error)"))
                 logger.error("reload not applied: \(error); running configuration unchanged")
-                startupNotWhole = StartupFileProblem(path: path, occasion: .reload, failedLines: 0, first: "\(error)")
                 return
             case .success(nil):
-                reloading = false
+                startup.reloadFailed()
                 logger.error("reload not applied: \(path) does not exist; running configuration unchanged")
                 return
             case .success(let value?):
@@ -101,10 +86,9 @@ extension ControlPlane {
             let candidate = ConfigWorkspace(placingIn: capacity)
             ConfigLoader.apply(bytes, source: path, plane: self, workspace: candidate).assumeIsolated().whenSuccess { [self] report in
                 if let problem = StartupFileProblem(report, occasion: .reload) {
-                    reloading = false
+                    startup.reloadFailed(problem)
                     logger.error("reload not applied: \(report.errors.count) error(s) in \(path); running configuration unchanged")
                     for error in report.errors { logger.error("\(error)") }
-                    startupNotWhole = problem
                     logger.warning("write file will not replace \(path) until it loads whole (\(problem.count)); write memory force overrides")
                     return
                 }
@@ -126,7 +110,7 @@ extension ControlPlane {
         diff.hop(to: loop).assumeIsolated().whenComplete { [self] result in
             guard case .success(var keys) = result else {
                 _ = live.takeJournal()
-                reloading = false
+                startup.reloadFailed()
                 logger.error("reload not applied: vrrpd is stopping")
                 return
             }
@@ -134,9 +118,7 @@ extension ControlPlane {
                 keys.formUnion(live.takeJournal())
                 return keys
             }.assumeIsolated().whenSuccess { [self] replaced in
-                reloading = false
-                loadStatus = "reloaded: \(report.summary)"
-                startupNotWhole = nil
+                startup.reloaded(report)
                 logDifferences(replaced, file)
             }
         }

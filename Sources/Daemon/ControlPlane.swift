@@ -10,19 +10,18 @@ import Time
 
 /// The control plane: the running configuration, every session, and the command dispatcher.
 ///
-/// Everything here runs on one event loop (`loop`), so no state needs a lock. Anything that can
-/// take time (disk, key derivation, later the HAL) runs elsewhere and comes back as a future
-/// with a deadline; the loop itself never blocks, so one stuck subsystem or client cannot delay
-/// another session's `show`.
+/// The driver of the plane's state: its state values (`SessionTable`, `ConfigPushQueue`,
+/// `StartupStatus`) and the live configuration are used on one event loop (`loop`; the entry
+/// points assert it), so no state needs a lock. Anything that can take time (disk, key derivation, the HAL) runs
+/// elsewhere and comes back as a future with a deadline; the loop itself never blocks, so one
+/// stuck subsystem or client cannot delay another session's `show`.
 public final class ControlPlane {
+    /// The counters of commands and of the command channel (the sessions' own are
+    /// `SessionTable.Statistics`).
     public struct Statistics {
-        public var sessionsOpened = 0
         public var commands = 0
         public var commandTimeouts = 0
         public var protocolErrors = 0
-        public var sessionsRefused = 0
-        /// Connections closed for not sending HELLO in time, or to make room for another.
-        public var silentClosed = 0
     }
 
     public let loop: EventLoop
@@ -50,33 +49,17 @@ public final class ControlPlane {
     /// thread).
     private(set) var l3: L3Service!
     private(set) var cpuPath: CPUPath!
-    /// What changed since the subsystems last heard (they hear once per turn of the loop).
-    private var pendingChange = ConfigChange()
-    private var configPushScheduled = false
+    /// The configuration changes on their way to the subsystems.
+    private(set) var configPush = ConfigPushQueue()
     /// Reports the control plane's own loop if it ever stops running.
     private(set) var watchdog: ControlPlaneWatchdog!
-    public internal(set) var sessions: [Int: Session] = [:]
-    private var nextSessionID = 1
+    public internal(set) var sessions = SessionTable()
     /// The one source of time of the plane and its services (a `TestClock` in unit tests).
     public let clock: any Clock
     public let startedAt: Instant
     public var statistics = Statistics()
-    /// A one-line summary of the last startup-config load or reload.
-    var loadStatus = "not loaded"
-    /// Set while the startup file is not in the running configuration whole (a line failed or
-    /// it could not be read, at start-up or on the last reload): `write file` would replace what
-    /// did not load, so it refuses unless forced.
-    public internal(set) var startupNotWhole: StartupFileProblem?
-    /// The startup configuration's state, for `show version`.
-    public var configStatus: String {
-        loadStatus + (startupNotWhole.map { "; write file refuses to replace it (\($0.count)): write memory force overrides" } ?? "")
-    }
-    /// How far the startup configuration has come while it loads (nil once it is applied).
-    public internal(set) var startupLoad: ConfigLoadProgress?
-    /// A SIGHUP reload is being read or applied.
-    var reloading = false
-    /// Set once vrrpd is stopping: a configuration file being applied stops where it is.
-    public internal(set) var stopping = false
+    /// Where the startup configuration stands (loading, loaded whole or not, reloading).
+    public internal(set) var startup = StartupStatus()
     /// Lets long work step aside for other sessions (see `LoopYield`).
     let yielder: LoopYield
     /// What clients can make the log repeat, rate-limited per kind.
@@ -133,13 +116,6 @@ public final class ControlPlane {
     /// Runs `body` once the loop has served whatever other sessions are waiting for.
     func yield(_ body: @escaping () -> Void) { yielder.yield(body) }
 
-    /// While the startup configuration loads, what a configuration command gets instead.
-    var loadingMessage: String? {
-        startupLoad.map {
-            $0.total == 0 ? "the startup configuration is still being read" : "the startup configuration is still loading (\($0.done) of \($0.total) lines)"
-        }
-    }
-
     public func shutdown() {
         watchdog.stop()
         yielder.stop()
@@ -156,52 +132,37 @@ public final class ControlPlane {
     }
 
     /// The live configuration changed: the subsystems that follow it hear what changed (the
-    /// keys, never a copy to diff), once per turn of the loop (a 3,000-line file applied in one
-    /// go is a few updates, not 3,000), and each redoes only what the keys cover.
+    /// keys, never a copy to diff), once per turn of the loop (`ConfigPushQueue`), and each
+    /// redoes only what the keys cover.
     private func configDidChange(_ change: ConfigChange) {
-        pendingChange.formUnion(change)
-        schedulePush()
+        loop.assertInEventLoop()
+        if configPush.add(change) { schedulePush() }
     }
 
     private func schedulePush() {
-        guard !configPushScheduled, !pushing, !pendingChange.isEmpty else { return }
-        configPushScheduled = true
         loop.assumeIsolated().execute { [self] in
-            configPushScheduled = false
-            let change = pendingChange
-            pendingChange = ConfigChange()
-            push(change)
+            switch configPush.start() {
+            case .whole(let change): finishPush(change, sviDesired.update(change, live.config, routerMAC: options.baseMAC))
+            case .sliced: pushInSlices()
+            }
         }
     }
 
-    /// A push of many keys (a reload) is worked out in slices; the next waits for it.
-    private var pushing = false
-
-    /// Every change so far has been handed to the subsystems.
-    var subsystemsTold: Bool { !pushing && !configPushScheduled && pendingChange.isEmpty }
-
-    private func push(_ change: ConfigChange) {
-        guard change.count > Self.pushSliceKeys else { return finishPush(change, sviDesired.update(change, live.config, routerMAC: options.baseMAC)) }
-        pushing = true
-        var keys = Array(change.keys)[...]
+    /// A push of many keys (a reload) is worked out in slices; the next push waits for it.
+    private func pushInSlices() {
         var delta = SVIDesired.Delta()
         func step() {
             let slice = Slice()
-            while !keys.isEmpty && !slice.isOver {
-                let chunk = ConfigChange(keys.prefix(Self.pushSliceKeys))
-                keys = keys.dropFirst(Self.pushSliceKeys)
-                delta.formUnion(sviDesired.update(chunk, live.config, routerMAC: options.baseMAC))
+            while !slice.isOver, let keys = configPush.nextSlice() {
+                delta.formUnion(sviDesired.update(keys, live.config, routerMAC: options.baseMAC))
             }
-            guard keys.isEmpty else { return yield { step() } }
-            pushing = false
+            guard !configPush.slicesLeft else { return yield { step() } }
+            let (change, scheduleAgain) = configPush.finish()
             finishPush(change, delta)
-            schedulePush()
+            if scheduleAgain { schedulePush() }
         }
         step()
     }
-
-    /// At most this many keys are worked out between two looks at the other sessions.
-    static let pushSliceKeys = 256
 
     private func finishPush(_ change: ConfigChange, _ delta: SVIDesired.Delta) {
         let config = live.config
@@ -213,36 +174,22 @@ public final class ControlPlane {
 
     // MARK: Sessions
 
-    /// A new session, or nil when every slot is taken. The last slot is kept for the local
-    /// administrator (a peer that is root or vrrpd's own user), so connections held open by
-    /// others can never lock them out; and when the slots this client may take are all taken,
-    /// a connection that has not greeted yet (the longest waiting) makes room: a silent
-    /// connection never keeps a slot from a client that connects. Only for a client that then
-    /// gets the slot, and never an administrator's for another's (a flood of others cannot
-    /// close the administrator's connection before its HELLO arrives).
+    /// A new session, or nil when every slot this client may take is taken (the rule:
+    /// `SessionTable`). A silent session that makes room for it is closed.
     func openSession(client: String, administrator: Bool = true, identity: ClientIdentity = .unidentified) -> Session? {
-        let slots = administrator ? ChannelLimits.maxSessions : ChannelLimits.maxSessions - 1
-        if sessions.count == slots,
-            let silent = sessions.values.filter({ !$0.greeted && $0.makeRoom != nil && (administrator || !$0.administrator) })
-                .min(by: { $0.connectedAt < $1.connectedAt })
-        {
-            silent.makeRoom?()
-            sessions[silent.id] = nil
-        }
-        guard sessions.count < slots else {
-            statistics.sessionsRefused += 1
+        loop.assertInEventLoop()
+        switch sessions.open(client: client, administrator: administrator, identity: identity, now: clock.now) {
+        case .opened(let session, let displaced):
+            displaced?.makeRoom?()
+            return session
+        case .refused:
             return nil
         }
-        let session = Session(id: nextSessionID, mode: Modes.view, client: client, identity: identity, administrator: administrator,
-            connectedAt: clock.now)
-        nextSessionID += 1
-        sessions[session.id] = session
-        statistics.sessionsOpened += 1
-        return session
     }
 
     func closeSession(_ session: Session) {
-        sessions[session.id] = nil
+        loop.assertInEventLoop()
+        sessions.close(session)
     }
 
     /// The prompt for a session's current mode.
@@ -257,6 +204,7 @@ public final class ControlPlane {
     func execute(_ rawLine: String, session: Session, workspace: ConfigWorkspace, loading: Bool)
         -> (CommandContext, CommandOutcome)
     {
+        loop.assertInEventLoop()
         // A line from a file with CRLF endings keeps its CR: it is a line end, not a character.
         let rawLine = rawLine.unicodeScalars.last == "\r" ? String(String.UnicodeScalarView(rawLine.unicodeScalars.dropLast())) : rawLine
         let (commandText, filterText) = OutputFilter.split(rawLine)
@@ -337,6 +285,7 @@ public final class ControlPlane {
 
     /// `?`: the possible next words, as `word<TAB>help` lines.
     func describe(_ line: String, session: Session) -> (Status, String) {
+        loop.assertInEventLoop()
         let result: HelpResult
         if let filterText = OutputFilter.split(line).filter {
             result = OutputFilter.grammar.help(String(filterText.drop { $0 == " " }), mode: OutputFilter.mode)
@@ -353,6 +302,7 @@ public final class ControlPlane {
 
     /// TAB: the words the last word can complete to, one per line.
     func complete(_ line: String, session: Session) -> String {
+        loop.assertInEventLoop()
         let words: [String]
         if let filterText = OutputFilter.split(line).filter {
             words = OutputFilter.grammar.complete(String(filterText.drop { $0 == " " }), mode: OutputFilter.mode)

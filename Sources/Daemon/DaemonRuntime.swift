@@ -99,7 +99,7 @@ public final class DaemonRuntime: Sendable {
     /// Asks the daemon to stop (what SIGTERM does): a startup configuration still loading stops
     /// where it is.
     public func stop() {
-        if let plane = planeBox.withLockedValue({ $0 }) { plane.eventLoop.execute { plane.value.stopping = true } }
+        if let plane = planeBox.withLockedValue({ $0 }) { plane.eventLoop.execute { plane.value.startup.stopping = true } }
         stopped.succeed(())
     }
 

@@ -187,7 +187,7 @@ extension PlaneHarness {
             try loop.submit { plane.value.reload() }.wait()
             let third = pool.runIfActive(eventLoop: loop) { gate.wait() }
             gate.signal()
-            while try loop.submit({ plane.value.live.journal == nil && plane.value.reloading }).wait() {
+            while try loop.submit({ plane.value.live.journal == nil && plane.value.startup.reloading }).wait() {
                 guard Date() < deadline else { throw TestFailure("the reload did not build the file within 10 s") }
                 usleep(1_000)
             }
@@ -208,7 +208,7 @@ extension PlaneHarness {
         } else {
             try loop.submit { plane.value.reload() }.wait()
         }
-        while try loop.submit({ plane.value.reloading }).wait() {
+        while try loop.submit({ plane.value.startup.reloading }).wait() {
             guard Date() < deadline else { throw TestFailure("the reload did not finish within 10 s") }
             usleep(2_000)
         }
@@ -226,7 +226,7 @@ extension PlaneHarness {
             (plane.value.vrrp!, plane.value.nat!, plane.value.hal, plane.value.options.chip.portCount, plane.value.options.baseMAC)
         }.wait()
         let deadline = Date().addingTimeInterval(20)
-        while try !loop.submit({ plane.value.committer.isInSync && plane.value.subsystemsTold }).wait() || !natService.inSync().wait() {
+        while try !loop.submit({ plane.value.committer.isInSync && plane.value.configPush.allPushed }).wait() || !natService.inSync().wait() {
             guard Date() < deadline else {
                 let activity = try loop.submit { plane.value.committer.activity }.wait()
                 return ["the HAL did not come in step within 20 s: \(activity)"]

@@ -78,7 +78,7 @@ import TestSupport
         _ = try h.start("test fault hal stall clear", in: other).wait()
         _ = try held.wait()
         for edit in before + after { #expect(try edit.wait() == .success) }
-        while try loop.submit({ plane.value.reloading }).wait() {
+        while try loop.submit({ plane.value.startup.reloading }).wait() {
             guard Date() < deadline else { throw TestFailure("the reload did not land within 10 s") }
             usleep(1_000)
         }

@@ -38,7 +38,7 @@ enum ConfigFileCommands {
             modes: [Modes.enable]
         ) { ctx, _ in
             // Refused before the question, not after it.
-            if let refusal = saveRefusal(ctx.plane, force: false) { return ctx.fail(refusal) }
+            if let refusal = ctx.plane.startup.saveRefusal(force: false) { return ctx.fail(refusal) }
             // IOS asks for the destination; RETURN takes the default (scripts answer it so).
             return .input(prompt: "Destination filename [startup-config]? ", hidden: false) { ctx, answer in
                 let name = answer.trimmingCharacters(in: .whitespaces)
@@ -144,20 +144,11 @@ enum ConfigFileCommands {
         return .done(.success)
     }
 
-    /// Why `write file` must not replace the startup file now, or nil. While it loads, never:
-    /// saving half of it would lose the other half. While it is not in the running
-    /// configuration whole (a line failed, or it could not be read), only when forced.
-    static func saveRefusal(_ plane: ControlPlane, force: Bool) -> String? {
-        if let message = plane.loadingMessage { return message + "; nothing saved" }
-        if !force, let problem = plane.startupNotWhole { return problem.refusal }
-        return nil
-    }
-
     /// `write file`: the running configuration, saved atomically and durably.
     static func save(_ ctx: CommandContext, force: Bool = false) -> CommandOutcome {
         let plane = ctx.plane
-        if let refusal = saveRefusal(plane, force: force) { return ctx.fail(refusal) }
-        let overridden = plane.startupNotWhole
+        if let refusal = plane.startup.saveRefusal(force: force) { return ctx.fail(refusal) }
+        let overridden = plane.startup.notWhole
         let header = "! vrrpd \(plane.options.version) configuration, saved \(plane.clock.wallNow.iso8601)\n"
         ctx.print("Building configuration...")
         let path = plane.options.configPath
@@ -177,8 +168,7 @@ enum ConfigFileCommands {
                 "ms": "\(plane.clock.elapsed(since: started).inMilliseconds)"])
             // Forced over a file that did not load whole: the file is the running configuration
             // now (a problem found since, by a reload, stays).
-            if let overridden, plane.startupNotWhole == overridden {
-                plane.startupNotWhole = nil
+            if let overridden, plane.startup.replaced(over: overridden) {
                 plane.logger.notice("\(path) replaced by write memory force (it had not loaded whole: \(overridden.count))", metadata: ["by": "\(ctx.session.name)"])
             }
             ctx.print("Configuration saved to \(path)")
@@ -204,7 +194,7 @@ enum ConfigFileCommands {
     /// running configuration whole again: `write file` saves again.
     static func merge(_ ctx: CommandContext, path: String) -> CommandOutcome {
         let plane = ctx.plane
-        if let message = plane.loadingMessage { return ctx.fail(message) }
+        if let message = plane.startup.loadingMessage { return ctx.fail(message) }
         let startupPath = plane.options.configPath
         let read = plane.pool.runIfActive(eventLoop: ctx.loop) { () -> (bytes: [UInt8], isStartupFile: Bool)? in
             guard let bytes = try StartupConfigStore.readFile(path) else { return nil }
@@ -224,8 +214,7 @@ enum ConfigFileCommands {
                 .assumeIsolated().map { report -> Status in
                     for error in report.errors { ctx.print("% " + error) }
                     ctx.print("\(report.summary) applied from \(path)")
-                    if isStartupFile, report.errors.isEmpty, let problem = plane.startupNotWhole {
-                        plane.startupNotWhole = nil
+                    if isStartupFile, report.errors.isEmpty, let problem = plane.startup.appliedWhole() {
                         plane.logger.notice("\(path) applied whole (it had not loaded whole: \(problem.count)); write file saves again")
                         ctx.print("\(path) is in the running configuration whole: write file saves again")
                     }

@@ -69,6 +69,7 @@ enum SystemCommands {
         ) { ctx, _ in
             let plane = ctx.plane
             let stats = plane.statistics
+            let sessionStats = plane.sessions.statistics
             ctx.print("vrrpd \(plane.options.version), command channel protocol \(Frame.version)")
             ctx.print("Hostname: \(plane.live.config.hostname)")
             let chip = plane.hal.hal.chip
@@ -76,12 +77,12 @@ enum SystemCommands {
             ctx.print("Uptime: \(formatUptime(plane.clock.elapsed(since: plane.startedAt)))")
             ctx.print("PID: \(getpid())")
             ctx.print("Socket: \(plane.options.socketPath)")
-            if let load = plane.startupLoad, load.total == 0 {
+            if let load = plane.startup.loading, load.total == 0 {
                 ctx.print("Startup config: \(plane.options.configPath) (reading)")
-            } else if let load = plane.startupLoad {
+            } else if let load = plane.startup.loading {
                 ctx.print("Startup config: \(plane.options.configPath) (loading: \(load.done) of \(load.total) lines, \(load.errors) error(s) so far)")
             } else {
-                ctx.print("Startup config: \(plane.options.configPath) (\(plane.configStatus))")
+                ctx.print("Startup config: \(plane.options.configPath) (\(plane.startup.text))")
             }
             ctx.print("Command deadline: \(formatSeconds(plane.options.commandTimeout.inSeconds)), HAL call deadline: \(formatSeconds(plane.hal.callTimeout))")
             ctx.print(FaultInjection.status(plane.options.allowFaultInjection))
@@ -94,7 +95,7 @@ enum SystemCommands {
                 if !natInSync { behind.append("the NAT table (show ip nat statistics)") }
                 ctx.print("HAL configuration: " + (behind.isEmpty ? "in sync" : "catching up: \(behind.joined(separator: " and ")) (a HAL call failed or timed out; it is re-applied every 2 s)"))
                 ctx.print(
-                    "Sessions: \(plane.sessions.count) active, \(stats.sessionsOpened) since start, \(stats.sessionsRefused) refused, \(stats.silentClosed) closed without HELLO")
+                    "Sessions: \(plane.sessions.count) active, \(sessionStats.opened) since start, \(sessionStats.refused) refused, \(sessionStats.silentClosed) closed without HELLO")
                 ctx.print(
                     "Commands: \(stats.commands) run, \(stats.commandTimeouts) timed out; protocol errors: \(stats.protocolErrors)")
                 // The lines IOS tools read (ntc-templates, napalm, Ansible facts), in IOS's words.
@@ -117,7 +118,7 @@ enum SystemCommands {
             // Location = the client (spaces as underscores).
             ctx.print("    Line       User       Host(s)              Idle       Location")
             let now = ctx.plane.clock.now
-            for session in ctx.plane.sessions.values.sorted(by: { $0.id < $1.id }) {
+            for session in ctx.plane.sessions.inOrder {
                 let marker = session === ctx.session ? "*" : " "
                 let idle = formatUptime(now.duration(since: session.lastActivity))
                 let clock = String(idle.split(separator: " ").last ?? "00:00:00")

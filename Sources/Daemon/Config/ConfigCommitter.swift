@@ -140,7 +140,7 @@ final class ConfigCommitter {
             ctx.workspace.apply(change)
             return .done(.success)
         }
-        if !ctx.loading, let message = plane.loadingMessage { return ctx.fail(message) }
+        if !ctx.loading, let message = plane.startup.loadingMessage { return ctx.fail(message) }
         var change = ConfigEdit(projected)
         if let error = edit(&change) { return ctx.fail(error) }
         let hal = halChanges(change.change, from: projected, to: change.config)

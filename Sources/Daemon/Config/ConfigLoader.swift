@@ -150,7 +150,7 @@ final class ConfigLoader {
 
     private func run() {
         let slice = Slice()
-        if plane.stopping && !lines.isAtEnd {
+        if plane.startup.stopping && !lines.isAtEnd {
             errors.append((lineNumber + 1, "\(report.source): vrrpd is stopping: the lines from \(lineNumber + 1) on were not applied"))
             lines.skipRest()
         }

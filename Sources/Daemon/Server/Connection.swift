@@ -135,10 +135,10 @@ final class Connection: ChannelInboundHandler {
     /// with the count (a few hundred silent connections are not a few hundred lines).
     private func closeSilent(_ why: String) {
         guard let session, !closing else { return }
-        plane.statistics.silentClosed += 1
+        plane.sessions.statistics.silentClosed += 1
         plane.repeatedLines.log(
             .silentConnection, plane.logger, .notice, "connection closed: \(why)",
-            metadata: ["session": "\(session.id)", "client": "\(session.client)", "closed-without-hello": "\(plane.statistics.silentClosed)"])
+            metadata: ["session": "\(session.id)", "client": "\(session.client)", "closed-without-hello": "\(plane.sessions.statistics.silentClosed)"])
         protocolFailure(id: 0, "\(why): closed (a session opens with HELLO; docs/channel.md)", log: false)
     }
 
