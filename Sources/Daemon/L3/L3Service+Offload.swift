@@ -12,15 +12,10 @@ import Time
 /// Kept exact, change by change: an entry goes when its next hop changes MAC or VLAN or is
 /// forgotten (`clear ip arp`, aged out), and every entry goes when the routes, the SVIs or the
 /// NAT's configuration change (rare; the next packet to each destination reinstalls it).
-/// `offloaded` and `natZones` are what the chip should hold; a `HALReconciler` (`hostTable`)
-/// brings the HAL to them, in batches, one call in flight, with back-off after a failure.
+/// The state's `offloaded` and `natZones` (`L3State`) are what the chip should hold; a
+/// `HALReconciler` (`hostTable`) brings the HAL to them, in batches, one call in flight, with
+/// back-off after a failure.
 extension L3Service {
-    struct Offloaded: Sendable, Equatable {
-        var hop: IPv4Address
-        var vlan: UInt16
-        var mac: MACAddress
-    }
-
     /// What the L3 host table's reconciler keeps: a destination's entry, or an ingress VLAN's
     /// NAT zone.
     enum HostObject: Hashable, Sendable, CustomStringConvertible {
@@ -41,10 +36,10 @@ extension L3Service {
     }
 
     /// The state `hostTable` brings `object` to (nil: no entry, no zone).
-    func desiredHostState(_ object: HostObject) -> HostState? {
+    static func desiredHostState(_ object: HostObject, in state: L3State) -> HostState? {
         switch object {
-        case .host(let destination): offloaded[destination].map { .route(vlan: $0.vlan, mac: $0.mac) }
-        case .natZone(let vlan): natZones[vlan].map { .natZone($0) }
+        case .host(let destination): state.offloaded[destination].map { .route(vlan: $0.vlan, mac: $0.mac) }
+        case .natZone(let vlan): state.natZones[vlan].map { .natZone($0) }
         }
     }
 
@@ -101,40 +96,16 @@ extension L3Service {
         }
     }
 
-    /// The packet to `destination` just left for `hop` (`mac`, in `vlan`): the chip takes over.
-    func offload(_ destination: IPv4Address, hop: IPv4Address, vlan: UInt16, mac: MACAddress) {
-        let entry = Offloaded(hop: hop, vlan: vlan, mac: mac)
-        if offloaded[destination] == entry { return }
-        if let old = offloaded[destination], old.hop != hop { offloadedVia[old.hop]?.remove(destination) }
-        guard offloaded[destination] != nil || offloaded.count < hal.hal.chip.l3HostEntries else { return }
-        offloaded[destination] = entry
-        offloadedVia[hop, default: []].insert(destination)
-        hostTable.changed(.host(destination))
-    }
-
     /// Every destination routed through `hop` goes back to the CPU (its MAC or VLAN changed,
     /// or it is forgotten).
     func withdrawOffloads(via hop: IPv4Address) {
-        guard let destinations = offloadedVia.removeValue(forKey: hop) else { return }
-        for destination in destinations { offloaded[destination] = nil }
+        guard let destinations = state.value.withdrawOffloads(via: hop) else { return }
         hostTable.changed(destinations.lazy.map { .host($0) })
     }
 
     /// Every destination goes back to the CPU (routes, SVIs or the NAT changed).
     func withdrawAllOffloads() {
-        guard !offloaded.isEmpty else { return }
-        let destinations = offloaded.keys
-        offloaded = [:]
-        offloadedVia = [:]
+        guard let destinations = state.value.withdrawAllOffloads() else { return }
         hostTable.changed(destinations.lazy.map { .host($0) })
-    }
-
-    /// The SVI `name` changed: the chip is told its VLAN's NAT zone if that moved.
-    func noteNATZone(of name: InterfaceID) {
-        guard case .svi(let vlan) = name else { return }
-        let zone = environment.roles[name]
-        guard natZones[vlan] != zone else { return }
-        natZones[vlan] = zone
-        hostTable.changed(.natZone(vlan))
     }
 }

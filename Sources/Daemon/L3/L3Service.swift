@@ -19,8 +19,13 @@ import VRRP
 /// Master (`mastersChanged`); the control plane tells it what the configuration asks
 /// (`configure`), change by change. Every question a packet asks (who answers this address on
 /// this VLAN, where does this destination leave) costs O(1) or one probe per prefix length.
-final class L3Service: @unchecked Sendable {
+///
+/// A driver: what it knows and decides is `L3State`, in a box only the loop may open; this
+/// class takes the frames, sends what the state decides, asks the NAT engine and tells the HAL.
+final class L3Service: Sendable {
     typealias Key = VRRPEngine.Key
+    typealias AnswerCounters = L3State.AnswerCounters
+    typealias RoutingCounters = L3State.RoutingCounters
 
     let nat: NATService
     var loop: EventLoop { nat.loop }
@@ -28,31 +33,22 @@ final class L3Service: @unchecked Sendable {
     let logger: Logger
     let routerMAC: MACAddress
 
-    // Loop-confined.
-    /// The SVI addresses, NAT addresses and the globals that follow each router, from the
-    /// configuration.
-    var desired = SVIDesired()
-    /// What each Master router answers for, and the Masters of each VLAN.
-    var masters: [Key: VRRPService.MasterInfo] = [:]
-    var mastersOfVLAN: [UInt16: Set<Key>] = [:]
-    var routes = RouteTable()
-    /// NAT roles and subnets (what the routing path asks of the environment).
-    var environment = NATEnvironment()
-    var neighbors = NeighborTable()
-    /// Packets waiting for a next hop's ARP reply: its VLAN, the packets, which request.
-    var waiting: [IPv4Address: (vlan: UInt16, packets: [IPv4Packet], generation: UInt64)] = [:]
-    var nextARPGeneration: UInt64 = 0
-    var routing = RoutingCounters()
-    var answered = AnswerCounters()
-    var routeBatchInFlight = false
-    var stopping = false
-    /// The destinations the chip routes (L3Service+Offload), by destination and by next hop.
-    var offloaded: [IPv4Address: Offloaded] = [:]
-    var offloadedVia: [IPv4Address: Set<IPv4Address>] = [:]
-    /// The NAT zone of each ingress VLAN, as the chip is to have it.
-    var natZones: [UInt16: NATZone] = [:]
-    /// Brings the HAL's L3 host table to `offloaded` and `natZones`.
-    private(set) var hostTable: HALReconciler<HostObject, HostState>!
+    /// The loop's: what the service knows and decides.
+    let state: NIOLoopBoundBox<L3State>
+    /// The loop's: what the driver keeps besides (the host table's reconciler, the routing
+    /// batch with the HAL, stopping).
+    let driving: NIOLoopBoundBox<Driving>
+
+    struct Driving {
+        /// Brings the HAL's L3 host table to the state's `offloaded` and `natZones`.
+        let hostTable: HALReconciler<HostObject, HostState>
+        var routeBatchInFlight = false
+        var stopping = false
+        /// Told once the routing batch in flight has come back, when stopping.
+        var idle: (() -> Void)?
+    }
+
+    var hostTable: HALReconciler<HostObject, HostState> { driving.value.hostTable }
 
     // Any thread.
     /// Frames for the answers (ARP, ICMP, ND) and frames to route, each in a bounded inbox of its
@@ -67,37 +63,6 @@ final class L3Service: @unchecked Sendable {
     /// counted (a flood to the router costs bounded memory and never reaches VRRP).
     static let maxPendingFrames = 4096
 
-    struct AnswerCounters: Sendable {
-        var arpRequests: UInt64 = 0
-        var arpReplies: UInt64 = 0
-        var neighborSolicitations: UInt64 = 0
-        var neighborAdvertisements: UInt64 = 0
-        var echoReplies: UInt64 = 0
-    }
-
-    struct RoutingCounters: Sendable {
-        var received: UInt64 = 0
-        var forwarded: UInt64 = 0
-        /// Translated by the HAL's entries / by the engine on the CPU.
-        var translatedByHAL: UInt64 = 0
-        var translatedByCPU: UInt64 = 0
-        var noRoute: UInt64 = 0
-        var ttlExceeded: UInt64 = 0
-        /// The next hop did not answer ARP within a second.
-        var unresolved: UInt64 = 0
-        var natDropped: UInt64 = 0
-        /// Addressed to one of the router's own addresses, for a service it does not run.
-        var forRouter: UInt64 = 0
-        var fragments: UInt64 = 0
-        /// Larger than the egress MTU: cut into fragments / with DF, answered with ICMP
-        /// "fragmentation needed".
-        var fragmented: UInt64 = 0
-        var fragmentationNeeded: UInt64 = 0
-        /// ICMP errors and other ICMP that would cross the NAT untranslated.
-        var untranslatable: UInt64 = 0
-        var malformed: UInt64 = 0
-    }
-
     /// The service's time (neighbour lifetimes, the NAT engine's time for routed packets).
     let clock: any Clock
 
@@ -107,10 +72,16 @@ final class L3Service: @unchecked Sendable {
         self.hal = hal
         self.routerMAC = routerMAC
         self.logger = logger
-        hostTable = HALReconciler(driver: Self.hostTableDriver, hal: hal, loop: nat.loop, clock: clock) { [unowned self] in desiredHostState($0) }
+        let state = NIOLoopBoundBox.makeBoxSendingValue(
+            L3State(routerMAC: routerMAC, hostCapacity: hal.hal.chip.l3HostEntries), eventLoop: nat.loop)
+        self.state = state
+        let hostTable = HALReconciler(driver: Self.hostTableDriver, hal: hal, loop: nat.loop, clock: clock) { object in
+            state.withValue { Self.desiredHostState(object, in: $0) }
+        }
         hostTable.onProblem = { [logger] problem in
             logger.warning("L3 host table update failed (\(problem)); the routed path stays on the CPU until it is redone")
         }
+        driving = NIOLoopBoundBox.makeBoxSendingValue(Driving(hostTable: hostTable), eventLoop: nat.loop)
     }
 
     /// No frame is taken any more; returns (within 2 s) once a routing batch with the HAL has
@@ -119,22 +90,20 @@ final class L3Service: @unchecked Sendable {
         accepting.store(false, ordering: .sequentiallyConsistent)
         let done = ConditionLock(value: false)
         loop.execute { [self] in
-            stopping = true
+            driving.value.stopping = true
             hostTable.stop {}
             let signal = {
                 done.lock()
                 done.unlock(withValue: true)
             }
-            if routeBatchInFlight { idle = signal } else { signal() }
+            if driving.value.routeBatchInFlight { driving.value.idle = signal } else { signal() }
         }
         if done.lock(whenValue: true, timeoutSeconds: 2) { done.unlock() }
     }
 
-    private var idle: (() -> Void)?
-
     func checkIdle() {
-        guard stopping, !routeBatchInFlight, let idle else { return }
-        self.idle = nil
+        guard driving.value.stopping, !driving.value.routeBatchInFlight, let idle = driving.value.idle else { return }
+        driving.value.idle = nil
         idle()
     }
 
@@ -162,43 +131,16 @@ final class L3Service: @unchecked Sendable {
     /// and subnets, `change` what moved (the routes and SVIs to redo).
     func configure(_ desired: SVIDesired, _ environment: NATEnvironment, _ change: ConfigChange) {
         loop.execute { [self] in
-            self.desired = desired
-            self.environment = environment
-            var routingChanged = false
-            for key in change.keys {
-                switch key {
-                case .interface(.svi(let vlan)):
-                    routes.setConnected(vlan, environment.subnets[.svi(vlan)])
-                    noteNATZone(of: .svi(vlan))
-                    routingChanged = true
-                case .staticRoute(let prefix):
-                    routes.setStatic(prefix, nextHop: environment.staticRoutes[prefix])
-                    routingChanged = true
-                case .natStatic, .natRule, .natPool, .accessList:
-                    routingChanged = true
-                default: break
-                }
-            }
-            // What the chip routes was decided with the old routes: the CPU decides again.
-            if routingChanged { withdrawAllOffloads() }
+            let result = state.value.configure(desired, environment, change)
+            if !result.natZones.isEmpty { hostTable.changed(result.natZones.lazy.map { .natZone($0) }) }
+            if result.withdrawOffloads { withdrawAllOffloads() }
         }
     }
 
     /// Routers that became (or still are, with new addresses) Master, and routers that are not
     /// any more (from the VRRP thread).
     func mastersChanged(_ updated: [Key: VRRPService.MasterInfo], removed: Set<Key>) {
-        loop.execute { [self] in
-            for key in removed {
-                guard let old = masters.removeValue(forKey: key) else { continue }
-                mastersOfVLAN[old.vlan]?.remove(key)
-                if mastersOfVLAN[old.vlan]?.isEmpty == true { mastersOfVLAN[old.vlan] = nil }
-            }
-            for (key, info) in updated {
-                if let old = masters[key], old.vlan != info.vlan { mastersOfVLAN[old.vlan]?.remove(key) }
-                masters[key] = info
-                mastersOfVLAN[info.vlan, default: []].insert(key)
-            }
-        }
+        loop.execute { [self] in state.value.mastersChanged(updated, removed: removed) }
     }
 
     // MARK: State for the CLI
@@ -219,11 +161,12 @@ final class L3Service: @unchecked Sendable {
 
     func snapshot() -> EventLoopFuture<Snapshot> {
         loop.submit { [self] in
-            Snapshot(
-                routing: routing, answered: answered, routeOverflow: routeOverflow.load(ordering: .relaxed),
-                answerOverflow: answerOverflow.load(ordering: .relaxed), neighbors: neighbors.count, neighborCapacity: neighbors.capacity,
-                neighborCounters: neighbors.counters, incomplete: waiting.count,
-                neighborList: neighbors.entries.sorted { $0.key < $1.key }.map { [now = clock.now] in
+            let current = state.value
+            return Snapshot(
+                routing: current.routing, answered: current.answered, routeOverflow: routeOverflow.load(ordering: .relaxed),
+                answerOverflow: answerOverflow.load(ordering: .relaxed), neighbors: current.neighbors.count,
+                neighborCapacity: current.neighbors.capacity, neighborCounters: current.neighbors.counters, incomplete: current.waiting.count,
+                neighborList: current.neighbors.entries.sorted { $0.key < $1.key }.map { [now = clock.now] in
                     ($0.key, $0.value.mac, $0.value.vlan, Int(now.duration(since: $0.value.seen).components.seconds / 60))
                 })
         }
@@ -232,7 +175,7 @@ final class L3Service: @unchecked Sendable {
     /// `clear vrrp statistics`: the answers to ARP, ping and neighbour solicitation.
     func clearAnswerCounters() -> EventLoopFuture<Void> {
         loop.submit { [self] in
-            answered = AnswerCounters()
+            state.value.answered = AnswerCounters()
             answerOverflow.store(0, ordering: .relaxed)
         }
     }
@@ -240,7 +183,7 @@ final class L3Service: @unchecked Sendable {
     /// `clear ip nat statistics`: the routed-path counters shown with the NAT statistics.
     func clearRoutingCounters() -> EventLoopFuture<Void> {
         loop.submit { [self] in
-            routing = RoutingCounters()
+            state.value.routing = RoutingCounters()
             routeOverflow.store(0, ordering: .relaxed)
         }
     }
@@ -248,7 +191,7 @@ final class L3Service: @unchecked Sendable {
     /// `clear ip arp`: forgets every neighbour.
     func clearNeighbors() -> EventLoopFuture<Int> {
         loop.submit { [self] in
-            let count = neighbors.removeAll()
+            let count = state.value.clearNeighbors()
             withdrawAllOffloads()
             return count
         }

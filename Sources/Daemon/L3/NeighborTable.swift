@@ -20,7 +20,7 @@ import Time
 /// Pure: the time comes in with each call (the L3 service's clock). A full table is swept for
 /// expired entries at most once per `sweepInterval`, so a flood against a full
 /// table costs O(1) a frame; only a solicited reply may scan it for the entry to evict (the
-/// router asks at most `L3Service.maxUnresolvedHops` a second).
+/// router asks at most `L3State.maxUnresolvedHops` a second).
 struct NeighborTable: Sendable {
     /// The limits, named: entries, how long an entry lives without being heard from, how long
     /// a changed entry is locked against another change, how often a full table is swept.
