@@ -88,12 +88,12 @@ final class ConfigCommitter {
 
     /// How often the HAL is read back against the configuration (what a stall or a fault may
     /// have lost is applied again).
-    static let verifyInterval = TimeAmount.seconds(30)
+    static let verifyInterval = Duration.seconds(30)
 
-    private var verification: Scheduled<Void>?
+    private var verification: ClockTimer?
 
     private func scheduleVerification() {
-        verification = plane.loop.assumeIsolated().scheduleTask(in: Self.verifyInterval) { [self] in
+        verification = plane.loop.scheduleTask(after: Self.verifyInterval, clock: plane.clock) { [self] in
             verify()
             scheduleVerification()
         }

@@ -121,7 +121,7 @@ extension L3Service {
             let request = ARPPacket(operation: 1, senderMAC: routerMAC, senderIP: ask.source, targetMAC: MACAddress(0), targetIP: ask.hop)
             let frame = EthernetFrame(destination: Multicast.broadcast, source: routerMAC, etherType: EtherType.arp, payload: request.bytes[...])
             hal.hal.sendFromCPU(frame.bytes, vlan: ask.vlan)
-            loop.scheduleTask(in: .seconds(1)) { [self] in
+            _ = loop.scheduleTask(after: .seconds(1), clock: clock) { [self] in
                 state.value.waitExpired(for: ask.hop, generation: ask.generation)
             }
         }
