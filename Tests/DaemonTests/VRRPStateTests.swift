@@ -192,4 +192,21 @@ import VRRP
         h.advance(to: Self.becameMaster + .seconds(2))
         #expect(h.advertPriorities == [70])
     }
+
+    @Test func aNATGlobalAddressThatStartsFollowingAMasterIsAnnouncedFromItsVirtualMAC() {
+        var h = Self.master()
+        let global = IPv4Address(192, 0, 2, 7)
+        h.desired.natGlobals[Self.key] = [global: 1]
+        h.effects.removeAll()
+        let keys = h.state.configure(h.desired, SVIDesired.Delta(natGlobals: [Self.key]), into: &h.effects)
+        #expect(keys.isEmpty)
+        #expect(h.announced.map(\.address) == [global])
+        #expect(h.announced.map(\.mac) == [Self.virtualMAC.mac])
+        #expect(h.sent.map(\.vlan) == [10])
+
+        // Already announced: the same table again announces nothing.
+        h.effects.removeAll()
+        _ = h.state.configure(h.desired, SVIDesired.Delta(natGlobals: [Self.key]), into: &h.effects)
+        #expect(h.effects.isEmpty)
+    }
 }

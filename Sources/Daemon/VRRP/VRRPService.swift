@@ -188,7 +188,7 @@ public final class VRRPService: Sendable {
     /// earlier time stays (it fires, finds nothing due, and re-arms): with 1,000 Backups each
     /// advert pushes a deadline later, and re-scheduling on each would cost more than the rare
     /// early wake-up.
-    func rearm(_ c: inout Confined) {
+    private func rearm(_ c: inout Confined) {
         let next = c.state.nextDeadline()
         guard next != c.timerAt else { return }
         if let armed = c.timerAt, c.timer != nil, next.map({ $0 >= armed }) ?? true { return }
@@ -212,7 +212,7 @@ public final class VRRPService: Sendable {
     // MARK: Effects
 
     /// Carries out what the state asked for, in order, and empties the buffer (keeping its room).
-    func carryOut(_ c: inout Confined) {
+    private func carryOut(_ c: inout Confined) {
         guard !c.effects.isEmpty else { return }
         for effect in c.effects {
             switch effect {
