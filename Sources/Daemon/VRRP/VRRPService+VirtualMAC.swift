@@ -6,8 +6,8 @@ import SwitchHAL
 /// CPU (so frames to it reach the router and are not flooded), removed when it stops being
 /// Master.
 ///
-/// The HAL reconciler brings the table to `wantedMACs`, one call at a time and in order, so a
-/// quick take-release never lands reversed. The calls run on the HAL threads with the usual
+/// The HAL reconciler brings the table to the state's `wantedMACs`, one call at a time and in
+/// order, so a quick take-release never lands reversed. The calls run on the HAL threads with the usual
 /// deadline: a stuck HAL delays only this side effect. A failure is logged, shown in `show vrrp`,
 /// and retried with back-off; the state machine and the advertisements carry on meanwhile. Every
 /// 10 s the entries are read back (a VLAN deleted and re-created takes its entries with it).
@@ -53,9 +53,11 @@ extension VRRPService {
             })
     }
 
-    /// Called once the loop runs: the reconciler and its hooks, and the periodic read-back.
+    /// The first task on the loop: the reconciler and its hooks, and the periodic read-back.
     func startVirtualMACs() {
-        loop.assertInEventLoop()
+        let macs = HALReconciler(driver: Self.virtualMACDriver, hal: hal, loop: loop, clock: clock) { [unowned self] mac in
+            confined.withValue { $0.state.wantedMACs.contains(mac) } ? true : nil
+        }
         macs.tracksInFlight = true
         macs.onProblem = { [logger] problem in logger.error("VRRP: \(problem); retrying") }
         macs.onRecovered = { [logger] _ in logger.notice("VRRP: virtual MAC table updated again") }
@@ -65,26 +67,24 @@ extension VRRPService {
             }
         }
         macs.onApplied = { [unowned self] change in
-            if change.target == true { macCalls.installs += 1 } else { macCalls.removals += 1 }
+            confined.withValue { c in
+                if change.target == true { c.macCalls.installs += 1 } else { c.macCalls.removals += 1 }
+            }
         }
+        confined.value.macs = macs
         scheduleMACVerification()
     }
 
     func scheduleMACVerification() {
         loop.scheduleTask(in: .seconds(VRRPService.macVerifySeconds)) { [self] in
-            guard !shuttingDown else { return }
-            macs.verify(wantedMACs.sorted())
-            scheduleMACVerification()
+            let stopped = confined.withValue { c in
+                if !c.shuttingDown { c.macs.verify(c.state.wantedMACs.sorted()) }
+                return c.shuttingDown
+            }
+            if !stopped { scheduleMACVerification() }
         }
     }
 
-    /// The Master's virtual MAC is wanted in the L2 table (or no longer).
-    func wantMAC(_ mac: VirtualMAC, _ wanted: Bool) {
-        loop.assertInEventLoop()
-        if wanted { wantedMACs.insert(mac) } else { wantedMACs.remove(mac) }
-        macs.changed(mac)
-    }
-
     /// The virtual MACs wanted and in the table (not waiting for a HAL call).
-    var installedMACs: Set<VirtualMAC> { wantedMACs.filter { !macs.isPending($0) } }
+    func installedMACs(_ c: Confined) -> Set<VirtualMAC> { c.state.wantedMACs.filter { !c.macs.isPending($0) } }
 }

@@ -1,38 +1,21 @@
 import NetTypes
 import Packets
 import SwitchHAL
+import Time
 import VRRP
 
 /// VRRP's packets: advertisements in and out, and the announcements (gratuitous ARP, unsolicited
 /// neighbour advertisements) a new Master sends. What the router answers on its SVIs (ARP, ping,
 /// neighbour solicitations) is the L3 service's.
-extension VRRPService {
+extension VRRPState {
     // MARK: Receive
 
-    /// From the rx thread (through `CPUPath`): an advertisement for the VRRP loop. Never blocks;
-    /// when the loop is far behind, frames are dropped and counted.
-    func receive(_ frame: InboundFrame) {
-        switch adverts.offer(frame) {
-        case .refused: framesOverflowed.wrappingIncrement(ordering: .relaxed)
-        case .first where accepting.load(ordering: .relaxed): loop.execute { self.drainInbox() }
-        default: break
-        }
-    }
-
-    /// On the loop: every advertisement that arrived since the last wake-up, then one re-arm.
-    func drainInbox() {
-        loop.assertInEventLoop()
-        for frame in adverts.take() { handle(frame.bytes, port: frame.port, vlan: frame.vlan) }
-        rearm()
-    }
-
-    /// On the loop: one advertisement (IPv4 taken apart in place; IPv6 parsed).
-    func handle(_ bytes: [UInt8], port: PortID, vlan: UInt16) {
-        loop.assertInEventLoop()
-        if let advert = VRRPService.ipv4Advertisement(bytes) {
+    /// One advertisement from the CPU path (IPv4 taken apart in place; IPv6 parsed).
+    mutating func handle(_ bytes: [UInt8], vlan: UInt16, now: Instant, wall: Double, into effects: inout [Effect]) {
+        if let advert = VRRPState.ipv4Advertisement(bytes) {
             receiveAdvertisement(
                 interface: .svi(vlan), ipv6: false, message: advert.message, source: .ipv4(advert.source),
-                destination: .ipv4(advert.destination), ttl: advert.ttl, sender: advert.sender)
+                destination: .ipv4(advert.destination), ttl: advert.ttl, sender: advert.sender, now: now, wall: wall, into: &effects)
             return
         }
         guard let frame = EthernetFrame.parse(bytes) else { return }
@@ -45,7 +28,7 @@ extension VRRPService {
             }
             receiveAdvertisement(
                 interface: interface, ipv6: false, message: packet.payload, source: .ipv4(packet.source),
-                destination: .ipv4(packet.destination), ttl: packet.ttl, sender: frame.source)
+                destination: .ipv4(packet.destination), ttl: packet.ttl, sender: frame.source, now: now, wall: wall, into: &effects)
         case EtherType.ipv6:
             guard let packet = IPv6Packet.parse(frame.payload), packet.nextHeader == Advertisement.ipProtocol else {
                 counters.vrrpMalformed += 1
@@ -53,29 +36,31 @@ extension VRRPService {
             }
             receiveAdvertisement(
                 interface: interface, ipv6: true, message: packet.payload, source: .ipv6(packet.source),
-                destination: .ipv6(packet.destination), ttl: packet.hopLimit, sender: frame.source)
+                destination: .ipv6(packet.destination), ttl: packet.hopLimit, sender: frame.source, now: now, wall: wall, into: &effects)
         default:
             break
         }
     }
 
-    private func receiveAdvertisement(
+    private mutating func receiveAdvertisement(
         interface: InterfaceID, ipv6: Bool, message: [UInt8], source: IPAddressPair.Source, destination: IPAddressPair.Destination,
-        ttl: UInt8, sender: MACAddress
+        ttl: UInt8, sender: MACAddress, now: Instant, wall: Double, into effects: inout [Effect]
     ) {
         counters.vrrpReceived += 1
-        let now = self.now
         if debugPackets {
             let vrid = message.count > 1 ? "\(message[1])" : "?"
             let priority = message.count > 2 ? "\(message[2])" : "?"
-            logger.info("VRRP rx \(interface): from \(source) (\(sender)) VRID \(vrid) priority \(priority) ttl \(ttl), \(message.count) bytes")
+            effects.append(
+                .log(.info, "VRRP rx \(interface): from \(source) (\(sender)) VRID \(vrid) priority \(priority) ttl \(ttl), \(message.count) bytes"))
         }
         let key = message.count > 1 ? VRID(rawValue: message[1]).map { VRRPEngine.Key(interface: interface, vrid: $0, ipv6: ipv6) } : nil
         let discardsBefore = debugPackets ? key.flatMap { engine.routers[$0] }?.statistics.totalDiscards : nil
-        perform(engine.receive(interface: interface, ipv6: ipv6, message: message, source: source, destination: destination, ttl: ttl, now: now), now: now)
+        perform(
+            engine.receive(interface: interface, ipv6: ipv6, message: message, source: source, destination: destination, ttl: ttl, now: now),
+            now: now, wall: wall, into: &effects)
         if let before = discardsBefore, let key, let router = engine.routers[key], router.statistics.totalDiscards > before {
             let reasons = router.statistics.discards.filter { $0.value > 0 }.map { "\($0.key)" }.sorted().joined(separator: ", ")
-            logger.info("VRRP \(key): advertisement from \(source) discarded (counters: \(reasons))")
+            effects.append(.log(.info, "VRRP \(key): advertisement from \(source) discarded (counters: \(reasons))"))
         }
     }
 
@@ -124,32 +109,32 @@ extension VRRPService {
         }
     }
 
-    func logAdvert(_ ad: Advertisement, key: VRRPEngine.Key, bytes: Int) {
-        logger.info("VRRP tx \(key): priority \(ad.priority) interval \(ad.interval)\(ad.version == 2 ? " s" : " cs"), \(bytes)-byte frame")
+    func logAdvert(_ ad: Advertisement, key: VRRPEngine.Key, bytes: Int, into effects: inout [Effect]) {
+        effects.append(.log(.info, "VRRP tx \(key): priority \(ad.priority) interval \(ad.interval)\(ad.version == 2 ? " s" : " cs"), \(bytes)-byte frame"))
     }
 
     /// Gratuitous ARPs for `addresses` from `mac`.
-    func announce(addresses: [IPv4Address], mac: MACAddress, vlan: UInt16) {
+    mutating func announce(addresses: [IPv4Address], mac: MACAddress, vlan: UInt16, into effects: inout [Effect]) {
         for address in addresses {
             let arp = ARPPacket.gratuitous(mac: mac, address: address)
             let frame = EthernetFrame(destination: Multicast.broadcast, source: mac, etherType: EtherType.arp, payload: arp.bytes[...])
-            hal.hal.sendFromCPU(frame.bytes, vlan: vlan)
+            effects.append(.send(frame.bytes, vlan: vlan))
             counters.gratuitousARPs += 1
         }
     }
 
     /// Gratuitous ARPs (unsolicited NAs) for the addresses of the router `key` names.
-    func announce(router: VirtualRouter, key: VRRPEngine.Key, vlan: UInt16) {
+    mutating func announce(router: VirtualRouter, key: VRRPEngine.Key, vlan: UInt16, into effects: inout [Effect]) {
         switch router.config.addresses {
         case .ipv4(let list):
             // The virtual addresses, then the NAT global addresses that follow this router.
-            announce(addresses: list + (desired.natGlobals[key] ?? [:]).keys.sorted(), mac: router.virtualMAC, vlan: vlan)
+            announce(addresses: list + (desired.natGlobals[key] ?? [:]).keys.sorted(), mac: router.virtualMAC, vlan: vlan, into: &effects)
         case .ipv6(let list):
             guard let source = router.interface.linkLocalIPv6 else { return }
             for address in list {
                 let na = NeighborAdvertisement.unsolicited(target: address, mac: router.virtualMAC, source: source)
                 let frame = EthernetFrame(destination: Multicast.allNodesIPv6, source: router.virtualMAC, etherType: EtherType.ipv6, payload: na.bytes[...])
-                hal.hal.sendFromCPU(frame.bytes, vlan: vlan)
+                effects.append(.send(frame.bytes, vlan: vlan))
                 counters.unsolicitedNAs += 1
             }
         }
