@@ -87,7 +87,7 @@ import VRRP
         config.priority = priority
         let own = IPv4Address(10, 0, 10, 2)
         return VRRPSpec(
-            key: key, vlan: 10, config: config, interface: InterfaceAddresses(primaryIPv4: own, ownIPv4: [own]), tracks: tracks,
+            key: key, config: config, interface: InterfaceAddresses(primaryIPv4: own, ownIPv4: [own]), tracks: tracks,
             description: nil, shutdown: false, preemptDelaySeconds: nil, blocked: blocked)
     }
 

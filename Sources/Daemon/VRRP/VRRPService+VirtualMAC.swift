@@ -12,7 +12,7 @@ import SwitchHAL
 /// and retried with back-off; the state machine and the advertisements carry on meanwhile. Every
 /// 10 s the entries are read back (a VLAN deleted and re-created takes its entries with it).
 extension VRRPService {
-    static let macVerifySeconds: Int64 = 10
+    static let macVerifyInterval = Duration.seconds(10)
 
     /// The reconciler's driver for virtual MACs: present means a static L3 entry to the CPU.
     static var virtualMACDriver: HALDriver<VirtualMAC, Bool> {
@@ -76,7 +76,7 @@ extension VRRPService {
     }
 
     func scheduleMACVerification() {
-        loop.scheduleTask(in: .seconds(VRRPService.macVerifySeconds)) { [self] in
+        _ = loop.scheduleTask(after: VRRPService.macVerifyInterval, clock: clock) { [self] in
             let stopped = confined.withValue { c in
                 if !c.shuttingDown { c.macs.verify(c.state.wantedMACs.sorted()) }
                 return c.shuttingDown

@@ -145,11 +145,6 @@ public final class VRRPService: Sendable {
         confined.withValue { c in reconcile(c.state.routers(reachedByLinkOf: port, ports: hal.hal), &c) }
     }
 
-    /// Every router (after a change whose reach is not known).
-    func reconcileAll() {
-        confined.withValue { c in reconcile(Set(c.state.specs.keys).union(c.state.engine.routers.keys), &c) }
-    }
-
     /// Brings the routers `keys` in line with their specs and the ports (see
     /// `VRRPState.reconcile`), and carries out what that and anything before it in this turn
     /// asked for.

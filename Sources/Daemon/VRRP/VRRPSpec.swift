@@ -8,7 +8,6 @@ import VRRP
 /// group has an IPv4 and an IPv6 virtual router (as in FRR), and one that cannot run says why.
 struct VRRPSpec: Equatable, Sendable {
     var key: VRRPEngine.Key
-    var vlan: UInt16
     var config: VirtualRouterConfig
     var interface: InterfaceAddresses
     /// Tracked ports and what each being down subtracts from the priority.
@@ -18,6 +17,12 @@ struct VRRPSpec: Equatable, Sendable {
     var preemptDelaySeconds: Int?
     /// Why the configuration alone keeps it in Initialize (nil: it can run).
     var blocked: String?
+
+    /// Its VLAN: a spec is derived only for an SVI, whose VLAN its key names.
+    var vlan: UInt16 {
+        guard case .svi(let vlan) = key.interface else { preconditionFailure("a VRRP spec for \(key.interface), not an SVI") }
+        return vlan
+    }
 
     /// The two virtual routers (IPv4, IPv6) of group `vrid` of SVI `name` in `config` (none if
     /// the group or the SVI is not configured).
@@ -54,7 +59,7 @@ struct VRRPSpec: Equatable, Sendable {
                 blocked = "\(name) has no IPv4 address to send advertisements from"
             }
             return VRRPSpec(
-                key: key, vlan: vlan, config: routerConfig, interface: addresses, tracks: tracks,
+                key: key, config: routerConfig, interface: addresses, tracks: tracks,
                 description: group.description, shutdown: group.shutdown, preemptDelaySeconds: group.preemptDelaySeconds,
                 blocked: blocked)
         }
