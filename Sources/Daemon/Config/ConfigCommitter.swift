@@ -93,9 +93,10 @@ final class ConfigCommitter {
     private var verification: ClockTimer?
 
     private func scheduleVerification() {
-        verification = plane.loop.scheduleTask(after: Self.verifyInterval, clock: plane.clock) { [self] in
-            verify()
-            scheduleVerification()
+        // Weakly: a test clock outlives the plane, and holds the wake-up until it is advanced.
+        verification = plane.loop.scheduleTask(after: Self.verifyInterval, clock: plane.clock) { [weak self] in
+            self?.verify()
+            self?.scheduleVerification()
         }
     }
 

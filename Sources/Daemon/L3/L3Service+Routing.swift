@@ -121,8 +121,9 @@ extension L3Service {
             let request = ARPPacket(operation: 1, senderMAC: routerMAC, senderIP: ask.source, targetMAC: MACAddress(0), targetIP: ask.hop)
             let frame = EthernetFrame(destination: Multicast.broadcast, source: routerMAC, etherType: EtherType.arp, payload: request.bytes[...])
             hal.hal.sendFromCPU(frame.bytes, vlan: ask.vlan)
-            _ = loop.scheduleTask(after: .seconds(1), clock: clock) { [self] in
-                state.value.waitExpired(for: ask.hop, generation: ask.generation)
+            // Weakly: on a test clock never advanced, the wake-up must not keep the service alive.
+            _ = loop.scheduleTask(after: .seconds(1), clock: clock) { [weak self] in
+                self?.state.value.waitExpired(for: ask.hop, generation: ask.generation)
             }
         }
     }

@@ -76,7 +76,10 @@ extension VRRPService {
     }
 
     func scheduleMACVerification() {
-        _ = loop.scheduleTask(after: VRRPService.macVerifyInterval, clock: clock) { [self] in
+        // Weakly: a test clock that is never advanced holds the wake-up (and the clock is the
+        // service's own), which must not keep the service alive.
+        _ = loop.scheduleTask(after: VRRPService.macVerifyInterval, clock: clock) { [weak self] in
+            guard let self else { return }
             let stopped = confined.withValue { c in
                 if !c.shuttingDown { c.macs.verify(c.state.wantedMACs.sorted()) }
                 return c.shuttingDown
