@@ -4,7 +4,7 @@ import CLI
 /// walks the same declarations.
 ///
 /// Immutable once built, so a rendering may run on a worker thread.
-final class CommandRegistry: @unchecked Sendable {
+final class CommandRegistry: @unchecked Sendable {  // built once in init, then only read (the grammar is a class)
     let grammar = Grammar()
     private(set) var declarations: [CommandDeclaration] = []
     private var syntaxes: [Syntax] = []

@@ -20,7 +20,7 @@ import Time
 /// those), one HAL call in flight at a time, in order. A call that times out leaves its entries
 /// unknown: the service says so (`OUT OF SYNC` in `show ip nat statistics`) and applies them
 /// again from the engine's state every 2 s until the HAL answers.
-public final class NATService: @unchecked Sendable {
+public final class NATService: @unchecked Sendable {  // its mutable state is confined to its loop (not yet in a loop-bound box like VRRP's and L3's)
     public let loop: EventLoop
     private let group: MultiThreadedEventLoopGroup
     let hal: HALService

@@ -70,7 +70,7 @@ public struct LogSettings: Sendable {
 }
 
 /// The shared writer behind every logger; serialises lines from all threads.
-public final class LogSink: @unchecked Sendable {
+public final class LogSink: @unchecked Sendable {  // its one var, the descriptor, is read and swapped under its lock
     private let destination: LogDestination
     /// The last messages, for `show logging` (nil: not kept).
     public let buffer: LogBuffer?
