@@ -422,19 +422,23 @@ public struct MatchError: Error, Sendable, Equatable {
         self.line = line
     }
 
-    /// The two-line message vtysh prints: the line after `% Unknown command: ` and a marker
-    /// under the offending word.
+    /// What the switch answers, in IOS's words, which the tools that drive a switch look for
+    /// (Ansible's `invalid input` / `incomplete command` / `ambiguous command`, netmiko's and
+    /// NAPALM's `% Invalid`, scrapli's `% Invalid input detected`): an unknown word is the line
+    /// with a marker under it and `% Invalid input detected at '^' marker.` (and, for a number
+    /// out of range, which range), as IOS prints it under the echoed line.
     public var message: String {
-        let head: String
         switch kind {
-        case .unknown: head = "% Unknown command: "
-        case .ambiguous: head = "% Ambiguous command: "
-        case .incomplete: head = "% Incomplete command: "
+        case .unknown:
+            // A long line (a file fed to `copy`) is repeated only in part, around the error.
+            let shown = LineSafety.excerpt(line, around: column)
+            let marker = String(repeating: " ", count: shown.column) + "^"
+            return shown.text + "\n" + marker + "\n" + FailureText.invalidInputAtMarker + (hint.map { "\n% " + $0 } ?? "")
+        case .incomplete:
+            return FailureText.incomplete
+        case .ambiguous:
+            return FailureText.ambiguous(LineSafety.excerpt(line, around: column).text)
         }
-        // A long line (a file fed to `copy`) is repeated only in part, around the error.
-        let shown = LineSafety.excerpt(line, around: column)
-        let marker = String(repeating: " ", count: head.count + shown.column) + "^"
-        return head + shown.text + "\n" + marker + (hint.map { "\n% " + $0 } ?? "")
     }
 }
 

@@ -24,14 +24,14 @@ public enum LineSafety {
         public var column: Int
         public var kind: Kind
 
-        /// The message for the line, naming the character (never printing it).
-        public var message: String {
+        /// Why the line is refused, naming the character (never printing it).
+        public var reason: String {
             let name = scalar.properties.name.map { " (\($0))" } ?? ""
             switch kind {
             case .control:
-                return "% Control characters are not allowed in a command: \(LineSafety.code(scalar)) at column \(column + 1)"
+                return "Control characters are not allowed in a command: \(LineSafety.code(scalar)) at column \(column + 1)"
             case .invisible:
-                return "% Invisible characters are not allowed in a command: \(LineSafety.code(scalar))\(name) at column \(column + 1)"
+                return "Invisible characters are not allowed in a command: \(LineSafety.code(scalar))\(name) at column \(column + 1)"
             }
         }
     }

@@ -212,7 +212,7 @@ public final class ControlPlane {
             plane: self, session: session, workspace: workspace, line: commandText, loading: loading)
         session.lastActivity = clock.now
         if let refusal = LineSafety.refusal(in: rawLine) {
-            context.print(refusal.message)
+            context.print(FailureText.refused(refusal.reason))
             return (context, .done(.error))
         }
         let first = commandText.first { $0 != " " && $0 != "\t" }

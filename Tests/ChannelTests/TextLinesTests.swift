@@ -58,8 +58,8 @@ import Testing
         for (line, code, column) in cases {
             let refusal = try #require(LineSafety.refusal(in: line), "\(line.debugDescription)")
             #expect(refusal.kind == .invisible && refusal.column == column, "\(line.debugDescription)")
-            #expect(refusal.message.hasPrefix("% Invisible characters are not allowed in a command: \(code)"), "\(refusal.message)")
-            #expect(refusal.message.unicodeScalars.allSatisfy { LineSafety.kind(of: $0) == nil }, "\(refusal.message.debugDescription)")
+            #expect(refusal.reason.hasPrefix("Invisible characters are not allowed in a command: \(code)"), "\(refusal.reason)")
+            #expect(refusal.reason.unicodeScalars.allSatisfy { LineSafety.kind(of: $0) == nil }, "\(refusal.reason.debugDescription)")
         }
         #expect(LineSafety.refusal(in: "hostname a\u{1B}b")?.kind == .control)
         // Letters, accents and a TAB are fine.

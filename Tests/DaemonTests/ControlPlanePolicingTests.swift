@@ -68,7 +68,7 @@ import TestSupport
                      "control-plane police arp rate 10 pps burst 1000001 packets", "control-plane police bgp rate 10 pps",
                      "control-plane police arp rate 10", "control-plane police nd rate 10 pps burst 0 packets"] {
             let (status, output) = try h.run(line)
-            #expect(status.isFailure && output.hasPrefix("% "), "\(line): \(output)")
+            #expect(status.isFailure && (output.contains("% Invalid input detected") || output.contains("% Incomplete command.")), "\(line): \(output)")
         }
         #expect(h.runningConfig == before)
         #expect(try policers(h)[.nd] == PolicerRate(packetsPerSecond: 10, burst: 5))

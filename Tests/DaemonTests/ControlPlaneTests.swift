@@ -236,7 +236,7 @@ struct LoadBox: Sendable {
             return (status, context.takeOutput(final: true))
         }.wait()
         #expect(status == .error)
-        #expect(output == "% internal error: the command bound no value for $vrid\n")
+        #expect(output == "% Error: internal error: the command bound no value for $vrid\n")
         #expect(try h.run("show version").0 == .success)
     }
 
@@ -278,7 +278,7 @@ struct LoadBox: Sendable {
         for evil in ["description \u{1B}[2J\u{1B}]0;owned\u{07}", "description a\u{7F}b", "description \u{9B}31m", "hostname x\u{00}y"] {
             let (status, output) = try h.run(evil)
             #expect(status == .error, "\(evil.debugDescription)")
-            #expect(output.hasPrefix("% Control characters are not allowed in a command: U+"), "\(output.debugDescription)")
+            #expect(output.hasPrefix("% Invalid input detected: Control characters are not allowed in a command: U+"), "\(output.debugDescription)")
             #expect(!output.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" }, "the message repeats no control character")
         }
         #expect(h.runningConfig == before)
@@ -381,7 +381,8 @@ struct LoadBox: Sendable {
         let (status, output) = try h.run("root:\(secret):19000:0:99999:7:::")
         #expect(status == .unknown)
         let first = try #require(output.split(separator: "\n").first)
-        #expect(first.count <= "% Unknown command: ".count + LineSafety.excerptLimit + 6, "\(first)")
+        #expect(first.count <= LineSafety.excerptLimit + 6, "\(first)")
+        #expect(output.contains(FailureText.invalidInputAtMarker))
         #expect(!output.contains(secret), "the whole line is never printed back")
     }
 
@@ -407,7 +408,7 @@ struct LoadBox: Sendable {
         try h.configure(["enable", "conf t"])
         let (status, output) = try h.run("hostname -bad")
         #expect(status == .error)
-        #expect(output.hasPrefix("% Invalid hostname"))
+        #expect(output.hasPrefix("% Invalid input detected: Invalid hostname"))
         #expect(h.runningConfig.contains("hostname switch"))
         try h.configure(["hostname ok-1", "no hostname"])
         #expect(h.runningConfig.contains("hostname switch"))
@@ -468,9 +469,9 @@ struct LoadBox: Sendable {
             """
         let (rendered, errors) = try h.loadIntoFresh(text)
         #expect(errors.count == 3)
-        #expect(errors[0].hasPrefix("test.conf:3: Unknown command: bogus command here"))
+        #expect(errors[0].hasPrefix("test.conf:3: Invalid input detected in \"bogus command here\""), "\(errors[0])")
         #expect(errors[1].hasPrefix("test.conf:6: "))
-        #expect(errors[2].hasPrefix("test.conf:8: Incomplete command"))
+        #expect(errors[2].hasPrefix("test.conf:8: Incomplete command: "), "\(errors[2])")
         #expect(rendered.contains("hostname good"))
         #expect(rendered.contains(" description first"))
     }
@@ -521,7 +522,7 @@ struct LoadBox: Sendable {
         try h.configure(["enable"])
         let (status, output) = try h.run("copy \(h.dir.file("extra.conf")) running-config")
         #expect(status == .error, "a line failed: the command fails, the good lines stay")
-        #expect(output.contains("extra.conf:4: Unknown command: not a command"))
+        #expect(output.contains("extra.conf:4: Invalid input detected in \"not a command\""), "\(output)")
         #expect(h.runningConfig.contains(" description merged"))
         #expect(try h.run("copy extra.conf running-config").1.contains("as a path"))
     }

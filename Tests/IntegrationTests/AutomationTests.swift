@@ -203,6 +203,63 @@ import TestSupport
         #expect(try daemon.vtysh(["-c", "show vrrp brief"]).stdout.contains("vlan70"))
     }
 
+    /// A line the switch refuses is a failure to every tool, in the words each looks for:
+    /// netmiko's `send_config_set` with `error_pattern` raises, scrapli's `send_configs` is
+    /// marked failed, Ansible's `ios_config` fails the task and names the line. Nothing of the
+    /// refused lines reaches the configuration.
+    @Test(.enabled(if: skipReason == nil && AutomationTests.ansibleMissing == nil, "\(skipReason ?? AutomationTests.ansibleMissing ?? "")"))
+    func aRefusedLineFailsEveryTool() throws {
+        let scratch = try Scratch()
+        let access = try SSHAccess(scratch: scratch, socket: scratch.file("vrrpd.vty"))
+        defer { access.stop() }
+        let daemon = try DaemonProcess(scratch: scratch, arguments: ["--socket-group", "vrrpvty"], config: "hostname refuse-sw\n")
+        let run = try Spawned.run(
+            "/usr/bin/env",
+            ["python3", AutomationTests.root + "/Tests/Automation/refused_lines.py", "--port", "\(access.port)", "--user", AutomationTests.user,
+             "--password", access.password])
+        #expect(run.status == 0, "refused_lines.py failed (\(run.status)): \(run.stdout.suffix(2000)) \(run.stderr.suffix(3000))")
+        let result = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
+        let netmiko = try #require(result["netmiko"] as? [[String: Any]])
+        let scrapli = try #require(result["scrapli"] as? [[String: Any]])
+        #expect(netmiko.count == 7 && scrapli.count == 7)
+        for case let (line?, raised?) in netmiko.map({ ($0["line"] as? String, $0["raised"] as? Bool) }) {
+            #expect(raised, "netmiko did not see \"\(line)\" fail: \(netmiko)")
+        }
+        for case let (line?, failed?) in scrapli.map({ ($0["line"] as? String, $0["failed"] as? Bool) }) {
+            #expect(failed, "scrapli did not see \"\(line)\" fail: \(scrapli)")
+        }
+        // A number out of range is shown under its marker, with the range.
+        let range = try #require(scrapli.first?["output"] as? String)
+        #expect(range.contains("% Invalid input detected at '^' marker.") && range.contains("% 999 is out of range: 1-254"), "\(range)")
+
+        let inventory = """
+            switches:
+              hosts:
+                refuse-sw:
+                  ansible_host: 127.0.0.1
+                  ansible_port: \(access.port)
+                  ansible_user: \(AutomationTests.user)
+                  ansible_password: "\(access.password)"
+                  ansible_connection: ansible.netcommon.network_cli
+                  ansible_network_os: cisco.ios.ios
+                  ansible_network_cli_ssh_type: paramiko
+                  ansible_become: true
+                  ansible_become_method: enable
+            """
+        try inventory.write(toFile: scratch.file("inventory.yml"), atomically: true, encoding: .utf8)
+        var environment = ProcessInfo.processInfo.environment
+        environment["ANSIBLE_HOST_KEY_CHECKING"] = "False"
+        environment["ANSIBLE_HOME"] = scratch.file("ansible-home")
+        environment["ANSIBLE_NOCOLOR"] = "1"
+        let play = try Spawned.run(
+            "/usr/bin/env", ["ansible-playbook", "-i", scratch.file("inventory.yml"), AutomationTests.root + "/Tests/Automation/ansible-refused.yml"],
+            environment: environment)
+        #expect(play.status != 0 && play.stdout.contains("failed=1"), "\(play.stdout.suffix(3000)) \(play.stderr.suffix(2000))")
+        #expect(play.stdout.contains("vrrp 5 priority 999") && play.stdout.contains("Invalid input detected"), "\(play.stdout.suffix(3000))")
+        let running = try daemon.vtysh(["-c", "enable", "-c", "show running-config"]).stdout
+        #expect(!running.contains("vrrp 5") && !running.contains("0200.0000.0001"), "\(running)")
+    }
+
     static var ansibleMissing: String? {
         let probe = try? Spawned.run("/usr/bin/env", ["python3", "-c", "import ansible_collections.cisco.ios, ansible_collections.ansible.netcommon"])
         return probe?.status == 0 ? nil : "Ansible's cisco.ios collection is not installed (scripts/setup installs requirements-automation.txt)"

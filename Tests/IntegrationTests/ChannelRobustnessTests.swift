@@ -152,7 +152,7 @@ import Time
         let result = try #require(slow)
         #expect(result.status == 1)
         #expect(result.seconds < 5, "write file took \(result.seconds) s with a 2 s command timeout")
-        #expect(result.stdout.contains("% Timed out after 2.0 s: \"write file\" is waiting for startup-config writer: fsync"))
+        #expect(result.stdout.contains("% Error: timed out after 2.0 s: \"write file\" is waiting for startup-config writer: fsync"))
         #expect(daemon.log.contains("command timed out"))
         // The save still completes in the background; the file is whole.
         usleep(6_000_000)

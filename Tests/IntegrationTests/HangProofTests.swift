@@ -61,7 +61,7 @@ import Testing
             }
         }
         #expect(!failures.isEmpty, "the stall changed nothing: the test proves nothing")
-        #expect(failures.first?.hasPrefix("% HAL timeout: ") == true)
+        #expect(failures.first?.hasPrefix("% Error: HAL timeout: ") == true)
 
         // What does not need the HAL answers at once: blocked on the stalled lock it would wait
         // for the 5 s command timeout (the stall lasts until cleared).
@@ -125,7 +125,7 @@ import Testing
         #expect(try daemon.vtysh(["-c", "enable", "-c", "test fault hal fail port_set count 1 error resource"]).status == 0)
         let change = try daemon.vtysh(["-c", "enable", "-c", "conf t", "-c", "interface eth6", "-c", "switchport access vlan 40"])
         #expect(change.status == 1)
-        #expect(change.stdout.contains("% HAL error RESOURCE (-14): injected fault"))
+        #expect(change.stdout.contains("% Invalid input detected: HAL error RESOURCE (-14): injected fault"))
         let config = try daemon.vtysh(["-c", "enable", "-c", "show running-config"]).stdout
         #expect(!config.contains("vlan 40"))
         #expect(!config.contains("switchport access vlan 40"))

@@ -47,7 +47,7 @@ import Testing
 
         // 48 mappings need 96 entries: the script fails, each refused line named with the reason.
         #expect(script.status == 1, "\(script.stdout)\(script.stderr)")
-        let refusals = script.stdout.split(separator: "\n").filter { $0.hasPrefix("% HAL error FULL (-6): NAT table full for ") }
+        let refusals = script.stdout.split(separator: "\n").filter { $0.hasPrefix("% Invalid input detected: HAL error FULL (-6): NAT table full for ") }
         let failedLines = script.stderr.split(separator: "\n").filter { $0.contains("failed (error)") }
         // 15/16 of the 64 entries may be static: 30 mappings, whatever their hashes (entries move
         // to their other buckets to make room).

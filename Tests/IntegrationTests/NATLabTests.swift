@@ -71,23 +71,23 @@ import Testing
         // Refusals: each names the problem, and changes nothing.
         let before = try Self.run(daemon, ["enable", "show running-config"]).stdout
         let refusals: [(String, String)] = [
-            ("ip nat inside source static 10.0.0.7 203.0.113.5", "% 203.0.113.5 is already a global address of 10.0.0.5 (ip nat inside source static 10.0.0.5 203.0.113.5)"),
-            ("ip nat inside source static 10.0.0.5 203.0.113.50", "% 10.0.0.5 is already mapped to 203.0.113.5 (ip nat inside source static 10.0.0.5 203.0.113.5); add extendable to both to map it twice"),
-            ("ip nat inside source static tcp 10.0.0.7 80 203.0.113.6 8080", "% tcp 203.0.113.6:8080 is already the global side of 10.0.0.6:80"),
-            ("ip nat inside source list 2 pool NOPE", "% pool NOPE does not exist"),
-            ("ip nat inside source list 2 interface vlan20", "% translation to an interface address shares it: add overload"),
-            ("ip nat inside source list 2 interface eth1 overload", "% translation to an interface address needs an SVI (vlanN), not eth1"),
-            ("ip nat pool BAD 203.0.113.20 203.0.113.10 prefix-length 24", "% the pool's end address 203.0.113.10 is below its start 203.0.113.20"),
-            ("ip nat pool BAD 203.0.113.10 203.0.114.10 netmask 255.255.255.0", "% 203.0.113.10 and 203.0.114.10 are not in the same /24 network"),
-            ("ip nat pool BAD 203.0.113.10 203.0.113.20 netmask 255.0.255.0", "% 255.0.255.0 is not a valid netmask"),
-            ("ip nat pool PUBLIC 203.0.113.10 203.0.113.12 prefix-length 24", "% pool PUBLIC is in use by \"ip nat inside source list 1 pool PUBLIC overload\"; remove that before redefining the pool"),
-            ("no ip nat pool PUBLIC", "% pool PUBLIC is in use by \"ip nat inside source list 1 pool PUBLIC overload\"; remove that first"),
-            ("no ip nat inside source static 10.0.0.8 203.0.113.8", "% no such static mapping: ip nat inside source static 10.0.0.8 203.0.113.8"),
-            ("ip nat inside source static 10.0.0.8 203.0.113.8 redundancy vrrp 5 interface eth1", "% a VRRP group lives on an SVI (vlanN), not eth1"),
-            ("ip nat inside source static 10.0.0.8 203.0.113.8 redundancy vrrp 5 interface lo", "% a VRRP group lives on an SVI (vlanN), not lo"),
+            ("ip nat inside source static 10.0.0.7 203.0.113.5", "% Invalid input detected: 203.0.113.5 is already a global address of 10.0.0.5 (ip nat inside source static 10.0.0.5 203.0.113.5)"),
+            ("ip nat inside source static 10.0.0.5 203.0.113.50", "% Invalid input detected: 10.0.0.5 is already mapped to 203.0.113.5 (ip nat inside source static 10.0.0.5 203.0.113.5); add extendable to both to map it twice"),
+            ("ip nat inside source static tcp 10.0.0.7 80 203.0.113.6 8080", "% Invalid input detected: tcp 203.0.113.6:8080 is already the global side of 10.0.0.6:80"),
+            ("ip nat inside source list 2 pool NOPE", "% Invalid input detected: pool NOPE does not exist"),
+            ("ip nat inside source list 2 interface vlan20", "% Invalid input detected: translation to an interface address shares it: add overload"),
+            ("ip nat inside source list 2 interface eth1 overload", "% Invalid input detected: translation to an interface address needs an SVI (vlanN), not eth1"),
+            ("ip nat pool BAD 203.0.113.20 203.0.113.10 prefix-length 24", "% Invalid input detected: the pool's end address 203.0.113.10 is below its start 203.0.113.20"),
+            ("ip nat pool BAD 203.0.113.10 203.0.114.10 netmask 255.255.255.0", "% Invalid input detected: 203.0.113.10 and 203.0.114.10 are not in the same /24 network"),
+            ("ip nat pool BAD 203.0.113.10 203.0.113.20 netmask 255.0.255.0", "% Invalid input detected: 255.0.255.0 is not a valid netmask"),
+            ("ip nat pool PUBLIC 203.0.113.10 203.0.113.12 prefix-length 24", "% Invalid input detected: pool PUBLIC is in use by \"ip nat inside source list 1 pool PUBLIC overload\"; remove that before redefining the pool"),
+            ("no ip nat pool PUBLIC", "% Invalid input detected: pool PUBLIC is in use by \"ip nat inside source list 1 pool PUBLIC overload\"; remove that first"),
+            ("no ip nat inside source static 10.0.0.8 203.0.113.8", "% Invalid input detected: no such static mapping: ip nat inside source static 10.0.0.8 203.0.113.8"),
+            ("ip nat inside source static 10.0.0.8 203.0.113.8 redundancy vrrp 5 interface eth1", "% Invalid input detected: a VRRP group lives on an SVI (vlanN), not eth1"),
+            ("ip nat inside source static 10.0.0.8 203.0.113.8 redundancy vrrp 5 interface lo", "% Invalid input detected: a VRRP group lives on an SVI (vlanN), not lo"),
             ("no ip nat inside source static 10.0.0.8 203.0.113.8 redundancy vrrp 5 interface lo",
-             "% no such static mapping: ip nat inside source static 10.0.0.8 203.0.113.8 redundancy vrrp 5 interface lo"),
-            ("no access-list 7", "% access-list 7 does not exist"),
+             "% Invalid input detected: no such static mapping: ip nat inside source static 10.0.0.8 203.0.113.8 redundancy vrrp 5 interface lo"),
+            ("no access-list 7", "% Invalid input detected: access-list 7 does not exist"),
             ("ip nat translation udp-timeout 0", "% 0 is out of range"),
         ]
         for (line, message) in refusals {
@@ -96,7 +96,7 @@ import Testing
             #expect(result.stdout.contains(message), "\(line): \(result.stdout)")
         }
         let roleOnPort = try daemon.vtysh(["-c", "enable", "-c", "configure terminal", "-c", "interface eth1", "-c", "ip nat inside"])
-        #expect(roleOnPort.stdout.contains("% NAT roles are set on SVIs (interface vlanN), where the switch routes"))
+        #expect(roleOnPort.stdout.contains("% Invalid input detected: NAT roles are set on SVIs (interface vlanN), where the switch routes"))
         #expect(try Self.run(daemon, ["enable", "show running-config"]).stdout == before)
 
         // Accepted with a warning.
@@ -467,10 +467,10 @@ import Testing
         #expect(table.contains("udp  203.0.113.1:4000      10.0.0.5:4000         203.0.113.50:53       203.0.113.50:53"), "\(table)")
 
         // A default route through a gateway on the outside segment (the outside host plays it).
-        #expect(try Self.configure(daemon, "ip route 0.0.0.0/1 203.0.113.254").stdout.contains("% Inconsistent address and mask") == false)
+        #expect(try Self.configure(daemon, "ip route 0.0.0.0/1 203.0.113.254").stdout.contains("% Invalid input detected: Inconsistent address and mask") == false)
         #expect(try Self.configure(daemon, "no ip route 0.0.0.0/1").status == 0)
-        #expect(try Self.configure(daemon, "ip route 10.9.0.7/16 10.0.0.2").stdout.contains("% Inconsistent address and mask: 10.9.0.7/16 has host bits set"))
-        #expect(try Self.configure(daemon, "ip route 0.0.0.0/0 203.0.113.1").stdout.contains("% 203.0.113.1 is this switch's own address"))
+        #expect(try Self.configure(daemon, "ip route 10.9.0.7/16 10.0.0.2").stdout.contains("% Invalid input detected: Inconsistent address and mask: 10.9.0.7/16 has host bits set"))
+        #expect(try Self.configure(daemon, "ip route 0.0.0.0/0 203.0.113.1").stdout.contains("% Invalid input detected: 203.0.113.1 is this switch's own address"))
         #expect(try Self.configure(daemon, "ip route 0.0.0.0/0 203.0.113.254").status == 0)
         let gateway = IPv4Address(203, 0, 113, 254), server = IPv4Address(198, 51, 100, 1)
         // The new route reaches the NAT thread asynchronously: like a host, send again until
@@ -584,7 +584,7 @@ import Testing
         #expect(try Self.run(daemon, ["enable", "test fault hal stall nat"]).status == 0)
         let flow = try Self.run(daemon, ["enable", "test nat flow udp 10.0.0.7 5000 198.51.100.1 53"])
         #expect(flow.status == 1)
-        #expect(flow.stdout.contains("% HAL timeout: nat-translate waited 1.0 s for lock nat.table held by thread nat-fault"), "\(flow.stdout)")
+        #expect(flow.stdout.contains("% Error: HAL timeout: nat-translate waited 1.0 s for lock nat.table held by thread nat-fault"), "\(flow.stdout)")
         // What does not need the HAL answers at once (blocked, it would wait for the 5 s deadline).
         for lines in [["show ip nat translations"], ["show ip nat statistics"], ["enable", "show running-config"], ["show hal locks"]] {
             let result = try daemon.timedSession(lines)
@@ -597,7 +597,7 @@ import Testing
         let line = "ip nat inside source static 10.0.0.40 203.0.113.40"
         let refused = try Self.configure(daemon, line)
         #expect(refused.status == 1, "\(refused.stdout)")
-        #expect(refused.stdout.contains("% HAL timeout: nat-reserve waited 1.0 s for lock nat.table held by thread nat-fault"), "\(refused.stdout)")
+        #expect(refused.stdout.contains("% Error: HAL timeout: nat-reserve waited 1.0 s for lock nat.table held by thread nat-fault"), "\(refused.stdout)")
         #expect(try !Self.run(daemon, ["enable", "show running-config"]).stdout.contains(line))
         // SIGUSR1 names the holder of nat.table.
         kill(daemon.pid, SIGUSR1)

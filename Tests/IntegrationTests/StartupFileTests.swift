@@ -48,7 +48,7 @@ import TestSupport
         for command in ["write file", "write", "write memory", "wr f", "copy running-config startup-config"] {
             let refused = try daemon.vtysh(["-c", "enable", "-c", command])
             #expect(refused.status == 1, "\(command): \(refused)")
-            #expect(refused.stdout.contains("% Not saved: \(path) was not loaded whole at start-up: 1 line failed, the first: \(error)"),
+            #expect(refused.stdout.contains("% Error: Not saved: \(path) was not loaded whole at start-up: 1 line failed, the first: \(error)"),
                     "\(command): \(refused.stdout)")
             #expect(refused.stdout.contains("write memory force"), "\(refused.stdout)")
             #expect(Self.bytes(path) == Self.badFile, "\(command) left the file as it was")
@@ -110,7 +110,7 @@ import TestSupport
         let checked = try Spawned.run(Binaries.vrrpd, ["--check-config", "-f", site])
         #expect(checked.status == 1, "\(checked)")
         #expect(checked.stdout.contains("\(site):3: not valid UTF-8: byte 0xE9 at column 17"), "\(checked.stdout)")
-        #expect(checked.stdout.contains("\(site):9: Invisible characters are not allowed in a command: U+200B (ZERO WIDTH SPACE) at column 11"), "\(checked.stdout)")
+        #expect(checked.stdout.contains("\(site):9: Invalid input detected: Invisible characters are not allowed in a command: U+200B (ZERO WIDTH SPACE) at column 11"), "\(checked.stdout)")
         #expect(checked.stdout.contains("2 errors") && Self.allVisible(checked.stdout), "\(checked.stdout.debugDescription)")
 
         let copy = try daemon.vtysh(["-c", "enable", "-c", "copy \(site) running-config"])
@@ -135,7 +135,7 @@ import TestSupport
         #expect(run.status == 1, "\(run)")
         #expect(run.stderr.contains("% vtysh: \(script):3: not valid UTF-8: byte 0xE9 at column 17"), "\(run.stderr)")
         #expect(!run.stderr.contains(":4:"), "a comment is one whatever its bytes: \(run.stderr)")
-        #expect(run.stdout.contains("% Invisible characters are not allowed in a command: U+200B (ZERO WIDTH SPACE) at column 12"), "\(run.stdout)")
+        #expect(run.stdout.contains("% Invalid input detected: Invisible characters are not allowed in a command: U+200B (ZERO WIDTH SPACE) at column 12"), "\(run.stdout)")
         #expect(run.stderr.contains("% vtysh: \(script):5: \"hostname zw<U+200B>sp\" failed (error)"), "\(run.stderr)")
         #expect(Self.allVisible(run.stdout) && Self.allVisible(run.stderr), "\((run.stdout + run.stderr).debugDescription)")
         #expect(try daemon.vtysh(["-c", "show version"]).stdout.contains("Hostname: from-script"))

@@ -122,16 +122,16 @@ import Testing
         }
         let before = try daemon.vtysh(["-c", "enable", "-c", "show running-config"]).stdout
         let cases: [(String, [String], String)] = [
-            ("interface eth99", [], "% No such interface eth99: ports are eth1-eth54, SVIs are vlan1-vlan4094"),
-            ("ip address 10.0.0.1/24", ["interface eth1"], "% IP addresses may not be configured on L2 links (eth1)"),
-            ("switchport mode trunk", ["interface vlan10"], "% switchport applies to physical ports (ethN) only"),
-            ("switchport trunk allowed vlan 10-5", ["interface eth1"], "% Invalid VLAN list \"10-5\""),
-            ("mac address-table static 0000.5e00.0105 vlan 77 interface eth1", [], "% VLAN 77 does not exist; create it with 'vlan 77'"),
+            ("interface eth99", [], "% Invalid input detected: No such interface eth99: ports are eth1-eth54, SVIs are vlan1-vlan4094"),
+            ("ip address 10.0.0.1/24", ["interface eth1"], "% Invalid input detected: IP addresses may not be configured on L2 links (eth1)"),
+            ("switchport mode trunk", ["interface vlan10"], "% Invalid input detected: switchport applies to physical ports (ethN) only"),
+            ("switchport trunk allowed vlan 10-5", ["interface eth1"], "% Invalid input detected: Invalid VLAN list \"10-5\""),
+            ("mac address-table static 0000.5e00.0105 vlan 77 interface eth1", [], "% Invalid input detected: VLAN 77 does not exist; create it with 'vlan 77'"),
             ("mac address-table static 0100.5e00.0105 vlan 1 interface eth1", [], "is a multicast address"),
-            ("mac address-table static 0000.5e00.0105 vlan 1 interface vlan10", [], "% Static MAC entries point to a port"),
-            ("no vlan 1", [], "% VLAN 1 is the default VLAN and cannot be deleted"),
-            ("no vlan 30", [], "% VLAN 30 does not exist"),
-            ("vlan 4095", [], "% Unknown command"),
+            ("mac address-table static 0000.5e00.0105 vlan 1 interface vlan10", [], "% Invalid input detected: Static MAC entries point to a port"),
+            ("no vlan 1", [], "% Invalid input detected: VLAN 1 is the default VLAN and cannot be deleted"),
+            ("no vlan 30", [], "% Invalid input detected: VLAN 30 does not exist"),
+            ("vlan 4095", [], "% Invalid input detected at '^' marker."),
         ]
         for (line, context, message) in cases {
             let result = try run(line, context: context)

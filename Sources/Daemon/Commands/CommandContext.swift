@@ -78,7 +78,7 @@ public final class CommandContext {
         _ future: EventLoopFuture<T>, waitingFor: @escaping () -> String, then: @escaping (T) -> Status
     ) -> CommandOutcome {
         let status = future.hop(to: loop).assumeIsolated().map { then($0) }.recover { error in
-            self.print("% \(ErrorText.describe(error))")
+            self.print(FailureText.failed(ErrorText.describe(error)))
             return Status.error
         }.nonisolated()
         return .pending(status, waitingFor: waitingFor)
@@ -96,7 +96,7 @@ public final class CommandContext {
             case .input: return self.loop.makeSucceededFuture(.error)
             }
         }.recover { error in
-            self.print("% \(ErrorText.describe(error))")
+            self.print(FailureText.failed(ErrorText.describe(error)))
             return Status.error
         }.nonisolated()
         return .pending(status, waitingFor: waitingFor)
@@ -121,9 +121,18 @@ public final class CommandContext {
         }
     }
 
-    /// Prints `% message` and returns an error outcome.
+    /// Refuses the line: `% Invalid input detected: message` (IOS's words, which every tool
+    /// that drives a switch catches), and an error outcome. For what the switch does not take:
+    /// a value, a name, a combination.
+    public func refuse(_ message: String, status: Status = .error) -> CommandOutcome {
+        print(FailureText.refused(message))
+        return .done(status)
+    }
+
+    /// A command that was right but could not be carried out (a file, a stop, the startup
+    /// configuration still loading): `% Error: message`, and an error outcome.
     public func fail(_ message: String, status: Status = .error) -> CommandOutcome {
-        print("% " + message)
+        print(FailureText.failed(message))
         return .done(status)
     }
 

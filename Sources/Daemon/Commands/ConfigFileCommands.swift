@@ -43,7 +43,7 @@ enum ConfigFileCommands {
             return .input(prompt: "Destination filename [startup-config]? ", hidden: false) { ctx, answer in
                 let name = answer.trimmingCharacters(in: .whitespaces)
                 guard name.isEmpty || name == "startup-config" else {
-                    return ctx.fail("Only startup-config can be written here (\(ctx.plane.options.configPath)); nothing saved")
+                    return ctx.refuse("Only startup-config can be written here (\(ctx.plane.options.configPath)); nothing saved")
                 }
                 return save(ctx)
             }
@@ -64,14 +64,14 @@ enum ConfigFileCommands {
         ) { ctx, args in
             let path = try args.value(\.file)
             guard path.contains("/") else {
-                return ctx.fail("Give the file as a path, e.g. ./\(path) or /etc/vrrpd/\(path)")
+                return ctx.refuse("Give the file as a path, e.g. ./\(path) or /etc/vrrpd/\(path)")
             }
             // Only from the configuration directories (a policy: `vrrpd --copy-dir`), the path
             // resolved first, so no `..` or symbolic link leads out of them.
             let allowed = ctx.plane.options.readableDirectories
-            guard let resolved = realPath(path) else { return ctx.fail("\(path) does not exist") }
+            guard let resolved = realPath(path) else { return ctx.refuse("\(path) does not exist") }
             guard allowed.contains(where: { dir in realPath(dir).map { resolved.hasPrefix($0.hasSuffix("/") ? $0 : $0 + "/") } ?? false }) else {
-                return ctx.fail("copy reads only files under \(allowed.joined(separator: ", ")) (vrrpd --copy-dir); \(path) is not")
+                return ctx.refuse("copy reads only files under \(allowed.joined(separator: ", ")) (vrrpd --copy-dir); \(path) is not")
             }
             return merge(ctx, path: resolved)
         },
@@ -94,7 +94,7 @@ enum ConfigFileCommands {
             let name: InterfaceID
             switch try ctx.interface(args, \.ifname) {
             case .success(let id): name = id
-            case .failure(let unknown): return ctx.fail(unknown.message)
+            case .failure(let unknown): return ctx.refuse(unknown.message)
             }
             // IOS's layout: the banner, then the block closed by `!` (the form ntc-templates'
             // parser reads; it refuses IOS's closing `end`). It pastes back as it is.
@@ -124,7 +124,7 @@ enum ConfigFileCommands {
                 ctx.write(String(decoding: bytes[start...], as: UTF8.self))
                 return .success
             }.recover { error in
-                ctx.print("% \(error)")
+                ctx.print(FailureText.failed("\(error)"))
                 return .error
             }.nonisolated()
             return .pending(result, waitingFor: { "reading \(path)" })
@@ -207,7 +207,7 @@ enum ConfigFileCommands {
                 return ctx.loop.makeSucceededFuture(.cancelled)
             }
             guard let (bytes, isStartupFile) = read else {
-                ctx.print("% \(path) does not exist")
+                ctx.print(FailureText.refused("\(path) does not exist"))
                 return ctx.loop.makeSucceededFuture(.error)
             }
             return ConfigLoader.apply(bytes, source: path, plane: plane, workspace: ctx.workspace)
@@ -223,7 +223,7 @@ enum ConfigFileCommands {
                     return report.errors.isEmpty ? .success : .error
                 }.nonisolated()
         }.recover { error in
-            ctx.print("% \(error)")
+            ctx.print(FailureText.failed("\(error)"))
             return .error
         }.nonisolated()
         return .pending(result, waitingFor: { "applying \(path)" })

@@ -32,7 +32,7 @@ enum ControlPlaneCommands {
                 if args.negated { return ctx.commit { $0.setCPUPolicer(cpuClass, nil); return nil } }
                 let pps = try args.value(\.pps)
                 let rate = PolicerRate(packetsPerSecond: pps, burst: args[\.burst] ?? min(pps, PolicerRate.maxBurst))
-                if let problem = rate.problem { return ctx.fail(problem) }
+                if let problem = rate.problem { return ctx.refuse(problem) }
                 return ctx.commit { $0.setCPUPolicer(cpuClass, rate); return nil }
             },
         ]

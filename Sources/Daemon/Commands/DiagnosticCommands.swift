@@ -38,7 +38,7 @@ enum FaultInjection {
         _ syntax: String, help: [String], run: @escaping (CommandContext, Arguments) throws -> CommandOutcome
     ) -> CommandDeclaration {
         CommandDeclaration("test fault " + syntax, help: [Help.test, Help.fault] + help, modes: [Modes.enable]) { ctx, args in
-            guard ctx.plane.options.allowFaultInjection else { return ctx.fail(refusal) }
+            guard ctx.plane.options.allowFaultInjection else { return ctx.refuse(refusal) }
             return try run(ctx, args)
         }
     }
@@ -95,7 +95,7 @@ enum DiagnosticCommands {
             let now = ctx.plane.clock.now  // read once: the checks below agree with each other
             if let ended = ctx.plane.faultBlockEnded, now < ended + spacing {
                 let wait = (ended + spacing - now).inSeconds
-                return ctx.fail(
+                return ctx.refuse(
                     "The control plane was blocked \(formatSeconds((now - ended).inSeconds)) ago: one block per \(FaultInjection.controlPlaneBlockSpacingSeconds) s (try again in \(formatSeconds(wait)))")
             }
             ctx.plane.logger.warning("fault injected: blocking the control-plane thread for \(ms) ms")

@@ -133,13 +133,13 @@ enum HALCommands {
                 modes: [Modes.enable]
             ) { ctx, args in
                 guard case .success(let name) = try ctx.interface(args, \.ifname), case .port(let port) = name else {
-                    return ctx.fail("Frames are injected on a port: eth1-eth\(ctx.portCount)")
+                    return ctx.refuse("Frames are injected on a port: eth1-eth\(ctx.portCount)")
                 }
                 let count = try args.value(\.count)
                 let vlan = UInt16(try args.value(\.vlan))
                 let rate = args[\.rate] ?? 0
                 let base = args[\.base] ?? MACAddress(0x0200_1000_0000)
-                guard !base.isMulticast else { return ctx.fail("The base MAC must be unicast") }
+                guard !base.isMulticast else { return ctx.refuse("The base MAC must be unicast") }
                 return ctx.hal("generator-start", { hal, deadline -> String? in
                     let status = try hal.portStatus(deadline: deadline)[Int(port) - 1]
                     let settings = status.settings
@@ -158,7 +158,7 @@ enum HALCommands {
                     return nil
                 }) { error in
                     if let error {
-                        ctx.print("% " + error)
+                        ctx.print(FailureText.refused(error))
                         return .error
                     }
                     ctx.print("Injecting \(count) frames on \(name) VLAN \(vlan) from \(base.dottedDescription) upwards"
@@ -189,7 +189,7 @@ enum HALCommands {
                 modes: [Modes.enable]
             ) { ctx, args in
                 guard case .success(.port(let port)) = try ctx.interface(args, \.ifname) else {
-                    return ctx.fail("Only ports have a link: eth1-eth\(ctx.portCount)")
+                    return ctx.refuse("Only ports have a link: eth1-eth\(ctx.portCount)")
                 }
                 let up = try args.value(\.link) == .up
                 return ctx.hal("port-link", { hal, deadline in try hal.setLink(port, up: up, deadline: deadline) }) { _ in .success }

@@ -116,7 +116,7 @@ enum HALDebugCommands {
             ) { ctx, args in
                 let operation = try args.value(\.operation)
                 guard operations.contains(operation) else {
-                    return ctx.fail("Unknown HAL operation \(operation); one of: \(operations.joined(separator: ", "))")
+                    return ctx.refuse("Unknown HAL operation \(operation); one of: \(operations.joined(separator: ", "))")
                 }
                 let count = try args.value(\.count)
                 ctx.plane.hal.hal.faults.fail(operation, count: count, with: try args.value(\.error).halError)

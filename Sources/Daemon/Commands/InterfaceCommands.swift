@@ -16,7 +16,7 @@ enum InterfaceCommands {
             ) { ctx, args in
                 switch try ctx.interface(args, \.ifname) {
                 case .success(let name): enterInterface(ctx, name, negated: args.negated)
-                case .failure(let unknown): ctx.fail(unknown.message)
+                case .failure(let unknown): ctx.refuse(unknown.message)
                 }
             },
             CommandDeclaration(
@@ -27,7 +27,7 @@ enum InterfaceCommands {
                 let names: [InterfaceID]
                 switch parseRange(try args.value(\.line), portCount: ctx.portCount) {
                 case .success(let parsed): names = parsed
-                case .failure(let problem): return ctx.fail(problem.message)
+                case .failure(let problem): return ctx.refuse(problem.message)
                 }
                 ctx.session.mode = Modes.configInterface
                 ctx.session.clearContext()
@@ -84,7 +84,7 @@ enum InterfaceCommands {
                 let mask = try args.value(\.netmask).value
                 let length = mask.nonzeroBitCount
                 guard mask == (length == 0 ? 0 : ~UInt32(0) << (32 - length)) else {
-                    return ctx.fail("Bad mask \(try args.value(\.netmask)): its ones must come first (255.255.255.0, not 255.0.255.0)")
+                    return ctx.refuse("Bad mask \(try args.value(\.netmask)): its ones must come first (255.255.255.0, not 255.0.255.0)")
                 }
                 let prefix = IPv4Prefix(address: try args.value(\.address), length: length)
                 return setAddress(ctx, Arguments(negated: args.negated).with(\.prefix, prefix).with(\.secondary, args[\.secondary]))
@@ -162,7 +162,7 @@ enum InterfaceCommands {
                 var list = VLANSet.none
                 if let text {
                     guard let parsed = VLANSet(parsing: text) else {
-                        return ctx.fail("Invalid VLAN list \"\(text)\": use VLAN IDs 1-4094 and ranges, e.g. 10,20-30")
+                        return ctx.refuse("Invalid VLAN list \"\(text)\": use VLAN IDs 1-4094 and ranges, e.g. 10,20-30")
                     }
                     list = parsed
                 }
@@ -203,7 +203,7 @@ enum InterfaceCommands {
         _ ctx: CommandContext, _ edit: @escaping (inout InterfaceConfig, InterfaceID) -> String?,
         alsoEdit: @escaping (inout ConfigEdit) -> Void = { _ in }
     ) -> CommandOutcome {
-        guard let name = ctx.session.interface else { return ctx.fail("No interface selected") }
+        guard let name = ctx.session.interface else { return ctx.refuse("No interface selected") }
         return ctx.commit { config in
             if let error = config.editInterface(name, { edit(&$0, name) }) { return error }
             alsoEdit(&config)
@@ -300,7 +300,7 @@ enum InterfaceCommands {
     /// it; `no` puts a port back to its defaults and removes an SVI.
     static func enterInterface(_ ctx: CommandContext, _ name: InterfaceID, negated: Bool) -> CommandOutcome {
         if negated {
-            guard ctx.config.interfaces[name] != nil else { return ctx.fail("Interface \(name) is not configured") }
+            guard ctx.config.interfaces[name] != nil else { return ctx.refuse("Interface \(name) is not configured") }
             // A port goes back to its defaults; an SVI is removed.
             return ctx.commit { $0.removeInterface(name); return nil }
         }

@@ -32,7 +32,7 @@ enum InterfaceShowCommands {
         var only: InterfaceID?
         switch named {
         case .success(let id)?: only = id
-        case .failure(let unknown)?: return ctx.fail(unknown.message)
+        case .failure(let unknown)?: return ctx.refuse(unknown.message)
         case nil: break
         }
         let config = ctx.config
@@ -149,7 +149,7 @@ enum InterfaceShowCommands {
                 modes: Modes.exec
             ) { ctx, args in
                 // A word that names no SVI but reads like one (`vlan5000`) is refused the same way.
-                if let only = args.word(\.ifname), only.hasPrefix("vlan") { return ctx.fail("\(only) is not a switch port: SVIs are routed") }
+                if let only = args.word(\.ifname), only.hasPrefix("vlan") { return ctx.refuse("\(only) is not a switch port: SVIs are routed") }
                 return withInterfaces(ctx, only: ctx.interfaceIfNamed(args, \.ifname)) { view in
                     for (index, port) in view.ports.enumerated() {
                         if index > 0 { ctx.print("") }

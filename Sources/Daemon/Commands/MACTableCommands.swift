@@ -23,19 +23,19 @@ enum MACTableCommands {
                 let key = StaticMAC(mac: try args.value(\.mac), vlan: UInt16(try args.value(\.vlan)))
                 if args.negated {
                     guard let existing = ctx.config.staticMACs[key] else {
-                        return ctx.fail("No static entry for \(key.mac.dottedDescription) in VLAN \(key.vlan)")
+                        return ctx.refuse("No static entry for \(key.mac.dottedDescription) in VLAN \(key.vlan)")
                     }
                     if let word = args.word(\.ifname), args[\.ifname] != existing {
-                        return ctx.fail("The static entry for \(key.mac.dottedDescription) in VLAN \(key.vlan) points to \(existing), not \(word)")
+                        return ctx.refuse("The static entry for \(key.mac.dottedDescription) in VLAN \(key.vlan) points to \(existing), not \(word)")
                     }
                     return ctx.commit { $0.setStaticMAC(key, interface: nil); return nil }
                 }
                 guard case .success(let name) = try ctx.interface(args, \.ifname), case .port = name else {
-                    return ctx.fail("Static MAC entries point to a port: eth1-eth\(ctx.portCount)")
+                    return ctx.refuse("Static MAC entries point to a port: eth1-eth\(ctx.portCount)")
                 }
-                guard !key.mac.isMulticast else { return ctx.fail("\(key.mac.dottedDescription) is a multicast address") }
+                guard !key.mac.isMulticast else { return ctx.refuse("\(key.mac.dottedDescription) is a multicast address") }
                 guard key.vlan == 1 || ctx.config.vlans[key.vlan] != nil else {
-                    return ctx.fail("VLAN \(key.vlan) does not exist; create it with 'vlan \(key.vlan)'")
+                    return ctx.refuse("VLAN \(key.vlan) does not exist; create it with 'vlan \(key.vlan)'")
                 }
                 return ctx.commit { $0.setStaticMAC(key, interface: name); return nil }
             },
@@ -78,7 +78,7 @@ enum MACTableCommands {
                 let limit = args.negated ? nil : args[\.maximum]
                 if let named = ctx.interfaceIfNamed(args, \.ifname) {
                     guard case .success(let name) = named, case .port = name else {
-                        return ctx.fail("Learn limits apply to ports: eth1-eth\(ctx.portCount)")
+                        return ctx.refuse("Learn limits apply to ports: eth1-eth\(ctx.portCount)")
                     }
                     return ctx.commit { $0.setLearnLimit(interface: name, limit); return nil }
                 }
@@ -151,7 +151,7 @@ enum MACTableCommands {
         filter.mac = args[\.mac]
         if let named = ctx.interfaceIfNamed(args, \.ifname) {
             guard case .success(.port(let port)) = named else {
-                ctx.print("% No such port \(args.word(\.ifname) ?? ""): eth1-eth\(ctx.portCount)")
+                ctx.print(FailureText.refused("No such port \(args.word(\.ifname) ?? ""): eth1-eth\(ctx.portCount)"))
                 return nil
             }
             filter.port = port

@@ -30,11 +30,11 @@ enum NATCommands {
             }
         ) { ctx, args in
             guard let name = ctx.session.interface, case .svi = name else {
-                return ctx.fail("NAT roles are set on SVIs (interface vlanN), where the switch routes")
+                return ctx.refuse("NAT roles are set on SVIs (interface vlanN), where the switch routes")
             }
             let role = try args.value(\.role)
             if args.negated {
-                guard ctx.config.interfaces[name]?.natRole == role else { return ctx.fail("\(name) is not a NAT \(role) interface") }
+                guard ctx.config.interfaces[name]?.natRole == role else { return ctx.refuse("\(name) is not a NAT \(role) interface") }
                 return ctx.commit { $0.editInterface(name) { $0.natRole = nil; return nil } }
             }
             return ctx.commit { $0.editInterface(name) { $0.natRole = role; return nil } }
@@ -68,24 +68,24 @@ enum NATCommands {
         ) { ctx, args in
             let name = try args.value(\.name)
             if args.negated {
-                guard ctx.config.nat.pools[name] != nil else { return ctx.fail("pool \(name) does not exist") }
+                guard ctx.config.nat.pools[name] != nil else { return ctx.refuse("pool \(name) does not exist") }
                 if let user = ctx.config.nat.rules(usingPool: name).first {
-                    return ctx.fail("pool \(name) is in use by \"\(user.line)\"; remove that first")
+                    return ctx.refuse("pool \(name) is in use by \"\(user.line)\"; remove that first")
                 }
                 return ctx.commit { $0.setPool(name, nil); return nil }
             }
             let length: Int
             if let mask = args[\.netmask] {
-                guard let n = NATPool.prefixLength(ofNetmask: mask), n > 0 else { return ctx.fail("\(mask) is not a valid netmask") }
+                guard let n = NATPool.prefixLength(ofNetmask: mask), n > 0 else { return ctx.refuse("\(mask) is not a valid netmask") }
                 length = n
             } else {
                 length = try args.value(\.length)
             }
             let pool = NATPool(name: name, start: try args.value(\.start), end: try args.value(\.end), prefixLength: length,
                                typedAsNetmask: args[\.netmask] != nil)
-            if let problem = pool.problem { return ctx.fail(problem) }
+            if let problem = pool.problem { return ctx.refuse(problem) }
             if let old = ctx.config.nat.pools[name], !old.sameRange(as: pool), let user = ctx.config.nat.rules(usingPool: name).first {
-                return ctx.fail("pool \(name) is in use by \"\(user.line)\"; remove that before redefining the pool")
+                return ctx.refuse("pool \(name) is in use by \"\(user.line)\"; remove that before redefining the pool")
             }
             var warnings: [String] = []
             let config = ctx.config
@@ -126,19 +126,19 @@ enum NATCommands {
         ) { ctx, args in
             let acl = try args.value(\.acl)
             if args.negated {
-                guard ctx.config.nat.rules[acl] != nil else { return ctx.fail("no dynamic mapping uses access-list \(acl)") }
+                guard ctx.config.nat.rules[acl] != nil else { return ctx.refuse("no dynamic mapping uses access-list \(acl)") }
                 return ctx.commit { $0.setRule(acl, nil); return nil }
             }
             let rule: DynamicRule
             var warnings: [String] = []
             if let pool = args[\.pool] {
-                guard ctx.config.nat.pools[pool] != nil else { return ctx.fail("pool \(pool) does not exist") }
+                guard ctx.config.nat.pools[pool] != nil else { return ctx.refuse("pool \(pool) does not exist") }
                 rule = DynamicRule(accessList: acl, target: .pool(pool), overload: args[\.overload])
             } else {
                 guard case .success(let name) = try ctx.interface(args, \.ifname), case .svi = name else {
-                    return ctx.fail("translation to an interface address needs an SVI (vlanN), not \(args.word(\.ifname) ?? "")")
+                    return ctx.refuse("translation to an interface address needs an SVI (vlanN), not \(args.word(\.ifname) ?? "")")
                 }
-                guard args[\.overload] else { return ctx.fail("translation to an interface address shares it: add overload") }
+                guard args[\.overload] else { return ctx.refuse("translation to an interface address shares it: add overload") }
                 if ctx.config.interfaces[name]?.addresses.isEmpty != false {
                     warnings.append("\(name) has no IPv4 address yet: flows are dropped until it has one")
                 }
@@ -240,7 +240,7 @@ enum NATCommands {
         if args.negated {
             guard ctx.config.nat.statics[mapping.identity] != nil else {
                 // The redundancy options end the line.
-                return ctx.fail("no such static mapping: \(mapping.line)" + (unboundInterface.map { " interface \($0)" } ?? ""))
+                return ctx.refuse("no such static mapping: \(mapping.line)" + (unboundInterface.map { " interface \($0)" } ?? ""))
             }
             return ctx.commit { $0.removeStatic(mapping.identity); return nil }
         }
@@ -248,13 +248,13 @@ enum NATCommands {
         // never takes the whole NAT batch (and table) down with it.
         for (role, endpoint) in [(mapping.direction == .inside ? "local" : "outside local", mapping.local),
                                  (mapping.direction == .inside ? "global" : "outside global", mapping.global)] {
-            if let problem = endpoint.address.hostAddressProblem { return ctx.fail("Invalid \(role) address: \(problem)") }
+            if let problem = endpoint.address.hostAddressProblem { return ctx.refuse("Invalid \(role) address: \(problem)") }
         }
-        if let conflict = ctx.config.nat.statics.conflict(for: mapping) { return ctx.fail(conflict) }
+        if let conflict = ctx.config.nat.statics.conflict(for: mapping) { return ctx.refuse(conflict) }
         var warnings: [String] = []
         if let redundancy = mapping.redundancy {
             if let word = unboundInterface ?? redundancy.interface.flatMap({ $0.vlan == nil ? $0.description : nil }) {
-                return ctx.fail("a VRRP group lives on an SVI (vlanN), not \(word)")
+                return ctx.refuse("a VRRP group lives on an SVI (vlanN), not \(word)")
             }
             if ctx.config.groupInterface(for: redundancy) == nil {
                 // Why not (the holders are listed only then: there may be thousands).
@@ -355,7 +355,7 @@ enum NATCommands {
             let acl = try args.value(\.acl)
             guard let action = args[\.action] else {
                 // `no access-list N`: the whole list.
-                guard ctx.config.nat.accessLists[acl] != nil else { return ctx.fail("access-list \(acl) does not exist") }
+                guard ctx.config.nat.accessLists[acl] != nil else { return ctx.refuse("access-list \(acl) does not exist") }
                 var warnings: [String] = []
                 if let rule = ctx.config.nat.rules[acl] { warnings.append("\"\(rule.line)\" now matches nothing") }
                 return warn(ctx, warnings, ctx.commit { $0.editAccessList(acl) { $0 = nil }; return nil })
@@ -371,7 +371,7 @@ enum NATCommands {
             let entry = AccessListEntry(action: action, match: match)
             if args.negated {
                 guard ctx.config.nat.accessLists[acl]?.contains(entry) == true else {
-                    return ctx.fail("access-list \(acl) has no line \"\(entry)\"")
+                    return ctx.refuse("access-list \(acl) has no line \"\(entry)\"")
                 }
                 return ctx.commit { $0.editAccessList(acl) { $0?.remove(entry) }; return nil }
             }

@@ -115,7 +115,7 @@ enum NATShowCommands {
                     packet: packet, side: args[\.side] ?? .inside, count: args[\.count] ?? 1,
                     sessions: args[\.sessions] ?? 1)
                 guard request.count * request.sessions <= 2_000_000 else {
-                    return ctx.fail("at most 2,000,000 packets per command (count x sessions)")
+                    return ctx.refuse("at most 2,000,000 packets per command (count x sessions)")
                 }
                 let hal = ctx.plane.hal
                 return ctx.after(ctx.plane.nat.runFlows(request), waitingFor: { "the NAT thread; " + hal.activity }) { report in
@@ -196,7 +196,7 @@ enum NATShowCommands {
     static func accessLists(_ ctx: CommandContext, only: Int?, usedBy: Bool) -> CommandOutcome {
         let lists = ctx.config.nat.accessLists
         let numbers = only.map { [$0] } ?? lists.keys.sorted()
-        if let only, lists[only] == nil { return ctx.fail("access-list \(only) does not exist") }
+        if let only, lists[only] == nil { return ctx.refuse("access-list \(only) does not exist") }
         let rules = ctx.config.nat.rules
         // Each list in order once (an ordering is O(n log n): not per line printed).
         var ordered: [Int: [AccessListEntry]] = [:]

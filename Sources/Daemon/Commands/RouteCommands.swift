@@ -21,17 +21,17 @@ enum RouteCommands {
             ) { ctx, args in
                 let prefix = try args.value(\.prefix)
                 guard prefix.address == prefix.network else {
-                    return ctx.fail("Inconsistent address and mask: \(prefix) has host bits set (the network is \(prefix.network)/\(prefix.length))")
+                    return ctx.refuse("Inconsistent address and mask: \(prefix) has host bits set (the network is \(prefix.network)/\(prefix.length))")
                 }
                 if args.negated {
-                    guard let hop = ctx.config.staticRoutes[prefix] else { return ctx.fail("no static route to \(prefix)") }
-                    if let asked = args[\.nexthop], asked != hop { return ctx.fail("the route to \(prefix) is via \(hop), not \(asked)") }
+                    guard let hop = ctx.config.staticRoutes[prefix] else { return ctx.refuse("no static route to \(prefix)") }
+                    if let asked = args[\.nexthop], asked != hop { return ctx.refuse("the route to \(prefix) is via \(hop), not \(asked)") }
                     return ctx.commit { $0.setRoute(prefix, nextHop: nil); return nil }
                 }
                 let hop = try args.value(\.nexthop)
-                guard hop.value != 0, hop.value >> 28 != 0xe, hop.value != UInt32.max else { return ctx.fail("\(hop) cannot be a next hop") }
+                guard hop.value != 0, hop.value >> 28 != 0xe, hop.value != UInt32.max else { return ctx.refuse("\(hop) cannot be a next hop") }
                 let index = ctx.config.index
-                if index.isOwnAddress(hop) { return ctx.fail("\(hop) is this switch's own address") }
+                if index.isOwnAddress(hop) { return ctx.refuse("\(hop) is this switch's own address") }
                 var warnings: [String] = []
                 if !index.isConnected(hop) { warnings.append("\(hop) is on no connected subnet yet: the route is unused until it is") }
                 return NATCommands.warn(ctx, warnings, ctx.commit { $0.setRoute(prefix, nextHop: hop); return nil })

@@ -16,7 +16,7 @@ enum SystemCommands {
             guard !args.negated else { return ctx.commit { $0.setHostname(RunningConfig.defaultHostname); return nil } }
             let name = try args.value(\.name)
             guard isValidHostname(name) else {
-                return ctx.fail(
+                return ctx.refuse(
                     "Invalid hostname \"\(name)\": use up to 63 letters, digits and hyphens, starting with a letter")
             }
             return ctx.commit { $0.setHostname(name); return nil }
@@ -49,12 +49,12 @@ enum SystemCommands {
             let secret = try args.value(\.secret)
             if args[\.encoding] == .hashed {
                 guard EnableSecret.isWellFormed(secret) else {
-                    return ctx.fail("Invalid type 9 secret: expected $9$ followed by a 14-character salt, $ and a 43-character hash")
+                    return ctx.refuse("Invalid type 9 secret: expected $9$ followed by a 14-character salt, $ and a 43-character hash")
                 }
                 return ctx.commit { $0.setEnableSecret(secret); return nil }
             }
             guard secret.count >= 1, secret.count <= 127 else {
-                return ctx.fail("The secret must be 1 to 127 characters long")
+                return ctx.refuse("The secret must be 1 to 127 characters long")
             }
             let hashed = ctx.plane.authPool.runIfActive(eventLoop: ctx.loop) { try EnableSecret.hash(secret) }.flatMapErrorThrowing { error in
                 throw DaemonError("Cannot hash the secret: \(error)")

@@ -13,11 +13,11 @@ enum VLANCommands {
             ) { ctx, args in
                 let vlan = UInt16(try args.value(\.vlan))
                 if args.negated {
-                    guard vlan != 1 else { return ctx.fail("VLAN 1 is the default VLAN and cannot be deleted") }
-                    guard ctx.config.vlans[vlan] != nil else { return ctx.fail("VLAN \(vlan) does not exist") }
+                    guard vlan != 1 else { return ctx.refuse("VLAN 1 is the default VLAN and cannot be deleted") }
+                    guard ctx.config.vlans[vlan] != nil else { return ctx.refuse("VLAN \(vlan) does not exist") }
                     let statics = ctx.config.staticMACs.keys.filter { $0.vlan == vlan }.count
                     guard statics == 0 else {
-                        return ctx.fail("VLAN \(vlan) has \(statics) static MAC entr\(statics == 1 ? "y" : "ies"); remove them first")
+                        return ctx.refuse("VLAN \(vlan) has \(statics) static MAC entr\(statics == 1 ? "y" : "ies"); remove them first")
                     }
                     return ctx.commit { $0.setVLAN(vlan, nil); return nil }
                 }
@@ -38,9 +38,9 @@ enum VLANCommands {
                     return [Arguments().with(\.name, name)]
                 }
             ) { ctx, args in
-                guard let vlan = ctx.session.vlan else { return ctx.fail("No VLAN selected") }
+                guard let vlan = ctx.session.vlan else { return ctx.refuse("No VLAN selected") }
                 let name = args.negated ? nil : args[\.name]
-                if let name, name.count > 32 { return ctx.fail("A VLAN name has at most 32 characters") }
+                if let name, name.count > 32 { return ctx.refuse("A VLAN name has at most 32 characters") }
                 return ctx.commit { config in
                     config.setVLAN(vlan, vlan == 1 && name == nil ? nil : VLANConfig(name: name))
                     return nil

@@ -24,7 +24,7 @@ enum VRRPCommands {
                 let vrid = try args.value(\.vrid)
                 if args.negated {
                     guard let name = ctx.session.interface, ctx.config.interfaces[name]?.vrrp[vrid] != nil else {
-                        return ctx.fail("VRRP group \(vrid) is not configured on this interface")
+                        return ctx.refuse("VRRP group \(vrid) is not configured on this interface")
                     }
                     return ctx.commit { $0.editInterface(name) { $0.vrrp[vrid] = nil; return nil } }
                 }
@@ -48,7 +48,7 @@ enum VRRPCommands {
                 }
             ) { ctx, args in
                 let address = try args.value(\.vip)
-                if !args.negated, let problem = address.hostAddressProblem { return ctx.fail("Invalid virtual address: \(problem)") }
+                if !args.negated, let problem = address.hostAddressProblem { return ctx.refuse("Invalid virtual address: \(problem)") }
                 return edit(ctx, try args.value(\.vrid), negated: args.negated) { instance in
                     if args.negated {
                         guard instance.ipv4.contains(address) else { return "\(address) is not an address of this group" }
@@ -116,7 +116,7 @@ enum VRRPCommands {
             ) { ctx, args in
                 let ms = args.negated ? 1000 : try args.value(\.ms)
                 guard ms % 10 == 0 else {
-                    return ctx.fail("The advertisement interval is sent in centiseconds: \(ms) ms is not a multiple of 10 (use \(ms / 10 * 10) or \(ms / 10 * 10 + 10))")
+                    return ctx.refuse("The advertisement interval is sent in centiseconds: \(ms) ms is not a multiple of 10 (use \(ms / 10 * 10) or \(ms / 10 * 10 + 10))")
                 }
                 return edit(ctx, try args.value(\.vrid), negated: args.negated) { instance in
                     if instance.version == 2 && ms % 1000 != 0 {
@@ -170,7 +170,7 @@ enum VRRPCommands {
                 }
             ) { ctx, args in
                 guard case .success(let track) = try ctx.interface(args, \.track), case .port = track else {
-                    return ctx.fail("VRRP tracks ports: eth1-eth\(ctx.portCount)")
+                    return ctx.refuse("VRRP tracks ports: eth1-eth\(ctx.portCount)")
                 }
                 let decrement = args[\.decrement] ?? VRRPInstanceConfig.defaultTrackDecrement
                 return edit(ctx, try args.value(\.vrid), negated: args.negated) { instance in
@@ -225,7 +225,7 @@ enum VRRPCommands {
         _ ctx: CommandContext, _ vrid: VRID, negated: Bool = false, _ mutation: @escaping (inout VRRPInstanceConfig) -> String?
     ) -> CommandOutcome {
         guard let name = ctx.session.interface, case .svi = name else {
-            return ctx.fail("VRRP runs on SVIs: configure it under interface vlanN")
+            return ctx.refuse("VRRP runs on SVIs: configure it under interface vlanN")
         }
         return ctx.commit { $0.editGroup(name, vrid, create: !negated, mutation) }
     }

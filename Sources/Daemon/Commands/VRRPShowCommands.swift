@@ -40,7 +40,7 @@ enum VRRPShowCommands {
                         show.streamIOSDetail(groups, into: ctx)
                     default:
                         if groups.isEmpty, named != nil || vrid != nil {
-                            ctx.print("% No VRRP group matches")
+                            ctx.print(FailureText.refused("No VRRP group matches"))
                             return .error
                         }
                         var first = true

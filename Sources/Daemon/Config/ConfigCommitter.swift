@@ -1,3 +1,4 @@
+import CLI
 import Channel
 import Logging
 import NIOCore
@@ -132,18 +133,18 @@ final class ConfigCommitter {
         plane.loop.assertInEventLoop()
         guard ctx.workspace === plane.live else {
             var change = ConfigEdit(ctx.workspace.config)
-            if let error = edit(&change) { return ctx.fail(error) }
+            if let error = edit(&change) { return ctx.refuse(error) }
             if let capacity = ctx.workspace.capacity,
                 let error = capacity.place(halChanges(change.change, from: ctx.workspace.config, to: change.config))
             {
-                return ctx.fail("\(error)")
+                return ctx.refuse("\(error)")
             }
             ctx.workspace.apply(change)
             return .done(.success)
         }
         if !ctx.loading, let message = plane.startup.loadingMessage { return ctx.fail(message) }
         var change = ConfigEdit(projected)
-        if let error = edit(&change) { return ctx.fail(error) }
+        if let error = edit(&change) { return ctx.refuse(error) }
         let hal = halChanges(change.change, from: projected, to: change.config)
         if hal.isEmpty && pending.isEmpty {
             projected = change.config
@@ -211,7 +212,9 @@ final class ConfigCommitter {
                 continue
             }
             if let error = result.error {
-                ctx.print("% \(error)")
+                // The chip refused the change (a full table, a value it does not take), or its
+                // outcome is not known (a timeout).
+                if case .refused = result { ctx.print(FailureText.refused("\(error)")) } else { ctx.print(FailureText.failed("\(error)")) }
                 plane.repeatedLines.log(.halRefusal, plane.logger, .warning, "HAL change refused", metadata: ["command": "\(ctx.line)", "error": "\(error)"])
                 head.promise.succeed(.error)
                 generation += 1
@@ -228,7 +231,7 @@ final class ConfigCommitter {
                 // Again, on the live configuration (an edit before this one failed).
                 var change = ConfigEdit(plane.live.config)
                 if let error = head.edit(&change) {
-                    ctx.print("% " + error)
+                    ctx.print(FailureText.refused(error))
                     head.promise.succeed(.error)
                     generation += 1
                     continue

@@ -272,9 +272,22 @@ final class ConfigLoader {
     private func record(_ status: Status, _ context: CommandContext, _ lineNumber: Int) {
         guard status.isFailure else { return }
         let output = context.takeOutput(final: true)
-        let message = output.split(separator: "\n").first.map {
-            $0.hasPrefix("% ") ? String($0.dropFirst(2)) : String($0)
-        } ?? "\(status)"
+        // One line for the report: what the `% ` lines say (a line the grammar did not take
+        // prints itself and a marker first: it is named instead).
+        var said = output.split(separator: "\n").filter { $0.hasPrefix("% ") }.map { String($0.dropFirst(2)) }
+        var message: String
+        switch status {
+        case .unknown:
+            message = "Invalid input detected in \"\(LineSafety.excerpt(context.line.trimmed, around: 0).text)\""
+            said = Array(said.dropFirst())
+        case .incomplete:
+            message = "Incomplete command: \"\(context.line.trimmed)\""
+            said = []
+        default:
+            message = said.first ?? output.split(separator: "\n").first.map(String.init) ?? "\(status)"
+            said = Array(said.dropFirst())
+        }
+        if !said.isEmpty { message += " (" + said.joined(separator: "; ") + ")" }
         errors.append((lineNumber, "\(report.source):\(lineNumber): \(message)"))
     }
 }

@@ -402,7 +402,7 @@ final class Connection: ChannelInboundHandler {
                 case .success(let status):
                     item.status = status
                 case .failure(let error):
-                    commandContext.print("% \(ErrorText.describe(error))")
+                    commandContext.print(FailureText.failed(ErrorText.describe(error)))
                     item.status = .error
                 }
                 sendReplies()
@@ -495,7 +495,7 @@ final class Connection: ChannelInboundHandler {
         plane.statistics.commandTimeouts += 1
         let waited = formatSeconds(plane.clock.elapsed(since: item.started).inSeconds)
         let what = item.waitingFor?() ?? "?"
-        item.context.print("% Timed out after \(waited): \"\(item.line)\" is waiting for \(what)")
+        item.context.print(FailureText.failed("timed out after \(waited): \"\(item.line)\" is waiting for \(what)"))
         if let session {
             plane.repeatedLines.log(
                 .commandTimeout, plane.logger, .warning, "command timed out",

@@ -2,7 +2,7 @@ import CLI
 
 extension Modes {
     /// What a privileged command typed in view mode answers.
-    public static let privilegedMessage = "% This command needs privileged mode: type enable first"
+    public static let privilegedMessage = FailureText.refused("this command needs privileged mode: type enable first")
 }
 
 extension ControlPlane {
