@@ -21,6 +21,7 @@ enum Commands {
             + HALCommands.declarations
             + HALDebugCommands.declarations
             + DiagnosticCommands.declarations
+            + DiscoveryCommands.declarations
     }
 }
 

@@ -108,6 +108,40 @@ enum InterfaceShowCommands {
                 }
             },
             CommandDeclaration(
+                "show ip interface [IFNAME$ifname]",
+                help: [Help.show, Help.ip, "IP interface status and configuration", Help.interfaceName], modes: Modes.exec
+            ) { ctx, args in
+                // IOS's layout, which NAPALM's get_interfaces_ip reads (`Internet address is`,
+                // `Secondary address`): ports are switched, SVIs route.
+                withInterfaces(ctx, only: ctx.interfaceIfNamed(args, \.ifname)) { view in
+                    for port in view.ports {
+                        let state = !port.settings.adminUp ? "administratively down" : (port.linkUp ? "up" : "down")
+                        ctx.print("\(port.name) is \(state), line protocol is \(port.operUp ? "up" : "down")")
+                        ctx.print("  Internet protocol processing disabled")
+                    }
+                    for svi in view.svis {
+                        let (shut, up) = view.state(svi)
+                        let config = view.config.interfaces[svi.interface]
+                        ctx.print("\(svi.interface) is \(shut ? "administratively down" : (svi.up ? "up" : "down")), line protocol is \(up ? "up" : "down")")
+                        guard let primary = svi.addresses.first else {
+                            ctx.print("  Internet protocol processing disabled")
+                            continue
+                        }
+                        ctx.print("  Internet address is \(primary)")
+                        ctx.print("  Broadcast address is 255.255.255.255")
+                        ctx.print("  Address determined by setup command")
+                        ctx.print("  MTU is 1500 bytes")
+                        for secondary in svi.addresses.dropFirst() { ctx.print("  Secondary address \(secondary)") }
+                        if let role = config?.natRole {
+                            ctx.print("  Network address translation is enabled, interface in domain \(role)")
+                        } else {
+                            ctx.print("  Network address translation is disabled")
+                        }
+                    }
+                    return .success
+                }
+            },
+            CommandDeclaration(
                 "show interfaces [IFNAME$ifname] status", help: [Help.show, "Interface status and counters", Help.interfaceName, "Port status, one line each (IOS)"],
                 modes: Modes.exec
             ) { ctx, args in

@@ -55,24 +55,11 @@ enum RouteCommands {
             },
             CommandDeclaration(
                 "show ip arp", help: [Help.show, Help.ip, "The neighbour table of the routing path"], modes: Modes.exec
-            ) { ctx, _ in
-                ctx.after(ctx.plane.l3.snapshot(), waitingFor: { "the L3 thread" }) { snapshot in
-                    // IOS's layout (ntc-templates parse it): the neighbours the router learnt.
-                    ctx.print("Protocol  Address          Age (min)  Hardware Addr   Type   Interface")
-                    // The SVIs' own addresses first (age "-", the router MAC), as IOS lists them.
-                    let router = ctx.plane.hal.hal.baseMAC.dottedDescription
-                    for name in ctx.config.sortedInterfaces where name.vlan != nil {
-                        for prefix in ctx.config.interfaces[name]?.addresses ?? [] {
-                            ctx.print("Internet  " + pad("\(prefix.address)", 16) + " " + pad("-", 9, left: true) + "   " + pad(router, 15) + " ARPA   \(name)")
-                        }
-                    }
-                    ctx.streamItems(snapshot.neighborList) { entry in
-                        "Internet  " + pad("\(entry.address)", 16) + " " + pad(String(entry.ageMinutes), 9, left: true) + "   "
-                            + pad(entry.mac.dottedDescription, 15) + " ARPA   \(InterfaceID.svi(entry.vlan))\n"
-                    }
-                    return .success
-                }
-            },
+            ) { ctx, _ in showARP(ctx) },
+            // IOS's other name for it (NAPALM's get_arp_table asks `show arp`).
+            CommandDeclaration(
+                "show arp", help: [Help.show, "The neighbour table of the routing path (= show ip arp)"], modes: Modes.exec
+            ) { ctx, _ in showARP(ctx) },
             CommandDeclaration(
                 "show ip arp summary", help: [Help.show, Help.ip, "The neighbour table of the routing path", "Its size, limit and refusals"],
                 modes: Modes.exec
@@ -88,6 +75,27 @@ enum RouteCommands {
                 }
             },
         ]
+    }
+
+    /// `show ip arp` / `show arp`: the SVIs' own addresses, then the neighbours, in IOS's layout
+    /// (ntc-templates and NAPALM parse it).
+    static func showARP(_ ctx: CommandContext) -> CommandOutcome {
+        ctx.after(ctx.plane.l3.snapshot(), waitingFor: { "the L3 thread" }) { snapshot in
+            // IOS's layout (ntc-templates parse it): the neighbours the router learnt.
+            ctx.print("Protocol  Address          Age (min)  Hardware Addr   Type   Interface")
+            // The SVIs' own addresses first (age "-", the router MAC), as IOS lists them.
+            let router = ctx.plane.hal.hal.baseMAC.dottedDescription
+            for name in ctx.config.sortedInterfaces where name.vlan != nil {
+                for prefix in ctx.config.interfaces[name]?.addresses ?? [] {
+                    ctx.print("Internet  " + pad("\(prefix.address)", 16) + " " + pad("-", 9, left: true) + "   " + pad(router, 15) + " ARPA   \(name)")
+                }
+            }
+            ctx.streamItems(snapshot.neighborList) { entry in
+                "Internet  " + pad("\(entry.address)", 16) + " " + pad(String(entry.ageMinutes), 9, left: true) + "   "
+                    + pad(entry.mac.dottedDescription, 15) + " ARPA   \(InterfaceID.svi(entry.vlan))\n"
+            }
+            return .success
+        }
     }
 
     /// One route of `show ip route`, its text made only when it is printed.

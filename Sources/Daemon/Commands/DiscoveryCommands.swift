@@ -1,0 +1,32 @@
+import CLI
+
+/// What a switch says of its neighbours and of the names it resolves, as IOS says it: CDP is
+/// not run (as on IOS after `no cdp run`), and the host table is empty (no name service).
+enum DiscoveryCommands {
+    static var declarations: [CommandDeclaration] {
+        [
+            CommandDeclaration(
+                "show cdp neighbors [detail]", help: [Help.show, "CDP information", "CDP neighbor entries", "Show detailed information"],
+                modes: Modes.exec
+            ) { ctx, _ in
+                ctx.print("% CDP is not enabled")
+                return .done(.error)
+            },
+            CommandDeclaration(
+                "show hosts", help: [Help.show, "IP domain-name, lookup style, nameservers, and host table"], modes: Modes.exec
+            ) { ctx, _ in
+                // IOS's layout (NAPALM's get_facts reads `Default domain is`); vrrpd resolves
+                // no names, so the table is empty.
+                ctx.print("Default domain is not set")
+                ctx.print("Name/address lookup uses static mappings")
+                ctx.print("")
+                ctx.print("Codes: UN - unknown, EX - expired, OK - OK, ?? - revalidate")
+                ctx.print("       temp - temporary, perm - permanent")
+                ctx.print("       NA - Not Applicable None - Not defined")
+                ctx.print("")
+                ctx.print("Host                      Port  Flags      Age Type   Address(es)")
+                return .done(.success)
+            },
+        ]
+    }
+}
