@@ -111,12 +111,26 @@ public final class ControlPlane {
         committer = ConfigCommitter(plane: self)
         watchdog = ControlPlaneWatchdog(loop: loop, threshold: options.lockThreshold, logger: logger)
         _ = yielder.start()
+        // Made on its loop (the daemon, the offline plane and the tests all do).
+        sampleUsage()
+    }
+
+    /// The CPU this process and its threads used, and when it was read (`show processes cpu`).
+    private(set) var usage = ProcessUsage()
+    private var usageTimer: ClockTimer?
+
+    /// Reads /proc now and every `ProcessUsage.interval` after (a few small files, on this loop).
+    private func sampleUsage() {
+        loop.assertInEventLoop()
+        if let read = ProcessUsage.readProc() { usage.record(now: clock.now, process: read.process, threads: read.threads) }
+        usageTimer = loop.scheduleTask(after: ProcessUsage.interval, clock: clock) { [weak self] in self?.sampleUsage() }
     }
 
     /// Runs `body` once the loop has served whatever other sessions are waiting for.
     func yield(_ body: @escaping () -> Void) { yielder.yield(body) }
 
     public func shutdown() {
+        usageTimer?.cancel()
         watchdog.stop()
         yielder.stop()
         cpuPath.stop(hal.hal)

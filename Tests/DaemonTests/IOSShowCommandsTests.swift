@@ -1,4 +1,5 @@
 import Testing
+import Time
 
 @testable import Daemon
 
@@ -50,5 +51,39 @@ import Testing
         }
         let (status, hosts) = try h.run("show hosts")
         #expect(status == .success && hosts.hasPrefix("Default domain is not set\n") && hosts.hasSuffix("Address(es)\n"), "\(hosts)")
+    }
+
+    /// `show processes cpu`: IOS's summary line (NAPALM reads `one minute: N%`) and a row per
+    /// thread of this process, by its name; `show memory statistics`: the processor pool is the
+    /// process's resident memory out of the machine's.
+    @Test func processesAndMemoryAreThisProcesss() throws {
+        let h = try PlaneHarness()
+        let (status, cpu) = try h.run("show processes cpu sorted")
+        #expect(status == .success)
+        let lines = cpu.split(separator: "\n").map(String.init)
+        #expect(lines.first?.hasPrefix("CPU utilization for five seconds: ") == true && lines.first?.contains("; one minute: ") == true, "\(cpu)")
+        #expect(lines.dropFirst().first == " PID Runtime(ms)     Invoked      uSecs   5Sec   1Min   5Min TTY Process")
+        #expect(lines.contains { $0.hasSuffix(" vrrp") } && lines.contains { $0.hasSuffix(" ctl-plane") || $0.hasSuffix(" rx") }, "\(cpu)")
+        let (_, memory) = try h.run("show memory statistics")
+        let processor = try #require(memory.split(separator: "\n").first { $0.hasPrefix("Processor") }).split(separator: " ")
+        let (total, used) = (Int(processor[2]) ?? 0, Int(processor[3]) ?? 0)
+        #expect(used == ProcessUsage.residentBytes() || (used > 1_000_000 && used < total), "\(memory)")
+        #expect(total == SystemCommands.physicalMemoryKiB() * 1024 && Int(processor[4]) == total - used, "\(memory)")
+    }
+
+    /// The utilisation of a thread is its CPU time over the window, of all the machine's CPUs.
+    @Test func utilisationIsCPUTimeOverTheWindow() {
+        var usage = ProcessUsage(cpus: 2)
+        let start = Instant(nanoseconds: 1_000_000_000)
+        for step in 0...12 {
+            // One second of CPU every 5 s for a minute: 20% of one CPU, 10% of two.
+            usage.record(now: start + .seconds(5 * step), process: .seconds(step), threads: [.init(id: 7, name: "vrrp", cpu: .seconds(step), invoked: step)])
+        }
+        #expect(abs(usage.processUtilisation.fiveSeconds - 10) < 0.001)
+        #expect(abs(usage.processUtilisation.oneMinute - 10) < 0.001)
+        #expect(abs(usage.utilisation(usage.threads[7] ?? [], over: .seconds(300)) - 10) < 0.001)
+        // A thread that ended is forgotten.
+        usage.record(now: start + .seconds(65), process: .seconds(13), threads: [])
+        #expect(usage.threads[7] == nil)
     }
 }

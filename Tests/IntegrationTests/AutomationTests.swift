@@ -263,6 +263,65 @@ import TestSupport
         #expect(!running.contains("vrrp 5") && !running.contains("0200.0000.0001"), "\(running)")
     }
 
+    /// NAPALM's `ios` driver, unchanged, over SSH: every getter runs without an error and the
+    /// values are what the configuration says (hostname, version and model, the SVI and its
+    /// address, a described access port, a named VLAN, a static MAC, the SVI's own ARP entry,
+    /// the process's CPU and memory, the chassis ID).
+    @Test(.enabled(if: skipReason == nil && AutomationTests.napalmMissing == nil, "\(skipReason ?? AutomationTests.napalmMissing ?? "")"))
+    func napalmGettersReadWhatIsConfigured() throws {
+        let scratch = try Scratch()
+        let access = try SSHAccess(scratch: scratch, socket: scratch.file("vrrpd.vty"))
+        defer { access.stop() }
+        let config = """
+            hostname nap-sw
+            vlan 10
+             name users
+            interface eth3
+             description host port
+             switchport access vlan 10
+            interface vlan10
+             ip address 10.10.0.2/24
+            mac address-table static 0200.0000.0001 vlan 10 interface eth3
+
+            """
+        let daemon = try DaemonProcess(scratch: scratch, arguments: ["--socket-group", "vrrpvty"], config: config)
+        defer { withExtendedLifetime(daemon) {} }
+        let run = try Spawned.run(
+            "/usr/bin/env",
+            ["python3", AutomationTests.root + "/Tests/Automation/napalm_getters.py", "--port", "\(access.port)", "--user", AutomationTests.user,
+             "--password", access.password])
+        #expect(run.status == 0, "napalm_getters.py failed (\(run.status)): \(run.stdout.suffix(2000)) \(run.stderr.suffix(3000))")
+        let out = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: [String: Any]])
+        for (getter, answer) in out.sorted(by: { $0.key < $1.key }) {
+            #expect(answer["error"] == nil, "\(getter): \(answer["error"] ?? "")")
+        }
+        func result(_ getter: String) -> [String: Any] { out[getter]?["result"] as? [String: Any] ?? [:] }
+        func list(_ getter: String) -> [[String: Any]] { out[getter]?["result"] as? [[String: Any]] ?? [] }
+        #expect(result("is_alive")["is_alive"] as? Bool == true)
+        let facts = result("get_facts")
+        #expect(facts["hostname"] as? String == "nap-sw" && (facts["os_version"] as? String ?? "").contains("Version 0.1.0")
+            && (facts["model"] as? String ?? "").hasPrefix("vrrpd-") && (facts["serial_number"] as? String)?.count == 12, "\(facts)")
+        let interfaces = facts["interface_list"] as? [String] ?? []
+        #expect(interfaces.contains("eth3") && interfaces.contains("vlan10"), "\(interfaces)")
+        #expect(((result("get_interfaces")["eth3"] as? [String: Any])?["description"] as? String) == "host port")
+        let ip = (result("get_interfaces_ip")["vlan10"] as? [String: Any])?["ipv4"] as? [String: [String: Int]]
+        #expect(ip == ["10.10.0.2": ["prefix_length": 24]] && result("get_interfaces_ip").count == 1, "\(result("get_interfaces_ip"))")
+        #expect(list("get_arp_table").contains { $0["ip"] as? String == "10.10.0.2" && $0["interface"] as? String == "vlan10" }, "\(list("get_arp_table"))")
+        #expect(list("get_mac_address_table").contains {
+            $0["mac"] as? String == "02:00:00:00:00:01" && $0["interface"] as? String == "eth3" && $0["vlan"] as? Int == 10 && $0["static"] as? Bool == true
+        }, "\(list("get_mac_address_table"))")
+        #expect(((result("get_vlans")["10"] as? [String: Any])?["name"] as? String) == "users", "\(result("get_vlans"))")
+        let memory = result("get_environment")["memory"] as? [String: Int] ?? [:]
+        #expect((memory["used_ram"] ?? 0) > 1_000_000 && (memory["available_ram"] ?? 0) > (memory["used_ram"] ?? 0), "\(memory)")
+        #expect(result("get_snmp_information")["chassis_id"] as? String == facts["serial_number"] as? String, "\(result("get_snmp_information"))")
+        #expect((result("get_config")["running"] as? String ?? "").contains("hostname nap-sw"))
+    }
+
+    static var napalmMissing: String? {
+        let probe = try? Spawned.run("/usr/bin/env", ["python3", "-c", "import napalm"])
+        return probe?.status == 0 ? nil : "NAPALM is not installed (scripts/setup installs requirements-automation.txt)"
+    }
+
     static var ansibleMissing: String? {
         let probe = try? Spawned.run("/usr/bin/env", ["python3", "-c", "import ansible_collections.cisco.ios, ansible_collections.ansible.netcommon"])
         return probe?.status == 0 ? nil : "Ansible's cisco.ios collection is not installed (scripts/setup installs requirements-automation.txt)"

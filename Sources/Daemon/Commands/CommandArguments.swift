@@ -112,6 +112,7 @@ struct CommandArguments: Sendable {
     let all = Flag("all")
     let any = Flag("any")
     let brief = Flag("brief")
+    let sorted = Flag("sorted")
     let commit = Flag("commit")
     let entries = Flag("entries")
     let never = Flag("never")

@@ -22,6 +22,7 @@ enum Commands {
             + HALDebugCommands.declarations
             + DiagnosticCommands.declarations
             + DiscoveryCommands.declarations
+            + ResourceCommands.declarations
     }
 }
 

@@ -1,7 +1,8 @@
 import CLI
 
-/// What a switch says of its neighbours and of the names it resolves, as IOS says it: CDP is
-/// not run (as on IOS after `no cdp run`), and the host table is empty (no name service).
+/// What a switch says of its neighbours, of the names it resolves and of its chassis, as IOS
+/// says it: CDP is not run (as on IOS after `no cdp run`), the host table is empty (no name
+/// service), the SNMP chassis ID is the serial number.
 enum DiscoveryCommands {
     static var declarations: [CommandDeclaration] {
         [
@@ -11,6 +12,14 @@ enum DiscoveryCommands {
             ) { ctx, _ in
                 ctx.print("% CDP is not enabled")
                 return .done(.error)
+            },
+            CommandDeclaration(
+                "show snmp chassis", help: [Help.show, "SNMP statistics", "The chassis' serial number (the SNMP chassis ID)"], modes: Modes.exec
+            ) { ctx, _ in
+                // As IOS answers it: the serial number (`Processor board ID` of show version),
+                // which NAPALM's get_snmp_information takes as the chassis ID.
+                ctx.print(SystemCommands.boardID(ctx.plane.hal.hal.baseMAC))
+                return .done(.success)
             },
             CommandDeclaration(
                 "show hosts", help: [Help.show, "IP domain-name, lookup style, nameservers, and host table"], modes: Modes.exec

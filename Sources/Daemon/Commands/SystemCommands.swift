@@ -1,6 +1,7 @@
 import CLI
 import Channel
 import Glibc
+import NetTypes
 import NIOCore
 import Time
 
@@ -101,12 +102,15 @@ enum SystemCommands {
                 // The lines IOS tools read (ntc-templates, napalm, Ansible facts), in IOS's words.
                 let mac = plane.hal.hal.baseMAC
                 ctx.print("")
-                ctx.print("vrrpd Software (vrrpd-\(chip.name)), Version \(plane.options.version), RELEASE SOFTWARE (simulated)")
+                // `Cisco IOS Software, ` and `... bytes of memory.` are what NAPALM's get_facts
+                // reads the version and the model from.
+                ctx.print("Cisco IOS Software, vrrpd Software (vrrpd-\(chip.name)), Version \(plane.options.version), RELEASE SOFTWARE (simulated)")
                 ctx.print("\(plane.live.config.hostname) uptime is \(iosUptime(plane.clock.elapsed(since: plane.startedAt)))")
                 ctx.print("System image file is \"flash:vrrpd\"")
                 ctx.print("Last reload reason: process start")
-                let serial = String(mac.value, radix: 16, uppercase: true)
-                ctx.print("Processor board ID " + String(repeating: "0", count: max(0, 12 - serial.count)) + serial)
+                ctx.print("")
+                ctx.print("cisco vrrpd-\(chip.name) (simulated) processor with \(physicalMemoryKiB())K bytes of memory.")
+                ctx.print("Processor board ID \(boardID(mac))")
                 ctx.print("Base ethernet MAC Address       : \(mac)")
                 return .done(.success)
             }
@@ -160,3 +164,17 @@ func iosUptime(_ uptime: Duration) -> String {
 }
 
 private func pad2(_ n: Int) -> String { n < 10 ? "0\(n)" : String(n) }
+
+extension SystemCommands {
+    /// The switch's serial number as IOS prints it (`Processor board ID`, `show snmp chassis`):
+    /// its base MAC in 12 hex digits.
+    static func boardID(_ mac: MACAddress) -> String {
+        let serial = String(mac.value, radix: 16, uppercase: true)
+        return String(repeating: "0", count: max(0, 12 - serial.count)) + serial
+    }
+
+    /// The machine's memory, in KiB (what `show version`'s model line says the box has).
+    static func physicalMemoryKiB() -> Int {
+        sysconf(Int32(_SC_PHYS_PAGES)) * sysconf(Int32(_SC_PAGESIZE)) / 1024
+    }
+}
