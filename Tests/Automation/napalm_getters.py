@@ -3,10 +3,11 @@
 uses, each result (or the exception it raised) in one JSON object for the test to judge.
 
   napalm_getters.py --port PORT --user USER --password PW"""
-import argparse
 import json
 
 from napalm import get_network_driver
+
+import switch_login
 
 GETTERS = ["is_alive", "get_facts", "get_interfaces", "get_interfaces_ip", "get_interfaces_counters", "get_arp_table",
            "get_mac_address_table", "get_vlans", "get_users", "get_environment", "get_snmp_information",
@@ -14,11 +15,7 @@ GETTERS = ["is_alive", "get_facts", "get_interfaces", "get_interfaces_ip", "get_
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--user", required=True)
-    parser.add_argument("--password", required=True)
+    parser = switch_login.arguments()
     args = parser.parse_args()
     driver = get_network_driver("ios")(args.host, args.user, args.password, timeout=30,
                                        optional_args={"port": args.port, "secret": ""})

@@ -7,11 +7,12 @@ Connects (netmiko's session preparation: prompt, terminal width 511, terminal le
 enable, pushes VLAN, SVI, VRRP and NAT lines with send_config_set, saves (write mem), reads back,
 and times send_command and a config set of --lines lines. Prints one JSON object: what it read
 and the timings, for the test (and the benchmark) to judge."""
-import argparse
 import json
 import time
 
 from netmiko import ConnectHandler
+
+import switch_login
 
 
 # The IOS commands whose output ntc-templates' cisco_ios templates parse (issue 12's list; FRR's
@@ -24,11 +25,7 @@ PARSED = ["show version", "show clock", "show users", "show logging", "show inte
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--user", required=True)
-    parser.add_argument("--password", required=True)
+    parser = switch_login.arguments()
     parser.add_argument("--secret", default="")
     parser.add_argument("--lines", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=20)

@@ -7,12 +7,13 @@ reports whether each library saw the failure with the error patterns its users r
 netmiko: send_config_set(..., error_pattern=r"% Invalid|% Incomplete|% Ambiguous") must raise.
 scrapli: IOSXEDriver.send_configs with its default failed_when_contains must mark the response
 failed. Prints one JSON object: for each line, what each library said."""
-import argparse
 import json
 
 from netmiko import ConnectHandler
 from netmiko.exceptions import ConfigInvalidException
 from scrapli.driver.core import IOSXEDriver
+
+import switch_login
 
 # (parent, line): a number out of range, an unknown word, a refused value, an incomplete and an
 # ambiguous command, a refusal by the chip's own rules (a static MAC on an SVI).
@@ -28,11 +29,7 @@ CASES = [
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--user", required=True)
-    parser.add_argument("--password", required=True)
+    parser = switch_login.arguments()
     args = parser.parse_args()
     out = {"netmiko": [], "scrapli": []}
     conn = ConnectHandler(device_type="cisco_ios", host=args.host, port=args.port, username=args.user,

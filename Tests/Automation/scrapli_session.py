@@ -7,19 +7,16 @@ Opens the driver (its on_open: enable, terminal length 0, terminal width 512), p
 and VRRP lines with send_configs, saves with write memory, and reads back with send_command
 (ntc-templates parse what scrapli's textfsm_parse_output asks for). Prints one JSON object of what
 it saw, for the test to judge."""
-import argparse
 import json
 import time
 
 from scrapli.driver.core import IOSXEDriver
 
+import switch_login
+
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--user", required=True)
-    parser.add_argument("--password", required=True)
+    parser = switch_login.arguments()
     parser.add_argument("--secret", default="")
     args = parser.parse_args()
     out = {}

@@ -173,28 +173,8 @@ import TestSupport
         let access = try SSHAccess(scratch: scratch, socket: scratch.file("vrrpd.vty"))
         defer { access.stop() }
         let daemon = try DaemonProcess(scratch: scratch, arguments: ["--socket-group", "vrrpvty"], config: "hostname ans-sw\n")
-        let inventory = """
-            switches:
-              hosts:
-                ans-sw:
-                  ansible_host: 127.0.0.1
-                  ansible_port: \(access.port)
-                  ansible_user: \(AutomationTests.user)
-                  ansible_password: "\(access.password)"
-                  ansible_connection: ansible.netcommon.network_cli
-                  ansible_network_os: cisco.ios.ios
-                  ansible_network_cli_ssh_type: paramiko
-                  ansible_become: true
-                  ansible_become_method: enable
-            """
-        try inventory.write(toFile: scratch.file("inventory.yml"), atomically: true, encoding: .utf8)
-        var environment = ProcessInfo.processInfo.environment
-        environment["ANSIBLE_HOST_KEY_CHECKING"] = "False"
-        environment["ANSIBLE_HOME"] = scratch.file("ansible-home")
-        environment["ANSIBLE_NOCOLOR"] = "1"
         func play() throws -> (status: Int32, stdout: String, stderr: String, seconds: Double) {
-            try Spawned.run("/usr/bin/env", ["ansible-playbook", "-i", scratch.file("inventory.yml"), AutomationTests.root + "/Tests/Automation/ansible-vrrp.yml"],
-                            environment: environment)
+            try AutomationTests.playbook("ansible-vrrp.yml", host: "ans-sw", access: access, scratch: scratch)
         }
         let first = try play()
         #expect(first.status == 0 && first.stdout.contains("changed=1") && first.stdout.contains("failed=0"), "\(first.stdout.suffix(3000)) \(first.stderr.suffix(2000))")
@@ -235,28 +215,7 @@ import TestSupport
         let range = try #require(scrapli.first?["output"] as? String)
         #expect(range.contains("% Invalid input detected at '^' marker.") && range.contains("% 999 is out of range: 1-254"), "\(range)")
 
-        let inventory = """
-            switches:
-              hosts:
-                refuse-sw:
-                  ansible_host: 127.0.0.1
-                  ansible_port: \(access.port)
-                  ansible_user: \(AutomationTests.user)
-                  ansible_password: "\(access.password)"
-                  ansible_connection: ansible.netcommon.network_cli
-                  ansible_network_os: cisco.ios.ios
-                  ansible_network_cli_ssh_type: paramiko
-                  ansible_become: true
-                  ansible_become_method: enable
-            """
-        try inventory.write(toFile: scratch.file("inventory.yml"), atomically: true, encoding: .utf8)
-        var environment = ProcessInfo.processInfo.environment
-        environment["ANSIBLE_HOST_KEY_CHECKING"] = "False"
-        environment["ANSIBLE_HOME"] = scratch.file("ansible-home")
-        environment["ANSIBLE_NOCOLOR"] = "1"
-        let play = try Spawned.run(
-            "/usr/bin/env", ["ansible-playbook", "-i", scratch.file("inventory.yml"), AutomationTests.root + "/Tests/Automation/ansible-refused.yml"],
-            environment: environment)
+        let play = try AutomationTests.playbook("ansible-refused.yml", host: "refuse-sw", access: access, scratch: scratch)
         #expect(play.status != 0 && play.stdout.contains("failed=1"), "\(play.stdout.suffix(3000)) \(play.stderr.suffix(2000))")
         #expect(play.stdout.contains("vrrp 5 priority 999") && play.stdout.contains("Invalid input detected"), "\(play.stdout.suffix(3000))")
         let running = try daemon.vtysh(["-c", "enable", "-c", "show running-config"]).stdout
@@ -320,6 +279,35 @@ import TestSupport
     static var napalmMissing: String? {
         let probe = try? Spawned.run("/usr/bin/env", ["python3", "-c", "import napalm"])
         return probe?.status == 0 ? nil : "NAPALM is not installed (scripts/setup installs requirements-automation.txt)"
+    }
+
+    /// Runs Tests/Automation/`file` with ansible-playbook against `host` over `access`: network_cli
+    /// over paramiko, cisco.ios.ios, become with enable (what Ansible users of IOS configure).
+    static func playbook(_ file: String, host: String, access: SSHAccess, scratch: Scratch) throws
+        -> (status: Int32, stdout: String, stderr: String, seconds: Double)
+    {
+        let inventory = """
+            switches:
+              hosts:
+                \(host):
+                  ansible_host: 127.0.0.1
+                  ansible_port: \(access.port)
+                  ansible_user: \(AutomationTests.user)
+                  ansible_password: "\(access.password)"
+                  ansible_connection: ansible.netcommon.network_cli
+                  ansible_network_os: cisco.ios.ios
+                  ansible_network_cli_ssh_type: paramiko
+                  ansible_become: true
+                  ansible_become_method: enable
+            """
+        try inventory.write(toFile: scratch.file("inventory.yml"), atomically: true, encoding: .utf8)
+        var environment = ProcessInfo.processInfo.environment
+        environment["ANSIBLE_HOST_KEY_CHECKING"] = "False"
+        environment["ANSIBLE_HOME"] = scratch.file("ansible-home")
+        environment["ANSIBLE_NOCOLOR"] = "1"
+        return try Spawned.run(
+            "/usr/bin/env", ["ansible-playbook", "-i", scratch.file("inventory.yml"), AutomationTests.root + "/Tests/Automation/" + file],
+            environment: environment)
     }
 
     static var ansibleMissing: String? {
