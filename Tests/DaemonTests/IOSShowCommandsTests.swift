@@ -86,4 +86,24 @@ import Time
         usage.record(now: start + .seconds(65), process: .seconds(13), threads: [])
         #expect(usage.threads[7] == nil)
     }
+
+    /// `ip domain name` (and IOS's older `ip domain-name`): one line in the running
+    /// configuration, the default domain of `show hosts` (NAPALM's fqdn), `no` removes it.
+    @Test func theDomainNameIsOneLineAndShowHostsNamesIt() throws {
+        let h = try PlaneHarness()
+        try h.configure(["enable", "configure terminal", "ip domain-name Lab.Example.NET"])
+        #expect(h.runningConfig.contains("\nip domain name lab.example.net\n"), "\(h.runningConfig)")
+        #expect(!h.runningConfig.contains("domain-name"))
+        #expect(try h.run("do show hosts").1.hasPrefix("Default domain is lab.example.net\n"))
+        try h.configure(["ip domain name other.test"])
+        #expect(h.runningConfig.contains("\nip domain name other.test\n") && !h.runningConfig.contains("lab.example.net"))
+        for bad in ["ip domain name -bad.test", "ip domain name a..b", "ip domain name under_score.test"] {
+            let (status, output) = try h.run(bad)
+            #expect(status == .error && output.hasPrefix("% Invalid input detected: Invalid domain name"), "\(bad): \(output)")
+        }
+        #expect(h.runningConfig.contains("\nip domain name other.test\n"))
+        try h.configure(["no ip domain name"])
+        #expect(!h.runningConfig.contains("ip domain"))
+        #expect(try h.run("do show hosts").1.hasPrefix("Default domain is not set\n"))
+    }
 }

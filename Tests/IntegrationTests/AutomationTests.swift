@@ -233,6 +233,7 @@ import TestSupport
         defer { access.stop() }
         let config = """
             hostname nap-sw
+            ip domain name lab.test
             vlan 10
              name users
             interface eth3
@@ -258,7 +259,7 @@ import TestSupport
         func list(_ getter: String) -> [[String: Any]] { out[getter]?["result"] as? [[String: Any]] ?? [] }
         #expect(result("is_alive")["is_alive"] as? Bool == true)
         let facts = result("get_facts")
-        #expect(facts["hostname"] as? String == "nap-sw" && (facts["os_version"] as? String ?? "").contains("Version 0.1.0")
+        #expect(facts["hostname"] as? String == "nap-sw" && facts["fqdn"] as? String == "nap-sw.lab.test" && (facts["os_version"] as? String ?? "").contains("Version 0.1.0")
             && (facts["model"] as? String ?? "").hasPrefix("vrrpd-") && (facts["serial_number"] as? String)?.count == 12, "\(facts)")
         let interfaces = facts["interface_list"] as? [String] ?? []
         #expect(interfaces.contains("eth3") && interfaces.contains("vlan10"), "\(interfaces)")

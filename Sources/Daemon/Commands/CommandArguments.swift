@@ -45,6 +45,7 @@ struct CommandArguments: Sendable {
     let role = Binding<NATZone>("role")
     let side = Binding<NATZone>("side")
     let name = Binding<String>("name")
+    let domain = Binding<String>("domain")
     let start = Binding<IPv4Address>("start")
     let end = Binding<IPv4Address>("end")
     let netmask = Binding<IPv4Address>("netmask")

@@ -24,9 +24,9 @@ enum DiscoveryCommands {
             CommandDeclaration(
                 "show hosts", help: [Help.show, "IP domain-name, lookup style, nameservers, and host table"], modes: Modes.exec
             ) { ctx, _ in
-                // IOS's layout (NAPALM's get_facts reads `Default domain is`); vrrpd resolves
-                // no names, so the table is empty.
-                ctx.print("Default domain is not set")
+                // IOS's layout (NAPALM's get_facts reads `Default domain is`, `ip domain name`);
+                // vrrpd resolves no names, so the table is empty.
+                ctx.print("Default domain is \(ctx.config.domainName ?? "not set")")
                 ctx.print("Name/address lookup uses static mappings")
                 ctx.print("")
                 ctx.print("Codes: UN - unknown, EX - expired, OK - OK, ?? - revalidate")

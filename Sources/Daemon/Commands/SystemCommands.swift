@@ -23,6 +23,16 @@ enum SystemCommands {
             return ctx.commit { $0.setHostname(name); return nil }
         },
         CommandDeclaration(
+            "ip domain name WORD$domain", help: [Help.ip, "IP DNS Resolver", "Define the default domain name", "The domain (e.g. lab.example.net)"],
+            modes: [Modes.config], no: .optionalValues,
+            show: { config, _ in config.domainName.map { [Arguments().with(\.domain, $0)] } ?? [] }
+        ) { ctx, args in try setDomainName(ctx, args) },
+        // IOS's older spelling, taken as the same line (shown as `ip domain name`).
+        CommandDeclaration(
+            "ip domain-name WORD$domain", help: [Help.ip, "Define the default domain name", "The domain (e.g. lab.example.net)"],
+            modes: [Modes.config], no: .optionalValues
+        ) { ctx, args in try setDomainName(ctx, args) },
+        CommandDeclaration(
             "exec-timeout (0-35791)$minutes [(0-2147483)$seconds]",
             help: ["Set the EXEC timeout: how long an idle session stays open", "Timeout in minutes (0 0: never)", "Timeout in seconds"],
             modes: [Modes.config], no: .optionalValues,
@@ -176,5 +186,19 @@ extension SystemCommands {
     /// The machine's memory, in KiB (what `show version`'s model line says the box has).
     static func physicalMemoryKiB() -> Int {
         sysconf(Int32(_SC_PHYS_PAGES)) * sysconf(Int32(_SC_PAGESIZE)) / 1024
+    }
+
+    /// `[no] ip domain name NAME`: the domain `show hosts` names (NAPALM's fqdn is HOST.NAME).
+    static func setDomainName(_ ctx: CommandContext, _ args: Arguments) throws -> CommandOutcome {
+        guard !args.negated else { return ctx.commit { $0.setDomainName(nil); return nil } }
+        let domain = try args.value(\.domain).lowercased()
+        let labels = domain.split(separator: ".", omittingEmptySubsequences: false)
+        guard domain.count <= 253, !labels.isEmpty, labels.allSatisfy({ label in
+            (1...63).contains(label.count) && label.first != "-" && label.last != "-"
+                && label.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }
+        }) else {
+            return ctx.refuse("Invalid domain name \"\(domain)\": labels of letters, digits and hyphens separated by dots (e.g. lab.example.net)")
+        }
+        return ctx.commit { $0.setDomainName(domain); return nil }
     }
 }

@@ -7,6 +7,7 @@ import SwitchHAL
 /// cares about onto its own objects (a VLAN, a VRRP group, a NAT pool) and redoes only those.
 public enum ConfigKey: Hashable, Sendable {
     case hostname
+    case domainName
     case enableSecret
     case execTimeout
     /// An interface's own settings (description, shutdown, addresses, switchport, NAT role) or
@@ -49,6 +50,7 @@ public struct ConfigChange: Sendable, Equatable {
     public static func between(_ a: RunningConfig, _ b: RunningConfig) -> ConfigChange {
         var change = ConfigChange()
         if a.hostname != b.hostname { change.insert(.hostname) }
+        if a.domainName != b.domainName { change.insert(.domainName) }
         if a.enableSecret != b.enableSecret { change.insert(.enableSecret) }
         for name in differing(a.interfaces, b.interfaces) {
             let old = a.interfaces[name]

@@ -18,6 +18,8 @@ public struct RunningConfig: Equatable, Sendable {
     public static let defaultExecTimeout = 600
 
     public fileprivate(set) var hostname = RunningConfig.defaultHostname
+    /// `ip domain name NAME` (nil: not set).
+    public fileprivate(set) var domainName: String?
     /// The enable secret as a Cisco type 9 (scrypt) string, never the password itself.
     public fileprivate(set) var enableSecret: String?
     public fileprivate(set) var interfaces: TreeDictionary<InterfaceID, InterfaceConfig> = [:]
@@ -56,7 +58,7 @@ public struct RunningConfig: Equatable, Sendable {
 
     /// Equal configurations (the index follows from the rest and is not compared).
     public static func == (a: RunningConfig, b: RunningConfig) -> Bool {
-        a.hostname == b.hostname && a.enableSecret == b.enableSecret && a.interfaces == b.interfaces && a.vlans == b.vlans
+        a.hostname == b.hostname && a.domainName == b.domainName && a.enableSecret == b.enableSecret && a.interfaces == b.interfaces && a.vlans == b.vlans
             && a.staticMACs == b.staticMACs && a.macAgingTime == b.macAgingTime && a.learnLimitSystem == b.learnLimitSystem
             && a.learnLimitPerVLAN == b.learnLimitPerVLAN && a.learnLimitPerInterface == b.learnLimitPerInterface && a.nat == b.nat
             && a.staticRoutes == b.staticRoutes && a.execTimeout == b.execTimeout && a.cpuPolicers == b.cpuPolicers
@@ -83,6 +85,10 @@ public struct ConfigEdit {
 
     public mutating func setHostname(_ name: String) {
         set(\.hostname, name, .hostname)
+    }
+
+    public mutating func setDomainName(_ name: String?) {
+        set(\.domainName, name, .domainName)
     }
 
     public mutating func setEnableSecret(_ secret: String?) {
