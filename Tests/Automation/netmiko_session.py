@@ -21,7 +21,7 @@ PARSED = ["show version", "show clock", "show users", "show logging", "show inte
           "show interfaces description", "show interfaces switchport", "show vlan", "show vlan brief",
           "show mac address-table", "show ip arp", "show ip route", "show ip interface brief", "show access-lists",
           "show ip access-lists", "show ip nat translations", "show vrrp all", "show vrrp brief",
-          "show running-config interface eth3", "show ip interface", "show arp"]
+          "show running-config interface eth3", "show ip interface", "show arp", "show inventory"]
 
 
 def main():

@@ -43,12 +43,16 @@ import Time
         #expect(rows.count == 1 && rows[0].count == 6 && rows[0][1] == "10.10.0.2" && rows[0][2] == "-" && rows[0][5] == "vlan10", "\(arp)")
     }
 
-    /// CDP is not run, as IOS says after `no cdp run`; the host table is IOS's, empty.
+    /// CDP is not run, as IOS says after `no cdp run`; the inventory is the chassis with the
+    /// serial number of `show version`; the host table is IOS's, empty.
     @Test func cdpIsNotRunAndTheHostTableIsEmpty() throws {
         let h = try PlaneHarness()
         for line in ["show cdp neighbors", "show cdp neighbors detail"] {
             #expect(try h.run(line) == (.error, "% CDP is not enabled\n"))
         }
+        let (_, inventory) = try h.run("show inventory")
+        let serial = try #require(try h.run("show version").1.split(separator: "\n").first { $0.hasPrefix("Processor board ID ") }?.split(separator: " ").last)
+        #expect(inventory.hasPrefix("NAME: \"Chassis\", DESCR: \"vrrpd simulated switch, ") && inventory.contains(", SN: \(serial)\n"), "\(inventory)")
         let (status, hosts) = try h.run("show hosts")
         #expect(status == .success && hosts.hasPrefix("Default domain is not set\n") && hosts.hasSuffix("Address(es)\n"), "\(hosts)")
     }

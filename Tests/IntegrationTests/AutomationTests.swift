@@ -107,7 +107,7 @@ import TestSupport
             && (version["mac_address"] as? [String])?.count == 1 && (version["serial"] as? [String])?.first?.count == 12, "\(result["version"] ?? "")")
         // Every IOS command of the list parses into rows, and the rows say what was configured.
         let parsed = result["parsed_rows"] as? [String: Int] ?? [:]
-        #expect(parsed.count == 22 && parsed.values.allSatisfy { $0 >= 1 }, "rows per command: \(parsed)")
+        #expect(parsed.count == 23 && parsed.values.allSatisfy { $0 >= 1 }, "rows per command: \(parsed)")
         let tables = result["parsed"] as? [String: [[String: Any]]] ?? [:]
         func row(_ command: String, _ matches: ([String: Any]) -> Bool) -> Bool { (tables[command] ?? []).contains(where: matches) }
         func text(_ row: [String: Any], _ key: String) -> String { row[key] as? String ?? "" }
@@ -128,6 +128,8 @@ import TestSupport
         #expect(row("show ip interface") { text($0, "interface") == "vlan40" && ($0["ip_address"] as? [String]) == ["10.40.0.2"] && ($0["prefix_length"] as? [String]) == ["24"] },
                 "\(tables["show ip interface"] ?? [])")
         #expect(row("show arp") { text($0, "address") == "10.40.0.2" && text($0, "age_min") == "-" && text($0, "interface") == "vlan40" }, "\(tables["show arp"] ?? [])")
+        #expect(row("show inventory") { text($0, "pid").hasPrefix("vrrpd-") && [text($0, "sn")] == (version["serial"] as? [String]) },
+                "\(tables["show inventory"] ?? [])")
         #expect(row("show logging") { (($0["message"] as? [String]) ?? []).joined().contains("configuration saved") }, "the save is in the log buffer")
         let saved = scratch.read("vrrpd.conf") ?? ""
         #expect(saved.contains("vrrp 40 ip 10.40.0.1") && saved.contains("access-list 40 permit 10.40.0.0 0.0.0.255"), "\(saved)")

@@ -2,7 +2,7 @@ import CLI
 
 /// What a switch says of its neighbours, of the names it resolves and of its chassis, as IOS
 /// says it: CDP is not run (as on IOS after `no cdp run`), the host table is empty (no name
-/// service), the SNMP chassis ID is the serial number.
+/// service), the SNMP chassis ID is the serial number, the inventory is the chassis.
 enum DiscoveryCommands {
     static var declarations: [CommandDeclaration] {
         [
@@ -19,6 +19,16 @@ enum DiscoveryCommands {
                 // As IOS answers it: the serial number (`Processor board ID` of show version),
                 // which NAPALM's get_snmp_information takes as the chassis ID.
                 ctx.print(SystemCommands.boardID(ctx.plane.hal.hal.baseMAC))
+                return .done(.success)
+            },
+            CommandDeclaration(
+                "show inventory", help: [Help.show, "Physical inventory (the chassis)"], modes: Modes.exec
+            ) { ctx, _ in
+                // IOS's layout (ntc-templates parse it): the chassis, its model and serial number.
+                let chip = ctx.plane.hal.hal.chip
+                ctx.print("NAME: \"Chassis\", DESCR: \"vrrpd simulated switch, \(chip.portCount) ports (\(chip.name))\"")
+                ctx.print("PID: vrrpd-\(chip.name)\(String(repeating: " ", count: max(1, 18 - chip.name.count))), VID: V01  , SN: \(SystemCommands.boardID(ctx.plane.hal.hal.baseMAC))")
+                ctx.print("")
                 return .done(.success)
             },
             CommandDeclaration(
