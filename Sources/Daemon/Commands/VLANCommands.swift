@@ -65,29 +65,54 @@ enum VLANCommands {
             },
             CommandDeclaration(
                 "show vlan [brief]", help: [Help.show, "VLAN information", "One line per VLAN"], modes: Modes.exec
+            ) { ctx, _ in
+                // Trunks are in show interfaces trunk, as on IOS (whose layout ntc-templates parse).
+                vlanTable(ctx, only: nil, trunks: false)
+            },
+            CommandDeclaration(
+                "show vlan all-ports", help: [Help.show, "VLAN information", "Every port of each VLAN, trunks too"], modes: Modes.exec
+            ) { ctx, _ in
+                // What NAPALM's get_vlans asks first (one command, not one per VLAN).
+                vlanTable(ctx, only: nil, trunks: true)
+            },
+            CommandDeclaration(
+                "show vlan id (1-4094)$vlan", help: [Help.show, "VLAN information", "One VLAN", "VLAN ID"], modes: Modes.exec
             ) { ctx, args in
-                let config = ctx.config
-                return ctx.hal("port-status", { hal, deadline in (try hal.portStatus(deadline: deadline), try hal.vlans(deadline: deadline)) }) { result in
-                    let (ports, present) = result
-                    ctx.print("VLAN Name                             Status    Ports")
-                    ctx.print("---- -------------------------------- --------- -------------------------------")
-                    let ids = Set(config.vlans.keys).union([1]).sorted()
-                    var access: [UInt16: [String]] = [:]
-                    for port in ports where port.settings.mode == .access { access[port.settings.accessVLAN, default: []].append(port.name) }
-                    // 4,094 VLANs stream as the client reads. Trunks are in show interfaces trunk,
-                    // as on IOS (whose layout ntc-templates parse).
-                    ctx.streamItems(ids, chunk: 500) { vlan in
-                        let name = config.vlans[vlan]?.name ?? (vlan == 1 ? "default" : "VLAN" + pad(String(vlan), 4, left: true).replacingSpaces(with: "0"))
-                        let status = present.contains(vlan) ? "active" : "pending"
-                        let lines = wrap(access[vlan] ?? [], width: 31)
-                        var text = "\(pad(String(vlan), 4)) \(pad(name, 32)) \(pad(status, 9)) \(lines.first ?? "")\n"
-                        for more in lines.dropFirst() { text += String(repeating: " ", count: 48) + more + "\n" }
-                        return text
-                    }
-                    return .success
-                }
+                let vlan = UInt16(try args.value(\.vlan))
+                guard vlan == 1 || ctx.config.vlans[vlan] != nil else { return ctx.refuse("VLAN id \(vlan) not found in current VLAN database") }
+                return vlanTable(ctx, only: vlan, trunks: true)
             },
         ]
+    }
+
+    /// IOS's VLAN table: each VLAN (or `only`), its name, status and ports: its access ports, and
+    /// with `trunks` the trunks that carry it. 4,094 VLANs stream as the client reads.
+    static func vlanTable(_ ctx: CommandContext, only: UInt16?, trunks: Bool) -> CommandOutcome {
+        let config = ctx.config
+        return ctx.hal("port-status", { hal, deadline in (try hal.portStatus(deadline: deadline), try hal.vlans(deadline: deadline)) }) { result in
+            let (ports, present) = result
+            ctx.print("VLAN Name                             Status    Ports")
+            ctx.print("---- -------------------------------- --------- -------------------------------")
+            let ids = only.map { [$0] } ?? Set(config.vlans.keys).union([1]).sorted()
+            var members: [UInt16: [String]] = [:]
+            for port in ports {
+                switch port.settings.mode {
+                case .access: members[port.settings.accessVLAN, default: []].append(port.name)
+                case .trunk where trunks:
+                    for vlan in ids where port.settings.allowedVLANs.contains(vlan) { members[vlan, default: []].append(port.name) }
+                case .trunk: break
+                }
+            }
+            ctx.streamItems(ids, chunk: 500) { vlan in
+                let name = config.vlans[vlan]?.name ?? (vlan == 1 ? "default" : "VLAN" + pad(String(vlan), 4, left: true).replacingSpaces(with: "0"))
+                let status = present.contains(vlan) ? "active" : "pending"
+                let lines = wrap(members[vlan] ?? [], width: 31)
+                var text = "\(pad(String(vlan), 4)) \(pad(name, 32)) \(pad(status, 9)) \(lines.first ?? "")\n"
+                for more in lines.dropFirst() { text += String(repeating: " ", count: 48) + more + "\n" }
+                return text
+            }
+            return .success
+        }
     }
 
     /// Splits names into lines of at most `width` characters, comma-separated.
