@@ -70,14 +70,11 @@ enum VLANCommands {
                 vlanTable(ctx, only: nil, trunks: false)
             },
             CommandDeclaration(
-                "show vlan all-ports", help: [Help.show, "VLAN information", "Every port of each VLAN, trunks too"], modes: Modes.exec
-            ) { ctx, _ in
-                // What NAPALM's get_vlans asks first (one command, not one per VLAN).
-                vlanTable(ctx, only: nil, trunks: true)
-            },
-            CommandDeclaration(
                 "show vlan id (1-4094)$vlan", help: [Help.show, "VLAN information", "One VLAN", "VLAN ID"], modes: Modes.exec
             ) { ctx, args in
+                // Its access ports and the trunks that carry it, as IOS lists them. (No `show vlan
+                // all-ports` yet: NAPALM's get_vlans reads only capitalised port names, and would
+                // drop every VLAN with a port from it; without it, it asks `show vlan id N`.)
                 let vlan = UInt16(try args.value(\.vlan))
                 guard vlan == 1 || ctx.config.vlans[vlan] != nil else { return ctx.refuse("VLAN id \(vlan) not found in current VLAN database") }
                 return vlanTable(ctx, only: vlan, trunks: true)
