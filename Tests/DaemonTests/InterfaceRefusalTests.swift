@@ -19,7 +19,7 @@ import Testing
         #expect(try h.run("show interfaces Eth1/0") == (.error, "% Invalid input detected: No such interface eth1/0: \(Self.noSuch)\n"))
         #expect(try h.run("show interfaces vlan5000 switchport") == (.error, "% Invalid input detected: vlan5000 is not a switch port: SVIs are routed\n"))
         #expect(try h.run("show interfaces vlan10 switchport") == (.error, "% Invalid input detected: vlan10 is not a switch port: SVIs are routed\n"))
-        #expect(try h.run("show interfaces vlan10") == (.error, "% vlan10 is not configured\n"))
+        #expect(try h.run("show interfaces vlan10") == (.error, "% Invalid input detected: vlan10 is not configured\n"))
         #expect(try h.run("show mac address-table interface vlan10") == (.error, "% Invalid input detected: No such port vlan10: eth1-eth54\n"))
         #expect(try h.run("show mac address-table interface eth55") == (.error, "% Invalid input detected: No such port eth55: eth1-eth54\n"))
         #expect(try h.run("show vrrp interface lo") == (.error, "% Invalid input detected: No VRRP group matches\n"))

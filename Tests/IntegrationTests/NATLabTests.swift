@@ -286,7 +286,7 @@ import Testing
         #expect(try Self.run(daemon, ["enable", "clear ip nat translation tcp inside 203.0.113.10 40000 10.0.0.8 40000"]).status == 0)
         #expect(try Self.translations(daemon).count == before - 2)
         let missing = try Self.run(daemon, ["enable", "clear ip nat translation udp inside 203.0.113.10 1 10.0.0.8 1"])
-        #expect(missing.status == 1 && missing.stdout.contains("% Translation not found"))
+        #expect(missing.status == 1 && missing.stdout.contains("% Invalid input detected: Translation not found"))
         let all = try Self.run(daemon, ["enable", "clear ip nat translation *"]).stdout
         #expect(all.contains("\(before - 2 - 3) dynamic translation(s) cleared"), "\(all)")
         #expect(try Self.translations(daemon).count == 3)

@@ -53,7 +53,7 @@ import Testing
         #expect(try daemon.vtysh([], stdin: lines.joined(separator: "\n")).status == 0)
         let full = try daemon.vtysh(["-c", "enable", "-c", "write file"])
         #expect(full.status == 1)
-        #expect(full.stdout.contains("% Configuration NOT saved"))
+        #expect(full.stdout.contains("% Error: Configuration NOT saved"))
         #expect(full.stdout.contains("No space left on device"))
         #expect(!full.stdout.contains("[OK]"))
         #expect((try? String(contentsOfFile: config, encoding: .utf8)) == saved)

@@ -115,7 +115,7 @@ enum ConfigFileCommands {
             let read = ctx.plane.store.read(on: ctx.loop, pool: ctx.plane.pool)
             let result = read.assumeIsolated().map { bytes -> Status in
                 guard let bytes else {
-                    ctx.print("% No startup configuration: \(path) does not exist (use write file)")
+                    ctx.print(FailureText.failed("No startup configuration: \(path) does not exist (use write file)"))
                     return .error
                 }
                 // As loaded: no byte order mark; a byte that is not UTF-8 shows as U+FFFD (the
@@ -176,7 +176,7 @@ enum ConfigFileCommands {
             return .success
         }.recover { error in
             plane.logger.error("configuration not saved", metadata: ["path": "\(path)", "error": "\(error)"])
-            ctx.print("% Configuration NOT saved (\(path) is unchanged): \(error)")
+            ctx.print(FailureText.failed("Configuration NOT saved (\(path) is unchanged): \(error)"))
             return .error
         }.nonisolated()
         return .pending(result, waitingFor: { store.activity })

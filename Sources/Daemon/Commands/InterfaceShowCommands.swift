@@ -54,7 +54,7 @@ enum InterfaceShowCommands {
                     for port in view.ports { describe(port, config: view.config.interfaces[port.interface], ctx) }
                     for svi in view.svis { describe(svi, config: view.config.interfaces[svi.interface], ctx) }
                     if case .success(let only)? = only, case .svi = only, view.svis.isEmpty {
-                        ctx.print("% \(only) is not configured")
+                        ctx.print(FailureText.refused("\(only) is not configured"))
                         return .error
                     }
                     return .success

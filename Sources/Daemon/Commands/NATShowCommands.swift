@@ -147,11 +147,11 @@ enum NATShowCommands {
         var sport = UInt16(args[\.sport] ?? 0)
         let dport = UInt16(args[\.dport] ?? 0)
         if proto != .icmp && args[\.sport] != nil && (sport == 0 || dport == 0) {
-            ctx.print("% \(proto) ports are 1-65535")
+            ctx.print(FailureText.refused("\(proto) ports are 1-65535"))
             return nil
         }
         if proto != .icmp && (args[\.sport] == nil || args[\.dport] == nil) {
-            ctx.print("% \(proto) needs a source and a destination port")
+            ctx.print(FailureText.refused("\(proto) needs a source and a destination port"))
             return nil
         }
         // ICMP: the query id goes in both fields (given as the starting side's "port").
@@ -167,7 +167,7 @@ enum NATShowCommands {
         case nil: break
         }
         if args[\.flag] != nil && proto != .tcp {
-            ctx.print("% flags are TCP's")
+            ctx.print(FailureText.refused("flags are TCP's"))
             return nil
         }
         return FlowPacket(
@@ -226,11 +226,11 @@ enum NATShowCommands {
         let hal = ctx.plane.hal
         return ctx.after(ctx.plane.nat.clear(predicate), waitingFor: { "the NAT thread; " + hal.activity }) { result in
             if mustMatch && result.count == 0 {
-                ctx.print("% Translation not found")
+                ctx.print(FailureText.refused("Translation not found"))
                 return .error
             }
             if let error = result.error {
-                ctx.print("% \(result.count) translation(s) cleared; the HAL did not confirm: \(error)")
+                ctx.print(FailureText.failed("\(result.count) translation(s) cleared; the HAL did not confirm: \(error)"))
                 return .warning
             }
             if !mustMatch { ctx.print("\(result.count) dynamic translation(s) cleared") }
