@@ -16,18 +16,14 @@ enum ResourceCommands {
                 let total = usage.processUtilisation
                 ctx.print("CPU utilization for five seconds: \(Int(total.fiveSeconds.rounded()))%/0%; one minute: \(Int(total.oneMinute.rounded()))%; five minutes: \(Int(total.fiveMinutes.rounded()))%")
                 ctx.print(" PID Runtime(ms)     Invoked      uSecs   5Sec   1Min   5Min TTY Process")
-                var rows: [(id: Int, name: String, ms: Int64, invoked: Int, load: (Double, Double, Double))] = []
-                for thread in ProcessUsage.readProc()?.threads ?? [] {
-                    let readings = usage.threads[thread.id] ?? []
-                    rows.append((thread.id, thread.name, thread.cpu.inMilliseconds, thread.invoked,
-                                 (usage.utilisation(readings, over: .seconds(5)), usage.utilisation(readings, over: .seconds(60)),
-                                  usage.utilisation(readings, over: .seconds(300)))))
-                }
-                if args[\.sorted] { rows.sort { $0.load.0 > $1.load.0 } }
-                for row in rows {
-                    let micros = row.invoked > 0 ? Int(row.ms) * 1000 / row.invoked : 0
-                    ctx.print(String(format: "%4d %11lld %11d %10d %5.2f%% %5.2f%% %5.2f%% %3d ", row.id, row.ms, row.invoked, micros,
-                                     row.load.0, row.load.1, row.load.2, 0) + row.name)
+                // As last sampled (every 5 s): the command reads no /proc file itself.
+                var rows = usage.threadLoads
+                if args[\.sorted] { rows.sort { $0.load.fiveSeconds > $1.load.fiveSeconds } }
+                for (thread, load) in rows {
+                    let ms = thread.cpu.inMilliseconds
+                    let micros = thread.invoked > 0 ? ms * 1000 / Int64(thread.invoked) : 0
+                    ctx.print(String(format: "%4d %11lld %11d %10lld %5.2f%% %5.2f%% %5.2f%% %3d ", thread.id, ms, thread.invoked, micros,
+                                     load.fiveSeconds, load.oneMinute, load.fiveMinutes, 0) + thread.name)
                 }
                 return .done(.success)
             },

@@ -6,8 +6,8 @@ import Time
 /// layout (the 5-second, 1-minute and 5-minute utilisation IOS shows; NAPALM's
 /// get_environment reads them).
 ///
-/// A state value: the driver (the control plane) calls `sample(now:)` on its loop; nothing here
-/// runs a thread or a timer.
+/// A state value: the driver (the control plane) reads /proc (`readProc`) and `record`s it on its
+/// loop every `interval`; the show commands read what was recorded, never /proc again.
 struct ProcessUsage {
     /// One reading of a thread (or of the whole process: `id` 0).
     struct Reading: Equatable {
@@ -31,7 +31,8 @@ struct ProcessUsage {
 
     private(set) var process: [Reading] = []
     private(set) var threads: [Int: [Reading]] = [:]
-    private(set) var names: [Int: String] = [:]
+    /// Each thread as last read (its name, CPU time and times scheduled), by id.
+    private(set) var latest: [Int: Thread] = [:]
     /// CPUs the machine has: a percentage is of all of them (100% is every core busy).
     let cpus: Int
 
@@ -44,12 +45,12 @@ struct ProcessUsage {
         var seen = Set<Int>()
         for thread in current {
             seen.insert(thread.id)
-            names[thread.id] = thread.name
+            latest[thread.id] = thread
             Self.append(Reading(at: now, cpu: thread.cpu), to: &threads[thread.id, default: []])
         }
         for id in threads.keys where !seen.contains(id) {
             threads[id] = nil
-            names[id] = nil
+            latest[id] = nil
         }
     }
 
@@ -68,9 +69,24 @@ struct ProcessUsage {
         return 100 * (last.cpu - start.cpu).inSeconds / elapsed.inSeconds / Double(cpus)
     }
 
+    /// The utilisation over IOS's three windows.
+    struct Load {
+        var fiveSeconds: Double
+        var oneMinute: Double
+        var fiveMinutes: Double
+    }
+
+    func load(_ readings: [Reading]) -> Load {
+        Load(fiveSeconds: utilisation(readings, over: .seconds(5)), oneMinute: utilisation(readings, over: .seconds(60)),
+             fiveMinutes: utilisation(readings, over: .seconds(300)))
+    }
+
     /// The whole process over 5 s, 1 min and 5 min.
-    var processUtilisation: (fiveSeconds: Double, oneMinute: Double, fiveMinutes: Double) {
-        (utilisation(process, over: .seconds(5)), utilisation(process, over: .seconds(60)), utilisation(process, over: .seconds(300)))
+    var processUtilisation: Load { load(process) }
+
+    /// Each thread as last read, with its load, by id.
+    var threadLoads: [(thread: Thread, load: Load)] {
+        latest.values.sorted { $0.id < $1.id }.map { ($0, load(threads[$0.id] ?? [])) }
     }
 }
 
