@@ -22,6 +22,22 @@ enum InterfaceShowCommands {
             let shut = config.interfaces[svi.interface]?.shutdown == true
             return (shut, svi.up && !shut)
         }
+
+        /// An SVI's status in IOS's words, as configured here, and its line protocol.
+        func status(_ svi: SVIStatus) -> (status: String, up: Bool) {
+            InterfaceShowCommands.status(svi, shut: state(svi).shut)
+        }
+    }
+
+    /// A port's status in IOS's words: administratively down, up or down (its link).
+    static func status(_ port: PortStatus) -> String {
+        !port.settings.adminUp ? "administratively down" : (port.linkUp ? "up" : "down")
+    }
+
+    /// An SVI's status in IOS's words (administratively down when shut, else whether its VLAN
+    /// exists) and its line protocol (up only if not shut and its VLAN exists).
+    static func status(_ svi: SVIStatus, shut: Bool) -> (status: String, up: Bool) {
+        (shut ? "administratively down" : (svi.up ? "up" : "down"), svi.up && !shut)
     }
 
     /// Checks `only` (an interface this switch has or could have), reads every port's and
@@ -94,15 +110,13 @@ enum InterfaceShowCommands {
                     }
                     ctx.print("Interface                  IP-Address      OK? Method Status                Protocol")
                     for port in view.ports {
-                        row(port.name, "unassigned", "unset", port.settings.adminUp ? (port.linkUp ? "up" : "down") : "administratively down",
-                            port.operUp ? "up" : "down")
+                        row(port.name, "unassigned", "unset", status(port), port.operUp ? "up" : "down")
                     }
                     for svi in view.svis {
                         let name = svi.interface.description
                         let address = view.config.interfaces[svi.interface]?.addresses.first.map { "\($0.address)" }
-                        let (shut, up) = view.state(svi)
-                        row(name, address ?? "unassigned", address == nil ? "unset" : "manual",
-                            shut ? "administratively down" : (svi.up ? "up" : "down"), up ? "up" : "down")
+                        let (status, up) = view.status(svi)
+                        row(name, address ?? "unassigned", address == nil ? "unset" : "manual", status, up ? "up" : "down")
                     }
                     return .success
                 }
@@ -115,14 +129,13 @@ enum InterfaceShowCommands {
                 // `Secondary address`): ports are switched, SVIs route.
                 withInterfaces(ctx, only: ctx.interfaceIfNamed(args, \.ifname)) { view in
                     for port in view.ports {
-                        let state = !port.settings.adminUp ? "administratively down" : (port.linkUp ? "up" : "down")
-                        ctx.print("\(port.name) is \(state), line protocol is \(port.operUp ? "up" : "down")")
+                        ctx.print("\(port.name) is \(status(port)), line protocol is \(port.operUp ? "up" : "down")")
                         ctx.print("  Internet protocol processing disabled")
                     }
                     for svi in view.svis {
-                        let (shut, up) = view.state(svi)
+                        let (status, up) = view.status(svi)
                         let config = view.config.interfaces[svi.interface]
-                        ctx.print("\(svi.interface) is \(shut ? "administratively down" : (svi.up ? "up" : "down")), line protocol is \(up ? "up" : "down")")
+                        ctx.print("\(svi.interface) is \(status), line protocol is \(up ? "up" : "down")")
                         guard let primary = svi.addresses.first else {
                             ctx.print("  Internet protocol processing disabled")
                             continue
@@ -231,7 +244,7 @@ enum InterfaceShowCommands {
     /// One port in IOS's `show interfaces` layout, then what only this switch has to say (the
     /// switchport, the L2 counters, what the port is wired to).
     static func describe(_ port: PortStatus, config: InterfaceConfig?, _ ctx: CommandContext) {
-        let state = !port.settings.adminUp ? "administratively down" : (port.linkUp ? "up" : "down")
+        let state = status(port)
         let hal = ctx.plane.hal.hal
         let backend = hal.backends.first(where: { $0.0 == port.id })?.1
         let tx = hal.transmitCounters(port.id)
@@ -267,9 +280,8 @@ enum InterfaceShowCommands {
 
     /// One SVI in IOS's `show interfaces` layout.
     static func describe(_ svi: SVIStatus, config: InterfaceConfig?, _ ctx: CommandContext) {
-        let shut = config?.shutdown == true
-        let state = shut ? "administratively down" : (svi.up ? "up" : "down")
-        ctx.print("\(svi.interface) is \(state), line protocol is \(svi.up && !shut ? "up" : "down")\(svi.up ? "" : " (VLAN \(svi.vlan) does not exist)")")
+        let (state, up) = status(svi, shut: config?.shutdown == true)
+        ctx.print("\(svi.interface) is \(state), line protocol is \(up ? "up" : "down")\(svi.up ? "" : " (VLAN \(svi.vlan) does not exist)")")
         ctx.print("  Hardware is EtherSVI, address is \(svi.routerMAC.dottedDescription) (bia \(svi.routerMAC.dottedDescription))")
         if let description = config?.description { ctx.print("  Description: \(description)") }
         for (index, prefix) in svi.addresses.enumerated() {
