@@ -80,7 +80,7 @@ public struct StartupStatus {
 
     /// A reload is asked for: nil when it begins, or why it is not applied.
     mutating func beginReload() -> String? {
-        if let load = loading { return "the startup configuration is still loading (\(load.done) of \(load.total) lines)" }
+        if let message = loadingMessage { return message }
         guard !reloading else { return "a reload is already under way" }
         reloading = true
         return nil

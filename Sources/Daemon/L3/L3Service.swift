@@ -139,7 +139,7 @@ final class L3Service: Sendable {
 
     /// Routers that became (or still are, with new addresses) Master, and routers that are not
     /// any more (from the VRRP thread).
-    func mastersChanged(_ updated: [Key: VRRPService.MasterInfo], removed: Set<Key>) {
+    func mastersChanged(_ updated: [Key: VRRPState.MasterInfo], removed: Set<Key>) {
         loop.execute { [self] in state.value.mastersChanged(updated, removed: removed) }
     }
 

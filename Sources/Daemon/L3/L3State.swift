@@ -24,7 +24,7 @@ struct L3State: Sendable {
     /// configuration.
     private(set) var desired = SVIDesired()
     /// What each Master router answers for, and the Masters of each VLAN.
-    private(set) var masters: [Key: VRRPService.MasterInfo] = [:]
+    private(set) var masters: [Key: VRRPState.MasterInfo] = [:]
     private(set) var mastersOfVLAN: [UInt16: Set<Key>] = [:]
     private(set) var routes = RouteTable()
     /// NAT roles and subnets (what the routing path asks of the environment).
@@ -140,7 +140,7 @@ struct L3State: Sendable {
 
     /// Routers that became (or still are, with new addresses) Master, and routers that are not
     /// any more.
-    mutating func mastersChanged(_ updated: [Key: VRRPService.MasterInfo], removed: Set<Key>) {
+    mutating func mastersChanged(_ updated: [Key: VRRPState.MasterInfo], removed: Set<Key>) {
         for key in removed {
             guard let old = masters.removeValue(forKey: key) else { continue }
             mastersOfVLAN[old.vlan]?.remove(key)

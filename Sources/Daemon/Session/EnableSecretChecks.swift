@@ -51,7 +51,7 @@ final class EnableSecretChecks {
                     case true?:
                         promise.succeed(.right)
                     case false?:
-                        let hold = min(EnableSecretGuard.wait(afterFailures: failures), latest.duration(since: now))
+                        let hold = min(EnableSecretGuard.wait(afterFailures: failures), max(.zero, latest.duration(since: now)))
                         promise.succeed(.wrong(failures: failures, holdReply: hold))
                     case nil:
                         promise.succeed(.refused("The enable secret could not be checked: vrrpd is stopping"))
